@@ -1,0 +1,453 @@
+"""The logdot number formats and engine geometry: the single source of truth.
+
+Everything that decides a bit lives here, in pure Python (no torch), so that the golden
+model (:mod:`golden.quant`, :mod:`golden.engine`) and the hardware generator (:mod:`hdl`)
+can never disagree on a code layout, a width or a constant. ``docs/formats.md`` is the
+normative prose version of this module.
+
+Summary
+-------
+* A *log magnitude code* of ``b`` bits is ``c`` in ``[0, 2**b)``. ``c == 0`` is the value 0;
+  ``c >= 1`` is ``base**(fsr - 2**b + c)``. Code ``2**b - 1`` is ``base**(fsr - 1)``.
+* A *signed* log value of ``bits`` bits has the sign in bit ``bits - 1`` (1 = negative) and a
+  ``bits - 1`` bit magnitude code below it; ``bits`` always counts the sign bit.
+* The engine computes with integers only. Relative to the smallest non-zero code, a log
+  weight with code ``c`` is ``2**(c - 1)`` (base 2) or ``sqrt(2)**(c - 1)`` (base sqrt(2)); a
+  log activation with code ``d`` is ``2**(d - 1)``. The real scale of a result is applied
+  outside the engine (see :func:`result_scale_log2`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+__all__ = [
+    "ACT_FORMATS",
+    "LIMITS",
+    "WEIGHT_BASES",
+    "EngineConfig",
+    "ceil_root_pow2",
+    "normalize_base",
+    "signed_width",
+    "sqrt2_constant",
+    "unsigned_width",
+]
+
+#: Activation formats the engine accepts.
+ACT_FORMATS = ("linear", "log")
+#: Weight bases the engine accepts (``2`` or the string ``"sqrt2"``, as on the CLI).
+WEIGHT_BASES = (2, "sqrt2")
+
+#: Documented limits of every engine parameter (inclusive). Beyond them the generator and
+#: the golden model refuse the configuration at once with a clear error, so that a typo
+#: cannot exhaust memory or produce a design no simulator can handle.
+LIMITS = {
+    "lanes": (1, 1024),
+    "act_bits_linear": (2, 32),
+    "act_bits_log": (2, 8),
+    "weight_bits": (2, 8),
+    "frac_bits": (0, 24),
+    "max_beats": (1, 1 << 24),
+    "acc_bits": (2, 64),
+    "result_bits": (1, 64),
+    "register_every": (0, 16),
+    "fsr": (-512, 512),
+    "quant_bits": (2, 16),
+}
+
+_DEFAULT_FRAC_BITS = 8
+
+
+def normalize_base(base, *, name="base"):
+    """Return ``2`` or ``"sqrt2"`` for an accepted spelling of a log base.
+
+    Accepted: ``2``, ``"2"``, ``"sqrt2"``. Anything else raises :class:`ValueError`
+    (or :class:`TypeError` for a non-int, non-str value) naming ``name``.
+    """
+    if isinstance(base, bool) or not isinstance(base, int | str):
+        raise TypeError(f"{name} must be 2 or 'sqrt2', not {base!r}")
+    if base == 2 or base == "2":
+        return 2
+    if base == "sqrt2":
+        return "sqrt2"
+    raise ValueError(f"{name} must be 2 or 'sqrt2', not {base!r}")
+
+
+def check_int(value, name, lo=None, hi=None):
+    """Validate that ``value`` is an ``int`` (not ``bool``) in ``[lo, hi]``; return it.
+
+    Raises :class:`TypeError` for a non-integer and :class:`ValueError` for a value out of
+    range, both naming ``name`` and the bad value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if lo is not None and value < lo:
+        if hi is None:
+            raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+    return value
+
+
+def signed_width(lo, hi):
+    """Smallest two's-complement width holding every integer in ``[lo, hi]`` (at least 1)."""
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+def unsigned_width(hi):
+    """Smallest unsigned width holding ``hi >= 0`` (at least 1)."""
+    return max(1, int(hi).bit_length())
+
+
+def sqrt2_constant(frac_bits):
+    """``R = round(sqrt(2) * 2**frac_bits)``, computed exactly with integers.
+
+    ``sqrt(2) * 2**F`` is irrational, so there is never a tie.
+    """
+    check_int(frac_bits, "frac_bits", 0)
+    square = 2 << (2 * frac_bits)  # (sqrt(2) * 2**F)**2
+    r = math.isqrt(square)  # floor
+    # Round up iff sqrt(square) >= r + 1/2  <=>  4 * square >= (2r + 1)**2.
+    if 4 * square >= (2 * r + 1) ** 2:
+        r += 1
+    return r
+
+
+def ceil_root_pow2(numerator_log2, root):
+    """Smallest integer ``t >= 0`` with ``t**root >= 2**numerator_log2`` (exact).
+
+    Used for exact rounding thresholds: the smallest integer mantissa ``x`` with leading
+    one at bit ``e`` that rounds up in the log domain is ``ceil(2**(e + 1/2))`` =
+    ``ceil_root_pow2(2 * e + 1, 2)``.
+    """
+    target = 1 << numerator_log2
+    # Integer k-th root by Newton iteration from above, then fix up.
+    t = 1 << (-(-numerator_log2 // root) + 1)
+    while True:
+        u = ((root - 1) * t + target // t ** (root - 1)) // root
+        if u >= t:
+            break
+        t = u
+    while t**root < target:
+        t += 1
+    while t > 0 and (t - 1) ** root >= target:
+        t -= 1
+    return t
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters and derived geometry of one log dot-product engine.
+
+    The same parameters as the hardware generator (:class:`hdl.engine.LogDotEngine`); the
+    golden model (:func:`golden.engine.dot`) and the generator both derive every width from
+    this class, so they agree by construction.
+
+    Parameters
+    ----------
+    lanes : int
+        Number of products per beat, ``N >= 1`` (any integer).
+    act_bits : int
+        Activation width ``A`` in bits, sign bit included when signed.
+    weight_bits : int
+        Weight width ``W >= 2``: a sign bit above a ``W - 1`` bit log magnitude code.
+    act_format : {"linear", "log"}
+        ``"linear"``: ``A``-bit two's complement (or unsigned) integers. ``"log"``: base-2 log
+        codes (sign in the top bit when signed, code below).
+    act_signed : bool
+        ``False`` makes activations unsigned (for ``"log"``, all ``A`` bits are the code).
+    weight_base : {2, "sqrt2"}
+        Log base of the weights.
+    frac_bits : int or None
+        Fraction bits ``F`` of the result in base-sqrt(2) mode (default 8). Must be 0 or
+        ``None`` in base-2 mode.
+    acc_bits : int or None
+        Accumulator width. ``None`` (default) is the exact width for ``max_beats`` beats, so
+        no overflow is possible within ``max_beats``; such an accumulator wraps modulo
+        ``2**acc_bits`` beyond it. A narrower width makes the accumulator saturate, beat by
+        beat, at its two's-complement limits.
+    max_beats : int
+        Longest dot product (in beats) the default accumulator is sized for.
+    register_terms : bool
+        Register the per-lane terms after the shift stage (hardware only).
+    register_every : int
+        Register the adder tree every ``k`` levels; ``0`` means no registers inside the
+        tree (hardware only).
+    """
+
+    lanes: int
+    act_bits: int
+    weight_bits: int
+    act_format: str = "linear"
+    act_signed: bool = True
+    weight_base: int | str = 2
+    frac_bits: int | None = None
+    acc_bits: int | None = None
+    max_beats: int = 1024
+    register_terms: bool = True
+    register_every: int = 0
+    # Derived, filled in by __post_init__.
+    _derived: dict = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        check_int(self.lanes, "lanes", *LIMITS["lanes"])
+        if self.act_format not in ACT_FORMATS:
+            raise ValueError(f"act_format must be 'linear' or 'log', not {self.act_format!r}")
+        lim = LIMITS["act_bits_log" if self.act_format == "log" else "act_bits_linear"]
+        check_int(self.act_bits, "act_bits", *lim)
+        check_int(self.weight_bits, "weight_bits", *LIMITS["weight_bits"])
+        if not isinstance(self.act_signed, bool):
+            raise TypeError(f"act_signed must be a bool, not {self.act_signed!r}")
+        object.__setattr__(self, "weight_base", normalize_base(self.weight_base, name="weight_base"))
+        if self.weight_base == 2:
+            if self.frac_bits not in (None, 0):
+                raise ValueError(
+                    f"frac_bits must be 0 or None with weight_base 2, not {self.frac_bits!r}"
+                )
+            object.__setattr__(self, "frac_bits", 0)
+        else:
+            if self.frac_bits is None:
+                object.__setattr__(self, "frac_bits", _DEFAULT_FRAC_BITS)
+            check_int(self.frac_bits, "frac_bits", *LIMITS["frac_bits"])
+        check_int(self.max_beats, "max_beats", *LIMITS["max_beats"])
+        if not isinstance(self.register_terms, bool):
+            raise TypeError(f"register_terms must be a bool, not {self.register_terms!r}")
+        check_int(self.register_every, "register_every", *LIMITS["register_every"])
+
+        d = {}
+        exact = self._exact_acc_bits(self.max_beats)
+        d["exact_acc_bits"] = exact
+        if exact > LIMITS["acc_bits"][1]:
+            raise ValueError(
+                f"this configuration needs a {exact}-bit accumulator for max_beats="
+                f"{self.max_beats}, beyond logdot's limit of {LIMITS['acc_bits'][1]} bits "
+                f"(the golden model computes in int64); reduce weight_bits, act_bits, "
+                f"lanes or max_beats"
+            )
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", exact)
+        else:
+            check_int(self.acc_bits, "acc_bits", *LIMITS["acc_bits"])
+            if self.acc_bits > exact:
+                raise ValueError(
+                    f"acc_bits must be at most the exact width {exact} for max_beats="
+                    f"{self.max_beats}, not {self.acc_bits!r}; raise max_beats instead"
+                )
+        lo, hi = self.acc_range
+        if self.weight_base == "sqrt2":
+            r = sqrt2_constant(self.frac_bits)
+            f = self.frac_bits
+            rbits = signed_width((lo << f) + r * lo, (hi << f) + r * hi)
+        else:
+            rbits = self.acc_bits
+        if rbits > LIMITS["result_bits"][1]:
+            raise ValueError(
+                f"this configuration produces {rbits}-bit results, beyond logdot's limit of "
+                f"{LIMITS['result_bits'][1]} bits; reduce frac_bits or acc_bits"
+            )
+        d["result_bits"] = rbits
+        object.__setattr__(self, "_derived", d)
+
+    # -- code layouts ---------------------------------------------------------------------
+
+    @property
+    def weight_code_bits(self):
+        """Width of the weight's magnitude code (``W - 1``)."""
+        return self.weight_bits - 1
+
+    @property
+    def act_code_bits(self):
+        """Width of the activation's log magnitude code (log format only)."""
+        return self.act_bits - 1 if self.act_signed else self.act_bits
+
+    @property
+    def act_is_log(self):
+        return self.act_format == "log"
+
+    # -- per-term geometry ----------------------------------------------------------------
+
+    @property
+    def max_weight_exp(self):
+        """Largest weight exponent ``c - 1`` (in units of the weight base)."""
+        return (1 << self.weight_code_bits) - 2
+
+    @property
+    def max_act_exp(self):
+        """Largest log-activation exponent ``d - 1`` (log format only)."""
+        return (1 << self.act_code_bits) - 2
+
+    @property
+    def act_range(self):
+        """``(lo, hi)`` of a linear activation's integer value."""
+        a = self.act_bits
+        if self.act_signed:
+            return -(1 << (a - 1)), (1 << (a - 1)) - 1
+        return 0, (1 << a) - 1
+
+    def _half_exps(self):
+        """All product exponents in units of the weight base, and their magnitude bounds."""
+        if self.act_is_log:
+            da = 1 if self.weight_base == 2 else 2  # one act step in weight-base units
+            return self.max_weight_exp + da * self.max_act_exp
+        return self.max_weight_exp
+
+    def term_shift_range(self, parity=None):
+        """Largest left shift of a term (base 2), or of a term of one parity (sqrt2).
+
+        In base sqrt(2) a term with half-step exponent ``h`` is ``x << (h >> 1)`` in the
+        accumulator of parity ``h & 1``. Returns ``None`` when no term has that parity.
+        """
+        hmax = self._half_exps()
+        if self.weight_base == 2:
+            return hmax
+        if parity not in (0, 1):
+            raise ValueError(f"parity must be 0 or 1 in sqrt2 mode, not {parity!r}")
+        # h ranges over 0..hmax; the largest h of the requested parity:
+        h = hmax if (hmax & 1) == parity else hmax - 1
+        return None if h < 0 else h >> 1
+
+    def term_range(self, parity=None):
+        """``(lo, hi)`` of one lane's signed term (of one parity in sqrt2 mode)."""
+        s = self.term_shift_range(parity)
+        if s is None:
+            return 0, 0
+        if self.act_is_log:
+            # +-(1 << shift); the sign is the XOR of both signs (weights always signed).
+            return -(1 << s), 1 << s
+        lo, hi = self.act_range
+        mag = max(-lo, hi) << s
+        return -mag, mag
+
+    def _parities(self):
+        return (None,) if self.weight_base == 2 else (0, 1)
+
+    def tree_range(self, parity=None):
+        """``(lo, hi)`` of one beat's sum over all lanes (exact)."""
+        lo, hi = self.term_range(parity)
+        return self.lanes * lo, self.lanes * hi
+
+    def _exact_acc_bits(self, beats):
+        width = 1
+        for p in self._parities():
+            lo, hi = self.tree_range(p)
+            width = max(width, signed_width(beats * lo, beats * hi))
+        return width
+
+    def exact_acc_bits(self, beats=None):
+        """Width of an accumulator that cannot overflow within ``beats`` beats.
+
+        This is THE width function shared by the golden model and the generator.
+        """
+        if beats is None:
+            return self._derived["exact_acc_bits"]
+        return self._exact_acc_bits(check_int(beats, "beats", 1))
+
+    @property
+    def saturating(self):
+        """True when ``acc_bits`` is narrower than the exact width: the accumulator saturates."""
+        return self.acc_bits < self._derived["exact_acc_bits"]
+
+    @property
+    def acc_range(self):
+        """``(lo, hi)`` an ``acc_bits`` accumulator holds."""
+        return -(1 << (self.acc_bits - 1)), (1 << (self.acc_bits - 1)) - 1
+
+    @property
+    def sqrt2_r(self):
+        """The constant ``R = round(sqrt(2) * 2**F)`` (sqrt2 mode), else ``None``."""
+        return sqrt2_constant(self.frac_bits) if self.weight_base == "sqrt2" else None
+
+    @property
+    def result_bits(self):
+        """Width of the two's-complement result (``F`` of them are fraction bits)."""
+        return self._derived["result_bits"]
+
+    # -- stream layout --------------------------------------------------------------------
+
+    @property
+    def in_bits(self):
+        """Used bits of one input beat: ``N * A`` activation bits then ``N * W`` weight bits."""
+        return self.lanes * (self.act_bits + self.weight_bits)
+
+    @property
+    def in_bytes(self):
+        return -(-self.in_bits // 8)
+
+    @property
+    def out_bytes(self):
+        return -(-self.result_bits // 8)
+
+    def act_lsb(self, lane):
+        """Bit offset of activation ``lane`` in ``s_axis_tdata``."""
+        return lane * self.act_bits
+
+    def weight_lsb(self, lane):
+        """Bit offset of weight ``lane`` in ``s_axis_tdata``."""
+        return self.lanes * self.act_bits + lane * self.weight_bits
+
+    def pack_beat(self, acts, weights):
+        """Pack one beat's integer codes into the ``s_axis_tdata`` integer.
+
+        ``acts`` are raw ``A``-bit fields (two's complement already masked, or codes) or signed
+        integers for linear activations; ``weights`` are ``W``-bit codes.
+        """
+        am, wm = (1 << self.act_bits) - 1, (1 << self.weight_bits) - 1
+        word = 0
+        for i, a in enumerate(acts):
+            word |= (int(a) & am) << self.act_lsb(i)
+        for i, w in enumerate(weights):
+            word |= (int(w) & wm) << self.weight_lsb(i)
+        return word
+
+    def unpack_result(self, word):
+        """Signed integer value of an ``m_axis_tdata`` word."""
+        bits = 8 * self.out_bytes
+        word &= (1 << bits) - 1
+        return word - (1 << bits) if word >> (bits - 1) else word
+
+    # -- scale ----------------------------------------------------------------------------
+
+    def result_scale_log2(self, *, weight_fsr, act_exp=None, act_fsr=None):
+        """Real value of one result LSB, as an exponent of 2 (may be a half-integer).
+
+        ``result * 2**result_scale_log2(...)`` is the real dot product (up to the sqrt(2)
+        rounding of ``F`` fraction bits). Pass ``act_exp`` for linear activations (their scale
+        ``2**act_exp``) or ``act_fsr`` for log activations.
+        """
+        check_int(weight_fsr, "weight_fsr", *LIMITS["fsr"])
+        wexp = weight_fsr - (1 << self.weight_code_bits) + 1  # value of code 1, in base units
+        e = wexp if self.weight_base == 2 else wexp / 2
+        if self.act_is_log:
+            if act_fsr is None:
+                raise ValueError("act_fsr is required for log activations")
+            check_int(act_fsr, "act_fsr", *LIMITS["fsr"])
+            e += act_fsr - (1 << self.act_code_bits) + 1
+        else:
+            if act_exp is None:
+                raise ValueError("act_exp is required for linear activations")
+            check_int(act_exp, "act_exp", *LIMITS["fsr"])
+            e += act_exp
+        return e - self.frac_bits
+
+    def to_dict(self):
+        """Every parameter and derived width (for the manifest JSON)."""
+        params = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        derived = {
+            "exact_acc_bits": self.exact_acc_bits(),
+            "saturating": self.saturating,
+            "result_bits": self.result_bits,
+            "sqrt2_r": self.sqrt2_r,
+            "in_bits": self.in_bits,
+            "in_bytes": self.in_bytes,
+            "out_bytes": self.out_bytes,
+            "term_bits": [signed_width(*self.term_range(p)) for p in self._parities()],
+            "tree_bits": [signed_width(*self.tree_range(p)) for p in self._parities()],
+        }
+        return {"parameters": params, "derived": derived}
