@@ -1,0 +1,167 @@
+"""Multi-beat accumulator driven by ``last``, with wrap or saturation, and the sqrt(2) combine."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import EngineConfig
+
+from .lane import parities
+
+__all__ = ["Accumulator", "csd_digits"]
+
+
+def csd_digits(value):
+    """Canonical signed-digit (non-adjacent form) of ``value >= 0``: ``[(shift, +1 | -1), ...]``.
+
+    ``sum(d << s for s, d in csd_digits(v)) == v`` with no two adjacent non-zero digits, so a
+    constant multiplication needs the fewest shifted adds/subtracts.
+    """
+    if value < 0:
+        raise ValueError(f"value must be >= 0, not {value!r}")
+    digits = []
+    shift = 0
+    while value:
+        if value & 1:
+            d = 2 - (value & 3)  # +1 if value % 4 == 1, -1 if value % 4 == 3
+            digits.append((shift, d))
+            value -= d
+        value >>= 1
+        shift += 1
+    return digits
+
+
+def _sum_signed_terms(m, terms, width, name):
+    """Balanced sum of ``[(value, negative), ...]`` modulo ``2**width`` (first term positive)."""
+    level = 0
+    while len(terms) > 1:
+        level += 1
+        nxt = []
+        for i in range(0, len(terms), 2):
+            if i + 1 == len(terms):
+                nxt.append(terms[i])
+                continue
+            (a, na), (b, nb) = terms[i], terms[i + 1]
+            s = Signal(signed(width), name=f"{name}_l{level}_{i // 2}")
+            if na == nb:
+                m.d.comb += s.eq(a + b)
+                neg = na
+            elif nb:
+                m.d.comb += s.eq(a - b)
+                neg = False
+            else:
+                m.d.comb += s.eq(b - a)
+                neg = False
+            nxt.append((s, neg))
+        terms = nxt
+    value, neg = terms[0]
+    assert not neg
+    return value
+
+
+class Accumulator(wiring.Component):
+    """Accumulates beat sums until ``last``; emits the dot product.
+
+    Per parity (one in base 2; even and odd in base sqrt(2)) an ``acc_bits`` register holds
+    the running sum of the beats of the current dot product; the beat sum arrives as
+    ``sum{p} + carry{p}`` from the adder tree. ``acc_next = acc + sum + carry`` wraps modulo
+    ``2**acc_bits`` when ``acc_bits`` is the exact width, or saturates at the
+    two's-complement limits after every beat when ``config.saturating``, as
+    :class:`golden.formats.EngineConfig` specifies. The register is cleared after a beat with
+    ``last``, so the first beat of a dot product starts from 0.
+
+    Base 2: ``result`` is ``acc_next`` itself, combinationally, and ``o_valid`` is
+    ``valid & last`` (latency 0 cycles). Base sqrt(2): the final even and odd sums are
+    registered, and ``result = (A_even << F) + R * A_odd`` (``R = config.sqrt2_r``, by
+    canonical-signed-digit shifts and adds, no multiplier) follows combinationally
+    (latency 1 cycle).
+
+    Parameters
+    ----------
+    config : golden.formats.EngineConfig
+        Engine configuration.
+    sum_bits : list of int
+        Width of the adder tree's ``sum`` output, per parity.
+
+    Attributes
+    ----------
+    en : In(1)
+        Pipeline advance; nothing changes while it is low.
+    valid, last : In(1)
+        A beat is present; it is the last of its dot product.
+    sum{p}, carry{p} : In(signed(sum_bits[p])), In(1)
+        Beat sum of parity ``p`` is ``sum{p} + carry{p}``.
+    o_valid : Out(1)
+        ``result`` holds a finished dot product.
+    result : Out(signed(config.result_bits))
+        The dot product (with ``F`` fraction bits in base sqrt(2)).
+    """
+
+    def __init__(self, *, config, sum_bits):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        sum_bits = list(sum_bits)
+        if len(sum_bits) != len(parities(config)):
+            raise ValueError(
+                f"sum_bits must have {len(parities(config))} entries, not {sum_bits!r}"
+            )
+        self._config = config
+        self._sum_bits = sum_bits
+        members = {"en": In(1), "valid": In(1), "last": In(1)}
+        for p in parities(config):
+            members[f"sum{p}"] = In(signed(sum_bits[p]))
+            members[f"carry{p}"] = In(1)
+        members["o_valid"] = Out(1)
+        members["result"] = Out(signed(config.result_bits))
+        super().__init__(members)
+
+    @property
+    def config(self):
+        """The engine configuration."""
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from a beat with ``last`` (``valid & en``) to ``o_valid``: 0 or 1 (sqrt2)."""
+        return 0 if self._config.weight_base == 2 else 1
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        lo, hi = cfg.acc_range
+        step = self.en & self.valid
+        nexts = []
+        for p in parities(cfg):
+            acc = Signal(signed(cfg.acc_bits), name=f"acc{p}")
+            nxt = Signal(signed(cfg.acc_bits), name=f"acc{p}_next")
+            beat, carry = getattr(self, f"sum{p}"), getattr(self, f"carry{p}")
+            if cfg.saturating:
+                full = Signal.like(acc + beat + carry, name=f"acc{p}_full")
+                m.d.comb += full.eq(acc + beat + carry)
+                m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
+            else:
+                m.d.comb += nxt.eq(acc + beat + carry)  # wraps modulo 2**acc_bits
+            with m.If(step):
+                m.d.sync += acc.eq(Mux(self.last, 0, nxt))
+            nexts.append(nxt)
+
+        if cfg.weight_base == 2:
+            m.d.comb += [self.o_valid.eq(self.valid & self.last), self.result.eq(nexts[0])]
+            return m
+
+        # sqrt(2): register the final even/odd sums, then combine with shifts and adds.
+        fin = []
+        for p, nxt in zip(parities(cfg), nexts, strict=True):
+            f = Signal(signed(cfg.acc_bits), name=f"final{p}", reset_less=True)
+            with m.If(step & self.last):
+                m.d.sync += f.eq(nxt)
+            fin.append(f)
+        with m.If(self.en):
+            m.d.sync += self.o_valid.eq(self.valid & self.last)
+        rb = cfg.result_bits
+        terms = [(fin[0] << cfg.frac_bits, False)]
+        terms += [(fin[1] << s, d < 0) for s, d in csd_digits(cfg.sqrt2_r)]
+        m.d.comb += self.result.eq(_sum_signed_terms(m, terms, rb, "combine"))
+        return m

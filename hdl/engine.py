@@ -1,0 +1,272 @@
+"""The log dot-product engine: stream of beats in, stream of dot products out."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import EngineConfig
+
+from .accumulator import Accumulator
+from .lane import LogLane, parities, term_bits
+from .skid import SkidBuffer
+from .tree import AdderTree, tree_latency
+
+__all__ = ["LogDotEngine", "engine_latency", "input_layout"]
+
+
+def engine_latency(config):
+    """Latency of the engine built for ``config`` (see :attr:`LogDotEngine.latency`).
+
+    ``int(register_terms) + ceil(log2(lanes)) // register_every (0 if register_every == 0)
+    + (1 if weight_base == "sqrt2" else 0) + 1``.
+    """
+    return (
+        int(config.register_terms)
+        + tree_latency(config.lanes, config.register_every)
+        + (0 if config.weight_base == 2 else 1)  # Accumulator.latency
+        + 1  # SkidBuffer.latency
+    )
+
+
+def input_layout(config):
+    """Payload layout of the engine's input stream: ``data`` (one beat) and ``last``.
+
+    ``data`` has ``config.in_bits`` bits: activation lane ``i`` at ``config.act_lsb(i)``,
+    weight lane ``i`` at ``config.weight_lsb(i)`` (the layout of ``s_axis_tdata``).
+    """
+    return data.StructLayout({"data": config.in_bits, "last": 1})
+
+
+class LogDotEngine(wiring.Component):
+    """Multiplier-free log dot-product engine (shift-and-add), with stream interfaces.
+
+    One input beat carries ``lanes`` activations and ``lanes`` weights; a dot product is one
+    or more beats, the last one flagged by ``last``. Per lane a :class:`~hdl.lane.LogLane`
+    forms the term by zero gate, bounded shift and folded sign; a balanced
+    :class:`~hdl.tree.AdderTree` per accumulator parity sums the lanes; an
+    :class:`~hdl.accumulator.Accumulator` sums the beats (wrap or saturate, sqrt(2) combine);
+    a :class:`~hdl.skid.SkidBuffer` drives the output.
+
+    Handshake (AXI4-Stream rules): a transfer happens when ``valid & ready``; ``o.valid``
+    never waits for ``o.ready``; ``o.payload`` holds while ``o.valid & ~o.ready``. The whole
+    pipeline advances on one enable, ``i.ready``, which is a flip-flop of the skid buffer
+    (no combinational path from ``o.ready`` to ``i.ready``). Without back-pressure the engine
+    accepts one beat per cycle (II = 1); back-pressure never drops, duplicates or reorders a
+    result.
+
+    Latency (see :attr:`latency`): ``register_terms + tree registers (depth //
+    register_every) + (1 in base sqrt(2)) + 1`` cycles from the transfer of a dot product's
+    last beat to ``o.valid`` of its result, without back-pressure. A burst of ``K``
+    single-beat dot products without idles or back-pressure completes in ``K + latency``
+    cycles.
+
+    Parameters
+    ----------
+    All keyword-only, exactly those of :class:`golden.formats.EngineConfig` (which validates
+    them and derives every width): ``lanes``, ``act_bits``, ``weight_bits``, ``act_format``,
+    ``act_signed``, ``weight_base``, ``frac_bits``, ``acc_bits``, ``max_beats``,
+    ``register_terms``, ``register_every``.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(input_layout(config)))
+        Input beats: ``i.payload.data`` (``config.in_bits`` bits) and ``i.payload.last``.
+    o : Out(stream.Signature(signed(config.result_bits)))
+        Results, one per dot product.
+    """
+
+    def __init__(
+        self,
+        *,
+        lanes,
+        act_bits,
+        weight_bits,
+        act_format="linear",
+        act_signed=True,
+        weight_base=2,
+        frac_bits=None,
+        acc_bits=None,
+        max_beats=1024,
+        register_terms=True,
+        register_every=0,
+    ):
+        self._config = EngineConfig(
+            lanes=lanes,
+            act_bits=act_bits,
+            weight_bits=weight_bits,
+            act_format=act_format,
+            act_signed=act_signed,
+            weight_base=weight_base,
+            frac_bits=frac_bits,
+            acc_bits=acc_bits,
+            max_beats=max_beats,
+            register_terms=register_terms,
+            register_every=register_every,
+        )
+        cfg = self._config
+        super().__init__(
+            {
+                "i": In(stream.Signature(input_layout(cfg))),
+                "o": Out(stream.Signature(signed(cfg.result_bits))),
+            }
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        """Build an engine from an :class:`~golden.formats.EngineConfig`."""
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        return cls(**config.to_dict()["parameters"])
+
+    # -- read-only parameters ----------------------------------------------------------------
+
+    @property
+    def config(self):
+        """The validated :class:`~golden.formats.EngineConfig`."""
+        return self._config
+
+    @property
+    def lanes(self):
+        return self._config.lanes
+
+    @property
+    def act_bits(self):
+        return self._config.act_bits
+
+    @property
+    def weight_bits(self):
+        return self._config.weight_bits
+
+    @property
+    def act_format(self):
+        return self._config.act_format
+
+    @property
+    def act_signed(self):
+        return self._config.act_signed
+
+    @property
+    def weight_base(self):
+        return self._config.weight_base
+
+    @property
+    def frac_bits(self):
+        return self._config.frac_bits
+
+    @property
+    def acc_bits(self):
+        return self._config.acc_bits
+
+    @property
+    def max_beats(self):
+        return self._config.max_beats
+
+    @property
+    def register_terms(self):
+        return self._config.register_terms
+
+    @property
+    def register_every(self):
+        return self._config.register_every
+
+    @property
+    def latency(self):
+        """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
+        (no back-pressure): ``register_terms + tree_latency + (sqrt2 ? 1 : 0) + 1``."""
+        return engine_latency(self._config)
+
+    # -- hardware ------------------------------------------------------------------------------
+
+    def _make_lane(self, index):
+        """The lane stage of lane ``index``: a :class:`~hdl.lane.LogLane`.
+
+        The one hook a variant engine overrides to swap the lane stage and keep everything
+        else (the multiplier baseline :class:`hdl.linear.LinearDotEngine` does).
+        """
+        return LogLane(config=self._config)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        trees = [
+            AdderTree(
+                n=cfg.lanes,
+                lo=cfg.term_range(None if cfg.weight_base == 2 else p)[0],
+                hi=cfg.term_range(None if cfg.weight_base == 2 else p)[1],
+                register_every=cfg.register_every,
+                carries=not cfg.act_is_log,
+            )
+            for p in parities(cfg)
+        ]
+        acc = Accumulator(config=cfg, sum_bits=[len(t.sum) for t in trees])
+        skid = SkidBuffer(shape=signed(cfg.result_bits))
+        m.submodules.acc = acc
+        m.submodules.outbuf = skid
+        assert acc.latency + skid.latency + trees[0].latency + int(cfg.register_terms) == (
+            self.latency
+        )
+        en = Signal(name="en")
+        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+
+        # Stage 0: the lanes (combinational), optionally registered.
+        valid, last = self.i.valid, self.i.payload.last
+        beat = self.i.payload.data
+        lane_out = []  # [lane][parity] -> (term, carry)
+        for i in range(cfg.lanes):
+            lane = self._make_lane(i)
+            m.submodules[f"lane{i}"] = lane
+            m.d.comb += [
+                lane.act.eq(beat[cfg.act_lsb(i) : cfg.act_lsb(i) + cfg.act_bits]),
+                lane.weight.eq(beat[cfg.weight_lsb(i) : cfg.weight_lsb(i) + cfg.weight_bits]),
+            ]
+            outs = []
+            for p in parities(cfg):
+                term, carry = getattr(lane, f"term{p}"), getattr(lane, f"carry{p}")
+                if cfg.register_terms:
+                    rt = Signal(signed(term_bits(cfg, p)), name=f"term{i}_p{p}", reset_less=True)
+                    rc = Signal(name=f"carry{i}_p{p}", reset_less=True)
+                    with m.If(en):
+                        m.d.sync += [rt.eq(term), rc.eq(carry)]
+                    term, carry = rt, rc
+                outs.append((term, carry))
+            lane_out.append(outs)
+        if cfg.register_terms:
+            rv = Signal(name="term_valid")
+            rl = Signal(name="term_last", reset_less=True)
+            with m.If(en):
+                m.d.sync += [rv.eq(valid), rl.eq(last)]
+            valid, last = rv, rl
+
+        # Adder trees, one per accumulator parity; valid/last follow through their registers.
+        for p, tree in zip(parities(cfg), trees, strict=True):
+            m.submodules[f"tree{p}"] = tree
+            m.d.comb += tree.en.eq(en)
+            for i in range(cfg.lanes):
+                term, carry = lane_out[i][p]
+                m.d.comb += [
+                    getattr(tree, f"term{i}").eq(term),
+                    getattr(tree, f"carry{i}").eq(carry),
+                ]
+            m.d.comb += [
+                getattr(acc, f"sum{p}").eq(tree.sum),
+                getattr(acc, f"carry{p}").eq(tree.carry),
+            ]
+        for k in range(trees[0].latency):
+            rv = Signal(name=f"tree_valid{k}")
+            rl = Signal(name=f"tree_last{k}", reset_less=True)
+            with m.If(en):
+                m.d.sync += [rv.eq(valid), rl.eq(last)]
+            valid, last = rv, rl
+
+        # Accumulator, then the output buffer.
+        m.d.comb += [
+            acc.en.eq(en),
+            acc.valid.eq(valid),
+            acc.last.eq(last),
+            skid.i.valid.eq(acc.o_valid),
+            skid.i.payload.eq(acc.result),
+        ]
+        wiring.connect(m, skid.o, wiring.flipped(self.o))
+        return m

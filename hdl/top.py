@@ -1,0 +1,83 @@
+"""AXI4-Stream top level: renames and packs the engine's streams into the Verilog contract."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import EngineConfig
+
+from .engine import LogDotEngine, engine_latency
+
+__all__ = ["PORTS", "LogDotTop"]
+
+#: The top module's ports in contract order (``clk`` and ``rst`` come from the ``sync``
+#: clock domain; ``rst`` is synchronous and active high).
+PORTS = (
+    "clk",
+    "rst",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "s_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tdata",
+)
+
+
+class LogDotTop(wiring.Component):
+    """The engine with AXI4-Stream port names and whole-byte ``tdata`` (issue 3, section 2).
+
+    Only wiring: ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored) carries activation
+    lane ``i`` at ``config.act_lsb(i)`` and weight lane ``i`` at ``config.weight_lsb(i)``;
+    ``m_axis_tdata`` (``8 * out_bytes`` bits) is the result sign-extended to whole bytes.
+    Latency: that of :class:`~hdl.engine.LogDotEngine`.
+
+    Parameters
+    ----------
+    config : golden.formats.EngineConfig
+        Engine configuration.
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        self._config = config
+        super().__init__(
+            {
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "s_axis_tdata": In(8 * config.in_bytes),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tdata": Out(8 * config.out_bytes),
+            }
+        )
+
+    @property
+    def config(self):
+        """The engine configuration."""
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from the last input beat's transfer to ``m_axis_tvalid`` (no back-pressure)."""
+        return engine_latency(self._config)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        m.submodules.engine = engine = LogDotEngine.from_config(cfg)
+        m.d.comb += [
+            engine.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(engine.i.ready),
+            engine.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
+            engine.i.payload.last.eq(self.s_axis_tlast),
+            self.m_axis_tvalid.eq(engine.o.valid),
+            engine.o.ready.eq(self.m_axis_tready),
+            self.m_axis_tdata.eq(engine.o.payload),  # signed: sign-extends to whole bytes
+        ]
+        return m

@@ -1,0 +1,146 @@
+"""Balanced adder tree with exact widths, folded carries and optional pipeline registers."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import check_int, signed_width
+
+__all__ = ["AdderTree", "tree_latency"]
+
+
+def tree_latency(n, register_every):
+    """Pipeline registers of an :class:`AdderTree` of ``n`` terms: ``depth // register_every``
+    (0 when ``register_every == 0``), with ``depth = ceil(log2(n))``."""
+    return 0 if register_every == 0 else (n - 1).bit_length() // register_every
+
+
+class AdderTree(wiring.Component):
+    """Sum of ``n`` signed terms, each given as ``term + carry`` (a folded negation).
+
+    Adjacent nodes are paired level by level (an odd node passes through to the next level),
+    so the depth is ``ceil(log2(n))`` for any ``n``. Every adder ``a + b + carry_a`` absorbs
+    one pending carry as its carry-in (free on FPGA carry chains); the one carry left over
+    comes out as ``carry``, so ``sum + carry`` is the exact sum. Each node is exactly as wide
+    as the range of the values it can hold (``signed_width`` of ``[k*lo - 1, k*hi]`` for ``k``
+    leaves), never wider.
+
+    Latency: ``latency`` cycles, the number of levels ``L`` (1-based) with
+    ``L % register_every == 0`` (0 when ``register_every == 0`` or ``n == 1``). Registers
+    advance when ``en`` is high.
+
+    Parameters
+    ----------
+    n : int
+        Number of terms (>= 1).
+    lo, hi : int
+        Range of one term's true value (``term + carry``).
+    register_every : int
+        Register the node values every this many levels; 0 for a combinational tree.
+    carries : bool
+        Whether the terms come with carry bits (``False``: ``carry`` inputs are ignored and
+        the ``carry`` output is 0).
+
+    Attributes
+    ----------
+    en : In(1)
+        Pipeline advance (clock enable of every register).
+    term{i} : In(signed(leaf_bits))
+        Term ``i`` (folded: the true value is ``term{i} + carry{i}``).
+    carry{i} : In(1)
+        Carry of term ``i``.
+    sum : Out(signed(sum_bits))
+        The sum minus ``carry``.
+    carry : Out(1)
+        The one carry not absorbed by the tree.
+    """
+
+    def __init__(self, *, n, lo, hi, register_every=0, carries=True):
+        check_int(n, "n", 1)
+        check_int(lo, "lo")
+        check_int(hi, "hi")
+        if lo > hi:
+            raise ValueError(f"lo must be <= hi, not lo={lo!r}, hi={hi!r}")
+        check_int(register_every, "register_every", 0)
+        if not isinstance(carries, bool):
+            raise TypeError(f"carries must be a bool, not {carries!r}")
+        self._n = n
+        self._lo = lo
+        self._hi = hi
+        self._register_every = register_every
+        self._carries = carries
+        members = {"en": In(1)}
+        for i in range(n):
+            members[f"term{i}"] = In(signed(self.node_bits(1)))
+            members[f"carry{i}"] = In(1)
+        members["sum"] = Out(signed(self.node_bits(n)))
+        members["carry"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def n(self):
+        """Number of terms."""
+        return self._n
+
+    @property
+    def register_every(self):
+        """Levels between pipeline registers (0: none)."""
+        return self._register_every
+
+    @property
+    def depth(self):
+        """Number of adder levels, ``ceil(log2(n))``."""
+        return (self._n - 1).bit_length()
+
+    @property
+    def latency(self):
+        """Pipeline registers between the terms and ``sum``."""
+        return tree_latency(self._n, self._register_every)
+
+    def node_bits(self, k):
+        """Width of a node that sums ``k`` terms (true range minus one pending carry)."""
+        c = 1 if self._carries else 0
+        return signed_width(k * self._lo - c, k * self._hi)
+
+    def elaborate(self, platform):
+        m = Module()
+        # A node: (value, pending carry, number of leaves).
+        nodes = []
+        for i in range(self._n):
+            carry = getattr(self, f"carry{i}") if self._carries else 0
+            nodes.append((getattr(self, f"term{i}"), carry, 1))
+        level = 0
+        while len(nodes) > 1:
+            level += 1
+            reg = self._register_every and level % self._register_every == 0
+            domain = m.d.sync if reg else m.d.comb
+            nxt = []
+            for i in range(0, len(nodes), 2):
+                j = i // 2
+                if i + 1 < len(nodes):
+                    (va, ca, ka), (vb, cb, kb) = nodes[i], nodes[i + 1]
+                    k = ka + kb
+                    s = Signal(signed(self.node_bits(k)), name=f"sum_l{level}_{j}", reset_less=reg)
+                    expr = va + vb + ca if self._carries else va + vb
+                    cout = cb
+                else:
+                    va, ca, k = nodes[i]
+                    s = Signal(signed(self.node_bits(k)), name=f"pass_l{level}_{j}", reset_less=reg)
+                    expr, cout = va, ca
+                if reg:
+                    with m.If(self.en):
+                        domain += s.eq(expr)
+                    if self._carries:
+                        c = Signal(name=f"carry_l{level}_{j}", reset_less=True)
+                        with m.If(self.en):
+                            domain += c.eq(cout)
+                        cout = c
+                else:
+                    domain += s.eq(expr)
+                nxt.append((s, cout, k))
+            nodes = nxt
+        value, carry, _ = nodes[0]
+        m.d.comb += [self.sum.eq(value), self.carry.eq(carry)]
+        return m

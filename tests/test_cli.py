@@ -1,0 +1,159 @@
+"""Tests of the ``logdot`` command line (hdl/cli.py): generate, --help, every error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from golden.formats import EngineConfig
+from hdl.cli import COMMANDS, main
+
+SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, fragment):
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("logdot: error: "), err
+    assert fragment in lines[0], err
+
+
+def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
+    out = tmp_path / "build"
+    code, stdout, err = run(["generate", *SMALL, "--weight-base", "sqrt2", "--frac-bits", "4",
+                             "--act-unsigned", "--register-every", "1", "--no-register-terms",
+                             "--name", "eng", "--out", str(out)], capsys)  # fmt: skip
+    assert code == 0, err
+    assert err == ""
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]
+    assert "wrote" in stdout and "eng.v" in stdout
+    with open(out / "eng.json") as f:
+        m = json.load(f)
+    cfg = EngineConfig(**m["parameters"])
+    assert cfg == EngineConfig(
+        lanes=2,
+        act_bits=4,
+        weight_bits=3,
+        act_signed=False,
+        weight_base="sqrt2",
+        frac_bits=4,
+        register_every=1,
+        register_terms=False,
+    )
+    assert m["latency"] == 0 + 1 + 1 + 1
+    assert "module eng(clk, rst," in (out / "eng.v").read_text()
+
+
+def test_generate_defaults_and_pipeline_alias(tmp_path, capsys):
+    code, _, err = run(["generate", *SMALL, "--pipeline", "2", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    with open(tmp_path / "logdot.json") as f:
+        m = json.load(f)
+    p = m["parameters"]
+    assert (p["register_every"], p["register_terms"], p["act_format"]) == (2, True, "linear")
+    assert (p["weight_base"], p["frac_bits"], p["max_beats"]) == (2, 0, 1024)
+
+
+def test_existing_files_need_force(tmp_path, capsys):
+    argv = ["generate", *SMALL, "--out", str(tmp_path)]
+    assert run(argv, capsys)[0] == 0
+    (tmp_path / "logdot.v").write_text("keep me")
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, "logdot.v exists; use --force to overwrite")
+    assert (tmp_path / "logdot.v").read_text() == "keep me"
+    assert run([*argv, "--force"], capsys)[0] == 0
+    assert (tmp_path / "logdot.v").read_text() != "keep me"
+    assert sorted(os.listdir(tmp_path)) == ["logdot.json", "logdot.v"]
+
+
+ERRORS = [
+    (["--lanes", "0"], "--lanes: lanes must be an integer in [1, 1024], not 0"),
+    (["--lanes", "x"], "argument --lanes: invalid int value: 'x'"),
+    (["--lanes", "100000000"], "--lanes: lanes must be an integer in [1, 1024], not 100000000"),
+    (["--act-bits", "40"], "--act-bits: act_bits must be an integer in [2, 32], not 40"),
+    (["--act-format", "log", "--act-bits", "9"], "act_bits must be an integer in [2, 8], not 9"),
+    (["--weight-bits", "9"], "--weight-bits: weight_bits must be an integer in [2, 8], not 9"),
+    (["--act-format", "float"], "argument --act-format: invalid choice: 'float'"),
+    (["--weight-base", "3"], "argument --weight-base: invalid choice: '3'"),
+    (["--frac-bits", "3"], "--frac-bits: frac_bits must be 0 or None with weight_base 2, not 3"),
+    (["--weight-base", "sqrt2", "--frac-bits", "99"], "frac_bits must be an integer in [0, 24]"),
+    (["--acc-bits", "1"], "--acc-bits: acc_bits must be an integer in [2, 64], not 1"),
+    (["--acc-bits", "40"], "acc_bits must be at most the exact width"),
+    (["--max-beats", "0"], "--max-beats: max_beats must be an integer in [1, 16777216], not 0"),
+    (["--register-every", "17"], "register_every must be an integer in [0, 16], not 17"),
+    (["--name", "1bad"], "--name: name must be a Verilog identifier"),
+    (["--name", "module"], "not 'module'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--lanes", "1024", "--act-bits", "32", "--weight-bits", "8"], "64 bits"),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragment"), ERRORS)
+def test_error_paths_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, extra, fragment):
+    out = tmp_path / "out"
+    code, stdout, err = run(["generate", *SMALL, *extra, "--out", str(out)], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert stdout == ""
+    assert not out.exists()
+
+
+def test_missing_required_flags(tmp_path, capsys):
+    code, _, err = run(["generate", "--lanes", "2", "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "the following arguments are required: --act-bits")
+    code, _, err = run(["generate", *SMALL], capsys)
+    assert_one_line_error(code, err, "--out")
+    assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_output(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(["generate", *SMALL, "--out", str(blocker / "sub")], capsys)
+    assert_one_line_error(code, err, "cannot write to")
+    code, _, err = run(["generate", *SMALL, "--out", str(blocker)], capsys)
+    assert_one_line_error(code, err, "cannot write to")
+    assert blocker.read_text() == "x"
+
+
+def test_no_or_unknown_subcommand(capsys):
+    code, _, err = run([], capsys)
+    assert_one_line_error(code, err, "required")
+    code, _, err = run(["frobnicate"], capsys)
+    assert_one_line_error(code, err, "invalid choice: 'frobnicate'")
+
+
+@pytest.mark.parametrize("argv", [["--help"]] + [[c.name, "--help"] for c in COMMANDS])
+def test_help_for_every_subcommand(argv, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("usage: logdot")
+    if argv[0] == "generate":
+        flags = ["--lanes", "--act-unsigned", "--weight-base", "--register-every", "--pipeline"]
+        flags += ["--no-register-terms", "--force", "--out", "--name", "--max-beats"]
+        for flag in flags:
+            assert flag in out
+
+
+def test_console_script_runs(tmp_path):
+    """The installed entry point (python -m hdl.cli is the same main)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hdl.cli", "generate", "--lanes", "0", "--act-bits", "4",
+         "--weight-bits", "3", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, check=False, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "logdot: error: --lanes: lanes must be an integer in [1, 1024], not 0"
+    )
+    assert not (tmp_path / "o").exists()
