@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -132,9 +132,10 @@ class Accumulator(wiring.Component):
         m = Module()
         lo, hi = cfg.acc_range
         step = self.en & self.valid
+        rst = ResetSignal()
         nexts = []
         for p in parities(cfg):
-            acc = Signal(signed(cfg.acc_bits), name=f"acc{p}")
+            acc = Signal(signed(cfg.acc_bits), name=f"acc{p}", reset_less=True)
             nxt = Signal(signed(cfg.acc_bits), name=f"acc{p}_next")
             beat, carry = getattr(self, f"sum{p}"), getattr(self, f"carry{p}")
             if cfg.saturating:
@@ -143,8 +144,11 @@ class Accumulator(wiring.Component):
                 m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
             else:
                 m.d.comb += nxt.eq(acc + beat + carry)  # wraps modulo 2**acc_bits
-            with m.If(step):
-                m.d.sync += acc.eq(Mux(self.last, 0, nxt))
+            # Cleared after the last beat and by rst. The register is reset_less and rst is
+            # folded into its enable and clear, so it maps to one enabled, synchronously
+            # cleared flip-flop per bit (an extra reset priority would cost a LUT per bit).
+            with m.If(step | rst):
+                m.d.sync += acc.eq(Mux(self.last | rst, 0, nxt))
             nexts.append(nxt)
 
         if cfg.weight_base == 2:

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from golden.formats import EngineConfig
 
 from .accumulator import Accumulator
-from .lane import LogLane, parities, term_bits
+from .lane import LogLane, lane_term_range, parities, term_bits
 from .skid import SkidBuffer
 from .tree import AdderTree, tree_latency
 
@@ -193,8 +193,8 @@ class LogDotEngine(wiring.Component):
         trees = [
             AdderTree(
                 n=cfg.lanes,
-                lo=cfg.term_range(None if cfg.weight_base == 2 else p)[0],
-                hi=cfg.term_range(None if cfg.weight_base == 2 else p)[1],
+                lo=lane_term_range(cfg, p)[0],
+                hi=lane_term_range(cfg, p)[1],
                 register_every=cfg.register_every,
                 carries=not cfg.act_is_log,
             )

@@ -21,9 +21,17 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig, signed_width, unsigned_width
+from golden.formats import EngineConfig, signed_width
 
-__all__ = ["LogLane", "bounded_shift_left", "parities", "term_bits"]
+__all__ = [
+    "LogLane",
+    "bounded_shift_left",
+    "lane_term_range",
+    "parities",
+    "shift_stages",
+    "term_bits",
+    "term_shift_max",
+]
 
 
 def parities(config):
@@ -38,48 +46,59 @@ def _parity_arg(config, p):
     return None if config.weight_base == 2 else p
 
 
-def term_bits(config, p):
-    """Width of one lane's signed term of parity index ``p`` (from ``config.term_range``)."""
-    return signed_width(*config.term_range(_parity_arg(config, p)))
-
-
 def term_shift_max(config, p):
     """Largest shift of a term of parity index ``p``, or ``None`` when there is no such term."""
     return config.term_shift_range(_parity_arg(config, p))
 
 
-def bounded_shift_left(m, value, amount, max_amount, *, name):
-    """``value << amount`` for ``0 <= amount <= max_amount``, as a log shifter of 2:1 muxes.
+def lane_term_range(config, p):
+    """``(lo, hi)`` of a lane's ``term{p}`` output (the folded term, before its carry).
 
-    The result has exactly ``len(value) + max_amount`` bits and ``value``'s signedness; it
-    never widens to ``2**len(amount)`` as Amaranth's ``value << amount`` does. Amounts above
-    ``max_amount`` give a truncated value (callers gate them).
+    Log activations: the exact term, ``config.term_range``. Linear activations: a negative
+    term ``-x`` is emitted as ``~x = -x - 1`` (carry 1), so the output lies in
+    ``[min(lo << s, -(hi << s) - 1), max(hi << s, -(lo << s) - 1)]`` for the activation range
+    ``(lo, hi) = config.act_range`` and the largest shift ``s`` of that parity: for signed
+    activations one bit narrower than ``config.term_range`` (``-(-2**(A-1) << s)`` never has
+    to be represented).
+    """
+    s = term_shift_max(config, p)
+    if s is None:
+        return 0, 0
+    if config.act_is_log:
+        return config.term_range(_parity_arg(config, p))
+    lo, hi = config.act_range
+    return min(lo << s, -(hi << s) - 1), max(hi << s, -(lo << s) - 1)
 
-    Parameters
-    ----------
-    m : Module
-        Module that receives the combinational logic.
-    value : Value
-        Value to shift.
-    amount : Value
-        Unsigned shift amount.
-    max_amount : int
-        Largest amount that occurs.
-    name : str
-        Prefix of the stage signals' names.
+
+def term_bits(config, p):
+    """Width of a lane's ``term{p}`` output: ``signed_width(*lane_term_range(config, p))``."""
+    return signed_width(*lane_term_range(config, p))
+
+
+def shift_stages(m, value, stages, max_amount, *, name):
+    """Left shift of ``value`` by a sum of conditional constant steps, as 2:1 mux stages.
+
+    ``stages`` is ``[(bit, step), ...]``: shift by ``step`` when ``bit`` is 1. The result has
+    exactly ``len(value) + max_amount`` bits and ``value``'s signedness, where ``max_amount``
+    is the largest total shift that occurs (larger totals are truncated; callers gate them).
+    Never ``value << variable``, which Amaranth widens to ``2**len(variable)`` bits.
     """
     shape = value.shape()
     width = shape.width + max_amount
     cur = Signal(Shape(width, shape.signed), name=f"{name}_in")
     m.d.comb += cur.eq(value)
-    for i in range(len(amount)):
-        step = 1 << i
-        if step > max_amount:
-            break
+    for i, (bit, step) in enumerate(stages):
         nxt = Signal(Shape(width, shape.signed), name=f"{name}_s{i}")
-        m.d.comb += nxt.eq(Mux(amount[i], cur << step, cur))
+        m.d.comb += nxt.eq(Mux(bit, cur << step, cur))
         cur = nxt
     return cur
+
+
+def bounded_shift_left(m, value, amount, max_amount, *, name):
+    """``value << amount`` for ``0 <= amount <= max_amount`` (unsigned ``amount``), exact width
+    ``len(value) + max_amount`` (a log shifter of 2:1 muxes, see :func:`shift_stages`)."""
+    stages = [(amount[i], 1 << i) for i in range(len(amount)) if (1 << i) <= max_amount]
+    return shift_stages(m, value, stages, max_amount, name=name)
 
 
 class LogLane(wiring.Component):
@@ -136,79 +155,81 @@ class LogLane(wiring.Component):
         c = Signal(wcb, name="wcode")
         w_neg = Signal(name="wsign")
         m.d.comb += [c.eq(self.weight[:wcb]), w_neg.eq(self.weight[wcb])]
-
         smax = {p: term_shift_max(cfg, p) for p in parities(cfg)}
         max_shift = max(s for s in smax.values() if s is not None)
-        shift = Signal(unsigned_width(max_shift), name="shift")
-        parity = Signal(name="parity") if sqrt2 else None
         nz = Signal(name="nonzero")
         neg = Signal(name="negative")
-
-        # Weight exponent in units of the weight base: h = c - 1 (modulo; gated when c == 0).
-        h = Signal(wcb, name="wexp")
-        m.d.comb += h.eq(c - 1)
+        # Base sqrt(2): the half-step exponent c - 1 is odd exactly when c is even.
+        parity = ~c[0] if sqrt2 else None
 
         if cfg.act_is_log:
-            acb = cfg.act_code_bits
-            d = Signal(acb, name="acode")
-            a_neg = Signal(name="asign")
-            m.d.comb += d.eq(self.act[:acb])
-            if cfg.act_signed:
-                m.d.comb += a_neg.eq(self.act[acb])
-            m.d.comb += [
-                nz.eq((c != 0) & (d != 0)),
-                neg.eq(w_neg ^ a_neg),
-            ]
-            # Shift = weight exponent (integer part) + activation exponent (d - 1).
-            wpart = h[1:] if sqrt2 else h
-            m.d.comb += shift.eq(wpart + d - 1)
-            if sqrt2:
-                m.d.comb += parity.eq(h[0])
-            for p in parities(cfg):
-                tw = term_bits(cfg, p)
-                term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
-                m.d.comb += carry.eq(0)
-                if smax[p] is None:
-                    m.d.comb += term.eq(0)
-                    continue
-                sel = nz if not sqrt2 else nz & (parity == p)
-                # One-hot 1 << shift, or the thermometer ~0 << shift = -(1 << shift).
-                bits = []
-                for j in range(tw):
-                    if j <= smax[p]:
-                        bits.append(Mux(neg, shift <= j, shift == j))
-                    else:
-                        bits.append(neg)
-                onehot = Signal(tw, name=f"onehot{p}")
-                for j, b in enumerate(bits):
-                    m.d.comb += onehot[j].eq(b)
-                m.d.comb += term.eq(Mux(sel, onehot, 0))
+            self._elaborate_log(m, c, w_neg, nz, neg, parity, smax)
+            return m
+
+        # Linear activations: x = a << (c - 1) (base 2) or a << ((c - 1) >> 1) (sqrt2), as
+        # y = a << k and x = y >> 1, where k = c (base 2) or ceil(c / 2) = c[0] + (c >> 1)
+        # (sqrt2) is a sum of the code's bits times constant steps: no subtractor, no adder.
+        a = Signal(Shape(cfg.act_bits, cfg.act_signed), name="act_value")
+        gated = Signal(Shape(cfg.act_bits, cfg.act_signed), name="act_gated")
+        m.d.comb += [
+            a.eq(self.act),
+            nz.eq(c != 0),
+            neg.eq(w_neg),
+            gated.eq(Mux(nz, a, 0)),
+        ]
+        if sqrt2:
+            stages = [(c[0], 1)] + [(c[i], 1 << (i - 1)) for i in range(1, wcb)]
         else:
-            a = Signal(Shape(cfg.act_bits, cfg.act_signed), name="act_value")
-            gated = Signal(Shape(cfg.act_bits, cfg.act_signed), name="act_gated")
+            stages = [(c[i], 1 << i) for i in range(wcb)]
+        y = shift_stages(m, gated, stages, max_shift + 1, name="shl")
+        x = Signal(Shape(cfg.act_bits + max_shift, cfg.act_signed), name="shifted")
+        m.d.comb += x.eq(y[1:])
+        for p in parities(cfg):
+            tw = term_bits(cfg, p)
+            term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
+            if smax[p] is None:
+                m.d.comb += [term.eq(0), carry.eq(0)]
+                continue
+            sel = Const(1) if not sqrt2 else (parity if p else ~parity)
+            xp = Signal(signed(tw), name=f"mag{p}")
+            m.d.comb += xp.eq(x)
+            # One's complement when negative; the carry completes the negation.
             m.d.comb += [
-                a.eq(self.act),
-                nz.eq(c != 0),
-                neg.eq(w_neg),
-                gated.eq(Mux(nz, a, 0)),
+                term.eq(Mux(sel, xp ^ neg.replicate(tw), 0)),
+                carry.eq(sel & neg),
             ]
-            if sqrt2:
-                m.d.comb += [shift.eq(h[1:]), parity.eq(h[0])]
-            else:
-                m.d.comb += shift.eq(h)
-            x = bounded_shift_left(m, gated, shift, max_shift, name="shl")
-            for p in parities(cfg):
-                tw = term_bits(cfg, p)
-                term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
-                if smax[p] is None:
-                    m.d.comb += [term.eq(0), carry.eq(0)]
-                    continue
-                sel = Const(1) if not sqrt2 else (parity == p)
-                xp = Signal(signed(tw), name=f"mag{p}")
-                m.d.comb += xp.eq(x)
-                # One's complement when negative; the carry completes the negation.
-                m.d.comb += [
-                    term.eq(Mux(sel, xp ^ neg.replicate(tw), 0)),
-                    carry.eq(sel & neg),
-                ]
         return m
+
+    def _elaborate_log(self, m, c, w_neg, nz, neg, parity, smax):
+        """Log activations: a one-hot ``1 << e`` or the exact thermometer ``-(1 << e)``."""
+        cfg = self._config
+        sqrt2 = parity is not None
+        acb = cfg.act_code_bits
+        d = Signal(acb, name="acode")
+        a_neg = Signal(name="asign")
+        m.d.comb += d.eq(self.act[:acb])
+        if cfg.act_signed:
+            m.d.comb += a_neg.eq(self.act[acb])
+        m.d.comb += [nz.eq((c != 0) & (d != 0)), neg.eq(w_neg ^ a_neg)]
+        # e2 = e + 2 with e = (c - 1) + (d - 1) (base 2) or ((c - 1) >> 1) + (d - 1) (sqrt2,
+        # where (c - 1) >> 1 = c[0] + (c >> 1) - 1): compared with constants j + 2 below.
+        wpart = (c >> 1) + c[0] if sqrt2 else c
+        e2_max = ((1 << cfg.weight_code_bits) - 1) + ((1 << acb) - 1)
+        e2 = Signal(range(e2_max + 1), name="exp2")
+        m.d.comb += e2.eq(wpart + d)
+        for p in parities(cfg):
+            tw = term_bits(cfg, p)
+            term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
+            m.d.comb += carry.eq(0)
+            if smax[p] is None:
+                m.d.comb += term.eq(0)
+                continue
+            sel = nz if not sqrt2 else nz & (parity if p else ~parity)
+            onehot = Signal(tw, name=f"onehot{p}")
+            for j in range(tw):
+                if j <= smax[p]:
+                    bit = Mux(neg, e2 <= j + 2, e2 == j + 2)
+                else:
+                    bit = neg  # sign extension of the thermometer
+                m.d.comb += onehot[j].eq(bit)
+            m.d.comb += term.eq(Mux(sel, onehot, 0))

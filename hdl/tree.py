@@ -23,9 +23,9 @@ class AdderTree(wiring.Component):
     Adjacent nodes are paired level by level (an odd node passes through to the next level),
     so the depth is ``ceil(log2(n))`` for any ``n``. Every adder ``a + b + carry_a`` absorbs
     one pending carry as its carry-in (free on FPGA carry chains); the one carry left over
-    comes out as ``carry``, so ``sum + carry`` is the exact sum. Each node is exactly as wide
-    as the range of the values it can hold (``signed_width`` of ``[k*lo - 1, k*hi]`` for ``k``
-    leaves), never wider.
+    comes out as ``carry``, so ``sum + carry`` is the exact sum. A node over ``k`` terms holds
+    a value in ``[k * lo, k * hi + (k - 1)]`` (``[k * lo, k * hi]`` without carries) and is
+    exactly ``signed_width`` of that range wide, never wider.
 
     Latency: ``latency`` cycles, the number of levels ``L`` (1-based) with
     ``L % register_every == 0`` (0 when ``register_every == 0`` or ``n == 1``). Registers
@@ -36,7 +36,7 @@ class AdderTree(wiring.Component):
     n : int
         Number of terms (>= 1).
     lo, hi : int
-        Range of one term's true value (``term + carry``).
+        Range of one ``term{i}`` input (the folded value, without its carry).
     register_every : int
         Register the node values every this many levels; 0 for a combinational tree.
     carries : bool
@@ -47,11 +47,11 @@ class AdderTree(wiring.Component):
     ----------
     en : In(1)
         Pipeline advance (clock enable of every register).
-    term{i} : In(signed(leaf_bits))
+    term{i} : In(signed(node_bits(1)))
         Term ``i`` (folded: the true value is ``term{i} + carry{i}``).
     carry{i} : In(1)
         Carry of term ``i``.
-    sum : Out(signed(sum_bits))
+    sum : Out(signed(node_bits(n)))
         The sum minus ``carry``.
     carry : Out(1)
         The one carry not absorbed by the tree.
@@ -99,10 +99,14 @@ class AdderTree(wiring.Component):
         """Pipeline registers between the terms and ``sum``."""
         return tree_latency(self._n, self._register_every)
 
+    def node_range(self, k):
+        """``(lo, hi)`` of a node over ``k`` terms: ``k`` terms and ``k - 1`` absorbed carries."""
+        c = k - 1 if self._carries else 0
+        return k * self._lo, k * self._hi + c
+
     def node_bits(self, k):
-        """Width of a node that sums ``k`` terms (true range minus one pending carry)."""
-        c = 1 if self._carries else 0
-        return signed_width(k * self._lo - c, k * self._hi)
+        """Width of a node over ``k`` terms: ``signed_width(*node_range(k))``."""
+        return signed_width(*self.node_range(k))
 
     def elaborate(self, platform):
         m = Module()
