@@ -10,7 +10,7 @@ from golden.formats import EngineConfig
 
 from .lane import parities
 
-__all__ = ["Accumulator", "csd_digits"]
+__all__ = ["Accumulator", "accumulator_latency", "combine_depth", "csd_digits"]
 
 
 def csd_digits(value):
@@ -33,32 +33,65 @@ def csd_digits(value):
     return digits
 
 
-def _sum_signed_terms(m, terms, width, name):
-    """Balanced sum of ``[(value, negative), ...]`` modulo ``2**width`` (first term positive)."""
+def combine_depth(config):
+    """Adder levels of the sqrt(2) combine ``(A_even << F) + R * A_odd`` (0 in base 2).
+
+    ``R`` has ``len(csd_digits(R))`` non-zero digits, so the combine sums that many shifted
+    copies of ``A_odd`` and ``A_even << F`` in a balanced tree.
+    """
+    if config.weight_base == 2:
+        return 0
+    return len(csd_digits(config.sqrt2_r)).bit_length()  # ceil(log2(1 + digits))
+
+
+def accumulator_latency(config):
+    """:attr:`Accumulator.latency` for ``config``: 0 (base 2), or 1 plus the combine's
+    registers, ``combine_depth // register_every`` (sqrt2)."""
+    if config.weight_base == 2:
+        return 0
+    k = config.register_every
+    return 1 + (combine_depth(config) // k if k else 0)
+
+
+def _sum_signed_terms(m, terms, width, name, *, en, register_every):
+    """Balanced sum of ``[(value, negative), ...]`` modulo ``2**width`` (first term positive).
+
+    Registers (enabled by ``en``) after every ``register_every``-th level. Returns the sum and
+    the number of register levels.
+    """
     level = 0
+    regs = 0
     while len(terms) > 1:
         level += 1
+        reg = bool(register_every) and level % register_every == 0
+        domain = m.d.sync if reg else m.d.comb
         nxt = []
         for i in range(0, len(terms), 2):
             if i + 1 == len(terms):
-                nxt.append(terms[i])
-                continue
-            (a, na), (b, nb) = terms[i], terms[i + 1]
-            s = Signal(signed(width), name=f"{name}_l{level}_{i // 2}")
-            if na == nb:
-                m.d.comb += s.eq(a + b)
-                neg = na
-            elif nb:
-                m.d.comb += s.eq(a - b)
-                neg = False
+                a, neg = terms[i]
+                expr = a
+                kind = "pass"
             else:
-                m.d.comb += s.eq(b - a)
-                neg = False
+                (a, na), (b, nb) = terms[i], terms[i + 1]
+                kind = "sum"
+                if na == nb:
+                    expr, neg = a + b, na
+                elif nb:
+                    expr, neg = a - b, False
+                else:
+                    expr, neg = b - a, False
+            s = Signal(signed(width), name=f"{name}_{kind}_l{level}_{i // 2}", reset_less=True)
+            if reg:
+                with m.If(en):
+                    domain += s.eq(expr)
+            else:
+                domain += s.eq(expr)
             nxt.append((s, neg))
+        regs += reg
         terms = nxt
     value, neg = terms[0]
     assert not neg
-    return value
+    return value, regs
 
 
 class Accumulator(wiring.Component):
@@ -75,8 +108,9 @@ class Accumulator(wiring.Component):
     Base 2: ``result`` is ``acc_next`` itself, combinationally, and ``o_valid`` is
     ``valid & last`` (latency 0 cycles). Base sqrt(2): the final even and odd sums are
     registered, and ``result = (A_even << F) + R * A_odd`` (``R = config.sqrt2_r``, by
-    canonical-signed-digit shifts and adds, no multiplier) follows combinationally
-    (latency 1 cycle).
+    canonical-signed-digit shifts and adds in a balanced tree, no multiplier) follows,
+    registered every ``config.register_every`` levels like the adder tree (latency
+    ``1 + combine_depth // register_every`` cycles, see :func:`accumulator_latency`).
 
     Parameters
     ----------
@@ -124,8 +158,8 @@ class Accumulator(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a beat with ``last`` (``valid & en``) to ``o_valid``: 0 or 1 (sqrt2)."""
-        return 0 if self._config.weight_base == 2 else 1
+        """Cycles from a beat with ``last`` (``valid & en``) to ``o_valid``."""
+        return accumulator_latency(self._config)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -162,10 +196,21 @@ class Accumulator(wiring.Component):
             with m.If(step & self.last):
                 m.d.sync += f.eq(nxt)
             fin.append(f)
+        fin_valid = Signal(name="final_valid")
         with m.If(self.en):
-            m.d.sync += self.o_valid.eq(self.valid & self.last)
+            m.d.sync += fin_valid.eq(self.valid & self.last)
         rb = cfg.result_bits
         terms = [(fin[0] << cfg.frac_bits, False)]
         terms += [(fin[1] << s, d < 0) for s, d in csd_digits(cfg.sqrt2_r)]
-        m.d.comb += self.result.eq(_sum_signed_terms(m, terms, rb, "combine"))
+        value, regs = _sum_signed_terms(
+            m, terms, rb, "combine", en=self.en, register_every=cfg.register_every
+        )
+        assert 1 + regs == self.latency
+        valid = fin_valid
+        for k in range(regs):
+            v = Signal(name=f"combine_valid{k}")
+            with m.If(self.en):
+                m.d.sync += v.eq(valid)
+            valid = v
+        m.d.comb += [self.result.eq(value), self.o_valid.eq(valid)]
         return m

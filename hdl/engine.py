@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import EngineConfig
 
-from .accumulator import Accumulator
+from .accumulator import Accumulator, accumulator_latency
 from .lane import LogLane, lane_term_range, parities, term_bits
 from .skid import SkidBuffer
 from .tree import AdderTree, tree_latency
@@ -19,13 +19,19 @@ __all__ = ["LogDotEngine", "engine_latency", "input_layout"]
 def engine_latency(config):
     """Latency of the engine built for ``config`` (see :attr:`LogDotEngine.latency`).
 
-    ``int(register_terms) + ceil(log2(lanes)) // register_every (0 if register_every == 0)
-    + (1 if weight_base == "sqrt2" else 0) + 1``.
+    With ``k = register_every`` and ``// k`` read as 0 when ``k == 0``::
+
+        int(register_terms)                       # term registers after the shift stage
+        + ceil(log2(lanes)) // k                  # adder-tree registers
+        + (0 if base 2 else 1 + combine_depth // k)  # sqrt(2): final sums + combine registers
+        + 1                                       # output register (skid buffer)
+
+    where ``combine_depth = ceil(log2(1 + number of CSD digits of sqrt2_r))``.
     """
     return (
         int(config.register_terms)
         + tree_latency(config.lanes, config.register_every)
-        + (0 if config.weight_base == 2 else 1)  # Accumulator.latency
+        + accumulator_latency(config)
         + 1  # SkidBuffer.latency
     )
 
@@ -56,9 +62,10 @@ class LogDotEngine(wiring.Component):
     accepts one beat per cycle (II = 1); back-pressure never drops, duplicates or reorders a
     result.
 
-    Latency (see :attr:`latency`): ``register_terms + tree registers (depth //
-    register_every) + (1 in base sqrt(2)) + 1`` cycles from the transfer of a dot product's
-    last beat to ``o.valid`` of its result, without back-pressure. A burst of ``K``
+    Latency (see :attr:`latency` and :func:`engine_latency`): ``register_terms + tree
+    registers (ceil(log2(lanes)) // register_every) + (sqrt(2) only: 1 + combine registers)
+    + 1`` cycles from the transfer of a dot product's last beat to ``o.valid`` of its result,
+    without back-pressure. A burst of ``K``
     single-beat dot products without idles or back-pressure completes in ``K + latency``
     cycles.
 
@@ -174,7 +181,7 @@ class LogDotEngine(wiring.Component):
     @property
     def latency(self):
         """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
-        (no back-pressure): ``register_terms + tree_latency + (sqrt2 ? 1 : 0) + 1``."""
+        (no back-pressure); see :func:`engine_latency`."""
         return engine_latency(self._config)
 
     # -- hardware ------------------------------------------------------------------------------

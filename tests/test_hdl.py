@@ -191,6 +191,9 @@ def test_from_config_roundtrip():
         (dict(lanes=16, act_bits=8, weight_bits=4, register_every=1), 6),
         (dict(lanes=16, act_bits=8, weight_bits=4, register_every=3), 3),
         (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2"), 3),
+        # terms + 2 tree levels + final sums + 3 combine levels (R = 362: 5 CSD digits) + out
+        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=1), 8),
+        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=2), 5),
         (dict(lanes=1, act_bits=8, weight_bits=4, register_every=1), 2),
     ],
 )
