@@ -205,7 +205,9 @@ class EngineConfig:
         check_int(self.weight_bits, "weight_bits", *LIMITS["weight_bits"])
         if not isinstance(self.act_signed, bool):
             raise TypeError(f"act_signed must be a bool, not {self.act_signed!r}")
-        object.__setattr__(self, "weight_base", normalize_base(self.weight_base, name="weight_base"))
+        object.__setattr__(
+            self, "weight_base", normalize_base(self.weight_base, name="weight_base")
+        )
         if self.weight_base == 2:
             if self.frac_bits not in (None, 0):
                 raise ValueError(
@@ -309,9 +311,11 @@ class EngineConfig:
             return hmax
         if parity not in (0, 1):
             raise ValueError(f"parity must be 0 or 1 in sqrt2 mode, not {parity!r}")
-        # h ranges over 0..hmax; the largest h of the requested parity:
+        # h ranges over 0..hmax; the largest h of the requested parity. Log activations add
+        # even steps (2 (d - 1)), so h has the parity of the weight exponent c - 1: an odd h
+        # needs max_weight_exp >= 1.
         h = hmax if (hmax & 1) == parity else hmax - 1
-        return None if h < 0 else h >> 1
+        return None if h < hmax - self.max_weight_exp else h >> 1
 
     def term_range(self, parity=None):
         """``(lo, hi)`` of one lane's signed term (of one parity in sqrt2 mode)."""
