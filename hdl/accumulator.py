@@ -80,7 +80,12 @@ def _sum_signed_terms(m, terms, width, name, *, en, register_every):
                     expr, neg = a - b, False
                 else:
                     expr, neg = b - a, False
-            s = Signal(signed(width), name=f"{name}_{kind}_l{level}_{i // 2}", reset_less=True)
+            s = Signal(
+                signed(width),
+                name=f"{name}_{kind}_l{level}_{i // 2}",
+                reset_less=True,
+                attrs={"keep": 1} if kind == "sum" else {},  # carry chains, see AdderTree
+            )
             if reg:
                 with m.If(en):
                     domain += s.eq(expr)

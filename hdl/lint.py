@@ -17,6 +17,7 @@ __all__ = [
     "find_verilator",
     "iverilog_check",
     "verilator_lint",
+    "waiver_flags",
 ]
 
 #: Verilator warnings waived for Amaranth-generated Verilog (and only these), with reasons.
@@ -40,6 +41,15 @@ LINT_WAIVERS = {
         "for simulation and FPGA power-up) and also assigns them in an always block"
     ),
 }
+
+
+def waiver_flags(waivers=None):
+    """Verilator command-line flags for the waivers: ``["-Wno-WIDTH", ...]``.
+
+    Use these (and only these) when building generated Verilog with Verilator, e.g. as
+    cocotb ``build_args``, so lint and simulation builds agree on what is waived.
+    """
+    return [f"-Wno-{w}" for w in (LINT_WAIVERS if waivers is None else waivers)]
 
 
 class ToolNotFoundError(RuntimeError):
@@ -100,9 +110,7 @@ def verilator_lint(path, *, waivers=None):
         When Verilator is not installed.
     """
     path = os.fspath(path)
-    waivers = LINT_WAIVERS if waivers is None else waivers
-    cmd = [find_verilator(), "--lint-only", "-Wall"]
-    cmd += [f"-Wno-{w}" for w in waivers]
+    cmd = [find_verilator(), "--lint-only", "-Wall", *waiver_flags(waivers)]
     cmd.append(path)
     rc, out = _run(cmd, path)
     if rc != 0 or "%Warning" in out or "%Error" in out:

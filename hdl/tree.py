@@ -126,7 +126,14 @@ class AdderTree(wiring.Component):
                 if i + 1 < len(nodes):
                     (va, ca, ka), (vb, cb, kb) = nodes[i], nodes[i + 1]
                     k = ka + kb
-                    s = Signal(signed(self.node_bits(k)), name=f"sum_l{level}_{j}", reset_less=reg)
+                    # keep: stops Yosys from merging the whole tree into one $macc, which it
+                    # maps to a LUT compressor (about twice the LUTs of carry-chain adders).
+                    s = Signal(
+                        signed(self.node_bits(k)),
+                        name=f"sum_l{level}_{j}",
+                        reset_less=reg,
+                        attrs={"keep": 1},
+                    )
                     expr = va + vb + ca if self._carries else va + vb
                     cout = cb
                 else:
