@@ -91,8 +91,8 @@ _M_THREE_QUARTERS = _smallest_double_at_least(lambda m: m**4 >= Fraction(1, 2), 
 def _int_thresholds(root):
     """Sorted integer thresholds minus one, ``ceil(2**((2j - 1)/root)) - 1`` for j >= 1.
 
-    The rounded log (in base ``2**(2/root)``... i.e. base 2 for ``root=2`` and base sqrt(2)
-    for ``root=4``) of a positive integer ``n`` is the number of thresholds ``<= n - 1``.
+    The rounded log of a positive integer ``n`` (base 2 for ``root=2``, base sqrt(2) for
+    ``root=4``) is the number of these values that are ``<= n - 1``.
     Only thresholds that an int64 magnitude (at most ``2**63``) can reach are kept.
     """
     out = []

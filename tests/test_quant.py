@@ -347,6 +347,45 @@ def test_worked_example_sqrt2():
     assert log_quant(x, 4, 1, base="sqrt2").tolist() == [7, 6, 7, 0, 1, 13]
 
 
+def test_worked_examples_of_the_docs():
+    """The remaining tables of docs/formats.md, so the document cannot drift."""
+    # Section 3: float log2 misrounds just below 2**3.5; the quantizer does not.
+    x = 11.31370849898476
+    assert math.log2(x) == 3.5 and ref_round_log(x, 2) == 3
+    assert log_quant(torch.tensor([x], dtype=torch.float64), 8, 8).tolist() == [123]
+    # Section 3: integers, 8-bit signed base 2 FSR 8.
+    ints = torch.arange(13)
+    assert log_quant(ints, 8, 8).tolist() == [0, 120, 121, 122, 122, 122] + [123] * 6 + [124]
+    # Section 6: linear, 4 bits, exp -2.
+    xl = torch.tensor([0.3, 0.375, 0.625, -0.625, 1.9, -2.1, -2.0], dtype=torch.float64)
+    assert linear_quant(xl, 4, -2).tolist() == [1, 2, 2, -2, 7, -8, -8]
+    assert linear_quant(xl, 4, -2, signed=False).tolist() == [1, 2, 2, 0, 8, 0, 0]
+    # Section 7: calibration example.
+    x = torch.tensor([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, -0.55, -0.75, 3.0], dtype=torch.float64)
+    assert fsr_from_max(x, 3) == 3 and fsr_calibrate(x, 3) == 2
+    table = {
+        1: ([2, 2, 2, 3, 3, 3, 6, 7, 3], 0.462778),
+        2: ([1, 1, 1, 2, 2, 2, 5, 6, 3], 0.129444),
+        3: ([0, 0, 0, 1, 1, 1, 0, 5, 3], 0.279444),
+        4: ([0, 0, 0, 0, 0, 0, 0, 0, 2], 0.601667),
+    }
+    for f, (codes, mse) in table.items():
+        q = log_quant(x, 3, f)
+        assert q.tolist() == codes
+        assert float(((log_dequant(q, 3, f) - x) ** 2).mean()) == pytest.approx(mse, abs=1e-6)
+    # Section 2: base-2 thresholds of 4-bit signed FSR 0.
+    xs = [0.005524271728019902, 0.005524271728019903, 0.011048543456039804]
+    xs += [0.011048543456039806, 0.35355339059327373, 0.3535533905932738, 0.7071067811865476]
+    x = torch.tensor(xs, dtype=torch.float64)
+    assert log_quant(x, 4, 0).tolist() == [0, 1, 1, 2, 6, 7, 7]
+    assert log_quant(-x, 4, 0).tolist() == [0, 9, 9, 10, 14, 15, 15]
+    # Section 4: sqrt2 thresholds next to 2**(-15/4), 2**(-5/4), 2**(-3/4), 4-bit FSR 0.
+    xs = [0.07432544468767006, 0.07432544468767008, 0.42044820762685725, 0.4204482076268573]
+    xs += [0.5946035575013605, 0.5946035575013606]
+    got = log_quant(torch.tensor(xs, dtype=torch.float64), 4, 0, base="sqrt2")
+    assert got.tolist() == [0, 1, 5, 6, 6, 7]
+
+
 # -- log_dequant ----------------------------------------------------------------------------
 
 
