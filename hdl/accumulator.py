@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig
+from golden.formats import EngineConfig, signed_width
 
 from .lane import parities
 
@@ -53,50 +53,59 @@ def accumulator_latency(config):
     return 1 + (combine_depth(config) // k if k else 0)
 
 
-def _sum_signed_terms(m, terms, width, name, *, en, register_every):
-    """Balanced sum of ``[(value, negative), ...]`` modulo ``2**width`` (first term positive).
+def _sum_signed_terms(m, terms, name, *, en, register_every):
+    """Balanced exact sum of shifted, signed terms, with exact-width adders.
 
-    Registers (enabled by ``en``) after every ``register_every``-th level. Returns the sum and
-    the number of register levels.
+    ``terms`` is ``[(value, shift, lo, hi, negative), ...]``, each standing for
+    ``(-1 if negative else 1) * (value << shift)`` with ``value`` in ``[lo, hi]``; the first
+    term is positive. Adding two terms factors out the smaller shift (its low bits are zeros,
+    no adder needed there) and sizes the adder to ``signed_width`` of the exact range of the
+    partial sum. Registers (enabled by ``en``) after every ``register_every``-th level.
+
+    Returns ``(value, shift, regs)``: the sum is ``value << shift``; ``regs`` register levels.
     """
     level = 0
     regs = 0
     while len(terms) > 1:
         level += 1
         reg = bool(register_every) and level % register_every == 0
-        domain = m.d.sync if reg else m.d.comb
         nxt = []
         for i in range(0, len(terms), 2):
             if i + 1 == len(terms):
-                a, neg = terms[i]
-                expr = a
-                kind = "pass"
+                a, sh, lo, hi, neg = terms[i]
+                expr, kind = a, "pass"
             else:
-                (a, na), (b, nb) = terms[i], terms[i + 1]
+                (a, sa, la, ha, na), (b, sb, lb, hb, nb) = terms[i], terms[i + 1]
+                sh = min(sa, sb)
+                a, la, ha = a << (sa - sh), la << (sa - sh), ha << (sa - sh)
+                b, lb, hb = b << (sb - sh), lb << (sb - sh), hb << (sb - sh)
                 kind = "sum"
                 if na == nb:
-                    expr, neg = a + b, na
+                    expr, lo, hi, neg = a + b, la + lb, ha + hb, na
                 elif nb:
-                    expr, neg = a - b, False
+                    expr, lo, hi, neg = a - b, la - hb, ha - lb, False
                 else:
-                    expr, neg = b - a, False
-            s = Signal(
-                signed(width),
+                    expr, lo, hi, neg = b - a, lb - ha, hb - la, False
+            if kind == "pass" and not reg:
+                nxt.append(terms[i])
+                continue
+            node = Signal(
+                signed(signed_width(lo, hi)),
                 name=f"{name}_{kind}_l{level}_{i // 2}",
                 reset_less=True,
                 attrs={"keep": 1} if kind == "sum" else {},  # carry chains, see AdderTree
             )
             if reg:
                 with m.If(en):
-                    domain += s.eq(expr)
+                    m.d.sync += node.eq(expr)
             else:
-                domain += s.eq(expr)
-            nxt.append((s, neg))
+                m.d.comb += node.eq(expr)
+            nxt.append((node, sh, lo, hi, neg))
         regs += reg
         terms = nxt
-    value, neg = terms[0]
+    value, sh, _, _, neg = terms[0]
     assert not neg
-    return value, regs
+    return value, sh, regs
 
 
 class Accumulator(wiring.Component):
@@ -204,11 +213,10 @@ class Accumulator(wiring.Component):
         fin_valid = Signal(name="final_valid")
         with m.If(self.en):
             m.d.sync += fin_valid.eq(self.valid & self.last)
-        rb = cfg.result_bits
-        terms = [(fin[0] << cfg.frac_bits, False)]
-        terms += [(fin[1] << s, d < 0) for s, d in csd_digits(cfg.sqrt2_r)]
-        value, regs = _sum_signed_terms(
-            m, terms, rb, "combine", en=self.en, register_every=cfg.register_every
+        terms = [(fin[0], cfg.frac_bits, lo, hi, False)]
+        terms += [(fin[1], s, lo, hi, d < 0) for s, d in csd_digits(cfg.sqrt2_r)]
+        value, shift, regs = _sum_signed_terms(
+            m, terms, "combine", en=self.en, register_every=cfg.register_every
         )
         assert 1 + regs == self.latency
         valid = fin_valid
@@ -217,5 +225,5 @@ class Accumulator(wiring.Component):
             with m.If(self.en):
                 m.d.sync += v.eq(valid)
             valid = v
-        m.d.comb += [self.result.eq(value), self.o_valid.eq(valid)]
+        m.d.comb += [self.result.eq(value << shift), self.o_valid.eq(valid)]
         return m

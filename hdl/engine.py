@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from golden.formats import EngineConfig
 
 from .accumulator import Accumulator, accumulator_latency
-from .lane import LogLane, lane_term_range, parities, term_bits
+from .lane import LogLane, lane_term_range, parities
 from .skid import SkidBuffer
 from .tree import AdderTree, tree_latency
 
@@ -136,46 +136,57 @@ class LogDotEngine(wiring.Component):
 
     @property
     def lanes(self):
+        """Products per beat, ``N``."""
         return self._config.lanes
 
     @property
     def act_bits(self):
+        """Activation width ``A`` in bits."""
         return self._config.act_bits
 
     @property
     def weight_bits(self):
+        """Weight width ``W`` in bits (sign + ``W - 1`` bit code)."""
         return self._config.weight_bits
 
     @property
     def act_format(self):
+        """``"linear"`` or ``"log"`` activations."""
         return self._config.act_format
 
     @property
     def act_signed(self):
+        """Whether activations are signed."""
         return self._config.act_signed
 
     @property
     def weight_base(self):
+        """Log base of the weights: ``2`` or ``"sqrt2"``."""
         return self._config.weight_base
 
     @property
     def frac_bits(self):
+        """Fraction bits ``F`` of the result (0 in base 2)."""
         return self._config.frac_bits
 
     @property
     def acc_bits(self):
+        """Accumulator width (resolved: the exact width when not given)."""
         return self._config.acc_bits
 
     @property
     def max_beats(self):
+        """Longest dot product the default accumulator is exact for."""
         return self._config.max_beats
 
     @property
     def register_terms(self):
+        """Whether the lane terms are registered after the shift stage."""
         return self._config.register_terms
 
     @property
     def register_every(self):
+        """Adder-tree (and sqrt(2) combine) levels between registers; 0: none."""
         return self._config.register_every
 
     @property
@@ -194,14 +205,18 @@ class LogDotEngine(wiring.Component):
         """
         return LogLane(config=self._config)
 
+    def _lane_term_range(self, p):
+        """``(lo, hi)`` of the lanes' ``term{p}`` outputs (hook beside :meth:`_make_lane`)."""
+        return lane_term_range(self._config, p)
+
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
         trees = [
             AdderTree(
                 n=cfg.lanes,
-                lo=lane_term_range(cfg, p)[0],
-                hi=lane_term_range(cfg, p)[1],
+                lo=self._lane_term_range(p)[0],
+                hi=self._lane_term_range(p)[1],
                 register_every=cfg.register_every,
                 carries=not cfg.act_is_log,
             )
@@ -232,7 +247,7 @@ class LogDotEngine(wiring.Component):
             for p in parities(cfg):
                 term, carry = getattr(lane, f"term{p}"), getattr(lane, f"carry{p}")
                 if cfg.register_terms:
-                    rt = Signal(signed(term_bits(cfg, p)), name=f"term{i}_p{p}", reset_less=True)
+                    rt = Signal(term.shape(), name=f"term{i}_p{p}", reset_less=True)
                     rc = Signal(name=f"carry{i}_p{p}", reset_less=True)
                     with m.If(en):
                         m.d.sync += [rt.eq(term), rc.eq(carry)]
