@@ -1,0 +1,211 @@
+"""The linear (multiplier) baseline engine: the logdot engine with real multipliers.
+
+:class:`LinearDotEngine` is :class:`hdl.engine.LogDotEngine` with only the lane stage
+swapped: the same stream interfaces, skid buffer, adder tree, accumulator and pipeline
+registers (``register_terms``, ``register_every``), so a log vs linear comparison measures
+the lanes and the widths they imply, nothing else. Each :class:`LinearLane` computes
+``a * w`` of an ``A``-bit linear activation and a ``W``-bit two's-complement weight with
+Amaranth's ``*`` operator, which Yosys maps to ``$mul`` cells (LUTs or DSP blocks).
+
+Its geometry is :class:`golden.linear_engine.LinearConfig`, and its integer model is
+:func:`golden.linear_engine.linear_dot`. The Verilog top module follows the logdot contract
+(issue 3), with weight lane ``i`` at ``[N*A + i*W +: W]`` holding a two's-complement value.
+"""
+
+from __future__ import annotations
+
+from amaranth.back import verilog
+from amaranth.hdl import Module, Shape, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import signed_width
+from golden.linear_engine import LinearConfig, linear_dot
+
+from .engine import LogDotEngine, engine_latency, input_layout
+from .generate import _reorder_ports, check_name
+from .top import LogDotTop
+
+__all__ = [
+    "LinearConfig",
+    "LinearDotEngine",
+    "LinearDotTop",
+    "LinearLane",
+    "linear_dot",
+    "linear_verilog",
+]
+
+
+class LinearLane(wiring.Component):
+    """Term of one lane of the baseline: ``activation * weight`` with a real multiplier.
+
+    Combinational (latency 0 cycles). Same ports as :class:`hdl.lane.LogLane` in base 2, so
+    the engine's tree and accumulator take it unchanged; ``carry0`` is always 0.
+
+    Parameters
+    ----------
+    config : golden.linear_engine.LinearConfig
+        Baseline configuration; every width comes from it.
+
+    Attributes
+    ----------
+    act : In(act_bits)
+        Raw activation field (two's complement or unsigned).
+    weight : In(weight_bits)
+        Two's-complement weight.
+    term0 : Out(signed(signed_width(*config.term_range())))
+        The product.
+    carry0 : Out(1)
+        Always 0 (no folded negation).
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, LinearConfig):
+            raise TypeError(f"config must be a LinearConfig, not {config!r}")
+        self._config = config
+        super().__init__(
+            {
+                "act": In(config.act_bits),
+                "weight": In(config.weight_bits),
+                "term0": Out(signed(signed_width(*config.term_range()))),
+                "carry0": Out(1),
+            }
+        )
+
+    @property
+    def config(self):
+        """The :class:`~golden.linear_engine.LinearConfig` this lane was built for."""
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from inputs to outputs: 0 (combinational)."""
+        return 0
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        a = Signal(Shape(cfg.act_bits, cfg.act_signed), name="act_value")
+        w = Signal(signed(cfg.weight_bits), name="weight_value")
+        m.d.comb += [a.eq(self.act), w.eq(self.weight)]
+        m.d.comb += [self.term0.eq(a * w), self.carry0.eq(0)]
+        return m
+
+
+class LinearDotEngine(LogDotEngine):
+    """The multiplier baseline: :class:`~hdl.engine.LogDotEngine` with :class:`LinearLane` s.
+
+    Everything but the lane stage (stream interfaces, pipeline registers, adder tree,
+    accumulator, output buffer, ``latency``) is the log engine's own code.
+
+    Parameters
+    ----------
+    lanes, act_bits, weight_bits, act_signed, acc_bits, max_beats, register_terms, \
+register_every
+        Keyword-only, those of :class:`golden.linear_engine.LinearConfig` (``weight_bits`` is
+        the two's-complement weight width).
+
+    Attributes
+    ----------
+    i, o : streams
+        As :class:`~hdl.engine.LogDotEngine`.
+    """
+
+    def __init__(
+        self,
+        *,
+        lanes,
+        act_bits,
+        weight_bits,
+        act_signed=True,
+        acc_bits=None,
+        max_beats=1024,
+        register_terms=True,
+        register_every=0,
+    ):
+        self._config = cfg = LinearConfig(
+            lanes=lanes,
+            act_bits=act_bits,
+            weight_bits=weight_bits,
+            act_signed=act_signed,
+            acc_bits=acc_bits,
+            max_beats=max_beats,
+            register_terms=register_terms,
+            register_every=register_every,
+        )
+        wiring.Component.__init__(
+            self,
+            {
+                "i": In(stream.Signature(input_layout(cfg))),
+                "o": Out(stream.Signature(signed(cfg.result_bits))),
+            },
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a baseline engine from a :class:`~golden.linear_engine.LinearConfig`."""
+        if not isinstance(config, LinearConfig):
+            raise TypeError(f"config must be a LinearConfig, not {config!r}")
+        return cls(
+            lanes=config.lanes,
+            act_bits=config.act_bits,
+            weight_bits=config.weight_bits,
+            act_signed=config.act_signed,
+            acc_bits=config.acc_bits if config.saturating else None,
+            max_beats=config.max_beats,
+            register_terms=config.register_terms,
+            register_every=config.register_every,
+        )
+
+    def _make_lane(self, index):
+        return LinearLane(config=self._config)
+
+    def _lane_term_range(self, p):
+        return self._config.term_range()
+
+
+class LinearDotTop(LogDotTop):
+    """:class:`~hdl.top.LogDotTop` (the AXI4-Stream contract) around a
+    :class:`LinearDotEngine`.
+
+    Parameters
+    ----------
+    config : golden.linear_engine.LinearConfig
+        Baseline configuration.
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, LinearConfig):
+            raise TypeError(f"config must be a LinearConfig, not {config!r}")
+        super().__init__(config=config)
+
+    def elaborate(self, platform):
+        cfg = self.config
+        m = Module()
+        m.submodules.engine = engine = LinearDotEngine.from_config(cfg)
+        m.d.comb += [
+            engine.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(engine.i.ready),
+            engine.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
+            engine.i.payload.last.eq(self.s_axis_tlast),
+            self.m_axis_tvalid.eq(engine.o.valid),
+            engine.o.ready.eq(self.m_axis_tready),
+            self.m_axis_tdata.eq(engine.o.payload),  # signed: sign-extends to whole bytes
+        ]
+        return m
+
+
+def linear_verilog(config, *, name="logdot_linear"):
+    """Verilog text of the baseline's AXI4-Stream top module ``name`` (logdot port order)."""
+    if not isinstance(config, LinearConfig):
+        raise TypeError(f"config must be a LinearConfig, not {config!r}")
+    check_name(name)
+    text = verilog.convert(
+        LinearDotTop(config=config), name=name, emit_src=False, strip_internal_attrs=True
+    )
+    header = (
+        f"// {name}: logdot LINEAR BASELINE engine (real multipliers; generated, do not edit).\n"
+        f"// {config.lanes} lanes, {config.act_bits}-bit activations x {config.weight_bits}-bit "
+        f"two's-complement weights; latency {engine_latency(config)} cycles.\n"
+    )
+    return header + _reorder_ports(text, name)

