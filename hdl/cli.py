@@ -221,8 +221,12 @@ def _run_generate(args):
         check_name(args.name)
     except (TypeError, ValueError) as exc:
         raise CliError(f"--name: {exc}") from None
+    from amaranth.back.verilog import YosysError
+
     try:
         vpath, jpath = write(config, args.out, name=args.name, force=args.force)
+    except YosysError as exc:
+        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
     except FileExistsError as exc:
         if exc.filename is not None:  # from the OS, not write()'s own check
             raise CliError(f"cannot write to {exc.filename}: {exc.strerror}") from None
