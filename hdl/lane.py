@@ -121,7 +121,7 @@ class LogLane(wiring.Component):
         The (even, in base sqrt(2)) term is ``term0 + carry0``.
     term1, carry1 : Out(signed(term_bits(config, 1))), Out(1)
         Base sqrt(2) only: the odd term is ``term1 + carry1``. At most one of the even and
-        odd terms is non-zero.
+        odd terms (``term + carry``) is non-zero.
     """
 
     def __init__(self, *, config):
