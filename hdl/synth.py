@@ -217,9 +217,14 @@ def assert_multiplier_free(result):
         )
 
 
-def _stat_cells(path):
+def _stat_cells(path, module):
+    """Cell counts of ``module`` in a ``stat -json`` file (the engine, with or without shell)."""
     data = json.loads(Path(path).read_text())
-    return {k: int(v) for k, v in data["design"]["num_cells_by_type"].items()}
+    mods = data["modules"]
+    cells = mods.get(f"\\{module}", mods.get(module))
+    if cells is None:
+        raise SynthError(f"module {module!r} not in {path} (modules: {', '.join(mods)})")
+    return {k: int(v) for k, v in cells["num_cells_by_type"].items()}
 
 
 def parse_nextpnr_report(path):
@@ -258,10 +263,33 @@ def _synth_cmd(target, top):
     return f"synth_xilinx -family xc7 -top {top}" + ("" if target.dsp else " -nodsp")
 
 
-def _yosys_script(sources, top, target, *, netlist=None):
-    lines = [f"read_verilog {' '.join(sources)}", f"hierarchy -check -top {top}", "proc", "flatten"]
-    lines.append("tee -q -o generic_stat.json stat -json")
-    lines.append(_synth_cmd(target, top) + (f" -json {netlist}" if netlist else ""))
+def _yosys_script(top, target, *, shell):
+    """Yosys script: the engine alone, or the engine kept as one module inside the shell.
+
+    With the shell, the engine module is flattened on its own and kept as a hierarchy level
+    (``keep_hierarchy``), so one run gives both the engine's own cell counts (its module in
+    ``stat``, exactly those of a stand-alone synthesis: no optimization crosses the boundary)
+    and the netlist for place and route.
+    """
+    if shell:
+        lines = [
+            "read_verilog engine.v shell.v",
+            f"hierarchy -check -top {SHELL_NAME}",
+            "proc",
+            f"setattr -mod -set keep_hierarchy 1 {top}",
+            "flatten",
+            "tee -q -o generic_stat.json stat -json",
+            _synth_cmd(target, SHELL_NAME) + " -json shell.json",
+        ]
+    else:
+        lines = [
+            "read_verilog engine.v",
+            f"hierarchy -check -top {top}",
+            "proc",
+            "flatten",
+            "tee -q -o generic_stat.json stat -json",
+            _synth_cmd(target, top),
+        ]
     lines.append("tee -q -o stat.json stat -json")
     return "\n".join(lines) + "\n"
 
@@ -333,12 +361,18 @@ def synthesize(
     }
     tag = f"{label} {target.name}".strip()
 
-    # 1. The engine alone: resources and multiplier cells.
-    (wd / "synth.ys").write_text(_yosys_script(["engine.v"], top, target))
-    say(f"[synth] {tag}: yosys {_synth_cmd(target, top).split()[0]} (engine) ...")
+    # 1. Synthesis: the engine alone, or (to place and route it) inside a register shell.
+    shell = bool(pnr and target.device is not None)
+    if shell:
+        (wd / "shell.v").write_text(
+            register_shell(engine_name=top, in_width=in_width, out_width=out_width)
+        )
+    (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell))
+    what = "engine in register shell" if shell else "engine"
+    say(f"[synth] {tag}: yosys {_synth_cmd(target, top).split()[0]} ({what}) ...")
     dt = _run([yosys, "-q", "-l", "yosys.log", "synth.ys"], wd, "yosys.out", f"yosys ({tag})")
-    generic = _stat_cells(wd / "generic_stat.json")
-    res.update(count_cells(_stat_cells(wd / "stat.json"), target.family))
+    generic = _stat_cells(wd / "generic_stat.json", top)
+    res.update(count_cells(_stat_cells(wd / "stat.json", top), target.family))
     res["mul_cells"] = sum(generic.get(c, 0) for c in _MUL_CELLS)
     res["synth_seconds"] = round(dt, 1)
     say(
@@ -349,19 +383,9 @@ def synthesize(
     res["fmax_mhz"] = None
     res["throughput"] = None
     res["pnr_utilization"] = None
-    if pnr and target.device is not None:
-        # 2. The engine in a register shell, placed and routed.
+    if shell:
+        # 2. Place and route the shell for fmax.
         freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
-        (wd / "shell.v").write_text(
-            register_shell(engine_name=top, in_width=in_width, out_width=out_width)
-        )
-        (wd / "shell.ys").write_text(
-            _yosys_script(["engine.v", "shell.v"], SHELL_NAME, target, netlist="shell.json")
-            .replace("generic_stat.json", "shell_generic_stat.json")
-            .replace("o stat.json", "o shell_stat.json")
-        )
-        say(f"[synth] {tag}: yosys (register shell) ...")
-        _run([yosys, "-q", "-l", "shell_yosys.log", "shell.ys"], wd, "shell_yosys.out", tag)
         pnr_tool = tools[_TOOLS[target.family]]
         argv = [
             pnr_tool,
