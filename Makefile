@@ -84,6 +84,7 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(RUN) $(PY) benchmarks/golden_throughput.py
+	$(RUN) $(PY) benchmarks/cosim_throughput.py
 
 clean:
 	rm -rf build sim_build .pytest_cache .ruff_cache .hypothesis
