@@ -1,8 +1,8 @@
-"""Two-entry output buffer with registered ready (a "skid buffer")."""
+"""Two-entry output buffer with registered ready (a skid buffer built as a tiny FIFO)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,15 +10,17 @@ __all__ = ["SkidBuffer"]
 
 
 class SkidBuffer(wiring.Component):
-    """Stream register whose ``i.ready`` is a flip-flop, not a function of ``o.ready``.
+    """Stream buffer whose ``i.ready`` is a flip-flop, not a function of ``o.ready``.
 
-    ``o.payload``/``o.valid`` come from the main register. While the main register is held by
-    back-pressure, one more transfer is taken into the skid register, and ``i.ready`` drops
-    in the next cycle. So there is no combinational path from ``o.ready`` to ``i.ready``,
-    throughput is one transfer per cycle without back-pressure, and nothing is dropped,
-    duplicated or reordered.
+    Two entries written in turn (each entry's data input is ``i.payload`` itself, with only
+    a clock enable, so the producer's last adder runs straight into flip-flops) and read in
+    turn (``o.payload`` is a 2:1 multiplexer of the entries, selected by a flip-flop).
+    ``i.ready`` is "not full" and ``o.valid`` "not empty", both registered: there is no
+    combinational path from ``o.ready`` to ``i.ready`` nor from any input to any output.
+    Throughput is one transfer per cycle without back-pressure; the order is kept and nothing
+    is dropped or duplicated; ``o.payload`` holds while ``o.valid & ~o.ready``.
 
-    Latency: 1 cycle (from an input transfer to ``o.valid`` when not back-pressured).
+    Latency: 1 cycle (from an input transfer to ``o.valid`` when the buffer is empty).
 
     Parameters
     ----------
@@ -28,9 +30,9 @@ class SkidBuffer(wiring.Component):
     Attributes
     ----------
     i : In(stream.Signature(shape))
-        Input stream; ``i.ready == ~skid_valid``.
+        Input stream.
     o : Out(stream.Signature(shape))
-        Output stream (registered valid and payload).
+        Output stream.
     """
 
     def __init__(self, *, shape):
@@ -51,24 +53,27 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        main = Signal(self._shape, name="main_data", reset_less=True)
-        skid = Signal(self._shape, name="skid_data", reset_less=True)
-        main_valid = Signal(name="main_valid")
-        skid_valid = Signal(name="skid_valid")
-        take = self.i.valid & ~skid_valid
-        main_free = ~main_valid | self.o.ready
+        entry = [Signal(self._shape, name=f"entry{k}_data", reset_less=True) for k in range(2)]
+        wr = Signal(name="wr_sel")
+        rd = Signal(name="rd_sel")
+        full = Signal(name="full")
+        empty = Signal(name="empty", init=1)
+        count = Signal(range(3), name="count")
+        write = self.i.valid & ~full
+        read = self.o.ready & ~empty
         m.d.comb += [
-            self.i.ready.eq(~skid_valid),
-            self.o.valid.eq(main_valid),
-            self.o.payload.eq(main),
+            self.i.ready.eq(~full),
+            self.o.valid.eq(~empty),
+            self.o.payload.eq(Mux(rd, entry[1], entry[0])),
         ]
-        with m.If(~skid_valid):
-            m.d.sync += skid.eq(self.i.payload)
-        with m.If(main_free):
-            with m.If(skid_valid):
-                m.d.sync += [main.eq(skid), main_valid.eq(1), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [main.eq(self.i.payload), main_valid.eq(take)]
-        with m.Elif(take):
-            m.d.sync += skid_valid.eq(1)
+        for k in range(2):
+            with m.If(write & (wr == k)):
+                m.d.sync += entry[k].eq(self.i.payload)
+        with m.If(write):
+            m.d.sync += wr.eq(~wr)
+        with m.If(read):
+            m.d.sync += rd.eq(~rd)
+        nxt = Signal(range(4), name="count_next")
+        m.d.comb += nxt.eq(count + write - read)
+        m.d.sync += [count.eq(nxt), full.eq(nxt == 2), empty.eq(nxt == 0)]
         return m
