@@ -1,0 +1,488 @@
+"""Tests of golden.nn (quantized layers), golden.logacc (log-domain accumulation) and
+golden.data (the digits set and the trained CNN)."""
+
+import math
+import re
+from decimal import Decimal, getcontext
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from golden import logacc
+from golden.data import (
+    DigitsCNN,
+    TrainConfig,
+    calibration_subset,
+    evaluate,
+    init_digits_cnn,
+    load_digits_split,
+    train_digits_cnn,
+)
+from golden.nn import (
+    FORMATS,
+    LogConv2d,
+    LogLinear,
+    Quantizer,
+    calibrate,
+    quantize_model,
+    quantizers,
+)
+from golden.quant import (
+    fsr_calibrate,
+    fsr_from_max,
+    linear_dequant,
+    linear_exp_calibrate,
+    linear_exp_from_max,
+    linear_quant,
+    log_dequant,
+    log_quant,
+)
+
+QUANT_FORMATS = FORMATS[1:]
+BASE = {"log2": 2, "logsqrt2": "sqrt2"}
+
+
+def ref_dequant(x, fmt, bits, scale, signed):
+    """``dequant(quant(x))`` straight from golden.quant, in float64."""
+    if fmt == "linear":
+        return linear_dequant(
+            linear_quant(x, bits, scale, signed=signed), bits, scale, signed=signed
+        )
+    b = BASE[fmt]
+    return log_dequant(
+        log_quant(x, bits, scale, base=b, signed=signed), bits, scale, base=b, signed=signed
+    )
+
+
+def ref_scale(x, fmt, bits, rule, signed):
+    if fmt == "linear":
+        f = linear_exp_calibrate if rule == "calibrated" else linear_exp_from_max
+        return f(x, bits, signed=signed)
+    f = fsr_calibrate if rule == "calibrated" else fsr_from_max
+    return f(x, bits, base=BASE[fmt], signed=signed)
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 3, 3, stride=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(3 * 2 * 2, 5),
+    )
+
+
+# -- float format is the float layer -------------------------------------------------------
+
+
+def test_float_layers_equal_torch_layers(seed):
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    lin = nn.Linear(7, 4)
+    x = torch.randn(6, 3, 9, 9)
+    v = torch.randn(6, 7)
+    qconv, qlin = LogConv2d.from_float(conv), LogLinear.from_float(lin)
+    for m in (qconv, qlin):
+        m.eval()
+    assert torch.equal(qconv(x), conv(x))
+    assert torch.equal(qlin(v), lin(v))
+    # state_dict keeps the float keys, so float checkpoints load.
+    assert set(conv.state_dict()) <= set(qconv.state_dict())
+    fresh = LogConv2d(3, 5, 3, stride=2, padding=1)
+    fresh.load_state_dict(conv.state_dict(), strict=False)
+    fresh.eval()
+    assert torch.equal(fresh(x), conv(x))
+
+
+def test_quantize_model_float_is_identity(seed):
+    model = small_model().eval()
+    x = torch.randn(8, 2, 5, 5)
+    q = quantize_model(model, calib_data=torch.randn(16, 2, 5, 5), act_signed=True)
+    assert sum(isinstance(m, LogConv2d | LogLinear) for m in q.modules()) == 3
+    assert torch.equal(q(x), model(x))
+    assert not any(isinstance(m, LogConv2d) for m in model.modules())  # copy, not in place
+
+
+# -- fake quantization equals golden.quant exactly -----------------------------------------
+
+
+@pytest.mark.parametrize("fmt", QUANT_FORMATS)
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("signed", [True, False])
+def test_quantizer_forward_is_golden_quant(fmt, bits, signed, seed):
+    x = torch.randn(1000) * 3
+    for scale in (-3, 0, 2):
+        q = Quantizer(fmt, bits, signed=signed).eval()
+        q.set_scale(scale)
+        got = q(x)
+        want = ref_dequant(x, fmt, bits, scale, signed).to(torch.float32)
+        assert got.dtype == torch.float32
+        assert torch.equal(got, want)
+        assert torch.equal(q.codes(x), ref_codes(x, fmt, bits, scale, signed))
+
+
+def ref_codes(x, fmt, bits, scale, signed):
+    if fmt == "linear":
+        return linear_quant(x, bits, scale, signed=signed)
+    return log_quant(x, bits, scale, base=BASE[fmt], signed=signed)
+
+
+@pytest.mark.parametrize("fmt", QUANT_FORMATS)
+@pytest.mark.parametrize("rule", ["max", "calibrated"])
+def test_layers_compute_with_golden_values(fmt, rule, seed):
+    """Each layer's output is the float op on exactly golden.quant's dequantized values."""
+    model = small_model().eval()
+    x_cal = torch.randn(32, 2, 5, 5)
+    x = torch.randn(8, 2, 5, 5)
+    q = quantize_model(
+        model,
+        weight_format=fmt,
+        weight_bits=4,
+        weight_rule=rule,
+        act_format=fmt,
+        act_bits=5,
+        act_rule=rule,
+        act_signed=True,
+        calib_data=x_cal,
+    )
+    conv1, conv2, fc = q[0], q[2], q[5]
+    # Calibration is sequential: each quantizer sees the output of the quantized layers before.
+    h = x_cal
+    expected_scales = []
+    for layer, post in ((conv1, F.relu), (conv2, F.relu), (fc, None)):
+        sa = ref_scale(h.flatten(1) if layer is fc else h, fmt, 5, rule, True)
+        sw = ref_scale(layer.weight.detach(), fmt, 4, rule, True)
+        expected_scales.append((sa, sw))
+        hq = ref_dequant(h.flatten(1) if layer is fc else h, fmt, 5, sa, True).float()
+        wq = ref_dequant(layer.weight.detach(), fmt, 4, sw, True).float()
+        if layer is fc:
+            h = F.linear(hq, wq, layer.bias)
+        else:
+            h = post(F.conv2d(hq, wq, layer.bias, stride=layer.stride, padding=layer.padding))
+    got_scales = [(int(m.input_quant.scale), int(m.weight_quant.scale)) for m in (conv1, conv2, fc)]
+    assert got_scales == expected_scales
+    # And the outputs on new data use exactly those scales.
+    with torch.no_grad():
+        h = x
+        for layer, (sa, sw) in zip((conv1, conv2, fc), expected_scales, strict=True):
+            inp = h.flatten(1) if layer is fc else h
+            hq = ref_dequant(inp, fmt, 5, sa, True).float()
+            wq = ref_dequant(layer.weight, fmt, 4, sw, True).float()
+            if layer is fc:
+                h = F.linear(hq, wq, layer.bias)
+            else:
+                h = F.relu(F.conv2d(hq, wq, layer.bias, stride=layer.stride, padding=layer.padding))
+        assert torch.equal(q(x), h)
+
+
+def test_uncalibrated_activation_quantizer_refuses_eval():
+    q = quantize_model(small_model(), act_format="log2", act_bits=4, act_signed=True).eval()
+    with pytest.raises(RuntimeError, match=re.escape("activation quantizer is not calibrated")):
+        q(torch.randn(2, 2, 5, 5))
+
+
+def test_unsigned_calibration_rejects_negative_data():
+    q = quantize_model(small_model(), act_format="linear", act_bits=4)
+    with pytest.raises(
+        ValueError, match=re.escape("an unsigned activation quantizer got negative")
+    ):
+        calibrate(q, -torch.ones(2, 2, 5, 5))
+
+
+def test_unsigned_activations_use_all_bits():
+    q = Quantizer("linear", 3, signed=False).eval()
+    q.set_scale(0)
+    assert q(torch.arange(10.0)).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 7, 7]
+    q = Quantizer("log2", 3, signed=False).eval()
+    q.set_scale(1)  # 7 non-zero levels 2**-6 .. 2**0
+    assert q(torch.tensor([1.0, 2.0**-6, 2.0**-7, -1.0])).tolist() == [1.0, 2.0**-6, 0.0, 0.0]
+
+
+# -- straight-through gradients --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", QUANT_FORMATS)
+def test_ste_gradients_flow(fmt, seed):
+    model = quantize_model(
+        small_model(), weight_format=fmt, weight_bits=3, act_format=fmt, act_bits=3, act_signed=True
+    )
+    model.train()
+    x = torch.randn(16, 2, 5, 5, requires_grad=True)
+    model(x).square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # The quantizer's own gradient is the identity (straight through).
+    q = Quantizer(fmt, 3).eval()
+    q.set_scale(0)
+    v = torch.randn(50, requires_grad=True)
+    g = torch.randn(50)
+    q(v).backward(g)
+    assert torch.equal(v.grad, g)
+
+
+def test_training_mode_scales_and_freeze(seed):
+    model = quantize_model(
+        small_model(),
+        act_format="log2",
+        act_bits=4,
+        weight_format="log2",
+        weight_bits=4,
+        act_signed=True,
+    )
+    a, b = torch.randn(8, 2, 5, 5), 100 * torch.randn(8, 2, 5, 5)
+    model.train()
+    model(b)
+    # Training mode chooses activation scales per batch without storing them...
+    assert not bool(model[0].input_quant.has_scale)
+    # ...and frozen scales are used in training mode too.
+    calibrate(model, a, freeze=True)
+    stored = {n: int(q.scale) for n, q in quantizers(model).items()}
+    model.train()
+    out_frozen = model(b)
+    assert {n: int(q.scale) for n, q in quantizers(model).items()} == stored
+    calibrate(model, a, freeze=False)
+    model.train()
+    assert not torch.equal(model(b), out_frozen)  # per-batch scales differ for 100x data
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_bad_arguments():
+    with pytest.raises(
+        ValueError,
+        match=re.escape("format must be one of 'float', 'linear', 'log2', 'logsqrt2', not 'log3'"),
+    ):
+        Quantizer("log3", 4)
+    with pytest.raises(ValueError, match=re.escape("bits must be an integer in [2, 16], not 17")):
+        Quantizer("log2", 17)
+    with pytest.raises(ValueError, match=re.escape("bits must be an integer in [2, 32], not 1")):
+        Quantizer("linear", 1)
+    with pytest.raises(ValueError, match=re.escape("rule must be one of 'max', 'calibrated'")):
+        Quantizer("log2", 4, rule="mse")
+    with pytest.raises(TypeError, match=re.escape("signed must be a bool, not 1")):
+        Quantizer("log2", 4, signed=1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "accumulation='log' needs log weights and log activations, not "
+            "weight_format='linear' and act_format='log2'"
+        ),
+    ):
+        LogLinear(3, 2, weight_format="linear", act_format="log2", accumulation="log")
+    with pytest.raises(ValueError, match=re.escape("accumulation must be one of 'exact', 'log'")):
+        LogLinear(3, 2, accumulation="tree")
+    with pytest.raises(ValueError, match=re.escape("frac_bits must be >= 1 with base sqrt(2)")):
+        LogLinear(
+            3, 2, weight_format="logsqrt2", act_format="log2", accumulation="log", frac_bits=0
+        )
+    with pytest.raises(TypeError, match=re.escape("model must be a torch.nn.Module, not int")):
+        quantize_model(3)
+    with pytest.raises(ValueError, match=re.escape("model is already quantized (layer '0')")):
+        quantize_model(quantize_model(small_model()))
+    with pytest.raises(TypeError, match=re.escape("conv must be a torch.nn.Conv2d, not Linear")):
+        LogConv2d.from_float(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=re.escape("a 'float' quantizer has no codes")):
+        Quantizer().codes(torch.ones(2))
+
+
+# -- log-domain accumulation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("f", [0, 1, 2, 5, 8])
+def test_log_add_table_exact(f):
+    """Each entry against 60-digit decimal arithmetic (no tie is possible for r > 0)."""
+    getcontext().prec = 60
+    table = logacc.log_add_table(f)
+    assert len(table) == 1 << f and table[0] == 1 << f
+    for r, t in enumerate(table):
+        v = Decimal(2) ** (Decimal(f) - Decimal(r) / Decimal(1 << f))
+        assert abs(Decimal(t) - v) < Decimal("0.5"), (r, t, v)
+
+
+def test_log_add_error_bound():
+    """log2(a + b) within the paper's 0.086 (plus the integer rounding) of the exact value."""
+    f = 8
+    big = torch.zeros(4000, dtype=torch.int64)
+    small = -torch.arange(4000, dtype=torch.int64)  # differences 0 .. ~15.6 in log2 units
+    got = logacc.log_add(big, small, f).double() / (1 << f)
+    exact = torch.log2(1 + torch.exp2(small.double() / (1 << f)))
+    err = got - exact
+    assert float(err.max()) <= 0.5 / (1 << f)
+    assert float(err.min()) >= -0.0861 - 1.5 / (1 << f)
+    assert float(err.min()) < -0.08  # the approximation's worst case is really reached
+    assert logacc.log_add(torch.tensor([5 << f]), torch.tensor([5 << f]), f).item() == 6 << f
+
+
+def ref_log_states(wc, wf, ac, af, f):
+    """Plain-Python log-domain accumulation of one dot product: (pos, neg) or None."""
+    table = logacc.log_add_table(f)
+    acc = {False: None, True: None}
+    for w, a in zip(wc.tolist(), ac.tolist(), strict=True):
+        cw, ca = w & ((1 << wf.code_bits) - 1), a & ((1 << af.code_bits) - 1)
+        if cw == 0 or ca == 0:
+            continue
+        neg = bool(wf.signed and (w >> wf.code_bits)) ^ bool(af.signed and (a >> af.code_bits))
+        ew = wf.fsr - (1 << wf.code_bits) + cw
+        ea = af.fsr - (1 << af.code_bits) + ca
+        # log2 of the product with f fraction bits; sqrt2 exponents are half units.
+        t = (ew << f if wf.base == 2 else ew << (f - 1)) + (
+            ea << f if af.base == 2 else ea << (f - 1)
+        )
+        cur = acc[neg]
+        if cur is None:
+            acc[neg] = t
+        else:
+            hi, d = max(cur, t), abs(cur - t)
+            acc[neg] = hi + (table[d % (1 << f)] >> min(d >> f, 62))
+    return acc[False], acc[True]
+
+
+def check_states(pos, neg, wc, wf, ac, af, f):
+    """Compare whole outputs with the reference; return the number of mismatches."""
+    bad = 0
+    for o in range(wc.shape[0]):
+        for b in range(ac.shape[0]):
+            for p in range(ac.shape[2]):
+                rp, rn = ref_log_states(wc[o], wf, ac[b, :, p], af, f)
+                for r, g in ((rp, int(pos[b, o, p])), (rn, int(neg[b, o, p]))):
+                    if not ((r is None and g < logacc.EMPTY_BELOW) or r == g):
+                        bad += 1
+    return bad
+
+
+CASES = [
+    # (weight fmt, act fmt, frac_bits)
+    (logacc.LogOperand(4, 0), logacc.LogOperand(4, 1, signed=False), 8),
+    (logacc.LogOperand(5, -2, base="sqrt2"), logacc.LogOperand(3, 2, signed=False), 3),
+    (logacc.LogOperand(3, 1), logacc.LogOperand(4, -1, signed=True), 0),
+    (logacc.LogOperand(6, 3, base="sqrt2"), logacc.LogOperand(5, 0, signed=True), 1),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_log_matmul_matches_python_reference(case, seed):
+    wf, af, f = CASES[case]
+    g = torch.Generator().manual_seed(seed)
+    wc = torch.randint(0, 1 << wf.bits, (3, 25), generator=g)
+    ac = torch.randint(0, 1 << af.bits, (2, 25, 4), generator=g)
+    ac[0, :, 0] = 0  # an all-zero dot product
+    wc[1, :12] = (1 << wf.bits) - 1  # runs of equal maximal terms
+    pos, neg = logacc.log_matmul_states(wc, wf, ac, af, frac_bits=f)
+    assert check_states(pos, neg, wc, wf, ac, af, f) == 0
+    y = logacc.log_matmul(wc, wf, ac, af, frac_bits=f)
+    assert y[0, :, 0].eq(0).all()
+
+
+def test_wrong_golden_table_is_caught(monkeypatch, seed):
+    """The reference comparison is sensitive: one table entry off by one is detected."""
+    wf, af, f = CASES[0]
+    g = torch.Generator().manual_seed(seed)
+    wc = torch.randint(0, 1 << wf.bits, (4, 40), generator=g)
+    ac = torch.randint(0, 1 << af.bits, (3, 40, 5), generator=g)
+    good = logacc.log_add_table(f)
+    wrong = (*good[:1], good[1] + 1, *good[2:])
+    monkeypatch.setattr(logacc, "log_add_table", lambda frac_bits: wrong)
+    pos, neg = logacc.log_matmul_states(wc, wf, ac, af, frac_bits=f)
+    monkeypatch.setattr(logacc, "log_add_table", lambda frac_bits: good)
+    assert check_states(pos, neg, wc, wf, ac, af, f) > 0
+
+
+def test_log_accumulation_layers(seed):
+    """LogConv2d / LogLinear with accumulation='log' against logacc on the golden codes,
+    and exact when every dot product has a single non-zero term."""
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    x_cal = torch.rand(16, 2, 6, 6)
+    kw = dict(weight_format="log2", weight_bits=5, act_format="log2", act_bits=4)
+    qe = LogConv2d.from_float(conv, **kw)
+    ql = LogConv2d.from_float(conv, accumulation="log", frac_bits=6, **kw)
+    calibrate(qe, x_cal)
+    calibrate(ql, x_cal)
+    assert int(qe.input_quant.scale) == int(ql.input_quant.scale)
+    x = torch.rand(4, 2, 6, 6)
+    sa, sw = int(ql.input_quant.scale), int(ql.weight_quant.scale)
+    a = log_quant(x, 4, sa, signed=False)
+    w = log_quant(conv.weight.detach(), 5, sw)
+    want = logacc.log_conv2d(
+        a,
+        logacc.LogOperand(4, sa, signed=False),
+        w,
+        logacc.LogOperand(5, sw),
+        conv.bias,
+        padding=1,
+        frac_bits=6,
+    )
+    with torch.no_grad():
+        assert torch.equal(ql(x), want.float())
+        # Log accumulation underestimates sums of same-sign terms; close to exact here.
+        assert (ql(x) - qe(x)).abs().max() < 0.3 * qe(x).abs().max()
+    lin = LogLinear(
+        6,
+        2,
+        bias=False,
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        accumulation="log",
+    )
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, -0.25]]))
+    v = torch.tensor([[1.0, 2.0, 4.0, 0.5, 0.25, 2.0]])
+    calibrate(lin, v)
+    assert lin(v).tolist() == [[0.5, -0.5]]
+
+
+# -- data and the trained model -----------------------------------------------------------------
+
+
+def test_digits_split_fixed_and_stratified():
+    x_tr, y_tr, x_te, y_te = load_digits_split()
+    assert x_tr.shape == (1347, 1, 8, 8) and x_te.shape == (450, 1, 8, 8)
+    assert x_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert float(x_tr.min()) == 0.0 and float(x_tr.max()) == 1.0
+    counts = torch.bincount(y_te, minlength=10)
+    assert counts.min() >= 43 and counts.max() <= 46
+    again = load_digits_split()
+    assert all(torch.equal(u, v) for u, v in zip((x_tr, y_tr, x_te, y_te), again, strict=True))
+    x_cal, _ = calibration_subset(x_tr, y_tr)
+    assert x_cal.shape == (256, 1, 8, 8)
+    # A subset of the training images (never test images).
+    train_set = {tuple(v.flatten().tolist()) for v in x_tr}
+    assert all(tuple(v.flatten().tolist()) in train_set for v in x_cal)
+    with pytest.raises(ValueError, match=re.escape("n must be an integer in [10, 1347], not 5")):
+        calibration_subset(x_tr, y_tr, 5)
+
+
+def test_training_is_deterministic(tmp_path):
+    cfg = TrainConfig(epochs=2)
+    a = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name == f"digits_cnn_{cfg.key()}_seed3.pt"
+    b = train_digits_cnn(3, config=cfg, cache=False)
+    c = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)  # from the cache
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]) and torch.equal(v, c.state_dict()[k]), k
+    with pytest.raises(ValueError, match=re.escape("seed must be a non-negative integer, not -1")):
+        train_digits_cnn(-1)
+
+
+def test_trained_float_model_reaches_97_percent():
+    model = train_digits_cnn(0)
+    assert isinstance(model, DigitsCNN) and not model.training
+    _, _, x_te, y_te = load_digits_split()
+    acc = evaluate(model, x_te, y_te)
+    assert acc >= 0.97, acc
+    # Architecture the RTL demo relies on.
+    assert [type(m).__name__ for m in model.children()] == ["Conv2d", "Conv2d", "Linear"]
+    assert model.conv2.stride == (2, 2) and model.fc.in_features == 512
+    assert not math.isnan(acc)
+
+
+def test_init_is_seeded():
+    a, b = init_digits_cnn(1), init_digits_cnn(1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
