@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,12 +45,16 @@ def combine_depth(config):
 
 
 def accumulator_latency(config):
-    """:attr:`Accumulator.latency` for ``config``: 0 (base 2), or 1 plus the combine's
-    registers, ``combine_depth // register_every`` (sqrt2)."""
-    if config.weight_base == 2:
-        return 0
+    """:attr:`Accumulator.latency` for ``config`` (``k = register_every``).
+
+    Base 2: 0, or 1 when pipelined (``k > 0``: the finished sum is registered, so the
+    accumulator's adder runs into flip-flops only). Base sqrt(2): 1 (the final sums), plus 1
+    when pipelined, plus the combine's registers ``combine_depth // k``.
+    """
     k = config.register_every
-    return 1 + (combine_depth(config) // k if k else 0)
+    if config.weight_base == 2:
+        return 1 if k else 0
+    return 1 + (1 + combine_depth(config) // k if k else 0)
 
 
 def _sum_signed_terms(m, terms, name, *, en, register_every):
@@ -177,53 +181,122 @@ class Accumulator(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._config
+        k = cfg.register_every
         m = Module()
         lo, hi = cfg.acc_range
         step = self.en & self.valid
         rst = ResetSignal()
-        nexts = []
+        clear = self.last | rst
+
+        def accumulate(acc, value):
+            # Cleared after the last beat and by rst. The register is reset_less and rst is
+            # folded into its enable and clear, so it maps to one enabled, synchronously
+            # cleared flip-flop per bit (an extra reset priority would cost a LUT per bit).
+            with m.If(step | rst):
+                m.d.sync += acc.eq(Mux(clear, 0, value))
+
+        finals = []  # per parity: the finished sum, as a value of registers (pipelined)
+        nexts = []  # per parity: acc_next, combinational (not pipelined)
         for p in parities(cfg):
+            beat, carry = getattr(self, f"sum{p}"), getattr(self, f"carry{p}")
+            split = len(beat)
+            if k and not cfg.saturating and cfg.acc_bits > split + 1:
+                finals.append(self._split_accumulator(m, p, beat, carry, accumulate, step))
+                continue
             acc = Signal(signed(cfg.acc_bits), name=f"acc{p}", reset_less=True)
             nxt = Signal(signed(cfg.acc_bits), name=f"acc{p}_next")
-            beat, carry = getattr(self, f"sum{p}"), getattr(self, f"carry{p}")
             if cfg.saturating:
                 full = Signal.like(acc + beat + carry, name=f"acc{p}_full")
                 m.d.comb += full.eq(acc + beat + carry)
                 m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
             else:
                 m.d.comb += nxt.eq(acc + beat + carry)  # wraps modulo 2**acc_bits
-            # Cleared after the last beat and by rst. The register is reset_less and rst is
-            # folded into its enable and clear, so it maps to one enabled, synchronously
-            # cleared flip-flop per bit (an extra reset priority would cost a LUT per bit).
-            with m.If(step | rst):
-                m.d.sync += acc.eq(Mux(self.last | rst, 0, nxt))
+            accumulate(acc, nxt)
             nexts.append(nxt)
+            if k:
+                fin = Signal(signed(cfg.acc_bits), name=f"final{p}", reset_less=True)
+                with m.If(step & self.last):
+                    m.d.sync += fin.eq(nxt)
+                finals.append(fin)
+
+        if k or cfg.weight_base == "sqrt2":
+            fin_valid = Signal(name="final_valid")
+            with m.If(self.en):
+                m.d.sync += fin_valid.eq(self.valid & self.last)
 
         if cfg.weight_base == 2:
-            m.d.comb += [self.o_valid.eq(self.valid & self.last), self.result.eq(nexts[0])]
+            if k:
+                m.d.comb += [self.o_valid.eq(fin_valid), self.result.eq(finals[0])]
+            else:
+                m.d.comb += [self.o_valid.eq(self.valid & self.last), self.result.eq(nexts[0])]
             return m
 
-        # sqrt(2): register the final even/odd sums, then combine with shifts and adds.
-        fin = []
-        for p, nxt in zip(parities(cfg), nexts, strict=True):
-            f = Signal(signed(cfg.acc_bits), name=f"final{p}", reset_less=True)
-            with m.If(step & self.last):
-                m.d.sync += f.eq(nxt)
-            fin.append(f)
-        fin_valid = Signal(name="final_valid")
-        with m.If(self.en):
-            m.d.sync += fin_valid.eq(self.valid & self.last)
+        # sqrt(2): the final even/odd sums in registers (pipelined: one more register stage,
+        # so that resolving a split accumulator's carry is not in series with the combine).
+        if k:
+            res = []
+            for p, value in zip(parities(cfg), finals, strict=True):
+                r = Signal(signed(cfg.acc_bits), name=f"final{p}_resolved", reset_less=True)
+                with m.If(self.en):
+                    m.d.sync += r.eq(value)
+                res.append(r)
+            res_valid = Signal(name="final_resolved_valid")
+            with m.If(self.en):
+                m.d.sync += res_valid.eq(fin_valid)
+            fin, valid = res, res_valid
+        else:
+            fin = []
+            for p, nxt in zip(parities(cfg), nexts, strict=True):
+                f = Signal(signed(cfg.acc_bits), name=f"final{p}", reset_less=True)
+                with m.If(step & self.last):
+                    m.d.sync += f.eq(nxt)
+                fin.append(f)
+            valid = fin_valid
         terms = [(fin[0], cfg.frac_bits, lo, hi, False)]
         terms += [(fin[1], s, lo, hi, d < 0) for s, d in csd_digits(cfg.sqrt2_r)]
-        value, shift, regs = _sum_signed_terms(
-            m, terms, "combine", en=self.en, register_every=cfg.register_every
-        )
-        assert 1 + regs == self.latency
-        valid = fin_valid
-        for k in range(regs):
-            v = Signal(name=f"combine_valid{k}")
+        value, shift, regs = _sum_signed_terms(m, terms, "combine", en=self.en, register_every=k)
+        assert (1 if not k else 2) + regs == self.latency
+        for j in range(regs):
+            v = Signal(name=f"combine_valid{j}")
             with m.If(self.en):
                 m.d.sync += v.eq(valid)
             valid = v
         m.d.comb += [self.result.eq(value << shift), self.o_valid.eq(valid)]
         return m
+
+    def _split_accumulator(self, m, p, beat, carry, accumulate, step):
+        """Pipelined wrapping accumulator whose carry chain is only ``len(beat)`` bits long.
+
+        The register is split at ``L = len(beat)``: ``acc_lo`` (``L`` bits), ``acc_hi`` and a
+        pending carry ``acc_cp`` from the low part into the high part, so the value is
+        ``acc_lo + ((acc_hi + acc_cp) << L)`` modulo ``2**acc_bits``. Per beat the low part
+        adds the beat, the high part adds the beat's sign extension and the pending carry,
+        and the low part's carry out becomes the new pending carry: two short adders side
+        by side instead of one ``acc_bits`` chain. The finished sum is registered in the same
+        form and resolved (``hi + carry``) from those registers.
+
+        Returns the finished sum as a value of registers.
+        """
+        cfg = self._config
+        lw = len(beat)
+        hw = cfg.acc_bits - lw
+        acc_lo = Signal(lw, name=f"acc{p}_lo", reset_less=True)
+        acc_hi = Signal(hw, name=f"acc{p}_hi", reset_less=True)
+        acc_cp = Signal(name=f"acc{p}_cp", reset_less=True)
+        lo_sum = Signal(lw + 1, name=f"acc{p}_lo_sum", attrs={"keep": 1})
+        hi_sum = Signal(hw, name=f"acc{p}_hi_sum", attrs={"keep": 1})
+        m.d.comb += [
+            lo_sum.eq(acc_lo + beat.as_unsigned() + carry),
+            hi_sum.eq(acc_hi + beat[-1].replicate(hw) + acc_cp),
+        ]
+        accumulate(acc_lo, lo_sum[:lw])
+        accumulate(acc_hi, hi_sum)
+        accumulate(acc_cp, lo_sum[lw])
+        fin_lo = Signal(lw, name=f"final{p}_lo", reset_less=True)
+        fin_hi = Signal(hw, name=f"final{p}_hi", reset_less=True)
+        fin_c = Signal(name=f"final{p}_cp", reset_less=True)
+        with m.If(step & self.last):
+            m.d.sync += [fin_lo.eq(lo_sum[:lw]), fin_hi.eq(hi_sum), fin_c.eq(lo_sum[lw])]
+        value = Signal(signed(cfg.acc_bits), name=f"final{p}")
+        m.d.comb += value.eq(Cat(fin_lo, fin_hi + fin_c))
+        return value

@@ -21,10 +21,11 @@ def engine_latency(config):
 
     With ``k = register_every`` and ``// k`` read as 0 when ``k == 0``::
 
-        int(register_terms)                       # term registers after the shift stage
-        + ceil(log2(lanes)) // k                  # adder-tree registers
+        int(register_terms)        # term registers after the shift stage
+        + ceil(log2(lanes)) // k   # adder-tree registers
+        + (1 if k else 0)          # registered final sum when pipelined
         + (0 if base 2 else 1 + combine_depth // k)  # sqrt(2): final sums + combine registers
-        + 1                                       # output register (skid buffer)
+        + 1                        # output buffer
 
     where ``combine_depth = ceil(log2(1 + number of CSD digits of sqrt2_r))``.
     """
@@ -63,9 +64,9 @@ class LogDotEngine(wiring.Component):
     result.
 
     Latency (see :attr:`latency` and :func:`engine_latency`): ``register_terms + tree
-    registers (ceil(log2(lanes)) // register_every) + (sqrt(2) only: 1 + combine registers)
-    + 1`` cycles from the transfer of a dot product's last beat to ``o.valid`` of its result,
-    without back-pressure. A burst of ``K``
+    registers (ceil(log2(lanes)) // register_every) + (1 if register_every else 0) +
+    (sqrt(2) only: 1 + combine registers) + 1`` cycles from the transfer of a dot product's
+    last beat to ``o.valid`` of its result, without back-pressure. A burst of ``K``
     single-beat dot products without idles or back-pressure completes in ``K + latency``
     cycles.
 

@@ -51,8 +51,9 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
         register_every=1,
         register_terms=False,
     )
-    # no term registers, 1 tree level, final sums + 2 combine levels (R = 23 = 32 - 8 - 1), out
-    assert m["latency"] == 0 + 1 + (1 + 2) + 1
+    # no term registers, 1 tree level, final sums (2 stages when pipelined) + 2 combine levels
+    # (R = 23 = 32 - 8 - 1), output buffer
+    assert m["latency"] == 0 + 1 + (2 + 2) + 1
     assert "module eng(clk, rst," in (out / "eng.v").read_text()
 
 

@@ -189,13 +189,15 @@ def test_from_config_roundtrip():
     [
         (dict(lanes=16, act_bits=8, weight_bits=4), 2),
         (dict(lanes=16, act_bits=8, weight_bits=4, register_terms=False), 1),
-        (dict(lanes=16, act_bits=8, weight_bits=4, register_every=1), 6),
-        (dict(lanes=16, act_bits=8, weight_bits=4, register_every=3), 3),
+        # terms + 4 tree levels + registered final sum + out
+        (dict(lanes=16, act_bits=8, weight_bits=4, register_every=1), 7),
+        (dict(lanes=16, act_bits=8, weight_bits=4, register_every=3), 4),
         (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2"), 3),
-        # terms + 2 tree levels + final sums + 3 combine levels (R = 362: 5 CSD digits) + out
-        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=1), 8),
-        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=2), 5),
-        (dict(lanes=1, act_bits=8, weight_bits=4, register_every=1), 2),
+        # terms + 2 tree levels + final sums (2 stages) + 3 combine levels (R = 362: 5 CSD
+        # digits) + out
+        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=1), 9),
+        (dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", register_every=2), 6),
+        (dict(lanes=1, act_bits=8, weight_bits=4, register_every=1), 3),
     ],
 )
 def test_latency_formula(kw, latency):
@@ -345,16 +347,23 @@ def test_corner_values_and_saturation(seed):
     check_equal(expected, log["results"])
 
 
-def test_wrap_beyond_max_beats(seed):
-    cfg = cfg_of(lanes=2, act_bits=8, weight_bits=4, max_beats=1)
+@pytest.mark.parametrize(("max_beats", "register_every"), [(1, 0), (4, 0), (4, 1), (4, 2)])
+def test_wrap_beyond_max_beats(seed, max_beats, register_every):
+    """Wrap modulo 2**acc_bits; pipelined with max_beats=4 the accumulator is split (low part,
+    high part, pending carry), so both halves, the pending carry and the wrap are hit."""
+    cfg = cfg_of(lanes=2, act_bits=8, weight_bits=4, max_beats=max_beats)
+    cfg = cfg_of(**{**cfg.to_dict()["parameters"], "register_every": register_every})
     assert not cfg.saturating
-    acts = [[-128, -128]] * 9
-    weights = [[0b0111, 0b0111]] * 9
-    last = [False] * 8 + [True]
+    n = 9
+    acts = [[-128, -128]] * n + [[127, -128]] * n + [[-128, 127]] * 3
+    weights = [[0b0111, 0b0111]] * n + [[0b0111, 0b1111]] * n + [[0b1111, 0b1111]] * 3
+    last = ([False] * (n - 1) + [True]) * 2 + [False, False, True]
     expected = dot(cfg, acts, weights, last).tolist()
-    assert expected != [9 * 2 * -128 * 64]  # it really wraps
-    log = simulate(cfg, acts, weights, last, rng=random.Random(seed))
+    assert expected[0] != n * 2 * -128 * 64 and expected[1] != n * 255 * 64  # it really wraps
+    log = simulate(cfg, acts, weights, last, rng=random.Random(seed), backpressure=0.3)
     check_equal(expected, log["results"])
+    il = rtlil.convert(LogDotTop(config=cfg))
+    assert ("acc0_cp" in il) == (register_every > 0 and max_beats == 4)
 
 
 @pytest.mark.parametrize(
