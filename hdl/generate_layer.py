@@ -1,0 +1,416 @@
+"""Verilog and manifest generation for a layer engine, and the ``logdot generate-layer`` CLI.
+
+:func:`write_layer` writes ``NAME.v`` (the AXI4-Stream top module, weights and biases baked
+in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``force``, exactly
+like :func:`hdl.generate.write` does for the dot-product engine.
+
+Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
+
+    name            top module name (also the file stem)
+    engine          {"parameters", "derived"}: the EngineConfig of every PE (as logdot.engine/1)
+    layer           pes, depth, dots, bias_bits, relu, z_bits, requant {in_bits, kind, out_bits,
+                    out_signed, offset, half, shift}
+    latency         cycles from a dot product's last beat transfer to m_axis_tvalid (int)
+    in_bytes, out_bytes, word_bytes   byte widths of s_axis / m_axis / w_axis tdata
+    ports           [{"name", "direction", "width"}] in contract order
+    clock, reset    as logdot.engine/1
+    s_axis          {"tdata_bits", "used_bits", "act_format", "act_signed", "activations":
+                    [{"lane", "lsb", "width"}], "padding", "tlast"}
+    m_axis          {"tdata_bits", "used_bits", "kind", "field_bits", "signed", "fields":
+                    [{"pe", "lsb", "width"}], "padding"}
+    weights         {"memories": pes, "depth", "word_bits", "lanes": [{"lane", "lsb", "width",
+                    "sign_bit"}], "program", "words": [[hex word of PE p, ...] per address],
+                    "load_port": null or {"order", "tlast"}}
+    bias            {"bits", "program", "values": [[int per PE] per dot]}
+    mapping         null, or the trained layer it computes: kind, shapes, tiling, scales
+    tools           {"logdot", "amaranth", "python"}
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+
+from amaranth.back import verilog
+
+from golden.layer import Layer, MappedLayer
+
+from .generate import _atomic_texts, _tool_versions, check_name
+from .layer import LAYER_PORTS, LogLayerTop, layer_latency
+
+__all__ = [
+    "LAYER_MANIFEST_SCHEMA",
+    "generate_layer_verilog",
+    "layer_manifest",
+    "write_layer",
+]
+
+LAYER_MANIFEST_SCHEMA = "logdot.layer/1"
+_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tdata", "w_axis_tready")
+
+
+def _split(layer_or_mapped):
+    """``(layer, mapped or None)`` from a Layer or a MappedLayer."""
+    if isinstance(layer_or_mapped, MappedLayer):
+        return layer_or_mapped.layer, layer_or_mapped
+    if isinstance(layer_or_mapped, Layer):
+        return layer_or_mapped, None
+    raise TypeError(
+        f"layer must be a golden.layer.Layer or MappedLayer, not {type(layer_or_mapped).__name__}"
+    )
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def _ports(weight_port):
+    return [p for p in LAYER_PORTS if weight_port or not p.startswith("w_axis")]
+
+
+def _port_widths(cfg):
+    return {
+        "clk": 1,
+        "rst": 1,
+        "s_axis_tvalid": 1,
+        "s_axis_tready": 1,
+        "s_axis_tlast": 1,
+        "s_axis_tdata": 8 * cfg.in_bytes,
+        "m_axis_tvalid": 1,
+        "m_axis_tready": 1,
+        "m_axis_tdata": 8 * cfg.out_bytes,
+        "w_axis_tvalid": 1,
+        "w_axis_tready": 1,
+        "w_axis_tlast": 1,
+        "w_axis_tdata": 8 * cfg.word_bytes,
+    }
+
+
+def _reorder_ports(text, name, ports):
+    pat = re.compile(rf"^module {re.escape(name)}\(([^;]*)\);", re.MULTILINE)
+    match = pat.search(text)
+    if match is None:
+        raise RuntimeError(f"generated Verilog has no 'module {name}(...)' header")
+    found = [p.strip() for p in match.group(1).split(",")]
+    if sorted(found) != sorted(ports):
+        raise RuntimeError(f"generated top module has ports {found}, expected {ports}")
+    return text[: match.start()] + f"module {name}({', '.join(ports)});" + text[match.end() :]
+
+
+def _banner(layer, name, weight_port):
+    cfg = layer.config
+    rq = cfg.requant
+    e = cfg.engine
+    return (
+        f"// {name}: logdot layer engine (generated, do not edit): {cfg.pes} PEs x "
+        f"{e.lanes} lanes, weights and biases baked in.\n"
+        f"// Activations {e.act_bits}-bit {e.act_format}"
+        f"{'' if e.act_signed else ' unsigned'}, weights {e.weight_bits}-bit log base "
+        f"{e.weight_base}; weight program depth {cfg.depth}, bias program {cfg.dots}; "
+        f"ReLU {'on' if cfg.relu else 'off'}; output {rq.kind} {rq.out_bits} bits.\n"
+        f"// Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
+        f"m_axis_tdata {8 * cfg.out_bytes} bits"
+        f"{f', w_axis_tdata {8 * cfg.word_bytes} bits' if weight_port else ''}; "
+        "rst is synchronous, active high.\n"
+        f"// Interface, bit layout and memory contents: {name}.json.\n"
+    )
+
+
+def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False):
+    """Verilog text of the layer engine's AXI4-Stream top module ``name``.
+
+    Ports, in this order: ``clk, rst, s_axis_tvalid, s_axis_tready, s_axis_tlast,
+    s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tdata`` and, with ``weight_port``,
+    ``w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata``.
+    """
+    layer, _ = _split(layer)
+    check_name(name)
+    _check_bool(weight_port, "weight_port")
+    top = LogLayerTop(layer=layer, weight_port=weight_port)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    return _banner(layer, name, weight_port) + _reorder_ports(text, name, _ports(weight_port))
+
+
+def _mapping(mapped):
+    if mapped is None:
+        return None
+    s = mapped.spec
+    return {
+        "kind": s.kind,
+        "weight_shape": list(s.weight_codes.shape),
+        "in_features": s.in_features,
+        "out_channels": s.out_channels,
+        "kernel": list(s.kernel),
+        "stride": list(s.stride),
+        "padding": list(s.padding),
+        "beats_per_dot": mapped.beats,
+        "tiles": mapped.tiles,
+        "weight_fsr": s.weight_fsr,
+        "weight_base": str(s.weight_base),
+        "act_format": s.act_format,
+        "act_scale": s.act_scale,
+        "result_scale_log2": mapped.scale_x2 / 2,
+        "out_kind": s.out_kind,
+        "out_scale": s.out_scale,
+        "stream_order": (
+            "for each input vector (im2col: input channel, kernel row, kernel column), for "
+            "each output-channel tile t, beats_per_dot beats of lanes values (zero-padded), "
+            "tlast on the last; output beat = channels t*pes .. t*pes+pes-1"
+        ),
+    }
+
+
+def layer_manifest(layer, *, name="logdot_layer", weight_port=False):
+    """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
+
+    ``layer`` is a :class:`golden.layer.Layer` or a :class:`golden.layer.MappedLayer` (then
+    the manifest also describes the trained layer it computes).
+    """
+    layer, mapped = _split(layer)
+    check_name(name)
+    _check_bool(weight_port, "weight_port")
+    cfg = layer.config
+    e = cfg.engine
+    rq = cfg.requant
+    widths = _port_widths(cfg)
+    hexd = -(-cfg.word_bits // 4)
+    return {
+        "schema": LAYER_MANIFEST_SCHEMA,
+        "name": name,
+        "engine": e.to_dict(),
+        "layer": {
+            "pes": cfg.pes,
+            "depth": cfg.depth,
+            "dots": cfg.dots,
+            "bias_bits": cfg.bias_bits,
+            "relu": cfg.relu,
+            "z_bits": cfg.z_bits,
+            "requant": rq.to_dict(),
+        },
+        "latency": layer_latency(cfg),
+        "in_bytes": cfg.in_bytes,
+        "out_bytes": cfg.out_bytes,
+        "word_bytes": cfg.word_bytes,
+        "ports": [
+            {
+                "name": p,
+                "direction": "output" if p in _OUTPUTS else "input",
+                "width": widths[p],
+            }
+            for p in _ports(weight_port)
+        ],
+        "clock": {"name": "clk", "edge": "rising"},
+        "reset": {
+            "name": "rst",
+            "synchronous": True,
+            "active": "high",
+            "note": "clears the pipeline and the program counters, not the memories",
+        },
+        "s_axis": {
+            "tdata_bits": 8 * cfg.in_bytes,
+            "used_bits": cfg.in_bits,
+            "act_format": e.act_format,
+            "act_signed": e.act_signed,
+            "activations": [
+                {"lane": k, "lsb": cfg.act_lsb(k), "width": e.act_bits} for k in range(e.lanes)
+            ],
+            "padding": {"lsb": cfg.in_bits, "width": 8 * cfg.in_bytes - cfg.in_bits},
+            "tlast": "1 on the last beat of a dot product",
+        },
+        "m_axis": {
+            "tdata_bits": 8 * cfg.out_bytes,
+            "used_bits": cfg.out_bits,
+            "kind": rq.kind,
+            "field_bits": rq.out_bits,
+            "signed": rq.out_signed,
+            "fields": [
+                {"pe": p, "lsb": cfg.out_lsb(p), "width": rq.out_bits} for p in range(cfg.pes)
+            ],
+            "padding": {"lsb": cfg.out_bits, "width": 8 * cfg.out_bytes - cfg.out_bits},
+        },
+        "weights": {
+            "memories": cfg.pes,
+            "depth": cfg.depth,
+            "word_bits": cfg.word_bits,
+            "lanes": [
+                {
+                    "lane": k,
+                    "lsb": k * e.weight_bits,
+                    "width": e.weight_bits,
+                    "sign_bit": k * e.weight_bits + e.weight_bits - 1,
+                }
+                for k in range(e.lanes)
+            ],
+            "program": "input beat j (counted from reset) uses word j mod depth of every PE",
+            "words": [[f"{w:0{hexd}x}" for w in row] for row in layer.weight_words()],
+            "load_port": (
+                {
+                    "order": "address-major: beat k writes word k // pes of PE k % pes",
+                    "tlast": "rewinds the write pointer to address 0, PE 0",
+                    "ready": "always 1",
+                }
+                if weight_port
+                else None
+            ),
+        },
+        "bias": {
+            "bits": cfg.bias_bits,
+            "program": "output i (counted from reset) adds entry i mod dots of its PE",
+            "values": layer.bias.tolist(),
+        },
+        "mapping": _mapping(mapped),
+        "tools": _tool_versions(),
+    }
+
+
+def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force=False):
+    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+
+    Same guarantees as :func:`hdl.generate.write`: both texts are generated in memory first,
+    then moved into place atomically; nothing is written on error; an existing file is kept
+    unless ``force``.
+    """
+    _split(layer)
+    check_name(name)
+    _check_bool(weight_port, "weight_port")
+    _check_bool(force, "force")
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
+    vpath = os.path.join(out_dir, f"{name}.v")
+    jpath = os.path.join(out_dir, f"{name}.json")
+    if not force:
+        for path in (vpath, jpath):
+            if os.path.lexists(path):
+                raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
+    vtext = generate_layer_verilog(layer, name=name, weight_port=weight_port)
+    jtext = json.dumps(layer_manifest(layer, name=name, weight_port=weight_port), indent=2) + "\n"
+    os.makedirs(out_dir, exist_ok=True)
+    _atomic_texts([(vpath, vtext), (jpath, jtext)], force)
+    return vpath, jpath
+
+
+# -- logdot generate-layer ------------------------------------------------------------------
+
+GENERATE_LAYER_DESCRIPTION = """\
+Write DIR/NAME.v (a layer engine: PES output channels x LANES lanes, the layer's weights and
+biases baked into on-chip memory, bias + ReLU + requantization per channel) and DIR/NAME.json
+(its manifest: layout, memory contents, latency, the trained layer it computes). The layer
+comes from a layer.pt file written by golden.layer.save_spec (a quantized Conv2d or Linear,
+its input format and the next layer's format). Activation lane k is at s_axis_tdata[k*A +: A];
+the output of PE p at m_axis_tdata[p*O +: O]. Nothing is written on error; existing files are
+kept unless --force.
+"""
+
+
+def add_arguments(parser):
+    """Options of ``logdot generate-layer``."""
+    from golden.formats import LIMITS
+
+    g = parser.add_argument_group("layer")
+    g.add_argument(
+        "--weights",
+        required=True,
+        metavar="LAYER.pt",
+        help="trained, quantized layer (golden.layer.save_spec)",
+    )
+    lo, hi = LIMITS["lanes"]
+    g.add_argument(
+        "--lanes", type=int, required=True, metavar="N", help=f"activations per beat ({lo}..{hi})"
+    )
+    g.add_argument(
+        "--pes", type=int, required=True, metavar="P", help="output channels in parallel (1..256)"
+    )
+    g.add_argument(
+        "--weight-port",
+        action="store_true",
+        help="add the w_axis weight-load stream (run-time weights; the baked ones are the "
+        "initial contents)",
+    )
+    p = parser.add_argument_group("pipeline")
+    p.add_argument(
+        "--register-terms",
+        action=argparse_bool(),
+        default=True,
+        help="register the lane terms after the shift stage (default: on)",
+    )
+    p.add_argument(
+        "--register-every",
+        "--pipeline",
+        dest="register_every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="register the adder trees every K levels (0 = none, the default)",
+    )
+    o = parser.add_argument_group("output")
+    o.add_argument(
+        "--name",
+        default="logdot_layer",
+        help="top module name and file stem (default: logdot_layer)",
+    )
+    o.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory (created if missing)"
+    )
+    o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+def run_cli(args):
+    """Body of ``logdot generate-layer``; raises :class:`hdl.cli.CliError` on bad input."""
+    from golden.layer import load_spec, map_layer
+
+    from .cli import CliError
+
+    try:
+        check_name(args.name)
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"--name: {exc}") from None
+    if not os.path.isfile(args.weights):
+        raise CliError(f"--weights: no such file: {args.weights}")
+    try:
+        spec = load_spec(args.weights)
+    except Exception as exc:  # a torch pickle error, a wrong schema, a bad field
+        raise CliError(f"--weights: cannot read a layer spec from {args.weights}: {exc}") from None
+    flags = {"lanes": "--lanes", "pes": "--pes", "register_every": "--register-every"}
+    try:
+        mapped = map_layer(
+            spec,
+            lanes=args.lanes,
+            pes=args.pes,
+            register_terms=args.register_terms,
+            register_every=args.register_every,
+        )
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        for param, flag in flags.items():
+            if msg.startswith(param + " "):
+                msg = f"{flag}: {msg}"
+        raise CliError(msg) from None
+    try:
+        vpath, jpath = write_layer(
+            mapped, args.out, name=args.name, weight_port=args.weight_port, force=args.force
+        )
+    except FileExistsError as exc:
+        if exc.filename is not None:
+            raise CliError(f"cannot write to {exc.filename}: {exc.strerror}") from None
+        raise CliError(str(exc).replace("use force=True (--force)", "use --force")) from None
+    except OSError as exc:
+        what = exc.filename or args.out
+        raise CliError(f"cannot write to {what}: {exc.strerror or exc}") from None
+    cfg = mapped.config
+    print(
+        f"wrote {vpath} and {jpath}: {cfg.pes} PEs x {cfg.lanes} lanes, {mapped.beats} beats "
+        f"per dot product, {mapped.tiles} output-channel tiles, latency {layer_latency(cfg)} "
+        f"cycles, output {cfg.requant.kind} {cfg.requant.out_bits} bits"
+    )
+    return 0

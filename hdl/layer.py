@@ -1,0 +1,452 @@
+"""The layer engine: ``pes`` dot-product engines sharing each activation beat, weights in
+on-chip memory, and a per-channel output stage (bias, ReLU, requantization).
+
+Built from the dot-product engine's blocks (:class:`~hdl.lane.LogLane`,
+:class:`~hdl.tree.AdderTree`, :class:`~hdl.accumulator.Accumulator`,
+:class:`~hdl.skid.SkidBuffer`) and the requantizers of :mod:`hdl.requant`. The integer
+model is :class:`golden.layer.Layer`; ``docs/layer.md`` is the prose contract.
+
+Datapath (one pipeline, one clock enable ``en`` = the skid buffer's registered ready)::
+
+    s_axis (N activations) --+--> act register ----------------+
+                             |                                 v
+    beat counter j mod D ----+--> weight memory PE p (sync) -> N lanes -> tree(s) -> acc
+                                  (one word of N weights)                           |
+    dot counter i mod T -------> bias ROM [i][p] ------------> + bias, ReLU -> register
+                                                                                   |
+                                                       requantizer (log / linear) <+
+                                                                  |
+                                         P fields ---> skid buffer ---> m_axis
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import unsigned_width
+from golden.layer import Layer
+
+from .accumulator import Accumulator, accumulator_latency
+from .lane import LogLane, lane_term_range, parities
+from .requant import make_requantizer
+from .skid import SkidBuffer
+from .tree import AdderTree, tree_latency
+
+__all__ = ["LAYER_PORTS", "LogLayerEngine", "LogLayerTop", "layer_latency"]
+
+#: Ports of the AXI4-Stream top module, in contract order (the ``w_axis_*`` ports exist only
+#: with ``weight_port=True``).
+LAYER_PORTS = (
+    "clk",
+    "rst",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "s_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tdata",
+    "w_axis_tvalid",
+    "w_axis_tready",
+    "w_axis_tlast",
+    "w_axis_tdata",
+)
+
+
+def layer_latency(config):
+    """Latency of a layer engine for :class:`golden.layer.LayerConfig` ``config``.
+
+    Cycles from the transfer of a dot product's last beat to ``m_axis_tvalid`` of its
+    output beat (no back-pressure)::
+
+        1                                   # weight memory read (activation register)
+        + int(register_terms)               # term registers
+        + ceil(log2(lanes)) // register_every   # adder-tree registers
+        + accumulator latency               # 0 (base 2) or 1 + combine registers (sqrt2)
+        + 1                                 # bias + ReLU register
+        + 1                                 # output register (skid buffer)
+    """
+    e = config.engine
+    return (
+        1
+        + int(e.register_terms)
+        + tree_latency(e.lanes, e.register_every)
+        + accumulator_latency(e)
+        + 1
+        + 1
+    )
+
+
+def _check_layer(layer):
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a golden.layer.Layer, not {layer!r}")
+    return layer
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def _counter(m, name, modulus, advance):
+    """A register counting ``advance`` pulses modulo ``modulus`` (reset to 0)."""
+    width = unsigned_width(max(modulus - 1, 0))
+    cnt = Signal(width, name=name)
+    if modulus > 1:
+        with m.If(advance):
+            m.d.sync += cnt.eq(Mux(cnt == modulus - 1, 0, cnt + 1))
+    return cnt
+
+
+class LogLayerEngine(wiring.Component):
+    """``pes`` parallel output channels of a layer, weights on chip, requantized outputs.
+
+    Every input beat carries ``lanes`` activations; the ``P = pes`` processing elements
+    (PEs) each multiply it with their own weight word (``lanes`` weight codes) read from
+    their weight memory, add the beats of a dot product (``last`` ends it), then add their
+    bias, apply the ReLU (optional) and requantize. One output beat per dot product carries
+    the ``P`` outputs.
+
+    Program counters (reset to 0 by ``rst``; the memories keep their contents): input beat
+    ``j`` reads weight word ``j mod depth`` of every PE (in the cycle of its transfer);
+    output ``i`` adds bias entry ``i mod dots`` of its PE. See :class:`golden.layer.Layer`.
+
+    Handshake as the dot-product engine: AXI4-Stream rules, ``i.ready`` is a flip-flop (the
+    skid buffer's), II = 1 without back-pressure; back-pressure never drops, duplicates or
+    reorders an output.
+
+    Latency: :func:`layer_latency` (:attr:`latency`).
+
+    Parameters
+    ----------
+    layer : golden.layer.Layer
+        Configuration and memory contents (weights, bias); the requantizer constants come
+        from ``layer.config.requant``.
+    weight_port : bool
+        Add the weight-load stream ``w``: one beat per weight word, in the order address 0
+        PE 0, address 0 PE 1, ..., address ``depth - 1`` PE ``P - 1``; ``last`` (or ``rst``)
+        rewinds the write pointer to address 0, PE 0. Always ready. A word written in the
+        same cycle as a beat that reads its address is not seen by that beat.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"data": lanes * act_bits, "last": 1})))
+        Activation beats (lane ``k`` at bits ``[k * act_bits +: act_bits]``).
+    o : Out(stream.Signature(pes * out_bits))
+        Output beats (PE ``p`` at bits ``[p * out_bits +: out_bits]``).
+    w : In(stream.Signature(StructLayout({"data": lanes * weight_bits, "last": 1})))
+        Only with ``weight_port``: weight words (lane ``k`` at ``[k * W +: W]``).
+    """
+
+    def __init__(self, *, layer, weight_port=False):
+        self._layer = _check_layer(layer)
+        self._weight_port = _check_bool(weight_port, "weight_port")
+        cfg = layer.config
+        members = {
+            "i": In(stream.Signature(data.StructLayout({"data": cfg.in_bits, "last": 1}))),
+            "o": Out(stream.Signature(unsigned(cfg.out_bits))),
+        }
+        if weight_port:
+            members["w"] = In(
+                stream.Signature(data.StructLayout({"data": cfg.word_bits, "last": 1}))
+            )
+        super().__init__(members)
+
+    @property
+    def layer(self):
+        """The :class:`golden.layer.Layer` (configuration and initial memory contents)."""
+        return self._layer
+
+    @property
+    def config(self):
+        """The :class:`golden.layer.LayerConfig`."""
+        return self._layer.config
+
+    @property
+    def pes(self):
+        return self._layer.config.pes
+
+    @property
+    def lanes(self):
+        return self._layer.config.lanes
+
+    @property
+    def weight_port(self):
+        return self._weight_port
+
+    @property
+    def latency(self):
+        """Cycles from a dot product's last beat transfer to ``o.valid`` (no back-pressure)."""
+        return layer_latency(self._layer.config)
+
+    def elaborate(self, platform):
+        cfg = self._layer.config
+        eng = cfg.engine
+        n, pes = eng.lanes, cfg.pes
+        wb, ab = eng.weight_bits, eng.act_bits
+        m = Module()
+
+        skid = SkidBuffer(shape=unsigned(cfg.out_bits))
+        m.submodules.outbuf = skid
+        en = Signal(name="en")
+        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+        take = Signal(name="take")
+        m.d.comb += take.eq(self.i.valid & en)
+
+        # Stage M: activation register and synchronous weight-memory reads.
+        acts = Signal(cfg.in_bits, name="acts", reset_less=True)
+        valid = Signal(name="mem_valid")
+        last = Signal(name="mem_last", reset_less=True)
+        with m.If(en):
+            m.d.sync += [
+                acts.eq(self.i.payload.data),
+                valid.eq(self.i.valid),
+                last.eq(self.i.payload.last),
+            ]
+        waddr = _counter(m, "beat_count", cfg.depth, take)
+
+        words = self._layer.weight_words()
+        read_data = []
+        if cfg.depth == 1:
+            # One word per PE: a constant (or a register the weight port writes), read
+            # through a register like the memory's synchronous read port.
+            write_ports = []
+            for p in range(pes):
+                rd = Signal(cfg.word_bits, name=f"weights{p}_data", reset_less=True)
+                if self._weight_port:
+                    word = Signal(cfg.word_bits, name=f"weights{p}_word", init=words[0][p])
+                    write_ports.append(word)
+                    with m.If(en):
+                        m.d.sync += rd.eq(word)
+                else:
+                    m.d.comb += rd.eq(words[0][p])
+                read_data.append(rd)
+        else:
+            mems = []
+            for p in range(pes):
+                mem = Memory(
+                    shape=unsigned(cfg.word_bits), depth=cfg.depth, init=[w[p] for w in words]
+                )
+                m.submodules[f"weights{p}"] = mem
+                mems.append(mem)
+            write_ports = [mem.write_port() for mem in mems] if self._weight_port else []
+            for mem in mems:
+                rp = mem.read_port()
+                m.d.comb += [rp.en.eq(en), rp.addr.eq(waddr)]
+                read_data.append(rp.data)
+        if self._weight_port:
+            self._weight_loader(m, cfg, write_ports)
+
+        # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
+        trees_by_pe, accs = [], []
+        for p in range(pes):
+            trees = [
+                AdderTree(
+                    n=n,
+                    lo=lane_term_range(eng, q)[0],
+                    hi=lane_term_range(eng, q)[1],
+                    register_every=eng.register_every,
+                    carries=not eng.act_is_log,
+                )
+                for q in parities(eng)
+            ]
+            acc = Accumulator(config=eng, sum_bits=[len(t.sum) for t in trees])
+            m.submodules[f"pe{p}_acc"] = acc
+            trees_by_pe.append(trees)
+            accs.append(acc)
+            for i in range(n):
+                lane = LogLane(config=eng)
+                m.submodules[f"pe{p}_lane{i}"] = lane
+                m.d.comb += [
+                    lane.act.eq(acts[i * ab : (i + 1) * ab]),
+                    lane.weight.eq(read_data[p][i * wb : (i + 1) * wb]),
+                ]
+                for q, tree in zip(parities(eng), trees, strict=True):
+                    term, carry = getattr(lane, f"term{q}"), getattr(lane, f"carry{q}")
+                    if eng.register_terms:
+                        rt = Signal(term.shape(), name=f"pe{p}_term{i}_p{q}", reset_less=True)
+                        rc = Signal(name=f"pe{p}_carry{i}_p{q}", reset_less=True)
+                        with m.If(en):
+                            m.d.sync += [rt.eq(term), rc.eq(carry)]
+                        term, carry = rt, rc
+                    m.d.comb += [
+                        getattr(tree, f"term{i}").eq(term),
+                        getattr(tree, f"carry{i}").eq(carry),
+                    ]
+            for q, tree in zip(parities(eng), trees, strict=True):
+                m.submodules[f"pe{p}_tree{q}"] = tree
+                m.d.comb += [
+                    tree.en.eq(en),
+                    getattr(acc, f"sum{q}").eq(tree.sum),
+                    getattr(acc, f"carry{q}").eq(tree.carry),
+                ]
+        if eng.register_terms:
+            rv, rl = Signal(name="term_valid"), Signal(name="term_last", reset_less=True)
+            with m.If(en):
+                m.d.sync += [rv.eq(valid), rl.eq(last)]
+            valid, last = rv, rl
+        for k in range(trees_by_pe[0][0].latency):
+            rv, rl = Signal(name=f"tree_valid{k}"), Signal(name=f"tree_last{k}", reset_less=True)
+            with m.If(en):
+                m.d.sync += [rv.eq(valid), rl.eq(last)]
+            valid, last = rv, rl
+        for acc in accs:
+            m.d.comb += [acc.en.eq(en), acc.valid.eq(valid), acc.last.eq(last)]
+        result_valid = accs[0].o_valid
+
+        # Output stage: bias (ROM indexed by the dot counter), ReLU, register, requantizer.
+        dcount = _counter(m, "dot_count", cfg.dots, result_valid & en)
+        bias_words = [self._bias_word(row) for row in self._layer.bias.tolist()]
+        bias_data = Signal(pes * cfg.bias_bits, name="bias_data")
+        if cfg.dots == 1:
+            m.d.comb += bias_data.eq(bias_words[0])
+        else:
+            bias_mem = Memory(shape=unsigned(pes * cfg.bias_bits), depth=cfg.dots, init=bias_words)
+            m.submodules.bias = bias_mem
+            bias_rd = bias_mem.read_port(domain="comb")
+            m.d.comb += [bias_rd.addr.eq(dcount), bias_data.eq(bias_rd.data)]
+        zq_valid = Signal(name="out_valid")
+        with m.If(en):
+            m.d.sync += zq_valid.eq(result_valid)
+        fields = []
+        for p, acc in enumerate(accs):
+            bias = Signal(signed(cfg.bias_bits), name=f"pe{p}_bias")
+            m.d.comb += bias.eq(bias_data[p * cfg.bias_bits : (p + 1) * cfg.bias_bits])
+            z = Signal(signed(cfg.z_bits), name=f"pe{p}_z")
+            m.d.comb += z.eq(acc.result + bias)
+            zq = Signal(signed(cfg.z_bits), name=f"pe{p}_zq", reset_less=True)
+            with m.If(en):
+                m.d.sync += zq.eq(Mux(z[-1], 0, z) if cfg.relu else z)
+            rq = make_requantizer(cfg.requant)
+            m.submodules[f"pe{p}_requant"] = rq
+            m.d.comb += rq.z.eq(zq)
+            fields.append(rq.out)
+        packed = Signal(cfg.out_bits, name="packed")
+        for p, f in enumerate(fields):
+            m.d.comb += packed[cfg.out_lsb(p) : cfg.out_lsb(p) + cfg.out_field_bits].eq(f)
+        m.d.comb += [skid.i.valid.eq(zq_valid), skid.i.payload.eq(packed)]
+        wiring.connect(m, skid.o, wiring.flipped(self.o))
+        return m
+
+    def _bias_word(self, row):
+        bb = self._layer.config.bias_bits
+        word = 0
+        for p, v in enumerate(row):
+            word |= (v & ((1 << bb) - 1)) << (p * bb)
+        return word
+
+    def _weight_loader(self, m, cfg, write_ports):
+        """The ``w`` stream writes word (address, PE) and advances PE first, then address."""
+        pes = cfg.pes
+        m.d.comb += self.w.ready.eq(1)
+        wtake = Signal(name="wload_take")
+        m.d.comb += wtake.eq(self.w.valid)
+        pe = Signal(unsigned_width(max(pes - 1, 0)), name="wload_pe")
+        addr = Signal(unsigned_width(max(cfg.depth - 1, 0)), name="wload_addr")
+        for p, wp in enumerate(write_ports):
+            if isinstance(wp, Signal):  # depth 1: a register
+                with m.If(wtake & (pe == p)):
+                    m.d.sync += wp.eq(self.w.payload.data)
+                continue
+            m.d.comb += [
+                wp.addr.eq(addr),
+                wp.data.eq(self.w.payload.data),
+                wp.en.eq(wtake & (pe == p)),
+            ]
+        with m.If(wtake):
+            with m.If(self.w.payload.last):
+                m.d.sync += [pe.eq(0), addr.eq(0)]
+            with m.Elif(pe == pes - 1):
+                m.d.sync += pe.eq(0)
+                if cfg.depth > 1:
+                    m.d.sync += addr.eq(Mux(addr == cfg.depth - 1, 0, addr + 1))
+            with m.Else():
+                m.d.sync += pe.eq(pe + 1)
+
+
+class LogLayerTop(wiring.Component):
+    """The layer engine with AXI4-Stream port names and whole-byte ``tdata``.
+
+    Only wiring. ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored): activation lane
+    ``k`` at ``[k * A +: A]``. ``m_axis_tdata`` (``8 * out_bytes`` bits): the output field of
+    PE ``p`` at ``[p * O +: O]`` (``O = requant.out_bits``: a log code, or a two's-complement
+    / unsigned integer), zero padding above. With ``weight_port``: ``w_axis_tdata``
+    (``8 * word_bytes`` bits): weight lane ``k`` at ``[k * W +: W]``; ``w_axis_tlast``.
+
+    Parameters
+    ----------
+    layer : golden.layer.Layer
+    weight_port : bool
+    """
+
+    def __init__(self, *, layer, weight_port=False):
+        self._layer = _check_layer(layer)
+        self._weight_port = _check_bool(weight_port, "weight_port")
+        cfg = layer.config
+        members = {
+            "s_axis_tvalid": In(1),
+            "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "s_axis_tdata": In(8 * cfg.in_bytes),
+            "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
+            "m_axis_tdata": Out(8 * cfg.out_bytes),
+        }
+        if weight_port:
+            members.update(
+                {
+                    "w_axis_tvalid": In(1),
+                    "w_axis_tready": Out(1),
+                    "w_axis_tlast": In(1),
+                    "w_axis_tdata": In(8 * cfg.word_bytes),
+                }
+            )
+        super().__init__(members)
+
+    @property
+    def layer(self):
+        return self._layer
+
+    @property
+    def config(self):
+        return self._layer.config
+
+    @property
+    def weight_port(self):
+        return self._weight_port
+
+    @property
+    def latency(self):
+        """See :func:`layer_latency`."""
+        return layer_latency(self._layer.config)
+
+    @property
+    def ports(self):
+        """Port names in contract order."""
+        return [p for p in LAYER_PORTS if self._weight_port or not p.startswith("w_axis")]
+
+    def elaborate(self, platform):
+        cfg = self._layer.config
+        m = Module()
+        m.submodules.engine = eng = LogLayerEngine(layer=self._layer, weight_port=self._weight_port)
+        m.d.comb += [
+            eng.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(eng.i.ready),
+            eng.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
+            eng.i.payload.last.eq(self.s_axis_tlast),
+            self.m_axis_tvalid.eq(eng.o.valid),
+            eng.o.ready.eq(self.m_axis_tready),
+            self.m_axis_tdata.eq(eng.o.payload),  # unsigned: zero padding
+        ]
+        if self._weight_port:
+            m.d.comb += [
+                eng.w.valid.eq(self.w_axis_tvalid),
+                self.w_axis_tready.eq(eng.w.ready),
+                eng.w.payload.data.eq(self.w_axis_tdata[: cfg.word_bits]),
+                eng.w.payload.last.eq(self.w_axis_tlast),
+            ]
+        return m
