@@ -142,12 +142,21 @@ def task_ptq(seed, rule, scope):
     acc_float = evaluate(model, d["x_te"], d["y_te"])
     rows = []
     for bits in PTQ_BITS:
-        rows.append(dict(rule=rule, scope=scope, format="float", bits=bits, seed=seed,
-                         accuracy=acc_float))  # fmt: skip
+        rows.append(
+            dict(rule=rule, scope=scope, format="float", bits=bits, seed=seed, accuracy=acc_float)
+        )
         for fmt in QUANT_FORMATS:
             q = quantize_model(model, calib_data=d["x_cal"], **quant_kwargs(scope, fmt, bits, rule))
-            rows.append(dict(rule=rule, scope=scope, format=fmt, bits=bits, seed=seed,
-                             accuracy=evaluate(q, d["x_te"], d["y_te"])))  # fmt: skip
+            rows.append(
+                dict(
+                    rule=rule,
+                    scope=scope,
+                    format=fmt,
+                    bits=bits,
+                    seed=seed,
+                    accuracy=evaluate(q, d["x_te"], d["y_te"]),
+                )
+            )
     return rows
 
 
@@ -181,8 +190,14 @@ def task_qat(seed, fmt, bits, epochs):
     model = quantize_model(
         init_digits_cnn(seed), inplace=True, **quant_kwargs("both", fmt, bits, "calibrated")
     )
-    train(model, d["x_tr"], d["y_tr"], seed=seed, config=TrainConfig(epochs=epochs),
-          before_epoch=rescale)  # fmt: skip
+    train(
+        model,
+        d["x_tr"],
+        d["y_tr"],
+        seed=seed,
+        config=TrainConfig(epochs=epochs),
+        before_epoch=rescale,
+    )
     calibrate(model, x_cal)  # the final scales, chosen as for PTQ
     return [dict(format=fmt, bits=bits, seed=seed, accuracy=evaluate(model, d["x_te"], d["y_te"]))]
 
@@ -264,69 +279,116 @@ _STYLE = {
 }
 
 
-def plot_accuracy(path, ptq, logacc_agg, qat_agg, float_ms, n_seeds, n_qat):
-    """Accuracy vs bits: three PTQ panels (one per scope) and one QAT panel."""
+def _errorbars(ax, bits, means, stds, fmt, label=None):
+    ax.errorbar(
+        bits,
+        [_pct(m) for m in means],
+        yerr=[_pct(v) for v in stds],
+        capsize=3,
+        label=label or fmt,
+        **_STYLE[fmt],
+    )
+
+
+def _finish(ax, title, bits, lo):
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("bits (sign included)")
+    ax.set_xticks(bits)
+    ax.set_ylim(max(0.0, min(lo, 90.0) - 3.0), 100.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
+    """Accuracy vs bits. Top row: PTQ with the calibrated rule (one panel per scope, with the
+    log-domain accumulation rows) and QAT. Bottom row: PTQ with the max rule, and the
+    log-domain accumulator's fraction bits."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), sharey=True)
+    fig, axes = plt.subplots(2, 4, figsize=(18, 8.4))
     bits = list(PTQ_BITS)
-    for ax, scope in zip(axes[:3], SCOPES, strict=True):
-        for fmt in QUANT_FORMATS:
-            cells = [r for r in ptq if r["scope"] == scope and r["format"] == fmt]
-            ax.errorbar(
-                bits,
-                [_pct(r["accuracy_mean"]) for r in cells],
-                yerr=[_pct(r["accuracy_std"]) for r in cells],
-                capsize=3,
-                label=fmt,
-                **_STYLE[fmt],
-            )
-        if scope == "both":
-            for fmt in LOGACC_FORMATS:
-                m = [_pct(logacc_agg[(fmt, LOGACC_FRAC_BITS, b)][0]) for b in bits]
-                ax.plot(
+    n, nq = len(cfg.seeds), len(cfg.qat_seeds)
+    fl = float_ms[0]
+    for row, rule in enumerate(RULES):
+        ptq = ptq_by_rule[rule]
+        lo = _pct(min(r["accuracy_mean"] for r in ptq))
+        if row == 0:
+            shown = [v[0] for (_, f, _), v in logacc_agg.items() if f == LOGACC_FRAC_BITS]
+            lo = min([lo] + [_pct(v) for v in shown] + [_pct(v[0]) for v in qat_agg.values()])
+            lo_top = lo
+        for ax, scope in zip(axes[row, :3], SCOPES, strict=True):
+            for fmt in QUANT_FORMATS:
+                cells = [r for r in ptq if r["scope"] == scope and r["format"] == fmt]
+                _errorbars(
+                    ax,
                     bits,
-                    m,
-                    ls=":",
-                    marker="x",
-                    color=_STYLE[fmt]["color"],
-                    label=f"{fmt}, log-domain acc. (F={LOGACC_FRAC_BITS})",
+                    [r["accuracy_mean"] for r in cells],
+                    [r["accuracy_std"] for r in cells],
+                    fmt,
                 )
-        ax.axhline(_pct(float_ms[0]), **_STYLE["float"], label="float")
-        ax.set_title(f"PTQ, {scope} quantized ({n_seeds} seed{'s' * (n_seeds > 1)})")
-        ax.set_xlabel("bits (sign included)")
-        ax.set_xticks(bits)
-        ax.grid(alpha=0.3)
-    ax = axes[3]
+            if scope == "both" and row == 0:
+                for fmt in LOGACC_FORMATS:
+                    m = [_pct(logacc_agg[(fmt, LOGACC_FRAC_BITS, b)][0]) for b in bits]
+                    ax.plot(
+                        bits,
+                        m,
+                        ls=":",
+                        marker="x",
+                        color=_STYLE[fmt]["color"],
+                        label=f"{fmt}, log-domain acc. (F={LOGACC_FRAC_BITS})",
+                    )
+            ax.axhline(_pct(fl), **_STYLE["float"], label="float")
+            _finish(ax, f"PTQ, {scope} quantized, {rule} scales ({n} seeds)", bits, lo)
+        axes[row, 0].set_ylabel("test accuracy (%)")
+    # QAT.
+    ax = axes[0, 3]
     qbits = list(QAT_BITS)
     for fmt in QUANT_FORMATS:
-        ax.errorbar(
+        _errorbars(
+            ax,
             qbits,
-            [_pct(qat_agg[(fmt, b)][0]) for b in qbits],
-            yerr=[_pct(qat_agg[(fmt, b)][1]) for b in qbits],
-            capsize=3,
-            label=fmt,
-            **_STYLE[fmt],
+            [qat_agg[(fmt, b)][0] for b in qbits],
+            [qat_agg[(fmt, b)][1] for b in qbits],
+            fmt,
         )
-    ax.axhline(_pct(float_ms[0]), **_STYLE["float"], label="float")
-    ax.set_title(f"QAT, both quantized ({n_qat} seed{'s' * (n_qat > 1)})")
-    ax.set_xlabel("bits (sign included)")
-    ax.set_xticks(qbits)
-    ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    means = [r["accuracy_mean"] for r in ptq] + [
-        v[0] for v in (*logacc_agg.values(), *qat_agg.values())
-    ]
-    lo = _pct(min(means))
-    for a in axes:
-        a.set_ylim(max(0.0, min(lo, 90.0) - 3.0), 100.5)
-        a.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Digits CNN: test accuracy vs bits (mean, error bars = std over seeds)")
+    ax.axhline(_pct(fl), **_STYLE["float"], label="float")
+    _finish(ax, f"QAT from scratch, both quantized ({nq} seeds)", qbits, lo_top)
+    # Fraction bits of the log-domain accumulator.
+    ax = axes[1, 3]
+    fracs = sorted({*cfg.logacc_frac_sweep, LOGACC_FRAC_BITS})
+    if len(fracs) > 1:
+        exact = {
+            r["bits"]: r["accuracy_mean"]
+            for r in ptq_by_rule["calibrated"]
+            if r["scope"] == "both" and r["format"] == "log2"
+        }
+        ax.plot(
+            bits,
+            [_pct(exact[b]) for b in bits],
+            color="tab:red",
+            marker="s",
+            label="log2, exact sum",
+        )
+        for i, f in enumerate(reversed(fracs)):
+            ax.plot(
+                bits,
+                [_pct(logacc_agg[("log2", f, b)][0]) for b in bits],
+                ls=":",
+                marker="x",
+                color=plt.cm.Reds(0.9 - 0.18 * i),
+                label=f"log2, F={f}",
+            )
+        ax.axhline(_pct(fl), **_STYLE["float"], label="float")
+        lo_f = min(_pct(logacc_agg[("log2", f, b)][0]) for f in fracs for b in bits)
+        _finish(ax, "PTQ both, log-domain accumulation: fraction bits F", bits, lo_f)
+    else:
+        ax.set_axis_off()
+    fig.suptitle("Digits CNN: test accuracy vs bits (mean, error bars = sample std over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -396,8 +458,15 @@ def plot_histograms(path, model, x_cal):
         for v in lg_pos:
             ax.axvline(math.log2(v), color="tab:red", lw=0.8, ls="--", alpha=0.8)
         if hidden > 0:
-            ax.text(0.99, 0.97, f"{100 * hidden:.1f}% below 2^{floor:.0f} not shown",
-                    transform=ax.transAxes, ha="right", va="top", fontsize=8)  # fmt: skip
+            ax.text(
+                0.99,
+                0.97,
+                f"{100 * hidden:.1f}% below 2^{floor:.0f} not shown",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+            )
         ax.set_title(f"{HIST_LAYER} {name}: log2 |value|")
         ax.set_xlabel("log2 |value|")
         ax.plot([], [], color="tab:blue", label=f"linear {HIST_BITS}-bit levels ({lin_lbl})")
@@ -571,13 +640,24 @@ def main(argv=None):
     try:
         plan = [
             ("float training", [("train", s) for s in cfg.seeds]),
-            ("PTQ (Table 1)", [("ptq", s, r, sc) for s in cfg.seeds for r in RULES
-                               for sc in SCOPES]),
-            ("log-domain accumulation", [("logacc", s, f, fb) for s in cfg.seeds
-                                         for f, fb in logacc_cells(cfg)]),
-            ("QAT (Table 2)", [("qat", s, f, b, cfg.qat_epochs) for s in cfg.qat_seeds
-                               for f in QUANT_FORMATS for b in QAT_BITS]),
-        ]  # fmt: skip
+            (
+                "PTQ (Table 1)",
+                [("ptq", s, r, sc) for s in cfg.seeds for r in RULES for sc in SCOPES],
+            ),
+            (
+                "log-domain accumulation",
+                [("logacc", s, f, fb) for s in cfg.seeds for f, fb in logacc_cells(cfg)],
+            ),
+            (
+                "QAT (Table 2)",
+                [
+                    ("qat", s, f, b, cfg.qat_epochs)
+                    for s in cfg.qat_seeds
+                    for f in QUANT_FORMATS
+                    for b in QAT_BITS
+                ],
+            ),
+        ]
         rows = {}
         for desc, tasks in plan:
             tw = time.perf_counter()
@@ -623,12 +703,11 @@ def main(argv=None):
         (tmp / "tables.md").write_text(md)
         plot_accuracy(
             tmp / "accuracy_vs_bits.png",
-            ptq,
+            {"calibrated": ptq, "max": ptq_max},
             la_agg,
             qat_agg,
             float_ms,
-            len(cfg.seeds),
-            len(cfg.qat_seeds),
+            cfg,
         )
         plot_histograms(tmp / "histograms.png", train_digits_cnn(cfg.seeds[0]), x_cal)
         summary = dict(

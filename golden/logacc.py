@@ -267,28 +267,53 @@ def log_matmul_states(w_codes, w_fmt, a_codes, a_fmt, *, frac_bits=DEFAULT_FRAC_
     empty = torch.tensor(EMPTY, dtype=torch.int64)
     we = torch.where(wv, we, empty)
     ae = torch.where(av, ae, empty)
+    if not a_fmt.signed:
+        return _unsigned_acts(we, wn, ae, table, f)
     # Per weight sign, the exponent routed to the positive / negative accumulator (EMPTY
-    # elsewhere); activations are split the same way when signed.
+    # elsewhere); activations are split the same way.
     w_pos, w_neg = torch.where(wn, empty, we), torch.where(wn, we, empty)
+    a_pos, a_neg = torch.where(an, empty, ae), torch.where(an, ae, empty)
     pos = torch.full((b, o, p), EMPTY, dtype=torch.int64)
     neg = pos.clone()
-    if a_fmt.signed:
-        a_pos, a_neg = torch.where(an, empty, ae), torch.where(an, ae, empty)
     for i in range(k):
         wp, wq = w_pos[None, :, i, None], w_neg[None, :, i, None]
-        if a_fmt.signed:
-            ap, aq = a_pos[:, None, i, :], a_neg[:, None, i, :]
-            # A term is positive when the signs agree; exactly one of the two sums in each
-            # maximum is a real product (or neither, when an operand is zero).
-            tp = torch.maximum(wp + ap, wq + aq)
-            tn = torch.maximum(wp + aq, wq + ap)
-        else:
-            a = ae[:, None, i, :]
-            tp, tn = wp + a, wq + a
+        ap, aq = a_pos[:, None, i, :], a_neg[:, None, i, :]
+        # A term is positive when the signs agree; exactly one of the two sums in each
+        # maximum is a real product (or neither, when an operand is zero).
+        tp = torch.maximum(wp + ap, wq + aq)
+        tn = torch.maximum(wp + aq, wq + ap)
         # A product with a zero operand is below EMPTY_BELOW; clamping keeps it >= EMPTY.
         _accumulate_step(pos, tp.clamp_(min=EMPTY), table, f)
         _accumulate_step(neg, tn.clamp_(min=EMPTY), table, f)
     return pos, neg
+
+
+def _unsigned_acts(we, wn, ae, table, f):
+    """:func:`log_matmul_states` for unsigned activations: a term's sign is its weight's.
+
+    Each output channel's positive (negative) accumulator only ever receives the terms of
+    its positive (negative) non-zero weights, in their original order; listing those per
+    channel (padded with EMPTY) skips the other terms, which would leave the accumulator
+    unchanged anyway. Same result as the general loop, in about half the steps.
+    """
+    o = we.shape[0]
+    b, _, p = ae.shape
+    empty = torch.tensor(EMPTY, dtype=torch.int64)
+    ae_t = ae.transpose(0, 1)  # (K, B, P), for gathers along K
+    out = []
+    for sign in (False, True):
+        take = (we > EMPTY_BELOW) & (wn == sign)  # real weights of this sign
+        n = int(take.sum(1).max()) if take.numel() else 0
+        # Stable order: the selected indices of each row first, in their original order.
+        order = torch.argsort((~take).to(torch.int8), dim=1, stable=True)[:, :n]
+        w_sel = torch.where(take.gather(1, order), we.gather(1, order), empty)  # (O, n)
+        state = torch.full((b, o, p), EMPTY, dtype=torch.int64)
+        for j in range(n):
+            a = ae_t.index_select(0, order[:, j]).transpose(0, 1)  # (B, O, P)
+            t = a.add_(w_sel[None, :, j, None]).clamp_(min=EMPTY)
+            _accumulate_step(state, t, table, f)
+        out.append(state)
+    return out[0], out[1]
 
 
 def log_linear(a_codes, a_fmt, w_codes, w_fmt, bias=None, *, frac_bits=DEFAULT_FRAC_BITS):
