@@ -255,15 +255,19 @@ def _run(argv, cwd, log_name, what):
     return time.monotonic() - t0
 
 
-def _synth_cmd(target, top):
+def _synth_cmd(target, top, widelut=True):
     if target.family == "ice40":
         return f"synth_ice40 -top {top}"
     if target.family == "ecp5":
-        return f"synth_ecp5 -top {top}" + ("" if target.dsp else " -nodsp")
+        return (
+            f"synth_ecp5 -top {top}"
+            + ("" if target.dsp else " -nodsp")
+            + ("" if widelut else " -nowidelut")
+        )
     return f"synth_xilinx -family xc7 -top {top}" + ("" if target.dsp else " -nodsp")
 
 
-def _yosys_script(top, target, *, shell):
+def _yosys_script(top, target, *, shell, widelut=True):
     """Yosys script: the engine alone, or the engine kept as one module inside the shell.
 
     With the shell, the engine module is flattened on its own and kept as a hierarchy level
@@ -279,7 +283,7 @@ def _yosys_script(top, target, *, shell):
             f"setattr -mod -set keep_hierarchy 1 {top}",
             "flatten",
             "tee -q -o generic_stat.json stat -json",
-            _synth_cmd(target, SHELL_NAME) + " -json shell.json",
+            _synth_cmd(target, SHELL_NAME, widelut) + " -json shell.json",
         ]
     else:
         lines = [
@@ -288,7 +292,7 @@ def _yosys_script(top, target, *, shell):
             "proc",
             "flatten",
             "tee -q -o generic_stat.json stat -json",
-            _synth_cmd(target, top),
+            _synth_cmd(target, top, widelut),
         ]
     lines.append("tee -q -o stat.json stat -json")
     return "\n".join(lines) + "\n"
@@ -308,6 +312,7 @@ def synthesize(
     seed=1,
     progress=None,
     label="",
+    widelut=True,
 ):
     """Synthesize (and for iCE40/ECP5 place and route) one engine for one target.
 
@@ -333,6 +338,11 @@ def synthesize(
         nextpnr placer seed.
     progress : callable or None
         Called with one line of text per step.
+    label : str
+        Prefix of the progress lines.
+    widelut : bool
+        ECP5 only: ``False`` passes ``-nowidelut`` (no PFU multiplexers combining LUT4s
+        into LUT5..7: fewer LUT4s, one more logic level on wide functions).
 
     Returns
     -------
@@ -367,7 +377,7 @@ def synthesize(
         (wd / "shell.v").write_text(
             register_shell(engine_name=top, in_width=in_width, out_width=out_width)
         )
-    (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell))
+    (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell, widelut=widelut))
     what = "engine in register shell" if shell else "engine"
     say(f"[synth] {tag}: yosys {_synth_cmd(target, top).split()[0]} ({what}) ...")
     dt = _run([yosys, "-q", "-l", "yosys.log", "synth.ys"], wd, "yosys.out", f"yosys ({tag})")
@@ -482,6 +492,7 @@ def synth_config(
     freq_mhz=None,
     seed=1,
     progress=None,
+    widelut=True,
 ):
     """Synthesize one engine configuration for several targets; return a list of results.
 
@@ -515,11 +526,13 @@ def synth_config(
             seed=seed,
             progress=progress,
             label=label,
+            widelut=widelut,
         )
         r = {
             "engine": engine,
             "label": label,
             "config": _config_summary(config),
+            "ecp5_widelut": widelut,
             "linear_weight_bits": (
                 (linear_weight_bits or config.weight_bits) if engine == "linear" else None
             ),
@@ -642,6 +655,12 @@ def add_arguments(parser):
     )
     f.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     f.add_argument(
+        "--ecp5-nowidelut",
+        action="store_true",
+        help="ECP5: area-oriented mapping without PFU wide-LUT multiplexers (synth_ecp5 "
+        "-nowidelut): fewer LUT4s, usually a little lower fmax",
+    )
+    f.add_argument(
         "--out",
         default="build/synth",
         metavar="DIR",
@@ -736,6 +755,7 @@ def run(args, *, progress=None, out=None):
                 freq_mhz=freq if freq is not None else target_fmax,
                 seed=args.seed,
                 progress=say,
+                widelut=not args.ecp5_nowidelut,
             )
             fm = {r["target"]: r["fmax_mhz"] for r in rs}
             search.append({"register_terms": rt, "register_every": k, "fmax_mhz": fm})
@@ -755,6 +775,7 @@ def run(args, *, progress=None, out=None):
         freq_mhz=freq,
         seed=args.seed,
         progress=say,
+        widelut=not args.ecp5_nowidelut,
     )
     for wb in lin_bits:
         results += synth_config(
@@ -767,6 +788,7 @@ def run(args, *, progress=None, out=None):
             freq_mhz=freq,
             seed=args.seed,
             progress=say,
+            widelut=not args.ecp5_nowidelut,
         )
     report = {
         "config": _config_summary(config),
