@@ -132,8 +132,8 @@ def plot(results, img_dir):
 
     # 1. vs lanes.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    series = [("log", LOG_W, "o-"), ("linear", 8, "s--"), ("linear", 4, "^--")]
-    for engine, w, style in series:
+    series = [("log", LOG_W, "o-", "C0"), ("linear", 8, "s--", "C3"), ("linear", 4, "^--", "C1")]
+    for engine, w, style, color in series:
         rs = sorted(
             (r for r in results if r["engine"] == engine and r["weight_bits"] == w),
             key=lambda r: r["lanes"],
@@ -145,6 +145,7 @@ def plot(results, img_dir):
             [r["lanes"] for r in rs],
             [r["ecp5"]["lut4_equiv"] for r in rs],
             style,
+            color=color,
             label=f"{_label(engine, w)} (ECP5)",
         )
         ri = [r for r in rs if r["ice40"]]
@@ -152,12 +153,17 @@ def plot(results, img_dir):
             [r["lanes"] for r in ri],
             [r["ice40"]["luts"] for r in ri],
             style,
+            color=color,
             alpha=0.4,
             label=f"{_label(engine, w)} (iCE40)",
         )
         fr = [r for r in rs if r["fmax_mhz"]]
         ax2.plot(
-            [r["lanes"] for r in fr], [r["fmax_mhz"] for r in fr], style, label=_label(engine, w)
+            [r["lanes"] for r in fr],
+            [r["fmax_mhz"] for r in fr],
+            style,
+            color=color,
+            label=_label(engine, w),
         )
     ax1.set(xscale="log", yscale="log", xlabel="lanes", ylabel="LUT4 (ECP5: LUT4 + 2 x CCU2C)")
     ax1.set_title("Logic vs lanes (no DSPs)")
@@ -175,7 +181,7 @@ def plot(results, img_dir):
 
     # 2. vs weight bits at 16 lanes.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for engine, style in (("log", "o-"), ("linear", "s--")):
+    for engine, style, color in (("log", "o-", "C0"), ("linear", "s--", "C3")):
         rs = sorted(
             (r for r in results if r["engine"] == engine and r["lanes"] == 16),
             key=lambda r: r["weight_bits"],
@@ -185,17 +191,25 @@ def plot(results, img_dir):
             [r["weight_bits"] for r in rs],
             [r["ecp5"]["lut4_equiv"] for r in rs],
             style,
+            color=color,
             label=f"{name}, ECP5",
         )
         ax1.plot(
             [r["weight_bits"] for r in rs],
             [r["ice40"]["luts"] for r in rs],
             style,
+            color=color,
             alpha=0.4,
             label=f"{name}, iCE40",
         )
         fr = [r for r in rs if r["fmax_mhz"]]
-        ax2.plot([r["weight_bits"] for r in fr], [r["fmax_mhz"] for r in fr], style, label=name)
+        ax2.plot(
+            [r["weight_bits"] for r in fr],
+            [r["fmax_mhz"] for r in fr],
+            style,
+            color=color,
+            label=name,
+        )
     ax1.set(xlabel="weight bits W", ylabel="LUT4", title="Logic vs weight bits (16 lanes, A=8)")
     ax1.legend(fontsize=7)
     ax1.grid(True, alpha=0.3)
@@ -232,6 +246,11 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2, help="points in parallel (default 2)")
     ap.add_argument("--quick", action="store_true", help="lanes up to 16 only")
     ap.add_argument("--fresh", action="store_true", help="ignore cached points")
+    ap.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="only plot and tabulate the points already cached (e.g. of an interrupted run)",
+    )
     args = ap.parse_args(argv)
     if args.jobs < 1:
         print(f"synth_sweep: error: --jobs must be >= 1, not {args.jobs}", file=sys.stderr)
@@ -243,6 +262,17 @@ def main(argv=None):
         return 2
     out_dir = Path(args.out)
     pts = points(args.quick)
+    if args.plot_only:
+        results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*/point.json"))]
+        if not results:
+            print(f"synth_sweep: error: no cached points in {out_dir}", file=sys.stderr)
+            return 2
+        paths = plot(results, Path(args.img))
+        print(table(results))
+        print()
+        for p in paths:
+            print(f"figure: {p}")
+        return 0
     t0 = time.monotonic()
 
     def log(line):
