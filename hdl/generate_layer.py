@@ -43,6 +43,7 @@ from .layer import LAYER_PORTS, LogLayerTop, layer_latency
 __all__ = [
     "LAYER_MANIFEST_SCHEMA",
     "generate_layer_verilog",
+    "layer_from_manifest",
     "layer_manifest",
     "write_layer",
 ]
@@ -265,6 +266,52 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False):
         "mapping": _mapping(mapped),
         "tools": _tool_versions(),
     }
+
+
+def layer_from_manifest(manifest):
+    """The :class:`golden.layer.Layer` a manifest describes (the golden model of that RTL).
+
+    ``manifest`` is the dict (or a path to the JSON file) written by :func:`write_layer`.
+    Returns ``(layer, latency, weight_port)``.
+    """
+    import torch
+
+    from golden.formats import EngineConfig
+    from golden.layer import LayerConfig, Requant
+
+    if isinstance(manifest, str | os.PathLike):
+        with open(manifest, encoding="utf-8") as f:
+            manifest = json.load(f)
+    if manifest.get("schema") != LAYER_MANIFEST_SCHEMA:
+        raise ValueError(
+            f"manifest schema must be {LAYER_MANIFEST_SCHEMA!r}, not {manifest.get('schema')!r}"
+        )
+    lay = manifest["layer"]
+    engine = EngineConfig(**manifest["engine"]["parameters"])
+    rq = {k: v for k, v in lay["requant"].items()}
+    config = LayerConfig(
+        engine=engine,
+        pes=lay["pes"],
+        depth=lay["depth"],
+        dots=lay["dots"],
+        bias_bits=lay["bias_bits"],
+        relu=lay["relu"],
+        requant=Requant(**rq),
+    )
+    wb = engine.weight_bits
+    mask = (1 << wb) - 1
+    words = manifest["weights"]["words"]
+    weights = torch.tensor(
+        [
+            [[(int(w, 16) >> (k * wb)) & mask for k in range(engine.lanes)] for w in row]
+            for row in words
+        ],
+        dtype=torch.int64,
+    )
+    bias = torch.tensor(manifest["bias"]["values"], dtype=torch.int64)
+    layer = Layer(config=config, weights=weights, bias=bias)
+    weight_port = manifest["weights"]["load_port"] is not None
+    return layer, manifest["latency"], weight_port
 
 
 def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force=False):

@@ -121,7 +121,7 @@ module tb_{name} (input clk);
       // Input side: a transfer happened at this edge if valid & ready were high before it.
       if (s_axis_tvalid && s_axis_tready) begin
         sent = sent + 1;
-        if (sent == 1) first_in <= cycle;
+        if (sent == 1) first_in = cycle;
       end
       if (!s_axis_tvalid || s_axis_tready) begin
         lfsr_in = step(lfsr_in);
@@ -138,7 +138,7 @@ module tb_{name} (input clk);
       if (m_axis_tvalid && m_axis_tready) begin
         $fwrite(fout, "%h\\n", m_axis_tdata);
         received = received + 1;
-        last_out <= cycle;
+        last_out = cycle;
         stalled = 1'b0;
       end else if (m_axis_tvalid) begin
         if (stalled && m_axis_tdata !== stalled_data) begin
@@ -170,7 +170,7 @@ module tb_{name} (input clk);
         end
       end
       if ((s_axis_tvalid && s_axis_tready) || (m_axis_tvalid && m_axis_tready))
-        progress <= cycle;
+        progress = cycle;
       if (cycle - progress > timeout) begin
         $display("LOGDOT_ERROR timeout: no transfer for %0d cycles (sent %0d, received %0d)",
                  timeout, sent, received);

@@ -88,25 +88,29 @@ class LogRequantizer(_RequantBase):
         else:
             m.d.comb += mag.eq(self.z[:mbits])
 
-        # Leading one e (priority encoder: the last true If wins) and the rounding bit
-        # up = |z| >= T_e, compared with the one constant of that position.
+        # Leading one e (priority encoder) and the rounding bit up = |z| >= T_e, compared
+        # with the one constant of that position. Written as Mux chains (continuous
+        # assignments in Verilog), not If blocks: an `always @*` block whose inputs never
+        # change after time 0 is never evaluated by an event-driven simulator.
         thresholds = log_thresholds(mbits)
         ebits = unsigned_width(mbits - 1)
-        e = Signal(ebits, name="lead")
-        up = Signal(name="round_up")
         nonzero = Signal(name="nonzero")
         m.d.comb += nonzero.eq(mag != 0)
+        e_val, up_val = Const(0, ebits), Const(0, 1)
         for j in range(mbits):
-            with m.If(mag[j]):
-                m.d.comb += e.eq(j)
-                if rq.half:
-                    m.d.comb += up.eq(1)
-                else:
-                    t = thresholds[j]
-                    if t >= 1 << (j + 1):  # only j = 0 (T_0 = 2): never rounds up
-                        m.d.comb += up.eq(0)
-                    else:
-                        m.d.comb += up.eq(mag[: j + 1] >= t)
+            if rq.half:
+                u = Const(1, 1)
+            elif thresholds[j] >= 1 << (j + 1):  # only j = 0 (T_0 = 2): never rounds up
+                u = Const(0, 1)
+            else:
+                u = mag[: j + 1] >= thresholds[j]
+            cmp = Signal(name=f"round_at{j}")
+            m.d.comb += cmp.eq(u)
+            e_val = Mux(mag[j], j, e_val)
+            up_val = Mux(mag[j], cmp, up_val)
+        e = Signal(ebits, name="lead")
+        up = Signal(name="round_up")
+        m.d.comb += [e.eq(e_val), up.eq(up_val)]
 
         # code = e + up + offset, flushed at <= 0, saturated at >= top.
         lo = rq.offset
@@ -115,12 +119,7 @@ class LogRequantizer(_RequantBase):
         k = Signal(signed(kbits), name="code_full")
         m.d.comb += k.eq(e + up + Const(rq.offset, signed(kbits)))
         code = Signal(cb, name="code")
-        with m.If(~nonzero | (k <= 0)):
-            m.d.comb += code.eq(0)
-        with m.Elif(k >= top):
-            m.d.comb += code.eq(top)
-        with m.Else():
-            m.d.comb += code.eq(k[:cb])
+        m.d.comb += code.eq(Mux(~nonzero | (k <= 0), 0, Mux(k >= top, top, k[:cb])))
         if rq.out_signed:
             m.d.comb += self.out.eq(Mux(neg & (code != 0), code | (1 << cb), code))
         else:
