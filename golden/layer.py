@@ -892,8 +892,8 @@ class MappedLayer:
         of ``in_features`` lanes). For tests."""
         vec, shape = self.spec.vectors(x)
         n, pos, k = vec.shape
-        eng = self.config.engine
-        one = EngineConfig(**{**eng.to_dict()["parameters"], "lanes": k, "max_beats": 1})
+        params = self.config.engine.to_dict()["parameters"]
+        one = EngineConfig(**{**params, "lanes": k, "max_beats": 1, "acc_bits": None})
         w = self.spec.weight_codes.reshape(self.spec.out_channels, k)
         a = vec.reshape(n * pos, k)
         y = torch.stack([engine_dot(one, a, w[o].expand(n * pos, k)) for o in range(w.shape[0])], 1)

@@ -293,6 +293,36 @@ COMMANDS.append(
 )
 
 
+# -- logdot generate-layer (hdl/generate_layer.py) ------------------------------------------
+
+
+def _add_generate_layer_arguments(parser):
+    from .generate_layer import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_generate_layer(args):
+    from .generate_layer import run_cli
+
+    return run_cli(args)
+
+
+COMMANDS.append(
+    Command(
+        name="generate-layer",
+        help="write a layer engine (weights baked in) from a trained layer.pt",
+        add_arguments=_add_generate_layer_arguments,
+        run=_run_generate_layer,
+        description="Write DIR/NAME.v and DIR/NAME.json: a layer engine (PES output channels "
+        "x LANES lanes, the layer's weights and biases baked into on-chip memory, bias + "
+        "ReLU + requantization per channel) for the quantized Conv2d/Linear layer in "
+        "LAYER.pt (golden.layer.save_spec). Nothing is written on error; existing files are "
+        "kept unless --force. See docs/layer.md.",
+    )
+)
+
+
 def build_parser():
     """The ``logdot`` argument parser with every registered subcommand."""
     parser = _Parser(

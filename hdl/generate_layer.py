@@ -28,6 +28,7 @@ Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -343,16 +344,6 @@ def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force
 
 # -- logdot generate-layer ------------------------------------------------------------------
 
-GENERATE_LAYER_DESCRIPTION = """\
-Write DIR/NAME.v (a layer engine: PES output channels x LANES lanes, the layer's weights and
-biases baked into on-chip memory, bias + ReLU + requantization per channel) and DIR/NAME.json
-(its manifest: layout, memory contents, latency, the trained layer it computes). The layer
-comes from a layer.pt file written by golden.layer.save_spec (a quantized Conv2d or Linear,
-its input format and the next layer's format). Activation lane k is at s_axis_tdata[k*A +: A];
-the output of PE p at m_axis_tdata[p*O +: O]. Nothing is written on error; existing files are
-kept unless --force.
-"""
-
 
 def add_arguments(parser):
     """Options of ``logdot generate-layer``."""
@@ -381,7 +372,7 @@ def add_arguments(parser):
     p = parser.add_argument_group("pipeline")
     p.add_argument(
         "--register-terms",
-        action=argparse_bool(),
+        action=argparse.BooleanOptionalAction,
         default=True,
         help="register the lane terms after the shift stage (default: on)",
     )
@@ -404,12 +395,6 @@ def add_arguments(parser):
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
     o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
-
-
-def argparse_bool():
-    import argparse
-
-    return argparse.BooleanOptionalAction
 
 
 def run_cli(args):
