@@ -126,7 +126,7 @@ async def test_reset_midstream(dut):
 
     # (c) the last beat of a dot product transferred one cycle before the reset
     base = sb.dots_in
-    tb.send([st.random_dot(rng, cfg, 1), st.random_dot(rng, cfg, 2)])
+    tb.send([st.random_dot(rng, cfg, 1), st.random_dot(rng, cfg, min(2, cfg.max_beats))])
     await tb.wait_until(lambda: sb.dots_in == base + 2, timeout, "both dot products sent")
     await tb.reset(2)
     await run_clean_stream()
@@ -185,7 +185,8 @@ async def test_scoreboard_catches_wrong_golden(dut, fault):
     kind, index = fault
     tb = TB(dut, f"fault/{kind}", fault=fault)
     await tb.start()
-    tb.send([st.random_dot(tb.rng, tb.config, 1 + i % 3) for i in range(FAULT_DOTS)])
+    lengths = [min(1 + i % 3, tb.config.max_beats) for i in range(FAULT_DOTS)]
+    tb.send([st.random_dot(tb.rng, tb.config, n) for n in lengths])
     try:
         await tb.drain()
     except AssertionError as exc:
