@@ -39,7 +39,7 @@ from amaranth.back import verilog
 from golden.layer import Layer, MappedLayer
 
 from .generate import _atomic_texts, _tool_versions, check_name
-from .layer import LAYER_PORTS, LogLayerTop, layer_latency
+from .layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
 
 __all__ = [
     "LAYER_MANIFEST_SCHEMA",
@@ -122,7 +122,7 @@ def _banner(layer, name, weight_port):
     )
 
 
-def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False):
+def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False, ram_style=None):
     """Verilog text of the layer engine's AXI4-Stream top module ``name``.
 
     Ports, in this order: ``clk, rst, s_axis_tvalid, s_axis_tready, s_axis_tlast,
@@ -132,7 +132,7 @@ def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False):
     layer, _ = _split(layer)
     check_name(name)
     _check_bool(weight_port, "weight_port")
-    top = LogLayerTop(layer=layer, weight_port=weight_port)
+    top = LogLayerTop(layer=layer, weight_port=weight_port, ram_style=ram_style)
     text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
     return _banner(layer, name, weight_port) + _reorder_ports(text, name, _ports(weight_port))
 
@@ -166,7 +166,7 @@ def _mapping(mapped):
     }
 
 
-def layer_manifest(layer, *, name="logdot_layer", weight_port=False):
+def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=None):
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
     ``layer`` is a :class:`golden.layer.Layer` or a :class:`golden.layer.MappedLayer` (then
@@ -175,6 +175,7 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False):
     layer, mapped = _split(layer)
     check_name(name)
     _check_bool(weight_port, "weight_port")
+    check_ram_style(ram_style)
     cfg = layer.config
     e = cfg.engine
     rq = cfg.requant
@@ -236,6 +237,7 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False):
         },
         "weights": {
             "memories": cfg.pes,
+            "ram_style": ram_style,
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
             "lanes": [
@@ -315,7 +317,9 @@ def layer_from_manifest(manifest):
     return layer, manifest["latency"], weight_port
 
 
-def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force=False):
+def write_layer(
+    layer, out_dir, *, name="logdot_layer", weight_port=False, ram_style=None, force=False
+):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
 
     Same guarantees as :func:`hdl.generate.write`: both texts are generated in memory first,
@@ -325,6 +329,7 @@ def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force
     _split(layer)
     check_name(name)
     _check_bool(weight_port, "weight_port")
+    check_ram_style(ram_style)
     _check_bool(force, "force")
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -335,8 +340,9 @@ def write_layer(layer, out_dir, *, name="logdot_layer", weight_port=False, force
         for path in (vpath, jpath):
             if os.path.lexists(path):
                 raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
-    vtext = generate_layer_verilog(layer, name=name, weight_port=weight_port)
-    jtext = json.dumps(layer_manifest(layer, name=name, weight_port=weight_port), indent=2) + "\n"
+    kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style}
+    vtext = generate_layer_verilog(layer, **kw)
+    jtext = json.dumps(layer_manifest(layer, **kw), indent=2) + "\n"
     os.makedirs(out_dir, exist_ok=True)
     _atomic_texts([(vpath, vtext), (jpath, jtext)], force)
     return vpath, jpath
@@ -368,6 +374,13 @@ def add_arguments(parser):
         action="store_true",
         help="add the w_axis weight-load stream (run-time weights; the baked ones are the "
         "initial contents)",
+    )
+    g.add_argument(
+        "--ram-style",
+        choices=("auto", "block", "distributed", "logic"),
+        default="auto",
+        help="ram_style attribute of the weight memories (default auto: the synthesis tool "
+        "decides; Yosys puts large memories in block RAM)",
     )
     p = parser.add_argument_group("pipeline")
     p.add_argument(
@@ -430,7 +443,12 @@ def run_cli(args):
         raise CliError(msg) from None
     try:
         vpath, jpath = write_layer(
-            mapped, args.out, name=args.name, weight_port=args.weight_port, force=args.force
+            mapped,
+            args.out,
+            name=args.name,
+            weight_port=args.weight_port,
+            ram_style=None if args.ram_style == "auto" else args.ram_style,
+            force=args.force,
         )
     except FileExistsError as exc:
         if exc.filename is not None:

@@ -35,7 +35,14 @@ from .requant import make_requantizer
 from .skid import SkidBuffer
 from .tree import AdderTree, tree_latency
 
-__all__ = ["LAYER_PORTS", "LogLayerEngine", "LogLayerTop", "layer_latency"]
+__all__ = [
+    "LAYER_PORTS",
+    "RAM_STYLES",
+    "LogLayerEngine",
+    "LogLayerTop",
+    "check_ram_style",
+    "layer_latency",
+]
 
 #: Ports of the AXI4-Stream top module, in contract order (the ``w_axis_*`` ports exist only
 #: with ``weight_port=True``).
@@ -86,6 +93,19 @@ def _check_layer(layer):
     return layer
 
 
+#: Values of the ``ram_style`` attribute the weight memories may carry (Yosys honours it).
+RAM_STYLES = ("block", "distributed", "logic")
+
+
+def check_ram_style(value):
+    """Validate a ``ram_style`` value (``None`` or one of :data:`RAM_STYLES`); return it."""
+    if value is not None and value not in RAM_STYLES:
+        raise ValueError(
+            f"ram_style must be None or one of {', '.join(map(repr, RAM_STYLES))}, not {value!r}"
+        )
+    return value
+
+
 def _check_bool(value, name):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
@@ -131,6 +151,9 @@ class LogLayerEngine(wiring.Component):
         PE 0, address 0 PE 1, ..., address ``depth - 1`` PE ``P - 1``; ``last`` (or ``rst``)
         rewinds the write pointer to address 0, PE 0. Always ready. A word written in the
         same cycle as a beat that reads its address is not seen by that beat.
+    ram_style : {None, "block", "distributed", "logic"}
+        ``ram_style`` attribute of the weight memories (``None``: the synthesis tool
+        chooses; Yosys maps large memories to block RAM and small ones to logic).
 
     Attributes
     ----------
@@ -142,9 +165,10 @@ class LogLayerEngine(wiring.Component):
         Only with ``weight_port``: weight words (lane ``k`` at ``[k * W +: W]``).
     """
 
-    def __init__(self, *, layer, weight_port=False):
+    def __init__(self, *, layer, weight_port=False, ram_style=None):
         self._layer = _check_layer(layer)
         self._weight_port = _check_bool(weight_port, "weight_port")
+        self._ram_style = check_ram_style(ram_style)
         cfg = layer.config
         members = {
             "i": In(stream.Signature(data.StructLayout({"data": cfg.in_bits, "last": 1}))),
@@ -177,6 +201,10 @@ class LogLayerEngine(wiring.Component):
     @property
     def weight_port(self):
         return self._weight_port
+
+    @property
+    def ram_style(self):
+        return self._ram_style
 
     @property
     def latency(self):
@@ -228,8 +256,12 @@ class LogLayerEngine(wiring.Component):
         else:
             mems = []
             for p in range(pes):
+                attrs = {"ram_style": self._ram_style} if self._ram_style else None
                 mem = Memory(
-                    shape=unsigned(cfg.word_bits), depth=cfg.depth, init=[w[p] for w in words]
+                    shape=unsigned(cfg.word_bits),
+                    depth=cfg.depth,
+                    init=[w[p] for w in words],
+                    attrs=attrs,
                 )
                 m.submodules[f"weights{p}"] = mem
                 mems.append(mem)
@@ -381,11 +413,14 @@ class LogLayerTop(wiring.Component):
     ----------
     layer : golden.layer.Layer
     weight_port : bool
+    ram_style : {None, "block", "distributed", "logic"}
+        See :class:`LogLayerEngine`.
     """
 
-    def __init__(self, *, layer, weight_port=False):
+    def __init__(self, *, layer, weight_port=False, ram_style=None):
         self._layer = _check_layer(layer)
         self._weight_port = _check_bool(weight_port, "weight_port")
+        self._ram_style = check_ram_style(ram_style)
         cfg = layer.config
         members = {
             "s_axis_tvalid": In(1),
@@ -432,7 +467,9 @@ class LogLayerTop(wiring.Component):
     def elaborate(self, platform):
         cfg = self._layer.config
         m = Module()
-        m.submodules.engine = eng = LogLayerEngine(layer=self._layer, weight_port=self._weight_port)
+        m.submodules.engine = eng = LogLayerEngine(
+            layer=self._layer, weight_port=self._weight_port, ram_style=self._ram_style
+        )
         m.d.comb += [
             eng.i.valid.eq(self.s_axis_tvalid),
             self.s_axis_tready.eq(eng.i.ready),

