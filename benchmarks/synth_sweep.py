@@ -50,14 +50,17 @@ PNR_MAX_LUT4 = 12000
 ICE40_MAX_LANES = 64
 
 
-def points(quick):
+def points(quick, lanes=LANES, series=("log", "linear8", "linear4")):
     """Every (sweep, engine, lanes, weight_bits) point of the sweep."""
-    lanes = tuple(n for n in LANES if n <= 16) if quick else LANES
+    lanes = tuple(n for n in lanes if n <= 16) if quick else tuple(lanes)
     pts = []
     for n in lanes:
-        pts.append(("lanes", "log", n, LOG_W))
-        pts.append(("lanes", "linear", n, 8))
-        pts.append(("lanes", "linear", n, 4))
+        if "log" in series:
+            pts.append(("lanes", "log", n, LOG_W))
+        if "linear8" in series:
+            pts.append(("lanes", "linear", n, 8))
+        if "linear4" in series:
+            pts.append(("lanes", "linear", n, 4))
     for w in WEIGHT_BITS:
         if w <= LOG_W_MAX:
             pts.append(("weight_bits", "log", 16, w))
@@ -71,7 +74,7 @@ def points(quick):
     return out
 
 
-def run_point(point, out_dir, fresh, log):
+def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
     """Synthesize one point (cached); return its result dict."""
     _, engine, lanes, wbits = point
     tag = f"{engine}_n{lanes}_w{wbits}"
@@ -100,7 +103,8 @@ def run_point(point, out_dir, fresh, log):
             progress=log,
         )[0]
     res["fmax_mhz"] = None
-    if lanes <= PNR_MAX_LANES and res["ecp5"]["lut4_equiv"] <= PNR_MAX_LUT4:
+    max_lanes = PNR_MAX_LANES if pnr_max_lanes is None else pnr_max_lanes
+    if lanes <= max_lanes and res["ecp5"]["lut4_equiv"] <= PNR_MAX_LUT4:
         res["fmax_mhz"] = synth.synth_config(
             cfg,
             out_dir=out_dir / tag / "pnr",
@@ -245,6 +249,18 @@ def main(argv=None):
     ap.add_argument("--img", default=str(ROOT / "docs" / "img"))
     ap.add_argument("--jobs", type=int, default=2, help="points in parallel (default 2)")
     ap.add_argument("--quick", action="store_true", help="lanes up to 16 only")
+    ap.add_argument("--lanes", default=",".join(map(str, LANES)), help="lane counts to sweep")
+    ap.add_argument(
+        "--series",
+        default="log,linear8,linear4",
+        help="lane-sweep series among log, linear8, linear4 (the weight-bit sweep always runs)",
+    )
+    ap.add_argument(
+        "--pnr-max-lanes",
+        type=int,
+        default=PNR_MAX_LANES,
+        help=f"place and route points up to this many lanes (default {PNR_MAX_LANES})",
+    )
     ap.add_argument("--fresh", action="store_true", help="ignore cached points")
     ap.add_argument(
         "--plot-only",
@@ -261,7 +277,17 @@ def main(argv=None):
         print(f"synth_sweep: error: {exc}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
-    pts = points(args.quick)
+    try:
+        lanes = tuple(int(x) for x in args.lanes.split(","))
+    except ValueError:
+        print(f"synth_sweep: error: --lanes must be integers, not {args.lanes!r}", file=sys.stderr)
+        return 2
+    series = tuple(x.strip() for x in args.series.split(","))
+    for x in series:
+        if x not in ("log", "linear8", "linear4"):
+            print(f"synth_sweep: error: unknown --series {x!r}", file=sys.stderr)
+            return 2
+    pts = points(args.quick, lanes, series)
     if args.plot_only:
         results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*/point.json"))]
         if not results:
@@ -282,8 +308,12 @@ def main(argv=None):
     # Smallest first: an interrupted run still has every cheap point cached.
     order = sorted(pts, key=lambda p: p[2] * (p[3] if p[1] == "linear" else 1))
     with ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        results = list(ex.map(lambda p: run_point(p, out_dir, args.fresh, log), order))
+        results = list(
+            ex.map(lambda p: run_point(p, out_dir, args.fresh, log, args.pnr_max_lanes), order)
+        )
     (out_dir / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
+    # Plot every cached point (also those of earlier runs with other --lanes / --series).
+    results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*/point.json"))]
     paths = plot(results, Path(args.img))
     print(table(results))
     print()

@@ -737,6 +737,7 @@ def run(args, *, progress=None, out=None):
     out_dir = Path(args.out)
     t0 = time.monotonic()
     search = []
+    reused = {}  # target -> result of the pipeline search, for the chosen setting
     if target_fmax is not None:
         # Fewest pipeline registers first; stop at the first setting that meets the target.
         pnr_targets = tuple(n for n in log_targets if TARGETS[n].device is not None)
@@ -759,6 +760,7 @@ def run(args, *, progress=None, out=None):
             )
             fm = {r["target"]: r["fmax_mhz"] for r in rs}
             search.append({"register_terms": rt, "register_every": k, "fmax_mhz": fm})
+            reused = {r["target"]: r for r in rs}
             if all(v >= target_fmax for v in fm.values()):
                 chosen = k
                 break
@@ -766,17 +768,25 @@ def run(args, *, progress=None, out=None):
             say(f"[synth] no pipeline setting reaches {target_fmax:g} MHz; using the deepest")
             chosen = search[-1]["register_every"]
         config = _config_from_args(args, chosen)
+        say(f"[synth] pipeline search chose register_every={chosen}")
 
-    results = synth_config(
-        config,
-        out_dir=out_dir,
-        targets=log_targets,
-        pnr=pnr,
-        freq_mhz=freq,
-        seed=args.seed,
-        progress=say,
-        widelut=not args.ecp5_nowidelut,
+    rest = tuple(n for n in log_targets if n not in reused)
+    done = (
+        synth_config(
+            config,
+            out_dir=out_dir,
+            targets=rest,
+            pnr=pnr,
+            freq_mhz=freq,
+            seed=args.seed,
+            progress=say,
+            widelut=not args.ecp5_nowidelut,
+        )
+        if rest
+        else []
     )
+    by_target = {r["target"]: r for r in done} | reused
+    results = [by_target[n] for n in log_targets]
     for wb in lin_bits:
         results += synth_config(
             config,
@@ -799,6 +809,7 @@ def run(args, *, progress=None, out=None):
         "seconds": round(time.monotonic() - t0, 1),
     }
     table = format_table(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "synth_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "synth_report.md").write_text(table + "\n")
     print(table, file=out)

@@ -131,3 +131,49 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     assert p.returncode == 2
     assert "--target-fmax must be a frequency in MHz" in p.stderr
     assert not out.exists()
+
+
+def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
+    """The search stops at the first (cheapest) setting meeting the target and reuses it."""
+    from hdl.cli import build_parser
+
+    fake_fmax = {0: 60.0, 4: 90.0, 2: 155.0, 1: 170.0}  # MHz by register_every
+    calls = []
+
+    def fake_synth_config(config, *, out_dir, targets, **kw):
+        calls.append((config.register_every, tuple(targets)))
+        out = []
+        for t in targets:
+            placed = synth.TARGETS[t].device is not None
+            fm = fake_fmax[config.register_every] if placed else None
+            out.append(
+                {
+                    "engine": "log",
+                    "label": "log",
+                    "target": t,
+                    "family": synth.TARGETS[t].family,
+                    "luts": 100,
+                    "lut4_equiv": 100,
+                    "carry": 1,
+                    "ffs": 1,
+                    "dsps": 0,
+                    "bram": 0,
+                    "mul_cells": 0,
+                    "fmax_mhz": fm,
+                    "throughput": None if fm is None else 16 * fm * 1e6,
+                }
+            )
+        return out
+
+    monkeypatch.setattr(synth, "synth_config", fake_synth_config)
+    argv = ["synth", "--lanes", "16", "--act-bits", "8", "--weight-bits", "4"]
+    argv += ["--targets", "ice40,xilinx", "--target-fmax", "150", "--out", str(tmp_path)]
+    args = build_parser().parse_args(argv)
+    with open(tmp_path / "table.txt", "w") as out:
+        report = synth.run(args, progress=lambda line: None, out=out)
+    assert [s["register_every"] for s in report["pipeline_search"]] == [0, 4, 2]
+    assert report["config"]["register_every"] == 2
+    # The placed target is not synthesized again; only xilinx runs with the chosen setting.
+    assert calls == [(0, ("ice40",)), (4, ("ice40",)), (2, ("ice40",)), (2, ("xilinx",))]
+    assert [r["target"] for r in report["results"]] == ["ice40", "xilinx"]
+    assert report["results"][0]["fmax_mhz"] == 155.0
