@@ -490,9 +490,10 @@ async def test_throughput(dut):
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
 async def test_weight_load(dut):
-    """With the w_axis port: load random weights (twice, the second load interrupted by an
-    early tlast that rewinds the pointer), then stream; the golden model follows every
-    write. Without it: the top module must have no w_axis port."""
+    """With the w_axis port: load random weights, reset (the weights must survive it),
+    stream; load again, interrupted by an early tlast that rewinds the pointer, stream;
+    restore the generated weights, stream. The golden model follows every write. Without the
+    port: the top module must have no w_axis port."""
     tb = LayerTB(dut, "weights", idle_prob=0.1, backpressure=0.2)
     if not tb.weight_port:
         assert not hasattr(dut, "w_axis_tvalid"), "w_axis port present but not in the manifest"
@@ -507,6 +508,8 @@ async def test_weight_load(dut):
     words = [random_word() for _ in range(cfg.depth * cfg.pes)]
     tb.wsource.queue.extend((w, i == len(words) - 1) for i, w in enumerate(words))
     await tb.wait_until(lambda: tb.wsource.idle, 10000, "the weight load")
+    # A reset rewinds the program counters but keeps the loaded weights.
+    await tb.reset(2)
     tb.send(tb.random_dots(60, 5))
     await tb.drain()
     partial = [random_word() for _ in range(max(1, cfg.pes + 1))]

@@ -246,7 +246,9 @@ class LogLayerEngine(wiring.Component):
             for p in range(pes):
                 rd = Signal(cfg.word_bits, name=f"weights{p}_data", reset_less=True)
                 if self._weight_port:
-                    word = Signal(cfg.word_bits, name=f"weights{p}_word", init=words[0][p])
+                    word = Signal(
+                        cfg.word_bits, name=f"weights{p}_word", init=words[0][p], reset_less=True
+                    )
                     write_ports.append(word)
                     with m.If(en):
                         m.d.sync += rd.eq(word)
