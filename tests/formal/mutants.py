@@ -1,0 +1,106 @@
+"""Deliberately broken engines: every checker (formal, fuzz, co-simulation) must catch them.
+
+A mutant is the real :class:`hdl.top.LogDotTop` whose engine builds one lane through a
+wrapper that corrupts the lane's folded term ``term + carry``:
+
+* ``"sign"``: the lane's sign is flipped (the term is negated);
+* ``"shift"``: an off-by-one shift (the term is shifted left by one more place, truncated to
+  the term's width, as a shifter using ``c`` instead of ``c - 1`` would do);
+* ``"top_code"``: the off-by-one shift only for the largest weight code (a corner mutant).
+
+Usage: ``mutant_top(kind, lane)`` is a drop-in replacement for ``LogDotTop`` (pass it as
+``make_dut`` to the formal harness, or build it directly for a simulation), and
+``with generating_mutant(kind, lane): hdl.generate.write(...)`` writes a mutant's Verilog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+
+import hdl.generate
+import hdl.top
+from hdl.engine import LogDotEngine
+from hdl.lane import LogLane, parities, term_bits
+from hdl.top import LogDotTop
+
+__all__ = ["KINDS", "MutantLane", "generating_mutant", "mutant_top"]
+
+KINDS = ("sign", "shift", "top_code")
+
+
+class MutantLane(wiring.Component):
+    """A :class:`~hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
+
+    def __init__(self, *, config, kind):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        self._config = config
+        self._kind = kind
+        self._inner = LogLane(config=config)
+        super().__init__(self._inner.signature)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        m.submodules.inner = inner = self._inner
+        m.d.comb += [inner.act.eq(self.act), inner.weight.eq(self.weight)]
+        top_code = (1 << cfg.weight_code_bits) - 1
+        is_top = self.weight[: cfg.weight_code_bits] == top_code
+        for p in parities(cfg):
+            t, c = getattr(inner, f"term{p}"), getattr(inner, f"carry{p}")
+            value = Signal(signed(term_bits(cfg, p) + 2), name=f"true_term{p}")
+            m.d.comb += value.eq(t + c)
+            if self._kind == "sign":
+                bad = -value
+            elif self._kind == "shift":
+                bad = value << 1
+            else:
+                bad = Mux(is_top, value << 1, value)
+            m.d.comb += [
+                getattr(self, f"term{p}").eq(bad),  # truncated to the term's width
+                getattr(self, f"carry{p}").eq(0),
+            ]
+        return m
+
+
+def _mutant_engine(kind, lane):
+    class MutantEngine(LogDotEngine):
+        def _make_lane(self, index):
+            if index == lane % self.lanes:
+                return MutantLane(config=self.config, kind=kind)
+            return super()._make_lane(index)
+
+    return MutantEngine
+
+
+def mutant_top(kind, lane=0):
+    """A ``LogDotTop``-compatible class whose lane ``lane`` (modulo the lanes) is mutated."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    engine_cls = _mutant_engine(kind, lane)
+
+    class MutantTop(LogDotTop):
+        def elaborate(self, platform):
+            saved = hdl.top.LogDotEngine
+            hdl.top.LogDotEngine = engine_cls
+            try:
+                return super().elaborate(platform)
+            finally:
+                hdl.top.LogDotEngine = saved
+
+    MutantTop.__name__ = f"MutantTop_{kind}_{lane}"
+    return MutantTop
+
+
+@contextlib.contextmanager
+def generating_mutant(kind, lane=0):
+    """Within the block, :mod:`hdl.generate` builds the mutant instead of the engine."""
+    saved = hdl.generate.LogDotTop
+    hdl.generate.LogDotTop = mutant_top(kind, lane)
+    try:
+        yield
+    finally:
+        hdl.generate.LogDotTop = saved
