@@ -1,4 +1,5 @@
-"""Soak test: >= 10 million beats through the Verilator model of the default engine.
+"""Soak test: >= 10 million beats through the Verilator models of the default engine and
+of a layer engine.
 
 ``make soak`` (``python benchmarks/soak.py``) generates the default engine (16 lanes, 8-bit
 linear activations, 4-bit log weights), random input beats over the whole code space with
@@ -9,6 +10,10 @@ for Verilator reads both files, drives ``s_axis`` with LFSR-driven idle cycles a
 every result as an integer, the AXI4-Stream rules (``m_axis_tdata`` stable and
 ``m_axis_tvalid`` held while back-pressured), that no result is missing or extra, and the
 transfer counts. It reports beats per second.
+
+Then ``--layer-beats`` (default 10,000,000) beats go through a layer engine (16 lanes x 4
+PEs, weights in on-chip memory, bias, ReLU, log requantizer; see :func:`layer_soak`) with
+idles and back-pressure, every output compared with the golden layer model.
 
 Before the soak, a canary run with one deliberately wrong expected value must FAIL (the
 checker can fail), and one with a missing result must FAIL too.
@@ -322,6 +327,70 @@ def canaries(binary, config, out, seed):
     print("canaries: a wrong expected value and a missing expected result are both detected")
 
 
+def layer_soak(beats, seed, out, chunk_beats=1_000_000):
+    """The layer engine (hdl/layer.py): a 64 -> 8 channel linear layer with log weights and
+    log activations on 16 lanes x 4 PEs (4 beats per dot product, 2 output-channel tiles),
+    streamed through its Verilator test bench (hdl.layer_sim.LayerSim) with idles and
+    back-pressure in runs of ``chunk_beats`` beats, every output compared with the golden
+    layer model (golden.layer). Returns (beats, outputs, simulator seconds)."""
+    from golden.layer import LayerSpec, map_layer
+    from hdl.layer_sim import LayerSim
+
+    g = torch.Generator().manual_seed(seed)
+    spec = LayerSpec(
+        kind="linear",
+        weight_codes=torch.randint(0, 16, (8, 64), generator=g),
+        weight_bits=4,
+        weight_base=2,
+        weight_fsr=1,
+        act_format="log",
+        act_bits=4,
+        act_signed=False,
+        act_scale=0,
+        bias=torch.randn(8, generator=g, dtype=torch.float64) * 4,
+        relu=True,
+        out_kind="log",
+        out_bits=4,
+        out_signed=False,
+        out_scale=2,
+        stride=(1, 1),
+        padding=(0, 0),
+        frac_bits=None,
+    )
+    ml = map_layer(spec, lanes=16, pes=4)
+    per_vector = ml.beats * ml.tiles
+    sim = LayerSim(ml, out / "layer", sim="verilator", name="soak_layer", jobs=2)
+    t0 = time.monotonic()
+    sim.build()
+    print(
+        f"layer engine: {ml.config.pes} PEs x {ml.config.lanes} lanes, {ml.beats} beats per "
+        f"dot product, {ml.tiles} tiles; verilator build {time.monotonic() - t0:.1f} s"
+    )
+    done, outputs, sim_s, k = 0, 0, 0.0, 0
+    while done < beats:
+        n = max(1, min(chunk_beats, beats - done) // per_vector)
+        x = torch.randint(0, 16, (n, 64), generator=g)
+        acts, last, _ = ml.stream(x)
+        gold = ml.layer.run(acts, last)
+        run = sim.run(acts, last, seed=seed + k, idle=0.2, backpressure=0.3, tag="soak")
+        if run.beats != acts.shape[0] or not torch.equal(run.outputs, gold):
+            bad = (
+                (run.outputs != gold).nonzero()[:5].tolist()
+                if run.outputs.shape == gold.shape
+                else "shape"
+            )
+            sys.exit(f"LAYER SOAK FAILED in run {k} (seed {seed + k}): mismatches at {bad}")
+        wrong = gold.clone()
+        wrong[0, 0] ^= 1
+        if torch.equal(run.outputs, wrong):
+            sys.exit("layer soak: a corrupted golden output was not detected")
+        done += run.beats
+        outputs += gold.shape[0]
+        sim_s += run.seconds
+        k += 1
+    return done, outputs, sim_s
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--beats", type=int, default=10_000_000)
@@ -335,6 +404,8 @@ def main(argv=None):
     parser.add_argument("--weight-base", default="2", choices=("2", "sqrt2"))
     parser.add_argument("--acc-bits", type=int, default=None)
     parser.add_argument("--register-every", type=int, default=0)
+    parser.add_argument("--layer-beats", type=int, default=10_000_000,
+                        help="beats through the layer engine (0: skip)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.beats < 1:
         parser.error(f"--beats must be a positive integer, not {args.beats}")
@@ -374,6 +445,15 @@ def main(argv=None):
     )
     for name in ("stimulus.bin", "expected.bin", "expected_wrong.bin", "expected_short.bin"):
         (out / name).unlink(missing_ok=True)
+    if args.layer_beats > 0:
+        t0 = time.monotonic()
+        beats, outputs, sim_s = layer_soak(args.layer_beats, args.seed, out)
+        print(
+            f"LAYER SOAK PASSED: {beats:,} beats, {outputs:,} output beats checked; simulator "
+            f"{beats / sim_s / 1e6:.2f} M beats/s ({sim_s:.1f} s), total "
+            f"{time.monotonic() - t0:.1f} s"
+        )
+    print(f"soak total {time.monotonic() - t_start:.1f} s")
     return 0
 
 

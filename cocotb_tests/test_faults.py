@@ -98,30 +98,27 @@ def _edge_dots(cfg, rng):
         dots.append([st.random_beat(rng, cfg) for _ in range(length)])
         return dots
     # Narrow accumulator, linear activations: land exactly on each limit with single-lane
-    # beats (weight code 1 = value 1 in the even accumulator), cross it by one, come back.
+    # beats (weight code 1 = +1 or its negative = -1, in the even accumulator), cross it by
+    # one, stay saturated, come back.
     acc_lo, acc_hi = cfg.acc_range
-    a_lo, a_hi = cfg.act_range
+    a_hi = cfg.act_range[1]
     zero = [0] * n
 
     def beats_summing_to(total):
         beats = []
-        while total:
-            step = max(a_lo, min(a_hi, total))
-            if step == 0:
-                break
-            acts = list(zero)
-            acts[0] = step
-            w = list(zero)
-            w[0] = 1
-            beats.append((acts, w))
-            total -= step
+        w = 1 if total > 0 else st.neg_weight(cfg, 1)
+        left = abs(total)
+        while left:
+            step = min(a_hi, left)
+            acts, weights = list(zero), list(zero)
+            acts[0], weights[0] = step, w
+            beats.append((acts, weights))
+            left -= step
         return beats
 
     for limit, sign in ((acc_hi, 1), (acc_lo, -1)):
-        if sign < 0 and a_lo == 0:
-            continue  # unsigned activations never go negative with a positive weight
         to_limit = beats_summing_to(limit)
-        if not to_limit or len(to_limit) > MAX_EDGE_BEATS:
+        if len(to_limit) > MAX_EDGE_BEATS:
             continue
         one = beats_summing_to(sign)
         back = beats_summing_to(-sign)
@@ -153,9 +150,7 @@ async def test_accumulator_edges(dut):
             assert value == len(d) * one, (value, len(d), one)
             assert lo <= value <= hi
     elif cfg.act_format == "linear" and cfg.weight_base == 2:
-        assert {hi, hi - 1} <= set(expected), (expected, hi)
-        if cfg.act_signed:
-            assert {lo, lo + 1} <= set(expected), (expected, lo)
+        assert {hi, hi - 1, lo, lo + 1} <= set(expected), (expected, lo, hi)
     tb.send(dots)
     await tb.drain()
     tb.log.info("%d edge dot products (%d beats), results %s", len(dots), len(acts),
