@@ -266,10 +266,13 @@ def main(argv=None):
     print(fmt_table(rows, header))
     total_cycles = sum(s["cycles"] for s in stats)
     print()
-    print(f"float model accuracy:                {float_acc:.4f}")
-    print(f"fake-quantized PyTorch model:        {fake_acc:.4f}")
-    print(f"golden integer model (golden.layer): {gold_acc:.4f}")
-    print(f"RTL ({args.sim}):{' ' * (24 - len(args.sim))}{hw_acc:.4f}")
+    for label, acc in (
+        ("float model accuracy:", float_acc),
+        ("fake-quantized PyTorch model:", fake_acc),
+        ("golden integer model (golden.layer):", gold_acc),
+        (f"RTL ({args.sim}):", hw_acc),
+    ):
+        print(f"{label:<37}{acc:.4f}")
     print(f"hardware and golden predictions agree on {int((hw_pred == gold_pred).sum())} of {n}")
     print(
         f"cycles per image: {total_cycles / n:.1f} (layers one after another, "

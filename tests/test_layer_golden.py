@@ -481,7 +481,7 @@ def run_demo(*args, timeout=900):
 def test_digits_on_rtl_reduced(tmp_path):
     """examples/digits_on_rtl.py on a few images (small engines): 0 mismatches, hardware
     accuracy = golden accuracy, the documented last line; with --inject-fault it must fail."""
-    common = ["--images", "6", "--chunk", "3", "--layout", "9x2,16x2,8x1"]
+    common = ["--images", "6", "--chunk", "3", "--layout", "9x2,8x2,8x1"]
     common += ["--build-dir", str(tmp_path), "--backpressure", "0.2", "--idle", "0.1"]
     rc, out, err = run_demo(*common)
     assert rc == 0, out + err
