@@ -156,6 +156,7 @@ def main(argv=None):
         LayerSim(ml, root / name, sim=args.sim, name=f"digits_{name}", jobs=1)
         for name, ml in zip(LAYER_NAMES, layers, strict=True)
     ]
+    print(f"building {len(sims)} engines ({args.sim}) ...", flush=True)
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda s: s.build(), sims))
