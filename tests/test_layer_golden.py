@@ -430,19 +430,20 @@ def test_cli_error_messages(tmp_path, capsys, seed):
 
 
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
-def test_small_conv_layer_through_rtl(sim, tmp_path, seed):
+def test_small_conv_layer_through_rtl(sim, seed):
     """A 3 -> 5 channel 3x3 conv (stride 2, padding 1, sqrt(2) weights, ReLU, log output):
     streamed through the generated engine (4 lanes x 2 PEs: 7 beats, 3 tiles) with idles and
     back-pressure, reassembled into the output feature map; equal to the golden model, and
     its real values to PyTorch's conv2d within the requantization."""
-    from hdl.layer_sim import LayerSim
+    from hdl.layer_sim import LayerSim, default_build_root
 
     g = torch.Generator().manual_seed(seed)
     spec = random_conv_spec(g, base="sqrt2", stride=(2, 2))
     ml = map_layer(spec, lanes=4, pes=2)
     x = random_input(g, spec, n=3, h=7, w=6)
     acts, last, shape = ml.stream(x)
-    sim_ = LayerSim(ml, tmp_path / sim, sim=sim, name="conv")
+    # A persistent build directory: an unchanged engine is not rebuilt on the next run.
+    sim_ = LayerSim(ml, default_build_root() / "tests" / f"small_conv_{sim}", sim=sim, name="conv")
     run = sim_.run(acts, last, seed=seed, idle=0.2, backpressure=0.3)
     assert run.beats == acts.shape[0] == 3 * 4 * 3 * 3 * 7
     hw = ml.assemble(run.outputs, shape)
@@ -478,11 +479,14 @@ def run_demo(*args, timeout=900):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_digits_on_rtl_reduced(tmp_path):
+def test_digits_on_rtl_reduced():
     """examples/digits_on_rtl.py on a few images (small engines): 0 mismatches, hardware
     accuracy = golden accuracy, the documented last line; with --inject-fault it must fail."""
     common = ["--images", "6", "--chunk", "3", "--layout", "9x2,8x2,8x1"]
-    common += ["--build-dir", str(tmp_path), "--backpressure", "0.2", "--idle", "0.1"]
+    from hdl.layer_sim import default_build_root
+
+    build = default_build_root() / "tests" / "digits_reduced"
+    common += ["--build-dir", str(build), "--backpressure", "0.2", "--idle", "0.1"]
     rc, out, err = run_demo(*common)
     assert rc == 0, out + err
     last = out.strip().splitlines()[-1]
