@@ -16,10 +16,9 @@ pipelined configuration):
 Results are cached per point under ``--out`` (default ``build/synth_sweep``): a rerun only
 computes missing points (``--fresh`` recomputes). Figures go to ``docs/img/`` and a Markdown
 table to stdout. Duration on the 2-core reference machine (shared, load average ~10): about
-30 minutes with ``--jobs 2`` for the points up to 64 lanes with ``--pnr-max-lanes 16``; the
-256-lane points add well over half an hour (the 8x8 baseline's synthesis alone takes tens of
-minutes), so run them separately (``--lanes 256``); ``--quick`` (up to 16 lanes) takes about
-15 minutes. ``--plot-only`` redraws the figures from the cache.
+30 minutes with ``--jobs 2`` for the points up to 64 lanes with ``--pnr-max-lanes 16``, and
+13 more for the three 256-lane points (ECP5 synthesis only; ``--lanes 256``); ``--quick`` (up
+to 16 lanes) takes about 15 minutes. ``--plot-only`` redraws the figures from the cache.
 """
 
 from __future__ import annotations
