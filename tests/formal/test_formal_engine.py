@@ -165,3 +165,11 @@ def test_covers_reached_saturating(tmp_path):
     harness = EngineHarness(cfg, covers=True, check=[], lemmas=[])
     result = run_sby(harness, tmp_path / "cover", mode="cover", depth=harness.latency + 6)
     assert result.status == "PASS", result.summary()
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("entry", [MATRIX[0], MATRIX[-3]], ids=[MATRIX[0]["id"], MATRIX[-3]["id"]])
+def test_engine_bmc_general_multiplier(tmp_path, entry):
+    """The same proof with a general multiplier ``a * w`` of table values as the reference
+    product (instead of a multiplication by the weight code's constant)."""
+    _check_pass(*_prove(tmp_path, entry, timeout=3600, product="mul"))
