@@ -42,8 +42,8 @@ CONFIGS = [
 ]  # fmt: skip
 
 #: (simulator, config ids): Icarus runs every configuration (X/Z meaningful there),
-#: Verilator the first two.
-RUNS = [("icarus", c["id"]) for c in CONFIGS] + [("verilator", c["id"]) for c in CONFIGS[:2]]
+#: Verilator the default engine (its build dominates the time).
+RUNS = [("icarus", c["id"]) for c in CONFIGS] + [("verilator", CONFIGS[0]["id"])]
 
 
 def run_faults(sim, entry, *, testcase=None, build_tag=""):
