@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The documented limits (golden.formats.LIMITS) are enforced with clear errors, at once.
 
 Every bound is accepted and one beyond it is refused with a ``ValueError`` naming the

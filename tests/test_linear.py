@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The linear (multiplier) baseline engine: geometry, golden model, and bit-exact simulation."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The output-stage requantizer: golden model vs golden.quant, and RTL vs golden, exhaustively.
 
 * The golden :class:`golden.layer.Requant` must equal ``golden.quant.log_quant`` /
