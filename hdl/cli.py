@@ -146,6 +146,12 @@ def add_engine_arguments(parser):
         metavar="K",
         help="longest dot product (beats) the default accumulator is exact for (default: 1024)",
     )
+    add_pipeline_arguments(parser)
+
+
+def add_pipeline_arguments(parser):
+    """Add the pipeline flags (``--register-terms``, ``--register-every``/``--pipeline``),
+    shared by every generator subcommand."""
     p = parser.add_argument_group("pipeline")
     p.add_argument(
         "--register-terms",

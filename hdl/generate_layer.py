@@ -28,7 +28,6 @@ Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
@@ -39,6 +38,7 @@ from amaranth.back import verilog
 from golden.layer import Layer, MappedLayer
 
 from .generate import _atomic_texts, _tool_versions, check_name
+from .generate import _port_widths as _engine_port_widths
 from .layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
 
 __all__ = [
@@ -76,15 +76,7 @@ def _ports(weight_port):
 
 def _port_widths(cfg):
     return {
-        "clk": 1,
-        "rst": 1,
-        "s_axis_tvalid": 1,
-        "s_axis_tready": 1,
-        "s_axis_tlast": 1,
-        "s_axis_tdata": 8 * cfg.in_bytes,
-        "m_axis_tvalid": 1,
-        "m_axis_tready": 1,
-        "m_axis_tdata": 8 * cfg.out_bytes,
+        **_engine_port_widths(cfg),
         "w_axis_tvalid": 1,
         "w_axis_tready": 1,
         "w_axis_tlast": 1,
@@ -355,6 +347,8 @@ def add_arguments(parser):
     """Options of ``logdot generate-layer``."""
     from golden.formats import LIMITS
 
+    from .cli import add_pipeline_arguments
+
     g = parser.add_argument_group("layer")
     g.add_argument(
         "--weights",
@@ -382,22 +376,7 @@ def add_arguments(parser):
         help="ram_style attribute of the weight memories (default auto: the synthesis tool "
         "decides; Yosys puts large memories in block RAM)",
     )
-    p = parser.add_argument_group("pipeline")
-    p.add_argument(
-        "--register-terms",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="register the lane terms after the shift stage (default: on)",
-    )
-    p.add_argument(
-        "--register-every",
-        "--pipeline",
-        dest="register_every",
-        type=int,
-        default=0,
-        metavar="K",
-        help="register the adder trees every K levels (0 = none, the default)",
-    )
+    add_pipeline_arguments(parser)
     o = parser.add_argument_group("output")
     o.add_argument(
         "--name",
