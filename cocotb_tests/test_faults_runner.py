@@ -70,37 +70,18 @@ def run_faults(sim, entry, *, testcase=None, build_tag=""):
         always=True,
         log_file=build_dir / "build.log",
     )
-    env = {
-        "LOGDOT_MANIFEST": str(manifest),
-        "LOGDOT_SIM": sim,
-        "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
-        "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
-    }
-    log_path, xml_path = build_dir / "sim.log", build_dir / "results.xml"
-    xml_path.unlink(missing_ok=True)
-    try:
-        runner.test(
-            test_module=TEST_MODULE,
-            hdl_toplevel=tr.TOPLEVEL,
-            build_dir=build_dir,
-            seed=seed,
-            extra_env=env,
-            results_xml=str(xml_path),
-            testcase=testcase,
-            log_file=log_path,
-        )
-    except (SystemExit, RuntimeError) as exc:
-        return False, f"simulation failed ({exc!r})\n{tr._error_lines(log_path)}"
-    tests, failed, skipped = tr._results(xml_path)
-    problems = []
-    if failed:
-        problems.append(f"failed cocotb tests: {', '.join(failed)}")
-    if skipped:
-        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
-    if testcase is None and tests != EXPECTED_TESTS:
-        problems.append(f"ran {tests} cocotb tests, expected {EXPECTED_TESTS}")
-    report = f"[{sim}/{cid}] {'; '.join(problems)}; COCOTB_RANDOM_SEED={seed}\n"
-    return not problems, report + tr._error_lines(log_path)
+    env = {"LOGDOT_MANIFEST": str(manifest), "LOGDOT_SIM": sim}
+    problems, log_path = tr.run_cocotb_module(
+        runner,
+        test_module=TEST_MODULE,
+        hdl_toplevel=tr.TOPLEVEL,
+        build_dir=build_dir,
+        seed=seed,
+        env=env,
+        testcase=testcase,
+        expected_tests=EXPECTED_TESTS,
+    )
+    return not problems, tr.problem_report(sim, cid, problems, seed, log_path)
 
 
 @pytest.mark.parametrize(("sim", "cid"), RUNS, ids=[f"{s}-{c}" for s, c in RUNS])

@@ -297,47 +297,23 @@ def run_layer_cosim(sim, entry):
         "LOGDOT_LAYER_MANIFEST": str(manifest),
         "LOGDOT_RANDOM_BEATS": str(RANDOM_BEATS),
         "LOGDOT_SIM": sim,
-        "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
-        "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
     }
-    log_path = build_dir / "sim.log"
-    xml_path = build_dir / "results.xml"
-    only = os.environ.get("LOGDOT_COCOTB_TESTS")
-    try:
-        runner.test(
-            test_module=TEST_MODULE,
-            hdl_toplevel=TOPLEVEL,
-            build_dir=build_dir,
-            seed=seed,
-            extra_env=env,
-            waves=waves,
-            results_xml=str(xml_path),
-            testcase=only,
-            log_file=log_path,
-        )
-    except (SystemExit, RuntimeError) as exc:
-        raise AssertionError(
-            f"[{sim}/{cid}] simulation failed ({exc!r}); replay with COCOTB_RANDOM_SEED={seed}"
-            f"\n{engine_runner._error_lines(log_path)}"
-        ) from None
+    problems, log_path = engine_runner.run_cocotb_module(
+        runner,
+        test_module=TEST_MODULE,
+        hdl_toplevel=TOPLEVEL,
+        build_dir=build_dir,
+        seed=seed,
+        env=env,
+        waves=waves,
+        testcase=os.environ.get("LOGDOT_COCOTB_TESTS"),
+        expected_tests=EXPECTED_COCOTB_TESTS,
+    )
     t3 = time.monotonic()
-    tests, failed, skipped = engine_runner._results(xml_path)
-    problems = []
-    if failed:
-        problems.append(f"failed cocotb tests: {', '.join(failed)}")
-    if skipped:
-        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
-    if not only and tests != EXPECTED_COCOTB_TESTS:
-        problems.append(f"ran {tests} cocotb tests, expected {EXPECTED_COCOTB_TESTS}")
-    if tests == 0:
-        problems.append("no cocotb test ran")
     if problems:
-        raise AssertionError(
-            f"[{sim}/{cid}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
-            f"{engine_runner._error_lines(log_path)}"
-        )
+        raise AssertionError(engine_runner.problem_report(sim, cid, problems, seed, log_path))
     print(
-        f"[{sim}/{cid}] {tests} cocotb tests passed; generate {t1 - t0:.1f} s, build "
+        f"[{sim}/{cid}] cocotb tests passed; generate {t1 - t0:.1f} s, build "
         f"{t2 - t1:.1f} s, simulate {t3 - t2:.1f} s"
     )
 

@@ -204,6 +204,71 @@ def _error_lines(log_path, limit=40):
     return "\n".join([*keep[:limit], "--- log tail ---", *lines[-25:]])
 
 
+#: Environment of every cocotb run.
+COCOTB_ENV = {
+    # Rewriting every imported module's asserts makes `import torch` take ~8 s.
+    "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
+    # DeprecationWarnings are errors inside the simulator too (as in pytest).
+    "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
+}
+
+
+def run_cocotb_module(
+    runner,
+    *,
+    test_module,
+    hdl_toplevel,
+    build_dir,
+    seed,
+    env,
+    waves=False,
+    testcase=None,
+    expected_tests=None,
+):
+    """Run one cocotb test module on a built simulator and check its results file.
+
+    Returns ``(problems, log_path)``: ``problems`` is empty when every cocotb test ran and
+    passed (and, when ``testcase`` is None and ``expected_tests`` is given, exactly that many
+    ran); a simulator crash is a problem too, never an exception.
+    """
+    log_path = build_dir / "sim.log"
+    xml_path = build_dir / "results.xml"
+    xml_path.unlink(missing_ok=True)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=hdl_toplevel,
+            build_dir=build_dir,
+            seed=seed,
+            extra_env={**COCOTB_ENV, **env},
+            waves=waves,
+            results_xml=str(xml_path),
+            testcase=testcase,
+            log_file=log_path,
+        )
+    except (SystemExit, RuntimeError) as exc:
+        return [f"simulation failed ({exc!r})"], log_path
+    tests, failed, skipped = _results(xml_path)
+    problems = []
+    if failed:
+        problems.append(f"failed cocotb tests: {', '.join(failed)}")
+    if skipped:
+        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
+    if testcase is None and expected_tests is not None and tests != expected_tests:
+        problems.append(f"ran {tests} cocotb tests, expected {expected_tests}")
+    if tests == 0:
+        problems.append("no cocotb test ran")
+    return problems, log_path
+
+
+def problem_report(sim, cid, problems, seed, log_path):
+    """One failure message: what went wrong, the replay seed, and the log's error lines."""
+    return (
+        f"[{sim}/{cid}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
+        f"{_error_lines(log_path)}"
+    )
+
+
 def run_cosim(sim, entry, *, label=None):
     """Generate, build and co-simulate one configuration on one simulator. Returns timings."""
     from cocotb_tools.runner import get_runner
@@ -257,50 +322,25 @@ def run_cosim(sim, entry, *, label=None):
         "LOGDOT_MANIFEST": str(manifest),
         "LOGDOT_RANDOM_BEATS": str(beats),
         "LOGDOT_SIM": sim,
-        # Rewriting every imported module's asserts makes `import torch` take ~8 s.
-        "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
-        # DeprecationWarnings are errors inside the simulator too (as in pytest).
-        "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
     }
-    log_path = build_dir / "sim.log"
-    xml_path = build_dir / "results.xml"
-    try:
-        runner.test(
-            test_module=TEST_MODULE,
-            hdl_toplevel=TOPLEVEL,
-            build_dir=build_dir,
-            seed=seed,
-            extra_env=env,
-            waves=waves,
-            results_xml=str(xml_path),
-            testcase=only,
-            log_file=log_path,
-        )
-    except (SystemExit, RuntimeError) as exc:
-        raise AssertionError(
-            f"[{sim}/{cid}] simulation failed ({exc!r}); replay with COCOTB_RANDOM_SEED={seed}"
-            f"\n{_error_lines(log_path)}"
-        ) from None
+    problems, log_path = run_cocotb_module(
+        runner,
+        test_module=TEST_MODULE,
+        hdl_toplevel=TOPLEVEL,
+        build_dir=build_dir,
+        seed=seed,
+        env=env,
+        waves=waves,
+        testcase=only,
+        expected_tests=EXPECTED_COCOTB_TESTS,
+    )
     t3 = time.monotonic()
-    tests, failed, skipped = _results(xml_path)
-    problems = []
-    if failed:
-        problems.append(f"failed cocotb tests: {', '.join(failed)}")
-    if skipped:
-        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
-    if not only and tests != EXPECTED_COCOTB_TESTS:
-        problems.append(f"ran {tests} cocotb tests, expected {EXPECTED_COCOTB_TESTS}")
-    if tests == 0:
-        problems.append("no cocotb test ran")
     if problems:
-        raise AssertionError(
-            f"[{sim}/{cid}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
-            f"{_error_lines(log_path)}"
-        )
+        raise AssertionError(problem_report(sim, cid, problems, seed, log_path))
     timings = {"generate": t1 - t0, "build": t2 - t1, "test": t3 - t2}
     (build_dir / "timings.json").write_text(json.dumps(timings))
     print(
-        f"[{sim}/{cid}] {tests} cocotb tests passed, {beats} random beats; generate "
+        f"[{sim}/{cid}] cocotb tests passed, {beats} random beats; generate "
         f"{timings['generate']:.1f} s, build {timings['build']:.1f} s, simulate "
         f"{timings['test']:.1f} s"
     )
