@@ -179,20 +179,8 @@ class LinearDotTop(LogDotTop):
             raise TypeError(f"config must be a LinearConfig, not {config!r}")
         super().__init__(config=config)
 
-    def elaborate(self, platform):
-        cfg = self.config
-        m = Module()
-        m.submodules.engine = engine = LinearDotEngine.from_config(cfg)
-        m.d.comb += [
-            engine.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(engine.i.ready),
-            engine.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
-            engine.i.payload.last.eq(self.s_axis_tlast),
-            self.m_axis_tvalid.eq(engine.o.valid),
-            engine.o.ready.eq(self.m_axis_tready),
-            self.m_axis_tdata.eq(engine.o.payload),  # signed: sign-extends to whole bytes
-        ]
-        return m
+    def _make_engine(self):
+        return LinearDotEngine.from_config(self.config)
 
 
 def linear_verilog(config, *, name="logdot_linear"):

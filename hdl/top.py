@@ -67,10 +67,15 @@ class LogDotTop(wiring.Component):
         """Cycles from the last input beat's transfer to ``m_axis_tvalid`` (no back-pressure)."""
         return engine_latency(self._config)
 
+    def _make_engine(self):
+        """The engine this top wraps; the one hook a variant top overrides (the multiplier
+        baseline :class:`hdl.linear.LinearDotTop` does)."""
+        return LogDotEngine.from_config(self._config)
+
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        m.submodules.engine = engine = LogDotEngine.from_config(cfg)
+        m.submodules.engine = engine = self._make_engine()
         m.d.comb += [
             engine.i.valid.eq(self.s_axis_tvalid),
             self.s_axis_tready.eq(engine.i.ready),
