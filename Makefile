@@ -25,7 +25,7 @@ help:
 	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
 	@echo "make formal      SymbiYosys proofs"
 	@echo "make soak        >= 10 million beats through Verilator"
-	@echo "make bench       benchmarks/*.py"
+	@echo "make bench       golden-model and co-simulation throughput benchmarks"
 	@echo "make clean       remove build products (keeps .venv)"
 
 install: $(STAMP)

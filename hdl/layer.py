@@ -33,6 +33,7 @@ from .accumulator import Accumulator, accumulator_latency
 from .lane import LogLane, lane_term_range, parities
 from .requant import make_requantizer
 from .skid import SkidBuffer
+from .top import PORTS
 from .tree import AdderTree, tree_latency
 
 __all__ = [
@@ -47,15 +48,7 @@ __all__ = [
 #: Ports of the AXI4-Stream top module, in contract order (the ``w_axis_*`` ports exist only
 #: with ``weight_port=True``).
 LAYER_PORTS = (
-    "clk",
-    "rst",
-    "s_axis_tvalid",
-    "s_axis_tready",
-    "s_axis_tlast",
-    "s_axis_tdata",
-    "m_axis_tvalid",
-    "m_axis_tready",
-    "m_axis_tdata",
+    *PORTS,
     "w_axis_tvalid",
     "w_axis_tready",
     "w_axis_tlast",
