@@ -1,9 +1,9 @@
 """Co-simulation throughput: simulated clock cycles per second, Icarus vs Verilator.
 
-Runs the generated engine (``hdl.generate``) under cocotb with a minimal full-rate stream
+Runs the generated engine (``logdot.generate``) under cocotb with a minimal full-rate stream
 driver (no idles, no back-pressure: one beat per cycle, the engine's II = 1) for 16 and 64
 lanes on both simulators, and prints build time, simulation wall time, simulated cycles and
-cycles per second. The results are checked bit-exact against ``golden.engine.dot`` after the
+cycles per second. The results are checked bit-exact against ``logdot.golden.engine.dot`` after the
 timed loop, so a fast but wrong simulation cannot pass.
 
 The same file is the cocotb test module (``throughput``) that the simulator imports.
@@ -50,8 +50,8 @@ if cocotb is not None:
     async def throughput(dut):
         """Stream BENCH_BEATS beats at full rate; time the loop; check against the golden."""
         sys.path.insert(0, str(ROOT))
-        from golden.engine import dot
-        from golden.formats import EngineConfig
+        from logdot.golden.engine import dot
+        from logdot.golden.formats import EngineConfig
 
         cfg = EngineConfig(**json.loads(os.environ["BENCH_CONFIG"]))
         beats = int(os.environ["BENCH_BEATS"])
@@ -111,9 +111,9 @@ def run(sim, lanes, beats, build_root):
     sys.path.insert(0, str(ROOT))
     from cocotb_tools.runner import get_runner
 
-    from golden.formats import EngineConfig
-    from hdl.generate import write
-    from hdl.lint import waiver_flags
+    from logdot.generate import write
+    from logdot.golden.formats import EngineConfig
+    from logdot.tools.lint import waiver_flags
 
     cfg = EngineConfig(lanes=lanes, act_bits=8, weight_bits=4)
     bdir = build_root / sim / f"l{lanes}"

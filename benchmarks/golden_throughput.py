@@ -1,4 +1,4 @@
-"""Throughput of the golden engine model, :func:`golden.engine.dot`, on one CPU thread.
+"""Throughput of the golden engine model, :func:`logdot.golden.engine.dot`, on one CPU thread.
 
 The case of issue 2: 1,000,000 dot products of 16 lanes, 4-bit base-2 log weights times 8-bit
 signed linear activations (the default engine), one beat each, inputs as int64 torch tensors.
@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.engine import EngineConfig, check_equal, dot, reference_dot
+from logdot.golden.engine import EngineConfig, check_equal, dot, reference_dot
 
 TARGET = 50e6
 

@@ -4,7 +4,7 @@ of a layer engine.
 ``make soak`` (``python benchmarks/soak.py``) generates the default engine (16 lanes, 8-bit
 linear activations, 4-bit log weights), random input beats over the whole code space with
 random dot-product lengths (tlast), and the expected results of every dot product, computed
-in bulk by the golden model (:func:`golden.engine.dot`). A self-checking C++ test bench
+in bulk by the golden model (:func:`logdot.golden.engine.dot`). A self-checking C++ test bench
 for Verilator reads both files, drives ``s_axis`` with LFSR-driven idle cycles and
 ``m_axis_tready`` with LFSR-driven back-pressure (in phases: none, light, heavy), and checks
 every result as an integer, the AXI4-Stream rules (``m_axis_tdata`` stable and
@@ -38,10 +38,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from golden.engine import dot  # noqa: E402
-from golden.formats import EngineConfig  # noqa: E402
-from hdl.generate import write  # noqa: E402
-from hdl.lint import LINT_WAIVERS, find_verilator  # noqa: E402
+from logdot.generate import write  # noqa: E402
+from logdot.golden.engine import dot  # noqa: E402
+from logdot.golden.formats import EngineConfig  # noqa: E402
+from logdot.tools.lint import LINT_WAIVERS, find_verilator  # noqa: E402
 
 CHUNK = 1 << 20  # beats per generation chunk (dot products never cross a chunk)
 TOP = "logdot"
@@ -330,11 +330,11 @@ def canaries(binary, config, out, seed):
 def layer_soak(beats, seed, out, chunk_beats=1_000_000):
     """The layer engine (hdl/layer.py): a 64 -> 8 channel linear layer with log weights and
     log activations on 16 lanes x 4 PEs (4 beats per dot product, 2 output-channel tiles),
-    streamed through its Verilator test bench (hdl.layer_sim.LayerSim) with idles and
+    streamed through its Verilator test bench (logdot.tools.layer_sim.LayerSim) with idles and
     back-pressure in runs of ``chunk_beats`` beats, every output compared with the golden
-    layer model (golden.layer). Returns (beats, outputs, simulator seconds)."""
-    from golden.layer import LayerSpec, map_layer
-    from hdl.layer_sim import LayerSim
+    layer model (logdot.golden.layer). Returns (beats, outputs, simulator seconds)."""
+    from logdot.golden.layer import LayerSpec, map_layer
+    from logdot.tools.layer_sim import LayerSim
 
     g = torch.Generator().manual_seed(seed)
     spec = LayerSpec(

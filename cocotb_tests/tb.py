@@ -3,7 +3,7 @@
 One :class:`TB` per cocotb test. It owns the clock, the synchronous reset, an AXI4-Stream
 source with seeded random idle cycles, a sink with seeded random backpressure, a monitor on
 each stream and an in-order :class:`Scoreboard` that feeds every transferred input beat to
-the golden model (:func:`golden.engine.dot`) and compares every result with it as integers.
+the golden model (:func:`logdot.golden.engine.dot`) and compares every result with it as integers.
 
 Timing discipline (identical on Icarus and Verilator): everything runs in ONE coroutine per
 clock cycle. Right after the rising edge it drives the inputs for the new cycle (source
@@ -40,8 +40,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from stimulus import beats_to_words, unpack_beat
 
-from golden.engine import dot as golden_dot
-from golden.formats import EngineConfig
+from logdot.golden.engine import dot as golden_dot
+from logdot.golden.formats import EngineConfig
 
 __all__ = ["TB", "AxisSink", "AxisSource", "Scoreboard", "load_manifest", "test_seed"]
 
@@ -214,7 +214,7 @@ class Scoreboard:
     The input monitor feeds every transferred beat (:meth:`add_beat`); the output monitor
     every transferred result (:meth:`check`). Results are compared in batches of
     :attr:`batch` (and at every :meth:`compare`, which :meth:`TB.drain` calls): the closed dot
-    products are run through :func:`golden.engine.dot` in one call per batch, then expected
+    products are run through :func:`logdot.golden.engine.dot` in one call per batch, then expected
     and actual results are paired in order. A result can never precede the ``tlast`` of its
     dot product, so an actual result left without an expected one is an extra output.
 

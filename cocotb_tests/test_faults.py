@@ -25,7 +25,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from cocotb.types import Logic, LogicArray
 from tb import TB
 
-from golden.engine import dot
+from logdot.golden.engine import dot
 
 SIM = os.environ.get("LOGDOT_SIM", "")
 MAX_EDGE_BEATS = 4096

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import test_runner as tr
 
-from golden.formats import EngineConfig
+from logdot.golden.formats import EngineConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "formal"))
 

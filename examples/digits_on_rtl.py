@@ -1,11 +1,11 @@
 """The paper study's digits CNN, quantized to log weights and log activations, through the RTL.
 
-Every layer of the trained :class:`golden.data.DigitsCNN` (conv1, conv2, fc) becomes a
-generated layer engine (``hdl.layer``: PEs x lanes, weights and biases baked in, bias + ReLU
+Every layer of the trained :class:`logdot.study.data.DigitsCNN` (conv1, conv2, fc) becomes a
+generated layer engine (``logdot.hdl.layer``: PEs x lanes, weights and biases baked in, bias + ReLU
 + requantization to the next layer's log format). The whole test set streams through the
 generated Verilog, layer after layer, in Verilator (default) or Icarus Verilog; the output
 feature map of each layer, reassembled from the engine's output beats, is the next layer's
-input. Every layer output is compared with the golden model (``golden.layer``), integer for
+input. Every layer output is compared with the golden model (``logdot.golden.layer``), integer for
 integer; the hardware's predictions are scored against the labels.
 
 Run ``python examples/digits_on_rtl.py`` (or ``make demo``); ``--images 20`` for a quick run,
@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from golden.data import evaluate, load_digits_split, train_digits_cnn  # noqa: E402
-from golden.layer import map_layer, spec_from_module  # noqa: E402
-from golden.nn import quantize_model  # noqa: E402
-from hdl.layer_sim import SIMULATORS, LayerSim, default_build_root  # noqa: E402
+from logdot.golden.layer import map_layer, spec_from_module  # noqa: E402
+from logdot.golden.nn import quantize_model  # noqa: E402
+from logdot.study.data import evaluate, load_digits_split, train_digits_cnn  # noqa: E402
+from logdot.tools.layer_sim import SIMULATORS, LayerSim, default_build_root  # noqa: E402
 
 #: Engine geometry (lanes x PEs) of conv1, conv2 and fc.
 DEFAULT_LAYOUT = "9x4,16x4,16x2"
@@ -270,7 +270,7 @@ def main(argv=None):
     for label, acc in (
         ("float model accuracy:", float_acc),
         ("fake-quantized PyTorch model:", fake_acc),
-        ("golden integer model (golden.layer):", gold_acc),
+        ("golden integer model (logdot.golden.layer):", gold_acc),
         (f"RTL ({args.sim}):", hw_acc),
     ):
         print(f"{label:<37}{acc:.4f}")

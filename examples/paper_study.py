@@ -1,13 +1,13 @@
 """Reproduce the paper's study (Miyashita, Lee, Murmann 2016) with logdot's own quantizers.
 
-Trains the small digits CNN of :mod:`golden.data` in float (5 seeds), then measures test
+Trains the small digits CNN of :mod:`logdot.study.data` in float (5 seeds), then measures test
 accuracy with weights and/or activations quantized to linear (fixed point), log base 2 and
 log base sqrt(2) codes of 3..8 bits:
 
 * Table 1, post-training quantization (PTQ): scope activations / weights / both, bits
   3, 4, 5, 6, 8, mean and spread over the 5 float models; per-layer scales chosen by the
   ``calibrated`` rule (minimum squared error on training data), repeated with the ``max``
-  rule; plus rows with the paper's log-domain accumulation (:mod:`golden.logacc`).
+  rule; plus rows with the paper's log-domain accumulation (:mod:`logdot.golden.logacc`).
 * Table 2, quantization-aware training (QAT) from scratch at 3, 4 and 5 bits, weights and
   activations both quantized: log vs linear (the paper's 5-bit claim).
 * Figures: accuracy vs bits per format, and a histogram of one layer's weights and input
@@ -47,8 +47,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from golden import logacc
-from golden.data import (
+from logdot.golden import logacc
+from logdot.golden.nn import calibrate, quantize_model
+from logdot.golden.quant import (
+    fsr_calibrate,
+    linear_exp_calibrate,
+    log_dequant,
+)
+from logdot.study.data import (
     SPLIT_SEED,
     TrainConfig,
     calibration_subset,
@@ -57,12 +63,6 @@ from golden.data import (
     load_digits_split,
     train,
     train_digits_cnn,
-)
-from golden.nn import calibrate, quantize_model
-from golden.quant import (
-    fsr_calibrate,
-    linear_exp_calibrate,
-    log_dequant,
 )
 
 SCOPES = ("activations", "weights", "both")
@@ -119,7 +119,7 @@ def study_data():
 
 
 def quant_kwargs(scope, fmt, bits, rule):
-    """Arguments of :func:`golden.nn.quantize_model` for one cell of Table 1."""
+    """Arguments of :func:`logdot.golden.nn.quantize_model` for one cell of Table 1."""
     kw = {"weight_rule": rule, "act_rule": rule}
     if scope in ("activations", "both"):
         kw.update(act_format=fmt, act_bits=bits)
@@ -538,7 +538,7 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
                         f"| {cells} |"
                     )
     out.append(
-        "\nLog-domain accumulation (paper section 3.3, `golden.logacc`): every product of a "
+        "\nLog-domain accumulation (paper section 3.3, `logdot.golden.logacc`): every product of a "
         "log weight and a log activation is a power of two; the sum is kept as a fixed-point "
         "log2 magnitude with F fraction bits, updated per term by L' = max + (T[r] >> q) "
         "(exact integer table T). Mixed signs: separate log-domain accumulators for positive "

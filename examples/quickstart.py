@@ -10,9 +10,9 @@ import sys
 
 import torch
 
-from golden.engine import EngineConfig, dot, to_real
-from golden.quant import linear_quant, log_dequant, log_quant
-from hdl.generate import write
+from logdot.generate import write
+from logdot.golden.engine import EngineConfig, dot, to_real
+from logdot.golden.quant import linear_quant, log_dequant, log_quant
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@
 base 2 or sqrt(2) times linear or log activations (signed or unsigned), dot products of any
 number of beats, the exact default accumulator (wrapping modulo ``2**acc_bits`` only beyond
 ``max_beats``) and narrower saturating accumulators. Every width comes from
-:class:`golden.formats.EngineConfig`, the same class the generator uses.
+:class:`logdot.golden.formats.EngineConfig`, the same class the generator uses.
 
 Arithmetic (normative prose in ``docs/formats.md``, section "Engine arithmetic"):
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from golden.formats import EngineConfig
+from .formats import EngineConfig
 
 __all__ = ["EngineConfig", "check_equal", "dot", "reference_dot", "to_real"]
 

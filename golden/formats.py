@@ -1,7 +1,8 @@
 """The logdot number formats and engine geometry: the single source of truth.
 
 Everything that decides a bit lives here, in pure Python (no torch), so that the golden
-model (:mod:`golden.quant`, :mod:`golden.engine`) and the hardware generator (:mod:`hdl`)
+model (:mod:`logdot.golden.quant`, :mod:`logdot.golden.engine`) and the hardware
+(:mod:`logdot.hdl`)
 can never disagree on a code layout, a width or a constant. ``docs/formats.md`` is the
 normative prose version of this module.
 
@@ -146,8 +147,8 @@ def ceil_root_pow2(numerator_log2, root):
 class EngineConfig:
     """Parameters and derived geometry of one log dot-product engine.
 
-    The same parameters as the hardware generator (:class:`hdl.engine.LogDotEngine`); the
-    golden model (:func:`golden.engine.dot`) and the generator both derive every width from
+    The same parameters as the hardware generator (:class:`logdot.hdl.engine.LogDotEngine`); the
+    golden model (:func:`logdot.golden.engine.dot`) and the generator both derive every width from
     this class, so they agree by construction.
 
     Parameters

@@ -1,8 +1,8 @@
 """Integer model of the logdot layer engine: ``pes`` output channels, on-chip weights, and an
-output stage (bias, ReLU, requantization) per channel. Bit-exact with ``hdl.layer``.
+output stage (bias, ReLU, requantization) per channel. Bit-exact with ``logdot.hdl.layer``.
 
 The layer engine (``docs/layer.md``) is ``P = pes`` dot-product engines of
-:class:`golden.formats.EngineConfig` that share every activation beat. The weights do not
+:class:`logdot.golden.formats.EngineConfig` that share every activation beat. The weights do not
 travel with the activations: they sit in an on-chip memory of ``depth`` words per processing
 element (PE), each word holding ``lanes`` weight codes. The memory is read as a cyclic
 *program*:
@@ -35,7 +35,7 @@ with ``frac_bits`` fraction bits in base sqrt(2)) into the layer output:
 
    With the real scale of one LSB of ``z`` known (:meth:`EngineConfig.result_scale_log2`),
    :meth:`Requant.log` and :meth:`Requant.linear` choose the constants so that the code is
-   exactly ``golden.quant.log_quant`` / ``linear_quant`` of the real value ``z * 2**scale``.
+   exactly ``logdot.golden.quant.log_quant`` / ``linear_quant`` of the real value ``z * 2**scale``.
 
 Public API
 ----------
@@ -47,7 +47,7 @@ LayerSpec, map_layer
     A trained, quantized Conv2d / Linear layer independent of the engine geometry, and its
     mapping onto a layer engine (im2col order, channel and output-channel tiling).
 spec_from_module, save_spec, load_spec
-    Build a spec from a :mod:`golden.nn` layer; store it as ``layer.pt``.
+    Build a spec from a :mod:`logdot.golden.nn` layer; store it as ``layer.pt``.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from golden.engine import dot as engine_dot
-from golden.formats import (
+from .engine import dot as engine_dot
+from .formats import (
     LIMITS,
     EngineConfig,
     ceil_root_pow2,
@@ -191,7 +191,7 @@ class Requant:
 
     @classmethod
     def log(cls, *, in_bits, scale_x2, bits, fsr, signed=False):
-        """Requantizer to ``golden.quant.log_quant(z * 2**(scale_x2 / 2), bits, fsr)`` (base 2).
+        """Requantizer to ``log_quant(z * 2**(scale_x2 / 2), bits, fsr)`` (base 2).
 
         Parameters
         ----------
@@ -200,7 +200,7 @@ class Requant:
         scale_x2 : int
             Twice the base-2 exponent of one LSB of ``z`` (odd: a half-integer exponent).
         bits, fsr, signed
-            The output log format, as in :func:`golden.quant.log_quant`.
+            The output log format, as in :func:`logdot.golden.quant.log_quant`.
         """
         check_int(scale_x2, "scale_x2", -4096, 4096)
         check_int(bits, "bits", *LIMITS["quant_bits"])
@@ -220,7 +220,7 @@ class Requant:
 
     @classmethod
     def linear(cls, *, in_bits, scale_x2, bits, exp, signed=True):
-        """Requantizer to ``golden.quant.linear_quant(z * 2**(scale_x2 / 2), bits, exp)``.
+        """Requantizer to ``logdot.golden.quant.linear_quant(z * 2**(scale_x2 / 2), bits, exp)``.
 
         ``scale_x2`` must be even: a linear output of a half-integer scale would need a
         multiplication by ``sqrt(2)``.
@@ -352,7 +352,7 @@ class LayerConfig:
 
     Parameters
     ----------
-    engine : golden.formats.EngineConfig
+    engine : logdot.golden.formats.EngineConfig
         The dot-product engine of each PE (lanes, formats, accumulator, pipeline).
     pes : int
         Number of PEs (output channels computed in parallel), ``1 .. 256``.
@@ -566,7 +566,7 @@ class Layer:
         Parameters
         ----------
         acts : integer tensor, shape ``(beats, lanes)``
-            Activation fields as :func:`golden.engine.dot` takes them.
+            Activation fields as :func:`logdot.golden.engine.dot` takes them.
         last : bool tensor of shape ``(beats,)``, optional
             ``s_axis_tlast``; default every beat is a dot product.
         start_beat, start_dot : int
@@ -888,7 +888,7 @@ class MappedLayer:
 
     def reference_z(self, x):
         """``z = y + bias`` (after ReLU) computed directly from the spec without the tiling or
-        the engine's lane order: ``golden.engine.dot`` over each whole input vector (one beat
+        the engine's lane order: ``logdot.golden.engine.dot`` over each whole input vector (one beat
         of ``in_features`` lanes). For tests."""
         vec, shape = self.spec.vectors(x)
         n, pos, k = vec.shape
@@ -985,7 +985,7 @@ def map_layer(spec, *, lanes, pes, register_terms=True, register_every=0, out_bi
     )
 
 
-# -- golden.nn layers -> specs, and layer.pt files -----------------------------------------
+# -- logdot.golden.nn layers -> specs, and layer.pt files -----------------------------------------
 
 
 def _quantizer_log_format(q, what):
@@ -999,16 +999,16 @@ def _quantizer_log_format(q, what):
 
 
 def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=None):
-    """A :class:`LayerSpec` from a calibrated :class:`golden.nn.LogConv2d` / ``LogLinear``.
+    """A :class:`LayerSpec` from a calibrated :class:`logdot.golden.nn.LogConv2d` / ``LogLinear``.
 
     Parameters
     ----------
-    module : golden.nn.LogConv2d or golden.nn.LogLinear
+    module : logdot.golden.nn.LogConv2d or logdot.golden.nn.LogLinear
         Weights quantized to ``log2`` or ``logsqrt2``; input quantized to ``log2`` (base-2
         log activations) or ``linear``; calibrated (eval mode).
     relu : bool
         Whether a ReLU follows the layer.
-    next_quant : golden.nn.Quantizer or None
+    next_quant : logdot.golden.nn.Quantizer or None
         The input quantizer of the next layer: the output is requantized to its format.
         ``None``: a linear output at the result's own scale (e.g. the logits).
     out_bits : int or None
@@ -1016,16 +1016,16 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
     frac_bits : int or None
         Engine fraction bits (base-sqrt(2) weights).
     """
-    from golden import nn as gnn
+    from . import nn as gnn
 
     if not isinstance(module, gnn.LogConv2d | gnn.LogLinear):
-        raise TypeError(f"module must be a golden.nn.LogConv2d or LogLinear, not {module!r}")
+        raise TypeError(f"module must be a logdot.golden.nn.LogConv2d or LogLinear, not {module!r}")
     wq, aq = module.weight_quant, module.input_quant
     if not wq.is_log:
         raise ValueError(f"weights must be quantized to 'log2' or 'logsqrt2', not {wq.format!r}")
     act_format = _quantizer_log_format(aq, "the input")
     if not bool(aq.has_scale):
-        raise ValueError("the input quantizer is not calibrated (golden.nn.calibrate)")
+        raise ValueError("the input quantizer is not calibrated (logdot.golden.nn.calibrate)")
     with torch.no_grad():
         w_fsr = wq.choose_scale(module.weight)
         w_codes = wq.codes(module.weight, w_fsr)

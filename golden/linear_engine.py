@@ -1,13 +1,13 @@
 """Integer model of the *linear* baseline engine: real multipliers ``a * w``.
 
-The baseline (:mod:`hdl.linear`) is the logdot engine with its lane stage swapped: the same
+The baseline (:mod:`logdot.hdl.linear`) is the logdot engine with its lane stage swapped: the same
 lanes, stream layout, adder tree, accumulator and pipeline, but each lane multiplies an
 ``A``-bit linear activation by a ``W``-bit two's-complement fixed-point weight. It exists to
 measure what the log encoding saves in hardware, so it follows the log engine's rules exactly:
 exact accumulator width for ``max_beats`` by default (wrapping modulo ``2**acc_bits`` beyond
 it), or a narrower accumulator that saturates beat by beat.
 
-:class:`LinearConfig` is an :class:`golden.formats.EngineConfig` whose per-lane term is a
+:class:`LinearConfig` is an :class:`logdot.golden.formats.EngineConfig` whose per-lane term is a
 product of two integers, so every derived width (tree, accumulator, result, stream layout)
 comes from the same width function as the log engine's.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.formats import EngineConfig, check_int
+from .formats import EngineConfig, check_int
 
 __all__ = ["LinearConfig", "linear_dot"]
 
@@ -27,7 +27,7 @@ __all__ = ["LinearConfig", "linear_dot"]
 class LinearConfig(EngineConfig):
     """Geometry of the linear (multiplier) baseline engine.
 
-    The parameters are those of :class:`~golden.formats.EngineConfig`, with two differences:
+    The parameters are those of :class:`~logdot.golden.formats.EngineConfig`, with two differences:
     ``weight_bits`` is the width of a two's-complement weight (value in
     ``[-2**(W-1), 2**(W-1) - 1]``, not a sign + log code), and only linear activations and
     ``weight_base=2`` (meaning: no base) are accepted.

@@ -45,7 +45,7 @@ import functools
 
 import torch
 
-from golden.formats import LIMITS, check_int, normalize_base
+from .formats import LIMITS, check_int, normalize_base
 
 __all__ = [
     "LogOperand",

@@ -1,13 +1,13 @@
 """Quantized drop-in layers for post-training quantization and quantization-aware training.
 
-Built on :mod:`golden.quant`, so a quantized layer computes with exactly the values the
+Built on :mod:`logdot.golden.quant`, so a quantized layer computes with exactly the values the
 hardware's codes stand for:
 
 * :class:`Quantizer` fake-quantizes a tensor in one format: ``"float"`` (identity),
   ``"linear"`` (fixed point, scale ``2**exp``), ``"log2"`` or ``"logsqrt2"`` (log codes,
   full-scale range ``fsr``). ``bits`` counts the sign bit when ``signed``. Its forward is
   ``dequant(quant(x))`` exactly, and its gradient is the straight-through estimator of
-  :func:`golden.quant.fake_log_quant` / :func:`golden.quant.fake_linear_quant`.
+  :func:`logdot.golden.quant.fake_log_quant` / :func:`logdot.golden.quant.fake_linear_quant`.
 * :class:`LogConv2d` and :class:`LogLinear` are :class:`torch.nn.Conv2d` / :class:`torch.nn.Linear`
   with a weight quantizer and an input (activation) quantizer; with both formats ``"float"``
   they are the float layers. Their ``state_dict`` keeps the float layer's keys (plus the
@@ -16,10 +16,10 @@ hardware's codes stand for:
   and :func:`calibrate` sets the activation scales from sample (training) data.
 
 Scale rules (per tensor, i.e. per layer): ``"max"`` takes the smallest FSR / exponent that
-represents the largest magnitude unsaturated (:func:`golden.quant.fsr_from_max`,
-:func:`golden.quant.linear_exp_from_max`); ``"calibrated"`` takes the one minimizing the
-mean squared quantization error (:func:`golden.quant.fsr_calibrate`,
-:func:`golden.quant.linear_exp_calibrate`).
+represents the largest magnitude unsaturated (:func:`logdot.golden.quant.fsr_from_max`,
+:func:`logdot.golden.quant.linear_exp_from_max`); ``"calibrated"`` takes the one minimizing the
+mean squared quantization error (:func:`logdot.golden.quant.fsr_calibrate`,
+:func:`logdot.golden.quant.linear_exp_calibrate`).
 
 When scales are chosen:
 
@@ -42,9 +42,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from golden import logacc
-from golden.formats import LIMITS, check_int
-from golden.quant import (
+from . import logacc
+from .formats import LIMITS, check_int
+from .quant import (
     fake_linear_quant,
     fake_log_quant,
     fsr_calibrate,
@@ -226,7 +226,7 @@ class Quantizer(nn.Module):
             return s
         if not bool(self.has_scale):
             raise RuntimeError(
-                "activation quantizer is not calibrated: call golden.nn.calibrate(model, "
+                "activation quantizer is not calibrated: call logdot.golden.nn.calibrate(model, "
                 "training_data) before evaluating"
             )
         return int(self.scale)
@@ -252,7 +252,7 @@ class Quantizer(nn.Module):
         return log_quant(x, self._bits, scale, base=self.base, signed=self._signed)
 
     def log_operand(self, scale):
-        """The :class:`golden.logacc.LogOperand` of this (log) format at ``scale``."""
+        """The :class:`logdot.golden.logacc.LogOperand` of this (log) format at ``scale``."""
         if not self.is_log:
             raise ValueError(f"format must be 'log2' or 'logsqrt2', not {self._format!r}")
         return logacc.LogOperand(self._bits, scale, base=self.base, signed=self._signed)
@@ -345,7 +345,7 @@ class LogConv2d(_QuantLayerMixin, nn.Conv2d):
         ReLU or are non-negative images).
     accumulation : {"exact", "log"}
         ``"exact"``: the ordinary (exact) sum of products, what the engine computes.
-        ``"log"``: the paper's log-domain accumulation (:mod:`golden.logacc`), inference
+        ``"log"``: the paper's log-domain accumulation (:mod:`logdot.golden.logacc`), inference
         only, with ``frac_bits`` fraction bits; needs log weights and log activations.
     """
 

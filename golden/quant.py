@@ -8,7 +8,7 @@ Every bit these functions produce is decided exactly, never by a float ``log2``:
   :class:`fractions.Fraction` arithmetic);
 * integer inputs take a pure integer path: their rounded exponent is the number of exact
   integer thresholds ``ceil(2**((2j - 1)/2))`` (base 2) or ``ceil(2**((2j - 1)/4))`` (base
-  sqrt(2)) at or below ``|x|``, computed with :func:`golden.formats.ceil_root_pow2`.
+  sqrt(2)) at or below ``|x|``, computed with :func:`logdot.golden.formats.ceil_root_pow2`.
 
 ``docs/formats.md`` is the normative description of the formats, with worked examples.
 
@@ -34,7 +34,7 @@ from fractions import Fraction
 
 import torch
 
-from golden.formats import LIMITS, ceil_root_pow2, check_int, normalize_base
+from .formats import LIMITS, ceil_root_pow2, check_int, normalize_base
 
 __all__ = [
     "fake_linear_quant",

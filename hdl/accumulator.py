@@ -6,8 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig, signed_width
-
+from ..golden.formats import EngineConfig, signed_width
 from .lane import parities
 
 __all__ = ["Accumulator", "accumulator_latency", "combine_depth", "csd_digits"]
@@ -120,7 +119,7 @@ class Accumulator(wiring.Component):
     ``sum{p} + carry{p}`` from the adder tree. ``acc_next = acc + sum + carry`` wraps modulo
     ``2**acc_bits`` when ``acc_bits`` is the exact width, or saturates at the
     two's-complement limits after every beat when ``config.saturating``, as
-    :class:`golden.formats.EngineConfig` specifies. The register is cleared after a beat with
+    :class:`logdot.golden.formats.EngineConfig` specifies. The register is cleared after a beat with
     ``last``, so the first beat of a dot product starts from 0.
 
     Base 2: ``result`` is ``acc_next`` itself, combinationally, and ``o_valid`` is
@@ -132,7 +131,7 @@ class Accumulator(wiring.Component):
 
     Parameters
     ----------
-    config : golden.formats.EngineConfig
+    config : logdot.golden.formats.EngineConfig
         Engine configuration.
     sum_bits : list of int
         Width of the adder tree's ``sum`` output, per parity.

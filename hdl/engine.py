@@ -6,8 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig
-
+from ..golden.formats import EngineConfig
 from .accumulator import Accumulator, accumulator_latency
 from .lane import LogLane, lane_term_range, parities
 from .skid import SkidBuffer
@@ -50,11 +49,11 @@ class LogDotEngine(wiring.Component):
     """Multiplier-free log dot-product engine (shift-and-add), with stream interfaces.
 
     One input beat carries ``lanes`` activations and ``lanes`` weights; a dot product is one
-    or more beats, the last one flagged by ``last``. Per lane a :class:`~hdl.lane.LogLane`
+    or more beats, the last one flagged by ``last``. Per lane a :class:`~logdot.hdl.lane.LogLane`
     forms the term by zero gate, bounded shift and folded sign; a balanced
-    :class:`~hdl.tree.AdderTree` per accumulator parity sums the lanes; an
-    :class:`~hdl.accumulator.Accumulator` sums the beats (wrap or saturate, sqrt(2) combine);
-    a :class:`~hdl.skid.SkidBuffer` drives the output.
+    :class:`~logdot.hdl.tree.AdderTree` per accumulator parity sums the lanes; an
+    :class:`~logdot.hdl.accumulator.Accumulator` sums the beats (wrap or saturate, sqrt(2) combine);
+    a :class:`~logdot.hdl.skid.SkidBuffer` drives the output.
 
     Handshake (AXI4-Stream rules): a transfer happens when ``valid & ready``; ``o.valid``
     never waits for ``o.ready``; ``o.payload`` holds while ``o.valid & ~o.ready``. The whole
@@ -72,7 +71,7 @@ class LogDotEngine(wiring.Component):
 
     Parameters
     ----------
-    All keyword-only, exactly those of :class:`golden.formats.EngineConfig` (which validates
+    All keyword-only, exactly those of :class:`logdot.golden.formats.EngineConfig` (which validates
     them and derives every width): ``lanes``, ``act_bits``, ``weight_bits``, ``act_format``,
     ``act_signed``, ``weight_base``, ``frac_bits``, ``acc_bits``, ``max_beats``,
     ``register_terms``, ``register_every``.
@@ -123,7 +122,7 @@ class LogDotEngine(wiring.Component):
 
     @classmethod
     def from_config(cls, config):
-        """Build an engine from an :class:`~golden.formats.EngineConfig`."""
+        """Build an engine from an :class:`~logdot.golden.formats.EngineConfig`."""
         if not isinstance(config, EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         return cls(**config.to_dict()["parameters"])
@@ -132,7 +131,7 @@ class LogDotEngine(wiring.Component):
 
     @property
     def config(self):
-        """The validated :class:`~golden.formats.EngineConfig`."""
+        """The validated :class:`~logdot.golden.formats.EngineConfig`."""
         return self._config
 
     @property
@@ -199,10 +198,10 @@ class LogDotEngine(wiring.Component):
     # -- hardware ------------------------------------------------------------------------------
 
     def _make_lane(self, index):
-        """The lane stage of lane ``index``: a :class:`~hdl.lane.LogLane`.
+        """The lane stage of lane ``index``: a :class:`~logdot.hdl.lane.LogLane`.
 
         The one hook a variant engine overrides to swap the lane stage and keep everything
-        else (the multiplier baseline :class:`hdl.linear.LinearDotEngine` does).
+        else (the multiplier baseline :class:`logdot.hdl.linear.LinearDotEngine` does).
         """
         return LogLane(config=self._config)
 

@@ -1,7 +1,7 @@
 """One lane of the log dot-product engine: zero gate, shift and (folded) sign.
 
 A lane turns one activation field and one weight field into the signed term of its product,
-in the integer units of :class:`golden.formats.EngineConfig` (the smallest non-zero weight
+in the integer units of :class:`logdot.golden.formats.EngineConfig` (the smallest non-zero weight
 is 1). No multiplier: a weight with code ``c >= 1`` scales by ``2**(c - 1)`` (base 2) or
 ``sqrt(2)**(c - 1)`` (base sqrt(2), split into an integer shift and a parity bit), which is a
 bounded left shift; a log activation with code ``d >= 1`` adds ``d - 1`` to the exponent, so
@@ -21,7 +21,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig, signed_width
+from ..golden.formats import EngineConfig, signed_width
 
 __all__ = [
     "LogLane",
@@ -108,7 +108,7 @@ class LogLane(wiring.Component):
 
     Parameters
     ----------
-    config : golden.formats.EngineConfig
+    config : logdot.golden.formats.EngineConfig
         Engine configuration; every width comes from it.
 
     Attributes
@@ -139,7 +139,7 @@ class LogLane(wiring.Component):
 
     @property
     def config(self):
-        """The :class:`~golden.formats.EngineConfig` this lane was built for."""
+        """The :class:`~logdot.golden.formats.EngineConfig` this lane was built for."""
         return self._config
 
     @property

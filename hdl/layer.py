@@ -1,10 +1,10 @@
 """The layer engine: ``pes`` dot-product engines sharing each activation beat, weights in
 on-chip memory, and a per-channel output stage (bias, ReLU, requantization).
 
-Built from the dot-product engine's blocks (:class:`~hdl.lane.LogLane`,
-:class:`~hdl.tree.AdderTree`, :class:`~hdl.accumulator.Accumulator`,
-:class:`~hdl.skid.SkidBuffer`) and the requantizers of :mod:`hdl.requant`. The integer
-model is :class:`golden.layer.Layer`; ``docs/layer.md`` is the prose contract.
+Built from the dot-product engine's blocks (:class:`~logdot.hdl.lane.LogLane`,
+:class:`~logdot.hdl.tree.AdderTree`, :class:`~logdot.hdl.accumulator.Accumulator`,
+:class:`~logdot.hdl.skid.SkidBuffer`) and the requantizers of :mod:`logdot.hdl.requant`. The integer
+model is :class:`logdot.golden.layer.Layer`; ``docs/layer.md`` is the prose contract.
 
 Datapath (one pipeline, one clock enable ``en`` = the skid buffer's registered ready)::
 
@@ -26,9 +26,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import unsigned_width
-from golden.layer import Layer
-
+from ..golden.formats import unsigned_width
+from ..golden.layer import Layer
 from .accumulator import Accumulator, accumulator_latency
 from .lane import LogLane, lane_term_range, parities
 from .requant import make_requantizer
@@ -57,7 +56,7 @@ LAYER_PORTS = (
 
 
 def layer_latency(config):
-    """Latency of a layer engine for :class:`golden.layer.LayerConfig` ``config``.
+    """Latency of a layer engine for :class:`logdot.golden.layer.LayerConfig` ``config``.
 
     Cycles from the transfer of a dot product's last beat to ``m_axis_tvalid`` of its
     output beat (no back-pressure)::
@@ -82,7 +81,7 @@ def layer_latency(config):
 
 def _check_layer(layer):
     if not isinstance(layer, Layer):
-        raise TypeError(f"layer must be a golden.layer.Layer, not {layer!r}")
+        raise TypeError(f"layer must be a logdot.golden.layer.Layer, not {layer!r}")
     return layer
 
 
@@ -126,7 +125,7 @@ class LogLayerEngine(wiring.Component):
 
     Program counters (reset to 0 by ``rst``; the memories keep their contents): input beat
     ``j`` reads weight word ``j mod depth`` of every PE (in the cycle of its transfer);
-    output ``i`` adds bias entry ``i mod dots`` of its PE. See :class:`golden.layer.Layer`.
+    output ``i`` adds bias entry ``i mod dots`` of its PE. See :class:`logdot.golden.layer.Layer`.
 
     Handshake as the dot-product engine: AXI4-Stream rules, ``i.ready`` is a flip-flop (the
     skid buffer's), II = 1 without back-pressure; back-pressure never drops, duplicates or
@@ -136,7 +135,7 @@ class LogLayerEngine(wiring.Component):
 
     Parameters
     ----------
-    layer : golden.layer.Layer
+    layer : logdot.golden.layer.Layer
         Configuration and memory contents (weights, bias); the requantizer constants come
         from ``layer.config.requant``.
     weight_port : bool
@@ -175,12 +174,12 @@ class LogLayerEngine(wiring.Component):
 
     @property
     def layer(self):
-        """The :class:`golden.layer.Layer` (configuration and initial memory contents)."""
+        """The :class:`logdot.golden.layer.Layer` (configuration and initial memory contents)."""
         return self._layer
 
     @property
     def config(self):
-        """The :class:`golden.layer.LayerConfig`."""
+        """The :class:`logdot.golden.layer.LayerConfig`."""
         return self._layer.config
 
     @property
@@ -406,7 +405,7 @@ class LogLayerTop(wiring.Component):
 
     Parameters
     ----------
-    layer : golden.layer.Layer
+    layer : logdot.golden.layer.Layer
     weight_port : bool
     ram_style : {None, "block", "distributed", "logic"}
         See :class:`LogLayerEngine`.

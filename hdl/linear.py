@@ -1,29 +1,26 @@
 """The linear (multiplier) baseline engine: the logdot engine with real multipliers.
 
-:class:`LinearDotEngine` is :class:`hdl.engine.LogDotEngine` with only the lane stage
+:class:`LinearDotEngine` is :class:`logdot.hdl.engine.LogDotEngine` with only the lane stage
 swapped: the same stream interfaces, skid buffer, adder tree, accumulator and pipeline
 registers (``register_terms``, ``register_every``), so a log vs linear comparison measures
 the lanes and the widths they imply, nothing else. Each :class:`LinearLane` computes
 ``a * w`` of an ``A``-bit linear activation and a ``W``-bit two's-complement weight with
 Amaranth's ``*`` operator, which Yosys maps to ``$mul`` cells (LUTs or DSP blocks).
 
-Its geometry is :class:`golden.linear_engine.LinearConfig`, and its integer model is
-:func:`golden.linear_engine.linear_dot`. The Verilog top module follows the logdot contract
+Its geometry is :class:`logdot.golden.linear_engine.LinearConfig`, and its integer model is
+:func:`logdot.golden.linear_engine.linear_dot`. The Verilog top module follows the logdot contract
 (issue 3), with weight lane ``i`` at ``[N*A + i*W +: W]`` holding a two's-complement value.
 """
 
 from __future__ import annotations
 
-from amaranth.back import verilog
 from amaranth.hdl import Module, Shape, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import signed_width
-from golden.linear_engine import LinearConfig, linear_dot
-
-from .engine import LogDotEngine, engine_latency, input_layout
-from .generate import _reorder_ports, check_name
+from ..golden.formats import signed_width
+from ..golden.linear_engine import LinearConfig, linear_dot
+from .engine import LogDotEngine, input_layout
 from .top import LogDotTop
 
 __all__ = [
@@ -32,19 +29,18 @@ __all__ = [
     "LinearDotTop",
     "LinearLane",
     "linear_dot",
-    "linear_verilog",
 ]
 
 
 class LinearLane(wiring.Component):
     """Term of one lane of the baseline: ``activation * weight`` with a real multiplier.
 
-    Combinational (latency 0 cycles). Same ports as :class:`hdl.lane.LogLane` in base 2, so
+    Combinational (latency 0 cycles). Same ports as :class:`logdot.hdl.lane.LogLane` in base 2, so
     the engine's tree and accumulator take it unchanged; ``carry0`` is always 0.
 
     Parameters
     ----------
-    config : golden.linear_engine.LinearConfig
+    config : logdot.golden.linear_engine.LinearConfig
         Baseline configuration; every width comes from it.
 
     Attributes
@@ -74,7 +70,7 @@ class LinearLane(wiring.Component):
 
     @property
     def config(self):
-        """The :class:`~golden.linear_engine.LinearConfig` this lane was built for."""
+        """The :class:`~logdot.golden.linear_engine.LinearConfig` this lane was built for."""
         return self._config
 
     @property
@@ -93,7 +89,7 @@ class LinearLane(wiring.Component):
 
 
 class LinearDotEngine(LogDotEngine):
-    """The multiplier baseline: :class:`~hdl.engine.LogDotEngine` with :class:`LinearLane` s.
+    """The multiplier baseline: :class:`~logdot.hdl.engine.LogDotEngine` with :class:`LinearLane` s.
 
     Everything but the lane stage (stream interfaces, pipeline registers, adder tree,
     accumulator, output buffer, ``latency``) is the log engine's own code.
@@ -102,13 +98,13 @@ class LinearDotEngine(LogDotEngine):
     ----------
     lanes, act_bits, weight_bits, act_signed, acc_bits, max_beats, register_terms, \
 register_every
-        Keyword-only, those of :class:`golden.linear_engine.LinearConfig` (``weight_bits`` is
+        Keyword-only, those of :class:`logdot.golden.linear_engine.LinearConfig` (``weight_bits`` is
         the two's-complement weight width).
 
     Attributes
     ----------
     i, o : streams
-        As :class:`~hdl.engine.LogDotEngine`.
+        As :class:`~logdot.hdl.engine.LogDotEngine`.
     """
 
     def __init__(
@@ -143,7 +139,7 @@ register_every
 
     @classmethod
     def from_config(cls, config):
-        """Build a baseline engine from a :class:`~golden.linear_engine.LinearConfig`."""
+        """Build a baseline engine from a :class:`~logdot.golden.linear_engine.LinearConfig`."""
         if not isinstance(config, LinearConfig):
             raise TypeError(f"config must be a LinearConfig, not {config!r}")
         return cls(
@@ -165,12 +161,12 @@ register_every
 
 
 class LinearDotTop(LogDotTop):
-    """:class:`~hdl.top.LogDotTop` (the AXI4-Stream contract) around a
+    """:class:`~logdot.hdl.top.LogDotTop` (the AXI4-Stream contract) around a
     :class:`LinearDotEngine`.
 
     Parameters
     ----------
-    config : golden.linear_engine.LinearConfig
+    config : logdot.golden.linear_engine.LinearConfig
         Baseline configuration.
     """
 
@@ -181,19 +177,3 @@ class LinearDotTop(LogDotTop):
 
     def _make_engine(self):
         return LinearDotEngine.from_config(self.config)
-
-
-def linear_verilog(config, *, name="logdot_linear"):
-    """Verilog text of the baseline's AXI4-Stream top module ``name`` (logdot port order)."""
-    if not isinstance(config, LinearConfig):
-        raise TypeError(f"config must be a LinearConfig, not {config!r}")
-    check_name(name)
-    text = verilog.convert(
-        LinearDotTop(config=config), name=name, emit_src=False, strip_internal_attrs=True
-    )
-    header = (
-        f"// {name}: logdot LINEAR BASELINE engine (real multipliers; generated, do not edit).\n"
-        f"// {config.lanes} lanes, {config.act_bits}-bit activations x {config.weight_bits}-bit "
-        f"two's-complement weights; latency {engine_latency(config)} cycles.\n"
-    )
-    return header + _reorder_ports(text, name)

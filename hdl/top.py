@@ -6,8 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import EngineConfig
-
+from ..golden.formats import EngineConfig
 from .engine import LogDotEngine, engine_latency
 
 __all__ = ["PORTS", "LogDotTop"]
@@ -33,11 +32,11 @@ class LogDotTop(wiring.Component):
     Only wiring: ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored) carries activation
     lane ``i`` at ``config.act_lsb(i)`` and weight lane ``i`` at ``config.weight_lsb(i)``;
     ``m_axis_tdata`` (``8 * out_bytes`` bits) is the result sign-extended to whole bytes.
-    Latency: that of :class:`~hdl.engine.LogDotEngine`.
+    Latency: that of :class:`~logdot.hdl.engine.LogDotEngine`.
 
     Parameters
     ----------
-    config : golden.formats.EngineConfig
+    config : logdot.golden.formats.EngineConfig
         Engine configuration.
     """
 
@@ -69,7 +68,7 @@ class LogDotTop(wiring.Component):
 
     def _make_engine(self):
         """The engine this top wraps; the one hook a variant top overrides (the multiplier
-        baseline :class:`hdl.linear.LinearDotTop` does)."""
+        baseline :class:`logdot.hdl.linear.LinearDotTop` does)."""
         return LogDotEngine.from_config(self._config)
 
     def elaborate(self, platform):

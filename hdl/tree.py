@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import check_int, signed_width
+from ..golden.formats import check_int, signed_width
 
 __all__ = ["AdderTree", "tree_latency"]
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from golden.formats import EngineConfig
-from hdl.cli import COMMANDS, main
+from logdot.cli import COMMANDS, main
+from logdot.golden.formats import EngineConfig
 
 SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
 
@@ -148,9 +148,9 @@ def test_help_for_every_subcommand(argv, capsys):
 
 
 def test_console_script_runs(tmp_path):
-    """The installed entry point (python -m hdl.cli is the same main)."""
+    """The installed entry point (python -m logdot.cli is the same main)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "hdl.cli", "generate", "--lanes", "0", "--act-bits", "4",
+        [sys.executable, "-m", "logdot.cli", "generate", "--lanes", "0", "--act-bits", "4",
          "--weight-bits", "3", "--out", str(tmp_path / "o")],
         capture_output=True, text=True, check=False, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip

@@ -1,9 +1,10 @@
-"""The golden engine model (:mod:`golden.engine`) against an independent big-integer reference.
+"""The golden engine model (:mod:`logdot.golden.engine`) against an independent big-integer
+reference.
 
 Every mode of the engine (linear / log activations, signed / unsigned, base 2 / sqrt(2), lane
 counts 1, 3, 16 and more, multi-beat dot products, saturating narrow accumulators, wrapping
 beyond ``max_beats``) is checked on random and extreme vectors against
-:func:`golden.engine.reference_dot` (plain Python ints, no tables, no fixed widths), plus
+:func:`logdot.golden.engine.reference_dot` (plain Python ints, no tables, no fixed widths), plus
 hand-computed worked examples that check the reference itself, the chunked fast path across
 chunk boundaries, the comparison helper, the real-value scaling, and every bad input.
 """
@@ -18,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-import golden.engine as engine
-import golden.formats
-from golden.engine import EngineConfig, check_equal, dot, reference_dot, to_real
+import logdot.golden.engine as engine
+import logdot.golden.formats
+from logdot.golden.engine import EngineConfig, check_equal, dot, reference_dot, to_real
 
 # Every mode the engine offers; "id" names the case in pytest's output.
 CONFIGS = [
@@ -426,7 +427,7 @@ def test_zero_beats():
 
 
 def test_engine_config_is_the_formats_one():
-    assert engine.EngineConfig is golden.formats.EngineConfig
+    assert engine.EngineConfig is logdot.golden.formats.EngineConfig
 
 
 # -- the comparison helper ----------------------------------------------------------------

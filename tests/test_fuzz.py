@@ -1,9 +1,9 @@
 """Parameter-space fuzzing of the generator (hypothesis).
 
 * Random VALID configurations: the Verilog is generated, passes ``verilator --lint-only
-  -Wall`` with only the documented waivers (:data:`hdl.lint.LINT_WAIVERS`) and ``iverilog
+  -Wall`` with only the documented waivers (:data:`logdot.tools.lint.LINT_WAIVERS`) and ``iverilog
   -g2012 -Wall``, and a brief co-simulation in Amaranth's simulator (random codes, random
-  idles and back-pressure, multi-beat dot products) equals :func:`golden.engine.dot`.
+  idles and back-pressure, multi-beat dot products) equals :func:`logdot.golden.engine.dot`.
 * Random INVALID configurations: a clear ``ValueError``/``TypeError`` naming the parameter
   (raised by logdot's own validation, never from inside Amaranth), the CLI exits with code
   2 and one line naming the flag, and no file is written.
@@ -31,13 +31,13 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import seed as hyp_seed
 from hypothesis import strategies as st
 
-from golden.engine import dot
-from golden.formats import LIMITS, EngineConfig
-from hdl.cli import main as cli_main
-from hdl.engine import LogDotEngine
-from hdl.generate import write
-from hdl.lint import iverilog_check, verilator_lint
-from hdl.top import LogDotTop
+from logdot.cli import main as cli_main
+from logdot.generate import write
+from logdot.golden.engine import dot
+from logdot.golden.formats import LIMITS, EngineConfig
+from logdot.hdl.engine import LogDotEngine
+from logdot.hdl.top import LogDotTop
+from logdot.tools.lint import iverilog_check, verilator_lint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "formal"))
 from mutants import mutant_top

@@ -17,14 +17,14 @@ from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from golden.engine import check_equal, dot, reference_dot
-from golden.formats import EngineConfig
-from hdl.accumulator import csd_digits
-from hdl.engine import LogDotEngine, engine_latency
-from hdl.generate import MANIFEST_SCHEMA, generate_verilog, manifest, write
-from hdl.lane import LogLane, lane_term_range, parities, term_shift_max
-from hdl.lint import LINT_WAIVERS, LintError, iverilog_check, verilator_lint, waiver_flags
-from hdl.top import PORTS, LogDotTop
+from logdot.generate import MANIFEST_SCHEMA, generate_verilog, manifest, write
+from logdot.golden.engine import check_equal, dot, reference_dot
+from logdot.golden.formats import EngineConfig
+from logdot.hdl.accumulator import csd_digits
+from logdot.hdl.engine import LogDotEngine, engine_latency
+from logdot.hdl.lane import LogLane, lane_term_range, parities, term_shift_max
+from logdot.hdl.top import PORTS, LogDotTop
+from logdot.tools.lint import LINT_WAIVERS, LintError, iverilog_check, verilator_lint, waiver_flags
 
 # Parameter tests build engines only to read their properties, never to elaborate them.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

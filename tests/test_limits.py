@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The documented limits (golden.formats.LIMITS) are enforced with clear errors, at once.
+"""The documented limits (logdot.golden.formats.LIMITS) are enforced with clear errors, at once.
 
 Every bound is accepted and one beyond it is refused with a ``ValueError`` naming the
 parameter, its range and the bad value; derived limits (the accumulator and the result must
@@ -17,10 +17,10 @@ import time
 import pytest
 import torch
 
-from golden.engine import dot, reference_dot
-from golden.formats import LIMITS, EngineConfig
-from golden.quant import linear_quant, log_quant
-from hdl.engine import LogDotEngine
+from logdot.golden.engine import dot, reference_dot
+from logdot.golden.formats import LIMITS, EngineConfig
+from logdot.golden.quant import linear_quant, log_quant
+from logdot.hdl.engine import LogDotEngine
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

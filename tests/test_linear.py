@@ -11,10 +11,11 @@ from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from golden.formats import EngineConfig
-from golden.linear_engine import LinearConfig, linear_dot
-from hdl.engine import engine_latency
-from hdl.linear import LinearDotEngine, LinearDotTop, LinearLane, linear_verilog
+from logdot.generate import linear_verilog
+from logdot.golden.formats import EngineConfig
+from logdot.golden.linear_engine import LinearConfig, linear_dot
+from logdot.hdl.engine import engine_latency
+from logdot.hdl.linear import LinearDotEngine, LinearDotTop, LinearLane
 
 
 def _stream(cfg, rng, beats, max_len):

@@ -1,5 +1,5 @@
-"""Tests of golden.nn (quantized layers), golden.logacc (log-domain accumulation) and
-golden.data (the digits set and the trained CNN)."""
+"""Tests of logdot.golden.nn (quantized layers), logdot.golden.logacc (log-domain accumulation) and
+logdot.study.data (the digits set and the trained CNN)."""
 
 import math
 import re
@@ -10,17 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from golden import logacc
-from golden.data import (
-    DigitsCNN,
-    TrainConfig,
-    calibration_subset,
-    evaluate,
-    init_digits_cnn,
-    load_digits_split,
-    train_digits_cnn,
-)
-from golden.nn import (
+from logdot.golden import logacc
+from logdot.golden.nn import (
     FORMATS,
     LogConv2d,
     LogLinear,
@@ -29,7 +20,7 @@ from golden.nn import (
     quantize_model,
     quantizers,
 )
-from golden.quant import (
+from logdot.golden.quant import (
     fsr_calibrate,
     fsr_from_max,
     linear_dequant,
@@ -39,13 +30,22 @@ from golden.quant import (
     log_dequant,
     log_quant,
 )
+from logdot.study.data import (
+    DigitsCNN,
+    TrainConfig,
+    calibration_subset,
+    evaluate,
+    init_digits_cnn,
+    load_digits_split,
+    train_digits_cnn,
+)
 
 QUANT_FORMATS = FORMATS[1:]
 BASE = {"log2": 2, "logsqrt2": "sqrt2"}
 
 
 def ref_dequant(x, fmt, bits, scale, signed):
-    """``dequant(quant(x))`` straight from golden.quant, in float64."""
+    """``dequant(quant(x))`` straight from logdot.golden.quant, in float64."""
     if fmt == "linear":
         return linear_dequant(
             linear_quant(x, bits, scale, signed=signed), bits, scale, signed=signed
@@ -106,7 +106,7 @@ def test_quantize_model_float_is_identity(seed):
     assert not any(isinstance(m, LogConv2d) for m in model.modules())  # copy, not in place
 
 
-# -- fake quantization equals golden.quant exactly -----------------------------------------
+# -- fake quantization equals logdot.golden.quant exactly -----------------------------------------
 
 
 @pytest.mark.parametrize("fmt", QUANT_FORMATS)
@@ -133,7 +133,7 @@ def ref_codes(x, fmt, bits, scale, signed):
 @pytest.mark.parametrize("fmt", QUANT_FORMATS)
 @pytest.mark.parametrize("rule", ["max", "calibrated"])
 def test_layers_compute_with_golden_values(fmt, rule, seed):
-    """Each layer's output is the float op on exactly golden.quant's dequantized values."""
+    """Each layer's output is the float op on exactly logdot.golden.quant's dequantized values."""
     model = small_model().eval()
     x_cal = torch.randn(32, 2, 5, 5)
     x = torch.randn(8, 2, 5, 5)

@@ -1,6 +1,7 @@
-"""Tests of golden.quant against a slow, independent exact reference (Fraction / Python ints).
+"""Tests of logdot.golden.quant against a slow, independent exact reference (Fraction /
+Python ints).
 
-The reference below never uses frexp, float thresholds or golden.formats: it decides the
+The reference below never uses frexp, float thresholds or logdot.golden.formats: it decides the
 log-domain rounding with exact rational arithmetic, ``(|x| / 2**e)**n >= 2**p``.
 """
 
@@ -14,7 +15,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from golden.quant import (
+from logdot.golden.quant import (
     fake_linear_quant,
     fake_log_quant,
     fsr_calibrate,
@@ -147,7 +148,7 @@ def test_wrong_expected_value_is_caught():
 
 def test_float_log2_quantizer_would_fail():
     """A naive round(log2|x|) quantizer misrounds just below the thresholds: the threshold
-    tests below would catch it, while golden.quant agrees with the exact reference."""
+    tests below would catch it, while logdot.golden.quant agrees with the exact reference."""
     naive_wrong = 0
     for k in range(-40, 40):
         t = math.nextafter(threshold_between(k, 2), 0.0)

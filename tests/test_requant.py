@@ -1,11 +1,12 @@
 # amaranth: UnusedElaboratable=no
-"""The output-stage requantizer: golden model vs golden.quant, and RTL vs golden, exhaustively.
+"""The output-stage requantizer: golden model vs logdot.golden.quant, and RTL vs golden,
+exhaustively.
 
-* The golden :class:`golden.layer.Requant` must equal ``golden.quant.log_quant`` /
+* The golden :class:`logdot.golden.layer.Requant` must equal ``logdot.golden.quant.log_quant`` /
   ``linear_quant`` applied to the exact real value ``z * 2**(scale_x2 / 2)`` of every integer
   ``z`` of small input widths, for many output formats and scales, and an independent
   big-integer reference written from the definition of log rounding.
-* The Amaranth requantizers (:mod:`hdl.requant`) must equal the golden model for every
+* The Amaranth requantizers (:mod:`logdot.hdl.requant`) must equal the golden model for every
   integer of their whole input range (small widths), simulated with Amaranth's simulator:
   one circuit holds many requantizers sharing the input, so one sweep checks them all.
 """
@@ -19,9 +20,9 @@ import torch
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from golden.layer import Requant, log_thresholds
-from golden.quant import linear_quant, log_quant
-from hdl.requant import LinearRequantizer, LogRequantizer, make_requantizer
+from logdot.golden.layer import Requant, log_thresholds
+from logdot.golden.quant import linear_quant, log_quant
+from logdot.hdl.requant import LinearRequantizer, LogRequantizer, make_requantizer
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +171,7 @@ def test_requant_validation_messages():
         rq(torch.tensor([1, 8]))
     with pytest.raises(TypeError, match=re.escape("z must be an integer torch tensor, not list")):
         rq([1, 2])
-    msg = "requant must be a golden.layer.Requant, not None"
+    msg = "requant must be a logdot.golden.layer.Requant, not None"
     with pytest.raises(TypeError, match=re.escape(msg)):
         LogRequantizer(requant=None)
     with pytest.raises(ValueError, match=re.escape("requant.kind must be 'linear', not 'log'")):

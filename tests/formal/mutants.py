@@ -1,6 +1,6 @@
 """Deliberately broken engines: every checker (formal, fuzz, co-simulation) must catch them.
 
-A mutant is the real :class:`hdl.top.LogDotTop` whose engine builds one lane through a
+A mutant is the real :class:`logdot.hdl.top.LogDotTop` whose engine builds one lane through a
 wrapper that corrupts the lane's folded term ``term + carry``:
 
 * ``"sign"``: the lane's sign is flipped (the term is negated);
@@ -10,7 +10,7 @@ wrapper that corrupts the lane's folded term ``term + carry``:
 
 Usage: ``mutant_top(kind, lane)`` is a drop-in replacement for ``LogDotTop`` (pass it as
 ``make_dut`` to the formal harness, or build it directly for a simulation), and
-``with generating_mutant(kind, lane): hdl.generate.write(...)`` writes a mutant's Verilog.
+``with generating_mutant(kind, lane): logdot.generate.write(...)`` writes a mutant's Verilog.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import contextlib
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
-import hdl.generate
-import hdl.top
-from hdl.engine import LogDotEngine
-from hdl.lane import LogLane, parities, term_bits
-from hdl.top import LogDotTop
+import logdot.generate
+import logdot.hdl.top
+from logdot.hdl.engine import LogDotEngine
+from logdot.hdl.lane import LogLane, parities, term_bits
+from logdot.hdl.top import LogDotTop
 
 __all__ = ["KINDS", "MutantLane", "generating_mutant", "mutant_top"]
 
@@ -32,7 +32,7 @@ KINDS = ("sign", "shift", "top_code")
 
 
 class MutantLane(wiring.Component):
-    """A :class:`~hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
+    """A :class:`~logdot.hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
 
     def __init__(self, *, config, kind):
         if kind not in KINDS:
@@ -84,12 +84,12 @@ def mutant_top(kind, lane=0):
 
     class MutantTop(LogDotTop):
         def elaborate(self, platform):
-            saved = hdl.top.LogDotEngine
-            hdl.top.LogDotEngine = engine_cls
+            saved = logdot.hdl.top.LogDotEngine
+            logdot.hdl.top.LogDotEngine = engine_cls
             try:
                 return super().elaborate(platform)
             finally:
-                hdl.top.LogDotEngine = saved
+                logdot.hdl.top.LogDotEngine = saved
 
     MutantTop.__name__ = f"MutantTop_{kind}_{lane}"
     return MutantTop
@@ -97,10 +97,10 @@ def mutant_top(kind, lane=0):
 
 @contextlib.contextmanager
 def generating_mutant(kind, lane=0):
-    """Within the block, :mod:`hdl.generate` builds the mutant instead of the engine."""
-    saved = hdl.generate.LogDotTop
-    hdl.generate.LogDotTop = mutant_top(kind, lane)
+    """Within the block, :mod:`logdot.generate` builds the mutant instead of the engine."""
+    saved = logdot.generate.LogDotTop
+    logdot.generate.LogDotTop = mutant_top(kind, lane)
     try:
         yield
     finally:
-        hdl.generate.LogDotTop = saved
+        logdot.generate.LogDotTop = saved

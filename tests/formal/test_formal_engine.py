@@ -19,8 +19,8 @@ from formal_harness import LEMMAS, PROPERTIES, EngineHarness
 from mutants import mutant_top
 from sby_runner import run_sby, tools_available, trace_table
 
-from golden.formats import EngineConfig
-from hdl.engine import engine_latency
+from logdot.golden.formats import EngineConfig
+from logdot.hdl.engine import engine_latency
 
 pytestmark = pytest.mark.formal
 

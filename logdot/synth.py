@@ -8,7 +8,7 @@ For every *target* (a device family, with or without DSP blocks) it
 1. synthesizes the engine and counts the cells of the engine's own module: LUTs, carry
    cells, flip-flops, DSP blocks, block RAM, and the ``$mul``/``$macc`` cells of the netlist
    before technology mapping (a log engine must have none). For iCE40 and ECP5 the engine is
-   synthesized inside a register shell (:mod:`hdl.shell`) as its own hierarchy level, so the
+   synthesized inside a register shell (:mod:`logdot.shell`) as its own hierarchy level, so the
    counts equal those of a stand-alone synthesis and one Yosys run serves both purposes;
 2. for iCE40 and ECP5, places and routes the shell with nextpnr for the maximum clock
    frequency; the shell keeps the pins from limiting timing. Xilinx 7-series is synthesis
@@ -33,9 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.formats import EngineConfig, check_int
-
-from .shell import SHELL_NAME, register_shell, verilog_ident
+from logdot.golden.formats import EngineConfig, check_int
+from logdot.shell import SHELL_NAME, register_shell, verilog_ident
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -462,14 +461,15 @@ def _config_summary(config):
 def engine_verilog(config, *, engine="log", linear_weight_bits=None, name=None):
     """``(verilog, top, in_width, out_width)`` of a log engine or linear baseline."""
     if engine == "log":
-        from .generate import generate_verilog
+        from logdot.generate import generate_verilog
 
         top = name or "logdot"
         text = generate_verilog(config, name=top)
         in_w, out_w = 8 * config.in_bytes, 8 * config.out_bytes
         return text, top, in_w, out_w
     if engine == "linear":
-        from .linear import LinearConfig, linear_verilog
+        from logdot.generate import linear_verilog
+        from logdot.hdl.linear import LinearConfig
 
         lc = LinearConfig.from_log(config, weight_bits=linear_weight_bits)
         top = name or "logdot_linear"
@@ -493,7 +493,7 @@ def synth_config(
     """Synthesize one engine configuration for several targets; return a list of results.
 
     ``engine`` is ``"log"`` (the logdot engine) or ``"linear"`` (the multiplier baseline of
-    :mod:`hdl.linear` with ``linear_weight_bits``-bit weights, default: the log engine's
+    :mod:`logdot.hdl.linear` with ``linear_weight_bits``-bit weights, default: the log engine's
     ``weight_bits``). Each result is the dict of :func:`synthesize` plus ``engine``, the
     configuration, and the latency.
     """
@@ -600,9 +600,9 @@ def _positive_float(text, flag):
 def add_arguments(parser):
     """Add the ``logdot synth`` options to an :class:`argparse.ArgumentParser`.
 
-    The engine flags are those of ``logdot generate`` (:func:`hdl.cli.add_engine_arguments`).
+    The engine flags are those of ``logdot generate`` (:func:`logdot.cli.add_engine_arguments`).
     """
-    from .cli import add_engine_arguments
+    from logdot.cli import add_engine_arguments
 
     add_engine_arguments(parser)
     f = parser.add_argument_group("synthesis flow")
@@ -666,8 +666,8 @@ def add_arguments(parser):
 
 
 def run_cli(args):
-    """``logdot synth`` entry point for :mod:`hdl.cli`; returns the exit code."""
-    from .cli import CliError
+    """``logdot synth`` entry point for :mod:`logdot.cli`; returns the exit code."""
+    from logdot.cli import CliError
 
     try:
         run(args)
@@ -695,7 +695,7 @@ def _select_targets(args, engine):
 def _config_from_args(args, register_every):
     import copy
 
-    from .cli import engine_config_from_args
+    from logdot.cli import engine_config_from_args
 
     a = copy.copy(args)
     a.register_every = register_every
@@ -815,7 +815,7 @@ def run(args, *, progress=None, out=None):
 
 def main(argv=None):
     """Stand-alone entry point, the same as ``logdot synth``."""
-    from .cli import main as cli_main
+    from logdot.cli import main as cli_main
 
     return cli_main(["synth", *(sys.argv[1:] if argv is None else argv)])
 

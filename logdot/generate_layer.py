@@ -2,7 +2,7 @@
 
 :func:`write_layer` writes ``NAME.v`` (the AXI4-Stream top module, weights and biases baked
 in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``force``, exactly
-like :func:`hdl.generate.write` does for the dot-product engine.
+like :func:`logdot.generate.write` does for the dot-product engine.
 
 Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
 
@@ -35,11 +35,10 @@ import re
 
 from amaranth.back import verilog
 
-from golden.layer import Layer, MappedLayer
-
-from .generate import _atomic_texts, _tool_versions, check_name
-from .generate import _port_widths as _engine_port_widths
-from .layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
+from logdot.generate import _atomic_texts, _tool_versions, check_name
+from logdot.generate import _port_widths as _engine_port_widths
+from logdot.golden.layer import Layer, MappedLayer
+from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
 
 __all__ = [
     "LAYER_MANIFEST_SCHEMA",
@@ -59,9 +58,7 @@ def _split(layer_or_mapped):
         return layer_or_mapped.layer, layer_or_mapped
     if isinstance(layer_or_mapped, Layer):
         return layer_or_mapped, None
-    raise TypeError(
-        f"layer must be a golden.layer.Layer or MappedLayer, not {type(layer_or_mapped).__name__}"
-    )
+    raise TypeError(f"layer must be a Layer or MappedLayer, not {type(layer_or_mapped).__name__}")
 
 
 def _check_bool(value, name):
@@ -161,7 +158,8 @@ def _mapping(mapped):
 def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=None):
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
-    ``layer`` is a :class:`golden.layer.Layer` or a :class:`golden.layer.MappedLayer` (then
+    ``layer`` is a :class:`~logdot.golden.layer.Layer` or a
+    :class:`~logdot.golden.layer.MappedLayer` (then
     the manifest also describes the trained layer it computes).
     """
     layer, mapped = _split(layer)
@@ -264,15 +262,15 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
 
 
 def layer_from_manifest(manifest):
-    """The :class:`golden.layer.Layer` a manifest describes (the golden model of that RTL).
+    """The :class:`logdot.golden.layer.Layer` a manifest describes (the golden model of that RTL).
 
     ``manifest`` is the dict (or a path to the JSON file) written by :func:`write_layer`.
     Returns ``(layer, latency, weight_port)``.
     """
     import torch
 
-    from golden.formats import EngineConfig
-    from golden.layer import LayerConfig, Requant
+    from logdot.golden.formats import EngineConfig
+    from logdot.golden.layer import LayerConfig, Requant
 
     if isinstance(manifest, str | os.PathLike):
         with open(manifest, encoding="utf-8") as f:
@@ -314,7 +312,7 @@ def write_layer(
 ):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
 
-    Same guarantees as :func:`hdl.generate.write`: both texts are generated in memory first,
+    Same guarantees as :func:`logdot.generate.write`: both texts are generated in memory first,
     then moved into place atomically; nothing is written on error; an existing file is kept
     unless ``force``.
     """
@@ -345,16 +343,15 @@ def write_layer(
 
 def add_arguments(parser):
     """Options of ``logdot generate-layer``."""
-    from golden.formats import LIMITS
-
-    from .cli import add_pipeline_arguments
+    from logdot.cli import add_pipeline_arguments
+    from logdot.golden.formats import LIMITS
 
     g = parser.add_argument_group("layer")
     g.add_argument(
         "--weights",
         required=True,
         metavar="LAYER.pt",
-        help="trained, quantized layer (golden.layer.save_spec)",
+        help="trained, quantized layer (logdot.golden.layer.save_spec)",
     )
     lo, hi = LIMITS["lanes"]
     g.add_argument(
@@ -390,10 +387,9 @@ def add_arguments(parser):
 
 
 def run_cli(args):
-    """Body of ``logdot generate-layer``; raises :class:`hdl.cli.CliError` on bad input."""
-    from golden.layer import load_spec, map_layer
-
-    from .cli import CliError
+    """Body of ``logdot generate-layer``; raises :class:`logdot.cli.CliError` on bad input."""
+    from logdot.cli import CliError
+    from logdot.golden.layer import load_spec, map_layer
 
     try:
         check_name(args.name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from golden.formats import check_int
+from logdot.golden.formats import check_int
 
 __all__ = ["SHELL_NAME", "register_shell", "verilog_ident"]
 

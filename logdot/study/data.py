@@ -52,13 +52,12 @@ SPLIT_SEED = 20160303
 #: Fraction of the 1,797 images held out as the test set (450 images).
 TEST_FRACTION = 0.25
 
-_REPO = Path(__file__).resolve().parent.parent
-
 
 def default_cache_dir():
-    """Directory of cached trained models: ``$LOGDOT_CACHE`` or ``<repo>/results/.cache``."""
+    """Directory of cached trained models: ``$LOGDOT_CACHE``, else ``results/.cache`` below the
+    current directory (never a path inside the installed package)."""
     env = os.environ.get("LOGDOT_CACHE")
-    return Path(env) if env else _REPO / "results" / ".cache"
+    return Path(env) if env else Path.cwd() / "results" / ".cache"
 
 
 @contextlib.contextmanager
@@ -125,7 +124,7 @@ class DigitsCNN(nn.Module):
 
     See the module docstring for the shapes. ``conv1``, ``conv2`` and ``fc`` are plain
     :class:`torch.nn.Conv2d` / :class:`torch.nn.Linear`, so
-    :func:`golden.nn.quantize_model` can replace them with their quantized drop-ins.
+    :func:`logdot.golden.nn.quantize_model` can replace them with their quantized drop-ins.
     """
 
     def __init__(self):

@@ -79,12 +79,12 @@ ENGINE_FLAGS = {
 
 
 def add_engine_arguments(parser):
-    """Add the engine parameters (one flag per :class:`~golden.formats.EngineConfig` field).
+    """Add the engine parameters (one flag per :class:`~logdot.golden.formats.EngineConfig` field).
 
     Reusable by other subcommands that build an engine (e.g. ``synth``);
     :func:`engine_config_from_args` turns the parsed flags into the config.
     """
-    from golden.formats import LIMITS
+    from logdot.golden.formats import LIMITS
 
     g = parser.add_argument_group("engine parameters")
     lo, hi = LIMITS["lanes"]
@@ -173,11 +173,11 @@ def add_pipeline_arguments(parser):
 
 
 def engine_config_from_args(args):
-    """Build the :class:`~golden.formats.EngineConfig` from parsed engine flags.
+    """Build the :class:`~logdot.golden.formats.EngineConfig` from parsed engine flags.
 
     Raises :class:`CliError` with the configuration's message, naming the flag.
     """
-    from golden.formats import EngineConfig
+    from logdot.golden.formats import EngineConfig
 
     try:
         return EngineConfig(
@@ -220,7 +220,7 @@ def _add_generate_arguments(parser):
 
 
 def _run_generate(args):
-    from .generate import check_name, write
+    from logdot.generate import check_name, write
 
     config = engine_config_from_args(args)
     try:
@@ -240,7 +240,7 @@ def _run_generate(args):
     except OSError as exc:
         what = exc.filename or args.out
         raise CliError(f"cannot write to {what}: {exc.strerror or exc}") from None
-    from .engine import engine_latency
+    from logdot.hdl.engine import engine_latency
 
     print(
         f"wrote {vpath} and {jpath}: {config.lanes} lanes, latency {engine_latency(config)} "
@@ -274,13 +274,13 @@ COMMANDS = [
 
 
 def _add_synth_arguments(parser):
-    from .synth import add_arguments
+    from logdot.synth import add_arguments
 
     add_arguments(parser)
 
 
 def _run_synth(args):
-    from .synth import run_cli
+    from logdot.synth import run_cli
 
     return run_cli(args)
 
@@ -303,13 +303,13 @@ COMMANDS.append(
 
 
 def _add_generate_layer_arguments(parser):
-    from .generate_layer import add_arguments
+    from logdot.generate_layer import add_arguments
 
     add_arguments(parser)
 
 
 def _run_generate_layer(args):
-    from .generate_layer import run_cli
+    from logdot.generate_layer import run_cli
 
     return run_cli(args)
 
@@ -323,7 +323,7 @@ COMMANDS.append(
         description="Write DIR/NAME.v and DIR/NAME.json: a layer engine (PES output channels "
         "x LANES lanes, the layer's weights and biases baked into on-chip memory, bias + "
         "ReLU + requantization per channel) for the quantized Conv2d/Linear layer in "
-        "LAYER.pt (golden.layer.save_spec). Nothing is written on error; existing files are "
+        "LAYER.pt (logdot.golden.layer.save_spec). Nothing is written on error; existing files are "
         "kept unless --force. See docs/layer.md.",
     )
 )

@@ -35,12 +35,20 @@ import tempfile
 
 from amaranth.back import verilog
 
-from golden.formats import EngineConfig
+from logdot.golden.formats import EngineConfig
+from logdot.golden.linear_engine import LinearConfig
+from logdot.hdl.engine import engine_latency
+from logdot.hdl.linear import LinearDotTop
+from logdot.hdl.top import PORTS, LogDotTop
 
-from .engine import engine_latency
-from .top import PORTS, LogDotTop
-
-__all__ = ["MANIFEST_SCHEMA", "check_name", "generate_verilog", "manifest", "write"]
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "check_name",
+    "generate_verilog",
+    "linear_verilog",
+    "manifest",
+    "write",
+]
 
 MANIFEST_SCHEMA = "logdot.engine/1"
 
@@ -295,3 +303,19 @@ def write(config, out_dir, *, name="logdot", force=False):
     os.makedirs(out_dir, exist_ok=True)
     _atomic_texts([(vpath, vtext), (jpath, jtext)], force)
     return vpath, jpath
+
+
+def linear_verilog(config, *, name="logdot_linear"):
+    """Verilog text of the baseline's AXI4-Stream top module ``name`` (logdot port order)."""
+    if not isinstance(config, LinearConfig):
+        raise TypeError(f"config must be a LinearConfig, not {config!r}")
+    check_name(name)
+    text = verilog.convert(
+        LinearDotTop(config=config), name=name, emit_src=False, strip_internal_attrs=True
+    )
+    header = (
+        f"// {name}: logdot LINEAR BASELINE engine (real multipliers; generated, do not edit).\n"
+        f"// {config.lanes} lanes, {config.act_bits}-bit activations x {config.weight_bits}-bit "
+        f"two's-complement weights; latency {engine_latency(config)} cycles.\n"
+    )
+    return header + _reorder_ports(text, name)

@@ -1,0 +1,1 @@
+"""The paper study: the digits data set, its CNN and training loop."""

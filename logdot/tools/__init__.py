@@ -1,0 +1,1 @@
+"""External tools logdot drives: Verilator and Icarus (lint, simulation)."""
