@@ -104,21 +104,21 @@ async def test_reset_midstream(dut):
         await tb.drain()
 
     # (a) results stuck at the output, the pipeline stalled, a dot product half sent
-    tb.sink.paused = True
+    tb.output_held = True
     tb.send(st.random_stream(rng, cfg, 4, longest=1))
     tb.send([st.random_dot(rng, cfg, partial)], open_last=True)
     await tb.wait_until(lambda: sb.outstanding >= 1, timeout, "a result in flight")
     await tb.wait_cycles(partial + 3 * tb.latency + 4)
     stuck = sb.outstanding
     await tb.reset(2)
-    tb.sink.paused = False
+    tb.output_held = False
     assert stuck >= 1, "reset (a) should have had results in flight"
     await run_clean_stream()
 
     # (b) the first beats of a dot product accumulated, then a reset instead of its tlast
     tb.send(st.random_stream(rng, cfg, 6, longest=3))
     tb.send([st.random_dot(rng, cfg, partial)], open_last=True)
-    await tb.wait_until(lambda: tb.source.idle, timeout, "the partial dot product sent")
+    await tb.wait_until(tb.source.idle, timeout, "the partial dot product sent")
     await tb.wait_cycles(tb.latency + 3)
     assert sb.open_beats == partial
     await tb.reset(1)

@@ -1,8 +1,9 @@
 """Run the cocotb fault and edge tests (test_faults.py) on Icarus and Verilator (pytest).
 
-Each configuration is generated into ``sim_build/faults/<sim>/<id>/`` with the helpers of
-:mod:`test_runner` (same Verilog, waivers and seeds) and runs every cocotb test of
-``test_faults.py``. ``test_mutant_caught_by_cosim`` generates a mutated engine (one lane's
+Each configuration is generated and built with :func:`support.cosim` into the build
+directory of its id (the same directory as the engine runner's configuration of that id,
+which must then have the same parameters: :func:`test_config_list`) and runs every cocotb
+test of ``test_faults.py``. ``test_mutant_caught_by_cosim`` generates a mutated engine (one lane's
 sign flipped, tests/formal/mutants.py) and requires the co-simulation to FAIL.
 
 Replay: ``COCOTB_RANDOM_SEED=<printed seed> python -m pytest cocotb_tests/test_faults_runner.py
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
+import support
 import test_runner as tr
 
 from logdot.golden.formats import EngineConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "formal"))
+sys.path.insert(0, str(support.HERE.parent / "tests" / "formal"))
 
 TEST_MODULE = "test_faults"
 EXPECTED_TESTS = 4
@@ -46,42 +47,25 @@ CONFIGS = [
 RUNS = [("icarus", c["id"]) for c in CONFIGS] + [("verilator", CONFIGS[0]["id"])]
 
 
-def run_faults(sim, entry, *, testcase=None, build_tag=""):
+def run_faults(sim, entry, *, testcase=None):
     """Generate, build and run test_faults.py for one configuration; return (ok, report)."""
-    from cocotb_tools.runner import get_runner
-
     cid = entry["id"]
     config = EngineConfig(**tr.config_params(entry))
-    if sim == "verilator":
-        tr.check_verilator()
-    if sys.path[0] != str(tr.HERE):
-        sys.path.insert(0, str(tr.HERE))
-    build_dir = tr.SIM_BUILD / "faults" / sim / (cid + build_tag)
-    seed = tr.cosim_seed(sim, "faults/" + cid)
-    print(f"\n[{sim}/{cid}{build_tag}] config {config}; replay: COCOTB_RANDOM_SEED={seed}")
-    verilog, manifest = tr._generate(config, build_dir / "rtl")
-    runner = get_runner(sim)
-    runner.build(
-        sources=[verilog],
-        hdl_toplevel=tr.TOPLEVEL,
-        build_dir=build_dir,
-        build_args=tr.verilator_waivers() if sim == "verilator" else ["-Wall"],
-        timescale=("1ns", "1ps"),
-        always=True,
-        log_file=build_dir / "build.log",
-    )
-    env = {"LOGDOT_MANIFEST": str(manifest), "LOGDOT_SIM": sim}
-    problems, log_path = tr.run_cocotb_module(
-        runner,
+    result = support.cosim(
+        sim,
+        name=cid,
+        seed_key="faults/" + cid,
+        write=tr.engine_writer(config),
+        toplevel=tr.TOPLEVEL,
         test_module=TEST_MODULE,
-        hdl_toplevel=tr.TOPLEVEL,
-        build_dir=build_dir,
-        seed=seed,
-        env=env,
-        testcase=testcase,
+        manifest_env="LOGDOT_MANIFEST",
+        env={},
         expected_tests=EXPECTED_TESTS,
+        testcase=testcase,
+        header=f"config {config}",
+        replay=f"cocotb_tests/test_faults_runner.py -k '{sim}-{cid}'",
     )
-    return not problems, tr.problem_report(sim, cid, problems, seed, log_path)
+    return result.ok, result.report
 
 
 @pytest.mark.parametrize(("sim", "cid"), RUNS, ids=[f"{s}-{c}" for s, c in RUNS])
@@ -104,7 +88,12 @@ def test_mutant_caught_by_cosim(kind):
 
 
 def test_config_list():
+    """Every entry is valid; an id shared with the engine runner's list names the same
+    parameters (the two runners share its build directory)."""
+    engine = {c["id"]: tr.config_params(c) for c in tr.CONFIGS}
     for c in CONFIGS:
         EngineConfig(**tr.config_params(c))
+        if c["id"] in engine:
+            assert tr.config_params(c) == engine[c["id"]], c["id"]
     assert any(EngineConfig(**tr.config_params(c)).saturating for c in CONFIGS)
     assert os.path.basename(__file__) != TEST_MODULE + ".py"

