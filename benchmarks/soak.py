@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from logdot.generate import write  # noqa: E402
 from logdot.golden.engine import dot  # noqa: E402
 from logdot.golden.formats import EngineConfig  # noqa: E402
-from logdot.tools.lint import LINT_WAIVERS, find_verilator  # noqa: E402
+from logdot.tools.lint import find_verilator, waiver_flags  # noqa: E402
 
 CHUNK = 1 << 20  # beats per generation chunk (dot products never cross a chunk)
 TOP = "logdot"
@@ -284,7 +284,7 @@ def build(config, out):
     cmd = [
         verilator, "--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
         "--x-initial", "fast", "--noassert", "-j", "2", "--top-module", TOP,
-        *[f"-Wno-{w}" for w in LINT_WAIVERS],
+        *waiver_flags(),
         "-CFLAGS", "-O2", "--Mdir", str(out / "obj"), "-o", "Vsoak",
         str(vpath), str(out / "tb.cpp"),
     ]  # fmt: skip

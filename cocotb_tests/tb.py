@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from stimulus import beats_to_words, unpack_beat
-from tbbase import Checker, StreamTB, make_log, seeded_rng, test_seed
+from tbbase import StreamScoreboard, StreamTB, test_seed
 
 from logdot.golden.engine import dot as golden_dot
 from logdot.golden.formats import EngineConfig
@@ -66,7 +66,7 @@ def _fmt_beats(beats, limit=4):
     return "; ".join(shown) + more
 
 
-class Scoreboard(Checker):
+class Scoreboard(StreamScoreboard):
     """In-order scoreboard: input beats -> golden model -> expected results <-> outputs.
 
     The input monitor feeds every transferred beat (:meth:`add_beat`); the output monitor
@@ -92,41 +92,26 @@ class Scoreboard(Checker):
         self._config = config
         self._latency = latency
         self.fault = fault
-        self._partial = []
-        self._pending = []  # closed dot products: (beats, last_beat_cycle)
         self._expected = collections.deque()  # (value, info dict)
         self._actual = collections.deque()  # (value, cycle, first_valid_cycle, strict)
-        self.dots_in = 0  # closed dot products since the last reset
-        self.results_out = 0  # results transferred since the last reset
-        self.checked = 0  # results compared over the whole test
-        self.discarded = 0  # dot products dropped by resets
         self._model_index = 0
         self.latencies = []  # (dot product index, first-valid cycle - last-beat cycle)
 
     # -- input side -----------------------------------------------------------------------
 
-    def add_beat(self, word, last, cycle):
-        self._partial.append(unpack_beat(self._config, word))
-        if last:
-            self._pending.append((self._partial, cycle))
-            self._partial = []
-            self.dots_in += 1
-
-    @property
-    def open_beats(self):
-        """Beats of a dot product whose ``tlast`` has not been seen."""
-        return len(self._partial)
+    def decode(self, word):
+        return unpack_beat(self._config, word)
 
     @property
     def outstanding(self):
         """Results expected but not received yet (negative: more received than expected)."""
-        return len(self._pending) + len(self._expected) - len(self._actual)
+        return len(self._closed) + len(self._expected) - len(self._actual)
 
     def _run_model(self):
-        if not self._pending:
+        if not self._closed:
             return
         acts, weights, last = [], [], []
-        for beats, _ in self._pending:
+        for beats, _ in self._closed:
             for k, (a, w) in enumerate(beats):
                 acts.append(a)
                 weights.append(w)
@@ -137,11 +122,11 @@ class Scoreboard(Checker):
             torch.tensor(weights, dtype=torch.int64),
             torch.tensor(last, dtype=torch.bool),
         ).tolist()
-        if len(values) != len(self._pending):
+        if len(values) != len(self._closed):
             raise AssertionError(
-                f"golden model returned {len(values)} results for {len(self._pending)} dot products"
+                f"golden model returned {len(values)} results for {len(self._closed)} dot products"
             )
-        for (beats, cycle), value in zip(self._pending, values, strict=True):
+        for (beats, cycle), value in zip(self._closed, values, strict=True):
             index = self._model_index
             self._model_index += 1
             info = {"index": index, "beats": beats, "last_cycle": cycle}
@@ -153,7 +138,7 @@ class Scoreboard(Checker):
             self._expected.append((int(value), info))
             if kind == "extra" and index == k:
                 self._expected.append((0, {"index": -1, "beats": [], "last_cycle": cycle}))
-        self._pending = []
+        self._closed = []
 
     # -- output side ----------------------------------------------------------------------
 
@@ -203,13 +188,7 @@ class Scoreboard(Checker):
     def discard(self):
         """Compare what was received, then forget everything in flight (reset)."""
         self.compare()
-        dropped = len(self._pending) + len(self._expected) + (1 if self._partial else 0)
-        self.discarded += dropped
-        self._partial = []
-        self._pending = []
-        self._expected.clear()
-        self.dots_in = 0
-        self.results_out = 0
+        dropped = self.forget(self._expected)
         return dropped
 
 
@@ -221,47 +200,24 @@ class TB(StreamTB):
     dut : cocotb handle of the ``logdot`` top level.
     name : str
         Test label for the log (the seed comes from cocotb, see :func:`tbbase.test_seed`).
-    idle_prob, backpressure, reactive, idle_fill
-        Traffic options of :class:`tbbase.StreamTB` (explicit, 0/False/None disable).
+    **traffic
+        ``idle_prob``, ``backpressure``, ``reactive``, ``idle_fill``: the traffic options of
+        :class:`tbbase.StreamTB` (explicit, 0/False/None disable).
     fault : tuple or None
         Deliberate model corruption (see :class:`Scoreboard`), for the can-fail checks.
     """
 
-    def __init__(
-        self,
-        dut,
-        name,
-        *,
-        idle_prob=0.0,
-        backpressure=0.0,
-        reactive=False,
-        idle_fill="random",
-        fault=None,
-    ):
+    def __init__(self, dut, name, *, fault=None, **traffic):
         self.config, latency, self.manifest = load_manifest()
-        self.seed, rng = seeded_rng()
-        log = make_log(
-            "tb",
-            name,
-            self.seed,
-            idle=idle_prob,
-            backpressure=backpressure,
-            reactive=reactive,
-            latency=latency,
-            config=self.config,
-        )
-        scoreboard = Scoreboard(self.config, log, latency=latency, fault=fault)
         super().__init__(
             dut,
-            scoreboard,
+            name,
+            kind="tb",
+            make_scoreboard=lambda log: Scoreboard(self.config, log, latency=latency, fault=fault),
             latency=latency,
             result_bits=8 * self.config.out_bytes,
-            log=log,
-            rng=rng,
-            idle_prob=idle_prob,
-            backpressure=backpressure,
-            reactive=reactive,
-            idle_fill=idle_fill,
+            info={"latency": latency, "config": self.config},
+            **traffic,
         )
 
     def send(self, dots, *, open_last=False):

@@ -59,7 +59,14 @@ from cocotbext.axi import (  # noqa: E402
     AxiStreamSource,
 )
 
-__all__ = ["CLOCK_PERIOD_NS", "Checker", "StreamTB", "stream_bus", "test_seed"]
+__all__ = [
+    "CLOCK_PERIOD_NS",
+    "Checker",
+    "StreamScoreboard",
+    "StreamTB",
+    "stream_bus",
+    "test_seed",
+]
 
 CLOCK_PERIOD_NS = 10
 MAX_LOGGED_ERRORS = 10
@@ -115,22 +122,70 @@ class Checker:
             self.log.error(message)
 
 
+class StreamScoreboard(Checker):
+    """The input side shared by the scoreboards: transferred beats are decoded
+    (:meth:`decode`) and grouped into dot products at ``tlast``; counts since the last reset.
+
+    ``_closed`` holds the closed dot products not yet run through the model, as ``(beats,
+    cycle of the last beat)``; :meth:`forget` drops everything in flight (a reset).
+    """
+
+    def __init__(self, log):
+        super().__init__(log)
+        self._open = []  # beats of the dot product in progress
+        self._closed = []  # (beats, last beat cycle) of closed, not yet modelled dot products
+        self.dots_in = 0  # closed dot products since the last reset
+        self.results_out = 0  # results transferred since the last reset
+        self.checked = 0  # results compared over the whole test
+        self.discarded = 0  # dot products dropped by resets
+
+    def decode(self, word):
+        """One beat's values from ``s_axis_tdata`` (subclasses)."""
+        raise NotImplementedError
+
+    def add_beat(self, word, last, cycle):
+        self._open.append(self.decode(word))
+        if last:
+            self._closed.append((self._open, cycle))
+            self._open = []
+            self.dots_in += 1
+
+    @property
+    def open_beats(self):
+        """Beats of a dot product whose ``tlast`` has not been seen."""
+        return len(self._open)
+
+    def forget(self, expected):
+        """Drop the beats in flight and ``expected`` (a container of the expected results,
+        cleared); return the number of dot products dropped."""
+        dropped = len(self._closed) + len(expected) + (1 if self._open else 0)
+        self.discarded += dropped
+        self._open, self._closed = [], []
+        expected.clear()
+        self.dots_in = self.results_out = 0
+        return dropped
+
+
 class StreamTB:
     """Clock, reset, ``s_axis`` source, ``m_axis`` sink and the per-cycle monitor.
 
     Parameters
     ----------
     dut : cocotb handle of the top level.
-    scoreboard
-        The model side: ``add_beat(word, last, cycle)``, ``output(word, cycle,
-        valid_cycle, strict_latency)``, ``compare()``, ``discard()``, and the attributes
-        ``errors``, ``outstanding``, ``open_beats``, ``dots_in``, ``results_out``.
+    name : str
+        Test label for the log (the seed comes from cocotb, see :func:`test_seed`).
+    kind : str
+        Logger name part (``cocotb.<kind>.<name>``).
+    make_scoreboard : callable
+        ``make_scoreboard(log)``: the model side, a :class:`StreamScoreboard` with
+        ``output(word, cycle, valid_cycle, strict_latency)``, ``compare()``,
+        ``discard()`` and ``outstanding``.
     latency : int
         Cycles from the last input beat to the result (manifest), for the timeouts.
     result_bits : int
         Bits of ``m_axis_tdata`` that may be set; a word with higher bits set is an error.
-    log : logging.Logger
-    rng : random.Random
+    info : dict, optional
+        Further ``name: value`` pairs logged at the start.
     idle_prob : float
         Probability that the source idles in a cycle (explicit option, 0 disables).
     backpressure : float
@@ -148,12 +203,13 @@ class StreamTB:
     def __init__(
         self,
         dut,
-        scoreboard,
+        name,
         *,
+        kind,
+        make_scoreboard,
         latency,
         result_bits,
-        log,
-        rng,
+        info=None,
         idle_prob=0.0,
         backpressure=0.0,
         reactive=False,
@@ -166,11 +222,26 @@ class StreamTB:
         if idle_fill not in IDLE_FILLS:
             raise ValueError(f"idle_fill must be one of {IDLE_FILLS}, not {idle_fill!r}")
         self.dut = dut
-        self.scoreboard = scoreboard
+        self.seed = test_seed()
+        self.rng = rng = random.Random(self.seed)
+        self.log = logging.getLogger(f"cocotb.{kind}.{name}")
+        self.log.setLevel(logging.INFO)
+        details = {
+            "idle": idle_prob,
+            "backpressure": backpressure,
+            "reactive": reactive,
+            **(info or {}),
+        }
+        self.log.info(
+            "test %s: seed %d (COCOTB_RANDOM_SEED=%s), %s",
+            name,
+            self.seed,
+            os.environ.get("COCOTB_RANDOM_SEED", "?"),
+            ", ".join(f"{k} {v}" for k, v in details.items()),
+        )
+        self.scoreboard = make_scoreboard(self.log)
         self.latency = latency
         self.result_bits = result_bits
-        self.log = log
-        self.rng = rng
         self.idle_prob = idle_prob
         self.backpressure = backpressure
         self.reactive = reactive
@@ -466,24 +537,3 @@ class StreamTB:
             )
         self._check_sink()
         self.check_errors()
-
-
-def make_log(kind, name, rng_seed, **options):
-    """Logger of one test, with its seed and traffic options logged once."""
-    log = logging.getLogger(f"cocotb.{kind}.{name}")
-    log.setLevel(logging.INFO)
-    text = ", ".join(f"{k} {v}" for k, v in options.items())
-    log.info(
-        "test %s: seed %d (COCOTB_RANDOM_SEED=%s), %s",
-        name,
-        rng_seed,
-        os.environ.get("COCOTB_RANDOM_SEED", "?"),
-        text,
-    )
-    return log
-
-
-def seeded_rng():
-    """``(seed, random.Random)`` of the running cocotb test."""
-    seed = test_seed()
-    return seed, random.Random(seed)

@@ -23,7 +23,7 @@ import cocotb
 import torch
 from cocotb import Param
 from cocotbext.axi import AxiStreamSource
-from tbbase import Checker, StreamTB, make_log, seeded_rng, stream_bus
+from tbbase import StreamScoreboard, StreamTB, stream_bus
 
 from logdot.generate_layer import layer_from_manifest
 from logdot.golden.layer import unpack_outputs
@@ -49,7 +49,7 @@ def weight_lsb(config, lane):
     return lane * config.engine.weight_bits
 
 
-class LayerScoreboard(Checker):
+class LayerScoreboard(StreamScoreboard):
     """In-order scoreboard of a layer engine: input beats -> golden layer -> expected rows.
 
     The golden model runs lazily on the closed dot products, with the program counters
@@ -65,35 +65,18 @@ class LayerScoreboard(Checker):
         self.weights = layer.weights.clone()
         self.fault = fault
         self.expected = collections.deque()
-        self._open = []  # beats of the dot product in progress
-        self._closed = []  # (acts rows, last flags) of closed, not yet modelled dot products
         self.beats_done = 0  # beats since reset already modelled
         self.dots_done = 0
-        self.dots_in = 0
-        self.results_out = 0
-        self.checked = 0
-        self.discarded = 0
         self._index = 0
         self.weight_addr = self.weight_pe = 0  # the load port's write pointer
 
-    def _unpack_acts(self, word):
+    def decode(self, word):
         e = self.config.engine
         mask = (1 << e.act_bits) - 1
         vals = [(word >> self.config.act_lsb(k)) & mask for k in range(e.lanes)]
         if e.act_format == "linear" and e.act_signed:
             vals = [v - (1 << e.act_bits) if v >> (e.act_bits - 1) else v for v in vals]
         return vals
-
-    def add_beat(self, word, last, cycle):
-        self._open.append(self._unpack_acts(word))
-        if last:
-            self._closed.append(self._open)
-            self._open = []
-            self.dots_in += 1
-
-    @property
-    def open_beats(self):
-        return len(self._open)
 
     @property
     def outstanding(self):
@@ -105,7 +88,7 @@ class LayerScoreboard(Checker):
         if not self._closed:
             return
         acts, last = [], []
-        for dot in self._closed:
+        for dot, _ in self._closed:
             acts += dot
             last += [False] * (len(dot) - 1) + [True]
         model = type(self.layer)(config=self.config, weights=self.weights, bias=self.layer.bias)
@@ -160,12 +143,8 @@ class LayerScoreboard(Checker):
             )
 
     def discard(self):
-        dropped = len(self._closed) + len(self.expected) + (1 if self._open else 0)
-        self.discarded += dropped
-        self._open, self._closed = [], []
-        self.expected.clear()
+        dropped = self.forget(self.expected)
         self.beats_done = self.dots_done = 0
-        self.dots_in = self.results_out = 0
         self.weight_addr = self.weight_pe = 0
         return dropped
 
@@ -175,32 +154,21 @@ class LayerTB(StreamTB):
     manifest has it, a source on the ``w_axis`` weight-load port (``tready`` is 1 by
     contract; checked)."""
 
-    def __init__(self, dut, name, *, idle_prob=0.0, backpressure=0.0, reactive=False, fault=None):
+    def __init__(self, dut, name, *, fault=None, **traffic):
         path = os.environ.get(MANIFEST_ENV)
         if not path:
             raise RuntimeError(f"{MANIFEST_ENV} is not set: run via test_layer_runner.py")
         self.layer, latency, self.weight_port = layer_from_manifest(path)
         self.config = self.layer.config
-        self.seed, rng = seeded_rng()
-        log = make_log(
-            "layer",
-            name,
-            self.seed,
-            idle=idle_prob,
-            backpressure=backpressure,
-            reactive=reactive,
-            config=self.config,
-        )
         super().__init__(
             dut,
-            LayerScoreboard(self.layer, log, fault=fault),
+            name,
+            kind="layer",
+            make_scoreboard=lambda log: LayerScoreboard(self.layer, log, fault=fault),
             latency=latency,
             result_bits=self.config.out_bits,
-            log=log,
-            rng=rng,
-            idle_prob=idle_prob,
-            backpressure=backpressure,
-            reactive=reactive,
+            info={"config": self.config},
+            **traffic,
         )
         self.sb = self.scoreboard
         self.wsource = None
@@ -210,7 +178,7 @@ class LayerTB(StreamTB):
                 stream_bus(dut, "w_axis"), dut.clk, dut.rst, byte_lanes=1
             )
             self.wsource.log.setLevel("WARNING")
-            self.wsource.set_pause_generator(_weight_pauses(rng))
+            self.wsource.set_pause_generator(_weight_pauses(self.rng))
 
     # -- the weight-load port ----------------------------------------------------------------
 
