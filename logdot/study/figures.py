@@ -68,9 +68,27 @@ def _finish(ax, title, bits, lo):
 
 
 def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
-    """Accuracy vs bits. Top row: PTQ with the calibrated rule (one panel per scope, with the
-    log-domain accumulation rows) and QAT. Bottom row: PTQ with the max rule, and the
-    log-domain accumulator's fraction bits."""
+    """Plot accuracy vs bits into ``path`` (PNG).
+
+    Top row: PTQ with the calibrated rule (one panel per scope, with the log-domain
+    accumulation rows) and QAT. Bottom row: PTQ with the max rule, and the log-domain
+    accumulator's fraction bits.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG to write.
+    ptq_by_rule : dict
+        ``{rule: rows of ptq.csv}`` (:func:`logdot.study.sweep.ptq_table`) for both rules.
+    logacc_agg : dict
+        ``{(format, frac_bits, bits): (mean, std, n)}`` of the log-domain accumulation runs.
+    qat_agg : dict
+        ``{(format, bits): (mean, std, n)}`` of the QAT runs.
+    float_ms : tuple of float
+        Mean and sample std of the float models' accuracy.
+    cfg : logdot.study.sweep.StudyConfig
+        What the run measured (seed counts for the titles, the fraction-bit sweep).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,7 +179,22 @@ def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
 
 
 def layer_tensors(model, x_cal, layer):
-    """``(weights, input activations)`` of ``layer`` of the float model, on training data."""
+    """The weights and input activations of one layer of a float model, flattened.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The float model.
+    x_cal : torch.Tensor
+        Input images (training data) whose activations are captured.
+    layer : str
+        Attribute name of the layer (e.g. ``"conv2"``).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(weights, input activations)``, both 1-D.
+    """
     captured = {}
     mod = getattr(model, layer)
     handle = mod.register_forward_pre_hook(lambda m, args: captured.update(x=args[0].detach()))
@@ -172,7 +205,25 @@ def layer_tensors(model, x_cal, layer):
 
 
 def quant_levels(x, fmt, bits, signed):
-    """The representable non-negative values of a calibrated format for tensor ``x``."""
+    """The representable non-negative values of a format calibrated on tensor ``x``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The values the scale is calibrated on (``calibrated`` rule).
+    fmt : {"linear", "log2", "logsqrt2"}
+        The format.
+    bits : int
+        Bit width, sign included when ``signed``.
+    signed : bool
+        Whether the format has a sign bit.
+
+    Returns
+    -------
+    tuple
+        ``(levels, label)``: the non-negative levels (list of float) and the chosen scale as
+        text (``"exp=E"`` or ``"FSR=F"``).
+    """
     if fmt == "linear":
         e = linear_exp_calibrate(x, bits, signed=signed)
         top = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
@@ -185,7 +236,20 @@ def quant_levels(x, fmt, bits, signed):
 
 
 def plot_histograms(path, model, x_cal):
-    """Weights and input activations of one layer, with log2 and linear levels overlaid."""
+    """Plot the weights and input activations of :data:`HIST_LAYER` into ``path`` (PNG).
+
+    The 4-bit log2 and linear levels are drawn over the histograms, on a value axis and on a
+    log2 axis.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG to write.
+    model : torch.nn.Module
+        The float digits CNN.
+    x_cal : torch.Tensor
+        The calibration images (training data).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,8 +1,8 @@
 """The paper study's tables and output files: CSV, Markdown, ``summary.json``.
 
-:func:`write_results` writes every file of one run (see :data:`OUTPUT_FILES`) to a temporary
-directory inside the output directory first and moves the files into place only when all of
-them are complete.
+:func:`write_results` writes every file of one run (the CSVs, ``tables.md``, ``summary.json``
+and the two figures) to a temporary directory inside the output directory first, and moves
+the files into place only when all of them are complete.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from logdot.study.sweep import (
 )
 
 __all__ = [
-    "OUTPUT_FILES",
     "PTQ_COLUMNS",
     "QAT_COLUMNS",
     "markdown",
@@ -44,19 +43,6 @@ __all__ = [
 
 PTQ_COLUMNS = ("scope", "format", "bits", "accuracy_mean", "accuracy_std")
 QAT_COLUMNS = ("format", "bits", "accuracy")
-#: Every file one run of the study writes.
-OUTPUT_FILES = (
-    "ptq.csv",
-    "ptq_max.csv",
-    "ptq_runs.csv",
-    "logacc.csv",
-    "qat.csv",
-    "qat_runs.csv",
-    "tables.md",
-    "summary.json",
-    "accuracy_vs_bits.png",
-    "histograms.png",
-)
 
 
 def _cell(m, s, n):
@@ -64,7 +50,24 @@ def _cell(m, s, n):
 
 
 def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
-    """All tables of the study as Markdown text."""
+    """All tables of the study as Markdown text (``tables.md``).
+
+    Parameters
+    ----------
+    ptq_rows, logacc_rows, qat_rows : list of dict
+        The per-seed rows of :class:`logdot.study.sweep.StudyRows`.
+    float_ms : tuple of float
+        Mean and sample std of the float models' accuracy.
+    cfg : logdot.study.sweep.StudyConfig
+        What the run measured.
+    n_train, n_test : int
+        Sizes of the training and test sets.
+
+    Returns
+    -------
+    str
+        The Markdown text, ending in a newline.
+    """
     n = len(cfg.seeds)
     fm, fs = float_ms
     out = []
@@ -181,7 +184,11 @@ def write_csv(path, columns, rows, fmt_float="{:.6f}"):
 
 
 def write_results(out, rows, cfg, *, mode, n_train, n_test, x_cal, jobs, seconds):
-    """Write every file of :data:`OUTPUT_FILES` for one run of the study into ``out``.
+    """Write every file of one run of the study into ``out``.
+
+    ``ptq.csv``, ``ptq_max.csv``, ``ptq_runs.csv``, ``logacc.csv``, ``qat.csv``,
+    ``qat_runs.csv``, ``tables.md``, ``summary.json``, ``accuracy_vs_bits.png`` and
+    ``histograms.png``.
 
     The files are written to a temporary directory inside ``out`` and moved into place only
     when all of them are complete, so an interrupted run leaves ``out`` as it was.
