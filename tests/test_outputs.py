@@ -16,33 +16,27 @@ import stat
 
 import pytest
 import torch
+from torch import nn
 
 from logdot.cli import main
-from logdot.golden.layer import LayerSpec, load_spec, save_spec
+from logdot.golden.layer import load_spec, save_spec, spec_from_module
+from logdot.golden.nn import quantize_model
 
 
-def _spec(out_channels=4, in_features=6):
-    g = torch.Generator().manual_seed(1)
-    return LayerSpec(
-        kind="linear",
-        weight_codes=torch.randint(0, 16, (out_channels, in_features), generator=g),
+def _spec():
+    """A 6-input, 4-output Linear layer with a ReLU, quantized as the README's steps do."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    q = quantize_model(
+        model,
+        weight_format="log2",
         weight_bits=4,
-        weight_base=2,
-        weight_fsr=1,
-        act_format="log",
+        act_format="log2",
         act_bits=4,
         act_signed=False,
-        act_scale=0,
-        bias=torch.randn(out_channels, generator=g, dtype=torch.float64),
-        relu=True,
-        out_kind="log",
-        out_bits=4,
-        out_signed=False,
-        out_scale=2,
-        stride=(1, 1),
-        padding=(0, 0),
-        frac_bits=None,
+        calib_data=torch.rand(32, 6),
     )
+    return spec_from_module(q[0], relu=True, next_quant=q[2].input_quant)
 
 
 @contextlib.contextmanager
