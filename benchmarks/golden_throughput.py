@@ -1,6 +1,6 @@
 """Throughput of the golden engine model, :func:`logdot.golden.engine.dot`, on one CPU thread.
 
-The case of issue 2: 1,000,000 dot products of 16 lanes, 4-bit base-2 log weights times 8-bit
+The reference case: 1,000,000 dot products of 16 lanes, 4-bit base-2 log weights times 8-bit
 signed linear activations (the default engine), one beat each, inputs as int64 torch tensors.
 Target: >= 50 million lane products per second (under 0.32 s). After a warm-up run, the best
 of several timed runs is reported; the result of one run is spot-checked against the slow

@@ -45,12 +45,12 @@ TEST_MODULE = "test_engine"
 #: cocotb tests in test_engine.py (parametrized ones counted per variant): a run that
 #: executes fewer (a filter, a collection error) fails instead of passing silently.
 EXPECTED_COCOTB_TESTS = 12
-#: Minimum random beats per configuration (issue 3), on either simulator.
+#: Minimum random beats per configuration, on either simulator.
 MIN_RANDOM_BEATS = 2000
 
 # The reviewed configuration list of `make test`. Each id names the configuration; the
 # remaining keys are EngineConfig parameters; "beats" overrides the random beat
-# count per simulator. Coverage required by issue 3 (checked by test_config_list_coverage):
+# count per simulator. Required coverage (checked by test_config_list_coverage):
 # lanes 1, 3, 16, 64; activation bits 4, 8, 16; weight bits 2, 4, 6; linear and log
 # activations, signed and unsigned; weight base 2 and sqrt2; default and narrow saturating
 # accumulators; register_terms False/True; register_every 0, 1, 2.
@@ -188,7 +188,7 @@ def test_sweep(sim, index, testrun_uid):
 
 
 def test_config_list_coverage():
-    """The reviewed list covers everything issue 3 requires, and every entry is valid."""
+    """The reviewed list covers every required configuration, and every entry is valid."""
     ids = [c["id"] for c in CONFIGS]
     assert len(set(ids)) == len(ids), "duplicate configuration ids"
     cfgs = [EngineConfig(**config_params(c)) for c in CONFIGS]

@@ -1071,6 +1071,7 @@ def save_spec(spec, path):
     os.close(fd)
     try:
         torch.save(spec.to_dict(), tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; every other output is 0644
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -8,8 +8,8 @@ the lanes and the widths they imply, nothing else. Each :class:`LinearLane` comp
 Amaranth's ``*`` operator, which Yosys maps to ``$mul`` cells (LUTs or DSP blocks).
 
 Its geometry is :class:`logdot.golden.linear_engine.LinearConfig`, and its integer model is
-:func:`logdot.golden.linear_engine.linear_dot`. The Verilog top module follows the logdot contract
-(issue 3), with weight lane ``i`` at ``[N*A + i*W +: W]`` holding a two's-complement value.
+:func:`logdot.golden.linear_engine.linear_dot`. The Verilog top module follows the logdot contract,
+with weight lane ``i`` at ``[N*A + i*W +: W]`` holding a two's-complement value.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ PORTS = (
 
 
 class LogDotTop(wiring.Component):
-    """The engine with AXI4-Stream port names and whole-byte ``tdata`` (issue 3, section 2).
+    """The engine with AXI4-Stream port names and whole-byte ``tdata`` (the Verilog contract).
 
     Only wiring: ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored) carries activation
     lane ``i`` at ``config.act_lsb(i)`` and weight lane ``i`` at ``config.weight_lsb(i)``;

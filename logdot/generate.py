@@ -1,7 +1,7 @@
 """Verilog and manifest generation for a log dot-product engine.
 
 :func:`write` is what the CLI and the co-simulation use: it writes ``NAME.v`` (the top
-module of issue 3's Verilog contract) and ``NAME.json`` (the manifest) atomically, and never
+module of the stable Verilog contract) and ``NAME.json`` (the manifest) atomically, and never
 overwrites without ``force``.
 
 Manifest schema (``"schema": "logdot.engine/1"``; keys are stable)::

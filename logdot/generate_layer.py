@@ -52,6 +52,11 @@ LAYER_MANIFEST_SCHEMA = "logdot.layer/1"
 _OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tdata", "w_axis_tready")
 
 
+def _plural(n, noun):
+    """``"1 beat"``, ``"2 beats"``: ``n`` and ``noun``, with an ``s`` unless ``n`` is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _split(layer_or_mapped):
     """``(layer, mapped or None)`` from a Layer or a MappedLayer."""
     if isinstance(layer_or_mapped, MappedLayer):
@@ -434,8 +439,10 @@ def run_cli(args):
         raise CliError(f"cannot write to {what}: {exc.strerror or exc}") from None
     cfg = mapped.config
     print(
-        f"wrote {vpath} and {jpath}: {cfg.pes} PEs x {cfg.lanes} lanes, {mapped.beats} beats "
-        f"per dot product, {mapped.tiles} output-channel tiles, latency {layer_latency(cfg)} "
-        f"cycles, output {cfg.requant.kind} {cfg.requant.out_bits} bits"
+        f"wrote {vpath} and {jpath}: {_plural(cfg.pes, 'PE')} x {_plural(cfg.lanes, 'lane')}, "
+        f"{_plural(mapped.beats, 'beat')} per dot product, "
+        f"{_plural(mapped.tiles, 'output-channel tile')}, "
+        f"latency {_plural(layer_latency(cfg), 'cycle')}, "
+        f"output {cfg.requant.kind} {_plural(cfg.requant.out_bits, 'bit')}"
     )
     return 0

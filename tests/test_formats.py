@@ -46,7 +46,7 @@ def test_brute_signed_width_by_enumeration():
 def brute_terms(cfg):
     """{parity: set of one lane's term values}, by enumerating every activation and weight.
 
-    Follows the engine's arithmetic as specified in issue 2 (not logdot.golden.formats): a weight
+    Follows the engine's arithmetic of the hardware spec (not logdot.golden.formats): a weight
     with sign s and code c >= 1 is +-base**(c - 1) relative to code 1; linear activation a
     gives +-(a << (c - 1)); log activation code d >= 1 gives +-(1 << (c - 1 + d - 1)); in
     base sqrt(2) the half-step exponent h = (c - 1) [+ 2 (d - 1)] splits terms by parity,

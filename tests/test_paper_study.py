@@ -1,10 +1,16 @@
 """Smoke test of examples/paper_study.py --quick: runs end to end, writes well-formed tables.
 
 The quick mode (1 float seed, 2 QAT epochs) takes about 30 s on an idle 2-core machine; the
-time is printed, not asserted (timings are for benchmarks, not tests).
+time is printed, not asserted (timings are for benchmarks, not tests). The smoke test runs
+without ``--out``, as a user would, and must leave the committed ``results/`` untouched: its
+default output is ``build/paper_study_quick/`` below the current directory.
 """
 
 import csv
+import hashlib
+import importlib.util
+import json
+import os
 import subprocess
 import sys
 import time
@@ -14,18 +20,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "paper_study.py"
+RESULTS = ROOT / "results"
 SCOPES = ("activations", "weights", "both")
 FORMATS = ("float", "linear", "log2", "logsqrt2")
 PTQ_BITS = (3, 4, 5, 6, 8)
 
 
-def run(*args, timeout=900):
+def run(*args, timeout=900, cwd=ROOT, env=None):
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -35,18 +43,71 @@ def read_csv(path):
     return rows[0], rows[1:]
 
 
+def results_state():
+    """``(git status of results/, {file: sha256})`` of the committed results (not the cache)."""
+    proc = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "results/"],
+        capture_output=True,
+        text=True,
+    )
+    status = proc.stdout if proc.returncode == 0 else None
+    digests = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(RESULTS.iterdir())
+        if p.is_file()
+    }
+    return status, digests
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("study")
+    """The smoke test exactly as documented (no ``--out``), run from a scratch directory."""
+    cwd = tmp_path_factory.mktemp("study")
+    env = dict(os.environ)
+    # The trained float model is cached below the current directory; share the repository's.
+    env.setdefault("LOGDOT_CACHE", str(RESULTS / ".cache"))
+    before = results_state()
     t0 = time.perf_counter()
-    proc = run("--quick", "--no-progress", "--out", str(out))
+    proc = run("--quick", "--no-progress", cwd=cwd, env=env)
     print(f"paper_study.py --quick took {time.perf_counter() - t0:.1f} s")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc
+    return cwd / "build" / "paper_study_quick", proc, before, results_state()
+
+
+def test_quick_leaves_the_committed_results_untouched(quick):
+    out, proc, before, after = quick
+    status_before, digests_before = before
+    status_after, digests_after = after
+    assert digests_after == digests_before
+    if status_before is not None:  # a git checkout: `git status --porcelain results/` unchanged
+        assert status_after == status_before
+    assert proc.stdout.splitlines()[-1].startswith(f"wrote {out} in ")
+    assert json.loads((out / "summary.json").read_text())["mode"] == "quick"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("paper_study_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_output_directory_defaults_and_explicit_out(tmp_path, monkeypatch):
+    script = _script()
+    monkeypatch.chdir(tmp_path)
+
+    def out(*argv):
+        return script.output_dir(script.parse_args(list(argv)))
+
+    assert out() == RESULTS  # the full study regenerates the committed results
+    assert out("--quick") == (tmp_path / "build" / "paper_study_quick").resolve()
+    assert out("--quick", "--out", str(tmp_path / "x")) == tmp_path / "x"
+    assert out("--quick", "--out", "results") == Path("results")  # asked for explicitly
+    assert out("--out", "elsewhere") == Path("elsewhere")
 
 
 def test_quick_writes_every_output(quick):
-    out, proc = quick
+    out, proc, _, _ = quick
     names = {p.name for p in out.iterdir()}
     assert names == {
         "ptq.csv",
@@ -70,7 +131,7 @@ def test_quick_writes_every_output(quick):
 
 @pytest.mark.parametrize("name", ["ptq.csv", "ptq_max.csv"])
 def test_ptq_table_structure(quick, name):
-    out, _ = quick
+    out, *_ = quick
     header, rows = read_csv(out / name)
     assert header == ["scope", "format", "bits", "accuracy_mean", "accuracy_std"]
     keys = [(r[0], r[1], int(r[2])) for r in rows]
@@ -88,7 +149,7 @@ def test_ptq_table_structure(quick, name):
 
 
 def test_qat_table_structure(quick):
-    out, _ = quick
+    out, *_ = quick
     header, rows = read_csv(out / "qat.csv")
     assert header == ["format", "bits", "accuracy"]
     keys = [(r[0], int(r[1])) for r in rows]
@@ -112,3 +173,63 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path):
     assert proc.returncode == 2
     assert "--jobs must be an integer in [1, 64], not 0" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_committed_results_regenerate_from_their_runs(tmp_path):
+    """results/ptq*.csv, qat.csv and tables.md follow from the committed per-seed runs with the
+    current table code (the log-domain rows need per-seed runs that are not stored)."""
+    from logdot.study.sweep import (
+        FULL,
+        LOGACC_FRAC_BITS,
+        aggregate,
+        mean_std,
+        ptq_table,
+        qat_table,
+    )
+    from logdot.study.tables import PTQ_COLUMNS, QAT_COLUMNS, markdown, write_csv
+
+    summary = json.loads((RESULTS / "summary.json").read_text())
+    n_test = summary["test_images"]
+    assert summary["mode"] == "full" and summary["seeds"] == list(FULL.seeds)
+
+    def runs(name):
+        with open(RESULTS / name, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for r in rows:
+            r["bits"], r["seed"] = int(r["bits"]), int(r["seed"])
+            r["accuracy"] = round(float(r["accuracy"]) * n_test) / n_test  # correct / n_test
+        return rows
+
+    ptq, qat = runs("ptq_runs.csv"), runs("qat_runs.csv")
+    tables = {
+        "ptq.csv": (PTQ_COLUMNS, ptq_table(ptq, "calibrated")),
+        "ptq_max.csv": (PTQ_COLUMNS, ptq_table(ptq, "max")),
+        "qat.csv": (QAT_COLUMNS, qat_table(aggregate(qat, ("format", "bits")))),
+        "ptq_runs.csv": (("rule", "scope", "format", "bits", "seed", "accuracy"), ptq),
+        "qat_runs.csv": (("format", "bits", "seed", "accuracy"), qat),
+    }
+    for name, (columns, rows) in tables.items():
+        write_csv(tmp_path / name, columns, rows)
+        assert (tmp_path / name).read_bytes() == (RESULTS / name).read_bytes(), name
+
+    with open(RESULTS / "logacc.csv", newline="") as fh:
+        logacc = [
+            dict(
+                format=r["format"],
+                frac_bits=int(r["frac_bits"]),
+                bits=int(r["bits"]),
+                seed=0,
+                accuracy=float(r["accuracy_mean"]),
+            )
+            for r in csv.DictReader(fh)
+        ]
+    floats = [summary["float_accuracy"][str(s)] for s in FULL.seeds]
+    md = markdown(ptq, logacc, qat, mean_std(floats), FULL, summary["train_images"], n_test)
+    committed = (RESULTS / "tables.md").read_text().splitlines()
+    regenerated = md.splitlines()
+    assert len(regenerated) == len(committed)
+    frac_rows = {f"| {f} |" for f in {*FULL.logacc_frac_sweep, LOGACC_FRAC_BITS}}
+    for mine, theirs in zip(regenerated, committed, strict=True):
+        if "log-domain accumulation (F=" in theirs or theirs.startswith(tuple(frac_rows)):
+            continue  # mean ± std of per-seed log-domain runs (only their means are stored)
+        assert mine == theirs

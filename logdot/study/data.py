@@ -6,7 +6,8 @@ training is seeded and runs on one CPU thread, so the same seed gives the same w
 the last bit, on every run of the same software stack.
 
 The trained float model is the starting point of the post-training quantization study
-(:mod:`examples.paper_study`) and of the RTL demo (``examples/digits_on_rtl.py``):
+(:mod:`logdot.study.sweep`, run by ``examples/paper_study.py``) and of the RTL demo
+(``examples/digits_on_rtl.py``):
 :func:`train_digits_cnn` returns it, trained once and cached under ``results/.cache/``.
 
 Architecture of :class:`DigitsCNN` (input ``(N, 1, 8, 8)``, pixels scaled to ``[0, 1]``)::
