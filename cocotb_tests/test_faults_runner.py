@@ -3,7 +3,7 @@
 Each configuration is generated into ``sim_build/faults/<sim>/<id>/`` with the helpers of
 :mod:`test_runner` (same Verilog, waivers and seeds) and runs every cocotb test of
 ``test_faults.py``. ``test_mutant_caught_by_cosim`` generates a mutated engine (one lane's
-sign flipped, tests/formal/mutants.py) and requires the co-simulation to FAIL.
+sign flipped, :mod:`tests.support.mutants`) and requires the co-simulation to FAIL.
 
 Replay: ``COCOTB_RANDOM_SEED=<printed seed> python -m pytest cocotb_tests/test_faults_runner.py
 -k <id>``.
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 import test_runner as tr
 
 from logdot.golden.formats import EngineConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "formal"))
 
 TEST_MODULE = "test_faults"
 EXPECTED_TESTS = 4
@@ -94,7 +91,7 @@ def test_faults(sim, cid):
 @pytest.mark.parametrize("kind", ["sign", "shift"])
 def test_mutant_caught_by_cosim(kind):
     """A mutated engine must FAIL the co-simulation (the checker can fail)."""
-    from mutants import generating_mutant
+    from tests.support.mutants import generating_mutant
 
     entry = dict(CONFIGS[1], id=f"mutant_{kind}")
     with generating_mutant(kind, lane=1):

