@@ -19,6 +19,9 @@ from logdot.hdl.top import LogDotTop
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
 from tests.support.stream import drive_stream, random_stream
 
+# The latency test builds an engine only to read its latency, never to elaborate it.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
 
 def simulate(cfg, acts, weights, last, **kw):
     """Drive :class:`~logdot.hdl.top.LogDotTop` (see :func:`tests.support.stream.drive_stream`)."""
