@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from amaranth.sim import Simulator
 
 from logdot.golden.engine import reference_dot
 from logdot.hdl.lane import LogLane, lane_term_range, parities, term_shift_max
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
+from tests.support.stream import run_testbench
 
 
 def _spec_terms(cfg, a, w):
@@ -70,9 +70,7 @@ def test_lane_exhaustive(kw):
                 ]
             )
 
-    sim = Simulator(lane)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(lane, bench, clock=False)
     ranges = [lane_term_range(cfg, p) for p in ps]
     for (a, w), outs in zip(pairs, got, strict=True):
         spec = _spec_terms(cfg, a, w)

@@ -14,11 +14,11 @@ import re
 import pytest
 import torch
 from amaranth.hdl import Module, Signal, signed
-from amaranth.sim import Simulator
 
 from logdot.golden.layer import Requant
 from logdot.hdl.requant import LinearRequantizer, LogRequantizer, make_requantizer
 from tests.support.layers import all_inputs
+from tests.support.stream import run_testbench
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,9 +83,7 @@ def simulate_all(n, requants):
             for i, b in enumerate(blocks):
                 got[i].append(ctx.get(b.out))
 
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(m, bench, clock=False)
     return inputs, got
 
 

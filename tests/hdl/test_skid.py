@@ -9,9 +9,9 @@ import itertools
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from logdot.hdl.skid import SkidBuffer
+from tests.support.stream import run_testbench
 
 
 def run_skid(items, *, rng, idle, backpressure, cycles):
@@ -47,10 +47,7 @@ def run_skid(items, *, rng, idle, backpressure, cycles):
             log.append((took, gave, r0, r1, valid, payload, ready))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return log
 
 

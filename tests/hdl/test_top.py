@@ -11,13 +11,12 @@ import random
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.sim import Simulator
 
 from logdot.golden.engine import check_equal, dot, reference_dot
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import LogDotTop
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
-from tests.support.stream import drive_stream, random_stream
+from tests.support.stream import drive_stream, random_stream, run_testbench
 
 # The latency test builds an engine only to read its latency, never to elaborate it.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -150,9 +149,6 @@ def test_ready_is_registered():
             seen.append((a, b))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert all(a == b for a, b in seen)
     assert (0, 0) in seen  # back-pressure does stop the input after the skid fills

@@ -9,10 +9,10 @@ import random
 import re
 
 import pytest
-from amaranth.sim import Simulator
 
 from logdot.golden.formats import signed_width
 from logdot.hdl.tree import AdderTree, tree_latency
+from tests.support.stream import run_testbench
 
 # Trees built only to read their widths and latency are never elaborated.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -48,11 +48,7 @@ def run_tree(tree, beats, *, enables):
             if tree.latency:
                 await ctx.tick()
 
-    sim = Simulator(tree)
-    if tree.latency:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(tree, bench, clock=bool(tree.latency))
     return got
 
 

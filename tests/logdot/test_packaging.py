@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -246,9 +247,28 @@ def dependency_paths():
 
 
 def _run(argv, *, cwd, env, timeout=300):
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{argv}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
+    return _run_all([argv], cwd=cwd, env=env, timeout=timeout)[0]
+
+
+def _run_all(commands, *, cwd, env, timeout=300):
+    """Run ``commands`` concurrently; each must exit 0. Returns their standard outputs."""
+    procs = [
+        subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for argv in commands
+    ]  # fmt: skip
+    outs = []
+    try:
+        for argv, proc in zip(commands, procs, strict=True):
+            stdout, stderr = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, f"{argv}: exit {proc.returncode}\n{stdout}\n{stderr}"
+            outs.append(stdout)
+    finally:
+        for proc in procs:  # on a failure or a timeout, none is left running
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return outs
 
 
 _IMPORT_CHECK = """
@@ -285,7 +305,9 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         (src / name).write_bytes((ROOT / name).read_bytes())
     for folder in {p.relative_to(ROOT).parts[0] for p in package_dirs().values()}:
-        for path in (ROOT / folder).rglob("*.py"):
+        for path in (ROOT / folder).rglob("*"):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
             dest = src / path.relative_to(ROOT)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(path.read_bytes())
@@ -294,6 +316,12 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     _run([*pip, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)],
          cwd=src, env=env)  # fmt: skip
     (wheel,) = wheels.glob("logdot-*.whl")
+    # Only the logdot package: hdl/ and golden/ inside it, no tests, no top-level hdl/golden.
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"logdot"}, tops
+    for name in ("logdot/hdl/engine.py", "logdot/golden/formats.py", "logdot/__main__.py"):
+        assert name in names, name
     t_build = time.perf_counter() - t0
 
     venv = tmp_path / "venv"
@@ -309,11 +337,19 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
 
     work = tmp_path / "work"
     work.mkdir()
-    out = _run([str(python), "-c", _IMPORT_CHECK, site], cwd=work, env=env)
-    assert out.startswith("ok " + site), out
-    _run([str(python), "-m", "logdot", "--help"], cwd=work, env=env)
     argv = ["generate", "--lanes", "4", "--act-bits", "4", "--weight-bits", "3", "--out", "OUT"]
-    _run([str(venv / "bin" / "logdot"), *argv], cwd=work, env=env)
+    # The three runs are independent: run them at once (each starts an interpreter).
+    out, help_text, _ = _run_all(
+        [
+            [str(python), "-c", _IMPORT_CHECK, site],
+            [str(python), "-m", "logdot", "--help"],
+            [str(venv / "bin" / "logdot"), *argv],
+        ],
+        cwd=work,
+        env=env,
+    )
+    assert out.startswith("ok " + site), out
+    assert "generate" in help_text, help_text
     assert sorted(p.name for p in (work / "OUT").iterdir()) == ["logdot.json",
                                                                "logdot.v"]  # fmt: skip
     assert "module logdot(" in (work / "OUT" / "logdot.v").read_text()

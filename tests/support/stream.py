@@ -1,4 +1,5 @@
-"""Stimulus and the one Amaranth-simulator AXI4-Stream driver of the engine tops.
+"""Stimulus, the one Amaranth-simulator AXI4-Stream driver of the engine tops, and the
+simulator boilerplate (:func:`run_testbench`).
 
 :func:`random_stream` draws beats for an :class:`~logdot.golden.formats.EngineConfig`;
 :func:`drive_stream` feeds them through a top with the ports of
@@ -11,7 +12,26 @@ from __future__ import annotations
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-__all__ = ["drive_stream", "random_stream"]
+__all__ = ["drive_stream", "random_stream", "run_testbench"]
+
+
+def run_testbench(dut, bench, *, clock=True):
+    """Run the testbench ``bench`` (``async def bench(ctx)``) on ``dut`` in Amaranth's simulator.
+
+    Parameters
+    ----------
+    dut : amaranth.hdl.Elaboratable
+        The design.
+    bench : coroutine function
+        The testbench, given the simulator context.
+    clock : bool
+        Add a clock to the ``sync`` domain (``False`` for a combinational design).
+    """
+    sim = Simulator(dut)
+    if clock:
+        sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def random_stream(cfg, rng, beats, max_len, *, corners=False):
@@ -166,8 +186,5 @@ def drive_stream(
                 log["out_cycles"].append(cycle + 1 + k)
             await ctx.tick()
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(m, bench)
     return log
