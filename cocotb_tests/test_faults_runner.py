@@ -4,7 +4,7 @@ Each configuration is generated and built with :func:`support.cosim` into the bu
 directory of its id (the same directory as the engine runner's configuration of that id,
 which must then have the same parameters: :func:`test_config_list`) and runs every cocotb
 test of ``test_faults.py``. ``test_mutant_caught_by_cosim`` generates a mutated engine (one lane's
-sign flipped, tests/formal/mutants.py) and requires the co-simulation to FAIL.
+sign flipped, :mod:`tests.support.mutants`) and requires the co-simulation to FAIL.
 
 Replay: ``COCOTB_RANDOM_SEED=<printed seed> python -m pytest cocotb_tests/test_faults_runner.py
 -k <id>``.
@@ -13,15 +13,12 @@ Replay: ``COCOTB_RANDOM_SEED=<printed seed> python -m pytest cocotb_tests/test_f
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 import support
 import test_runner as tr
 
 from logdot.golden.formats import EngineConfig
-
-sys.path.insert(0, str(support.HERE.parent / "tests" / "formal"))
 
 TEST_MODULE = "test_faults"
 EXPECTED_TESTS = 4
@@ -78,7 +75,7 @@ def test_faults(sim, cid):
 @pytest.mark.parametrize("kind", ["sign", "shift"])
 def test_mutant_caught_by_cosim(kind):
     """A mutated engine must FAIL the co-simulation (the checker can fail)."""
-    from mutants import generating_mutant
+    from tests.support.mutants import generating_mutant
 
     entry = dict(CONFIGS[1], id=f"mutant_{kind}")
     with generating_mutant(kind, lane=1):

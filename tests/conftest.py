@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: one seed for torch, numpy and random, printed for replay."""
+"""Shared pytest fixtures: one seed for torch, numpy and random, printed for replay; torch on one
+thread for the small-tensor tests."""
 
 import os
 import random
@@ -28,3 +29,13 @@ def seed(request):
     torch.manual_seed(s)
     print(f"seed for {request.node.nodeid}: {s} (LOGDOT_SEED={base})")
     return s
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread for the test (small tensors: torch's thread pool only adds
+    overhead, a lot on a busy machine); use it with ``pytest.mark.usefixtures``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

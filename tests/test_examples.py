@@ -1,11 +1,15 @@
-"""Every script in examples/ runs in the test suite, so examples cannot rot."""
+"""Every script in examples/ runs in the test suite, so examples cannot rot.
+
+A cross-cutting suite (the examples use the whole package), so it stays at the top of tests/;
+examples/paper_study.py has a suite of its own (tests/test_paper_study.py).
+"""
 
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT
+
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
 
 
@@ -36,3 +40,37 @@ def test_every_example_is_run_by_a_test():
     missing = [name for name in EXAMPLES if not re.search(re.escape(name), sources)]
     assert EXAMPLES, "examples/ is empty"
     assert not missing, f"examples not run by any test: {missing}"
+
+
+def run_demo(*args, timeout=900):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "digits_on_rtl.py"), "--no-progress", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_digits_on_rtl_reduced():
+    """examples/digits_on_rtl.py on a few images (small engines): 0 mismatches, hardware
+    accuracy = golden accuracy, the documented last line; with --inject-fault it must fail."""
+    common = ["--images", "6", "--chunk", "3", "--layout", "9x2,8x2,8x1"]
+    from logdot.tools.layer_sim import default_build_root
+
+    build = default_build_root() / "tests" / "digits_reduced"
+    common += ["--build-dir", str(build), "--backpressure", "0.2", "--idle", "0.1"]
+    rc, out, err = run_demo(*common)
+    assert rc == 0, out + err
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"mismatches: (\d+) hw_accuracy: ([0-9.]+) golden_accuracy: ([0-9.]+) images: (\d+)", last
+    )
+    assert m, last
+    assert m.group(1) == "0" and m.group(2) == m.group(3) and m.group(4) == "6"
+    for name in ("conv1", "conv2", "fc"):
+        assert re.search(rf"^\s*{name}\s", out, re.MULTILINE), out
+    rc, out, err = run_demo(*common, "--inject-fault")
+    assert rc == 1, out + err
+    assert out.strip().splitlines()[-1].startswith("mismatches: 1 "), out

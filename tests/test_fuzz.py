@@ -1,5 +1,8 @@
 """Parameter-space fuzzing of the generator (hypothesis).
 
+A cross-cutting suite (configuration, generator, lint, simulation, CLI at once), so it stays
+at the top of tests/.
+
 * Random VALID configurations: the Verilog is generated, passes ``verilator --lint-only
   -Wall`` with only the documented waivers (:data:`logdot.tools.lint.LINT_WAIVERS`) and ``iverilog
   -g2012 -Wall``, and a brief co-simulation in Amaranth's simulator (random codes, random
@@ -7,7 +10,7 @@
 * Random INVALID configurations: a clear ``ValueError``/``TypeError`` naming the parameter
   (raised by logdot's own validation, never from inside Amaranth), the CLI exits with code
   2 and one line naming the flag, and no file is written.
-* The fuzz run can fail: the same property with a mutated lane (tests/formal/mutants.py)
+* The fuzz run can fail: the same property with a mutated lane (:mod:`tests.support.mutants`)
   must be falsified.
 
 ``make test`` runs a few examples per property; ``make test-full`` (``-m full``) many more.
@@ -20,13 +23,9 @@ from __future__ import annotations
 import os
 import random
 import re
-import sys
 import traceback
-from pathlib import Path
 
 import pytest
-from amaranth.hdl import ClockDomain, Module
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import seed as hyp_seed
 from hypothesis import strategies as st
@@ -38,9 +37,8 @@ from logdot.golden.formats import LIMITS, EngineConfig
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import LogDotTop
 from logdot.tools.lint import iverilog_check, verilator_lint
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "formal"))
-from mutants import mutant_top
+from tests.support.mutants import mutant_top
+from tests.support.stream import drive_stream, random_stream
 
 SEED = int(os.environ.get("LOGDOT_SEED", "20161603"))
 QUICK = dict(
@@ -85,85 +83,16 @@ def valid_params(draw, *, max_lanes=12, max_act=16, max_weight=6):
     return p
 
 
-def random_stream(cfg, rng, beats, max_len):
-    """Random codes over the whole code space, dot products of 1..max_len beats."""
-    lo, hi = cfg.act_range
-    acts, weights, last = [], [], []
-    left = rng.randint(1, max_len)
-    for _ in range(beats):
-        if cfg.act_is_log:
-            acts.append([rng.randrange(1 << cfg.act_bits) for _ in range(cfg.lanes)])
-        else:
-            acts.append([rng.choice([lo, hi, rng.randint(lo, hi)]) for _ in range(cfg.lanes)])
-        weights.append([rng.randrange(1 << cfg.weight_bits) for _ in range(cfg.lanes)])
-        left -= 1
-        last.append(left == 0)
-        if left == 0:
-            left = rng.randint(1, max_len)
-    last[-1] = True
-    return acts, weights, last
-
-
-def simulate(dut, cfg, acts, weights, last, rng, *, idle=0.3, backpressure=0.4):
-    """Drive an AXI4-Stream top (``dut``) in Amaranth's simulator; return the results.
-
-    The source holds a beat until it is transferred; the sink checks that the output holds
-    while back-pressured. Returns the transferred results as signed integers.
-    """
-    m = Module()
-    m.domains.sync = ClockDomain("sync")
-    m.submodules.dut = dut
-    results = []
-    n_out = sum(1 for x in last if x)
-
-    async def bench(ctx):
-        i, pending, held = 0, False, None
-        for _ in range(40 * len(acts) + 100):
-            if not pending and i < len(acts) and rng.random() >= idle:
-                pending = True
-                ctx.set(dut.s_axis_tvalid, 1)
-                ctx.set(dut.s_axis_tdata, cfg.pack_beat(acts[i], weights[i]))
-                ctx.set(dut.s_axis_tlast, int(last[i]))
-            elif not pending:
-                ctx.set(dut.s_axis_tvalid, 0)
-            ready = rng.random() >= backpressure
-            ctx.set(dut.m_axis_tready, int(ready))
-            if pending and ctx.get(dut.s_axis_tready):
-                i += 1
-                pending = False
-            valid = ctx.get(dut.m_axis_tvalid)
-            if held is not None:
-                assert valid and ctx.get(dut.m_axis_tdata) == held, "output changed under bp"
-            held = None
-            if valid:
-                word = ctx.get(dut.m_axis_tdata)
-                if ready:
-                    results.append(cfg.unpack_result(word))
-                else:
-                    held = word
-            await ctx.tick()
-            if i == len(acts) and len(results) >= n_out and not pending:
-                break
-        for _ in range(8):  # no extra output afterwards
-            ctx.set(dut.m_axis_tready, 1)
-            if ctx.get(dut.m_axis_tvalid):
-                results.append(cfg.unpack_result(ctx.get(dut.m_axis_tdata)))
-            await ctx.tick()
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return results
-
-
 def cosim_matches_golden(cfg, make_top, seed, beats=24):
     """Brief co-simulation of ``make_top(config=cfg)`` against the golden model."""
     rng = random.Random(seed)
     max_len = max(1, min(4, cfg.max_beats))
-    acts, weights, last = random_stream(cfg, rng, beats, max_len)
+    acts, weights, last = random_stream(cfg, rng, beats, max_len, corners=True)
     expected = dot(cfg, acts, weights, last).tolist()
-    got = simulate(make_top(config=cfg), cfg, acts, weights, last, rng)
+    log = drive_stream(
+        make_top(config=cfg), cfg, acts, weights, last, rng=rng, idle=0.3, backpressure=0.4
+    )
+    got = log["results"]
     assert got == expected, f"{cfg}: DUT {got} != golden {expected}"
 
 

@@ -1,6 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """The documented limits (logdot.golden.formats.LIMITS) are enforced with clear errors, at once.
 
+A cross-cutting suite (the configuration, the golden model, the quantizers and the engine
+against the same table), so it stays at the top of tests/.
+
 Every bound is accepted and one beyond it is refused with a ``ValueError`` naming the
 parameter, its range and the bad value; derived limits (the accumulator and the result must
 fit 64 bits, because the golden model computes in int64) are refused with a message saying

@@ -1,5 +1,7 @@
 """Smoke test of examples/paper_study.py --quick: runs end to end, writes well-formed tables.
 
+A cross-cutting suite (the study uses the whole package), so it stays at the top of tests/.
+
 The quick mode (1 float seed, 2 QAT epochs) takes about 30 s on an idle 2-core machine; the
 time is printed, not asserted (timings are for benchmarks, not tests). The smoke test runs
 without ``--out``, as a user would, and must leave the committed ``results/`` untouched: its

@@ -28,7 +28,7 @@ reference, so "the next stream is exact after a reset" is part of every property
 Free inputs come from ``amaranth.asserts.AnyConst``/``AnySeq``, their home in Amaranth
 0.5.10 (importing them from there warns nothing; ``Assert`` comes from ``amaranth.hdl``).
 An undriven ``Signal`` would be a constant and make a proof vacuous: the mutants of
-:mod:`mutants` must make these same proofs FAIL (tests/formal/test_formal_engine.py).
+:mod:`tests.support.mutants` must make these same proofs FAIL (tests/formal/test_formal_engine.py).
 """
 
 from __future__ import annotations

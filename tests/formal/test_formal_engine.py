@@ -15,12 +15,12 @@ Every run writes its files into ``tmp_path``; a failure prints the counterexampl
 from __future__ import annotations
 
 import pytest
-from formal_harness import LEMMAS, PROPERTIES, EngineHarness
-from mutants import mutant_top
-from sby_runner import run_sby, tools_available, trace_table
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
+from tests.formal.formal_harness import LEMMAS, PROPERTIES, EngineHarness
+from tests.formal.sby_runner import run_sby, tools_available, trace_table
+from tests.support.mutants import mutant_top
 
 pytestmark = pytest.mark.formal
 

@@ -1,16 +1,13 @@
-"""Tests of logdot.golden.nn (quantized layers), logdot.golden.logacc (log-domain accumulation) and
-logdot.study.data (the digits set and the trained CNN)."""
+"""Tests of logdot.golden.nn (quantized layers); log-domain accumulation is in test_logacc.py,
+the digits set and the trained CNN in tests/logdot/study/test_data.py."""
 
-import math
 import re
-from decimal import Decimal, getcontext
 
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from logdot.golden import logacc
 from logdot.golden.nn import (
     FORMATS,
     LogConv2d,
@@ -29,15 +26,6 @@ from logdot.golden.quant import (
     linear_quant,
     log_dequant,
     log_quant,
-)
-from logdot.study.data import (
-    DigitsCNN,
-    TrainConfig,
-    calibration_subset,
-    evaluate,
-    init_digits_cnn,
-    load_digits_split,
-    train_digits_cnn,
 )
 
 QUANT_FORMATS = FORMATS[1:]
@@ -288,201 +276,3 @@ def test_bad_arguments():
         LogConv2d.from_float(nn.Linear(2, 2))
     with pytest.raises(ValueError, match=re.escape("a 'float' quantizer has no codes")):
         Quantizer().codes(torch.ones(2))
-
-
-# -- log-domain accumulation ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("f", [0, 1, 2, 5, 8])
-def test_log_add_table_exact(f):
-    """Each entry against 60-digit decimal arithmetic (no tie is possible for r > 0)."""
-    getcontext().prec = 60
-    table = logacc.log_add_table(f)
-    assert len(table) == 1 << f and table[0] == 1 << f
-    for r, t in enumerate(table):
-        v = Decimal(2) ** (Decimal(f) - Decimal(r) / Decimal(1 << f))
-        assert abs(Decimal(t) - v) < Decimal("0.5"), (r, t, v)
-
-
-def test_log_add_error_bound():
-    """log2(a + b) within the paper's 0.086 (plus the integer rounding) of the exact value."""
-    f = 8
-    big = torch.zeros(4000, dtype=torch.int64)
-    small = -torch.arange(4000, dtype=torch.int64)  # differences 0 .. ~15.6 in log2 units
-    got = logacc.log_add(big, small, f).double() / (1 << f)
-    exact = torch.log2(1 + torch.exp2(small.double() / (1 << f)))
-    err = got - exact
-    assert float(err.max()) <= 0.5 / (1 << f)
-    assert float(err.min()) >= -0.0861 - 1.5 / (1 << f)
-    assert float(err.min()) < -0.08  # the approximation's worst case is really reached
-    assert logacc.log_add(torch.tensor([5 << f]), torch.tensor([5 << f]), f).item() == 6 << f
-
-
-def ref_log_states(wc, wf, ac, af, f):
-    """Plain-Python log-domain accumulation of one dot product: (pos, neg) or None."""
-    table = logacc.log_add_table(f)
-    acc = {False: None, True: None}
-    for w, a in zip(wc.tolist(), ac.tolist(), strict=True):
-        cw, ca = w & ((1 << wf.code_bits) - 1), a & ((1 << af.code_bits) - 1)
-        if cw == 0 or ca == 0:
-            continue
-        neg = bool(wf.signed and (w >> wf.code_bits)) ^ bool(af.signed and (a >> af.code_bits))
-        ew = wf.fsr - (1 << wf.code_bits) + cw
-        ea = af.fsr - (1 << af.code_bits) + ca
-        # log2 of the product with f fraction bits; sqrt2 exponents are half units.
-        t = (ew << f if wf.base == 2 else ew << (f - 1)) + (
-            ea << f if af.base == 2 else ea << (f - 1)
-        )
-        cur = acc[neg]
-        if cur is None:
-            acc[neg] = t
-        else:
-            hi, d = max(cur, t), abs(cur - t)
-            acc[neg] = hi + (table[d % (1 << f)] >> min(d >> f, 62))
-    return acc[False], acc[True]
-
-
-def check_states(pos, neg, wc, wf, ac, af, f):
-    """Compare whole outputs with the reference; return the number of mismatches."""
-    bad = 0
-    for o in range(wc.shape[0]):
-        for b in range(ac.shape[0]):
-            for p in range(ac.shape[2]):
-                rp, rn = ref_log_states(wc[o], wf, ac[b, :, p], af, f)
-                for r, g in ((rp, int(pos[b, o, p])), (rn, int(neg[b, o, p]))):
-                    if not ((r is None and g < logacc.EMPTY_BELOW) or r == g):
-                        bad += 1
-    return bad
-
-
-CASES = [
-    # (weight fmt, act fmt, frac_bits)
-    (logacc.LogOperand(4, 0), logacc.LogOperand(4, 1, signed=False), 8),
-    (logacc.LogOperand(5, -2, base="sqrt2"), logacc.LogOperand(3, 2, signed=False), 3),
-    (logacc.LogOperand(3, 1), logacc.LogOperand(4, -1, signed=True), 0),
-    (logacc.LogOperand(6, 3, base="sqrt2"), logacc.LogOperand(5, 0, signed=True), 1),
-]
-
-
-@pytest.mark.parametrize("case", range(len(CASES)))
-def test_log_matmul_matches_python_reference(case, seed):
-    wf, af, f = CASES[case]
-    g = torch.Generator().manual_seed(seed)
-    wc = torch.randint(0, 1 << wf.bits, (3, 25), generator=g)
-    ac = torch.randint(0, 1 << af.bits, (2, 25, 4), generator=g)
-    ac[0, :, 0] = 0  # an all-zero dot product
-    wc[1, :12] = (1 << wf.bits) - 1  # runs of equal maximal terms
-    pos, neg = logacc.log_matmul_states(wc, wf, ac, af, frac_bits=f)
-    assert check_states(pos, neg, wc, wf, ac, af, f) == 0
-    y = logacc.log_matmul(wc, wf, ac, af, frac_bits=f)
-    assert y[0, :, 0].eq(0).all()
-
-
-def test_wrong_golden_table_is_caught(monkeypatch, seed):
-    """The reference comparison is sensitive: one table entry off by one is detected."""
-    wf, af, f = CASES[0]
-    g = torch.Generator().manual_seed(seed)
-    wc = torch.randint(0, 1 << wf.bits, (4, 40), generator=g)
-    ac = torch.randint(0, 1 << af.bits, (3, 40, 5), generator=g)
-    good = logacc.log_add_table(f)
-    wrong = (*good[:1], good[1] + 1, *good[2:])
-    monkeypatch.setattr(logacc, "log_add_table", lambda frac_bits: wrong)
-    pos, neg = logacc.log_matmul_states(wc, wf, ac, af, frac_bits=f)
-    monkeypatch.setattr(logacc, "log_add_table", lambda frac_bits: good)
-    assert check_states(pos, neg, wc, wf, ac, af, f) > 0
-
-
-def test_log_accumulation_layers(seed):
-    """LogConv2d / LogLinear with accumulation='log' against logacc on the golden codes,
-    and exact when every dot product has a single non-zero term."""
-    conv = nn.Conv2d(2, 3, 3, padding=1)
-    x_cal = torch.rand(16, 2, 6, 6)
-    kw = dict(weight_format="log2", weight_bits=5, act_format="log2", act_bits=4)
-    qe = LogConv2d.from_float(conv, **kw)
-    ql = LogConv2d.from_float(conv, accumulation="log", frac_bits=6, **kw)
-    calibrate(qe, x_cal)
-    calibrate(ql, x_cal)
-    assert int(qe.input_quant.scale) == int(ql.input_quant.scale)
-    x = torch.rand(4, 2, 6, 6)
-    sa, sw = int(ql.input_quant.scale), int(ql.weight_quant.scale)
-    a = log_quant(x, 4, sa, signed=False)
-    w = log_quant(conv.weight.detach(), 5, sw)
-    want = logacc.log_conv2d(
-        a,
-        logacc.LogOperand(4, sa, signed=False),
-        w,
-        logacc.LogOperand(5, sw),
-        conv.bias,
-        padding=1,
-        frac_bits=6,
-    )
-    with torch.no_grad():
-        assert torch.equal(ql(x), want.float())
-        # Log accumulation underestimates sums of same-sign terms; close to exact here.
-        assert (ql(x) - qe(x)).abs().max() < 0.3 * qe(x).abs().max()
-    lin = LogLinear(
-        6,
-        2,
-        bias=False,
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        accumulation="log",
-    )
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[0.5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, -0.25]]))
-    v = torch.tensor([[1.0, 2.0, 4.0, 0.5, 0.25, 2.0]])
-    calibrate(lin, v)
-    assert lin(v).tolist() == [[0.5, -0.5]]
-
-
-# -- data and the trained model -----------------------------------------------------------------
-
-
-def test_digits_split_fixed_and_stratified():
-    x_tr, y_tr, x_te, y_te = load_digits_split()
-    assert x_tr.shape == (1347, 1, 8, 8) and x_te.shape == (450, 1, 8, 8)
-    assert x_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
-    assert float(x_tr.min()) == 0.0 and float(x_tr.max()) == 1.0
-    counts = torch.bincount(y_te, minlength=10)
-    assert counts.min() >= 43 and counts.max() <= 46
-    again = load_digits_split()
-    assert all(torch.equal(u, v) for u, v in zip((x_tr, y_tr, x_te, y_te), again, strict=True))
-    x_cal, _ = calibration_subset(x_tr, y_tr)
-    assert x_cal.shape == (256, 1, 8, 8)
-    # A subset of the training images (never test images).
-    train_set = {tuple(v.flatten().tolist()) for v in x_tr}
-    assert all(tuple(v.flatten().tolist()) in train_set for v in x_cal)
-    with pytest.raises(ValueError, match=re.escape("n must be an integer in [10, 1347], not 5")):
-        calibration_subset(x_tr, y_tr, 5)
-
-
-def test_training_is_deterministic(tmp_path):
-    cfg = TrainConfig(epochs=2)
-    a = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)
-    files = list(tmp_path.iterdir())
-    assert len(files) == 1 and files[0].name == f"digits_cnn_{cfg.key()}_seed3.pt"
-    b = train_digits_cnn(3, config=cfg, cache=False)
-    c = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)  # from the cache
-    for k, v in a.state_dict().items():
-        assert torch.equal(v, b.state_dict()[k]) and torch.equal(v, c.state_dict()[k]), k
-    with pytest.raises(ValueError, match=re.escape("seed must be a non-negative integer, not -1")):
-        train_digits_cnn(-1)
-
-
-def test_trained_float_model_reaches_97_percent():
-    model = train_digits_cnn(0)
-    assert isinstance(model, DigitsCNN) and not model.training
-    _, _, x_te, y_te = load_digits_split()
-    acc = evaluate(model, x_te, y_te)
-    assert acc >= 0.97, acc
-    # Architecture the RTL demo relies on.
-    assert [type(m).__name__ for m in model.children()] == ["Conv2d", "Conv2d", "Linear"]
-    assert model.conv2.stride == (2, 2) and model.fc.in_features == 512
-    assert not math.isnan(acc)
-
-
-def test_init_is_seeded():
-    a, b = init_digits_cnn(1), init_digits_cnn(1)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))

@@ -8,9 +8,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from logdot.cli import COMMANDS, main
 from logdot.golden.formats import EngineConfig
+from logdot.golden.layer import save_spec
+from tests.support.layers import random_conv_spec
 
 SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
 
@@ -159,3 +162,41 @@ def test_console_script_runs(tmp_path):
         "logdot: error: --lanes: lanes must be an integer in [1, 1024], not 0"
     )
     assert not (tmp_path / "o").exists()
+
+
+# -- logdot generate-layer ------------------------------------------------------------------
+
+
+def test_cli_generate_layer(tmp_path, seed):
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g)
+    save_spec(spec, tmp_path / "layer.pt")
+    out = tmp_path / "out"
+    args = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--out", str(out)]
+    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
+    m = json.loads((out / "conv.json").read_text())
+    assert m["mapping"]["tiles"] == 3 and m["mapping"]["beats_per_dot"] == 7
+    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 2  # exists
+    assert main([*args, "--lanes", "0", "--pes", "2", "--name", "x"]) == 2
+    assert main([*args, "--lanes", "4", "--pes", "2", "--name", "1x"]) == 2
+    bad = ["generate-layer", "--weights", str(tmp_path / "none.pt"), "--out", str(out)]
+    assert main([*bad, "--lanes", "4", "--pes", "2"]) == 2
+    (tmp_path / "junk.pt").write_text("not a torch file")
+    junk = ["generate-layer", "--weights", str(tmp_path / "junk.pt"), "--out", str(out)]
+    assert main([*junk, "--lanes", "4", "--pes", "2", "--name", "j"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
+
+
+def test_cli_error_messages(tmp_path, capsys, seed):
+    g = torch.Generator().manual_seed(seed)
+    save_spec(random_conv_spec(g), tmp_path / "layer.pt")
+    rc = main(["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--lanes", "0",
+               "--pes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "logdot: error: --lanes: lanes must be an integer in [1, 1024], not 0"
+    rc = main(["generate-layer", "--weights", str(tmp_path / "x.pt"), "--lanes", "1",
+               "--pes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 2
+    assert capsys.readouterr().err.strip().startswith("logdot: error: --weights: no such file")

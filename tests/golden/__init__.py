@@ -1,0 +1,1 @@
+"""Tests of logdot.golden (golden/): one test_<module>.py per module."""

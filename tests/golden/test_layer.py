@@ -1,0 +1,393 @@
+"""logdot.golden.layer: the layer engine's golden model and its requantizer.
+
+* The integer layer (tiles, program counters, bias, ReLU, requantizer) equals an exact
+  float64 convolution of the dequantized codes, whatever the lanes x PEs tiling; outputs are
+  ``log_quant`` of the exact real values; validation messages.
+* The requantizer :class:`~logdot.golden.layer.Requant` equals ``logdot.golden.quant.log_quant``
+  / ``linear_quant`` applied to the exact real value ``z * 2**(scale_x2 / 2)`` of every integer
+  ``z`` of small input widths, for many output formats and scales, and an independent
+  big-integer reference written from the definition of log rounding (the RTL requantizers
+  against it: tests/hdl/test_requant.py).
+"""
+
+import math
+import random
+import re
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from logdot.golden.formats import EngineConfig
+from logdot.golden.layer import (
+    Layer,
+    LayerConfig,
+    Requant,
+    im2col,
+    load_spec,
+    log_thresholds,
+    map_layer,
+    pack_outputs,
+    save_spec,
+    spec_from_module,
+    unpack_outputs,
+    z_bits,
+)
+from logdot.golden.quant import linear_quant, log_quant
+from tests.support.layers import all_inputs, float_layer, random_conv_spec, random_input
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# -- golden model: conv mapping vs an exact float convolution -------------------------------
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(),
+        dict(stride=(2, 2), padding=(1, 1), relu=False),
+        dict(act="linear", act_signed=True, abits=6, out_kind="linear", out_scale=-3),
+        dict(k=1, padding=(0, 0), cin=7, cout=2),
+        dict(kind="linear", cin=11, cout=4),
+    ],
+    ids=["conv", "stride2_norelu", "linear_acts_linear_out", "1x1", "fc"],
+)
+def test_mapped_layer_equals_exact_float_layer(opts, seed):
+    """Base-2 weights: every integer z equals the exact float64 layer (with the integer bias),
+    and every output equals log_quant / linear_quant of that exact value."""
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, **opts)
+    x = random_input(g, spec)
+    ml = map_layer(spec, lanes=4, pes=3)
+    z, (n, pos, _) = ml.reference_z(x)
+    s = ml.scale_x2 // 2
+    assert ml.scale_x2 % 2 == 0
+    bias_real = ml.bias_int.to(torch.float64) * 2.0**s
+    ref = float_layer(spec, x, bias_real)
+    ref = ref.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
+    if spec.relu:
+        ref = ref.clamp(min=0)
+    assert torch.equal(torch.ldexp(z.to(torch.float64), torch.tensor(s)), ref)
+    out = ml.forward(x)
+    flat = out.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
+    rq = ml.config.requant
+    if rq.kind == "log":
+        assert torch.equal(flat, log_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed))
+    else:
+        from logdot.golden.quant import linear_quant
+
+        assert torch.equal(
+            flat, linear_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed)
+        )
+
+
+@pytest.mark.parametrize("base", [2, "sqrt2"])
+def test_tiling_does_not_change_the_result(base, seed):
+    """Any lanes x PEs geometry computes the same layer (channel tiling, output-channel
+    tiling, zero padding of the last beat and of the last tile)."""
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base=base, cin=3, cout=7)
+    x = random_input(g, spec)
+    outs = [
+        map_layer(spec, lanes=n, pes=p).forward(x)
+        for n, p in [(27, 7), (1, 1), (4, 3), (5, 2), (30, 9), (9, 7)]
+    ]
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+    ml = map_layer(spec, lanes=4, pes=3)
+    assert (ml.beats, ml.tiles, ml.config.depth, ml.config.dots) == (7, 3, 21, 3)
+    z, (n, pos, sp) = ml.reference_z(x)
+    direct = ml.config.requant(z).reshape(n, pos, 7).transpose(1, 2).reshape(n, 7, *sp)
+    assert torch.equal(direct, outs[0])
+
+
+def test_sqrt2_half_scale_output_is_log_quant_of_exact_value(seed):
+    """Base sqrt(2) with an odd weight exponent: a half-integer result scale; the requantized
+    code equals log_quant of the exact real value z * 2**(scale_x2 / 2)."""
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base="sqrt2", wbits=4, weight_fsr=2)
+    ml = map_layer(spec, lanes=8, pes=2)
+    assert ml.scale_x2 % 2 == 1
+    x = random_input(g, spec)
+    z, (n, pos, _) = ml.reference_z(x)
+    v = z.to(torch.float64) * math.sqrt(2.0) * 2.0 ** (ml.scale_x2 >> 1)
+    out = ml.forward(x).reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
+    assert torch.equal(out, log_quant(v, 4, spec.out_scale, signed=spec.out_signed))
+
+
+def test_im2col_order_matches_torch_weights(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 9, (2, 3, 5, 4), generator=g)
+    w = torch.randint(-3, 4, (4, 3, 3, 3), generator=g)
+    vec, (ho, wo) = im2col(x, (3, 3), (2, 1), (1, 0))
+    y = (vec @ w.reshape(4, -1).T).transpose(1, 2).reshape(2, 4, ho, wo)
+    ref = F.conv2d(x.double(), w.double(), stride=(2, 1), padding=(1, 0))
+    assert torch.equal(y.double(), ref)
+
+
+def test_program_counters_carry_over(seed):
+    """A stream run in two pieces (start_beat / start_dot) equals the whole stream."""
+    g = torch.Generator().manual_seed(seed)
+    eng = EngineConfig(lanes=3, act_bits=5, weight_bits=4, act_format="log", max_beats=8)
+    rq = Requant.log(in_bits=z_bits(eng, 8), scale_x2=0, bits=5, fsr=9, signed=True)
+    cfg = LayerConfig(engine=eng, pes=2, depth=5, dots=3, bias_bits=8, relu=False, requant=rq)
+    layer = Layer(
+        config=cfg,
+        weights=torch.randint(0, 16, (5, 2, 3), generator=g),
+        bias=torch.randint(-128, 128, (3, 2), generator=g),
+    )
+    acts = torch.randint(0, 32, (40, 3), generator=g)
+    last = torch.rand(40, generator=g) < 0.4
+    last[[11, 39]] = True
+    whole = layer.run(acts, last)
+    k = int(last[:12].sum())
+    a = layer.run(acts[:12], last[:12])
+    b = layer.run(acts[12:], last[12:], start_beat=12, start_dot=k)
+    assert torch.equal(torch.cat([a, b]), whole)
+    assert not torch.equal(layer.run(acts[12:], last[12:]), b)  # the counters matter
+
+
+def test_pack_unpack_outputs_round_trip(seed):
+    g = torch.Generator().manual_seed(seed)
+    eng = EngineConfig(lanes=2, act_bits=8, weight_bits=3)
+    rq = Requant(in_bits=z_bits(eng, 4), kind="linear", out_bits=7, out_signed=True, shift=2)
+    cfg = LayerConfig(engine=eng, pes=5, depth=1, dots=1, bias_bits=4, relu=False, requant=rq)
+    rows = torch.randint(-64, 64, (30, 5), generator=g)
+    assert torch.equal(unpack_outputs(cfg, pack_outputs(cfg, rows)), rows)
+
+
+def test_layer_validation_messages():
+    eng = EngineConfig(lanes=2, act_bits=4, weight_bits=3)
+    rq = Requant(in_bits=z_bits(eng, 4), kind="log", out_bits=4)
+    ok = dict(engine=eng, pes=2, depth=3, dots=1, bias_bits=4, relu=True, requant=rq)
+    with pytest.raises(ValueError, match=re.escape("pes must be an integer in [1, 256], not 0")):
+        LayerConfig(**{**ok, "pes": 0})
+    with pytest.raises(TypeError, match=re.escape("relu must be a bool, not 1")):
+        LayerConfig(**{**ok, "relu": 1})
+    bad_rq = Requant(in_bits=5, kind="log", out_bits=4)
+    msg = f"requant.in_bits must be {z_bits(eng, 4)} (result_bits {eng.result_bits}, "
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        LayerConfig(**{**ok, "requant": bad_rq})
+    cfg = LayerConfig(**ok)
+    with pytest.raises(
+        ValueError, match=re.escape("weights must have shape (3, 2, 2), not (3, 2)")
+    ):
+        Layer(
+            config=cfg,
+            weights=torch.zeros(3, 2, dtype=torch.int64),
+            bias=torch.zeros(1, 2, dtype=torch.int64),
+        )
+    with pytest.raises(ValueError, match=re.escape("weights must be in [0, 7], not 8")):
+        Layer(
+            config=cfg, weights=torch.full((3, 2, 2), 8), bias=torch.zeros(1, 2, dtype=torch.int64)
+        )
+    with pytest.raises(ValueError, match=re.escape("bias must be in [-8, 7], not 9")):
+        Layer(
+            config=cfg, weights=torch.zeros(3, 2, 2, dtype=torch.int64), bias=torch.full((1, 2), 9)
+        )
+    with pytest.raises(TypeError, match=re.escape("weights must be an integer tensor, not")):
+        Layer(
+            config=cfg,
+            weights=torch.zeros(3, 2, 2, dtype=torch.float32),
+            bias=torch.zeros(1, 2, dtype=torch.int64),
+        )
+    with pytest.raises(TypeError, match=re.escape("spec must be a LayerSpec, not None")):
+        map_layer(None, lanes=1, pes=1)
+
+
+def test_spec_save_load_round_trip(tmp_path, seed):
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base="sqrt2", stride=(2, 1))
+    path = tmp_path / "layer.pt"
+    save_spec(spec, path)
+    back = load_spec(path)
+    x = random_input(g, spec)
+    assert torch.equal(
+        map_layer(back, lanes=5, pes=2).forward(x), map_layer(spec, lanes=5, pes=2).forward(x)
+    )
+    assert back.stride == (2, 1) and back.weight_base == "sqrt2"
+    torch.save({"schema": "nope"}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=re.escape("not a logdot layer spec")):
+        load_spec(tmp_path / "bad.pt")
+
+
+def tiny_quantized_cnn(seed):
+    """A small random ReLU CNN quantized with logdot.golden.nn (log2 weights, log2 activations)."""
+    from torch import nn
+
+    from logdot.golden.nn import quantize_model
+
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2))
+    calib = torch.rand(16, 1, 7, 7)
+    q = quantize_model(
+        model, weight_format="log2", weight_bits=4, act_format="log2", act_bits=4,
+        act_signed=False, calib_data=calib,
+    )  # fmt: skip
+    return q, calib
+
+
+def test_spec_from_golden_nn_module_matches_the_quantized_layer(seed):
+    """The integer layer computes the quantized PyTorch layer: |z * 2**s - conv| is at most
+    the bias rounding (half an LSB), and the next layer's input codes agree except where that
+    rounding crosses a code boundary."""
+    q, x = tiny_quantized_cnn(seed)
+    conv1, conv2 = q[0], q[2]
+    spec = spec_from_module(conv1, relu=True, next_quant=conv2.input_quant)
+    ml = map_layer(spec, lanes=4, pes=3)
+    codes_in = conv1.input_quant.codes(x)
+    z, (n, pos, _) = ml.reference_z(codes_in)
+    with torch.no_grad():
+        ref = torch.relu(conv1(x)).double()
+    ref = ref.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
+    s = ml.scale_x2 / 2
+    err = (z.double() * 2.0**s - ref).abs().max().item()
+    assert err <= 2.0 ** (s - 1) + 1e-6 * ref.abs().max().item(), err
+    with torch.no_grad():
+        want = conv2.input_quant.codes(torch.relu(conv1(x)))
+    got = ml.forward(codes_in)
+    assert (got != want).float().mean().item() < 0.01
+
+
+def test_spec_from_module_rejects_float_formats(seed):
+    from logdot.golden.nn import quantize_model
+
+    q = quantize_model(torch.nn.Sequential(torch.nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match=re.escape("weights must be quantized to 'log2'")):
+        spec_from_module(q[0], relu=False)
+
+
+def ref_log_codes(zs, scale_x2, bits, fsr, signed_out):
+    """:func:`ref_log_code` for a list of integers, vectorized over the big-integer part."""
+    cb = bits - 1 if signed_out else bits
+    z = torch.tensor(zs, dtype=torch.int64)
+    sq_len = torch.tensor([(v * v).bit_length() for v in zs], dtype=torch.int64)
+    k = torch.div(sq_len + scale_x2, 2, rounding_mode="floor")
+    c = (k - fsr + (1 << cb)).clamp(0, (1 << cb) - 1)
+    c = torch.where((z == 0) | ((z < 0) & (not signed_out)), 0, c)
+    return (c + ((z < 0) & (c != 0)).to(torch.int64) * (1 << cb)).tolist()
+
+
+def ref_log_code(z, scale_x2, bits, fsr, signed_out):
+    """Independent reference: k = round(log2 |v|) for v = z * 2**(scale_x2/2), from
+    v**2 >= 2**(2k - 1)  <=>  k = (bit_length(z*z) + scale_x2) // 2 (exact integers)."""
+    cb = bits - 1 if signed_out else bits
+    if z == 0 or (z < 0 and not signed_out):
+        return 0
+    k = ((z * z).bit_length() + scale_x2) // 2
+    c = min(max(k - fsr + (1 << cb), 0), (1 << cb) - 1)
+    return c | ((1 << cb) if (z < 0 and c) else 0)
+
+
+# -- the requantizer (Requant) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_bits", [2, 3, 5, 9])
+def test_golden_log_equals_log_quant_of_exact_value(in_bits):
+    zs = all_inputs(in_bits)
+    checked = 0
+    for scale_x2 in range(-9, 10):
+        for bits in (2, 3, 4, 6):
+            for signed_out in (False, True):
+                for fsr in range(-8, 12):
+                    rq = Requant.log(
+                        in_bits=in_bits, scale_x2=scale_x2, bits=bits, fsr=fsr, signed=signed_out
+                    )
+                    got = rq(zs)
+                    ref = ref_log_codes(zs.tolist(), scale_x2, bits, fsr, signed_out)
+                    assert got.tolist() == ref, (rq, scale_x2, fsr)
+                    if scale_x2 % 2 == 0:
+                        s = scale_x2 // 2
+                        # log_quant's exact integer path (z has scale 2**s: shift the FSR) ...
+                        lq = log_quant(zs, bits, fsr - s, signed=signed_out)
+                        assert torch.equal(got, lq)
+                        # ... and its float path on the exact float64 value z * 2**s.
+                        v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
+                        assert torch.equal(got, log_quant(v, bits, fsr, signed=signed_out))
+                    else:
+                        # Half-integer scale: the float64 of z * sqrt(2) * 2**floor(s) is not
+                        # exact, but no such value lies near a rounding threshold except the
+                        # powers of two times sqrt(2), whose float64 is above the threshold.
+                        v = zs.to(torch.float64) * math.sqrt(2.0) * 2.0 ** (scale_x2 >> 1)
+                        assert torch.equal(got, log_quant(v, bits, fsr, signed=signed_out))
+                    checked += 1
+    assert checked == 19 * 4 * 2 * 20
+    # The vectorized reference is the scalar one.
+    assert ref_log_codes(zs.tolist(), -3, 4, 2, True) == [
+        ref_log_code(int(z), -3, 4, 2, True) for z in zs
+    ]
+
+
+@pytest.mark.parametrize("in_bits", [2, 4, 9])
+def test_golden_linear_equals_linear_quant_of_exact_value(in_bits):
+    zs = all_inputs(in_bits)
+    for scale_x2 in range(-6, 7, 2):
+        s = scale_x2 // 2
+        for bits in (2, 3, 5, 12):
+            for signed_out in (False, True):
+                for exp in range(-6, 8):
+                    rq = Requant.linear(
+                        in_bits=in_bits, scale_x2=scale_x2, bits=bits, exp=exp, signed=signed_out
+                    )
+                    got = rq(zs)
+                    assert torch.equal(got, linear_quant(zs, bits, exp - s, signed=signed_out))
+                    v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
+                    assert torch.equal(got, linear_quant(v, bits, exp, signed=signed_out))
+
+
+def test_golden_wide_inputs_random_and_extremes(seed):
+    """64-bit inputs (extremes included) agree with log_quant / linear_quant's integer path."""
+    rng = random.Random(seed)
+    n = 64
+    zs = [-(1 << 63), (1 << 63) - 1, 0, 1, -1, 2, 3, -3]
+    zs += [rng.randrange(-(1 << 63), 1 << 63) >> rng.randrange(64) for _ in range(2000)]
+    # Every power of two and its neighbours, and every rounding threshold and its neighbours.
+    for e, t in enumerate(log_thresholds(63)):
+        for v in (1 << e, t, t - 1):
+            zs += [v, -v]
+    z = torch.tensor(zs, dtype=torch.int64)
+    for signed_out in (False, True):
+        for fsr in (-40, 0, 30, 63, 70):
+            rq = Requant.log(in_bits=n, scale_x2=0, bits=16, fsr=fsr, signed=signed_out)
+            assert torch.equal(rq(z), log_quant(z, 16, fsr, signed=signed_out))
+            ref = [ref_log_code(v, 0, 16, fsr, signed_out) for v in zs]
+            assert rq(z).tolist() == ref
+        for exp in (-3, 0, 5, 40, 70):
+            rq = Requant.linear(in_bits=n, scale_x2=0, bits=32, exp=exp, signed=signed_out)
+            assert torch.equal(rq(z), linear_quant(z, 32, exp, signed=signed_out))
+
+
+def test_log_rounding_thresholds_are_exact():
+    """T_e = ceil(2**(e + 1/2)): T_e**2 >= 2**(2e+1) > (T_e - 1)**2."""
+    for e, t in enumerate(log_thresholds(62)):
+        assert t * t >= 1 << (2 * e + 1) > (t - 1) ** 2
+    assert log_thresholds(6) == [2, 3, 6, 12, 23, 46]
+
+
+def test_a_wrong_golden_is_caught():
+    """The comparison can fail: an offset one too large disagrees with log_quant."""
+    zs = all_inputs(6)
+    good = Requant.log(in_bits=6, scale_x2=0, bits=4, fsr=3)
+    bad = Requant(in_bits=6, kind="log", out_bits=4, offset=good.offset + 1)
+    assert torch.equal(good(zs), log_quant(zs, 4, 3, signed=False))
+    assert not torch.equal(bad(zs), log_quant(zs, 4, 3, signed=False))
+
+
+def test_requant_validation_messages():
+    with pytest.raises(ValueError, match=re.escape("kind must be one of 'log', 'linear', not 'x'")):
+        Requant(in_bits=8, kind="x", out_bits=4)
+    msg = "in_bits must be an integer in [2, 64], not 65"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        Requant(in_bits=65, kind="log", out_bits=4)
+    with pytest.raises(TypeError, match=re.escape("out_signed must be a bool, not 1")):
+        Requant(in_bits=8, kind="log", out_bits=4, out_signed=1)
+    with pytest.raises(ValueError, match=re.escape("shift applies to kind='linear' only")):
+        Requant(in_bits=8, kind="log", out_bits=4, shift=2)
+    with pytest.raises(ValueError, match=re.escape("a linear output needs an integer result")):
+        Requant.linear(in_bits=8, scale_x2=3, bits=8, exp=0)
+    rq = Requant.log(in_bits=4, scale_x2=0, bits=3, fsr=0)
+    with pytest.raises(ValueError, match=re.escape("z must be in [-8, 7] (in_bits=4), not 8")):
+        rq(torch.tensor([1, 8]))
+    with pytest.raises(TypeError, match=re.escape("z must be an integer torch tensor, not list")):
+        rq([1, 2])

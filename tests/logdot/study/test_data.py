@@ -1,0 +1,68 @@
+"""Tests of logdot.study.data: the fixed, stratified digits split, deterministic and seeded
+training, and the trained CNN's accuracy and architecture."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from logdot.study.data import (
+    DigitsCNN,
+    TrainConfig,
+    calibration_subset,
+    evaluate,
+    init_digits_cnn,
+    load_digits_split,
+    train_digits_cnn,
+)
+
+# -- data and the trained model -----------------------------------------------------------------
+
+
+def test_digits_split_fixed_and_stratified():
+    x_tr, y_tr, x_te, y_te = load_digits_split()
+    assert x_tr.shape == (1347, 1, 8, 8) and x_te.shape == (450, 1, 8, 8)
+    assert x_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert float(x_tr.min()) == 0.0 and float(x_tr.max()) == 1.0
+    counts = torch.bincount(y_te, minlength=10)
+    assert counts.min() >= 43 and counts.max() <= 46
+    again = load_digits_split()
+    assert all(torch.equal(u, v) for u, v in zip((x_tr, y_tr, x_te, y_te), again, strict=True))
+    x_cal, _ = calibration_subset(x_tr, y_tr)
+    assert x_cal.shape == (256, 1, 8, 8)
+    # A subset of the training images (never test images).
+    train_set = {tuple(v.flatten().tolist()) for v in x_tr}
+    assert all(tuple(v.flatten().tolist()) in train_set for v in x_cal)
+    with pytest.raises(ValueError, match=re.escape("n must be an integer in [10, 1347], not 5")):
+        calibration_subset(x_tr, y_tr, 5)
+
+
+def test_training_is_deterministic(tmp_path):
+    cfg = TrainConfig(epochs=2)
+    a = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name == f"digits_cnn_{cfg.key()}_seed3.pt"
+    b = train_digits_cnn(3, config=cfg, cache=False)
+    c = train_digits_cnn(3, config=cfg, cache_dir=tmp_path)  # from the cache
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]) and torch.equal(v, c.state_dict()[k]), k
+    with pytest.raises(ValueError, match=re.escape("seed must be a non-negative integer, not -1")):
+        train_digits_cnn(-1)
+
+
+def test_trained_float_model_reaches_97_percent():
+    model = train_digits_cnn(0)
+    assert isinstance(model, DigitsCNN) and not model.training
+    _, _, x_te, y_te = load_digits_split()
+    acc = evaluate(model, x_te, y_te)
+    assert acc >= 0.97, acc
+    # Architecture the RTL demo relies on.
+    assert [type(m).__name__ for m in model.children()] == ["Conv2d", "Conv2d", "Linear"]
+    assert model.conv2.stride == (2, 2) and model.fc.in_features == 512
+    assert not math.isnan(acc)
+
+
+def test_init_is_seeded():
+    a, b = init_digits_cnn(1), init_digits_cnn(1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))

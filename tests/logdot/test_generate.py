@@ -1,0 +1,178 @@
+"""logdot.generate: the Verilog (lint-clean, no multiplier, ports in contract order,
+deterministic), the manifest, and the writing of both files (atomic, names checked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Module
+
+from logdot.generate import MANIFEST_SCHEMA, generate_verilog, manifest, write
+from logdot.golden.formats import EngineConfig
+from logdot.hdl.engine import LogDotEngine
+from logdot.hdl.top import PORTS, LogDotTop
+from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of
+
+# The engines of the manifest tests are built only to read their properties.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+# -- Verilog ---------------------------------------------------------------------------------------
+
+LINT_CONFIGS = [
+    dict(lanes=1, act_bits=8, weight_bits=4),
+    dict(lanes=3, act_bits=8, weight_bits=4, weight_base="sqrt2", acc_bits=12),
+    dict(lanes=3, act_bits=4, weight_bits=3, act_format="log", register_every=1),
+    dict(lanes=16, act_bits=8, weight_bits=4),
+    dict(lanes=16, act_bits=5, weight_bits=4, **LOG, **UNSIGNED, **SQRT2, register_every=2),
+]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("verilog")
+    paths = []
+    for i, kw in enumerate(LINT_CONFIGS):
+        vpath, _ = write(cfg_of(**kw), out, name=f"engine{i}")
+        paths.append(vpath)
+    return paths
+
+
+@pytest.mark.parametrize("index", range(len(LINT_CONFIGS)))
+def test_verilog_lints_clean(generated, index):
+    verilator_lint(generated[index])
+    iverilog_check(generated[index])
+
+
+def _strip_comments_and_attributes(text):
+    text = text.replace("always @*", "always")
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"\(\*.*?\*\)", "", text, flags=re.S)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def _has_multiplication(verilog_text):
+    return "*" in _strip_comments_and_attributes(verilog_text)
+
+
+@pytest.mark.parametrize("index", range(len(LINT_CONFIGS)))
+def test_no_multiplier(generated, index):
+    with open(generated[index]) as f:
+        assert not _has_multiplication(f.read())
+
+
+def test_multiplier_check_can_fail():
+    """The same check finds the ``*`` of a design that multiplies."""
+    from amaranth.back import verilog
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Mul(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(8), "b": In(8), "y": Out(16)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.y.eq(self.a * self.b)
+            return m
+
+    assert _has_multiplication(verilog.convert(Mul(), emit_src=False))
+    il = rtlil.convert(LogDotTop(config=cfg_of(lanes=3, act_bits=6, weight_bits=4, **SQRT2)))
+    assert "$mul" not in il and "$add" in il
+
+
+def test_top_module_ports_in_contract_order(generated):
+    cfg = cfg_of(**LINT_CONFIGS[3])
+    with open(generated[3]) as f:
+        text = f.read()
+    assert f"module engine3({', '.join(PORTS)});" in text
+    top = text.split("module engine3(", 1)[1].split("endmodule", 1)[0]
+    decl = re.compile(r"^\s*(input|output)\s*(?:\[(\d+):0\])?\s*(\w+);", re.M)
+    found = {m[2]: (m[0], int(m[1]) + 1 if m[1] else 1) for m in decl.findall(top)}
+    assert found == {
+        "clk": ("input", 1),
+        "rst": ("input", 1),
+        "s_axis_tvalid": ("input", 1),
+        "s_axis_tready": ("output", 1),
+        "s_axis_tlast": ("input", 1),
+        "s_axis_tdata": ("input", 8 * cfg.in_bytes),
+        "m_axis_tvalid": ("output", 1),
+        "m_axis_tready": ("input", 1),
+        "m_axis_tdata": ("output", 8 * cfg.out_bytes),
+    }  # fmt: skip
+    # rst is synchronous: every always block is clocked by posedge clk alone.
+    assert "posedge rst" not in text and "negedge" not in text
+    assert "always @(posedge clk)" in text
+
+
+def test_generate_verilog_is_deterministic_and_named():
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    a = generate_verilog(cfg, name="my_engine")
+    assert a == generate_verilog(cfg, name="my_engine")
+    assert "module my_engine(clk, rst," in a
+    assert "/work/" not in a  # no source paths
+
+
+# -- manifest and files ------------------------------------------------------------------------
+
+
+def test_manifest_contents():
+    cfg = cfg_of(lanes=3, act_bits=6, weight_bits=4, weight_base="sqrt2", frac_bits=5, acc_bits=14)
+    m = manifest(cfg, name="eng")
+    json.dumps(m)  # serializable
+    assert m["schema"] == MANIFEST_SCHEMA and m["name"] == "eng"
+    assert EngineConfig(**m["parameters"]) == cfg
+    assert m["derived"] == cfg.to_dict()["derived"]
+    assert m["latency"] == LogDotEngine.from_config(cfg).latency == 3
+    assert (m["in_bytes"], m["out_bytes"]) == (cfg.in_bytes, cfg.out_bytes)
+    assert [p["name"] for p in m["ports"]] == list(PORTS)
+    s = m["s_axis"]
+    assert s["tdata_bits"] == 8 * cfg.in_bytes and s["used_bits"] == 3 * (6 + 4)
+    assert [(a["lsb"], a["width"]) for a in s["activations"]] == [(0, 6), (6, 6), (12, 6)]
+    assert [(w["lsb"], w["width"], w["sign_bit"]) for w in s["weights"]] == [
+        (18, 4, 21),
+        (22, 4, 25),
+        (26, 4, 29),
+    ]
+    assert s["padding"] == {"lsb": 30, "width": 2}
+    assert m["m_axis"]["result_bits"] == cfg.result_bits
+    assert m["result"]["frac_bits"] == 5
+    assert m["reset"] == {"name": "rst", "synchronous": True, "active": "high"}
+    assert set(m["tools"]) == {"logdot", "amaranth", "python"}
+
+
+def test_write_creates_both_files_and_refuses_to_overwrite(tmp_path):
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    out = tmp_path / "sub" / "dir"
+    vpath, jpath = write(cfg, out, name="eng")
+    assert (vpath, jpath) == (str(out / "eng.v"), str(out / "eng.json"))
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]
+    with open(jpath) as f:
+        assert json.load(f) == json.loads(json.dumps(manifest(cfg, name="eng")))
+    before = (out / "eng.v").read_text()
+    (out / "eng.json").write_text("old")
+    with pytest.raises(FileExistsError, match=re.escape(f"{vpath} exists; use force=True")):
+        write(cfg_of(lanes=3, act_bits=4, weight_bits=3), out, name="eng")
+    assert (out / "eng.v").read_text() == before and (out / "eng.json").read_text() == "old"
+    write(cfg, out, name="eng", force=True)
+    assert (out / "eng.json").read_text() != "old"
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]  # no temp files left
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a-b", "module", "wire", "a b", "x" * 65, "a$b"])
+def test_bad_names_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match=re.escape(f"not {name!r}")):
+        write(cfg_of(lanes=1, act_bits=4, weight_bits=2), tmp_path, name=name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_bad_arguments(tmp_path):
+    with pytest.raises(TypeError, match="config must be an EngineConfig"):
+        write({"lanes": 1}, tmp_path)
+    with pytest.raises(TypeError, match=re.escape("name must be a string, not 3")):
+        write(cfg_of(lanes=1, act_bits=4, weight_bits=2), tmp_path, name=3)
+    assert os.listdir(tmp_path) == []

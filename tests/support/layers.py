@@ -1,0 +1,95 @@
+"""Layers for the layer-engine tests: random layer specifications and their inputs, the exact
+float64 layer, a small integer layer, and every integer of a width."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from logdot.golden.formats import EngineConfig
+from logdot.golden.layer import Layer, LayerConfig, LayerSpec, Requant, z_bits
+from logdot.golden.quant import linear_dequant, log_dequant
+
+__all__ = [
+    "all_inputs",
+    "dequant_acts",
+    "float_layer",
+    "random_conv_spec",
+    "random_input",
+    "small_layer",
+]
+
+
+def all_inputs(n):
+    """Every integer of the signed width ``n``, in increasing order (an int64 tensor)."""
+    return torch.arange(-(1 << (n - 1)), 1 << (n - 1), dtype=torch.int64)
+
+
+def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",
+                     base=2, relu=True, out_kind="log", out_scale=2, bias=True, wbits=4,
+                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1):  # fmt: skip
+    """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer)."""
+    shape = (cout, cin, k, k) if kind == "conv2d" else (cout, cin)
+    w = torch.randint(0, 1 << wbits, shape, generator=g)
+    b = torch.randn(cout, generator=g, dtype=torch.float64) * 4 if bias else None
+    return LayerSpec(
+        kind=kind,
+        weight_codes=w,
+        weight_bits=wbits,
+        weight_base=base,
+        weight_fsr=weight_fsr,
+        act_format=act,
+        act_bits=abits,
+        act_signed=act_signed,
+        act_scale=0 if act == "log" else -2,
+        bias=b,
+        relu=relu,
+        out_kind=out_kind,
+        out_bits=4 if out_kind == "log" else 12,
+        out_signed=not relu,
+        out_scale=out_scale,
+        stride=stride,
+        padding=padding,
+        frac_bits=6 if base == "sqrt2" else None,
+    )
+
+
+def random_input(g, spec, n=2, h=6, w=5):
+    """Random input codes of ``spec`` (a batch of ``n``; ``h`` x ``w`` maps for a conv)."""
+    hi = 1 << spec.act_bits
+    if spec.kind == "linear":
+        return torch.randint(0, hi, (n, spec.in_features), generator=g)
+    x = torch.randint(0, hi, (n, spec.weight_codes.shape[1], h, w), generator=g)
+    if spec.act_format == "linear" and spec.act_signed:
+        x = x - hi // 2
+    return x
+
+
+def dequant_acts(spec, x):
+    """The real values of the activation codes ``x`` of ``spec``."""
+    if spec.act_format == "log":
+        return log_dequant(x, spec.act_bits, spec.act_scale, signed=spec.act_signed)
+    return linear_dequant(x, spec.act_bits, spec.act_scale, signed=spec.act_signed)
+
+
+def float_layer(spec, x, bias_real):
+    """Exact float64 layer output (before ReLU) from the dequantized codes."""
+    w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
+    a = dequant_acts(spec, x)
+    if spec.kind == "linear":
+        return F.linear(a, w, bias_real)
+    return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
+
+
+def small_layer(seed, *, depth=3, dots=2, act_format="log"):
+    """A small random integer :class:`~logdot.golden.layer.Layer` (3 lanes x 2 PEs, ReLU,
+    log output)."""
+    g = torch.Generator().manual_seed(seed)
+    eng = EngineConfig(lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8)
+    rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=9)
+    cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)
+    return Layer(
+        config=cfg,
+        weights=torch.randint(0, 16, (depth, 2, 3), generator=g),
+        bias=torch.randint(-32, 32, (dots, 2), generator=g),
+    )
