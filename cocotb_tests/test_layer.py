@@ -115,10 +115,8 @@ class LayerScoreboard:
 
     def write_weight(self, addr, pe, word):
         self.flush()
-        wb = self.config.engine.weight_bits
-        mask = (1 << wb) - 1
-        for k in range(self.config.lanes):
-            self.weights[addr, pe, k] = (word >> (k * wb)) & mask
+        codes = self.config.unpack_weight_word(word)
+        self.weights[addr, pe] = torch.tensor(codes, dtype=torch.int64)
 
     def error(self, message):
         self.errors.append(message)
@@ -503,7 +501,7 @@ async def test_weight_load(dut):
     wb = cfg.engine.weight_bits
 
     def random_word():
-        return sum(tb.rng.randrange(1 << wb) << (k * wb) for k in range(cfg.lanes))
+        return cfg.pack_weight_word([tb.rng.randrange(1 << wb) for _ in range(cfg.lanes)])
 
     words = [random_word() for _ in range(cfg.depth * cfg.pes)]
     tb.wsource.queue.extend((w, i == len(words) - 1) for i, w in enumerate(words))

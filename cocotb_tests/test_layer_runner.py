@@ -32,7 +32,8 @@ import test_runner as engine_runner
 import torch
 
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
+from logdot.golden.layer import Layer, LayerConfig, z_bits
+from logdot.golden.requant import Requant
 
 HERE = Path(__file__).resolve().parent
 SIM_BUILD = HERE.parent / "sim_build"

@@ -28,3 +28,13 @@ def seed(request):
     torch.manual_seed(s)
     print(f"seed for {request.node.nodeid}: {s} (LOGDOT_SEED={base})")
     return s
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread: on small tensors torch's thread pool only adds
+    overhead (a lot on a busy machine). Use it with ``pytest.mark.usefixtures``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -88,6 +88,24 @@ def test_from_log_keeps_geometry():
     assert LinearConfig.from_log(log).weight_bits == 4
 
 
+def test_from_log_of_a_sqrt2_log_activation_config():
+    """The baseline drops the log formats (base 2, no fraction bits, linear activations) and
+    keeps a saturating accumulator; its parameters are to_dict's without the "engine" tag."""
+    log = EngineConfig(
+        lanes=2, act_bits=4, weight_bits=4, act_format="log", weight_base="sqrt2",
+        frac_bits=6, acc_bits=8, register_terms=False,
+    )  # fmt: skip
+    assert log.saturating
+    lin = LinearConfig.from_log(log)
+    assert lin.parameters() == {
+        "lanes": 2, "act_bits": 4, "weight_bits": 4, "act_format": "linear",
+        "act_signed": True, "weight_base": 2, "frac_bits": 0, "acc_bits": 8,
+        "max_beats": 1024, "register_terms": False, "register_every": 0,
+    }  # fmt: skip
+    assert lin.to_dict()["parameters"] == {**lin.parameters(), "engine": "linear"}
+    assert LinearConfig(**lin.parameters()) == lin
+
+
 @pytest.mark.parametrize(
     ("kw", "exc", "msg"),
     [

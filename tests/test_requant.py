@@ -2,7 +2,7 @@
 """The output-stage requantizer: golden model vs logdot.golden.quant, and RTL vs golden,
 exhaustively.
 
-* The golden :class:`logdot.golden.layer.Requant` must equal ``logdot.golden.quant.log_quant`` /
+* The golden :class:`logdot.golden.requant.Requant` must equal ``logdot.golden.quant.log_quant`` /
   ``linear_quant`` applied to the exact real value ``z * 2**(scale_x2 / 2)`` of every integer
   ``z`` of small input widths, for many output formats and scales, and an independent
   big-integer reference written from the definition of log rounding.
@@ -20,18 +20,12 @@ import torch
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from logdot.golden.layer import Requant, log_thresholds
 from logdot.golden.quant import linear_quant, log_quant
+from logdot.golden.requant import Requant, log_thresholds
 from logdot.hdl.requant import LinearRequantizer, LogRequantizer, make_requantizer
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small tensors: torch's thread pool only adds overhead (a lot on a busy machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+#: Small tensors: torch's thread pool only adds overhead (a lot on a busy machine).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def all_inputs(n):
@@ -171,7 +165,7 @@ def test_requant_validation_messages():
         rq(torch.tensor([1, 8]))
     with pytest.raises(TypeError, match=re.escape("z must be an integer torch tensor, not list")):
         rq([1, 2])
-    msg = "requant must be a logdot.golden.layer.Requant, not None"
+    msg = "requant must be a logdot.golden.requant.Requant, not None"
     with pytest.raises(TypeError, match=re.escape(msg)):
         LogRequantizer(requant=None)
     with pytest.raises(ValueError, match=re.escape("requant.kind must be 'linear', not 'log'")):
