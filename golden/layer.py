@@ -61,9 +61,9 @@ MAX_PES = 256
 MAX_DEPTH = 1 << 16
 
 
-def _bytes(bits):
-    """Bytes of a bus of ``bits`` bits (rounded up)."""
-    return -(-bits // 8)
+def _bytes_of(bits_name, doc):
+    """A read-only property: the property ``bits_name`` in whole bytes (rounded up)."""
+    return property(lambda self: -(-getattr(self, bits_name) // 8), doc=doc)
 
 
 # -- layer engine geometry and contents -----------------------------------------------------
@@ -140,9 +140,7 @@ class LayerConfig:
         """Used bits of one input beat: ``lanes`` activations of ``act_bits``."""
         return self.engine.lanes * self.engine.act_bits
 
-    @property
-    def in_bytes(self):
-        return _bytes(self.in_bits)
+    in_bytes = _bytes_of("in_bits", "Bytes of ``s_axis_tdata``.")
 
     @property
     def out_field_bits(self):
@@ -154,9 +152,7 @@ class LayerConfig:
         """Used bits of one output beat: ``pes`` fields of ``out_field_bits``."""
         return self.pes * self.requant.out_bits
 
-    @property
-    def out_bytes(self):
-        return _bytes(self.out_bits)
+    out_bytes = _bytes_of("out_bits", "Bytes of ``m_axis_tdata``.")
 
     def act_lsb(self, lane):
         """Bit offset of activation ``lane`` in ``s_axis_tdata``."""
@@ -173,10 +169,7 @@ class LayerConfig:
         """Bits of one weight word (one PE, one address): ``lanes * weight_bits``."""
         return self.engine.lanes * self.engine.weight_bits
 
-    @property
-    def word_bytes(self):
-        """Bytes of one beat of the weight-load stream (one word)."""
-        return _bytes(self.word_bits)
+    word_bytes = _bytes_of("word_bits", "Bytes of ``w_axis_tdata`` (one word per beat).")
 
     def weight_lsb(self, lane):
         """Bit offset of weight ``lane`` in a weight-memory word (and a ``w_axis_tdata`` beat).

@@ -37,6 +37,7 @@ Biases stay in float: in the engine they are added to the accumulator at full pr
 from __future__ import annotations
 
 import copy
+import operator
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -83,6 +84,11 @@ def _check_bits(fmt, bits, name="bits"):
         return check_int(bits, name, 1)
     lim = LIMITS["act_bits_linear"] if fmt == "linear" else LIMITS["quant_bits"]
     return check_int(bits, name, *lim)
+
+
+def _read_only(name, doc):
+    """A read-only property returning the attribute ``_<name>`` (documented by ``doc``)."""
+    return property(operator.attrgetter(f"_{name}"), doc=doc)
 
 
 class Quantizer(nn.Module):
@@ -133,25 +139,11 @@ class Quantizer(nn.Module):
 
     # -- read-only configuration ---------------------------------------------------------
 
-    @property
-    def format(self):
-        return self._format
-
-    @property
-    def bits(self):
-        return self._bits
-
-    @property
-    def signed(self):
-        return self._signed
-
-    @property
-    def rule(self):
-        return self._rule
-
-    @property
-    def dynamic(self):
-        return self._dynamic
+    format = _read_only("format", "The number format (see the class parameters).")
+    bits = _read_only("bits", "The width, the sign bit included when ``signed``.")
+    signed = _read_only("signed", "Whether the values are signed.")
+    rule = _read_only("rule", 'The scale rule, ``"max"`` or ``"calibrated"``.')
+    dynamic = _read_only("dynamic", "Whether the scale follows the input in every mode.")
 
     @property
     def is_float(self):
@@ -360,20 +352,13 @@ class _QuantLayerMixin:
 class LogConv2d(_QuantLayerMixin, nn.Conv2d):
     """:class:`torch.nn.Conv2d` with quantized weights and quantized input activations.
 
-    Takes the ``Conv2d`` arguments, plus the keyword-only quantization arguments of
-    :class:`QuantSettings` (same names, same defaults):
-
-    Parameters
-    ----------
-    weight_format, weight_bits, weight_rule
-        Weight :class:`Quantizer` (signed, dynamic).
-    act_format, act_bits, act_rule, act_signed
-        Input :class:`Quantizer` (calibrated; unsigned by default, for inputs that follow a
-        ReLU or are non-negative images).
-    accumulation : {"exact", "log"}
-        ``"exact"``: the ordinary (exact) sum of products, what the engine computes.
-        ``"log"``: the paper's log-domain accumulation (:mod:`logdot.golden.logacc`), inference
-        only, with ``frac_bits`` fraction bits; needs log weights and log activations.
+    Takes the ``Conv2d`` arguments (``groups=1``, ``dilation=1`` and zero padding only), plus
+    the keyword-only quantization arguments of :class:`QuantSettings` (same names, same
+    defaults): ``weight_format``, ``weight_bits``, ``weight_rule`` (the weight
+    :class:`Quantizer`, signed and dynamic), ``act_format``, ``act_bits``, ``act_rule``,
+    ``act_signed`` (the input :class:`Quantizer`, calibrated), ``accumulation`` (``"exact"``,
+    what the engine computes, or ``"log"``, the paper's log-domain accumulation) and
+    ``frac_bits``.
     """
 
     def __init__(self, *args, **kwargs):
@@ -423,7 +408,7 @@ class LogLinear(_QuantLayerMixin, nn.Linear):
     """:class:`torch.nn.Linear` with quantized weights and quantized input activations.
 
     Takes the ``Linear`` arguments plus the keyword-only quantization arguments of
-    :class:`QuantSettings` (as :class:`LogConv2d`).
+    :class:`QuantSettings` (as :class:`LogConv2d` does).
     """
 
     def __init__(self, *args, **kwargs):
