@@ -507,7 +507,12 @@ def quantize_model(model, *, calib_data=None, inplace=False, **quant):
     torch.nn.Module
         The quantized model (in eval mode if calibrated).
     """
-    quant = QuantSettings(**quant).to_dict()
+    settings, unknown = QuantSettings.split(quant)
+    if unknown:
+        raise TypeError(
+            f"quantize_model() got unexpected keyword arguments: {', '.join(map(repr, unknown))}"
+        )
+    quant = settings.to_dict()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if not inplace:
