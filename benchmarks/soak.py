@@ -333,7 +333,7 @@ def layer_soak(beats, seed, out, chunk_beats=1_000_000):
     streamed through its Verilator test bench (logdot.tools.layer_sim.LayerSim) with idles and
     back-pressure in runs of ``chunk_beats`` beats, every output compared with the golden
     layer model (logdot.golden.layer). Returns (beats, outputs, simulator seconds)."""
-    from logdot.golden.layer import LayerSpec, map_layer
+    from logdot.golden.mapping import LayerSpec, map_layer
     from logdot.tools.layer_sim import LayerSim
 
     g = torch.Generator().manual_seed(seed)

@@ -40,15 +40,6 @@ TRAFFIC = [
 ]
 
 
-def weight_lsb(config, lane):
-    """Lowest bit of ``lane``'s weight code in a weight-memory word (``w_axis_tdata``).
-
-    The one place of this module that knows the word layout (to be replaced by
-    ``LayerConfig.weight_lsb``).
-    """
-    return lane * config.engine.weight_bits
-
-
 class LayerScoreboard(StreamScoreboard):
     """In-order scoreboard of a layer engine: input beats -> golden layer -> expected rows.
 
@@ -111,12 +102,8 @@ class LayerScoreboard(StreamScoreboard):
         """One transferred ``w_axis`` word: written at the pointer, which then advances
         (PE first, then address) or, after ``tlast``, rewinds to 0."""
         self.compare()
-        wb = self.config.engine.weight_bits
-        mask = (1 << wb) - 1
-        for k in range(self.config.lanes):
-            self.weights[self.weight_addr, self.weight_pe, k] = (
-                word >> weight_lsb(self.config, k)
-            ) & mask
+        codes = self.config.unpack_weight_word(word)
+        self.weights[self.weight_addr, self.weight_pe] = torch.tensor(codes, dtype=torch.int64)
         if last:
             self.weight_addr = self.weight_pe = 0
         else:
@@ -223,10 +210,6 @@ class LayerTB(StreamTB):
                 f"{self._weights_seen}"
             )
         self.check_errors()
-
-    def weight_word(self, codes):
-        """The ``w_axis_tdata`` word of one PE's lane codes."""
-        return sum(c << weight_lsb(self.config, k) for k, c in enumerate(codes))
 
     # -- stimulus ------------------------------------------------------------------------------
 
@@ -375,7 +358,7 @@ async def test_weight_load(dut):
     wb = cfg.engine.weight_bits
 
     def random_word():
-        return tb.weight_word([tb.rng.randrange(1 << wb) for _ in range(cfg.lanes)])
+        return cfg.pack_weight_word([tb.rng.randrange(1 << wb) for _ in range(cfg.lanes)])
 
     tb.load_weights([random_word() for _ in range(cfg.depth * cfg.pes)])
     await tb.load_done()

@@ -29,7 +29,8 @@ import torch
 from support import SIMULATORS
 
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
+from logdot.golden.layer import Layer, LayerConfig, z_bits
+from logdot.golden.requant import Requant
 
 TOPLEVEL = "logdot_layer"
 TEST_MODULE = "test_layer"

@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from logdot.golden.layer import map_layer, spec_from_module  # noqa: E402
+from logdot.golden.mapping import map_layer  # noqa: E402
 from logdot.golden.nn import quantize_model  # noqa: E402
+from logdot.golden.spec_io import spec_from_module  # noqa: E402
 from logdot.study.data import evaluate, load_digits_split, train_digits_cnn  # noqa: E402
 from logdot.tools.layer_sim import SIMULATORS, LayerSim, default_build_root  # noqa: E402
 

@@ -29,6 +29,9 @@ __all__ = [
     "WEIGHT_BASES",
     "EngineConfig",
     "ceil_root_pow2",
+    "check_bool",
+    "check_choice",
+    "check_int",
     "normalize_base",
     "signed_width",
     "sqrt2_constant",
@@ -89,6 +92,27 @@ def check_int(value, name, lo=None, hi=None):
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
     if hi is not None and value > hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+    return value
+
+
+def check_bool(value, name):
+    """Validate that ``value`` is a ``bool``; return it.
+
+    Raises :class:`TypeError` naming ``name`` and the bad value (``1`` and ``0`` are not
+    bools).
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Validate that ``value`` is one of ``choices``; return it.
+
+    Raises :class:`ValueError` naming ``name``, every choice and the bad value.
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
     return value
 
 
@@ -204,8 +228,7 @@ class EngineConfig:
         lim = LIMITS["act_bits_log" if self.act_format == "log" else "act_bits_linear"]
         check_int(self.act_bits, "act_bits", *lim)
         check_int(self.weight_bits, "weight_bits", *LIMITS["weight_bits"])
-        if not isinstance(self.act_signed, bool):
-            raise TypeError(f"act_signed must be a bool, not {self.act_signed!r}")
+        check_bool(self.act_signed, "act_signed")
         object.__setattr__(
             self, "weight_base", normalize_base(self.weight_base, name="weight_base")
         )
@@ -220,8 +243,7 @@ class EngineConfig:
                 object.__setattr__(self, "frac_bits", _DEFAULT_FRAC_BITS)
             check_int(self.frac_bits, "frac_bits", *LIMITS["frac_bits"])
         check_int(self.max_beats, "max_beats", *LIMITS["max_beats"])
-        if not isinstance(self.register_terms, bool):
-            raise TypeError(f"register_terms must be a bool, not {self.register_terms!r}")
+        check_bool(self.register_terms, "register_terms")
         check_int(self.register_every, "register_every", *LIMITS["register_every"])
 
         d = {}
@@ -257,6 +279,26 @@ class EngineConfig:
             )
         d["result_bits"] = rbits
         object.__setattr__(self, "_derived", d)
+
+    # -- parameters -----------------------------------------------------------------------
+
+    @classmethod
+    def parameter_names(cls):
+        """Names of the constructor parameters, in declaration order (a tuple).
+
+        Derived from the dataclass fields (``init=True`` only), so a new parameter appears
+        here, in :meth:`parameters` and in the manifest without further edits.
+        """
+        return tuple(f.name for f in fields(cls) if f.init)
+
+    def parameters(self):
+        """The constructor parameters as a dict (``type(self)(**cfg.parameters()) == cfg``).
+
+        The values are the normalized ones (``acc_bits`` and ``frac_bits`` resolved,
+        ``weight_base`` as ``2`` or ``"sqrt2"``); ``to_dict()["parameters"]`` is this dict
+        (plus ``"engine"`` for :class:`logdot.golden.linear_engine.LinearConfig`).
+        """
+        return {name: getattr(self, name) for name in self.parameter_names()}
 
     # -- code layouts ---------------------------------------------------------------------
 
@@ -443,7 +485,7 @@ class EngineConfig:
 
     def to_dict(self):
         """Every parameter and derived width (for the manifest JSON)."""
-        params = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        params = self.parameters()
         derived = {
             "exact_acc_bits": self.exact_acc_bits(),
             "saturating": self.saturating,

@@ -56,17 +56,17 @@ class LinearConfig(EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         wb = config.weight_bits if weight_bits is None else weight_bits
         check_int(wb, "weight_bits", 2, 8)
-        return cls(
-            lanes=config.lanes,
-            act_bits=config.act_bits,
-            weight_bits=wb,
-            act_format="linear",
-            act_signed=config.act_signed,
-            acc_bits=config.acc_bits if config.saturating else None,
-            max_beats=config.max_beats,
-            register_terms=config.register_terms,
-            register_every=config.register_every,
-        )
+        # Every parameter of config (lanes, activations, pipeline, ...) but the weights'
+        # format and the accumulator.
+        params = {
+            **config.parameters(),
+            "weight_bits": wb,
+            "act_format": "linear",
+            "weight_base": 2,
+            "frac_bits": None,
+            "acc_bits": config.acc_bits if config.saturating else None,
+        }
+        return cls(**params)
 
     @property
     def weight_range(self):

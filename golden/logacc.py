@@ -45,7 +45,7 @@ import functools
 
 import torch
 
-from .formats import LIMITS, check_int, normalize_base
+from .formats import LIMITS, check_bool, check_int, normalize_base
 
 __all__ = [
     "LogOperand",
@@ -184,8 +184,7 @@ class LogOperand:
     """
 
     def __init__(self, bits, fsr, *, base=2, signed=True):
-        if not isinstance(signed, bool):
-            raise TypeError(f"signed must be a bool, not {signed!r}")
+        check_bool(signed, "signed")
         self.bits = check_int(bits, "bits", *LIMITS["quant_bits"])
         self.fsr = check_int(fsr, "fsr", *LIMITS["fsr"])
         self.base = normalize_base(base)

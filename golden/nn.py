@@ -37,13 +37,15 @@ Biases stay in float: in the engine they are added to the accumulator at full pr
 from __future__ import annotations
 
 import copy
+import operator
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from . import logacc
-from .formats import LIMITS, check_int
+from .formats import LIMITS, check_bool, check_choice, check_int
 from .quant import (
     fake_linear_quant,
     fake_log_quant,
@@ -60,6 +62,7 @@ __all__ = [
     "RULES",
     "LogConv2d",
     "LogLinear",
+    "QuantSettings",
     "Quantizer",
     "calibrate",
     "quantize_model",
@@ -76,17 +79,16 @@ ACCUMULATIONS = ("exact", "log")
 _BASES = {"log2": 2, "logsqrt2": "sqrt2"}
 
 
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
-    return value
-
-
 def _check_bits(fmt, bits, name="bits"):
     if fmt == "float":
         return check_int(bits, name, 1)
     lim = LIMITS["act_bits_linear"] if fmt == "linear" else LIMITS["quant_bits"]
     return check_int(bits, name, *lim)
+
+
+def _read_only(name, doc):
+    """A read-only property returning the attribute ``_<name>`` (documented by ``doc``)."""
+    return property(operator.attrgetter(f"_{name}"), doc=doc)
 
 
 class Quantizer(nn.Module):
@@ -122,15 +124,11 @@ class Quantizer(nn.Module):
         self, format="float", bits=8, *, signed=True, rule="calibrated", dynamic=False, search=8
     ):
         super().__init__()
-        self._format = _check_choice(format, "format", FORMATS)
+        self._format = check_choice(format, "format", FORMATS)
         self._bits = _check_bits(format, bits)
-        if not isinstance(signed, bool):
-            raise TypeError(f"signed must be a bool, not {signed!r}")
-        if not isinstance(dynamic, bool):
-            raise TypeError(f"dynamic must be a bool, not {dynamic!r}")
-        self._signed = signed
-        self._rule = _check_choice(rule, "rule", RULES)
-        self._dynamic = dynamic
+        self._signed = check_bool(signed, "signed")
+        self._rule = check_choice(rule, "rule", RULES)
+        self._dynamic = check_bool(dynamic, "dynamic")
         self._search = check_int(search, "search", 0, 64)
         #: Set by :func:`calibrate`: choose and store the scale from the next input.
         self.calibrating = False
@@ -141,25 +139,11 @@ class Quantizer(nn.Module):
 
     # -- read-only configuration ---------------------------------------------------------
 
-    @property
-    def format(self):
-        return self._format
-
-    @property
-    def bits(self):
-        return self._bits
-
-    @property
-    def signed(self):
-        return self._signed
-
-    @property
-    def rule(self):
-        return self._rule
-
-    @property
-    def dynamic(self):
-        return self._dynamic
+    format = _read_only("format", "The number format (see the class parameters).")
+    bits = _read_only("bits", "The width, the sign bit included when ``signed``.")
+    signed = _read_only("signed", "Whether the values are signed.")
+    rule = _read_only("rule", 'The scale rule, ``"max"`` or ``"calibrated"``.')
+    dynamic = _read_only("dynamic", "Whether the scale follows the input in every mode.")
 
     @property
     def is_float(self):
@@ -263,36 +247,70 @@ class Quantizer(nn.Module):
         return self.quantize(x, self.resolve_scale(x))
 
 
-def _make_quantizers(
-    layer,
-    weight_format,
-    weight_bits,
-    weight_rule,
-    act_format,
-    act_bits,
-    act_rule,
-    act_signed,
-    accumulation,
-    frac_bits,
-):
-    layer.weight_quant = Quantizer(
-        weight_format, weight_bits, signed=True, rule=weight_rule, dynamic=True
-    )
-    layer.input_quant = Quantizer(act_format, act_bits, signed=act_signed, rule=act_rule)
-    layer._accumulation = _check_choice(accumulation, "accumulation", ACCUMULATIONS)
-    layer._frac_bits = check_int(frac_bits, "frac_bits", 0, logacc._MAX_FRAC_BITS)
-    if accumulation == "log":
-        if not (layer.weight_quant.is_log and layer.input_quant.is_log):
-            raise ValueError(
-                f"accumulation='log' needs log weights and log activations, not "
-                f"weight_format={weight_format!r} and act_format={act_format!r}"
-            )
-        if "logsqrt2" in (weight_format, act_format) and frac_bits < 1:
-            raise ValueError(f"frac_bits must be >= 1 with base sqrt(2), not {frac_bits!r}")
+@dataclass(frozen=True)
+class QuantSettings:
+    """The quantization arguments of :class:`LogConv2d`, :class:`LogLinear` and
+    :func:`quantize_model`: their one list of names and defaults.
+
+    The values are validated when a layer is built (by its :class:`Quantizer` modules).
+
+    Parameters
+    ----------
+    weight_format, weight_bits, weight_rule
+        Weight :class:`Quantizer` (signed, dynamic).
+    act_format, act_bits, act_rule, act_signed
+        Input :class:`Quantizer` (calibrated; unsigned by default, for inputs that follow a
+        ReLU or are non-negative images).
+    accumulation : {"exact", "log"}
+        ``"exact"``: the ordinary (exact) sum of products, what the engine computes.
+        ``"log"``: the paper's log-domain accumulation (:mod:`logdot.golden.logacc`), inference
+        only, with ``frac_bits`` fraction bits; needs log weights and log activations.
+    frac_bits : int
+        Fraction bits of the log-domain accumulator.
+    """
+
+    weight_format: str = "float"
+    weight_bits: int = 8
+    weight_rule: str = "calibrated"
+    act_format: str = "float"
+    act_bits: int = 8
+    act_rule: str = "calibrated"
+    act_signed: bool = False
+    accumulation: str = "exact"
+    frac_bits: int = logacc.DEFAULT_FRAC_BITS
+
+    @classmethod
+    def split(cls, kwargs):
+        """``(settings, rest)``: the settings named in the keyword dict ``kwargs`` (defaults
+        for the others), and the remaining keyword arguments (a new dict)."""
+        names = {f.name for f in fields(cls)}
+        rest = {k: v for k, v in kwargs.items() if k not in names}
+        return cls(**{k: v for k, v in kwargs.items() if k in names}), rest
+
+    def to_dict(self):
+        """The settings as keyword arguments."""
+        return asdict(self)
 
 
 class _QuantLayerMixin:
     """Shared behaviour of :class:`LogConv2d` and :class:`LogLinear`."""
+
+    def _init_quantizers(self, q):
+        """Create the weight and input quantizers from the :class:`QuantSettings` ``q``."""
+        self.weight_quant = Quantizer(
+            q.weight_format, q.weight_bits, signed=True, rule=q.weight_rule, dynamic=True
+        )
+        self.input_quant = Quantizer(q.act_format, q.act_bits, signed=q.act_signed, rule=q.act_rule)
+        self._accumulation = check_choice(q.accumulation, "accumulation", ACCUMULATIONS)
+        self._frac_bits = check_int(q.frac_bits, "frac_bits", 0, logacc._MAX_FRAC_BITS)
+        if q.accumulation == "log":
+            if not (self.weight_quant.is_log and self.input_quant.is_log):
+                raise ValueError(
+                    f"accumulation='log' needs log weights and log activations, not "
+                    f"weight_format={q.weight_format!r} and act_format={q.act_format!r}"
+                )
+            if "logsqrt2" in (q.weight_format, q.act_format) and q.frac_bits < 1:
+                raise ValueError(f"frac_bits must be >= 1 with base sqrt(2), not {q.frac_bits!r}")
 
     @property
     def accumulation(self):
@@ -334,50 +352,21 @@ class _QuantLayerMixin:
 class LogConv2d(_QuantLayerMixin, nn.Conv2d):
     """:class:`torch.nn.Conv2d` with quantized weights and quantized input activations.
 
-    Takes the ``Conv2d`` arguments, plus keyword-only:
-
-    Parameters
-    ----------
-    weight_format, weight_bits, weight_rule
-        Weight :class:`Quantizer` (signed, dynamic).
-    act_format, act_bits, act_rule, act_signed
-        Input :class:`Quantizer` (calibrated; unsigned by default, for inputs that follow a
-        ReLU or are non-negative images).
-    accumulation : {"exact", "log"}
-        ``"exact"``: the ordinary (exact) sum of products, what the engine computes.
-        ``"log"``: the paper's log-domain accumulation (:mod:`logdot.golden.logacc`), inference
-        only, with ``frac_bits`` fraction bits; needs log weights and log activations.
+    Takes the ``Conv2d`` arguments (``groups=1``, ``dilation=1`` and zero padding only), plus
+    the keyword-only quantization arguments of :class:`QuantSettings` (same names, same
+    defaults): ``weight_format``, ``weight_bits``, ``weight_rule`` (the weight
+    :class:`Quantizer`, signed and dynamic), ``act_format``, ``act_bits``, ``act_rule``,
+    ``act_signed`` (the input :class:`Quantizer`, calibrated), ``accumulation`` (``"exact"``,
+    what the engine computes, or ``"log"``, the paper's log-domain accumulation) and
+    ``frac_bits``.
     """
 
-    def __init__(
-        self,
-        *args,
-        weight_format="float",
-        weight_bits=8,
-        weight_rule="calibrated",
-        act_format="float",
-        act_bits=8,
-        act_rule="calibrated",
-        act_signed=False,
-        accumulation="exact",
-        frac_bits=logacc.DEFAULT_FRAC_BITS,
-        **kwargs,
-    ):
+    def __init__(self, *args, **kwargs):
+        quant, kwargs = QuantSettings.split(kwargs)
         super().__init__(*args, **kwargs)
         if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros":
             raise ValueError("LogConv2d supports groups=1, dilation=1 and zero padding only")
-        _make_quantizers(
-            self,
-            weight_format,
-            weight_bits,
-            weight_rule,
-            act_format,
-            act_bits,
-            act_rule,
-            act_signed,
-            accumulation,
-            frac_bits,
-        )
+        self._init_quantizers(quant)
 
     @classmethod
     def from_float(cls, conv, **quant):
@@ -419,36 +408,13 @@ class LogLinear(_QuantLayerMixin, nn.Linear):
     """:class:`torch.nn.Linear` with quantized weights and quantized input activations.
 
     Takes the ``Linear`` arguments plus the keyword-only quantization arguments of
-    :class:`LogConv2d`.
+    :class:`QuantSettings` (as :class:`LogConv2d` does).
     """
 
-    def __init__(
-        self,
-        *args,
-        weight_format="float",
-        weight_bits=8,
-        weight_rule="calibrated",
-        act_format="float",
-        act_bits=8,
-        act_rule="calibrated",
-        act_signed=False,
-        accumulation="exact",
-        frac_bits=logacc.DEFAULT_FRAC_BITS,
-        **kwargs,
-    ):
+    def __init__(self, *args, **kwargs):
+        quant, kwargs = QuantSettings.split(kwargs)
         super().__init__(*args, **kwargs)
-        _make_quantizers(
-            self,
-            weight_format,
-            weight_bits,
-            weight_rule,
-            act_format,
-            act_bits,
-            act_rule,
-            act_signed,
-            accumulation,
-            frac_bits,
-        )
+        self._init_quantizers(quant)
 
     @classmethod
     def from_float(cls, linear, **quant):
@@ -497,8 +463,7 @@ def calibrate(model, x, *, freeze=False):
     torch.nn.Module
         ``model``, in eval mode.
     """
-    if not isinstance(freeze, bool):
-        raise TypeError(f"freeze must be a bool, not {freeze!r}")
+    check_bool(freeze, "freeze")
     model.eval()
     qs = [q for q in quantizers(model).values() if not q.is_float]
     for q in qs:
@@ -514,21 +479,7 @@ def calibrate(model, x, *, freeze=False):
     return model
 
 
-def quantize_model(
-    model,
-    *,
-    weight_format="float",
-    weight_bits=8,
-    weight_rule="calibrated",
-    act_format="float",
-    act_bits=8,
-    act_rule="calibrated",
-    act_signed=False,
-    accumulation="exact",
-    frac_bits=logacc.DEFAULT_FRAC_BITS,
-    calib_data=None,
-    inplace=False,
-):
+def quantize_model(model, *, calib_data=None, inplace=False, **quant):
     """Replace every ``Conv2d`` / ``Linear`` of ``model`` by its quantized drop-in.
 
     Each layer gets a weight quantizer (``weight_*``, signed) and an input activation
@@ -539,33 +490,29 @@ def quantize_model(
     ----------
     model : torch.nn.Module
         A (trained) float model. Copied unless ``inplace``.
-    weight_format, weight_bits, weight_rule, act_format, act_bits, act_rule, act_signed
-        See :class:`Quantizer` (``bits`` counts the sign bit; unsigned activations by
-        default, because every layer input of a ReLU network is non-negative).
-    accumulation, frac_bits
-        See :class:`LogConv2d`.
     calib_data : torch.Tensor or None
         Training inputs for :func:`calibrate` (never test data). ``None`` leaves the
         activation quantizers uncalibrated (fine for QAT, which then trains the model).
     inplace : bool
         Modify ``model`` itself instead of a deep copy.
+    **quant
+        The keyword arguments of :class:`QuantSettings`: ``weight_format``,
+        ``weight_bits``, ``weight_rule``, ``act_format``, ``act_bits``, ``act_rule``,
+        ``act_signed`` (see :class:`Quantizer`; ``bits`` counts the sign bit; unsigned
+        activations by default, because every layer input of a ReLU network is
+        non-negative), ``accumulation`` and ``frac_bits`` (see :class:`LogConv2d`).
 
     Returns
     -------
     torch.nn.Module
         The quantized model (in eval mode if calibrated).
     """
-    quant = dict(
-        weight_format=weight_format,
-        weight_bits=weight_bits,
-        weight_rule=weight_rule,
-        act_format=act_format,
-        act_bits=act_bits,
-        act_rule=act_rule,
-        act_signed=act_signed,
-        accumulation=accumulation,
-        frac_bits=frac_bits,
-    )
+    settings, unknown = QuantSettings.split(quant)
+    if unknown:
+        raise TypeError(
+            f"quantize_model() got unexpected keyword arguments: {', '.join(map(repr, unknown))}"
+        )
+    quant = settings.to_dict()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if not inplace:

@@ -34,7 +34,7 @@ from fractions import Fraction
 
 import torch
 
-from .formats import LIMITS, ceil_root_pow2, check_int, normalize_base
+from .formats import LIMITS, ceil_root_pow2, check_bool, check_int, normalize_base
 
 __all__ = [
     "fake_linear_quant",
@@ -146,14 +146,8 @@ def _check_range(q, name, lo, hi, what):
         raise ValueError(f"{name} must be in [{lo}, {hi}] {what}, not {v}")
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
-
-
 def _check_log_params(bits, fsr, base, signed):
-    _check_bool(signed, "signed")
+    check_bool(signed, "signed")
     check_int(bits, "bits", *LIMITS["quant_bits"])
     check_int(fsr, "fsr", *LIMITS["fsr"])
     base = normalize_base(base)
@@ -161,7 +155,7 @@ def _check_log_params(bits, fsr, base, signed):
 
 
 def _check_linear_params(bits, exp, signed):
-    _check_bool(signed, "signed")
+    check_bool(signed, "signed")
     check_int(bits, "bits", *LIMITS["act_bits_linear"])
     check_int(exp, "exp", *LIMITS["fsr"])
     if signed:

@@ -288,8 +288,8 @@ class LogLayerEngine(wiring.Component):
                 lane = LogLane(config=eng)
                 m.submodules[f"pe{p}_lane{i}"] = lane
                 m.d.comb += [
-                    lane.act.eq(acts[i * ab : (i + 1) * ab]),
-                    lane.weight.eq(read_data[p][i * wb : (i + 1) * wb]),
+                    lane.act.eq(acts[cfg.act_lsb(i) : cfg.act_lsb(i) + ab]),
+                    lane.weight.eq(read_data[p][cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb]),
                 ]
                 for q, tree in zip(parities(eng), trees, strict=True):
                     term, carry = getattr(lane, f"term{q}"), getattr(lane, f"carry{q}")

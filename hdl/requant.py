@@ -1,7 +1,7 @@
 """Requantizers of the layer engine's output stage: log code or linear fixed point.
 
 Both are combinational :class:`~amaranth.lib.wiring.Component` s built from a
-:class:`logdot.golden.layer.Requant`, which holds every constant, so hardware and model cannot
+:class:`logdot.golden.requant.Requant`, which holds every constant, so hardware and model cannot
 disagree on one. ``docs/layer.md`` describes the arithmetic.
 
 * :class:`LogRequantizer`: ``|z|``, exact leading-one detection (a priority encoder), the
@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import signed_width, unsigned_width
-from ..golden.layer import Requant, log_thresholds
+from ..golden.requant import Requant, log_thresholds
 
 __all__ = ["LinearRequantizer", "LogRequantizer", "make_requantizer"]
 
@@ -27,7 +27,7 @@ __all__ = ["LinearRequantizer", "LogRequantizer", "make_requantizer"]
 class _RequantBase(wiring.Component):
     def __init__(self, *, requant, kind):
         if not isinstance(requant, Requant):
-            raise TypeError(f"requant must be a logdot.golden.layer.Requant, not {requant!r}")
+            raise TypeError(f"requant must be a logdot.golden.requant.Requant, not {requant!r}")
         if requant.kind != kind:
             raise ValueError(f"requant.kind must be {kind!r}, not {requant.kind!r}")
         self._requant = requant
@@ -40,7 +40,7 @@ class _RequantBase(wiring.Component):
 
     @property
     def requant(self):
-        """The :class:`logdot.golden.layer.Requant` this block implements."""
+        """The :class:`logdot.golden.requant.Requant` this block implements."""
         return self._requant
 
     @property
@@ -50,13 +50,14 @@ class _RequantBase(wiring.Component):
 
 
 class LogRequantizer(_RequantBase):
-    """Signed integer ``z`` -> base-2 log code, bit-exact with :class:`logdot.golden.layer.Requant`.
+    """Signed integer ``z`` -> base-2 log code, bit-exact with
+    :class:`logdot.golden.requant.Requant`.
 
     Combinational (latency 0).
 
     Parameters
     ----------
-    requant : logdot.golden.layer.Requant
+    requant : logdot.golden.requant.Requant
         A requantizer of kind ``"log"``.
 
     Attributes
@@ -129,14 +130,14 @@ class LogRequantizer(_RequantBase):
 
 class LinearRequantizer(_RequantBase):
     """Signed integer ``z`` -> saturated fixed point, bit-exact with
-    :class:`logdot.golden.layer.Requant`.
+    :class:`logdot.golden.requant.Requant`.
 
     ``shift > 0``: ``round_half_even(z / 2**shift)``; ``shift <= 0``: ``z << -shift``; then
     saturation to the output range. Combinational (latency 0).
 
     Parameters
     ----------
-    requant : logdot.golden.layer.Requant
+    requant : logdot.golden.requant.Requant
         A requantizer of kind ``"linear"``.
 
     Attributes
@@ -187,9 +188,9 @@ class LinearRequantizer(_RequantBase):
 
 
 def make_requantizer(requant):
-    """The requantizer component for a :class:`logdot.golden.layer.Requant` of either kind."""
+    """The requantizer component for a :class:`logdot.golden.requant.Requant` of either kind."""
     if not isinstance(requant, Requant):
-        raise TypeError(f"requant must be a logdot.golden.layer.Requant, not {requant!r}")
+        raise TypeError(f"requant must be a logdot.golden.requant.Requant, not {requant!r}")
     if requant.kind == "log":
         return LogRequantizer(requant=requant)
     return LinearRequantizer(requant=requant)

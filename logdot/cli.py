@@ -323,8 +323,8 @@ COMMANDS.append(
         description="Write DIR/NAME.v and DIR/NAME.json: a layer engine (PES output channels "
         "x LANES lanes, the layer's weights and biases baked into on-chip memory, bias + "
         "ReLU + requantization per channel) for the quantized Conv2d/Linear layer in "
-        "LAYER.pt (logdot.golden.layer.save_spec). Nothing is written on error; existing files are "
-        "kept unless --force. See docs/layer.md.",
+        "LAYER.pt (logdot.golden.spec_io.save_spec). Nothing is written on error; existing "
+        "files are kept unless --force. See docs/layer.md.",
     )
 )
 

@@ -37,7 +37,8 @@ from amaranth.back import verilog
 
 from logdot.generate import _atomic_texts, _tool_versions, check_name
 from logdot.generate import _port_widths as _engine_port_widths
-from logdot.golden.layer import Layer, MappedLayer
+from logdot.golden.layer import Layer
+from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
 
 __all__ = [
@@ -64,7 +65,7 @@ def _split(layer_or_mapped):
     if isinstance(layer_or_mapped, Layer):
         return layer_or_mapped, None
     raise TypeError(
-        "layer must be a logdot.golden.layer.Layer or MappedLayer, "
+        "layer must be a logdot.golden.layer.Layer or logdot.golden.mapping.MappedLayer, "
         f"not {type(layer_or_mapped).__name__}"
     )
 
@@ -167,7 +168,7 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
     ``layer`` is a :class:`~logdot.golden.layer.Layer` or a
-    :class:`~logdot.golden.layer.MappedLayer` (then
+    :class:`~logdot.golden.mapping.MappedLayer` (then
     the manifest also describes the trained layer it computes).
     """
     layer, mapped = _split(layer)
@@ -241,9 +242,9 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "lanes": [
                 {
                     "lane": k,
-                    "lsb": k * e.weight_bits,
+                    "lsb": cfg.weight_lsb(k),
                     "width": e.weight_bits,
-                    "sign_bit": k * e.weight_bits + e.weight_bits - 1,
+                    "sign_bit": cfg.weight_lsb(k) + e.weight_bits - 1,
                 }
                 for k in range(e.lanes)
             ],
@@ -278,7 +279,8 @@ def layer_from_manifest(manifest):
     import torch
 
     from logdot.golden.formats import EngineConfig
-    from logdot.golden.layer import LayerConfig, Requant
+    from logdot.golden.layer import LayerConfig
+    from logdot.golden.requant import Requant
 
     if isinstance(manifest, str | os.PathLike):
         with open(manifest, encoding="utf-8") as f:
@@ -299,14 +301,9 @@ def layer_from_manifest(manifest):
         relu=lay["relu"],
         requant=Requant(**rq),
     )
-    wb = engine.weight_bits
-    mask = (1 << wb) - 1
     words = manifest["weights"]["words"]
     weights = torch.tensor(
-        [
-            [[(int(w, 16) >> (k * wb)) & mask for k in range(engine.lanes)] for w in row]
-            for row in words
-        ],
+        [[config.unpack_weight_word(int(w, 16)) for w in row] for row in words],
         dtype=torch.int64,
     )
     bias = torch.tensor(manifest["bias"]["values"], dtype=torch.int64)
@@ -359,7 +356,7 @@ def add_arguments(parser):
         "--weights",
         required=True,
         metavar="LAYER.pt",
-        help="trained, quantized layer (logdot.golden.layer.save_spec)",
+        help="trained, quantized layer (logdot.golden.spec_io.save_spec)",
     )
     lo, hi = LIMITS["lanes"]
     g.add_argument(
@@ -397,7 +394,8 @@ def add_arguments(parser):
 def run_cli(args):
     """Body of ``logdot generate-layer``; raises :class:`logdot.cli.CliError` on bad input."""
     from logdot.cli import CliError
-    from logdot.golden.layer import load_spec, map_layer
+    from logdot.golden.mapping import map_layer
+    from logdot.golden.spec_io import load_spec
 
     try:
         check_name(args.name)

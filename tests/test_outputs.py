@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from logdot.cli import main
-from logdot.golden.layer import load_spec, save_spec, spec_from_module
 from logdot.golden.nn import quantize_model
+from logdot.golden.spec_io import load_spec, save_spec, spec_from_module
 
 
 def _spec():

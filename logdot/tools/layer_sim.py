@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from logdot.generate_layer import write_layer
-from logdot.golden.layer import Layer, MappedLayer, unpack_outputs
+from logdot.golden.layer import Layer, unpack_outputs
+from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import layer_latency
 
 __all__ = ["SIMULATORS", "LayerRun", "LayerSim", "SimulationError"]
@@ -303,7 +304,7 @@ class LayerSim:
 
     Parameters
     ----------
-    layer : logdot.golden.layer.Layer or logdot.golden.layer.MappedLayer
+    layer : logdot.golden.layer.Layer or logdot.golden.mapping.MappedLayer
         The engine (its memory contents are baked into the Verilog).
     build_dir : path-like
         Directory for the Verilog, the test bench and the simulator build.
@@ -323,7 +324,8 @@ class LayerSim:
             self._mapped, self._layer = None, layer
         else:
             raise TypeError(
-                f"layer must be a logdot.golden.layer.Layer or MappedLayer, not {layer!r}"
+                "layer must be a logdot.golden.layer.Layer or logdot.golden.mapping.MappedLayer, "
+                f"not {layer!r}"
             )
         self._sim = sim
         self._name = name

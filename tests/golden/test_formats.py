@@ -10,6 +10,8 @@ from logdot.golden.formats import (
     LIMITS,
     EngineConfig,
     ceil_root_pow2,
+    check_bool,
+    check_choice,
     check_int,
     normalize_base,
     signed_width,
@@ -46,11 +48,12 @@ def test_brute_signed_width_by_enumeration():
 def brute_terms(cfg):
     """{parity: set of one lane's term values}, by enumerating every activation and weight.
 
-    Follows the engine's arithmetic of the hardware spec (not logdot.golden.formats): a weight
-    with sign s and code c >= 1 is +-base**(c - 1) relative to code 1; linear activation a
-    gives +-(a << (c - 1)); log activation code d >= 1 gives +-(1 << (c - 1 + d - 1)); in
-    base sqrt(2) the half-step exponent h = (c - 1) [+ 2 (d - 1)] splits terms by parity,
-    each accumulator holding +-(a << (h >> 1)). Code 0 (weight or activation) is zero.
+    Follows the engine's arithmetic as specified in docs/formats.md (not
+    logdot.golden.formats): a weight with sign s and code c >= 1 is +-base**(c - 1) relative
+    to code 1; linear activation a gives +-(a << (c - 1)); log activation code d >= 1 gives
+    +-(1 << (c - 1 + d - 1)); in base sqrt(2) the half-step exponent h = (c - 1) [+ 2 (d - 1)]
+    splits terms by parity, each accumulator holding +-(a << (h >> 1)). Code 0 (weight or
+    activation) is zero.
     """
     wb = cfg.weight_bits - 1
     weights = [(s, c) for s in (0, 1) for c in range(1 << wb)]
@@ -209,7 +212,7 @@ def test_ceil_root_pow2_brute_force():
         assert ceil_root_pow2(n, 2) == math.isqrt(2**n - 1) + 1
 
 
-# -- check_int, normalize_base ------------------------------------------------------------
+# -- check_int, check_bool, check_choice, normalize_base --------------------------------
 
 
 def test_check_int_messages():
@@ -224,6 +227,19 @@ def test_check_int_messages():
         check_int(6, "n", 1, 5)
     with raises(ValueError, "n must be an integer >= 1, not 0"):
         check_int(0, "n", 1)
+
+
+def test_check_bool_and_check_choice_messages():
+    assert check_bool(False, "flag") is False
+    with raises(TypeError, "flag must be a bool, not 1"):
+        check_bool(1, "flag")
+    with raises(TypeError, "flag must be a bool, not None"):
+        check_bool(None, "flag")
+    assert check_choice("log", "kind", ("log", "linear")) == "log"
+    with raises(ValueError, "kind must be one of 'log', 'linear', not 'float'"):
+        check_choice("float", "kind", ("log", "linear"))
+    with raises(ValueError, "n must be one of 1, 2, not 3"):
+        check_choice(3, "n", (1, 2))
 
 
 def test_normalize_base():
@@ -303,6 +319,35 @@ BASE = {"lanes": 4, "act_bits": 8, "weight_bits": 4}
 def test_engine_config_rejects(kwargs, exc, msg):
     with raises(exc, msg):
         EngineConfig(**(BASE | kwargs))
+
+
+# -- EngineConfig parameters ------------------------------------------------------------
+
+
+def test_parameter_names_are_the_constructor_parameters():
+    assert EngineConfig.parameter_names() == (
+        "lanes", "act_bits", "weight_bits", "act_format", "act_signed", "weight_base",
+        "frac_bits", "acc_bits", "max_beats", "register_terms", "register_every",
+    )  # fmt: skip
+    assert "_derived" not in EngineConfig.parameter_names()
+
+
+def test_parameters_are_the_normalized_values_and_rebuild_the_config():
+    cfg = EngineConfig(lanes=3, act_bits=5, weight_bits=4, weight_base="sqrt2", max_beats=16)
+    p = cfg.parameters()
+    # acc_bits: 16 beats of 3 lanes of |a| <= 16 shifted by at most 3: |sum| <= 6144, 14 bits.
+    assert p == {
+        "lanes": 3, "act_bits": 5, "weight_bits": 4, "act_format": "linear",
+        "act_signed": True, "weight_base": "sqrt2", "frac_bits": 8, "acc_bits": 14,
+        "max_beats": 16, "register_terms": True, "register_every": 0,
+    }  # fmt: skip
+    assert list(p) == list(EngineConfig.parameter_names())
+    assert p == cfg.to_dict()["parameters"]
+    assert EngineConfig(**p) == cfg
+    # A copy: changing it does not touch the config.
+    p["lanes"] = 9
+    assert cfg.parameters()["lanes"] == 3
+    assert EngineConfig(**{**cfg.parameters(), "lanes": 9}).lanes == 9
 
 
 def test_exact_acc_bits_argument():

@@ -16,114 +16,17 @@ import re
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import (
-    Layer,
-    LayerConfig,
-    Requant,
-    im2col,
-    load_spec,
-    log_thresholds,
-    map_layer,
-    pack_outputs,
-    save_spec,
-    spec_from_module,
-    unpack_outputs,
-    z_bits,
-)
+from logdot.golden.layer import Layer, LayerConfig, pack_outputs, unpack_outputs, z_bits
 from logdot.golden.quant import linear_quant, log_quant
-from tests.support.layers import all_inputs, float_layer, random_conv_spec, random_input
+from logdot.golden.requant import Requant, log_thresholds
+from tests.support.layers import all_inputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- golden model: conv mapping vs an exact float convolution -------------------------------
-
-
-@pytest.mark.parametrize(
-    "opts",
-    [
-        dict(),
-        dict(stride=(2, 2), padding=(1, 1), relu=False),
-        dict(act="linear", act_signed=True, abits=6, out_kind="linear", out_scale=-3),
-        dict(k=1, padding=(0, 0), cin=7, cout=2),
-        dict(kind="linear", cin=11, cout=4),
-    ],
-    ids=["conv", "stride2_norelu", "linear_acts_linear_out", "1x1", "fc"],
-)
-def test_mapped_layer_equals_exact_float_layer(opts, seed):
-    """Base-2 weights: every integer z equals the exact float64 layer (with the integer bias),
-    and every output equals log_quant / linear_quant of that exact value."""
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g, **opts)
-    x = random_input(g, spec)
-    ml = map_layer(spec, lanes=4, pes=3)
-    z, (n, pos, _) = ml.reference_z(x)
-    s = ml.scale_x2 // 2
-    assert ml.scale_x2 % 2 == 0
-    bias_real = ml.bias_int.to(torch.float64) * 2.0**s
-    ref = float_layer(spec, x, bias_real)
-    ref = ref.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
-    if spec.relu:
-        ref = ref.clamp(min=0)
-    assert torch.equal(torch.ldexp(z.to(torch.float64), torch.tensor(s)), ref)
-    out = ml.forward(x)
-    flat = out.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
-    rq = ml.config.requant
-    if rq.kind == "log":
-        assert torch.equal(flat, log_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed))
-    else:
-        from logdot.golden.quant import linear_quant
-
-        assert torch.equal(
-            flat, linear_quant(ref, rq.out_bits, spec.out_scale, signed=rq.out_signed)
-        )
-
-
-@pytest.mark.parametrize("base", [2, "sqrt2"])
-def test_tiling_does_not_change_the_result(base, seed):
-    """Any lanes x PEs geometry computes the same layer (channel tiling, output-channel
-    tiling, zero padding of the last beat and of the last tile)."""
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g, base=base, cin=3, cout=7)
-    x = random_input(g, spec)
-    outs = [
-        map_layer(spec, lanes=n, pes=p).forward(x)
-        for n, p in [(27, 7), (1, 1), (4, 3), (5, 2), (30, 9), (9, 7)]
-    ]
-    for o in outs[1:]:
-        assert torch.equal(o, outs[0])
-    ml = map_layer(spec, lanes=4, pes=3)
-    assert (ml.beats, ml.tiles, ml.config.depth, ml.config.dots) == (7, 3, 21, 3)
-    z, (n, pos, sp) = ml.reference_z(x)
-    direct = ml.config.requant(z).reshape(n, pos, 7).transpose(1, 2).reshape(n, 7, *sp)
-    assert torch.equal(direct, outs[0])
-
-
-def test_sqrt2_half_scale_output_is_log_quant_of_exact_value(seed):
-    """Base sqrt(2) with an odd weight exponent: a half-integer result scale; the requantized
-    code equals log_quant of the exact real value z * 2**(scale_x2 / 2)."""
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g, base="sqrt2", wbits=4, weight_fsr=2)
-    ml = map_layer(spec, lanes=8, pes=2)
-    assert ml.scale_x2 % 2 == 1
-    x = random_input(g, spec)
-    z, (n, pos, _) = ml.reference_z(x)
-    v = z.to(torch.float64) * math.sqrt(2.0) * 2.0 ** (ml.scale_x2 >> 1)
-    out = ml.forward(x).reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
-    assert torch.equal(out, log_quant(v, 4, spec.out_scale, signed=spec.out_signed))
-
-
-def test_im2col_order_matches_torch_weights(seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 9, (2, 3, 5, 4), generator=g)
-    w = torch.randint(-3, 4, (4, 3, 3, 3), generator=g)
-    vec, (ho, wo) = im2col(x, (3, 3), (2, 1), (1, 0))
-    y = (vec @ w.reshape(4, -1).T).transpose(1, 2).reshape(2, 4, ho, wo)
-    ref = F.conv2d(x.double(), w.double(), stride=(2, 1), padding=(1, 0))
-    assert torch.equal(y.double(), ref)
 
 
 def test_program_counters_carry_over(seed):
@@ -192,24 +95,55 @@ def test_layer_validation_messages():
             weights=torch.zeros(3, 2, 2, dtype=torch.float32),
             bias=torch.zeros(1, 2, dtype=torch.int64),
         )
-    with pytest.raises(TypeError, match=re.escape("spec must be a LayerSpec, not None")):
-        map_layer(None, lanes=1, pes=1)
 
 
-def test_spec_save_load_round_trip(tmp_path, seed):
-    g = torch.Generator().manual_seed(seed)
-    spec = random_conv_spec(g, base="sqrt2", stride=(2, 1))
-    path = tmp_path / "layer.pt"
-    save_spec(spec, path)
-    back = load_spec(path)
-    x = random_input(g, spec)
-    assert torch.equal(
-        map_layer(back, lanes=5, pes=2).forward(x), map_layer(spec, lanes=5, pes=2).forward(x)
-    )
-    assert back.stride == (2, 1) and back.weight_base == "sqrt2"
-    torch.save({"schema": "nope"}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match=re.escape("not a logdot layer spec")):
-        load_spec(tmp_path / "bad.pt")
+def weight_layout_layer():
+    """3 lanes of 5-bit weight codes, 2 PEs, 2 words per PE: hand-picked codes."""
+    eng = EngineConfig(lanes=3, act_bits=4, weight_bits=5)
+    rq = Requant(in_bits=z_bits(eng, 4), kind="log", out_bits=4)
+    cfg = LayerConfig(engine=eng, pes=2, depth=2, dots=1, bias_bits=4, relu=False, requant=rq)
+    weights = torch.tensor([[[1, 2, 3], [31, 0, 17]], [[0, 0, 1], [16, 8, 4]]])
+    return Layer(config=cfg, weights=weights, bias=torch.zeros(1, 2, dtype=torch.int64))
+
+
+def test_weight_word_layout():
+    """Weight lane ``i`` of a memory word sits at bits ``[weight_lsb(i) +: weight_bits]``, lane
+    0 in the low bits: the words Layer.weight_words packs (and the manifest and the RTL take)."""
+    layer = weight_layout_layer()
+    cfg = layer.config
+    assert [cfg.weight_lsb(i) for i in range(3)] == [0, 5, 10]
+    assert (cfg.word_bits, cfg.word_bytes) == (15, 2)
+    # 1 + 2 * 32 + 3 * 1024 = 3137; 31 + 17 * 1024 = 17439; 1024; 16 + 8 * 32 + 4 * 1024 = 4368
+    assert layer.weight_words() == [[3137, 17439], [1024, 4368]]
+    assert cfg.pack_weight_word([1, 2, 3]) == 3137
+    assert cfg.pack_weight_word(torch.tensor([16, 8, 4])) == 4368
+    unpacked = [[cfg.unpack_weight_word(w) for w in row] for row in layer.weight_words()]
+    assert unpacked == layer.weights.tolist()
+    # Bits above word_bits (w_axis_tdata padding) are ignored.
+    assert cfg.unpack_weight_word(3137 | 1 << 15) == [1, 2, 3]
+
+
+def test_weight_word_validation_messages():
+    cfg = weight_layout_layer().config
+    with pytest.raises(ValueError, match=re.escape("a weight word holds 3 codes, not 2")):
+        cfg.pack_weight_word([1, 2])
+    msg = "weight code of lane {} must be in [0, 31], not {}"
+    with pytest.raises(ValueError, match=re.escape(msg.format(2, 32))):
+        cfg.pack_weight_word([1, 2, 32])
+    with pytest.raises(ValueError, match=re.escape(msg.format(0, -1))):
+        cfg.pack_weight_word([-1, 2, 3])
+
+
+def test_stream_layouts():
+    """Activation lane ``i`` at ``act_lsb(i)`` of s_axis_tdata, PE ``p``'s output at
+    ``out_lsb(p)`` of m_axis_tdata."""
+    cfg = weight_layout_layer().config
+    assert [cfg.act_lsb(i) for i in range(3)] == [0, 4, 8]
+    assert [cfg.out_lsb(p) for p in range(2)] == [0, 4]
+    assert (cfg.in_bits, cfg.in_bytes, cfg.out_bits, cfg.out_bytes) == (12, 2, 8, 1)
+    # Raw 4-bit fields: -1 is 0xf.
+    assert cfg.pack_acts([[1, 2, 3], [-1, 0, 5]]) == [0x321, 0x50F]
+    assert pack_outputs(cfg, [[3, 12], [0, 15]]) == [0xC3, 0xF0]
 
 
 def tiny_quantized_cnn(seed):
@@ -226,36 +160,6 @@ def tiny_quantized_cnn(seed):
         act_signed=False, calib_data=calib,
     )  # fmt: skip
     return q, calib
-
-
-def test_spec_from_golden_nn_module_matches_the_quantized_layer(seed):
-    """The integer layer computes the quantized PyTorch layer: |z * 2**s - conv| is at most
-    the bias rounding (half an LSB), and the next layer's input codes agree except where that
-    rounding crosses a code boundary."""
-    q, x = tiny_quantized_cnn(seed)
-    conv1, conv2 = q[0], q[2]
-    spec = spec_from_module(conv1, relu=True, next_quant=conv2.input_quant)
-    ml = map_layer(spec, lanes=4, pes=3)
-    codes_in = conv1.input_quant.codes(x)
-    z, (n, pos, _) = ml.reference_z(codes_in)
-    with torch.no_grad():
-        ref = torch.relu(conv1(x)).double()
-    ref = ref.reshape(n, spec.out_channels, -1).transpose(1, 2).reshape(n * pos, -1)
-    s = ml.scale_x2 / 2
-    err = (z.double() * 2.0**s - ref).abs().max().item()
-    assert err <= 2.0 ** (s - 1) + 1e-6 * ref.abs().max().item(), err
-    with torch.no_grad():
-        want = conv2.input_quant.codes(torch.relu(conv1(x)))
-    got = ml.forward(codes_in)
-    assert (got != want).float().mean().item() < 0.01
-
-
-def test_spec_from_module_rejects_float_formats(seed):
-    from logdot.golden.nn import quantize_model
-
-    q = quantize_model(torch.nn.Sequential(torch.nn.Linear(3, 2)))
-    with pytest.raises(ValueError, match=re.escape("weights must be quantized to 'log2'")):
-        spec_from_module(q[0], relu=False)
 
 
 def ref_log_codes(zs, scale_x2, bits, fsr, signed_out):

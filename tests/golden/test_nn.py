@@ -8,11 +8,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from logdot.golden import logacc
 from logdot.golden.nn import (
     FORMATS,
     LogConv2d,
     LogLinear,
     Quantizer,
+    QuantSettings,
     calibrate,
     quantize_model,
     quantizers,
@@ -276,3 +278,33 @@ def test_bad_arguments():
         LogConv2d.from_float(nn.Linear(2, 2))
     with pytest.raises(ValueError, match=re.escape("a 'float' quantizer has no codes")):
         Quantizer().codes(torch.ones(2))
+
+
+def test_quant_settings_are_the_layers_keyword_arguments():
+    """LogConv2d, LogLinear and quantize_model take the QuantSettings names and defaults; an
+    unknown name is refused with the name."""
+    defaults = QuantSettings()
+    assert defaults.to_dict() == {
+        "weight_format": "float", "weight_bits": 8, "weight_rule": "calibrated",
+        "act_format": "float", "act_bits": 8, "act_rule": "calibrated", "act_signed": False,
+        "accumulation": "exact", "frac_bits": logacc.DEFAULT_FRAC_BITS,
+    }  # fmt: skip
+    settings, rest = QuantSettings.split({"act_bits": 4, "stride": 2, "weight_format": "log2"})
+    assert rest == {"stride": 2}
+    assert settings == QuantSettings(act_bits=4, weight_format="log2")
+    conv = LogConv2d(2, 3, 3, stride=2, weight_format="log2", weight_bits=5, act_signed=True)
+    assert conv.stride == (2, 2)
+    assert (conv.weight_quant.format, conv.weight_quant.bits) == ("log2", 5)
+    assert conv.weight_quant.signed and conv.weight_quant.dynamic
+    assert conv.input_quant.signed and conv.input_quant.format == "float"
+    lin = LogLinear(4, 2, act_format="linear", act_bits=6, act_rule="max")
+    assert (lin.input_quant.format, lin.input_quant.bits, lin.input_quant.rule) == (
+        "linear", 6, "max",
+    )  # fmt: skip
+    assert not lin.input_quant.signed and lin.accumulation == "exact"
+    with pytest.raises(
+        TypeError, match=re.escape("quantize_model() got unexpected keyword arguments: 'act_bit'")
+    ):
+        quantize_model(small_model(), act_bit=4)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'act_bit'"):
+        LogLinear(4, 2, act_bit=4)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from amaranth.hdl import Module, Signal, signed
 
-from logdot.golden.layer import Requant
+from logdot.golden.requant import Requant
 from logdot.hdl.requant import LinearRequantizer, LogRequantizer, make_requantizer
 from tests.support.layers import all_inputs
 from tests.support.stream import run_testbench

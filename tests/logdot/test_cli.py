@@ -12,7 +12,7 @@ import torch
 
 from logdot.cli import COMMANDS, main
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import save_spec
+from logdot.golden.spec_io import save_spec
 from tests.support.layers import random_conv_spec
 
 SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]

@@ -177,7 +177,7 @@ def test_cli_reports_an_interrupted_write_as_one_line(tmp_path, monkeypatch):
 
 
 def _layer_dict():
-    from logdot.golden.layer import LayerSpec
+    from logdot.golden.mapping import LayerSpec
 
     g = torch.Generator().manual_seed(1)
     spec = LayerSpec(

@@ -39,6 +39,8 @@ def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weig
     m = json.loads(Path(j).read_text())
     assert m["schema"] == "logdot.layer/1"
     assert [p["name"] for p in m["ports"]] == ports
+    assert [lane["lsb"] for lane in m["weights"]["lanes"]] == [0, 4, 8]
+    assert [lane["sign_bit"] for lane in m["weights"]["lanes"]] == [3, 7, 11]
     back, latency, wp = layer_from_manifest(j)
     assert wp == weight_port and latency == m["latency"]
     assert back.config == layer.config

@@ -7,8 +7,10 @@ import torch
 from torch.nn import functional as F
 
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import Layer, LayerConfig, LayerSpec, Requant, z_bits
+from logdot.golden.layer import Layer, LayerConfig, z_bits
+from logdot.golden.mapping import LayerSpec
 from logdot.golden.quant import linear_dequant, log_dequant
+from logdot.golden.requant import Requant
 
 __all__ = [
     "all_inputs",

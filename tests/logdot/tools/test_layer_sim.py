@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from logdot.golden.layer import map_layer
+from logdot.golden.mapping import map_layer
 from logdot.tools.layer_sim import LayerSim, default_build_root
 from tests.support.layers import float_layer, random_conv_spec, random_input
 
