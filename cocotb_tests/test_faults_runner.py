@@ -19,6 +19,7 @@ import pytest
 import test_runner as tr
 
 from logdot.golden.formats import EngineConfig
+from logdot.tools.verilator import build_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "formal"))
 
@@ -65,7 +66,7 @@ def run_faults(sim, entry, *, testcase=None, build_tag=""):
         sources=[verilog],
         hdl_toplevel=tr.TOPLEVEL,
         build_dir=build_dir,
-        build_args=tr.verilator_waivers() if sim == "verilator" else ["-Wall"],
+        build_args=build_args() if sim == "verilator" else ["-Wall"],
         timescale=("1ns", "1ps"),
         always=True,
         log_file=build_dir / "build.log",

@@ -2,7 +2,7 @@
 test_layer_runner.py).
 
 The engine under test is described by the manifest named in ``LOGDOT_LAYER_MANIFEST``
-(:func:`logdot.generate_layer.layer_from_manifest` rebuilds its golden model, memory contents
+(:func:`logdot.generators.layer.layer_from_manifest` rebuilds its golden model, memory contents
 included); ``LOGDOT_RANDOM_BEATS`` sets the random beats of ``test_random``. The AXI-Stream
 source and sink are those of the engine test bench (:mod:`tb`); :class:`LayerTB` adds the
 layer scoreboard: every transferred input beat goes to :class:`logdot.golden.layer.Layer` (program
@@ -25,7 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from tb import CLOCK_PERIOD_NS, AxisSink, AxisSource, test_seed
 
-from logdot.generate_layer import layer_from_manifest
+from logdot.generators.layer import layer_from_manifest
 from logdot.golden.layer import unpack_outputs
 
 RANDOM_BEATS = int(os.environ.get("LOGDOT_RANDOM_BEATS", "1500"))

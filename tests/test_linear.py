@@ -11,7 +11,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from logdot.generate import linear_verilog
+from logdot.generators.engine import linear_verilog
 from logdot.golden.formats import EngineConfig
 from logdot.golden.linear_engine import LinearConfig, linear_dot
 from logdot.hdl.engine import engine_latency

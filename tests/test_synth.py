@@ -16,6 +16,8 @@ import pytest
 
 from logdot import synth
 from logdot.golden.formats import EngineConfig
+from logdot.synth import flow
+from logdot.tools import ToolNotFoundError, require_tool
 
 pytestmark = pytest.mark.synth
 
@@ -103,8 +105,9 @@ def test_count_cells_classifies_by_family():
 
 
 def test_missing_tool_is_a_clear_error():
-    with pytest.raises(synth.ToolNotFoundError, match=re.escape("pip install yowasp-foo")):
-        synth.find_tool("yowasp-foo")
+    assert synth.ToolNotFoundError is ToolNotFoundError
+    with pytest.raises(ToolNotFoundError, match=re.escape("pip install yowasp-foo")):
+        require_tool("yowasp-foo")
 
 
 def test_bad_targets_are_refused():
@@ -122,7 +125,7 @@ def test_pipeline_candidates():
 
 def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "logdot.cli", "synth", "--lanes", "4", "--act-bits", "8"]
+    cmd = [sys.executable, "-m", "logdot", "synth", "--lanes", "4", "--act-bits", "8"]
     cmd += ["--weight-bits", "4", "--out", str(out)]
     p = subprocess.run([*cmd, "--targets", "ice40,nope"], capture_output=True, text=True)
     assert p.returncode == 2
@@ -136,6 +139,7 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
 def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
     """The search stops at the first (cheapest) setting meeting the target and reuses it."""
     from logdot.cli import build_parser
+    from logdot.commands.synth import job_from_args
 
     fake_fmax = {0: 60.0, 4: 90.0, 2: 155.0, 1: 170.0}  # MHz by register_every
     calls = []
@@ -165,12 +169,12 @@ def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
             )
         return out
 
-    monkeypatch.setattr(synth, "synth_config", fake_synth_config)
+    monkeypatch.setattr(flow, "synth_config", fake_synth_config)
     argv = ["synth", "--lanes", "16", "--act-bits", "8", "--weight-bits", "4"]
     argv += ["--targets", "ice40,xilinx", "--target-fmax", "150", "--out", str(tmp_path)]
-    args = build_parser().parse_args(argv)
+    job = job_from_args(build_parser().parse_args(argv))
     with open(tmp_path / "table.txt", "w") as out:
-        report = synth.run(args, progress=lambda line: None, out=out)
+        report = synth.run(job, progress=lambda line: None, out=out)
     assert [s["register_every"] for s in report["pipeline_search"]] == [0, 4, 2]
     assert report["config"]["register_every"] == 2
     # The placed target is not synthesized again; only xilinx runs with the chosen setting.
