@@ -35,6 +35,7 @@ from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, Requant, z_bits
 from logdot.tools import require_tool
 from logdot.tools.verilator import build_args as verilator_build_args
+from logdot.tools.verilator import store_runtime
 
 HERE = Path(__file__).resolve().parent
 SIM_BUILD = HERE.parent / "sim_build"
@@ -194,18 +195,6 @@ def settle_runtime(build_dir):
             os.utime(target, (now, now))
 
 
-def store_runtime(cache, build_dir):
-    if all((cache / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    if not all((build_dir / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in RUNTIME_OBJECTS:
-        tmp = cache / f".{f}.{os.getpid()}.tmp"
-        shutil.copyfile(build_dir / f, tmp)
-        os.replace(tmp, cache / f)
-
-
 def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
     from cocotb_tools.runner import get_runner
@@ -260,7 +249,7 @@ def run_layer_cosim(sim, entry):
     )
     if cache is not None:
         settle_runtime(build_dir)
-        store_runtime(cache, build_dir)
+        store_runtime(cache, build_dir, RUNTIME_OBJECTS)
     t2 = time.monotonic()
     env = {
         "LOGDOT_LAYER_MANIFEST": str(manifest),

@@ -66,7 +66,10 @@ def _split(layer_or_mapped):
         return layer_or_mapped.layer, layer_or_mapped
     if isinstance(layer_or_mapped, Layer):
         return layer_or_mapped, None
-    raise TypeError(f"layer must be a Layer or MappedLayer, not {type(layer_or_mapped).__name__}")
+    raise TypeError(
+        "layer must be a logdot.golden.layer.Layer or MappedLayer, not "
+        f"{type(layer_or_mapped).__name__}"
+    )
 
 
 def _ports(weight_port):
