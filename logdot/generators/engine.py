@@ -29,8 +29,10 @@ from logdot.generators.common import (
     CLOCK,
     RESET,
     banner,
+    bit_fields,
     check_name,
     convert,
+    padding,
     port_entries,
     reorder_ports,
     stream_port_widths,
@@ -114,17 +116,9 @@ def manifest(config, *, name="logdot"):
             "act_format": config.act_format,
             "act_signed": config.act_signed,
             "weight_base": config.weight_base,
-            "activations": [{"lane": i, "lsb": config.act_lsb(i), "width": a} for i in range(n)],
-            "weights": [
-                {
-                    "lane": i,
-                    "lsb": config.weight_lsb(i),
-                    "width": w,
-                    "sign_bit": config.weight_lsb(i) + w - 1,
-                }
-                for i in range(n)
-            ],
-            "padding": {"lsb": config.in_bits, "width": 8 * config.in_bytes - config.in_bits},
+            "activations": bit_fields(n, config.act_lsb, a),
+            "weights": bit_fields(n, config.weight_lsb, w, sign_bit=True),
+            "padding": padding(config.in_bits, config.in_bytes),
             "tlast": "1 on the last beat of a dot product",
         },
         "m_axis": {

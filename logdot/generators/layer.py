@@ -36,9 +36,11 @@ from logdot.generators.common import (
     CLOCK,
     RESET,
     banner,
+    bit_fields,
     check_bool,
     check_name,
     convert,
+    padding,
     port_entries,
     reorder_ports,
     stream_port_widths,
@@ -194,10 +196,8 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "used_bits": cfg.in_bits,
             "act_format": e.act_format,
             "act_signed": e.act_signed,
-            "activations": [
-                {"lane": k, "lsb": cfg.act_lsb(k), "width": e.act_bits} for k in range(e.lanes)
-            ],
-            "padding": {"lsb": cfg.in_bits, "width": 8 * cfg.in_bytes - cfg.in_bits},
+            "activations": bit_fields(e.lanes, cfg.act_lsb, e.act_bits),
+            "padding": padding(cfg.in_bits, cfg.in_bytes),
             "tlast": "1 on the last beat of a dot product",
         },
         "m_axis": {
@@ -206,25 +206,15 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "kind": rq.kind,
             "field_bits": rq.out_bits,
             "signed": rq.out_signed,
-            "fields": [
-                {"pe": p, "lsb": cfg.out_lsb(p), "width": rq.out_bits} for p in range(cfg.pes)
-            ],
-            "padding": {"lsb": cfg.out_bits, "width": 8 * cfg.out_bytes - cfg.out_bits},
+            "fields": bit_fields(cfg.pes, cfg.out_lsb, rq.out_bits, key="pe"),
+            "padding": padding(cfg.out_bits, cfg.out_bytes),
         },
         "weights": {
             "memories": cfg.pes,
             "ram_style": ram_style,
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
-            "lanes": [
-                {
-                    "lane": k,
-                    "lsb": cfg.weight_lsb(k),
-                    "width": e.weight_bits,
-                    "sign_bit": cfg.weight_lsb(k) + e.weight_bits - 1,
-                }
-                for k in range(e.lanes)
-            ],
+            "lanes": bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
             "program": "input beat j (counted from reset) uses word j mod depth of every PE",
             "words": [[f"{w:0{hexd}x}" for w in row] for row in layer.weight_words()],
             "load_port": (
