@@ -190,6 +190,11 @@ class SynthJob:
         return self.targets + (self.baseline_targets if self.linear_weight_bits else ())
 
 
+def _synth_kwargs(job, say):
+    """The :func:`synth_config` options every run of a job shares."""
+    return {"seed": job.seed, "progress": say, "widelut": job.widelut}
+
+
 def _pipeline_search(job, say):
     """``(config, search, reused)``: the cheapest pipeline setting that meets the target fmax.
 
@@ -205,13 +210,11 @@ def _pipeline_search(job, say):
         say(f"[synth] pipeline search: register_terms={rt}, register_every={k}")
         rs = synth_config(
             cfg,
-            out_dir=job.out_dir / f"search_every{k}",
+            **_synth_kwargs(job, say),
             targets=job._placed,
+            out_dir=job.out_dir / f"search_every{k}",
             pnr=True,
             freq_mhz=job.freq_mhz if job.freq_mhz is not None else target,
-            seed=job.seed,
-            progress=say,
-            widelut=job.widelut,
         )
         fm = {r["target"]: r["fmax_mhz"] for r in rs}
         search.append({"register_terms": rt, "register_every": k, "fmax_mhz": fm})
@@ -260,12 +263,10 @@ def run(job, *, progress=None, out=None):
     if job.target_fmax_mhz is not None:
         config, search, reused = _pipeline_search(job, say)
     common = {
+        **_synth_kwargs(job, say),
         "out_dir": job.out_dir,
         "pnr": job.pnr,
         "freq_mhz": job.freq_mhz,
-        "seed": job.seed,
-        "progress": say,
-        "widelut": job.widelut,
     }
     rest = tuple(n for n in job.targets if n not in reused)
     done = synth_config(config, targets=rest, **common) if rest else []
