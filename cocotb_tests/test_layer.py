@@ -2,7 +2,7 @@
 test_layer_runner.py).
 
 The engine under test is described by the manifest named in ``LOGDOT_LAYER_MANIFEST``
-(:func:`logdot.generate_layer.layer_from_manifest` rebuilds its golden model, memory contents
+(:func:`logdot.generators.layer.layer_from_manifest` rebuilds its golden model, memory contents
 included); ``LOGDOT_RANDOM_BEATS`` sets the random beats of ``test_random``. The test bench is
 the engine's (:class:`tbbase.StreamTB`: clock, reset, cocotbext-axi source on ``s_axis`` and
 sink on ``m_axis``, the per-cycle monitor and its protocol checks) with another model:
@@ -25,7 +25,7 @@ from cocotb import Param
 from cocotbext.axi import AxiStreamSource
 from tbbase import StreamScoreboard, StreamTB, stream_bus
 
-from logdot.generate_layer import layer_from_manifest
+from logdot.generators.layer import layer_from_manifest
 from logdot.golden.layer import unpack_outputs
 
 RANDOM_BEATS = int(os.environ.get("LOGDOT_RANDOM_BEATS", "1500"))

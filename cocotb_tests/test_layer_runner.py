@@ -2,7 +2,7 @@
 
 Each configuration of the reviewed list :data:`LAYER_CONFIGS` gets seeded random memory
 contents (every weight code, biases over the whole bias range), is generated once per
-simulator (:func:`logdot.generate_layer.write_layer`) into its build directory
+simulator (:func:`logdot.generators.layer.write_layer`) into its build directory
 ``sim_build/<sim>/layer_<id>/`` (:func:`support.build_dir`) and runs every cocotb test of
 ``test_layer.py`` (:func:`support.cosim`): every output beat is compared with the golden
 model (:class:`logdot.golden.layer.Layer`), field by field, with idles and back-pressure.
@@ -133,7 +133,7 @@ def make_layer(entry):
 
 def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
-    from logdot.generate_layer import write_layer
+    from logdot.generators.layer import write_layer
 
     cid = entry["id"]
     layer = make_layer(entry)

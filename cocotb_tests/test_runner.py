@@ -1,7 +1,7 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
 Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
-(``logdot.generate.write``) into its build directory (:func:`support.build_dir`:
+(``logdot.generators.engine.write``) into its build directory (:func:`support.build_dir`:
 ``sim_build/<sim>/<config id>/`` below the current directory, or under ``$LOGDOT_BUILD``) and
 run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
 compared with the golden model bit for bit.
@@ -97,7 +97,7 @@ def config_params(entry):
 
 def engine_writer(config):
     """``write(directory)`` of :func:`support.cosim` for an engine configuration."""
-    from logdot.generate import write
+    from logdot.generators.engine import write
 
     return lambda directory: write(config, directory, name=TOPLEVEL, force=True)
 

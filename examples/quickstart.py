@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from logdot.generate import write
+from logdot.generators.engine import write
 from logdot.golden.engine import EngineConfig, dot, to_real
 from logdot.golden.quant import linear_quant, log_dequant, log_quant
 

@@ -31,7 +31,7 @@ from hypothesis import seed as hyp_seed
 from hypothesis import strategies as st
 
 from logdot.cli import main as cli_main
-from logdot.generate import write
+from logdot.generators.engine import write
 from logdot.golden.engine import dot
 from logdot.golden.formats import LIMITS, EngineConfig
 from logdot.hdl.engine import LogDotEngine

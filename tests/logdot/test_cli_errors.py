@@ -12,7 +12,8 @@ import re
 import pytest
 import torch
 
-import logdot.generate
+import logdot.generators.common
+import logdot.generators.engine
 from logdot.cli import main
 from logdot.golden.formats import EngineConfig
 
@@ -120,7 +121,7 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch, when):
     file, no temp file, and (with --force) the previous files intact."""
     cfg = EngineConfig(lanes=2, act_bits=4, weight_bits=3)
     out = tmp_path / "out"
-    logdot.generate.write(cfg, out, name="keep")
+    logdot.generators.engine.write(cfg, out, name="keep")
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     real_fsync, real_replace = os.fsync, os.replace
     calls = {"n": 0}
@@ -136,16 +137,18 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch, when):
         return real_replace(src, dst)
 
     if when == "fsync":
-        monkeypatch.setattr(logdot.generate.os, "fsync", bad_fsync)
+        monkeypatch.setattr(logdot.generators.common.os, "fsync", bad_fsync)
         exc = KeyboardInterrupt
     else:
-        monkeypatch.setattr(logdot.generate.os, "replace", bad_replace)
+        monkeypatch.setattr(logdot.generators.common.os, "replace", bad_replace)
         exc = Boom
     with pytest.raises(exc):
-        logdot.generate.write(EngineConfig(lanes=3, act_bits=4, weight_bits=3), out, name="fresh")
+        logdot.generators.engine.write(
+            EngineConfig(lanes=3, act_bits=4, weight_bits=3), out, name="fresh"
+        )
     calls["n"] = 0
     with pytest.raises(exc):
-        logdot.generate.write(
+        logdot.generators.engine.write(
             EngineConfig(lanes=3, act_bits=4, weight_bits=3), out, name="keep", force=True
         )
     names = sorted(p.name for p in out.iterdir())
@@ -166,7 +169,7 @@ def test_cli_reports_an_interrupted_write_as_one_line(tmp_path, monkeypatch):
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(logdot.generate.os, "fsync", full_disk)
+    monkeypatch.setattr(logdot.generators.common.os, "fsync", full_disk)
     out = tmp_path / "out"
     code, _, err = run(["generate", *ENGINE, "--out", str(out)])
     assert_one_line_error(code, err, "No space left on device")

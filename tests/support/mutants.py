@@ -10,7 +10,8 @@ wrapper that corrupts the lane's folded term ``term + carry``:
 
 Usage: ``mutant_top(kind, lane)`` is a drop-in replacement for ``LogDotTop`` (pass it as
 ``make_dut`` to the formal harness, or build it directly for a simulation), and
-``with generating_mutant(kind, lane): logdot.generate.write(...)`` writes a mutant's Verilog.
+``with generating_mutant(kind, lane): logdot.generators.engine.write(...)`` writes a
+mutant's Verilog.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
-import logdot.generate
+import logdot.generators.engine
 import logdot.hdl.top
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.lane import LogLane, parities, term_bits
@@ -97,10 +98,10 @@ def mutant_top(kind, lane=0):
 
 @contextlib.contextmanager
 def generating_mutant(kind, lane=0):
-    """Within the block, :mod:`logdot.generate` builds the mutant instead of the engine."""
-    saved = logdot.generate.LogDotTop
-    logdot.generate.LogDotTop = mutant_top(kind, lane)
+    """Within the block, :mod:`logdot.generators.engine` builds the mutant instead of the engine."""
+    saved = logdot.generators.engine.LogDotTop
+    logdot.generators.engine.LogDotTop = mutant_top(kind, lane)
     try:
         yield
     finally:
-        logdot.generate.LogDotTop = saved
+        logdot.generators.engine.LogDotTop = saved

@@ -1,8 +1,9 @@
-"""Verilog and manifest generation for a layer engine, and the ``logdot generate-layer`` CLI.
+"""Verilog and manifest generation for a layer engine (``logdot generate-layer``).
 
 :func:`write_layer` writes ``NAME.v`` (the AXI4-Stream top module, weights and biases baked
 in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``force``, exactly
-like :func:`logdot.generate.write` does for the dot-product engine.
+like :func:`logdot.generators.engine.write` does for the dot-product engine (both use
+:mod:`logdot.generators.common`).
 
 Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
 
@@ -28,15 +29,24 @@ Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import re
 
-from amaranth.back import verilog
-
-from logdot.generate import _atomic_texts, _tool_versions, check_name
-from logdot.generate import _port_widths as _engine_port_widths
+from logdot.generators.common import (
+    CLOCK,
+    RESET,
+    banner,
+    bit_fields,
+    check_bool,
+    check_name,
+    convert,
+    padding,
+    port_entries,
+    reorder_ports,
+    stream_port_widths,
+    tool_versions,
+    write_outputs,
+)
 from logdot.golden.layer import Layer
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
@@ -53,11 +63,6 @@ LAYER_MANIFEST_SCHEMA = "logdot.layer/1"
 _OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tdata", "w_axis_tready")
 
 
-def _plural(n, noun):
-    """``"1 beat"``, ``"2 beats"``: ``n`` and ``noun``, with an ``s`` unless ``n`` is 1."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _split(layer_or_mapped):
     """``(layer, mapped or None)`` from a Layer or a MappedLayer."""
     if isinstance(layer_or_mapped, MappedLayer):
@@ -70,19 +75,13 @@ def _split(layer_or_mapped):
     )
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
-
-
 def _ports(weight_port):
     return [p for p in LAYER_PORTS if weight_port or not p.startswith("w_axis")]
 
 
 def _port_widths(cfg):
     return {
-        **_engine_port_widths(cfg),
+        **stream_port_widths(cfg),
         "w_axis_tvalid": 1,
         "w_axis_tready": 1,
         "w_axis_tlast": 1,
@@ -90,33 +89,24 @@ def _port_widths(cfg):
     }
 
 
-def _reorder_ports(text, name, ports):
-    pat = re.compile(rf"^module {re.escape(name)}\(([^;]*)\);", re.MULTILINE)
-    match = pat.search(text)
-    if match is None:
-        raise RuntimeError(f"generated Verilog has no 'module {name}(...)' header")
-    found = [p.strip() for p in match.group(1).split(",")]
-    if sorted(found) != sorted(ports):
-        raise RuntimeError(f"generated top module has ports {found}, expected {ports}")
-    return text[: match.start()] + f"module {name}({', '.join(ports)});" + text[match.end() :]
-
-
 def _banner(layer, name, weight_port):
     cfg = layer.config
     rq = cfg.requant
     e = cfg.engine
-    return (
-        f"// {name}: logdot layer engine (generated, do not edit): {cfg.pes} PEs x "
-        f"{e.lanes} lanes, weights and biases baked in.\n"
-        f"// Activations {e.act_bits}-bit {e.act_format}"
-        f"{'' if e.act_signed else ' unsigned'}, weights {e.weight_bits}-bit log base "
-        f"{e.weight_base}; weight program depth {cfg.depth}, bias program {cfg.dots}; "
-        f"ReLU {'on' if cfg.relu else 'off'}; output {rq.kind} {rq.out_bits} bits.\n"
-        f"// Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
-        f"m_axis_tdata {8 * cfg.out_bytes} bits"
-        f"{f', w_axis_tdata {8 * cfg.word_bytes} bits' if weight_port else ''}; "
-        "rst is synchronous, active high.\n"
-        f"// Interface, bit layout and memory contents: {name}.json.\n"
+    return banner(
+        [
+            f"{name}: logdot layer engine (generated, do not edit): {cfg.pes} PEs x "
+            f"{e.lanes} lanes, weights and biases baked in.",
+            f"Activations {e.act_bits}-bit {e.act_format}"
+            f"{'' if e.act_signed else ' unsigned'}, weights {e.weight_bits}-bit log base "
+            f"{e.weight_base}; weight program depth {cfg.depth}, bias program {cfg.dots}; "
+            f"ReLU {'on' if cfg.relu else 'off'}; output {rq.kind} {rq.out_bits} bits.",
+            f"Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
+            f"m_axis_tdata {8 * cfg.out_bytes} bits"
+            f"{f', w_axis_tdata {8 * cfg.word_bytes} bits' if weight_port else ''}; "
+            "rst is synchronous, active high.",
+            f"Interface, bit layout and memory contents: {name}.json.",
+        ]
     )
 
 
@@ -129,10 +119,10 @@ def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False, ram
     """
     layer, _ = _split(layer)
     check_name(name)
-    _check_bool(weight_port, "weight_port")
+    check_bool(weight_port, "weight_port")
     top = LogLayerTop(layer=layer, weight_port=weight_port, ram_style=ram_style)
-    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
-    return _banner(layer, name, weight_port) + _reorder_ports(text, name, _ports(weight_port))
+    text = convert(top, name)
+    return _banner(layer, name, weight_port) + reorder_ports(text, name, _ports(weight_port))
 
 
 def _mapping(mapped):
@@ -173,12 +163,11 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
     """
     layer, mapped = _split(layer)
     check_name(name)
-    _check_bool(weight_port, "weight_port")
+    check_bool(weight_port, "weight_port")
     check_ram_style(ram_style)
     cfg = layer.config
     e = cfg.engine
     rq = cfg.requant
-    widths = _port_widths(cfg)
     hexd = -(-cfg.word_bits // 4)
     return {
         "schema": LAYER_MANIFEST_SCHEMA,
@@ -197,19 +186,10 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
         "in_bytes": cfg.in_bytes,
         "out_bytes": cfg.out_bytes,
         "word_bytes": cfg.word_bytes,
-        "ports": [
-            {
-                "name": p,
-                "direction": "output" if p in _OUTPUTS else "input",
-                "width": widths[p],
-            }
-            for p in _ports(weight_port)
-        ],
-        "clock": {"name": "clk", "edge": "rising"},
+        "ports": port_entries(_ports(weight_port), _port_widths(cfg), _OUTPUTS),
+        "clock": dict(CLOCK),
         "reset": {
-            "name": "rst",
-            "synchronous": True,
-            "active": "high",
+            **RESET,
             "note": "clears the pipeline and the program counters, not the memories",
         },
         "s_axis": {
@@ -217,10 +197,8 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "used_bits": cfg.in_bits,
             "act_format": e.act_format,
             "act_signed": e.act_signed,
-            "activations": [
-                {"lane": k, "lsb": cfg.act_lsb(k), "width": e.act_bits} for k in range(e.lanes)
-            ],
-            "padding": {"lsb": cfg.in_bits, "width": 8 * cfg.in_bytes - cfg.in_bits},
+            "activations": bit_fields(e.lanes, cfg.act_lsb, e.act_bits),
+            "padding": padding(cfg.in_bits, cfg.in_bytes),
             "tlast": "1 on the last beat of a dot product",
         },
         "m_axis": {
@@ -229,25 +207,15 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "kind": rq.kind,
             "field_bits": rq.out_bits,
             "signed": rq.out_signed,
-            "fields": [
-                {"pe": p, "lsb": cfg.out_lsb(p), "width": rq.out_bits} for p in range(cfg.pes)
-            ],
-            "padding": {"lsb": cfg.out_bits, "width": 8 * cfg.out_bytes - cfg.out_bits},
+            "fields": bit_fields(cfg.pes, cfg.out_lsb, rq.out_bits, key="pe"),
+            "padding": padding(cfg.out_bits, cfg.out_bytes),
         },
         "weights": {
             "memories": cfg.pes,
             "ram_style": ram_style,
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
-            "lanes": [
-                {
-                    "lane": k,
-                    "lsb": cfg.weight_lsb(k),
-                    "width": e.weight_bits,
-                    "sign_bit": cfg.weight_lsb(k) + e.weight_bits - 1,
-                }
-                for k in range(e.lanes)
-            ],
+            "lanes": bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
             "program": "input beat j (counted from reset) uses word j mod depth of every PE",
             "words": [[f"{w:0{hexd}x}" for w in row] for row in layer.weight_words()],
             "load_port": (
@@ -266,7 +234,7 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "values": layer.bias.tolist(),
         },
         "mapping": _mapping(mapped),
-        "tools": _tool_versions(),
+        "tools": tool_versions(),
     }
 
 
@@ -317,133 +285,18 @@ def write_layer(
 ):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
 
-    Same guarantees as :func:`logdot.generate.write`: both texts are generated in memory first,
-    then moved into place atomically; nothing is written on error; an existing file is kept
-    unless ``force``.
+    Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
+    memory first, then moved into place atomically; nothing is written on error; an existing
+    file is kept unless ``force``.
     """
     _split(layer)
     check_name(name)
-    _check_bool(weight_port, "weight_port")
+    check_bool(weight_port, "weight_port")
     check_ram_style(ram_style)
-    _check_bool(force, "force")
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
-    vpath = os.path.join(out_dir, f"{name}.v")
-    jpath = os.path.join(out_dir, f"{name}.json")
-    if not force:
-        for path in (vpath, jpath):
-            if os.path.lexists(path):
-                raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
+    check_bool(force, "force")
     kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style}
-    vtext = generate_layer_verilog(layer, **kw)
-    jtext = json.dumps(layer_manifest(layer, **kw), indent=2) + "\n"
-    os.makedirs(out_dir, exist_ok=True)
-    _atomic_texts([(vpath, vtext), (jpath, jtext)], force)
-    return vpath, jpath
 
+    def make():
+        return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-# -- logdot generate-layer ------------------------------------------------------------------
-
-
-def add_arguments(parser):
-    """Options of ``logdot generate-layer``."""
-    from logdot.cli import add_pipeline_arguments
-    from logdot.golden.formats import LIMITS
-
-    g = parser.add_argument_group("layer")
-    g.add_argument(
-        "--weights",
-        required=True,
-        metavar="LAYER.pt",
-        help="trained, quantized layer (logdot.golden.spec_io.save_spec)",
-    )
-    lo, hi = LIMITS["lanes"]
-    g.add_argument(
-        "--lanes", type=int, required=True, metavar="N", help=f"activations per beat ({lo}..{hi})"
-    )
-    g.add_argument(
-        "--pes", type=int, required=True, metavar="P", help="output channels in parallel (1..256)"
-    )
-    g.add_argument(
-        "--weight-port",
-        action="store_true",
-        help="add the w_axis weight-load stream (run-time weights; the baked ones are the "
-        "initial contents)",
-    )
-    g.add_argument(
-        "--ram-style",
-        choices=("auto", "block", "distributed", "logic"),
-        default="auto",
-        help="ram_style attribute of the weight memories (default auto: the synthesis tool "
-        "decides; Yosys puts large memories in block RAM)",
-    )
-    add_pipeline_arguments(parser)
-    o = parser.add_argument_group("output")
-    o.add_argument(
-        "--name",
-        default="logdot_layer",
-        help="top module name and file stem (default: logdot_layer)",
-    )
-    o.add_argument(
-        "--out", required=True, metavar="DIR", help="output directory (created if missing)"
-    )
-    o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
-
-
-def run_cli(args):
-    """Body of ``logdot generate-layer``; raises :class:`logdot.cli.CliError` on bad input."""
-    from logdot.cli import CliError
-    from logdot.golden.mapping import map_layer
-    from logdot.golden.spec_io import load_spec
-
-    try:
-        check_name(args.name)
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"--name: {exc}") from None
-    if not os.path.isfile(args.weights):
-        raise CliError(f"--weights: no such file: {args.weights}")
-    try:
-        spec = load_spec(args.weights)
-    except Exception as exc:  # a torch pickle error, a wrong schema, a bad field
-        raise CliError(f"--weights: cannot read a layer spec from {args.weights}: {exc}") from None
-    flags = {"lanes": "--lanes", "pes": "--pes", "register_every": "--register-every"}
-    try:
-        mapped = map_layer(
-            spec,
-            lanes=args.lanes,
-            pes=args.pes,
-            register_terms=args.register_terms,
-            register_every=args.register_every,
-        )
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        for param, flag in flags.items():
-            if msg.startswith(param + " "):
-                msg = f"{flag}: {msg}"
-        raise CliError(msg) from None
-    try:
-        vpath, jpath = write_layer(
-            mapped,
-            args.out,
-            name=args.name,
-            weight_port=args.weight_port,
-            ram_style=None if args.ram_style == "auto" else args.ram_style,
-            force=args.force,
-        )
-    except FileExistsError as exc:
-        if exc.filename is not None:
-            raise CliError(f"cannot write to {exc.filename}: {exc.strerror}") from None
-        raise CliError(str(exc).replace("use force=True (--force)", "use --force")) from None
-    except OSError as exc:
-        what = exc.filename or args.out
-        raise CliError(f"cannot write to {what}: {exc.strerror or exc}") from None
-    cfg = mapped.config
-    print(
-        f"wrote {vpath} and {jpath}: {_plural(cfg.pes, 'PE')} x {_plural(cfg.lanes, 'lane')}, "
-        f"{_plural(mapped.beats, 'beat')} per dot product, "
-        f"{_plural(mapped.tiles, 'output-channel tile')}, "
-        f"latency {_plural(layer_latency(cfg), 'cycle')}, "
-        f"output {cfg.requant.kind} {_plural(cfg.requant.out_bits, 'bit')}"
-    )
-    return 0
+    return write_outputs(out_dir, name, make, force=force)

@@ -1,4 +1,4 @@
-"""logdot.generate: the Verilog (lint-clean, no multiplier, ports in contract order,
+"""logdot.generators.engine: the Verilog (lint-clean, no multiplier, ports in contract order,
 deterministic), the manifest, and the writing of both files (atomic, names checked)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Module
 
-from logdot.generate import MANIFEST_SCHEMA, generate_verilog, manifest, write
+from logdot.generators.engine import MANIFEST_SCHEMA, generate_verilog, manifest, write
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import PORTS, LogDotTop

@@ -1,4 +1,4 @@
-"""logdot.shell: the register shell of the place-and-route flow (lint-clean around a generated
+"""logdot.synth.shell: the register shell of the place-and-route flow (lint-clean around a generated
 engine, one serial chain bit per engine input, a 4-ary XOR tree over every registered output)
 and its argument checks."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from logdot.generate import write
+from logdot.generators.engine import write
 from logdot.golden.formats import EngineConfig
-from logdot.shell import SHELL_NAME, register_shell, verilog_ident
+from logdot.synth.shell import SHELL_NAME, register_shell, verilog_ident
 from logdot.tools.lint import iverilog_check, verilator_lint
 
 

@@ -1,4 +1,4 @@
-"""logdot.generate_layer: the layer engine's Verilog (lint-clean on Verilator and Icarus, ports
+"""logdot.generators.layer: the layer engine's Verilog (lint-clean on Verilator and Icarus, ports
 in contract order, no multiplier), the manifest round trip, and atomic writes."""
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from logdot.generate_layer import layer_from_manifest, write_layer
+from logdot.generators.layer import layer_from_manifest, write_layer
 from logdot.tools.lint import iverilog_check, verilator_lint
 from tests.support.layers import small_layer
 

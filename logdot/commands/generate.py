@@ -1,0 +1,55 @@
+"""``logdot generate``: write an engine's Verilog and manifest."""
+
+from __future__ import annotations
+
+from logdot.options import (
+    CliError,
+    add_engine_arguments,
+    add_output_arguments,
+    check_name_arg,
+    engine_config_from_args,
+    write_error,
+)
+
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
+
+DESCRIPTION = """\
+Write DIR/NAME.v (the engine's Verilog, an AXI4-Stream top module) and DIR/NAME.json (its
+manifest: parameters, widths, bit layout, latency, tool versions). Activation lane i is at
+s_axis_tdata[i*A +: A], weight lane i at [N*A + i*W +: W] (sign in its top bit); s_axis_tlast
+marks the last beat of a dot product; m_axis_tdata is the result, sign-extended to whole bytes.
+Nothing is written on error; existing files are kept unless --force.
+"""
+
+
+def add_arguments(parser):
+    """Add the options of ``logdot generate`` to ``parser``."""
+    add_engine_arguments(parser)
+    add_output_arguments(
+        parser,
+        default_name="logdot",
+        name_help="top module name and file stem: a Verilog identifier (default: logdot)",
+    )
+
+
+def run(args):
+    """Write the engine of the parsed ``args``; return the exit code (raises :class:`CliError`)."""
+    config = engine_config_from_args(args)
+    check_name_arg(args.name)
+    from amaranth.back.verilog import YosysError
+
+    from logdot.generators.engine import write
+    from logdot.hdl.engine import engine_latency
+
+    try:
+        vpath, jpath = write(config, args.out, name=args.name, force=args.force)
+    except YosysError as exc:
+        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
+    except OSError as exc:
+        raise write_error(exc, args.out) from None
+    print(
+        f"wrote {vpath} and {jpath}: {config.lanes} lanes, latency {engine_latency(config)} "
+        f"cycles, s_axis_tdata {8 * config.in_bytes} bits, m_axis_tdata "
+        f"{8 * config.out_bytes} bits ({config.result_bits}-bit result)"
+    )
+    return 0

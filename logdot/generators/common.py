@@ -1,0 +1,314 @@
+"""What every logdot generator shares: names, port order, manifests' common parts, file writing.
+
+The engine generator (:mod:`logdot.generators.engine`) and the layer generator
+(:mod:`logdot.generators.layer`) both
+
+- validate the top-module name (:func:`check_name`: a plain Verilog identifier, also the file
+  stem),
+- convert an Amaranth top module to Verilog (:func:`convert`) and rewrite its header so the
+  ports are in contract order (:func:`reorder_ports`),
+- describe the ports, clock and reset in the manifest the same way (:func:`port_entries`,
+  :func:`stream_port_widths`, :data:`CLOCK`, :data:`RESET`) and record the tool versions
+  (:func:`tool_versions`),
+- write ``NAME.v`` and ``NAME.json`` atomically, never overwriting without ``force``
+  (:func:`write_outputs`, built on :func:`atomic_write_texts`).
+
+This module imports neither Amaranth (until :func:`convert` runs) nor torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import platform
+import re
+import tempfile
+
+__all__ = [
+    "CLOCK",
+    "RESET",
+    "atomic_write_texts",
+    "banner",
+    "bit_fields",
+    "check_bool",
+    "check_name",
+    "convert",
+    "padding",
+    "port_entries",
+    "reorder_ports",
+    "stream_port_widths",
+    "tool_versions",
+    "write_outputs",
+]
+
+#: The clock of every generated top module (manifest ``"clock"``).
+CLOCK = {"name": "clk", "edge": "rising"}
+#: The reset of every generated top module (manifest ``"reset"``).
+RESET = {"name": "rst", "synchronous": True, "active": "high"}
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_MAX_NAME = 64
+# Verilog-2005 and SystemVerilog-2017 keywords (a top module must not be named like one).
+_VERILOG_KEYWORDS = frozenset(
+    """
+    accept_on alias always always_comb always_ff always_latch and assert assign assume automatic
+    before begin bind bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle
+    checker class clocking cmos config const constraint context continue cover covergroup
+    coverpoint cross deassign default defparam design disable dist do edge else end endcase
+    endchecker endclass endclocking endconfig endfunction endgenerate endgroup endinterface
+    endmodule endpackage endprimitive endprogram endproperty endsequence endspecify endtable
+    endtask enum event eventually expect export extends extern final first_match for force
+    foreach forever fork forkjoin function generate genvar global highz0 highz1 if iff ifnone
+    ignore_bins illegal_bins implements implies import incdir include initial inout input inside
+    instance int integer interconnect interface intersect join join_any join_none large let
+    liblist library local localparam logic longint macromodule matches medium modport module nand
+    negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1 null or output package
+    packed parameter pmos posedge primitive priority program property protected pull0 pull1
+    pulldown pullup pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase randsequence
+    rcmos real realtime ref reg reject_on release repeat restrict return rnmos rpmos rtran
+    rtranif0 rtranif1 s_always s_eventually s_nexttime s_until s_until_with scalared sequence
+    shortint shortreal showcancelled signed small soft solve specify specparam static string
+    strong strong0 strong1 struct super supply0 supply1 sync_accept_on sync_reject_on table
+    tagged task this throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1
+    triand trior trireg type typedef union unique unique0 unsigned until until_with untyped use
+    uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire
+    with within wor xnor xor
+    """.split()  # noqa: SIM905
+)
+
+
+def check_name(name):
+    """Validate a top-module name: a plain Verilog identifier (also the file stem).
+
+    Letters, digits and ``_``, not starting with a digit, at most 64 characters, not a
+    Verilog/SystemVerilog keyword.
+
+    Parameters
+    ----------
+    name : str
+        The name to check.
+
+    Returns
+    -------
+    str
+        ``name``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, not {name!r}")
+    if not _IDENT.match(name) or len(name) > _MAX_NAME or name in _VERILOG_KEYWORDS:
+        raise ValueError(
+            f"name must be a Verilog identifier (letters, digits and '_', not starting with a "
+            f"digit, at most {_MAX_NAME} characters, not a keyword), not {name!r}"
+        )
+    return name
+
+
+def check_bool(value, name):
+    """Return ``value`` if it is a bool, else raise :class:`TypeError` naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def tool_versions():
+    """Versions of the tools that wrote a file (manifest ``"tools"``).
+
+    Returns
+    -------
+    dict
+        ``{"logdot", "amaranth", "python"}`` version strings (``"unknown"`` for logdot when
+        it runs from a source tree without being installed).
+    """
+    import amaranth
+
+    try:
+        from importlib.metadata import version
+
+        logdot_version = version("logdot")
+    except Exception:  # not installed (e.g. run from a source tree)
+        logdot_version = "unknown"
+    return {
+        "logdot": logdot_version,
+        "amaranth": amaranth.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def stream_port_widths(config):
+    """Widths of the clock, reset, ``s_axis_*`` and ``m_axis_*`` ports of a top module.
+
+    Parameters
+    ----------
+    config : object
+        Anything with ``in_bytes`` and ``out_bytes`` (an engine or a layer configuration).
+
+    Returns
+    -------
+    dict
+        Port name to width in bits.
+    """
+    return {
+        "clk": 1,
+        "rst": 1,
+        "s_axis_tvalid": 1,
+        "s_axis_tready": 1,
+        "s_axis_tlast": 1,
+        "s_axis_tdata": 8 * config.in_bytes,
+        "m_axis_tvalid": 1,
+        "m_axis_tready": 1,
+        "m_axis_tdata": 8 * config.out_bytes,
+    }
+
+
+def port_entries(ports, widths, outputs):
+    """Manifest ``"ports"``: ``[{"name", "direction", "width"}]`` in the order of ``ports``.
+
+    Parameters
+    ----------
+    ports : sequence of str
+        Port names in contract order.
+    widths : dict
+        Port name to width (e.g. :func:`stream_port_widths`).
+    outputs : collection of str
+        The output ports (every other port is an input).
+    """
+    return [
+        {"name": p, "direction": "output" if p in outputs else "input", "width": widths[p]}
+        for p in ports
+    ]
+
+
+def bit_fields(count, lsb, width, *, key="lane", sign_bit=False):
+    """Manifest bit fields of a stream word: ``[{key: i, "lsb", "width"[, "sign_bit"]}]``.
+
+    Parameters
+    ----------
+    count : int
+        Number of fields.
+    lsb : callable
+        ``lsb(i)``: the lowest bit of field ``i`` (e.g. ``EngineConfig.act_lsb``).
+    width : int
+        Width of every field.
+    key : str
+        Name of the index entry (``"lane"``, ``"pe"``).
+    sign_bit : bool
+        Also give the field's top bit as ``"sign_bit"``.
+    """
+    fields = []
+    for i in range(count):
+        field = {key: i, "lsb": lsb(i), "width": width}
+        if sign_bit:
+            field["sign_bit"] = field["lsb"] + width - 1
+        fields.append(field)
+    return fields
+
+
+def padding(used_bits, nbytes):
+    """Manifest ``"padding"`` of a stream word: the bits above ``used_bits`` in ``nbytes``."""
+    return {"lsb": used_bits, "width": 8 * nbytes - used_bits}
+
+
+def convert(top, name):
+    """Verilog text of an Amaranth top module ``top`` named ``name`` (no source attributes)."""
+    from amaranth.back import verilog
+
+    return verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+
+
+def reorder_ports(text, name, ports):
+    """Rewrite the header of module ``name`` in ``text`` so its ports are in ``ports`` order.
+
+    Amaranth orders a top module's ports by its own rules; the Verilog contract fixes the
+    order. Raises :class:`RuntimeError` when the header is missing or its port set differs.
+    """
+    ports = list(ports)
+    pat = re.compile(rf"^module {re.escape(name)}\(([^;]*)\);", re.MULTILINE)
+    match = pat.search(text)
+    if match is None:
+        raise RuntimeError(f"generated Verilog has no 'module {name}(...)' header")
+    found = [p.strip() for p in match.group(1).split(",")]
+    if sorted(found) != sorted(ports):
+        raise RuntimeError(f"generated top module has ports {found}, expected {ports}")
+    return text[: match.start()] + f"module {name}({', '.join(ports)});" + text[match.end() :]
+
+
+def banner(lines):
+    """The comment block at the top of a generated Verilog file: ``// line`` per line."""
+    return "".join(f"// {line}\n" for line in lines)
+
+
+def atomic_write_texts(items, force):
+    """Write ``[(path, text), ...]`` via temporary files in the same folders + :func:`os.replace`.
+
+    Every text goes to a temporary file first (flushed and synced); only when all are
+    written are they moved into place, so an error or an interrupt never leaves a partial
+    file or a temporary file behind.
+
+    Raises
+    ------
+    FileExistsError
+        When a target exists and ``force`` is false (nothing is replaced).
+    """
+    temps = []
+    try:
+        for path, text in items:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path)
+            )
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+        if not force:
+            for path, _ in items:
+                _refuse_existing(path)
+        for (path, _), tmp in zip(items, temps, strict=True):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+
+
+def _refuse_existing(path):
+    if os.path.lexists(path):
+        raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
+
+
+def write_outputs(out_dir, name, make, *, force):
+    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+
+    Existing files are refused before anything is generated (unless ``force``); then
+    ``make()`` returns ``(verilog_text, manifest_dict)``, both generated in memory, and both
+    files are written with :func:`atomic_write_texts`. ``out_dir`` is created if missing.
+
+    Raises
+    ------
+    FileExistsError
+        When a target file exists and ``force`` is false (nothing is written).
+    OSError
+        When ``out_dir`` is not a folder or cannot be created or written.
+    """
+    check_bool(force, "force")
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
+    vpath = os.path.join(out_dir, f"{name}.v")
+    jpath = os.path.join(out_dir, f"{name}.json")
+    if not force:
+        for path in (vpath, jpath):
+            _refuse_existing(path)
+    vtext, manifest = make()
+    jtext = json.dumps(manifest, indent=2) + "\n"
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write_texts([(vpath, vtext), (jpath, jtext)], force)
+    return vpath, jpath

