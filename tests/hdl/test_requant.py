@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """logdot.hdl.requant: the output-stage requantizers, RTL vs golden, exhaustively.
 
-The golden :class:`logdot.golden.layer.Requant` is checked against logdot.golden.quant in
+The golden :class:`logdot.golden.requant.Requant` is checked against logdot.golden.quant in
 tests/golden/test_layer.py.
 
 * The Amaranth requantizers (:mod:`logdot.hdl.requant`) must equal the golden model for every
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_rtl_requantizer_validation_messages():
     rq = Requant.log(in_bits=4, scale_x2=0, bits=3, fsr=0)
-    msg = "requant must be a logdot.golden.layer.Requant, not None"
+    msg = "requant must be a logdot.golden.requant.Requant, not None"
     with pytest.raises(TypeError, match=re.escape(msg)):
         LogRequantizer(requant=None)
     with pytest.raises(ValueError, match=re.escape("requant.kind must be 'linear', not 'log'")):
