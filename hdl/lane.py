@@ -21,7 +21,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import signed_width
+from ..golden.formats import check_int, signed_width
 from .params import check_config
 
 __all__ = [
@@ -133,9 +133,14 @@ class Lane(wiring.Component):
 
     def __init__(self, *, config, term_ranges):
         self._config = check_config(config)
-        self._term_ranges = tuple((int(lo), int(hi)) for lo, hi in term_ranges)
-        if not self._term_ranges:
-            raise ValueError(f"term_ranges must not be empty, not {term_ranges!r}")
+        self._term_ranges = tuple(tuple(r) for r in term_ranges)
+        if len(self._term_ranges) not in (1, 2):
+            raise ValueError(f"term_ranges must have 1 or 2 entries, not {term_ranges!r}")
+        for lo, hi in self._term_ranges:
+            check_int(lo, "term_ranges lo")
+            check_int(hi, "term_ranges hi")
+            if lo > hi:
+                raise ValueError(f"term_ranges must have lo <= hi, not {term_ranges!r}")
         members = {
             "act": In(config.act_bits),
             "weight": In(config.weight_bits),

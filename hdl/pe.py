@@ -125,8 +125,8 @@ class ProcessingElement(wiring.Component):
         return self._config
 
     @property
-    def lanes(self):
-        """The :class:`~logdot.hdl.lane.Lane` s, in lane order."""
+    def lane_stages(self):
+        """The :class:`~logdot.hdl.lane.Lane` components, in lane order."""
         return tuple(self._lanes)
 
     @property

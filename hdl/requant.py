@@ -52,15 +52,15 @@ class _RequantBase(wiring.Component):
 class LogRequantizer(_RequantBase):
     """Signed integer ``z`` -> base-2 log code, bit-exact with :class:`logdot.golden.layer.Requant`.
 
-    Combinational (latency 0).
+    Combinational (latency 0 cycles, one value per cycle).
 
     Parameters
     ----------
     requant : logdot.golden.layer.Requant
         A requantizer of kind ``"log"``.
 
-    Attributes
-    ----------
+    Members
+    -------
     z : In(signed(requant.in_bits))
         The input.
     out : Out(requant.out_bits)
@@ -132,16 +132,17 @@ class LinearRequantizer(_RequantBase):
     :class:`logdot.golden.layer.Requant`.
 
     ``shift > 0``: ``round_half_even(z / 2**shift)``; ``shift <= 0``: ``z << -shift``; then
-    saturation to the output range. Combinational (latency 0).
+    saturation to the output range. Combinational (latency 0 cycles, one value per cycle).
 
     Parameters
     ----------
     requant : logdot.golden.layer.Requant
         A requantizer of kind ``"linear"``.
 
-    Attributes
-    ----------
+    Members
+    -------
     z : In(signed(requant.in_bits))
+        The input.
     out : Out(requant.out_bits)
         Two's complement (``out_signed``) or unsigned.
     """
