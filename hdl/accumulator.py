@@ -6,8 +6,9 @@ from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import EngineConfig, signed_width
+from ..golden.formats import check_int, signed_width
 from .lane import parities
+from .params import check_config
 
 __all__ = ["Accumulator", "accumulator_latency", "combine_depth", "csd_digits"]
 
@@ -136,14 +137,17 @@ class Accumulator(wiring.Component):
     sum_bits : list of int
         Width of the adder tree's ``sum`` output, per parity.
 
-    Attributes
-    ----------
+    Throughput: one beat per cycle.
+
+    Members
+    -------
     en : In(1)
         Pipeline advance; nothing changes while it is low.
     valid, last : In(1)
         A beat is present; it is the last of its dot product.
     sum{p}, carry{p} : In(signed(sum_bits[p])), In(1)
-        Beat sum of parity ``p`` is ``sum{p} + carry{p}``.
+        Beat sum of parity ``p`` is ``sum{p} + carry{p}`` (the parities have different
+        widths, hence separate members; :attr:`beats` lists them).
     o_valid : Out(1)
         ``result`` holds a finished dot product.
     result : Out(signed(config.result_bits))
@@ -151,14 +155,14 @@ class Accumulator(wiring.Component):
     """
 
     def __init__(self, *, config, sum_bits):
-        if not isinstance(config, EngineConfig):
-            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        self._config = check_config(config)
         sum_bits = list(sum_bits)
         if len(sum_bits) != len(parities(config)):
             raise ValueError(
                 f"sum_bits must have {len(parities(config))} entries, not {sum_bits!r}"
             )
-        self._config = config
+        for b in sum_bits:
+            check_int(b, "sum_bits entries", 1)
         self._sum_bits = sum_bits
         members = {"en": In(1), "valid": In(1), "last": In(1)}
         for p in parities(config):
@@ -174,9 +178,21 @@ class Accumulator(wiring.Component):
         return self._config
 
     @property
+    def sum_bits(self):
+        """Width of ``sum{p}``, per parity."""
+        return tuple(self._sum_bits)
+
+    @property
     def latency(self):
         """Cycles from a beat with ``last`` (``valid & en``) to ``o_valid``."""
         return accumulator_latency(self._config)
+
+    @property
+    def beats(self):
+        """``((sum0, carry0), ...)``: the beat-sum input members, per parity."""
+        return tuple(
+            (getattr(self, f"sum{p}"), getattr(self, f"carry{p}")) for p in parities(self._config)
+        )
 
     def elaborate(self, platform):
         cfg = self._config
@@ -196,8 +212,7 @@ class Accumulator(wiring.Component):
 
         finals = []  # per parity: the finished sum, as a value of registers (pipelined)
         nexts = []  # per parity: acc_next, combinational (not pipelined)
-        for p in parities(cfg):
-            beat, carry = getattr(self, f"sum{p}"), getattr(self, f"carry{p}")
+        for p, (beat, carry) in zip(parities(cfg), self.beats, strict=True):
             split = len(beat)
             if k and not cfg.saturating and cfg.acc_bits > split + 1:
                 finals.append(self._split_accumulator(m, p, beat, carry, accumulate, step))

@@ -7,10 +7,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import EngineConfig
-from .accumulator import Accumulator, accumulator_latency
-from .lane import LogLane, lane_term_range, parities
+from .lane import LogLane
+from .params import check_config
+from .pe import ProcessingElement, pe_latency
 from .skid import SkidBuffer
-from .tree import AdderTree, tree_latency
 
 __all__ = ["LogDotEngine", "engine_latency", "input_layout"]
 
@@ -28,12 +28,7 @@ def engine_latency(config):
 
     where ``combine_depth = ceil(log2(1 + number of CSD digits of sqrt2_r))``.
     """
-    return (
-        int(config.register_terms)
-        + tree_latency(config.lanes, config.register_every)
-        + accumulator_latency(config)
-        + 1  # SkidBuffer.latency
-    )
+    return pe_latency(config) + 1  # the processing element, then SkidBuffer.latency
 
 
 def input_layout(config):
@@ -49,11 +44,12 @@ class LogDotEngine(wiring.Component):
     """Multiplier-free log dot-product engine (shift-and-add), with stream interfaces.
 
     One input beat carries ``lanes`` activations and ``lanes`` weights; a dot product is one
-    or more beats, the last one flagged by ``last``. Per lane a :class:`~logdot.hdl.lane.LogLane`
-    forms the term by zero gate, bounded shift and folded sign; a balanced
-    :class:`~logdot.hdl.tree.AdderTree` per accumulator parity sums the lanes; an
-    :class:`~logdot.hdl.accumulator.Accumulator` sums the beats (wrap or saturate, sqrt(2) combine);
-    a :class:`~logdot.hdl.skid.SkidBuffer` drives the output.
+    or more beats, the last one flagged by ``last``. A
+    :class:`~logdot.hdl.pe.ProcessingElement` computes the dot product: per lane a
+    :class:`~logdot.hdl.lane.LogLane` forms the term by zero gate, bounded shift and folded
+    sign; a balanced :class:`~logdot.hdl.tree.AdderTree` per accumulator parity sums the
+    lanes; an :class:`~logdot.hdl.accumulator.Accumulator` sums the beats (wrap or saturate,
+    sqrt(2) combine). A :class:`~logdot.hdl.skid.SkidBuffer` drives the output.
 
     Handshake (AXI4-Stream rules): a transfer happens when ``valid & ready``; ``o.valid``
     never waits for ``o.ready``; ``o.payload`` holds while ``o.valid & ~o.ready``. The whole
@@ -76,8 +72,8 @@ class LogDotEngine(wiring.Component):
     ``act_signed``, ``weight_base``, ``frac_bits``, ``acc_bits``, ``max_beats``,
     ``register_terms``, ``register_every``.
 
-    Attributes
-    ----------
+    Members
+    -------
     i : In(stream.Signature(input_layout(config)))
         Input beats: ``i.payload.data`` (``config.in_bits`` bits) and ``i.payload.last``.
     o : Out(stream.Signature(signed(config.result_bits)))
@@ -112,20 +108,23 @@ class LogDotEngine(wiring.Component):
             register_terms=register_terms,
             register_every=register_every,
         )
+        self._init_ports()
+
+    def _init_ports(self):
+        """Create the stream members from ``self._config`` (shared with variant engines)."""
         cfg = self._config
-        super().__init__(
+        wiring.Component.__init__(
+            self,
             {
                 "i": In(stream.Signature(input_layout(cfg))),
                 "o": Out(stream.Signature(signed(cfg.result_bits))),
-            }
+            },
         )
 
     @classmethod
     def from_config(cls, config):
         """Build an engine from an :class:`~logdot.golden.formats.EngineConfig`."""
-        if not isinstance(config, EngineConfig):
-            raise TypeError(f"config must be an EngineConfig, not {config!r}")
-        return cls(**config.to_dict()["parameters"])
+        return cls(**check_config(config).to_dict()["parameters"])
 
     # -- read-only parameters ----------------------------------------------------------------
 
@@ -205,90 +204,28 @@ class LogDotEngine(wiring.Component):
         """
         return LogLane(config=self._config)
 
-    def _lane_term_range(self, p):
-        """``(lo, hi)`` of the lanes' ``term{p}`` outputs (hook beside :meth:`_make_lane`)."""
-        return lane_term_range(self._config, p)
-
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        trees = [
-            AdderTree(
-                n=cfg.lanes,
-                lo=self._lane_term_range(p)[0],
-                hi=self._lane_term_range(p)[1],
-                register_every=cfg.register_every,
-                carries=not cfg.act_is_log,
-            )
-            for p in parities(cfg)
-        ]
-        acc = Accumulator(config=cfg, sum_bits=[len(t.sum) for t in trees])
+        pe = ProcessingElement(config=cfg, make_lane=self._make_lane)
         skid = SkidBuffer(shape=signed(cfg.result_bits))
-        m.submodules.acc = acc
+        m.submodules.pe = pe
         m.submodules.outbuf = skid
-        assert acc.latency + skid.latency + trees[0].latency + int(cfg.register_terms) == (
-            self.latency
-        )
+        assert pe.latency + skid.latency == self.latency
         en = Signal(name="en")
         m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
 
-        # Stage 0: the lanes (combinational), optionally registered.
-        valid, last = self.i.valid, self.i.payload.last
         beat = self.i.payload.data
-        lane_out = []  # [lane][parity] -> (term, carry)
-        for i in range(cfg.lanes):
-            lane = self._make_lane(i)
-            m.submodules[f"lane{i}"] = lane
-            m.d.comb += [
-                lane.act.eq(beat[cfg.act_lsb(i) : cfg.act_lsb(i) + cfg.act_bits]),
-                lane.weight.eq(beat[cfg.weight_lsb(i) : cfg.weight_lsb(i) + cfg.weight_bits]),
-            ]
-            outs = []
-            for p in parities(cfg):
-                term, carry = getattr(lane, f"term{p}"), getattr(lane, f"carry{p}")
-                if cfg.register_terms:
-                    rt = Signal(term.shape(), name=f"term{i}_p{p}", reset_less=True)
-                    rc = Signal(name=f"carry{i}_p{p}", reset_less=True)
-                    with m.If(en):
-                        m.d.sync += [rt.eq(term), rc.eq(carry)]
-                    term, carry = rt, rc
-                outs.append((term, carry))
-            lane_out.append(outs)
-        if cfg.register_terms:
-            rv = Signal(name="term_valid")
-            rl = Signal(name="term_last", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
-
-        # Adder trees, one per accumulator parity; valid/last follow through their registers.
-        for p, tree in zip(parities(cfg), trees, strict=True):
-            m.submodules[f"tree{p}"] = tree
-            m.d.comb += tree.en.eq(en)
-            for i in range(cfg.lanes):
-                term, carry = lane_out[i][p]
-                m.d.comb += [
-                    getattr(tree, f"term{i}").eq(term),
-                    getattr(tree, f"carry{i}").eq(carry),
-                ]
-            m.d.comb += [
-                getattr(acc, f"sum{p}").eq(tree.sum),
-                getattr(acc, f"carry{p}").eq(tree.carry),
-            ]
-        for k in range(trees[0].latency):
-            rv = Signal(name=f"tree_valid{k}")
-            rl = Signal(name=f"tree_last{k}", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
-
-        # Accumulator, then the output buffer.
         m.d.comb += [
-            acc.en.eq(en),
-            acc.valid.eq(valid),
-            acc.last.eq(last),
-            skid.i.valid.eq(acc.o_valid),
-            skid.i.payload.eq(acc.result),
+            pe.en.eq(en),
+            pe.valid.eq(self.i.valid),
+            pe.last.eq(self.i.payload.last),
         ]
+        for i in range(cfg.lanes):
+            m.d.comb += [
+                pe.act[i].eq(beat[cfg.act_lsb(i) : cfg.act_lsb(i) + cfg.act_bits]),
+                pe.weight[i].eq(beat[cfg.weight_lsb(i) : cfg.weight_lsb(i) + cfg.weight_bits]),
+            ]
+        m.d.comb += [skid.i.valid.eq(pe.o_valid), skid.i.payload.eq(pe.result)]
         wiring.connect(m, skid.o, wiring.flipped(self.o))
         return m

@@ -21,9 +21,11 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import EngineConfig, signed_width
+from ..golden.formats import check_int, signed_width
+from .params import check_config
 
 __all__ = [
+    "Lane",
     "LogLane",
     "bounded_shift_left",
     "lane_term_range",
@@ -101,18 +103,88 @@ def bounded_shift_left(m, value, amount, max_amount, *, name):
     return shift_stages(m, value, stages, max_amount, name=name)
 
 
-class LogLane(wiring.Component):
+class Lane(wiring.Component):
+    """Base of a lane stage: one activation and one weight field in, one folded term per
+    accumulator parity out.
+
+    A lane is combinational (latency 0 cycles, one product per cycle). Its term of parity
+    ``p`` is ``term{p} + carry{p}``; the terms of different parities have different ranges,
+    hence separate members rather than an array. :class:`LogLane` and the multiplier lane
+    :class:`logdot.hdl.linear.LinearLane` are lanes; a
+    :class:`~logdot.hdl.pe.ProcessingElement` takes any.
+
+    Parameters
+    ----------
+    config : logdot.golden.formats.EngineConfig
+        Engine configuration (the field widths).
+    term_ranges : sequence of (int, int)
+        ``(lo, hi)`` of ``term{p}``, per parity ``p``; ``term{p}`` is exactly
+        ``signed_width(lo, hi)`` wide.
+
+    Members
+    -------
+    act : In(config.act_bits)
+        Raw activation field.
+    weight : In(config.weight_bits)
+        Raw weight field.
+    term{p}, carry{p} : Out(signed(signed_width(*term_ranges[p]))), Out(1)
+        The term of parity ``p`` is ``term{p} + carry{p}``.
+    """
+
+    def __init__(self, *, config, term_ranges):
+        self._config = check_config(config)
+        self._term_ranges = tuple(tuple(r) for r in term_ranges)
+        if len(self._term_ranges) not in (1, 2):
+            raise ValueError(f"term_ranges must have 1 or 2 entries, not {term_ranges!r}")
+        for lo, hi in self._term_ranges:
+            check_int(lo, "term_ranges lo")
+            check_int(hi, "term_ranges hi")
+            if lo > hi:
+                raise ValueError(f"term_ranges must have lo <= hi, not {term_ranges!r}")
+        members = {
+            "act": In(config.act_bits),
+            "weight": In(config.weight_bits),
+        }
+        for p, (lo, hi) in enumerate(self._term_ranges):
+            members[f"term{p}"] = Out(signed(signed_width(lo, hi)))
+            members[f"carry{p}"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def config(self):
+        """The configuration this lane was built for."""
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from inputs to outputs: 0 (combinational)."""
+        return 0
+
+    def term_range(self, p):
+        """``(lo, hi)`` of the ``term{p}`` output (the folded term, before its carry)."""
+        return self._term_ranges[p]
+
+    @property
+    def terms(self):
+        """``((term0, carry0), ...)``: the output members, per parity."""
+        return tuple(
+            (getattr(self, f"term{p}"), getattr(self, f"carry{p}"))
+            for p in range(len(self._term_ranges))
+        )
+
+
+class LogLane(Lane):
     """Term of one lane: ``activation * weight`` by zero gate, shift and folded sign.
 
-    Combinational (latency 0 cycles).
+    Combinational (latency 0 cycles, one product per cycle).
 
     Parameters
     ----------
     config : logdot.golden.formats.EngineConfig
         Engine configuration; every width comes from it.
 
-    Attributes
-    ----------
+    Members
+    -------
     act : In(act_bits)
         Raw activation field (two's complement, unsigned, or sign + log code).
     weight : In(weight_bits)
@@ -125,27 +197,10 @@ class LogLane(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, EngineConfig):
-            raise TypeError(f"config must be an EngineConfig, not {config!r}")
-        self._config = config
-        members = {
-            "act": In(config.act_bits),
-            "weight": In(config.weight_bits),
-        }
-        for p in parities(config):
-            members[f"term{p}"] = Out(signed(term_bits(config, p)))
-            members[f"carry{p}"] = Out(1)
-        super().__init__(members)
-
-    @property
-    def config(self):
-        """The :class:`~logdot.golden.formats.EngineConfig` this lane was built for."""
-        return self._config
-
-    @property
-    def latency(self):
-        """Cycles from inputs to outputs: 0 (combinational)."""
-        return 0
+        check_config(config)
+        super().__init__(
+            config=config, term_ranges=[lane_term_range(config, p) for p in parities(config)]
+        )
 
     def elaborate(self, platform):
         cfg = self._config
@@ -186,7 +241,7 @@ class LogLane(wiring.Component):
         m.d.comb += x.eq(y[1:])
         for p in parities(cfg):
             tw = term_bits(cfg, p)
-            term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
+            term, carry = self.terms[p]
             if smax[p] is None:
                 m.d.comb += [term.eq(0), carry.eq(0)]
                 continue
@@ -219,7 +274,7 @@ class LogLane(wiring.Component):
         m.d.comb += e2.eq(wpart + d)
         for p in parities(cfg):
             tw = term_bits(cfg, p)
-            term, carry = getattr(self, f"term{p}"), getattr(self, f"carry{p}")
+            term, carry = self.terms[p]
             m.d.comb += carry.eq(0)
             if smax[p] is None:
                 m.d.comb += term.eq(0)

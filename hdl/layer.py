@@ -1,8 +1,8 @@
 """The layer engine: ``pes`` dot-product engines sharing each activation beat, weights in
 on-chip memory, and a per-channel output stage (bias, ReLU, requantization).
 
-Built from the dot-product engine's blocks (:class:`~logdot.hdl.lane.LogLane`,
-:class:`~logdot.hdl.tree.AdderTree`, :class:`~logdot.hdl.accumulator.Accumulator`,
+Built from the dot-product engine's blocks (one
+:class:`~logdot.hdl.pe.ProcessingElement` per output channel, the
 :class:`~logdot.hdl.skid.SkidBuffer`) and the requantizers of :mod:`logdot.hdl.requant`. The integer
 model is :class:`logdot.golden.layer.Layer`; ``docs/layer.md`` is the prose contract.
 
@@ -28,12 +28,11 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import unsigned_width
 from ..golden.layer import Layer
-from .accumulator import Accumulator, accumulator_latency
-from .lane import LogLane, lane_term_range, parities
+from .params import check_bool
+from .pe import ProcessingElement, pe_latency
 from .requant import make_requantizer
 from .skid import SkidBuffer
 from .top import PORTS
-from .tree import AdderTree, tree_latency
 
 __all__ = [
     "LAYER_PORTS",
@@ -62,21 +61,13 @@ def layer_latency(config):
     output beat (no back-pressure)::
 
         1                                   # weight memory read (activation register)
-        + int(register_terms)               # term registers
-        + ceil(log2(lanes)) // register_every   # adder-tree registers
-        + accumulator latency               # 0 (base 2) or 1 + combine registers (sqrt2)
+        + pe_latency(config.engine)         # the processing element (logdot.hdl.pe):
+                                            #   term registers + adder-tree registers
+                                            #   + accumulator latency
         + 1                                 # bias + ReLU register
         + 1                                 # output register (skid buffer)
     """
-    e = config.engine
-    return (
-        1
-        + int(e.register_terms)
-        + tree_latency(e.lanes, e.register_every)
-        + accumulator_latency(e)
-        + 1
-        + 1
-    )
+    return 1 + pe_latency(config.engine) + 1 + 1
 
 
 def _check_layer(layer):
@@ -98,12 +89,6 @@ def check_ram_style(value):
     return value
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
-
-
 def _counter(m, name, modulus, advance):
     """A register counting ``advance`` pulses modulo ``modulus`` (reset to 0)."""
     width = unsigned_width(max(modulus - 1, 0))
@@ -114,7 +99,57 @@ def _counter(m, name, modulus, advance):
     return cnt
 
 
-class LogLayerEngine(wiring.Component):
+class _LayerComponent(wiring.Component):
+    """Parameters and read-only properties shared by :class:`LogLayerEngine` and
+    :class:`LogLayerTop`; a subclass gives its members by :meth:`_members`."""
+
+    def __init__(self, *, layer, weight_port=False, ram_style=None):
+        self._layer = _check_layer(layer)
+        self._weight_port = check_bool(weight_port, "weight_port")
+        self._ram_style = check_ram_style(ram_style)
+        super().__init__(self._members(layer.config))
+
+    def _members(self, cfg):
+        raise NotImplementedError
+
+    @property
+    def layer(self):
+        """The :class:`logdot.golden.layer.Layer` (configuration and initial memory contents)."""
+        return self._layer
+
+    @property
+    def config(self):
+        """The :class:`logdot.golden.layer.LayerConfig`."""
+        return self._layer.config
+
+    @property
+    def pes(self):
+        """Processing elements (output channels per output beat), ``P``."""
+        return self._layer.config.pes
+
+    @property
+    def lanes(self):
+        """Activations per input beat, ``N``."""
+        return self._layer.config.lanes
+
+    @property
+    def weight_port(self):
+        """Whether the weight-load stream exists."""
+        return self._weight_port
+
+    @property
+    def ram_style(self):
+        """``ram_style`` attribute of the weight memories (``None``: the tool chooses)."""
+        return self._ram_style
+
+    @property
+    def latency(self):
+        """Cycles from a dot product's last beat transfer to its output beat's valid (no
+        back-pressure); see :func:`layer_latency`."""
+        return layer_latency(self._layer.config)
+
+
+class LogLayerEngine(_LayerComponent):
     """``pes`` parallel output channels of a layer, weights on chip, requantized outputs.
 
     Every input beat carries ``lanes`` activations; the ``P = pes`` processing elements
@@ -131,7 +166,7 @@ class LogLayerEngine(wiring.Component):
     skid buffer's), II = 1 without back-pressure; back-pressure never drops, duplicates or
     reorders an output.
 
-    Latency: :func:`layer_latency` (:attr:`latency`).
+    Latency: :func:`layer_latency` (:attr:`latency`). Throughput: one input beat per cycle.
 
     Parameters
     ----------
@@ -147,8 +182,8 @@ class LogLayerEngine(wiring.Component):
         ``ram_style`` attribute of the weight memories (``None``: the synthesis tool
         chooses; Yosys maps large memories to block RAM and small ones to logic).
 
-    Attributes
-    ----------
+    Members
+    -------
     i : In(stream.Signature(StructLayout({"data": lanes * act_bits, "last": 1})))
         Activation beats (lane ``k`` at bits ``[k * act_bits +: act_bits]``).
     o : Out(stream.Signature(pes * out_bits))
@@ -157,51 +192,16 @@ class LogLayerEngine(wiring.Component):
         Only with ``weight_port``: weight words (lane ``k`` at ``[k * W +: W]``).
     """
 
-    def __init__(self, *, layer, weight_port=False, ram_style=None):
-        self._layer = _check_layer(layer)
-        self._weight_port = _check_bool(weight_port, "weight_port")
-        self._ram_style = check_ram_style(ram_style)
-        cfg = layer.config
+    def _members(self, cfg):
         members = {
             "i": In(stream.Signature(data.StructLayout({"data": cfg.in_bits, "last": 1}))),
             "o": Out(stream.Signature(unsigned(cfg.out_bits))),
         }
-        if weight_port:
+        if self._weight_port:
             members["w"] = In(
                 stream.Signature(data.StructLayout({"data": cfg.word_bits, "last": 1}))
             )
-        super().__init__(members)
-
-    @property
-    def layer(self):
-        """The :class:`logdot.golden.layer.Layer` (configuration and initial memory contents)."""
-        return self._layer
-
-    @property
-    def config(self):
-        """The :class:`logdot.golden.layer.LayerConfig`."""
-        return self._layer.config
-
-    @property
-    def pes(self):
-        return self._layer.config.pes
-
-    @property
-    def lanes(self):
-        return self._layer.config.lanes
-
-    @property
-    def weight_port(self):
-        return self._weight_port
-
-    @property
-    def ram_style(self):
-        return self._ram_style
-
-    @property
-    def latency(self):
-        """Cycles from a dot product's last beat transfer to ``o.valid`` (no back-pressure)."""
-        return layer_latency(self._layer.config)
+        return members
 
     def elaborate(self, platform):
         cfg = self._layer.config
@@ -268,61 +268,18 @@ class LogLayerEngine(wiring.Component):
             self._weight_loader(m, cfg, write_ports)
 
         # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
-        trees_by_pe, accs = [], []
+        pe_list = []
         for p in range(pes):
-            trees = [
-                AdderTree(
-                    n=n,
-                    lo=lane_term_range(eng, q)[0],
-                    hi=lane_term_range(eng, q)[1],
-                    register_every=eng.register_every,
-                    carries=not eng.act_is_log,
-                )
-                for q in parities(eng)
-            ]
-            acc = Accumulator(config=eng, sum_bits=[len(t.sum) for t in trees])
-            m.submodules[f"pe{p}_acc"] = acc
-            trees_by_pe.append(trees)
-            accs.append(acc)
+            pe = ProcessingElement(config=eng)
+            m.submodules[f"pe{p}"] = pe
+            pe_list.append(pe)
+            m.d.comb += [pe.en.eq(en), pe.valid.eq(valid), pe.last.eq(last)]
             for i in range(n):
-                lane = LogLane(config=eng)
-                m.submodules[f"pe{p}_lane{i}"] = lane
                 m.d.comb += [
-                    lane.act.eq(acts[cfg.act_lsb(i) : cfg.act_lsb(i) + ab]),
-                    lane.weight.eq(read_data[p][cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb]),
+                    pe.act[i].eq(acts[cfg.act_lsb(i) : cfg.act_lsb(i) + ab]),
+                    pe.weight[i].eq(read_data[p][cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb]),
                 ]
-                for q, tree in zip(parities(eng), trees, strict=True):
-                    term, carry = getattr(lane, f"term{q}"), getattr(lane, f"carry{q}")
-                    if eng.register_terms:
-                        rt = Signal(term.shape(), name=f"pe{p}_term{i}_p{q}", reset_less=True)
-                        rc = Signal(name=f"pe{p}_carry{i}_p{q}", reset_less=True)
-                        with m.If(en):
-                            m.d.sync += [rt.eq(term), rc.eq(carry)]
-                        term, carry = rt, rc
-                    m.d.comb += [
-                        getattr(tree, f"term{i}").eq(term),
-                        getattr(tree, f"carry{i}").eq(carry),
-                    ]
-            for q, tree in zip(parities(eng), trees, strict=True):
-                m.submodules[f"pe{p}_tree{q}"] = tree
-                m.d.comb += [
-                    tree.en.eq(en),
-                    getattr(acc, f"sum{q}").eq(tree.sum),
-                    getattr(acc, f"carry{q}").eq(tree.carry),
-                ]
-        if eng.register_terms:
-            rv, rl = Signal(name="term_valid"), Signal(name="term_last", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
-        for k in range(trees_by_pe[0][0].latency):
-            rv, rl = Signal(name=f"tree_valid{k}"), Signal(name=f"tree_last{k}", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
-        for acc in accs:
-            m.d.comb += [acc.en.eq(en), acc.valid.eq(valid), acc.last.eq(last)]
-        result_valid = accs[0].o_valid
+        result_valid = pe_list[0].o_valid
 
         # Output stage: bias (ROM indexed by the dot counter), ReLU, register, requantizer.
         dcount = _counter(m, "dot_count", cfg.dots, result_valid & en)
@@ -339,11 +296,11 @@ class LogLayerEngine(wiring.Component):
         with m.If(en):
             m.d.sync += zq_valid.eq(result_valid)
         fields = []
-        for p, acc in enumerate(accs):
+        for p, pe in enumerate(pe_list):
             bias = Signal(signed(cfg.bias_bits), name=f"pe{p}_bias")
             m.d.comb += bias.eq(bias_data[p * cfg.bias_bits : (p + 1) * cfg.bias_bits])
             z = Signal(signed(cfg.z_bits), name=f"pe{p}_z")
-            m.d.comb += z.eq(acc.result + bias)
+            m.d.comb += z.eq(pe.result + bias)
             zq = Signal(signed(cfg.z_bits), name=f"pe{p}_zq", reset_less=True)
             with m.If(en):
                 m.d.sync += zq.eq(Mux(z[-1], 0, z) if cfg.relu else z)
@@ -394,7 +351,7 @@ class LogLayerEngine(wiring.Component):
                 m.d.sync += pe.eq(pe + 1)
 
 
-class LogLayerTop(wiring.Component):
+class LogLayerTop(_LayerComponent):
     """The layer engine with AXI4-Stream port names and whole-byte ``tdata``.
 
     Only wiring. ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored): activation lane
@@ -408,14 +365,24 @@ class LogLayerTop(wiring.Component):
     layer : logdot.golden.layer.Layer
     weight_port : bool
     ram_style : {None, "block", "distributed", "logic"}
-        See :class:`LogLayerEngine`.
+        See :class:`LogLayerEngine` (all keyword-only).
+
+    Members
+    -------
+    s_axis_tvalid, s_axis_tready, s_axis_tlast : In(1), Out(1), In(1)
+        Activation stream handshake and end of a dot product.
+    s_axis_tdata : In(8 * in_bytes)
+        One activation beat.
+    m_axis_tvalid, m_axis_tready : Out(1), In(1)
+        Output stream handshake.
+    m_axis_tdata : Out(8 * out_bytes)
+        One output beat (``P`` fields) per dot product.
+    w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata : In(1), Out(1), In(1), \
+In(8 * word_bytes)
+        Only with ``weight_port``: the weight-load stream.
     """
 
-    def __init__(self, *, layer, weight_port=False, ram_style=None):
-        self._layer = _check_layer(layer)
-        self._weight_port = _check_bool(weight_port, "weight_port")
-        self._ram_style = check_ram_style(ram_style)
-        cfg = layer.config
+    def _members(self, cfg):
         members = {
             "s_axis_tvalid": In(1),
             "s_axis_tready": Out(1),
@@ -425,7 +392,7 @@ class LogLayerTop(wiring.Component):
             "m_axis_tready": In(1),
             "m_axis_tdata": Out(8 * cfg.out_bytes),
         }
-        if weight_port:
+        if self._weight_port:
             members.update(
                 {
                     "w_axis_tvalid": In(1),
@@ -434,24 +401,7 @@ class LogLayerTop(wiring.Component):
                     "w_axis_tdata": In(8 * cfg.word_bytes),
                 }
             )
-        super().__init__(members)
-
-    @property
-    def layer(self):
-        return self._layer
-
-    @property
-    def config(self):
-        return self._layer.config
-
-    @property
-    def weight_port(self):
-        return self._weight_port
-
-    @property
-    def latency(self):
-        """See :func:`layer_latency`."""
-        return layer_latency(self._layer.config)
+        return members
 
     @property
     def ports(self):

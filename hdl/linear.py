@@ -15,12 +15,11 @@ with weight lane ``i`` at ``[N*A + i*W +: W]`` holding a two's-complement value.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Shape, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import signed_width
 from ..golden.linear_engine import LinearConfig, linear_dot
-from .engine import LogDotEngine, input_layout
+from .engine import LogDotEngine
+from .lane import Lane
+from .params import check_config
 from .top import LogDotTop
 
 __all__ = [
@@ -32,19 +31,20 @@ __all__ = [
 ]
 
 
-class LinearLane(wiring.Component):
+class LinearLane(Lane):
     """Term of one lane of the baseline: ``activation * weight`` with a real multiplier.
 
-    Combinational (latency 0 cycles). Same ports as :class:`logdot.hdl.lane.LogLane` in base 2, so
-    the engine's tree and accumulator take it unchanged; ``carry0`` is always 0.
+    Combinational (latency 0 cycles, one product per cycle). A base-2
+    :class:`~logdot.hdl.lane.Lane` like :class:`logdot.hdl.lane.LogLane`, so the processing
+    element's tree and accumulator take it unchanged; ``carry0`` is always 0.
 
     Parameters
     ----------
     config : logdot.golden.linear_engine.LinearConfig
         Baseline configuration; every width comes from it.
 
-    Attributes
-    ----------
+    Members
+    -------
     act : In(act_bits)
         Raw activation field (two's complement or unsigned).
     weight : In(weight_bits)
@@ -56,27 +56,8 @@ class LinearLane(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, LinearConfig):
-            raise TypeError(f"config must be a LinearConfig, not {config!r}")
-        self._config = config
-        super().__init__(
-            {
-                "act": In(config.act_bits),
-                "weight": In(config.weight_bits),
-                "term0": Out(signed(signed_width(*config.term_range()))),
-                "carry0": Out(1),
-            }
-        )
-
-    @property
-    def config(self):
-        """The :class:`~logdot.golden.linear_engine.LinearConfig` this lane was built for."""
-        return self._config
-
-    @property
-    def latency(self):
-        """Cycles from inputs to outputs: 0 (combinational)."""
-        return 0
+        check_config(config, LinearConfig)
+        super().__init__(config=config, term_ranges=[config.term_range()])
 
     def elaborate(self, platform):
         cfg = self._config
@@ -101,8 +82,8 @@ register_every
         Keyword-only, those of :class:`logdot.golden.linear_engine.LinearConfig` (``weight_bits`` is
         the two's-complement weight width).
 
-    Attributes
-    ----------
+    Members
+    -------
     i, o : streams
         As :class:`~logdot.hdl.engine.LogDotEngine`.
     """
@@ -119,7 +100,7 @@ register_every
         register_terms=True,
         register_every=0,
     ):
-        self._config = cfg = LinearConfig(
+        self._config = LinearConfig(
             lanes=lanes,
             act_bits=act_bits,
             weight_bits=weight_bits,
@@ -129,19 +110,12 @@ register_every
             register_terms=register_terms,
             register_every=register_every,
         )
-        wiring.Component.__init__(
-            self,
-            {
-                "i": In(stream.Signature(input_layout(cfg))),
-                "o": Out(stream.Signature(signed(cfg.result_bits))),
-            },
-        )
+        self._init_ports()
 
     @classmethod
     def from_config(cls, config):
         """Build a baseline engine from a :class:`~logdot.golden.linear_engine.LinearConfig`."""
-        if not isinstance(config, LinearConfig):
-            raise TypeError(f"config must be a LinearConfig, not {config!r}")
+        check_config(config, LinearConfig)
         return cls(
             lanes=config.lanes,
             act_bits=config.act_bits,
@@ -156,9 +130,6 @@ register_every
     def _make_lane(self, index):
         return LinearLane(config=self._config)
 
-    def _lane_term_range(self, p):
-        return self._config.term_range()
-
 
 class LinearDotTop(LogDotTop):
     """:class:`~logdot.hdl.top.LogDotTop` (the AXI4-Stream contract) around a
@@ -170,10 +141,7 @@ class LinearDotTop(LogDotTop):
         Baseline configuration.
     """
 
-    def __init__(self, *, config):
-        if not isinstance(config, LinearConfig):
-            raise TypeError(f"config must be a LinearConfig, not {config!r}")
-        super().__init__(config=config)
+    _config_type = LinearConfig
 
     def _make_engine(self):
         return LinearDotEngine.from_config(self.config)

@@ -53,15 +53,15 @@ class LogRequantizer(_RequantBase):
     """Signed integer ``z`` -> base-2 log code, bit-exact with
     :class:`logdot.golden.requant.Requant`.
 
-    Combinational (latency 0).
+    Combinational (latency 0 cycles, one value per cycle).
 
     Parameters
     ----------
     requant : logdot.golden.requant.Requant
         A requantizer of kind ``"log"``.
 
-    Attributes
-    ----------
+    Members
+    -------
     z : In(signed(requant.in_bits))
         The input.
     out : Out(requant.out_bits)
@@ -133,16 +133,17 @@ class LinearRequantizer(_RequantBase):
     :class:`logdot.golden.requant.Requant`.
 
     ``shift > 0``: ``round_half_even(z / 2**shift)``; ``shift <= 0``: ``z << -shift``; then
-    saturation to the output range. Combinational (latency 0).
+    saturation to the output range. Combinational (latency 0 cycles, one value per cycle).
 
     Parameters
     ----------
     requant : logdot.golden.requant.Requant
         A requantizer of kind ``"linear"``.
 
-    Attributes
-    ----------
+    Members
+    -------
     z : In(signed(requant.in_bits))
+        The input.
     out : Out(requant.out_bits)
         Two's complement (``out_signed``) or unsigned.
     """

@@ -20,15 +20,16 @@ class SkidBuffer(wiring.Component):
     Throughput is one transfer per cycle without back-pressure; the order is kept and nothing
     is dropped or duplicated; ``o.payload`` holds while ``o.valid & ~o.ready``.
 
-    Latency: 1 cycle (from an input transfer to ``o.valid`` when the buffer is empty).
+    Latency: :attr:`latency` = 1 cycle (from an input transfer to ``o.valid`` when the buffer
+    is empty). Throughput: one transfer per cycle.
 
     Parameters
     ----------
     shape : ShapeLike
-        Payload shape.
+        Payload shape (keyword-only).
 
-    Attributes
-    ----------
+    Members
+    -------
     i : In(stream.Signature(shape))
         Input stream.
     o : Out(stream.Signature(shape))

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import EngineConfig
 from .engine import LogDotEngine, engine_latency
+from .params import check_config
 
 __all__ = ["PORTS", "LogDotTop"]
 
@@ -32,18 +33,31 @@ class LogDotTop(wiring.Component):
     Only wiring: ``s_axis_tdata`` (``8 * in_bytes`` bits; padding ignored) carries activation
     lane ``i`` at ``config.act_lsb(i)`` and weight lane ``i`` at ``config.weight_lsb(i)``;
     ``m_axis_tdata`` (``8 * out_bytes`` bits) is the result sign-extended to whole bytes.
-    Latency: that of :class:`~logdot.hdl.engine.LogDotEngine`.
+    Latency and throughput: those of :class:`~logdot.hdl.engine.LogDotEngine`
+    (:attr:`latency`; one beat per cycle).
 
     Parameters
     ----------
     config : logdot.golden.formats.EngineConfig
-        Engine configuration.
+        Engine configuration (keyword-only).
+
+    Members
+    -------
+    s_axis_tvalid, s_axis_tready, s_axis_tlast : In(1), Out(1), In(1)
+        Input stream handshake and end of a dot product.
+    s_axis_tdata : In(8 * config.in_bytes)
+        One input beat (see above).
+    m_axis_tvalid, m_axis_tready : Out(1), In(1)
+        Output stream handshake.
+    m_axis_tdata : Out(8 * config.out_bytes)
+        One result per dot product, sign-extended.
     """
 
+    #: The configuration class the top accepts (a variant top narrows it).
+    _config_type = EngineConfig
+
     def __init__(self, *, config):
-        if not isinstance(config, EngineConfig):
-            raise TypeError(f"config must be an EngineConfig, not {config!r}")
-        self._config = config
+        self._config = check_config(config, self._config_type)
         super().__init__(
             {
                 "s_axis_tvalid": In(1),

@@ -27,30 +27,30 @@ class AdderTree(wiring.Component):
     a value in ``[k * lo, k * hi + (k - 1)]`` (``[k * lo, k * hi]`` without carries) and is
     exactly ``signed_width`` of that range wide, never wider.
 
-    Latency: ``latency`` cycles, the number of levels ``L`` (1-based) with
-    ``L % register_every == 0`` (0 when ``register_every == 0`` or ``n == 1``). Registers
-    advance when ``en`` is high.
+    Latency: :attr:`latency` cycles (:func:`tree_latency`), the number of levels ``L``
+    (1-based) with ``L % register_every == 0`` (0 when ``register_every == 0`` or ``n == 1``).
+    Registers advance when ``en`` is high. Throughput: one set of terms per cycle.
 
     Parameters
     ----------
     n : int
         Number of terms (>= 1).
     lo, hi : int
-        Range of one ``term{i}`` input (the folded value, without its carry).
+        Range of one ``term[i]`` input (the folded value, without its carry).
     register_every : int
         Register the node values every this many levels; 0 for a combinational tree.
     carries : bool
-        Whether the terms come with carry bits (``False``: ``carry`` inputs are ignored and
+        Whether the terms come with carry bits (``False``: ``carry_in`` is ignored and
         the ``carry`` output is 0).
 
-    Attributes
-    ----------
+    Members
+    -------
     en : In(1)
         Pipeline advance (clock enable of every register).
-    term{i} : In(signed(node_bits(1)))
-        Term ``i`` (folded: the true value is ``term{i} + carry{i}``).
-    carry{i} : In(1)
-        Carry of term ``i``.
+    term : In(signed(node_bits(1))).array(n)
+        The terms; ``term[i]`` is folded: the true value is ``term[i] + carry_in[i]``.
+    carry_in : In(1).array(n)
+        Carry of each term.
     sum : Out(signed(node_bits(n)))
         The sum minus ``carry``.
     carry : Out(1)
@@ -71,18 +71,35 @@ class AdderTree(wiring.Component):
         self._hi = hi
         self._register_every = register_every
         self._carries = carries
-        members = {"en": In(1)}
-        for i in range(n):
-            members[f"term{i}"] = In(signed(self.node_bits(1)))
-            members[f"carry{i}"] = In(1)
-        members["sum"] = Out(signed(self.node_bits(n)))
-        members["carry"] = Out(1)
-        super().__init__(members)
+        super().__init__(
+            {
+                "en": In(1),
+                "term": In(signed(self.node_bits(1))).array(n),
+                "carry_in": In(1).array(n),
+                "sum": Out(signed(self.node_bits(n))),
+                "carry": Out(1),
+            }
+        )
 
     @property
     def n(self):
         """Number of terms."""
         return self._n
+
+    @property
+    def lo(self):
+        """Smallest value of one ``term[i]`` input."""
+        return self._lo
+
+    @property
+    def hi(self):
+        """Largest value of one ``term[i]`` input."""
+        return self._hi
+
+    @property
+    def carries(self):
+        """Whether the terms come with carry bits."""
+        return self._carries
 
     @property
     def register_every(self):
@@ -113,8 +130,8 @@ class AdderTree(wiring.Component):
         # A node: (value, pending carry, number of leaves).
         nodes = []
         for i in range(self._n):
-            carry = getattr(self, f"carry{i}") if self._carries else 0
-            nodes.append((getattr(self, f"term{i}"), carry, 1))
+            carry = self.carry_in[i] if self._carries else 0
+            nodes.append((self.term[i], carry, 1))
         level = 0
         while len(nodes) > 1:
             level += 1

@@ -33,7 +33,7 @@ LINT_WAIVERS = {
         "lane's struct payload)"
     ),
     "DECLFILENAME": (
-        "submodules are emitted into NAME.v as modules named 'NAME.engine', 'NAME.engine.acc' "
+        "submodules are emitted into NAME.v as modules named 'NAME.engine', 'NAME.engine.pe' "
         "... (one file, hierarchical names keep per-block synthesis reports)"
     ),
     "PROCASSINIT": (

@@ -520,7 +520,7 @@ class EngineHarness(Elaboratable):
         """Lemma at the accumulator's output port: ``o_valid`` and ``result`` equal the
         pushed reference result, delayed by the accumulator's latency (its registers advance
         on the pipeline enable)."""
-        acc_obj = find_fragment(frag, ("engine", "acc")).origins[0]
+        acc_obj = find_fragment(frag, ("engine", "pe", "acc")).origins[0]
         v, val = push, expected
         for k in range(accumulator_latency(self.config)):
             nv = Signal(name=f"f_res_valid{k}")
@@ -533,31 +533,28 @@ class EngineHarness(Elaboratable):
 
     def _add_hints(self, m, frag, v, last, beat, accs):
         cfg = self.config
-        acc_frag = find_fragment(frag, ("engine", "acc"))
+        acc_frag = find_fragment(frag, ("engine", "pe", "acc"))
         if acc_frag is None:
-            raise LookupError("formal hints: no submodule engine.acc in the engine")
+            raise LookupError("formal hints: no submodule engine.pe.acc in the engine")
         acc_obj = acc_frag.origins[0]
         # Lane lemmas: each lane's folded term (term + carry) is its reference product (the
         # lanes are combinational and see the beat on s_axis_tdata).
         if self._lane_hints:
             ok = 1
             for i, prods in enumerate(self._lane_products):
-                lane_frag = find_fragment(frag, ("engine", f"lane{i}"))
+                lane_frag = find_fragment(frag, ("engine", "pe", f"lane{i}"))
                 if lane_frag is None:
-                    raise LookupError(f"formal hints: no submodule engine.lane{i} in the engine")
+                    raise LookupError(f"formal hints: no submodule engine.pe.lane{i} in the engine")
                 lane = lane_frag.origins[0]
-                for p, prod in enumerate(prods):
-                    t, c = getattr(lane, f"term{p}"), getattr(lane, f"carry{p}")
+                for (t, c), prod in zip(lane.terms, prods, strict=True):
                     ok = ok & ((t + c) == prod)
             self._assert(m, "lemma_lanes", ok)
             self.hints_used.append("lemma_lanes")
         # Port-level lemmas: the accumulator sees the shadow pipeline's beat.
         self._assert(m, "lemma_acc_valid", acc_obj.valid == v)
         ok = acc_obj.last == last
-        for p in range(len(beat)):
-            s = getattr(acc_obj, f"sum{p}")
-            c = getattr(acc_obj, f"carry{p}")
-            ok = ok & ((s + c) == beat[p])
+        for (s, c), b in zip(acc_obj.beats, beat, strict=True):
+            ok = ok & ((s + c) == b)
         self._assert(m, "lemma_acc_beat", ~v | ok)
         self.hints_used += ["lemma_acc_valid", "lemma_acc_beat"]
         # State lemma: the accumulator register (plain or split carry-save form) equals the

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 
 import logdot.generators.engine
 import logdot.hdl.top
@@ -32,16 +31,15 @@ __all__ = ["KINDS", "MutantLane", "generating_mutant", "mutant_top"]
 KINDS = ("sign", "shift", "top_code")
 
 
-class MutantLane(wiring.Component):
+class MutantLane(LogLane):
     """A :class:`~logdot.hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
 
     def __init__(self, *, config, kind):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        self._config = config
         self._kind = kind
         self._inner = LogLane(config=config)
-        super().__init__(self._inner.signature)
+        super().__init__(config=config)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -50,8 +48,7 @@ class MutantLane(wiring.Component):
         m.d.comb += [inner.act.eq(self.act), inner.weight.eq(self.weight)]
         top_code = (1 << cfg.weight_code_bits) - 1
         is_top = self.weight[: cfg.weight_code_bits] == top_code
-        for p in parities(cfg):
-            t, c = getattr(inner, f"term{p}"), getattr(inner, f"carry{p}")
+        for p, (t, c), (term, carry) in zip(parities(cfg), inner.terms, self.terms, strict=True):
             value = Signal(signed(term_bits(cfg, p) + 2), name=f"true_term{p}")
             m.d.comb += value.eq(t + c)
             if self._kind == "sign":
@@ -61,8 +58,8 @@ class MutantLane(wiring.Component):
             else:
                 bad = Mux(is_top, value << 1, value)
             m.d.comb += [
-                getattr(self, f"term{p}").eq(bad),  # truncated to the term's width
-                getattr(self, f"carry{p}").eq(0),
+                term.eq(bad),  # truncated to the term's width
+                carry.eq(0),
             ]
         return m
 
