@@ -44,16 +44,16 @@ from .network import (
     Network,
     NetworkLayer,
     _layer_out,
-    conv_out_shape,
-    linear_out_shape,
-    pool_out_shape,
     _pool_key,
     _shape,
+    conv_out_shape,
     encode_input,
+    linear_out_shape,
     network_forward,
+    pool_out_shape,
     raw_output_bits,
-    save_network,
 )
+from .network_file import save_network
 
 __all__ = [
     "accuracies",
@@ -126,7 +126,7 @@ def model_chain(model):
         return _flat_sequential(model)
     try:
         graph = _Tracer().trace(model)
-    except Exception as e:  # noqa: BLE001 - fx raises many types for untraceable code
+    except Exception as e:  # fx raises many types for untraceable code
         msg = " ".join(str(e).split())[:200]
         raise ValueError(
             f"cannot trace {type(model).__name__}.forward as a chain of layers ({msg}); "
@@ -292,7 +292,7 @@ def export_network(qmodel, input_shape, path=None, *, frac_bits=None):
     qmodel, input_shape, frac_bits
         As :func:`network_from_model`.
     path : path-like or None
-        The network file to write (:func:`logdot.golden.network.save_network`); ``None``
+        The network file to write (:func:`logdot.golden.network_file.save_network`); ``None``
         writes nothing. Nothing is written when the model cannot be exported.
 
     Returns

@@ -1,21 +1,18 @@
-"""The golden network model: export, the network file, the integer forward pass, the stream view.
+"""The golden network model: export from quantized PyTorch models and the integer forward pass.
 
 * ``network_forward`` equals an independent computation: the network recomputed on real
   values in float64 (``F.conv2d``, ``F.max_pool2d``, ``log_quant`` / ``linear_quant`` of the
   exact real results; every value a multiple of the result LSB below ``2**53``, so float64 is
   exact), for random small networks (hypothesis, seeded from ``LOGDOT_SEED``) and for the
   digits CNN; the result does not depend on the folding (lanes x PEs).
-* Every export error message; the network file round trip, its mode and atomic write; damaged
-  and hand-edited files fail with one-line messages.
-* The stream view: pixel beats, output words with sign extension, the framing rules (short,
-  long, back-to-back, unfinished frames) and the whole accelerator on a stream.
+* Max pooling on codes compares values; batch norm is folded into the convolution.
+* Every export error message, and nothing is written on error. (The network file and the
+  stream view have their own modules: ``test_network_file.py``, ``test_network_stream.py``.)
 """
 
 from __future__ import annotations
 
 import os
-import re
-import stat
 
 import pytest
 import torch
@@ -27,23 +24,9 @@ from torch.nn import functional as F
 
 from logdot.golden.network import (
     Format,
-    Network,
     encode_input,
-    load_network,
     max_pool_codes,
     network_forward,
-    save_network,
-)
-from logdot.golden.network_stream import (
-    Beat,
-    frames_from_stream,
-    image_from_pixels,
-    input_bits,
-    output_beat,
-    output_bits,
-    output_values,
-    pixel_stream,
-    stream_forward,
 )
 from logdot.golden.network_torch import (
     accuracies,
@@ -193,7 +176,7 @@ def build(layers, opts, shape, seed, n=24):
 def test_random_networks_equal_an_exact_float64_computation(case):
     layers, opts, shape, seed = case
     print(f"random network: {layers} {opts} input {shape} seed {seed} (LOGDOT_SEED={SEED})")
-    model, q, x = build(layers, opts, shape, seed)
+    _, q, x = build(layers, opts, shape, seed)
     net = export_network(q, shape)
     pixels = encode_input(net, x)
     assert torch.equal(pixels, q[0].input_quant.codes(x))
@@ -209,14 +192,21 @@ def test_random_networks_equal_an_exact_float64_computation(case):
 
 @pytest.mark.parametrize("base", ["log2", "logsqrt2"])
 def test_sqrt2_weights_do_not_depend_on_the_folding(base, seed):
-    layers = [nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-              nn.Linear(12, 4)]  # fmt: skip
+    layers = [
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(12, 4),
+    ]
     opts = dict(weight_format=base, weight_bits=5, act_format="log2", act_bits=4)
     _, q, x = build(layers, opts, (2, 4, 4), seed)
     net = export_network(q, (2, 4, 4), frac_bits=10)
     px = encode_input(net, x)
-    outs = [network_forward(net, px, fold={0: f, 3: g}) for f, g in [((1, 1), (3, 2)),
-            ((18, 3), (12, 4)), ((5, 2), (1, 1))]]  # fmt: skip
+    outs = [
+        network_forward(net, px, fold={0: f, 3: g})
+        for f, g in [((1, 1), (3, 2)), ((18, 3), (12, 4)), ((5, 2), (1, 1))]
+    ]
     assert all(torch.equal(o, outs[0]) for o in outs)
     if base == "log2":
         assert torch.equal(outs[0], float64_network(net, px))
@@ -231,8 +221,9 @@ def test_batch_norm_is_folded_into_the_convolution(seed):
         bn.bias.copy_(torch.tensor([0.2, 0.1, -0.3]))
     model = nn.Sequential(conv, bn, nn.ReLU(), nn.Flatten(), nn.Linear(48, 3)).eval()
     x = torch.rand(16, 1, 4, 4)
-    q = quantize_model(model, weight_format="log2", weight_bits=5, act_format="log2",
-                       act_bits=4, calib_data=x)  # fmt: skip
+    q = quantize_model(
+        model, weight_format="log2", weight_bits=5, act_format="log2", act_bits=4, calib_data=x
+    )
     net = export_network(q, (1, 4, 4))
     assert [lay.source for lay in net.layers] == ["Conv2d+BatchNorm2d", "Flatten", "Linear"]
     folded = nn.Conv2d(1, 3, 3, padding=1)
@@ -254,8 +245,9 @@ def test_digits_cnn_through_fx_equals_float64_and_the_fake_quantized_model():
 
     model = train_digits_cnn(0)
     x_tr, _, x_te, y_te = load_digits_split()
-    q = quantize_model(model, weight_format="log2", weight_bits=5, act_format="log2",
-                       act_bits=4, calib_data=x_tr)  # fmt: skip
+    q = quantize_model(
+        model, weight_format="log2", weight_bits=5, act_format="log2", act_bits=4, calib_data=x_tr
+    )
     assert [n for n, _ in model_chain(q)] == ["conv1", "relu", "conv2", "relu_1", "flatten", "fc"]
     net = export_network(q, (1, 8, 8))
     assert [lay.type for lay in net.layers] == ["conv2d", "conv2d", "flatten", "linear"]
@@ -280,8 +272,12 @@ def test_max_pool_on_codes_compares_values():
     assert max_pool_codes(x, (2, 2), Format("log", 4, True, 0)).item() == 3
     neg = torch.tensor([[[[9, 12], [13, 8]]]])  # all negative or negative zero (8)
     assert max_pool_codes(neg, (2, 2), Format("log", 4, True, 0)).item() == 0
-    assert max_pool_codes(torch.tensor([[[[9, 12], [13, 10]]]]), (2, 2),
-                          Format("log", 4, True, 0)).item() == 9  # fmt: skip
+    assert (
+        max_pool_codes(
+            torch.tensor([[[[9, 12], [13, 10]]]]), (2, 2), Format("log", 4, True, 0)
+        ).item()
+        == 9
+    )
     lin = torch.tensor([[[[-5, -2], [-7, -3]]]])
     assert max_pool_codes(lin, (2, 2), Format("linear", 4, True, 0)).item() == -2
     f = Format("log", 5, True, 2)
@@ -298,8 +294,15 @@ def test_max_pool_on_codes_compares_values():
 def _q(*layers, act_signed=False, calib=True, shape=(1, 6, 6)):
     model = nn.Sequential(*layers)
     x = torch.rand(8, *shape)
-    q = quantize_model(model, weight_format="log2", weight_bits=4, act_format="log2",
-                       act_bits=4, act_signed=act_signed, calib_data=x if calib else None)  # fmt: skip
+    q = quantize_model(
+        model,
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        act_signed=act_signed,
+        calib_data=x if calib else None,
+    )
     return q
 
 
@@ -342,62 +345,136 @@ class _Branchy(nn.Module):
 
 
 EXPORT_ERRORS = [
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, 2)), (1, 6, 6),
-     "layer 1 (MaxPool2d): kernel_size 3 != stride 2; only kernel_size == stride is supported"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, padding=1)), (1, 6, 6),
-     "layer 1 (MaxPool2d): only padding 0, dilation 1, no indices are supported"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3)), (1, 6, 6),
-     "layer 1 (MaxPool2d): kernel 3x3 does not divide the 4x4 image"),
-    (lambda: _q(nn.Conv2d(1, 2, 5), calib=False), (1, 3, 3),
-     "layer 0 (Conv2d): kernel 5x5 is larger than the padded image 3x3"),
-    (lambda: _q(nn.Conv2d(2, 2, 3), shape=(2, 6, 6)), (1, 6, 6),
-     "layer 0 (Conv2d): in_channels 2 != 1 input channels"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(30, 2), calib=False), (1, 6, 6),
-     "layer 2 (Linear): in_features 30 != 32 (the flattened input)"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Linear(4, 2), calib=False), (1, 6, 6),
-     "layer 1 (Linear): needs a flat input (a Flatten before it), not (2, 4, 4)"),
-    (lambda: _q(nn.Flatten(), nn.Linear(36, 2), nn.Conv2d(1, 1, 1), calib=False), (1, 6, 6),
-     "layer 2 (Conv2d): needs a (C, H, W) input, not (2,)"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Dropout()), (1, 6, 6),
-     "layer 1 (Dropout): unsupported module; supported: Conv2d, BatchNorm2d (after a Conv2d), "
-     "ReLU, MaxPool2d, Flatten, Linear"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Sigmoid()), (1, 6, 6),
-     "layer 1 (Sigmoid): unsupported module"),
-    (lambda: _q(nn.ReLU(), nn.Conv2d(1, 2, 3)), (1, 6, 6),
-     "layer 0 (ReLU): a ReLU must follow a Conv2d or Linear"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2)), (1, 6, 6),
-     "layer 2 (BatchNorm2d): batch norm must directly follow a Conv2d"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(3), calib=False), (1, 6, 6),
-     "layer 1 (BatchNorm2d): num_features 3 != 2"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)), (1, 6, 6),
-     "layer 1 (BatchNorm2d): needs running statistics (track_running_stats=True)"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(2)), (1, 6, 6),
-     "layer 1 (Flatten): only start_dim=1, end_dim=-1 is supported, not 2, -1"),
-    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 6, 6),
-     "layer 0 (Conv2d): not quantized (use logdot.golden.nn.quantize_model)"),
-    (lambda: _q(nn.Conv2d(1, 2, 3), calib=False), (1, 6, 6),
-     "layer 0 (Conv2d): the input quantizer is not calibrated (logdot.golden.nn.calibrate)"),
-    (lambda: quantize_model(nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)),
-     (1, 6, 6), "layer 0 (Conv2d): weights must be quantized to 'log2' or 'logsqrt2'"),
-    (lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()), (1, 6, 6),
-     "layer 1 (ReLU): a ReLU must follow a Conv2d or Linear"),
-    (lambda: _q(nn.MaxPool2d(2), nn.Flatten()), (1, 6, 6), "the model has no Conv2d or Linear layer"),
-    (lambda: _q(_Residual()), (1, 6, 6),
-     "layer 0 (_Residual): unsupported module; supported:"),
-    (lambda: quantize_model(_Residual(), weight_format="log2", act_format="log2",
-                            calib_data=torch.rand(2, 1, 6, 6)), (1, 6, 6),
-     "layer 0 (conv): the forward pass is not a chain of layers (its input is also used "
-     "elsewhere)"),
-    (lambda: quantize_model(_Twice(), weight_format="log2", act_format="log2",
-                            calib_data=torch.rand(2, 1, 6, 6)), (1, 6, 6),
-     "layer 2 (mul): unsupported operation; supported: Conv2d, BatchNorm2d"),
-    (lambda: quantize_model(_Swapped(), weight_format="log2", act_format="log2",
-                            calib_data=torch.rand(2, 1, 6, 6)), (1, 6, 6),
-     "layer 1 (sub): the forward pass is not a chain of layers (it is not applied to the "
-     "previous layer's output alone)"),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, 2)),
+        (1, 6, 6),
+        "layer 1 (MaxPool2d): kernel_size 3 != stride 2; only kernel_size == stride is supported",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, padding=1)),
+        (1, 6, 6),
+        "layer 1 (MaxPool2d): only padding 0, dilation 1, no indices are supported",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3)),
+        (1, 6, 6),
+        "layer 1 (MaxPool2d): kernel 3x3 does not divide the 4x4 image",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 5), calib=False),
+        (1, 3, 3),
+        "layer 0 (Conv2d): kernel 5x5 is larger than the padded image 3x3",
+    ),
+    (
+        lambda: _q(nn.Conv2d(2, 2, 3), shape=(2, 6, 6)),
+        (1, 6, 6),
+        "layer 0 (Conv2d): in_channels 2 != 1 input channels",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(30, 2), calib=False),
+        (1, 6, 6),
+        "layer 2 (Linear): in_features 30 != 32 (the flattened input)",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.Linear(4, 2), calib=False),
+        (1, 6, 6),
+        "layer 1 (Linear): needs a flat input (a Flatten before it), not (2, 4, 4)",
+    ),
+    (
+        lambda: _q(nn.Flatten(), nn.Linear(36, 2), nn.Conv2d(1, 1, 1), calib=False),
+        (1, 6, 6),
+        "layer 2 (Conv2d): needs a (C, H, W) input, not (2,)",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.Dropout()),
+        (1, 6, 6),
+        "layer 1 (Dropout): unsupported module; supported: Conv2d, BatchNorm2d (after a Conv2d), "
+        "ReLU, MaxPool2d, Flatten, Linear",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.Sigmoid()),
+        (1, 6, 6),
+        "layer 1 (Sigmoid): unsupported module",
+    ),
+    (
+        lambda: _q(nn.ReLU(), nn.Conv2d(1, 2, 3)),
+        (1, 6, 6),
+        "layer 0 (ReLU): a ReLU must follow a Conv2d or Linear",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2)),
+        (1, 6, 6),
+        "layer 2 (BatchNorm2d): batch norm must directly follow a Conv2d",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(3), calib=False),
+        (1, 6, 6),
+        "layer 1 (BatchNorm2d): num_features 3 != 2",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
+        (1, 6, 6),
+        "layer 1 (BatchNorm2d): needs running statistics (track_running_stats=True)",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(2)),
+        (1, 6, 6),
+        "layer 1 (Flatten): only start_dim=1, end_dim=-1 is supported, not 2, -1",
+    ),
+    (
+        lambda: nn.Sequential(nn.Conv2d(1, 2, 3)),
+        (1, 6, 6),
+        "layer 0 (Conv2d): not quantized (use logdot.golden.nn.quantize_model)",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), calib=False),
+        (1, 6, 6),
+        "layer 0 (Conv2d): the input quantizer is not calibrated (logdot.golden.nn.calibrate)",
+    ),
+    (
+        lambda: quantize_model(
+            nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)
+        ),
+        (1, 6, 6),
+        "layer 0 (Conv2d): weights must be quantized to 'log2' or 'logsqrt2'",
+    ),
+    (
+        lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()),
+        (1, 6, 6),
+        "layer 1 (ReLU): a ReLU must follow a Conv2d or Linear",
+    ),
+    (
+        lambda: _q(nn.MaxPool2d(2), nn.Flatten()),
+        (1, 6, 6),
+        "the model has no Conv2d or Linear layer",
+    ),
+    (lambda: _q(_Residual()), (1, 6, 6), "layer 0 (_Residual): unsupported module; supported:"),
+    (
+        lambda: quantize_model(
+            _Residual(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
+        ),
+        (1, 6, 6),
+        "layer 0 (conv): the forward pass is not a chain of layers (its input is also used "
+        "elsewhere)",
+    ),
+    (
+        lambda: quantize_model(
+            _Twice(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
+        ),
+        (1, 6, 6),
+        "layer 2 (mul): unsupported operation; supported: Conv2d, BatchNorm2d",
+    ),
+    (
+        lambda: quantize_model(
+            _Swapped(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
+        ),
+        (1, 6, 6),
+        "layer 1 (sub): the forward pass is not a chain of layers (it is not applied to the "
+        "previous layer's output alone)",
+    ),
     (lambda: _Branchy(), (1, 6, 6), "cannot trace _Branchy.forward as a chain of layers"),
     (lambda: _q(nn.Conv2d(1, 2, 3)), (1, 6), "input_shape must be a list of 3 positive integers"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("make, shape, message", EXPORT_ERRORS, ids=range(len(EXPORT_ERRORS)))
@@ -414,270 +491,3 @@ def test_export_error_messages(tmp_path, make, shape, message):
 def test_model_chain_is_the_forward_order():
     q = _q(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), nn.Flatten(), nn.Linear(32, 2))
     assert [n for n, _ in model_chain(q)] == ["0.0", "0.1", "1", "2"]
-
-
-# -- the network file ---------------------------------------------------------------------------
-
-
-def _small_net():
-    q = _q(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 4, 3, stride=2),
-           nn.ReLU(), nn.Flatten(), nn.Linear(4, 3))  # fmt: skip
-    return q, export_network(q, (1, 6, 6))
-
-
-def test_network_file_round_trip(tmp_path):
-    q, net = _small_net()
-    path = tmp_path / "net.pt"
-    save_network(net, path)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pt"]
-    back = load_network(path)
-    d, e = net.to_dict(), back.to_dict()
-    assert d.keys() == e.keys() and d["schema"] == "logdot.network/1"
-    for k in ("input_shape", "input_format", "output_shape", "output_format", "output_scale_x2"):
-        assert d[k] == e[k]
-    for a, b in zip(net.layers, back.layers, strict=True):
-        assert (a.type, a.in_shape, a.out_shape, a.kernel, a.name) == (
-            b.type, b.in_shape, b.out_shape, b.kernel, b.name)  # fmt: skip
-        if a.is_engine:
-            assert a.spec.to_dict().keys() == b.spec.to_dict().keys()
-            assert torch.equal(a.spec.weight_codes, b.spec.weight_codes)
-            assert torch.equal(a.spec.bias, b.spec.bias)
-    x = torch.rand(5, 1, 6, 6)
-    px = encode_input(net, x)
-    assert torch.equal(network_forward(back, px), network_forward(net, px))
-    # Export writes the same file content.
-    export_network(q, (1, 6, 6), tmp_path / "again.pt")
-    assert load_network(tmp_path / "again.pt").to_dict()["layers"][0]["spec"]["weight_bits"] == 4
-
-
-def _tamper(tmp_path, edit):
-    _, net = _small_net()
-    d = net.to_dict()
-    edit(d)
-    path = tmp_path / "bad.pt"
-    torch.save(d, path)
-    return path
-
-
-def _set(path, value):
-    def edit(d):
-        *head, last = path
-        for k in head:
-            d = d[k]
-        d[last] = value(d[last]) if callable(value) else value
-
-    return edit
-
-
-TAMPER = [
-    (_set(["schema"], "logdot.layer_spec/1"), "not a logdot network file (schema 'logdot.layer_spec/1'"),
-    (_set(["schema"], "logdot.network/2"),
-     "unsupported network file version '2' (this logdot reads version 1)"),
-    (lambda d: d.pop("layers"), "network file keys: missing ['layers'], unknown []"),
-    (_set(["input_shape"], [1, 6]), "input_shape must be a list of 3 positive integers, not [1, 6]"),
-    (_set(["input_shape"], [1, 8, 6]), "layer 0 (conv2d): in_shape (1, 6, 6) != (1, 8, 6)"),
-    (_set(["layers", 0, "out_shape"], [3, 5, 6]), "layer 0 (conv2d): out_shape (3, 5, 6) != (3, 6, 6)"),
-    (_set(["layers", 1, "kernel"], [2, 0]), "layer 1 (maxpool): kernel must be a list of 2 positive"),
-    (_set(["layers", 1, "type"], "avgpool"), "layer 1: type must be one of conv2d, linear, maxpool"),
-    (_set(["layers", 2, "name"], 3), "layer 2 (conv2d): name must be a string, not 3"),
-    (lambda d: d["layers"][3].pop("in_shape"), "layer 3 (flatten): keys missing ['in_shape']"),
-    (_set(["layers", 0, "scale_x2"], 99), "layer 0 (conv2d): scale_x2 99 !="),
-    (_set(["layers", 0, "bias_int"], lambda b: b + 1),
-     "layer 0 (conv2d): bias_int does not match the spec's bias (recomputed)"),
-    (_set(["layers", 0, "spec", "weight_codes"], lambda w: w + 16),
-     "layer 0 (conv2d): bad spec: weight_codes must be in [0, 15]"),
-    (_set(["layers", 0, "spec", "weight_codes"], lambda w: w.double()),
-     "layer 0 (conv2d): bad spec: weight_codes must be a 4-d integer tensor"),
-    (_set(["layers", 0, "spec", "schema"], "x"), "layer 0 (conv2d): bad spec: not a logdot layer spec"),
-    (_set(["layers", 2, "spec", "act_bits"], 5),
-     "layer 2 (conv2d): input format Format(kind='log', bits=5"),
-    (_set(["output_scale_x2"], 3), "output_scale_x2 3 != "),
-    (_set(["output_format", "bits"], 1), "output_format: format bits must be an integer in [2, 64]"),
-    (_set(["layers", 4, "spec", "out_bits"], 2), "output_format Format(kind='linear', bits="),
-    (_set(["layers"], []), "layers must be a non-empty list"),
-    (lambda d: d["layers"].pop(3), "layer 3 (linear): in_shape (4,) != (4, 1, 1)"),
-    (_set(["producer"], None), "producer must be a dict"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("edit, message", TAMPER, ids=range(len(TAMPER)))
-def test_hand_edited_network_files_fail_on_load(tmp_path, edit, message):
-    path = _tamper(tmp_path, edit)
-    with pytest.raises(ValueError) as info:
-        load_network(path)
-    text = str(info.value)
-    assert text.startswith(f"{path}: {message}"), text
-    assert "\n" not in text
-
-
-def test_damaged_network_files_fail_on_load(tmp_path, seed):
-    _, net = _small_net()
-    good = tmp_path / "good.pt"
-    save_network(net, good)
-    blob = good.read_bytes()
-    g = torch.Generator().manual_seed(seed)
-    cases = {
-        "truncated": blob[: len(blob) // 2],
-        "empty": b"",
-        "garbage": bytes(torch.randint(0, 256, (500,), generator=g).tolist()),
-        "text": b"schema: logdot.network/1\n",
-    }
-    for name, data in cases.items():
-        p = tmp_path / f"{name}.pt"
-        p.write_bytes(data)
-        with pytest.raises(ValueError) as info:
-            load_network(p)
-        text = str(info.value)
-        assert re.match(rf"{re.escape(str(p))}: not a readable network file \(", text), text
-        assert "\n" not in text
-    p = tmp_path / "list.pt"
-    torch.save([1, 2], p)
-    with pytest.raises(
-        ValueError, match=r"not a logdot network file \(a dict expected, not list\)"
-    ):
-        load_network(p)
-    with pytest.raises(FileNotFoundError):
-        load_network(tmp_path / "missing.pt")
-
-
-def test_save_is_atomic_and_leaves_nothing_on_error(tmp_path, monkeypatch):
-    _, net = _small_net()
-    path = tmp_path / "net.pt"
-    path.write_bytes(b"old")
-
-    def boom(*a, **k):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError, match="disk full"):
-        save_network(net, path)
-    assert path.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pt"]
-
-
-def test_network_validation_names_the_layer():
-    _, net = _small_net()
-    layers = list(net.layers)
-    with pytest.raises(ValueError, match=r"^a network needs at least one conv2d or linear layer"):
-        Network((1, 6, 6), layers[1:2])
-    with pytest.raises(
-        ValueError, match=r"^layer 0 \(conv2d\): in_shape \(1, 6, 6\) != \(2, 6, 6\)"
-    ):
-        Network((2, 6, 6), layers)
-    with pytest.raises(ValueError, match=r"fold names no engine layer: \['9'\]"):
-        net.mapped({9: (1, 1)})
-    with pytest.raises(TypeError, match="pixels must be integer codes"):
-        network_forward(net, torch.rand(1, 6, 6))
-    with pytest.raises(ValueError, match=r"pixels must be in \[0, 15\] \(log 4-bit\), not 16"):
-        network_forward(net, torch.full((1, 6, 6), 16))
-    with pytest.raises(
-        ValueError, match=r"pixels must have shape \(n, 1, 6, 6\) or \(1, 6, 6\), not \(2, 6, 6\)"
-    ):
-        network_forward(net, torch.zeros(2, 6, 6, dtype=torch.int64))
-
-
-# -- the stream view --------------------------------------------------------------------------
-
-
-def _stream_net(act_signed=False, act_format="log2"):
-    q = quantize_model(
-        nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                      nn.Linear(8, 3)),  # fmt: skip
-        weight_format="log2", weight_bits=4, act_format=act_format, act_bits=5,
-        act_signed=act_signed, calib_data=torch.rand(8, 3, 4, 4) * (2 if act_signed else 1)
-        - (1 if act_signed else 0),
-    )  # fmt: skip
-    return export_network(q, (3, 4, 4))
-
-
-@pytest.mark.parametrize("act", [("log2", False), ("linear", True), ("log2", True)])
-def test_pixel_stream_layout_and_round_trip(act, seed):
-    net = _stream_net(act_signed=act[1], act_format=act[0])
-    fmt = net.input_format
-    lo, hi = fmt.range
-    img = torch.randint(lo, hi + 1, (3, 4, 4))
-    beats = pixel_stream(net, img)
-    assert len(beats) == 16 and [b.last for b in beats] == [False] * 15 + [True]
-    a = fmt.bits
-    assert input_bits(net) == (3 * a, 16)
-    for i, b in enumerate(beats):
-        y, x = divmod(i, 4)
-        for c in range(3):
-            assert (b.data >> (c * a)) & ((1 << a) - 1) == int(img[c, y, x]) & ((1 << a) - 1)
-        assert b.data >> (3 * a) == 0
-    assert torch.equal(image_from_pixels(net, [b.data for b in beats]), img)
-
-
-def test_output_beat_sign_extension_and_round_trip(seed):
-    net = _stream_net()
-    fmt = net.output_format
-    o = fmt.bits
-    used, width = output_bits(net)
-    assert fmt.kind == "linear" and fmt.signed and used == 3 * o and width == -(-used // 8) * 8
-    lo, hi = fmt.range
-    for vals in ([1, -2, 3], [5, 6, -1], [lo, hi, 0], [0, 0, lo], [hi, lo, hi]):
-        t = torch.tensor(vals)
-        word = output_beat(net, t)
-        assert 0 <= word < 1 << width
-        for k, v in enumerate(vals):
-            assert (word >> (k * o)) & ((1 << o) - 1) == v & ((1 << o) - 1)
-        assert word >> used == ((1 << (width - used)) - 1 if vals[-1] < 0 else 0)
-        # Read as a whole-byte two's-complement number, the word has the last value's sign.
-        assert (word >> (width - 1)) == (1 if vals[-1] < 0 else 0)
-        assert torch.equal(output_values(net, word), t)
-    if width > used:
-        with pytest.raises(ValueError, match="not a sign extension"):
-            output_values(net, 1 << used)
-    with pytest.raises(ValueError, match=r"outputs must be in"):
-        output_beat(net, torch.tensor([hi + 1, 0, 0]))
-
-
-def test_frames_from_stream_rules():
-    b = [Beat(10 + i, False) for i in range(6)]
-    last = lambda v: Beat(v, True)  # noqa: E731
-    # Exact frames back to back.
-    fr = frames_from_stream([*b[:3], last(13), *b[:3], last(14)], 2, 2)
-    assert fr == [((10, 11, 12, 13), False), ((10, 11, 12, 14), False)]
-    # A short frame is completed with zeros; the next is exact again.
-    fr = frames_from_stream([b[0], last(7), *b[:3], last(13)], 2, 2)
-    assert fr == [((10, 7, 0, 0), True), ((10, 11, 12, 13), False)]
-    # A lone tlast is a frame of zeros.
-    assert frames_from_stream([last(5)], 1, 3) == [((5, 0, 0), True)]
-    # A long frame is truncated at H x W and the rest dropped up to its tlast.
-    fr = frames_from_stream([*b[:6], last(99), *b[:3], last(13)], 2, 2)
-    assert fr == [((10, 11, 12, 13), True), ((10, 11, 12, 13), False)]
-    # One extra pixel carrying the tlast.
-    fr = frames_from_stream([*b[:4], last(99), last(1)], 2, 2)
-    assert fr == [((10, 11, 12, 13), True), ((1, 0, 0, 0), True)]
-    # Unfinished frames at the end produce nothing yet.
-    assert frames_from_stream(b[:3], 2, 2) == []
-    assert frames_from_stream(b[:5], 2, 2) == [((10, 11, 12, 13), True)]
-    assert frames_from_stream([(1, 0), (2, 1)], 1, 2) == [((1, 2), False)]
-    with pytest.raises(ValueError, match="h must be a positive integer"):
-        frames_from_stream([], 0, 2)
-
-
-def test_stream_forward_one_output_per_frame(seed):
-    net = _stream_net()
-    lo, hi = net.input_format.range
-    imgs = torch.randint(lo, hi + 1, (3, 3, 4, 4))
-    gold = network_forward(net, imgs)
-    s0, s1, s2 = (pixel_stream(net, im) for im in imgs)
-    res = stream_forward(net, [*s0, *s1])
-    assert res.outputs == [output_beat(net, gold[0]), output_beat(net, gold[1])]
-    assert res.errors == [False, False] and not res.frame_error
-    # Short frame (its first 5 pixels), long frame (s1 plus 3 extra pixels), then s2 exact.
-    short = [*s0[:4], Beat(s0[4].data, True)]
-    long_ = [*s1[:-1], Beat(s1[-1].data, False), *s2[:2], Beat(0, True)]
-    res = stream_forward(net, [*short, *long_, *s2])
-    padded = imgs[0].clone().permute(1, 2, 0).reshape(16, 3)
-    padded[5:] = 0
-    padded = padded.reshape(4, 4, 3).permute(2, 0, 1)
-    assert res.outputs == [
-        output_beat(net, network_forward(net, padded)),
-        output_beat(net, gold[1]),
-        output_beat(net, gold[2]),
-    ]
-    assert res.errors == [True, True, False] and res.frame_error
-    assert stream_forward(net, []) == ([], [], False)
