@@ -54,7 +54,9 @@ def build_parser():
         default=None,
         help="train on a fixed stratified subset of K training images (not cached)",
     )
-    p.add_argument("--out", default=None, help="network file (default results/<dataset>.net.pt)")
+    p.add_argument(
+        "--out", default=None, help="network file (default build/networks/<dataset>.net.pt)"
+    )
     return p
 
 
@@ -125,7 +127,7 @@ def main(argv=None):
         f"{args.act_bits}-bit unsigned activations, calibrated on {len(xc)} training images "
         f"({time.monotonic() - t0:.1f} s)"
     )
-    out = Path(args.out or ROOT / "results" / f"{args.dataset}.net.pt")
+    out = Path(args.out or ROOT / "build" / "networks" / f"{args.dataset}.net.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
     fb = args.frac_bits if args.weight_format == "logsqrt2" else None
     export_network(q, tuple(x_tr.shape[1:]), out, frac_bits=fb)

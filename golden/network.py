@@ -250,7 +250,8 @@ def max_abs_result(spec):
     else:
         amax = [(1 << spec.act_bits) - 1]
     big = [engine_dot(one, torch.full(w.shape, a, dtype=torch.int64), w).abs() for a in amax]
-    return torch.stack(big).amax(0)
+    # Plus one: the rounding of the sqrt(2) term may favour one sign by one LSB.
+    return torch.stack(big).amax(0) + (1 if spec.weight_base == "sqrt2" else 0)
 
 
 def raw_output_bits(spec, bias_int):
@@ -400,15 +401,6 @@ class Network:
                         f"{where}: input format {fin} != the previous engine's output {fmt}"
                     )
                 fmt = Format.spec_output(layer.spec)
-        last = self.engines[-1]
-        for i, layer in enumerate(layers):
-            spec = layer.spec
-            raw = spec is not None and spec.out_kind == "linear" and spec.out_scale is None
-            if raw and layer is not last:
-                raise ValueError(
-                    f"layer {i} ({layer.type}): only the last engine layer may have a raw "
-                    "(unrequantized) output"
-                )
         object.__setattr__(self, "_mapped", None)
         object.__setattr__(self, "_mapped", self.mapped())
 

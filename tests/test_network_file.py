@@ -4,6 +4,7 @@ on load with one-line messages naming the file and the layer; the network's own 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -230,6 +231,11 @@ def test_network_validation_names_the_layer():
         ValueError, match=r"^layer 0 \(conv2d\): in_shape \(1, 6, 6\) != \(2, 6, 6\)"
     ):
         Network((2, 6, 6), layers)
+    wide = dataclasses.replace(layers[-1].spec, out_bits=64)
+    with pytest.raises(
+        ValueError, match=r"^layer 4 \(linear\): out_bits 64 is wider than the engine"
+    ):
+        Network((1, 6, 6), [*layers[:-1], dataclasses.replace(layers[-1], spec=wide)])
     with pytest.raises(ValueError, match=r"fold names no engine layer: \['9'\]"):
         net.mapped({9: (1, 1)})
     with pytest.raises(TypeError, match="pixels must be integer codes"):
