@@ -250,8 +250,8 @@ def max_abs_result(spec):
     else:
         amax = [(1 << spec.act_bits) - 1]
     big = [engine_dot(one, torch.full(w.shape, a, dtype=torch.int64), w).abs() for a in amax]
-    # Plus one: the rounding of the sqrt(2) term may favour one sign by one LSB.
-    return torch.stack(big).amax(0) + (1 if spec.weight_base == "sqrt2" else 0)
+    # Exact: the result is linear in the terms (base sqrt(2): even * 2**F + R * odd).
+    return torch.stack(big).amax(0)
 
 
 def raw_output_bits(spec, bias_int):

@@ -174,10 +174,7 @@ def build(layers, opts, shape, seed, n=24):
     return model, q, x
 
 
-@hyp_seed(SEED)
-@settings(**QUICK)
-@given(case=small_networks())
-def test_random_networks_equal_an_exact_float64_computation(case):
+def _check_random_network(case):
     layers, opts, shape, seed = case
     print(f"random network: {layers} {opts} input {shape} seed {seed} (LOGDOT_SEED={SEED})")
     _, q, x = build(layers, opts, shape, seed)
@@ -193,6 +190,41 @@ def test_random_networks_equal_an_exact_float64_computation(case):
     fold = {i: (1 + (i % 3), 1 + (i % 2)) for i, layer in enumerate(net.layers) if layer.is_engine}
     assert torch.equal(network_forward(net, pixels, fold=fold), got)
     assert predict_outputs(net, got).shape == (len(x),)
+
+
+@hyp_seed(SEED)
+@settings(**QUICK)
+@given(case=small_networks())
+def test_random_networks_equal_an_exact_float64_computation(case):
+    _check_random_network(case)
+
+
+@pytest.mark.full
+@hyp_seed(SEED + 1)
+@settings(**dict(QUICK, max_examples=150))
+@given(case=small_networks())
+def test_random_networks_equal_an_exact_float64_computation_full(case):
+    _check_random_network(case)
+
+
+def test_raw_output_width_is_the_tight_bound(seed):
+    """The last layer's output width comes from its weights and bias: the largest output fits,
+    one bit less would not (all weights and biases positive make the bound reachable)."""
+    g = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.rand(3, 12, generator=g) + 0.1)
+        model[1].bias.copy_(torch.rand(3, generator=g) * 3)
+    x = torch.rand(16, 1, 3, 4, generator=g)
+    q = quantize_model(
+        model, weight_format="log2", weight_bits=4, act_format="log2", act_bits=5, calib_data=x
+    )
+    net = export_network(q, (1, 3, 4))
+    ob = net.output_format.bits
+    top = torch.full((1, 3, 4), (1 << 5) - 1)
+    out = network_forward(net, top)
+    assert torch.equal(out, float64_network(net, top.unsqueeze(0))[0])
+    assert (1 << (ob - 2)) <= int(out.max()) <= (1 << (ob - 1)) - 1, (ob, out)
 
 
 @pytest.mark.parametrize("base", ["log2", "logsqrt2"])
