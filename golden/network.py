@@ -446,9 +446,11 @@ class Network:
         Parameters
         ----------
         fold : dict or None
-            ``{layer index or name: (lanes, pes)}``; missing engine layers get one beat per
-            dot product and one PE per output channel (capped at the engine limits). The
-            outputs of :func:`network_forward` do not depend on the folding.
+            ``{key: (lanes, pes)}``, the key an index into :attr:`layers` (not the source
+            model's module index: ReLU and batch norm have no layer of their own) or a layer's
+            :attr:`NetworkLayer.name`; missing engine layers get one beat per dot product and
+            one PE per output channel (capped at the engine limits). The outputs of
+            :func:`network_forward` do not depend on the folding.
         """
         if not fold and self._mapped is not None:
             return list(self._mapped)
