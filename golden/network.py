@@ -57,7 +57,7 @@ from .engine import dot as engine_dot
 from .formats import signed_width
 
 # The layer mapping (kept in one import block: it may move to its own module).
-from .layer import LayerSpec, map_layer  # isort: skip
+from .mapping import LayerSpec, map_layer
 from .quant import linear_quant, log_quant
 
 __all__ = [

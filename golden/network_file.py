@@ -23,7 +23,7 @@ import tempfile
 import torch
 
 # The layer mapping (kept in one import block: it may move to its own module).
-from .layer import LayerSpec  # isort: skip
+from .mapping import LayerSpec
 from .network import (
     _SCHEMA_NAME,
     _VERSION,

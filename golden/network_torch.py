@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from . import nn as gnn
 
 # The layer mapping (kept in one import block: it may move to its own module).
-from .layer import map_layer, spec_from_module  # isort: skip
+from .mapping import map_layer
 from .network import (
     Network,
     NetworkLayer,
@@ -54,6 +54,7 @@ from .network import (
     raw_output_bits,
 )
 from .network_file import save_network
+from .spec_io import spec_from_module
 
 __all__ = [
     "accuracies",

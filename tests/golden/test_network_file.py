@@ -18,13 +18,7 @@ from logdot.golden.network_file import load_network, save_network
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _q(*layers, shape=(1, 6, 6)):

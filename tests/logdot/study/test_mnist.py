@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,16 +26,10 @@ from logdot.golden.network_torch import accuracies, export_network
 from logdot.golden.nn import quantize_model
 from logdot.study import mnist
 from logdot.study.data import TrainConfig, calibration_subset, evaluate
+from tests.support import ROOT
+from tests.test_examples import run_example as run_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -160,15 +152,7 @@ LAST_LINE = re.compile(
 
 
 def run_example(*args, timeout=900):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "mnist_network.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    return run_script("mnist_network.py", *args, timeout=timeout)
 
 
 def test_mnist_network_example_reduced(tmp_path):
