@@ -32,16 +32,19 @@ def pool_latency():
     return 1
 
 
-def pool_cycles(height, width, images=1):
-    """Cycles of a :class:`MaxPool` for ``images`` back-to-back images, from the first input
-    transfer to the last output transfer inclusive (input always valid, output always
-    ready): one pixel per cycle, ``images * height * width`` pixels, the last output one
-    cycle after the pixel completing it (the last pixel of the last used row and column).
+def pool_cycles(height, width, kernel, images=1):
+    """Cycles of a :class:`MaxPool` for ``images`` back-to-back images (input always valid,
+    output always ready), from the first input transfer to the last output transfer
+    inclusive.
+
+    One pixel per cycle, so ``height * width`` cycles per image in steady state (limited by
+    the input); the last output leaves one cycle after the pixel completing it (the last
+    pixel of the last used row and column; the rows and columns no window reaches follow).
 
     Parameters
     ----------
-    height, width : int
-        Input image size.
+    height, width, kernel : int
+        Input image size and pool size.
     images : int
 
     Returns
@@ -49,7 +52,9 @@ def pool_cycles(height, width, images=1):
     int
     """
     check_int(images, "images", 1)
-    return images * height * width + 1
+    k = check_int(kernel, "kernel", 1, min(height, width))
+    last_used = (height // k * k - 1) * width + width // k * k - 1
+    return (images - 1) * height * width + last_used + pool_latency() + 1
 
 
 def _check_bool(value, name):
@@ -75,7 +80,8 @@ class MaxPool(wiring.Component):
     ``frame_error``.
 
     Latency: :func:`pool_latency` (1 cycle). Throughput: one input pixel per cycle
-    (:func:`pool_cycles`: ``height * width`` cycles per image), limited by the input.
+    (:func:`pool_cycles`: ``height * width`` cycles per image in steady state), limited by
+    the input.
     ``s.ready`` depends combinationally on ``o.ready``.
 
     Resources: line buffer ``width // kernel`` words of ``channels * bits`` bits (none when
@@ -173,7 +179,7 @@ class MaxPool(wiring.Component):
 
     def cycles(self, images=1):
         """:func:`pool_cycles` of this pool."""
-        return pool_cycles(self._height, self._width, images)
+        return pool_cycles(self._height, self._width, self._kernel, images)
 
     def _key(self, code):
         """A signed value ordered as the values of ``code``."""
