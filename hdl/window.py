@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from ..golden.window import WindowGeometry
 
-__all__ = ["SlidingWindow", "pixel_layout", "window_cycles", "window_latency"]
+__all__ = ["SlidingWindow", "pixel_layout", "window_cycles", "window_latency", "window_period"]
 
 #: Largest code width of a pixel stream.
 MAX_BITS = 32
@@ -66,10 +66,7 @@ def window_cycles(geometry, images=1):
       happen in the hand-over cycle, not before;
     * the window's beats leave in the ``tiles * beats`` cycles after its hand-over.
 
-    Steady state: about ``max(steps, out_height * max(out_width * tiles * beats,
-    stride_h * padded_width))`` cycles per image; the step bound ``padded_height *
-    padded_width`` limits it when ``tiles * beats <= stride_w``, the output bound
-    (``beats_per_image``, the layer engine's own rate) when ``tiles * beats`` is large.
+    Steady state: :func:`window_period` cycles per image.
 
     Parameters
     ----------
@@ -106,6 +103,37 @@ def window_cycles(geometry, images=1):
     return end
 
 
+def window_period(geometry):
+    """Cycles per image in steady state (images back to back, input always valid, output
+    always ready), exactly.
+
+    Window ``i`` is handed over ``max(d_i, tiles * beats)`` cycles after window ``i - 1``,
+    where ``d_i`` is the number of steps (padded positions) between them: each step takes
+    one cycle, and the hold register takes a new window every ``tiles * beats`` cycles.
+    With ``tb = tiles * beats``, ``(sh, sw)`` the stride, ``Ho x Wo`` the output and ``Wp``
+    the padded width::
+
+        Ho * (Wo - 1) * max(sw, tb)                          # within an output row
+        + (Ho - 1) * max(sh * Wp - (Wo - 1) * sw, tb)         # to the next output row
+        + max(steps - (Ho - 1) * sh * Wp - (Wo - 1) * sw, tb)  # to the next image
+
+    It is ``steps = padded_height * padded_width`` (the padded image limits: one position
+    per cycle) when ``tb <= sw``, ``beats_per_image = Ho * Wo * tb`` (the output limits:
+    one beat per cycle, the layer engine's own rate) when ``tb`` is at least every gap, and
+    in between otherwise; never less than either. Equal to ``window_cycles(geometry, n + 1)
+    - window_cycles(geometry, n)`` for ``n >= 1``.
+    """
+    g = geometry
+    tb = g.tiles * g.beats
+    sh, sw = g.stride
+    ho, wo, wp = g.out_height, g.out_width, g.padded_width
+    return (
+        ho * (wo - 1) * max(sw, tb)
+        + (ho - 1) * max(sh * wp - (wo - 1) * sw, tb)
+        + max(g.steps - (ho - 1) * sh * wp - (wo - 1) * sw, tb)
+    )
+
+
 class SlidingWindow(wiring.Component):
     """Sliding-window unit: pixels in raster order in, im2col beats for a layer engine out.
 
@@ -132,10 +160,11 @@ class SlidingWindow(wiring.Component):
 
     Latency: :func:`window_latency` (2 cycles from the step completing a window to its
     first beat). Throughput: one step (padded position) or one output beat per cycle;
-    cycles per image :func:`window_cycles` (:meth:`cycles`); limited by the padded image
-    (``padded_height * padded_width`` steps) or by the output beats
-    (``beats_per_image``), whichever is larger (plus the stall at row ends when
-    ``tiles * beats > stride``).
+    cycles :func:`window_cycles` (:meth:`cycles`), per image in steady state
+    :func:`window_period` (:attr:`cycles_per_image`); limited by the padded image
+    (``padded_height * padded_width`` steps, when ``tiles * beats <= stride``) or by the
+    output beats (``beats_per_image``, when ``tiles * beats`` exceeds the step gaps between
+    windows), a mix of both in between.
 
     Resources: line buffer ``width`` words of ``(kh - 1) * channels * bits`` bits (none when
     ``kh = 1``); window register ``kh * kw * channels * bits`` flip-flops; hold register
@@ -218,6 +247,11 @@ class SlidingWindow(wiring.Component):
     def cycles(self, images=1):
         """:func:`window_cycles` of this unit's geometry."""
         return window_cycles(self._geometry, images)
+
+    @property
+    def cycles_per_image(self):
+        """:func:`window_period` of this unit's geometry (steady state)."""
+        return window_period(self._geometry)
 
     def elaborate(self, platform):
         g = self._geometry

@@ -9,7 +9,7 @@ import random
 import pytest
 import torch
 from amaranth.back import verilog
-from test_window import compare, pixel_beats, random_image, run_stream
+from test_window import compare, images_of, pixel_beats, random_frames, random_image, run_stream
 from torch.nn import functional as F
 
 from logdot.golden.window import frame_images, maxpool_codes, pack_pixel, pool_key
@@ -207,6 +207,27 @@ def test_pool_frames_short_and_long_and_wrong_golden(seed):
         == f"beat {len(wrong) - 1}: got {expected[-1]}, expected {wrong[-1]}"
     )
     assert pack_pixel([1, 2], bits) == 1 | 2 << bits
+
+
+@pytest.mark.parametrize("case", [HW_CASES[1], HW_CASES[3]], ids=["k2", "k1"])
+def test_pool_random_frames(case, seed):
+    """Random frame lengths, idles and back-pressure: one pooled image per frame, exact."""
+    rng = random.Random(seed)
+    c, h, w, _, bits, _, _ = case
+    words = [rng.randrange(1 << (c * bits)) for _ in range(4 * h * w)]
+    beats = random_frames(rng, words, h * w)
+    imgs, error = images_of(beats, h, w, c, bits)
+    expected = pooled_beats(imgs, case)
+    log = run_stream(
+        make_pool(case), beats, expected=len(expected), rng=rng, idle=0.3, backpressure=0.4
+    )
+    assert compare(log["out"], expected) is None, compare(log["out"], expected)
+    assert log["frame_error"] == int(error)
+
+
+def test_pool_slow_producer_and_consumer(seed):
+    """Heavy idles and back-pressure (90 % / 80 %): exact, nothing dropped or duplicated."""
+    check_pool(HW_CASES[2], random.Random(seed), images=2, idle=0.9, backpressure=0.8)
 
 
 def test_pool_verilog_builds(tmp_path):

@@ -8,6 +8,7 @@ back-pressure, reset, malformed frames, the cycle model, and Verilog that Icarus
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -25,7 +26,7 @@ from logdot.golden.window import (
     window_beats,
     window_stream,
 )
-from logdot.hdl.window import SlidingWindow, window_cycles, window_latency
+from logdot.hdl.window import SlidingWindow, window_cycles, window_latency, window_period
 from logdot.tools.lint import iverilog_check
 
 # Property tests build units only to read their properties, never to elaborate them.
@@ -335,19 +336,48 @@ def test_window_hw_full(case, seed):
 )
 def test_window_cycles_match_model(case, seed):
     """No idles, no back-pressure: the measured cycles equal the model, for one image and
-    for four back to back (no gap: the input is taken every cycle it is needed)."""
+    for four back to back (no gap: the input is taken every cycle it is needed), and the
+    measured cycles per image in steady state equal the closed form."""
     geo, _ = _geo(case)
     g = WindowGeometry(**geo)
     for images in (1, 4):
         log = check_window(case, random.Random(seed), images=images, idle=0.0, backpressure=0.0)
         assert log["cycles"] == window_cycles(g, images)
-    period = (window_cycles(g, 4) - window_cycles(g, 1)) / 3
-    assert period >= max(g.steps, g.beats_per_image)
+    bpi = g.beats_per_image
+    ends = [log["out_cycles"][n * bpi - 1] for n in range(1, 5)]
+    assert {b - a for a, b in itertools.pairwise(ends)} == {window_period(g)}
+    assert window_period(g) >= max(g.steps, g.beats_per_image)
     # The first beat leaves window_latency() cycles after the step completing the first window.
     kh, kw = g.kernel
     first_step = (kh - 1) * g.padded_width + (kw - 1)
     assert log["out_cycles"][0] == first_step + window_latency()
-    print(f"{geo}: {window_cycles(g, 1)} cycles for one image, {period} per image in steady state")
+    print(f"{geo}: {window_cycles(g, 1)} cycles for one image, {window_period(g)} per image")
+
+
+def test_window_period_closed_form():
+    """The closed form is the step of the exact cycle model from each image to the next."""
+    n = 0
+    for c, (h, w), k, s, p, lanes, t in itertools.product(
+        (1, 3), ((1, 4), (5, 3), (6, 7)), (1, 3, 5), (1, 2, 3), (0, 1, 2), (1, 4, 27), (1, 3)
+    ):
+        try:
+            g = WindowGeometry(
+                channels=c, height=h, width=w, kernel=k, stride=s, padding=p, lanes=lanes, tiles=t
+            )
+        except ValueError:
+            continue
+        per = window_period(g)
+        assert [window_cycles(g, m + 1) - window_cycles(g, m) for m in (1, 2)] == [per, per], g
+        assert per >= max(g.steps, g.beats_per_image)
+        n += 1
+    assert n > 500
+    # The padded image limits (one beat per window, stride 1), or the output beats.
+    g = WindowGeometry(channels=1, height=28, width=28, kernel=5, padding=2, lanes=25)
+    assert window_period(g) == g.steps == 32 * 32
+    g = WindowGeometry(channels=4, height=12, width=12, kernel=3, padding=1, lanes=4, tiles=2)
+    # 18 beats per window: the output limits, but for the 31-step gap to the next image.
+    assert g.beats_per_image == 12 * 12 * 18
+    assert window_period(g) == 12 * 12 * 18 + (14 * 14 - 11 * 14 - 11) - 18
 
 
 def test_window_reset_mid_image(seed):
@@ -393,6 +423,58 @@ def test_window_frames_short_and_long(seed):
     assert compare(log["out"], expected) is None, compare(log["out"], expected)
     assert log["frame_error"] == 1
     assert len(log["in_cycles"]) == len(beats)
+
+
+def random_frames(rng, words, n):
+    """Frames of random lengths (exact, short, long) cut from the pixel words ``words``."""
+    frames, pos = [], 0
+    while pos < len(words):
+        short = rng.randint(1, n - 1) if n > 1 else 1
+        length = rng.choice([n, n, short, rng.randint(n + 1, 2 * n)])
+        frames.append(words[pos : pos + length])
+        pos += length
+    return [(p, k == len(f) - 1) for f in frames for k, p in enumerate(f)]
+
+
+def images_of(beats, h, w, channels, bits):
+    """The images ``[c][y][x]`` a unit makes of a frame stream (``frame_images``), and
+    whether a frame was malformed."""
+    got, errors, rest = frame_images(
+        [p for p, _ in beats], [x for _, x in beats], height=h, width=w
+    )
+    assert rest == []
+    mask = (1 << bits) - 1
+    imgs = [
+        [
+            [[(img[y * w + x] >> (c * bits)) & mask for x in range(w)] for y in range(h)]
+            for c in range(channels)
+        ]
+        for img in got
+    ]
+    return imgs, any(errors)
+
+
+@pytest.mark.parametrize("case", [HW_CASES[1], HW_CASES[2]], ids=["s2t2", "k5p2"])
+def test_window_random_frames(case, seed):
+    """Random frame lengths, idles and back-pressure: one image's beats per frame, exact."""
+    rng = random.Random(seed)
+    geo, bits = _geo(case)
+    c, h, w = geo["channels"], geo["height"], geo["width"]
+    words = [rng.randrange(1 << (c * bits)) for _ in range(4 * h * w)]
+    beats = random_frames(rng, words, h * w)
+    imgs, error = images_of(beats, h, w, c, bits)
+    expected = packed(window_stream(imgs, **geo), bits)
+    log = run_stream(
+        make_window(geo, bits), beats, expected=len(expected), rng=rng, idle=0.3, backpressure=0.4
+    )
+    assert compare(log["out"], expected) is None, compare(log["out"], expected)
+    assert log["frame_error"] == int(error)
+
+
+def test_window_slow_producer_and_consumer(seed):
+    """Heavy idles and back-pressure (90 % / 80 %): exact, nothing dropped or duplicated."""
+    check_window(HW_CASES[7], random.Random(seed), images=2, idle=0.9, backpressure=0.8)
+    check_window(HW_CASES[4], random.Random(seed + 1), images=2, idle=0.0, backpressure=0.9)
 
 
 def test_checker_reports_a_wrong_golden(seed):
