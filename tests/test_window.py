@@ -14,10 +14,12 @@ import random
 import pytest
 import torch
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Module
+from amaranth.hdl import ClockDomain, Module, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from logdot.golden.layer import LayerSpec, map_layer
+from logdot.golden.layer import LayerSpec, map_layer, pack_outputs
 from logdot.golden.window import (
     WindowGeometry,
     frame_images,
@@ -26,7 +28,14 @@ from logdot.golden.window import (
     window_beats,
     window_stream,
 )
-from logdot.hdl.window import SlidingWindow, window_cycles, window_latency, window_period
+from logdot.hdl.layer import LogLayerEngine
+from logdot.hdl.window import (
+    SlidingWindow,
+    pixel_layout,
+    window_cycles,
+    window_latency,
+    window_period,
+)
 from logdot.tools.lint import iverilog_check
 
 # Property tests build units only to read their properties, never to elaborate them.
@@ -48,7 +57,10 @@ def run_stream(
     max_cycles=None,
     drain=8,
 ):
-    """Drive ``dut.s`` with ``beats`` (``(data, last)`` pairs) and collect ``dut.o``.
+    """Drive ``dut.s`` (or ``dut.i``) with ``beats`` (``(data, last)`` pairs) and collect ``dut.o``.
+
+    Payloads are ``data`` + ``last`` structures or plain values (then ``last`` is ignored
+    on the input and ``False`` on the output); ``dut.frame_error`` is read when it exists.
 
     The source holds valid and payload until the transfer and idles with probability
     ``idle``; the sink is not ready with probability ``backpressure``. The sink checks the
@@ -72,6 +84,8 @@ def run_stream(
     src = list(beats)
     limit = max_cycles or 40 * (len(src) + len(after_reset) + expected) + 400
     log = {"out": [], "in_cycles": [], "out_cycles": [], "cycles": 0, "frame_error": 0}
+    port = dut.s if hasattr(dut, "s") else dut.i
+    plain = not hasattr(port.payload, "last")
 
     async def bench(ctx):
         nonlocal src
@@ -79,7 +93,7 @@ def run_stream(
         for cycle in range(limit):
             if reset_at is not None and cycle == reset_at:
                 ctx.set(cd.rst, 1)
-                ctx.set(dut.s.valid, 0)
+                ctx.set(port.valid, 0)
                 await ctx.tick()
                 ctx.set(cd.rst, 0)
                 assert not ctx.get(dut.o.valid), "o.valid high after reset"
@@ -89,19 +103,25 @@ def run_stream(
                 continue
             if not pending and i < len(src) and rng.random() >= idle:
                 pending = True
-                ctx.set(dut.s.valid, 1)
-                ctx.set(dut.s.payload, {"data": src[i][0], "last": int(src[i][1])})
+                ctx.set(port.valid, 1)
+                if plain:
+                    ctx.set(port.payload, src[i][0])
+                else:
+                    ctx.set(port.payload, {"data": src[i][0], "last": int(src[i][1])})
             elif not pending:
-                ctx.set(dut.s.valid, 0)
+                ctx.set(port.valid, 0)
             ready = rng.random() >= backpressure
             ctx.set(dut.o.ready, int(ready))
-            if pending and ctx.get(dut.s.ready):
+            if pending and ctx.get(port.ready):
                 log["in_cycles"].append(cycle - base)
                 i += 1
                 pending = False
             valid = ctx.get(dut.o.valid)
             payload = ctx.get(dut.o.payload)
-            beat = (int(payload.data), bool(payload.last))
+            if hasattr(payload, "last"):
+                beat = (int(payload.data), bool(payload.last))
+            else:
+                beat = (int(payload), False)
             if held is not None:
                 assert valid, f"o.valid dropped without a transfer at cycle {cycle}"
                 assert beat == held, f"o.payload changed without a transfer at cycle {cycle}"
@@ -112,7 +132,8 @@ def run_stream(
                 log["cycles"] = cycle - base + 1
             elif valid:
                 held = beat
-            log["frame_error"] = int(ctx.get(dut.frame_error))
+            if hasattr(dut, "frame_error"):
+                log["frame_error"] = int(ctx.get(dut.frame_error))
             await ctx.tick()
             done = i == len(src) and not pending and len(log["out"]) >= expected
             if done and extra is None:
@@ -179,6 +200,29 @@ def _kw(geo):
     return {k: g[k] for k in keys if k in g}
 
 
+def conv_spec(gen, c, out_ch, kernel, stride, padding, fmt, signed, bits):
+    """A conv2d LayerSpec with random 4-bit weights and a raw linear output."""
+    return LayerSpec(
+        kind="conv2d",
+        weight_codes=torch.randint(0, 16, (out_ch, c, *kernel), generator=gen),
+        weight_bits=4,
+        weight_base=2,
+        weight_fsr=0,
+        act_format=fmt,
+        act_bits=bits,
+        act_signed=signed,
+        act_scale=0,
+        bias=None,
+        relu=False,
+        out_kind="linear",
+        out_bits=16,
+        out_signed=True,
+        out_scale=None,
+        stride=(stride, stride) if isinstance(stride, int) else stride,
+        padding=(padding, padding) if isinstance(padding, int) else padding,
+    )
+
+
 # -- the golden beat order is the host-side im2col stream -----------------------------------
 
 STREAM_CASES = [
@@ -200,25 +244,7 @@ def test_window_beats_equal_mapped_layer_stream(case, seed):
     kh, kw = (k, k) if isinstance(k, int) else k
     bits = 4
     gen = torch.Generator().manual_seed(seed)
-    spec = LayerSpec(
-        kind="conv2d",
-        weight_codes=torch.randint(0, 16, (out_ch, c, kh, kw), generator=gen),
-        weight_bits=4,
-        weight_base=2,
-        weight_fsr=0,
-        act_format=fmt,
-        act_bits=bits,
-        act_signed=signed,
-        act_scale=0,
-        bias=None,
-        relu=False,
-        out_kind="linear",
-        out_bits=16,
-        out_signed=True,
-        out_scale=None,
-        stride=(s, s) if isinstance(s, int) else s,
-        padding=(p, p) if isinstance(p, int) else p,
-    )
+    spec = conv_spec(gen, c, out_ch, (kh, kw), s, p, fmt, signed, bits)
     mapped = map_layer(spec, lanes=lanes, pes=pes)
     if fmt == "linear" and signed:
         x = torch.randint(-8, 8, (2, c, h, w), generator=gen)
@@ -496,6 +522,58 @@ def test_checker_reports_a_wrong_golden(seed):
     )
     assert compare(log["out"][:-1], expected) is not None
     assert unpack_codes(expected[0][0], geo["lanes"], bits) == window_beats(imgs[0], **geo)[0][0]
+
+
+class WindowLayer(wiring.Component):
+    """A window unit feeding a layer engine (``o`` is the engine's output)."""
+
+    def __init__(self, window, engine):
+        self._window, self._engine = window, engine
+        super().__init__(
+            {
+                "s": In(stream.Signature(pixel_layout(window.pixel_bits))),
+                "o": Out(stream.Signature(unsigned(engine.config.out_bits))),
+                "frame_error": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.window, m.submodules.engine = self._window, self._engine
+        wiring.connect(m, wiring.flipped(self.s), self._window.s)
+        wiring.connect(m, self._window.o, self._engine.i)
+        wiring.connect(m, self._engine.o, wiring.flipped(self.o))
+        m.d.comb += self.frame_error.eq(self._window.frame_error)
+        return m
+
+
+@pytest.mark.parametrize(
+    ("c", "h", "w", "k", "s", "p", "lanes", "pes", "out_ch"),
+    [(2, 5, 4, 3, 1, 1, 5, 2, 3), (1, 6, 5, 5, 2, 2, 9, 4, 4)],
+    ids=["k3-tiles2", "k5s2"],
+)
+def test_window_feeds_layer_engine(c, h, w, k, s, p, lanes, pes, out_ch, seed):
+    """Pixels -> window unit -> layer engine gives the engine outputs of the host-side
+    stream (``MappedLayer.stream`` run through the golden layer engine), two images back
+    to back with idles and back-pressure."""
+    rng = random.Random(seed)
+    bits = 4
+    gen = torch.Generator().manual_seed(seed)
+    mapped = map_layer(
+        conv_spec(gen, c, out_ch, (k, k), s, p, "log", False, bits), lanes=lanes, pes=pes
+    )
+    x = torch.randint(0, 16, (2, c, h, w), generator=gen)
+    acts, last, _ = mapped.stream(x)
+    expected = [(word, False) for word in pack_outputs(mapped.config, mapped.layer.run(acts, last))]
+    window = SlidingWindow(
+        channels=c, height=h, width=w, kernel=k, stride=s, padding=p, lanes=lanes,
+        tiles=mapped.tiles, bits=bits,
+    )  # fmt: skip
+    dut = WindowLayer(window, LogLayerEngine(layer=mapped.layer))
+    beats = pixel_beats(x.tolist(), bits)
+    log = run_stream(dut, beats, expected=len(expected), rng=rng, idle=0.2, backpressure=0.3)
+    assert compare(log["out"], expected) is None, compare(log["out"], expected)
+    assert log["frame_error"] == 0
 
 
 def test_window_verilog_builds(tmp_path):
