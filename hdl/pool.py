@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
-from .window import MAX_BITS, pixel_layout
+from .window import MAX_BITS, frame_control, pixel_layout
 
 __all__ = ["MaxPool", "pool_cycles", "pool_latency"]
 
@@ -213,11 +213,13 @@ class MaxPool(wiring.Component):
         kx = Signal(range(k), name="kx")
         ky = Signal(range(k), name="ky")
         ox = Signal(range(wo), name="ox")
-        fill = Signal(name="fill")
-        drop = Signal(name="drop")
         out_full = Signal(name="out_full")
         out_data = Signal(pix, name="out_data", reset_less=True)
         out_last = Signal(name="out_last", reset_less=True)
+        row_end = x == w - 1
+        img_end = row_end & (y == h - 1)
+        used = (x < wo * k) & (y < ho * k)
+        fill, drop = frame_control(m, self.s, img_end, self.frame_error)
         can_step = Signal(name="can_step")
         step = Signal(name="step")
         m.d.comb += [
@@ -228,21 +230,6 @@ class MaxPool(wiring.Component):
             self.o.payload.data.eq(out_data),
             self.o.payload.last.eq(out_last),
         ]
-        row_end = x == w - 1
-        img_end = row_end & (y == h - 1)
-        used = (x < wo * k) & (y < ho * k)
-
-        # -- frames ----------------------------------------------------------------------
-        take = self.s.valid & self.s.ready
-        err = Signal(name="frame_error_reg")
-        m.d.comb += self.frame_error.eq(err)
-        with m.If(take & drop & self.s.payload.last):
-            m.d.sync += drop.eq(0)
-        with m.If(take & ~drop):
-            with m.If(self.s.payload.last & ~img_end):
-                m.d.sync += [fill.eq(1), err.eq(1)]
-            with m.If(~self.s.payload.last & img_end):
-                m.d.sync += [drop.eq(1), err.eq(1)]
 
         pixel = Signal(pix, name="pixel")
         m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))

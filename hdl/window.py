@@ -35,7 +35,14 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from ..golden.window import WindowGeometry
 
-__all__ = ["SlidingWindow", "pixel_layout", "window_cycles", "window_latency", "window_period"]
+__all__ = [
+    "SlidingWindow",
+    "frame_control",
+    "pixel_layout",
+    "window_cycles",
+    "window_latency",
+    "window_period",
+]
 
 #: Largest code width of a pixel stream.
 MAX_BITS = 32
@@ -44,6 +51,30 @@ MAX_BITS = 32
 def pixel_layout(width):
     """Payload layout of a stream of ``width``-bit beats with ``last``."""
     return data.StructLayout({"data": width, "last": 1})
+
+
+def frame_control(m, s, at_last, frame_error):
+    """Frame checking shared by the pixel-stream units.
+
+    Creates and returns ``(fill, drop)``: ``fill`` is set by a ``last`` on a pixel before
+    the image's last one (the unit then completes the image with zero pixels and clears
+    ``fill`` at the image's end); ``drop`` is set when the image's last pixel
+    (``at_last``) comes without ``last`` (the unit then accepts and drops pixels up to the
+    next ``last``, which clears it). Both set the sticky ``frame_error``.
+    """
+    fill = Signal(name="fill")
+    drop = Signal(name="drop")
+    err = Signal(name="frame_error_reg")
+    take = s.valid & s.ready
+    m.d.comb += frame_error.eq(err)
+    with m.If(take & drop & s.payload.last):
+        m.d.sync += drop.eq(0)
+    with m.If(take & ~drop):
+        with m.If(s.payload.last & ~at_last):
+            m.d.sync += [fill.eq(1), err.eq(1)]
+        with m.If(~s.payload.last & at_last):
+            m.d.sync += [drop.eq(1), err.eq(1)]
+    return fill, drop
 
 
 def window_latency():
@@ -276,8 +307,8 @@ class SlidingWindow(wiring.Component):
         ]
         at_start = Signal(name="at_start")
         m.d.comb += at_start.eq((px == 0) & (py == 0))
-        fill = Signal(name="fill")  # early last: the rest of the image is zero
-        drop = Signal(name="drop")  # long frame: drop pixels up to last
+        last_real = (py == ph + g.height - 1) & (px == pw + g.width - 1)
+        fill, drop = frame_control(m, self.s, last_real, self.frame_error)
         win_valid = Signal(name="win_valid")
         handoff = Signal(name="handoff")
         can_step = Signal(name="can_step")
@@ -309,19 +340,6 @@ class SlidingWindow(wiring.Component):
                     m.d.sync += sy.eq(Mux((nxt_y == kh - 1) | (sy == sh - 1), 0, sy + 1))
             with m.If(img_end):
                 m.d.sync += fill.eq(0)
-
-        # -- frames: early and late last ---------------------------------------------------
-        take = self.s.valid & self.s.ready
-        last_real = (py == ph + g.height - 1) & (px == pw + g.width - 1)
-        err = Signal(name="frame_error_reg")
-        m.d.comb += self.frame_error.eq(err)
-        with m.If(take & drop & self.s.payload.last):
-            m.d.sync += drop.eq(0)
-        with m.If(take & ~drop):
-            with m.If(self.s.payload.last & ~last_real):
-                m.d.sync += [fill.eq(1), err.eq(1)]
-            with m.If(~self.s.payload.last & last_real):
-                m.d.sync += [drop.eq(1), err.eq(1)]
 
         # -- the new column: line buffer history + the new pixel (zero when padding) -------
         pixel = Signal(pix, name="pixel")
