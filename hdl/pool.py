@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
-from .window import MAX_BITS, frame_control, pixel_layout
+from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
 
 __all__ = ["MaxPool", "pool_cycles", "pool_latency"]
 
@@ -208,11 +207,11 @@ class MaxPool(wiring.Component):
         pix = self._channels * self._bits
         m = Module()
 
-        x = Signal(range(w), name="x")
-        y = Signal(range(h), name="y")
-        kx = Signal(range(k), name="kx")
-        ky = Signal(range(k), name="ky")
-        ox = Signal(range(wo), name="ox")
+        x = Signal(range(max(w, 2)), name="x")
+        y = Signal(range(max(h, 2)), name="y")
+        kx = Signal(range(max(k, 2)), name="kx")
+        ky = Signal(range(max(k, 2)), name="ky")
+        ox = Signal(range(max(wo, 2)), name="ox")
         out_full = Signal(name="out_full")
         out_data = Signal(pix, name="out_data", reset_less=True)
         out_last = Signal(name="out_last", reset_less=True)
@@ -244,18 +243,17 @@ class MaxPool(wiring.Component):
         group_end = used & (kx == k - 1)
         partial = Signal(pix, name="partial")
         if k > 1:
-            mem = Memory(shape=pix, depth=wo, init=[])
-            m.submodules.line_buffer = mem
-            wr = mem.write_port()
-            rd = mem.read_port()
-            m.d.comb += [
-                rd.en.eq(1),
-                rd.addr.eq(ox),
-                wr.addr.eq(ox),
-                partial.eq(Mux(ky == 0, rowmax, self._max(m, rd.data, rowmax, "col_cmp"))),
-                wr.data.eq(partial),
-                wr.en.eq(step & group_end & (ky != k - 1)),
-            ]
+            rd_data = line_buffer(
+                m,
+                "line_buffer",
+                shape=pix,
+                depth=wo,
+                read_addr=ox,
+                write_addr=ox,
+                write_data=partial,
+                write_en=step & group_end & (ky != k - 1),
+            )
+            m.d.comb += partial.eq(Mux(ky == 0, rowmax, self._max(m, rd_data, rowmax, "col_cmp")))
         else:
             m.d.comb += partial.eq(rowmax)
 

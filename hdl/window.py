@@ -38,6 +38,7 @@ from ..golden.window import WindowGeometry
 __all__ = [
     "SlidingWindow",
     "frame_control",
+    "line_buffer",
     "pixel_layout",
     "window_cycles",
     "window_latency",
@@ -75,6 +76,37 @@ def frame_control(m, s, at_last, frame_error):
         with m.If(~s.payload.last & at_last):
             m.d.sync += [drop.eq(1), err.eq(1)]
     return fill, drop
+
+
+def _at_least(value, bound):
+    """``value >= bound`` for an unsigned ``value``; the constant 1 when ``bound <= 0`` (no
+    always-true comparison in the Verilog)."""
+    return Const(1, 1) if bound <= 0 else value >= bound
+
+
+def line_buffer(m, name, *, shape, depth, read_addr, write_addr, write_data, write_en):
+    """A line buffer of ``depth`` words: :class:`amaranth.lib.memory.Memory` with one
+    synchronous read port (always enabled: the returned data is the word at ``read_addr``
+    of the previous cycle, before that cycle's write) and one write port; a register when
+    ``depth == 1`` (its current value, which is the newest word). Returns the read data.
+    """
+    if depth == 1:
+        reg = Signal(shape, name=f"{name}_word", reset_less=True)
+        with m.If(write_en):
+            m.d.sync += reg.eq(write_data)
+        return reg
+    mem = Memory(shape=shape, depth=depth, init=[])
+    m.submodules[name] = mem
+    wr = mem.write_port()
+    rd = mem.read_port()
+    m.d.comb += [
+        rd.en.eq(1),
+        rd.addr.eq(read_addr),
+        wr.addr.eq(write_addr),
+        wr.data.eq(write_data),
+        wr.en.eq(write_en),
+    ]
+    return rd.data
 
 
 def window_latency():
@@ -295,15 +327,15 @@ class SlidingWindow(wiring.Component):
         m = Module()
 
         # -- position of the next step in the padded image, stride phases ----------------
-        px = Signal(range(wp), name="px")
-        py = Signal(range(hp), name="py")
-        sx = Signal(range(sw), name="sx")
-        sy = Signal(range(sh), name="sy")
+        px = Signal(range(max(wp, 2)), name="px")
+        py = Signal(range(max(hp, 2)), name="py")
+        sx = Signal(range(max(sw, 2)), name="sx")
+        sy = Signal(range(max(sh, 2)), name="sy")
         real_col = Signal(name="real_col")
         real_row = Signal(name="real_row")
         m.d.comb += [
-            real_col.eq((px >= pw) & (px < pw + g.width)),
-            real_row.eq((py >= ph) & (py < ph + g.height)),
+            real_col.eq(_at_least(px, pw) & (px < pw + g.width)),
+            real_row.eq(_at_least(py, ph) & (py < ph + g.height)),
         ]
         at_start = Signal(name="at_start")
         m.d.comb += at_start.eq((px == 0) & (py == 0))
@@ -327,7 +359,7 @@ class SlidingWindow(wiring.Component):
         px_next = Signal.like(px, name="px_next")
         m.d.comb += px_next.eq(Mux(row_end, 0, px + 1))
         emit = Signal(name="emit")
-        m.d.comb += emit.eq((py >= kh - 1) & (px >= kw - 1) & (sx == 0) & (sy == 0))
+        m.d.comb += emit.eq(_at_least(py, kh - 1) & _at_least(px, kw - 1) & (sx == 0) & (sy == 0))
 
         with m.If(step):
             m.d.sync += px.eq(px_next)
@@ -347,21 +379,24 @@ class SlidingWindow(wiring.Component):
         column = Signal(kh * pix, name="column")
         if kh > 1:
             w = g.width
-            mem = Memory(shape=(kh - 1) * pix, depth=w, init=[])
-            m.submodules.line_buffer = mem
-            wr = mem.write_port()
-            rd = mem.read_port(transparent_for=(wr,) if w == 1 else ())
 
             def addr(p):
-                return Mux((p >= pw) & (p < pw + w), p - pw, 0)[: len(wr.addr)]
+                return Mux(_at_least(p, pw) & (p < pw + w), p - pw, 0)
 
+            history = Signal((kh - 1) * pix, name="history")
+            hist = line_buffer(
+                m,
+                "line_buffer",
+                shape=(kh - 1) * pix,
+                depth=w,
+                read_addr=Mux(step, addr(px_next), addr(px)),
+                write_addr=addr(px),
+                write_data=history,
+                write_en=step & real_col,
+            )
             m.d.comb += [
-                rd.en.eq(1),
-                rd.addr.eq(Mux(step, addr(px_next), addr(px))),
-                wr.addr.eq(addr(px)),
-                wr.en.eq(step & real_col),
-                column.eq(Mux(real_col, Cat(rd.data, pixel), 0)),
-                wr.data.eq(column[pix:]),
+                column.eq(Mux(real_col, Cat(hist, pixel), 0)),
+                history.eq(column[pix:]),
             ]
         else:
             m.d.comb += column.eq(Mux(real_col, pixel, 0))
@@ -386,8 +421,8 @@ class SlidingWindow(wiring.Component):
         vec = Cat(*elems, Const(0, span - g.vector * a))
         hold = Signal(span, name="hold", reset_less=True)
         hold_full = Signal(name="hold_full")
-        beat = Signal(range(g.beats), name="beat")
-        tile = Signal(range(g.tiles), name="tile")
+        beat = Signal(range(max(g.beats, 2)), name="beat")
+        tile = Signal(range(max(g.tiles, 2)), name="tile")
         last_beat = beat == g.beats - 1
         done = Signal(name="window_done")
         m.d.comb += [

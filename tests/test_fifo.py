@@ -14,7 +14,7 @@ from test_window import compare, run_stream
 
 from logdot.hdl.fifo import StreamFIFO, fifo_latency
 from logdot.hdl.window import pixel_layout
-from logdot.tools.lint import iverilog_check
+from logdot.tools.lint import iverilog_check, verilator_lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -106,3 +106,4 @@ def test_fifo_verilog_builds(tmp_path):
         )
     )
     iverilog_check(path)
+    verilator_lint(path)

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from logdot.golden.window import frame_images, maxpool_codes, pack_pixel, pool_key
 from logdot.hdl.pool import MaxPool, pool_cycles, pool_latency
-from logdot.tools.lint import iverilog_check
+from logdot.tools.lint import iverilog_check, verilator_lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -230,8 +230,17 @@ def test_pool_slow_producer_and_consumer(seed):
     check_pool(HW_CASES[2], random.Random(seed), images=2, idle=0.9, backpressure=0.8)
 
 
-def test_pool_verilog_builds(tmp_path):
-    dut = MaxPool(channels=2, height=5, width=7, kernel=2, bits=4, act_format="log", signed=True)
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(channels=2, height=5, width=7, kernel=2, bits=4, act_format="log", signed=True),
+        dict(channels=1, height=3, width=4, kernel=3, bits=4, act_format="linear", signed=True),
+        dict(channels=1, height=1, width=1, kernel=1, bits=2),
+    ],
+    ids=["k2", "one-column", "one-pixel"],
+)
+def test_pool_verilog_builds(params, tmp_path):
     path = tmp_path / "max_pool.v"
-    path.write_text(verilog.convert(dut, name="max_pool", emit_src=False))
+    path.write_text(verilog.convert(MaxPool(**params), name="max_pool", emit_src=False))
     iverilog_check(path)
+    verilator_lint(path)

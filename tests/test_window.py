@@ -36,7 +36,7 @@ from logdot.hdl.window import (
     window_latency,
     window_period,
 )
-from logdot.tools.lint import iverilog_check
+from logdot.tools.lint import iverilog_check, verilator_lint
 
 # Property tests build units only to read their properties, never to elaborate them.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -576,12 +576,21 @@ def test_window_feeds_layer_engine(c, h, w, k, s, p, lanes, pes, out_ch, seed):
     assert log["frame_error"] == 0
 
 
-def test_window_verilog_builds(tmp_path):
-    dut = SlidingWindow(
-        channels=2, height=5, width=6, kernel=3, stride=2, padding=1, lanes=5, tiles=2, bits=4
-    )
-    text = verilog.convert(dut, name="sliding_window", emit_src=False)
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(channels=2, height=5, width=6, kernel=3, stride=2, padding=1, lanes=5, tiles=2),
+        dict(channels=1, height=2, width=1, kernel=3, stride=2, padding=1, lanes=9),
+        dict(channels=1, height=1, width=1, kernel=1, lanes=1),
+    ],
+    ids=["k3s2p1", "width1", "one-pixel"],
+)
+def test_window_verilog_builds(params, tmp_path):
+    """The generated Verilog builds with Icarus and lints clean with Verilator, also for
+    the degenerate sizes (one-word line buffer, single-value counters)."""
+    text = verilog.convert(SlidingWindow(**params, bits=4), name="sliding_window", emit_src=False)
     path = tmp_path / "sliding_window.v"
     path.write_text(text)
     assert "module sliding_window" in text
     iverilog_check(path)
+    verilator_lint(path)
