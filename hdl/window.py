@@ -22,7 +22,16 @@ write port, no address arithmetic) holds the ``kh - 1`` rows, every stride is on
 counter, and the window register gives all ``kh * kw`` taps at once, which the im2col order
 (channel-major across pixels) needs. The hold register decouples the two sides: the window
 moves on while the previous window is sent ``tiles * beats`` times; the output beats come
-from rotating the hold register (no wide multiplexer).
+from rotating the hold register (no wide multiplexer). The replay for the output-channel
+tiles is here, not in the layer engine, because the engine's weight program
+(:func:`logdot.golden.layer.map_layer`) expects every vector once per tile on its input.
+
+Costs and limits: each padded position is one cycle (a 28 x 28 image with padding 2 takes
+at least 32 x 32 = 1024 cycles for 784 pixels); the window and hold registers are
+flip-flops (``kh * kw * channels * bits`` and ``beats * lanes * bits``). On iCE40 (Yosys
+``synth_ice40``) a 28 x 28, 5 x 5, padding 2, 1 x 4-bit unit with 25 lanes maps to 73
+LUT4, 215 flip-flops and one SB_RAM40_4K; a 14 x 14, 3 x 3, 8 x 4-bit one with 9 lanes and
+2 tiles to 414 LUT4, 593 flip-flops and four SB_RAM40_4K.
 """
 
 from __future__ import annotations
