@@ -1,0 +1,118 @@
+"""Stream FIFO: :mod:`amaranth.lib.fifo` behind :mod:`amaranth.lib.stream` interfaces."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Shape, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.formats import check_int
+
+__all__ = ["StreamFIFO", "fifo_latency"]
+
+#: Largest FIFO depth.
+MAX_DEPTH = 1 << 16
+
+
+def fifo_latency(buffered=True):
+    """Cycles from an input transfer into an empty FIFO to ``o.valid``: 2 for the buffered
+    FIFO (block RAM read, then the output register), 1 for the unbuffered one."""
+    return 2 if buffered else 1
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+class StreamFIFO(wiring.Component):
+    """A first-in first-out queue of stream beats, ``depth`` entries.
+
+    ``buffered=True`` uses :class:`amaranth.lib.fifo.SyncFIFOBuffered` (synchronous memory
+    reads, maps to block RAM; ``depth - 1`` entries in the memory plus an output register),
+    ``buffered=False`` :class:`amaranth.lib.fifo.SyncFIFO` (asynchronous reads: LUT RAM or
+    flip-flops, for small depths). Either way ``o.valid`` and ``i.ready`` are registered
+    (``o.valid`` never depends on ``o.ready``, ``i.ready`` never on ``i.valid``), one beat
+    per cycle in and out, order kept, nothing dropped or duplicated.
+
+    Latency: :func:`fifo_latency` (2 buffered, 1 unbuffered). Depth at least 3 buffered,
+    2 unbuffered: shallower ones would move one beat every other cycle.
+
+    Parameters
+    ----------
+    shape : ShapeLike
+        Payload shape (e.g. :func:`logdot.hdl.window.pixel_layout`).
+    depth : int
+        Entries, ``3 .. 65536`` (buffered) or ``2 .. 65536``.
+    buffered : bool
+        Block-RAM FIFO (``True``) or asynchronous-read FIFO (``False``).
+
+    Members
+    -------
+    i : In(stream.Signature(shape))
+        Input beats.
+    o : Out(stream.Signature(shape))
+        Output beats.
+    level : Out(range(depth + 1))
+        Entries held.
+    max_level : Out(range(depth + 1))
+        The largest ``level`` since reset (for FIFO sizing in simulation; unused logic is
+        removed by synthesis when the port is left open).
+    """
+
+    def __init__(self, *, shape, depth, buffered=True):
+        Shape.cast(shape)  # a ShapeLike, or a TypeError naming it
+        self._shape = shape
+        self._buffered = _check_bool(buffered, "buffered")
+        self._depth = check_int(depth, "depth", 3 if buffered else 2, MAX_DEPTH)
+        super().__init__(
+            {
+                "i": In(stream.Signature(shape)),
+                "o": Out(stream.Signature(shape)),
+                "level": Out(range(depth + 1)),
+                "max_level": Out(range(depth + 1)),
+            }
+        )
+
+    @property
+    def shape(self):
+        """Payload shape."""
+        return self._shape
+
+    @property
+    def depth(self):
+        return self._depth
+
+    @property
+    def buffered(self):
+        return self._buffered
+
+    @property
+    def width(self):
+        """Bits per entry."""
+        return Shape.cast(self._shape).width
+
+    @property
+    def latency(self):
+        """:func:`fifo_latency`."""
+        return fifo_latency(self._buffered)
+
+    def elaborate(self, platform):
+        m = Module()
+        cls = fifo.SyncFIFOBuffered if self._buffered else fifo.SyncFIFO
+        q = m.submodules.fifo = cls(width=self.width, depth=self._depth)
+        m.d.comb += [
+            q.w_data.eq(self.i.payload),
+            q.w_en.eq(self.i.valid),
+            self.i.ready.eq(q.w_rdy),
+            self.o.payload.eq(q.r_data),
+            self.o.valid.eq(q.r_rdy),
+            q.r_en.eq(self.o.ready),
+            self.level.eq(q.level),
+        ]
+        peak = Signal(range(self._depth + 1), name="peak")
+        with m.If(q.level > peak):
+            m.d.sync += peak.eq(q.level)
+        m.d.comb += self.max_level.eq(peak)
+        return m

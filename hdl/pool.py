@@ -1,0 +1,283 @@
+"""Streaming max pooling (kernel = stride, no padding, floor mode) on a pixel stream.
+
+The golden model is :func:`logdot.golden.window.maxpool_codes`.
+
+Datapath::
+
+    s (one pixel, C codes) --> running max over the kernel's columns (register)
+                                   |  (last column of a window)
+    line buffer: Memory, W // K words of C codes (partial maxima of the rows so far)
+                                   |  (last row of a window)
+                                   v
+                         output register --> o (one pooled pixel)
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.formats import check_int
+from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
+from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
+
+__all__ = ["MaxPool", "pool_cycles", "pool_latency"]
+
+
+def pool_latency():
+    """Cycles from the transfer of a pool window's last pixel to ``o.valid`` of its pooled
+    pixel (no back-pressure): 1."""
+    return 1
+
+
+def pool_cycles(height, width, kernel, images=1):
+    """Cycles of a :class:`MaxPool` for ``images`` back-to-back images (input always valid,
+    output always ready), from the first input transfer to the last output transfer
+    inclusive.
+
+    One pixel per cycle, so ``height * width`` cycles per image in steady state (limited by
+    the input); the last output leaves one cycle after the pixel completing it (the last
+    pixel of the last used row and column; the rows and columns no window reaches follow).
+
+    Parameters
+    ----------
+    height, width, kernel : int
+        Input image size and pool size.
+    images : int
+
+    Returns
+    -------
+    int
+    """
+    check_int(images, "images", 1)
+    k = check_int(kernel, "kernel", 1, min(height, width))
+    last_used = (height // k * k - 1) * width + width // k * k - 1
+    return (images - 1) * height * width + last_used + pool_latency() + 1
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+class MaxPool(wiring.Component):
+    """Max pooling of a pixel stream: pixels in, pooled pixels out, raster order.
+
+    Input ``s`` and output ``o`` have the pixel-stream format of
+    :class:`logdot.hdl.window.SlidingWindow`'s input: one beat per pixel, all ``channels``
+    codes (channel ``c`` at ``[c * bits +: bits]``), raster order, ``last`` on the last pixel
+    of an image. The output image is ``height // kernel`` x ``width // kernel``; rows and
+    columns no window reaches are accepted and dropped. Per channel the output is the code
+    of the largest value of the window, the first in raster order on ties (see
+    :func:`logdot.golden.window.pool_key`): an unsigned code compares as unsigned, a signed
+    log code as sign and magnitude, a signed linear code as two's complement.
+
+    Frames as the window unit: an early ``last`` completes the image with zero pixels, a
+    long frame is truncated (the rest dropped up to its ``last``); both set the sticky
+    ``frame_error``.
+
+    Latency: :func:`pool_latency` (1 cycle). Throughput: one input pixel per cycle
+    (:func:`pool_cycles`: ``height * width`` cycles per image in steady state), limited by
+    the input.
+    ``s.ready`` depends combinationally on ``o.ready``.
+
+    Resources: line buffer ``width // kernel`` words of ``channels * bits`` bits (none when
+    ``kernel = 1``), two ``channels * bits`` registers (row maximum, output).
+
+    Parameters
+    ----------
+    channels : int
+        Codes per pixel, ``1 .. 1024``.
+    height, width : int
+        Input image size, each at least ``kernel``.
+    kernel : int
+        Pool size and stride, ``1 .. min(height, width)``.
+    bits : int
+        Bits per code, ``1 .. 32`` (signed formats need at least 2).
+    act_format : {"log", "linear"}
+        Code format.
+    signed : bool
+        Signed codes (log: sign above the magnitude code; linear: two's complement).
+
+    Members
+    -------
+    s : In(stream.Signature(pixel_layout(channels * bits)))
+        Input pixels.
+    o : Out(stream.Signature(pixel_layout(channels * bits)))
+        Pooled pixels.
+    frame_error : Out(1)
+        Sticky: a frame had the wrong length.
+    """
+
+    def __init__(self, *, channels, height, width, kernel, bits, act_format="log", signed=False):
+        self._channels = check_int(channels, "channels", 1, MAX_CHANNELS)
+        self._height = check_int(height, "height", 1, MAX_SIDE)
+        self._width = check_int(width, "width", 1, MAX_SIDE)
+        self._kernel = check_int(kernel, "kernel", 1, min(height, width))
+        self._signed = _check_bool(signed, "signed")
+        self._bits = check_int(bits, "bits", 2 if signed else 1, MAX_BITS)
+        if act_format not in ACT_FORMATS:
+            raise ValueError(f"act_format must be 'log' or 'linear', not {act_format!r}")
+        self._act_format = act_format
+        layout = pixel_layout(channels * bits)
+        super().__init__(
+            {
+                "s": In(stream.Signature(layout)),
+                "o": Out(stream.Signature(layout)),
+                "frame_error": Out(1),
+            }
+        )
+
+    @property
+    def channels(self):
+        return self._channels
+
+    @property
+    def height(self):
+        return self._height
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def kernel(self):
+        return self._kernel
+
+    @property
+    def bits(self):
+        return self._bits
+
+    @property
+    def act_format(self):
+        return self._act_format
+
+    @property
+    def signed(self):
+        return self._signed
+
+    @property
+    def out_height(self):
+        return self._height // self._kernel
+
+    @property
+    def out_width(self):
+        return self._width // self._kernel
+
+    @property
+    def line_buffer_words(self):
+        """Words of the line buffer (``width // kernel``; 0 when ``kernel = 1``)."""
+        return self.out_width if self._kernel > 1 else 0
+
+    @property
+    def latency(self):
+        """:func:`pool_latency`."""
+        return pool_latency()
+
+    def cycles(self, images=1):
+        """:func:`pool_cycles` of this pool."""
+        return pool_cycles(self._height, self._width, self._kernel, images)
+
+    def _key(self, code):
+        """A signed value ordered as the values of ``code``."""
+        a = self._bits
+        if not self._signed:
+            return code.as_unsigned()
+        if self._act_format == "linear":
+            return code.as_signed()
+        mag = code[: a - 1].as_unsigned()
+        return Mux(code[a - 1], -mag, mag)
+
+    def _max(self, m, earlier, later, name):
+        """Per channel: ``later`` when its value is larger, else ``earlier`` (ties: earlier)."""
+        a = self._bits
+        out = Signal(self._channels * a, name=name)
+        parts = []
+        for c in range(self._channels):
+            e, n = earlier[c * a :][:a], later[c * a :][:a]
+            parts.append(Mux(self._key(n) > self._key(e), n, e))
+        m.d.comb += out.eq(Cat(*parts))
+        return out
+
+    def elaborate(self, platform):
+        k, w, h = self._kernel, self._width, self._height
+        wo, ho = self.out_width, self.out_height
+        pix = self._channels * self._bits
+        m = Module()
+
+        x = Signal(range(max(w, 2)), name="x")
+        y = Signal(range(max(h, 2)), name="y")
+        kx = Signal(range(max(k, 2)), name="kx")
+        ky = Signal(range(max(k, 2)), name="ky")
+        ox = Signal(range(max(wo, 2)), name="ox")
+        out_full = Signal(name="out_full")
+        out_data = Signal(pix, name="out_data", reset_less=True)
+        out_last = Signal(name="out_last", reset_less=True)
+        row_end = x == w - 1
+        img_end = row_end & (y == h - 1)
+        used = (x < wo * k) & (y < ho * k)
+        fill, drop = frame_control(m, self.s, img_end, self.frame_error)
+        can_step = Signal(name="can_step")
+        step = Signal(name="step")
+        m.d.comb += [
+            can_step.eq(~out_full | self.o.ready),
+            step.eq(can_step & (fill | (self.s.valid & ~drop))),
+            self.s.ready.eq(drop | (can_step & ~fill)),
+            self.o.valid.eq(out_full),
+            self.o.payload.data.eq(out_data),
+            self.o.payload.last.eq(out_last),
+        ]
+
+        pixel = Signal(pix, name="pixel")
+        m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))
+
+        # -- row maximum over the kernel's columns ----------------------------------------
+        acc = Signal(pix, name="row_max", reset_less=True)
+        rowmax = Signal(pix, name="row_max_next")
+        if k > 1:
+            m.d.comb += rowmax.eq(Mux(kx == 0, pixel, self._max(m, acc, pixel, "row_cmp")))
+        else:
+            m.d.comb += rowmax.eq(pixel)
+        group_end = used & (kx == k - 1)
+        partial = Signal(pix, name="partial")
+        if k > 1:
+            rd_data = line_buffer(
+                m,
+                "line_buffer",
+                shape=pix,
+                depth=wo,
+                read_addr=ox,
+                write_addr=ox,
+                write_data=partial,
+                write_en=step & group_end & (ky != k - 1),
+            )
+            m.d.comb += partial.eq(Mux(ky == 0, rowmax, self._max(m, rd_data, rowmax, "col_cmp")))
+        else:
+            m.d.comb += partial.eq(rowmax)
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_full.eq(0)
+        with m.If(step):
+            m.d.sync += [x.eq(Mux(row_end, 0, x + 1)), acc.eq(rowmax)]
+            with m.If(used):
+                if k > 1:
+                    m.d.sync += kx.eq(Mux(kx == k - 1, 0, kx + 1))
+                with m.If(kx == k - 1):
+                    if wo > 1:
+                        m.d.sync += ox.eq(Mux(ox == wo - 1, 0, ox + 1))
+                    with m.If(ky == k - 1):
+                        m.d.sync += [
+                            out_data.eq(partial),
+                            out_full.eq(1),
+                            out_last.eq((y == ho * k - 1) & (x == wo * k - 1)),
+                        ]
+            with m.If(row_end):
+                m.d.sync += y.eq(Mux(img_end, 0, y + 1))
+                if k > 1:
+                    with m.If(y < ho * k):
+                        m.d.sync += ky.eq(Mux((ky == k - 1) | img_end, 0, ky + 1))
+            with m.If(img_end):
+                m.d.sync += fill.eq(0)
+        return m
