@@ -10,11 +10,11 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
-from test_window import compare, run_stream
 
 from logdot.hdl.fifo import StreamFIFO, fifo_latency
 from logdot.hdl.window import pixel_layout
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.hdl.test_window import compare, run_stream
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

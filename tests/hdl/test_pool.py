@@ -9,12 +9,19 @@ import random
 import pytest
 import torch
 from amaranth.back import verilog
-from test_window import compare, images_of, pixel_beats, random_frames, random_image, run_stream
 from torch.nn import functional as F
 
 from logdot.golden.window import frame_images, maxpool_codes, pack_pixel, pool_key
 from logdot.hdl.pool import MaxPool, pool_cycles, pool_latency
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.hdl.test_window import (
+    compare,
+    images_of,
+    pixel_beats,
+    random_frames,
+    random_image,
+    run_stream,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
