@@ -43,7 +43,8 @@ max_pool_codes
     Max pooling on codes of a :class:`Format`.
 encode_input
     Input codes of float images (the first layer's input quantizer, exactly).
-The network file's reader and writer are in :mod:`logdot.golden.network_file`.
+The network file's reader and writer (and :func:`~logdot.golden.network_file.network_from_dict`)
+are in :mod:`logdot.golden.network_file`.
 """
 
 from __future__ import annotations
@@ -520,13 +521,6 @@ class Network:
             "layers": layers,
             "producer": {"logdot": ld, "torch": str(torch.__version__)},
         }
-
-    @classmethod
-    def from_dict(cls, d):
-        """Validate a network dict (as :meth:`to_dict` writes it) and build the network."""
-        from .network_file import network_from_dict
-
-        return network_from_dict(cls, d)
 
 
 # -- the forward pass -----------------------------------------------------------------------

@@ -167,7 +167,7 @@ def load_network(path):
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: not a readable network file ({msg})") from None
     try:
-        return Network.from_dict(d)
+        return network_from_dict(Network, d)
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         msg = " ".join(str(e).split()) or type(e).__name__
         raise ValueError(f"{path}: {msg}") from None

@@ -42,8 +42,8 @@ def run_tree(tree, beats, *, enables):
         for (terms, carries), en in zip(beats, enables, strict=True):
             ctx.set(tree.en, en)
             for i, (t, c) in enumerate(zip(terms, carries, strict=True)):
-                ctx.set(getattr(tree, f"term{i}"), t)
-                ctx.set(getattr(tree, f"carry{i}"), c)
+                ctx.set(tree.term[i], t)
+                ctx.set(tree.carry_in[i], c)
             got.append((ctx.get(tree.sum), ctx.get(tree.carry)))
             if tree.latency:
                 await ctx.tick()
@@ -89,7 +89,7 @@ def test_widths_are_exact_and_latency_matches(params):
     c = n - 1 if carries else 0
     assert tree.node_range(n) == (n * lo, n * hi + c)
     assert tree.sum.shape().width == tree.node_bits(n) == signed_width(n * lo, n * hi + c)
-    assert tree.term0.shape().width == signed_width(lo, hi)
+    assert tree.term[0].shape().width == signed_width(lo, hi)
     assert tree.depth == (n - 1).bit_length()
     want = 0 if register_every == 0 else tree.depth // register_every
     assert tree.latency == tree_latency(n, register_every) == want

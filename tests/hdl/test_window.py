@@ -19,7 +19,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from logdot.golden.layer import LayerSpec, map_layer, pack_outputs
+from logdot.golden.layer import pack_outputs
+from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.window import (
     WindowGeometry,
     frame_images,

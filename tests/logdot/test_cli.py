@@ -156,7 +156,7 @@ def test_console_script_runs(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "logdot", "generate", "--lanes", "0", "--act-bits", "4",
          "--weight-bits", "3", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, check=False, cwd=os.path.dirname(os.path.dirname(__file__)),
+        capture_output=True, text=True, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
