@@ -26,23 +26,23 @@ def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weig
     text = Path(v).read_text()
     header = re.search(r"^module lay\((.*)\);", text, re.MULTILINE).group(1)
     ports = [p.strip() for p in header.split(",")]
-    assert ports[:9] == [
+    assert ports[:10] == [
         "clk", "rst", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "s_axis_tdata",
-        "m_axis_tvalid", "m_axis_tready", "m_axis_tdata",
+        "m_axis_tvalid", "m_axis_tready", "m_axis_tlast", "m_axis_tdata",
     ]  # fmt: skip
-    assert ports[9:] == (
+    assert ports[10:] == (
         ["w_axis_tvalid", "w_axis_tready", "w_axis_tlast", "w_axis_tdata"] if weight_port else []
     )
     # No multiplier: no binary '*' outside comments, attributes and 'always @*'.
     code = re.sub(r"/\*.*?\*/|\(\*.*?\*\)|//[^\n]*|always @\*", "", text, flags=re.DOTALL)
     assert not re.search(r"[\w)\]]\s*\*\s*[\w(]", code)
     m = json.loads(Path(j).read_text())
-    assert m["schema"] == "logdot.layer/1"
+    assert m["schema"] == "logdot.layer/2"
     assert [p["name"] for p in m["ports"]] == ports
     assert [lane["lsb"] for lane in m["weights"]["lanes"]] == [0, 4, 8]
     assert [lane["sign_bit"] for lane in m["weights"]["lanes"]] == [3, 7, 11]
     back, latency, wp = layer_from_manifest(j)
-    assert wp == weight_port and latency == m["latency"]
+    assert wp == weight_port and latency == m["latency_cycles"]
     assert back.config == layer.config
     assert torch.equal(back.weights, layer.weights) and torch.equal(back.bias, layer.bias)
 
