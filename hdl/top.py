@@ -1,4 +1,5 @@
-"""AXI4-Stream top level: renames and packs the engine's streams into the Verilog contract."""
+"""AXI4-Stream top level: renames and packs the engine's streams into the Verilog contract
+(:class:`LogDotTop`), and the ``aclk``/``aresetn`` naming of any top (:class:`AxiNamesTop`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from .params import check_config
 __all__ = ["PORTS", "AxiNamesTop", "LogDotTop"]
 
 #: The top module's ports in contract order (``clk`` and ``rst`` come from the ``sync``
-#: clock domain; ``rst`` is synchronous and active high).
+#: clock domain; ``rst`` is synchronous and active high). The output side follows the input
+#: side's order: ``tvalid, tready, tlast, tdata``.
 PORTS = (
     "clk",
     "rst",

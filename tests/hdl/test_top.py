@@ -11,13 +11,12 @@ import random
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Module
-from amaranth.lib.wiring import Flow
 
 from logdot.golden.engine import check_equal, dot, output_tlast, reference_dot
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import AxiNamesTop, LogDotTop
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
+from tests.support.mutants import TlastStuckTop
 from tests.support.stream import drive_stream, random_stream, run_testbench
 
 # The latency test builds an engine only to read its latency, never to elaborate it.
@@ -160,30 +159,13 @@ def test_ready_is_registered():
     assert (0, 0) in seen  # back-pressure does stop the input after the skid fills
 
 
-class _StuckTlastTop(LogDotTop):
-    """A mutant: :class:`LogDotTop` with ``m_axis_tlast`` stuck at 0."""
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.top = inner = LogDotTop(config=self.config)
-        for name, member in inner.signature.members.items():
-            ours, theirs = getattr(self, name), getattr(inner, name)
-            if name == "m_axis_tlast":
-                m.d.comb += ours.eq(0)
-            elif member.flow == Flow.In:
-                m.d.comb += theirs.eq(ours)
-            else:
-                m.d.comb += ours.eq(theirs)
-        return m
-
-
 def test_tlast_is_checked_and_stuck_low_fails(seed):
     """The tlast check of :func:`simulate` catches a top whose m_axis_tlast is stuck at 0."""
 
     cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
     rng = random.Random(seed)
     acts, weights, last = random_stream(cfg, rng, beats=6, max_len=2)
-    log = drive_stream(_StuckTlastTop(config=cfg), cfg, acts, weights, last, rng=rng)
+    log = drive_stream(TlastStuckTop(config=cfg), cfg, acts, weights, last, rng=rng)
     check_equal(dot(cfg, acts, weights, last).tolist(), log["results"])
     assert log["tlast"] and not any(log["tlast"])
     assert log["tlast"] != output_tlast(len(log["results"]))
