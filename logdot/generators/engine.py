@@ -24,7 +24,8 @@ Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twic
     m_axis        {"tdata_bits", "signed": true, "sign_extended": true, "tlast": "always 1"}
     result        {"signed": true, "scale_log2"}: the real dot product is
                   result * 2**(weight_fsr_coeff * weight_fsr + act_input + offset), with
-                  scale_log2 = {"formula", "weight_fsr_coeff", "act_input", "offset"}; the
+                  scale_log2 = {"real_value" (that formula, numbers filled in),
+                  "weight_fsr_coeff", "act_input", "offset"}; the
                   FSRs are the quantizers' (no default), see EngineConfig.result_scale_log2
     tools         {"logdot", "amaranth", "python"} versions
 """
@@ -120,7 +121,7 @@ def result_scale(config):
     Returns
     -------
     dict
-        ``{"formula", "weight_fsr_coeff", "act_input", "offset"}`` (``weight_fsr_coeff`` is
+        ``{"real_value", "weight_fsr_coeff", "act_input", "offset"}`` (``weight_fsr_coeff`` is
         1 in base 2, 0.5 in base sqrt(2); ``offset`` is an int or a half-integer).
     """
     coeff = 1 if config.weight_base == 2 else 0.5
@@ -132,8 +133,9 @@ def result_scale(config):
         act = "act_exp"
     if float(offset).is_integer():
         offset = int(offset)
+    sign = "-" if offset < 0 else "+"
     return {
-        "formula": f"result * 2**({coeff} * weight_fsr + {act} + {offset})",
+        "real_value": f"result * 2**({coeff} * weight_fsr + {act} {sign} {abs(offset)})",
         "weight_fsr_coeff": coeff,
         "act_input": act,
         "offset": offset,

@@ -178,8 +178,10 @@ def test_manifest_scale_is_a_closed_form(kw):
         for act in (-5, 0, 1):
             expected = cfg.result_scale_log2(weight_fsr=wf, **{sc["act_input"]: act})
             assert sc["weight_fsr_coeff"] * wf + act + sc["offset"] == expected
-    assert sc["formula"] == (
-        f"result * 2**({sc['weight_fsr_coeff']} * weight_fsr + {sc['act_input']} + {sc['offset']})"
+    off = sc["offset"]
+    assert sc["real_value"] == (
+        f"result * 2**({sc['weight_fsr_coeff']} * weight_fsr + {sc['act_input']} "
+        f"{'-' if off < 0 else '+'} {abs(off)})"
     )
 
 
@@ -188,6 +190,8 @@ def test_axi_names(tmp_path):
     recorded as active low; the default names stay clk / rst."""
     cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
     v, j = write(cfg, tmp_path, name="eng", axi_names=True)
+    verilator_lint(v)
+    iverilog_check(v)
     text = Path(v).read_text()
     ports = ["aclk", "aresetn", *PORTS[2:]]
     assert f"module eng({', '.join(ports)});" in text

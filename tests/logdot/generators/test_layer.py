@@ -85,7 +85,10 @@ def test_manifest_v2_fields_once_with_units(tmp_path, seed):
     """logdot.layer/2: latency and initiation interval in cycles, byte widths once (under
     "layer"), weight_base a string, m_axis_tlast an output with its rule; --axi-names ports."""
     layer = small_layer(seed)
-    _, j = write_layer(layer, tmp_path, name="lay", axi_names=True)
+    v, j = write_layer(layer, tmp_path, name="lay", axi_names=True)
+    verilator_lint(v)
+    iverilog_check(v)
+    assert "module lay(aclk, aresetn, s_axis_tvalid," in Path(v).read_text()
     m = json.loads(Path(j).read_text())
     assert not {"latency", "in_bytes", "out_bytes", "word_bytes"} & set(m)
     assert m["latency_cycles"] == layer_latency(layer.config)
