@@ -32,7 +32,9 @@ import torch
 from stimulus import beats_to_words, unpack_beat
 from tbbase import StreamScoreboard, StreamTB, test_seed
 
+from logdot.generators.engine import MANIFEST_SCHEMA
 from logdot.golden.engine import dot as golden_dot
+from logdot.golden.engine import output_tlast as golden_tlast
 from logdot.golden.formats import EngineConfig
 
 __all__ = ["TB", "Scoreboard", "load_manifest", "test_seed"]
@@ -54,7 +56,11 @@ def load_manifest(path=None):
             )
     manifest = json.loads(Path(path).read_text())
     config = EngineConfig(**manifest["parameters"])
-    latency = manifest["latency"]
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ValueError(
+            f"manifest schema must be {MANIFEST_SCHEMA!r}, not {manifest.get('schema')!r}"
+        )
+    latency = manifest["latency_cycles"]
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
         raise ValueError(f"manifest latency must be a positive integer, not {latency!r}")
     return config, latency, manifest
@@ -82,7 +88,8 @@ class Scoreboard(StreamScoreboard):
     ``fault`` deliberately corrupts the model for the checks that the scoreboard can fail:
     ``("plus_one", k)`` adds 1 to expected result ``k``, ``("drop", k)`` forgets result ``k``,
     ``("extra", k)`` expects a phantom result after result ``k`` (``k`` counts from 0 over the
-    whole test).
+    whole test); ``("tlast", k)`` expects ``m_axis_tlast`` 0 on result ``k`` since the last
+    reset.
     """
 
     batch = 64
@@ -101,6 +108,12 @@ class Scoreboard(StreamScoreboard):
 
     def decode(self, word):
         return unpack_beat(self._config, word)
+
+    def expected_tlast(self, index):
+        """1 on every result (:func:`logdot.golden.engine.output_tlast`); ``fault=("tlast",
+        k)`` expects 0 on result ``k`` since the last reset instead."""
+        want = golden_tlast(index + 1)[index]
+        return not want if self.fault == ("tlast", index) else want
 
     @property
     def outstanding(self):

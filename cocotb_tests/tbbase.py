@@ -16,18 +16,22 @@ layer's extra weight-load port. It owns
   edge), feeds every transferred input beat and output word to the scoreboard with its
   cycle number, and checks the output protocol: no ``X``/``Z`` on ``m_axis_tdata`` while
   ``m_axis_tvalid`` nor on the handshake outputs (Icarus; Verilator is two-state),
-  ``tvalid`` never dropped and ``tdata`` never changed while back-pressured.
+  ``tvalid`` never dropped and ``tdata``/``tlast`` never changed while back-pressured, and
+  ``m_axis_tlast`` of every output transfer equal to the contract's rule
+  (:meth:`StreamScoreboard.expected_tlast`: the golden model's ``output_tlast``).
 
 Every port is bound by its prefix (``AxiStreamBus.from_prefix``) with ``byte_lanes=1``: one
 bus "byte" is one whole beat, so port widths that are not a multiple of 8 (the layer's
 ``w_axis_tdata``) need no byte packing. On ``s_axis`` the design's ``tlast`` is carried as
 cocotbext-axi's per-beat ``tuser`` sideband, so a stream may end without ``tlast`` (a
-dot product cut by a reset); ``w_axis`` has its ``tlast`` bound as ``tlast`` (a load frame).
+dot product cut by a reset); ``m_axis_tlast`` is bound the same way on the sink (one frame
+per beat, its ``tlast`` in ``tuser``, compared word by word with the monitor's);
+``w_axis`` has its ``tlast`` bound as ``tlast`` (a load frame).
 
 The drivers sample handshakes at the rising edge (cocotbext-axi), the monitor in
 ``ReadOnly``; :meth:`StreamTB.drain` cross-checks them: the beats the monitor saw since the
-last reset equal the beats queued since then, and the words the sink received equal the
-words the monitor saw, in order.
+last reset equal the beats queued since then, and the words the sink received (with their
+``tlast``) equal the words the monitor saw, in order.
 
 Reset semantics (checked by the scoreboards): a synchronous reset discards everything in
 flight; the queued beats are dropped (``source.clear()``, and cocotbext-axi flushes the
@@ -155,6 +159,11 @@ class StreamScoreboard(Checker):
         """Beats of a dot product whose ``tlast`` has not been seen."""
         return len(self._open)
 
+    def expected_tlast(self, index):
+        """``m_axis_tlast`` the contract gives output transfer ``index`` (counted from 0
+        since the last reset; subclasses: the golden rule of the engine kind)."""
+        raise NotImplementedError
+
     def forget(self, expected):
         """Drop the beats in flight and ``expected`` (a container of the expected results,
         cleared); return the number of dot products dropped."""
@@ -249,7 +258,9 @@ class StreamTB:
         self.source = AxiStreamSource(
             stream_bus(dut, "s_axis", tlast_per_beat=True), dut.clk, dut.rst, byte_lanes=1
         )
-        self.sink = AxiStreamSink(stream_bus(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
+        self.sink = AxiStreamSink(
+            stream_bus(dut, "m_axis", tlast_per_beat=True), dut.clk, dut.rst, byte_lanes=1
+        )
         for port in (self.source, self.sink):
             port.log.setLevel(logging.WARNING)
         if idle_prob:
@@ -269,7 +280,7 @@ class StreamTB:
         self._rst_left = 0
         self._rst_driven = None
         self._valid_seen = False
-        self._stalled = None  # m_axis_tdata held under back-pressure
+        self._stalled = None  # (m_axis_tdata, m_axis_tlast) held under back-pressure
         self._valid_since = None
 
     # -- drivers ---------------------------------------------------------------------------
@@ -411,21 +422,32 @@ class StreamTB:
                     sb.error(f"m_axis_tdata is {data} while m_axis_tvalid at cycle {cycle}")
                     continue
                 word = data.to_unsigned()
-                if self._stalled is not None and word != self._stalled:
+                tlast_value = dut.m_axis_tlast.value
+                if not tlast_value.is_resolvable:
+                    sb.error(f"m_axis_tlast is {tlast_value} while m_axis_tvalid at cycle {cycle}")
+                    continue
+                tlast = bool(tlast_value)
+                if self._stalled is not None and (word, tlast) != self._stalled:
                     sb.error(
-                        f"m_axis_tdata changed under backpressure at cycle {cycle}: "
-                        f"{self._stalled:#x} -> {word:#x}"
+                        f"m_axis_tdata/tlast changed under backpressure at cycle {cycle}: "
+                        f"{self._stalled[0]:#x}/{int(self._stalled[1])} -> {word:#x}/{int(tlast)}"
                     )
                 if dut.m_axis_tready.value:
                     if word >> self.result_bits:
                         sb.error(f"m_axis_tdata {word:#x} wider than {self.result_bits} bits")
-                    self._out_words.append(word)
+                    want = sb.expected_tlast(sb.results_out)
+                    if tlast != want:
+                        sb.error(
+                            f"m_axis_tlast {int(tlast)} != {int(want)} on output #"
+                            f"{sb.results_out} since reset (cycle {cycle})"
+                        )
+                    self._out_words.append((word, tlast))
                     sb.output(word, cycle, self._valid_since, self.strict_latency)
                     self.last_out_cycle = cycle
                     self._stalled = None
                     self._valid_since = None
                 else:
-                    self._stalled = word
+                    self._stalled = (word, tlast)
             else:
                 self._valid_seen = False
                 if self._stalled is not None:
@@ -480,10 +502,14 @@ class StreamTB:
         """Hook: wait for further sources to finish (before the outputs are awaited)."""
 
     def _check_sink(self):
-        """The words the sink received are the words the monitor saw, in order."""
+        """The words the sink received are the words the monitor saw, in order, each with its
+        ``tlast`` (bound as the sink's per-beat ``tuser``: one frame per beat)."""
         got = []
         while not self.sink.empty():
-            got += self.sink.recv_nowait().tdata
+            frame = self.sink.recv_nowait()
+            user = frame.tuser  # compact() makes a uniform sideband one int
+            user = [user] * len(frame.tdata) if isinstance(user, int) else user
+            got += [(d, bool(u)) for d, u in zip(frame.tdata, user, strict=True)]
         seen = [self._out_words.popleft() for _ in range(len(self._out_words))]
         if got != seen:
             pairs = zip(got, seen, strict=False)

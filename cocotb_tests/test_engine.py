@@ -174,6 +174,7 @@ FAULTS = [
     Param(("plus_one", 5), "plus_one"),
     Param(("drop", FAULT_DOTS - 1), "drop"),
     Param(("extra", FAULT_DOTS - 1), "extra"),
+    Param(("tlast", 5), "tlast"),
 ]
 
 
@@ -181,7 +182,8 @@ FAULTS = [
 @cocotb.parametrize(fault=FAULTS)
 async def test_scoreboard_catches_wrong_golden(dut, fault):
     """The checker can fail: a deliberately corrupted golden model (expected value + 1, a
-    forgotten result, a phantom result) must be reported. Passes only if it is."""
+    forgotten result, a phantom result, tlast 0 expected on one result) must be reported.
+    Passes only if it is."""
     kind, index = fault
     tb = TB(dut, f"fault/{kind}", fault=fault)
     await tb.start()
@@ -197,6 +199,7 @@ async def test_scoreboard_catches_wrong_golden(dut, fault):
         "plus_one": f"MISMATCH result #{index}",
         "drop": f"extra output #{index}",
         "extra": "1 missing result",
+        "tlast": f"m_axis_tlast 1 != 0 on output #{index} since reset",
     }[kind]
     assert expected in message, f"wrong golden ({kind}) reported as: {message}"
     if kind == "plus_one":

@@ -26,7 +26,7 @@ from cocotbext.axi import AxiStreamSource
 from tbbase import StreamScoreboard, StreamTB, stream_bus
 
 from logdot.generators.layer import layer_from_manifest
-from logdot.golden.layer import unpack_outputs
+from logdot.golden.layer import output_tlast, unpack_outputs
 
 RANDOM_BEATS = int(os.environ.get("LOGDOT_RANDOM_BEATS", "1500"))
 MANIFEST_ENV = "LOGDOT_LAYER_MANIFEST"
@@ -60,6 +60,11 @@ class LayerScoreboard(StreamScoreboard):
         self.dots_done = 0
         self._index = 0
         self.weight_addr = self.weight_pe = 0  # the load port's write pointer
+
+    def expected_tlast(self, index):
+        """High on output ``index`` (since reset) with ``index mod dots == dots - 1``
+        (:func:`logdot.golden.layer.output_tlast`)."""
+        return output_tlast(self.config, 1, start_dot=index)[0]
 
     def decode(self, word):
         e = self.config.engine

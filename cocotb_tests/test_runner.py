@@ -44,7 +44,7 @@ TOPLEVEL = "logdot"
 TEST_MODULE = "test_engine"
 #: cocotb tests in test_engine.py (parametrized ones counted per variant): a run that
 #: executes fewer (a filter, a collection error) fails instead of passing silently.
-EXPECTED_COCOTB_TESTS = 12
+EXPECTED_COCOTB_TESTS = 13
 #: Minimum random beats per configuration, on either simulator.
 MIN_RANDOM_BEATS = 2000
 

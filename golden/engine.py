@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .formats import EngineConfig
+from .formats import EngineConfig, check_int
 
-__all__ = ["EngineConfig", "check_equal", "dot", "reference_dot", "to_real"]
+__all__ = ["EngineConfig", "check_equal", "dot", "output_tlast", "reference_dot", "to_real"]
 
 #: Lane products per chunk: bounds the working memory (a few tens of MB) for any batch.
 _CHUNK_ELEMS = 1 << 20
@@ -404,6 +404,16 @@ def dot(config, acts, weights, last=None):
         done += ends.shape[0]
     acc = state if config.saturating else _wrap_u64(ustate, config.acc_bits)
     return _combine(config, acc)
+
+
+def output_tlast(count):
+    """``m_axis_tlast`` of ``count`` output beats of a dot-product engine, a list of bool.
+
+    Every result closes its dot product, so every output beat has ``tlast`` high (one
+    result is one AXI4-Stream packet).
+    """
+    check_int(count, "count", 0)
+    return [True] * count
 
 
 # -- helpers ------------------------------------------------------------------------------

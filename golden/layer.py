@@ -50,6 +50,7 @@ __all__ = [
     "Layer",
     "LayerConfig",
     "as_codes",
+    "output_tlast",
     "pack_outputs",
     "unpack_outputs",
     "z_bits",
@@ -333,6 +334,29 @@ class Layer:
         """
         y = self.results(acts, last, start_beat=start_beat)
         return self.output_stage(y, start_dot=start_dot)
+
+
+def output_tlast(config, count, *, start_dot=0):
+    """``m_axis_tlast`` of ``count`` output beats of a layer engine, a list of bool.
+
+    Output beat ``i`` (counted from reset, from ``start_dot`` on) has ``tlast`` high when
+    ``i mod dots == dots - 1``: the beat that uses the last bias entry, so one packet is the
+    ``dots`` output beats of one output position (with output-channel tiling,
+    :func:`logdot.golden.mapping.map_layer`, ``dots = tiles``: all output channels of one
+    input vector). With ``dots == 1`` every beat has ``tlast`` high.
+
+    Parameters
+    ----------
+    config : LayerConfig
+        The layer engine.
+    count : int
+        Number of output beats.
+    start_dot : int
+        Index (from reset) of the first output beat.
+    """
+    check_int(count, "count", 0)
+    check_int(start_dot, "start_dot", 0)
+    return [(start_dot + i) % config.dots == config.dots - 1 for i in range(count)]
 
 
 def pack_outputs(config, outputs):

@@ -16,12 +16,12 @@ Datapath (one pipeline, one clock enable ``en`` = the skid buffer's registered r
                                                                                    |
                                                        requantizer (log / linear) <+
                                                                   |
-                                         P fields ---> skid buffer ---> m_axis
+                  P fields, tlast (dot counter = dots - 1) ---> skid buffer ---> m_axis
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -87,6 +87,11 @@ def check_ram_style(value):
             f"ram_style must be None or one of {', '.join(map(repr, RAM_STYLES))}, not {value!r}"
         )
     return value
+
+
+def _output_layout(cfg):
+    """Payload layout of the layer engine's output stream: ``data`` (P fields) and ``last``."""
+    return data.StructLayout({"data": cfg.out_bits, "last": 1})
 
 
 def _counter(m, name, modulus, advance):
@@ -156,7 +161,9 @@ class LogLayerEngine(_LayerComponent):
     (PEs) each multiply it with their own weight word (``lanes`` weight codes) read from
     their weight memory, add the beats of a dot product (``last`` ends it), then add their
     bias, apply the ReLU (optional) and requantize. One output beat per dot product carries
-    the ``P`` outputs.
+    the ``P`` outputs; its ``last`` is high on output ``i`` with ``i mod dots == dots - 1``
+    (the beat that uses the last bias entry: one packet per output position when the
+    output channels are tiled, see :func:`logdot.golden.layer.output_tlast`).
 
     Program counters (reset to 0 by ``rst``; the memories keep their contents): input beat
     ``j`` reads weight word ``j mod depth`` of every PE (in the cycle of its transfer);
@@ -186,8 +193,9 @@ class LogLayerEngine(_LayerComponent):
     -------
     i : In(stream.Signature(StructLayout({"data": lanes * act_bits, "last": 1})))
         Activation beats (lane ``k`` at bits ``[k * act_bits +: act_bits]``).
-    o : Out(stream.Signature(pes * out_bits))
-        Output beats (PE ``p`` at bits ``[p * out_bits +: out_bits]``).
+    o : Out(stream.Signature(StructLayout({"data": pes * out_bits, "last": 1})))
+        Output beats: ``data`` (PE ``p`` at bits ``[p * out_bits +: out_bits]``) and ``last``
+        (see above).
     w : In(stream.Signature(StructLayout({"data": lanes * weight_bits, "last": 1})))
         Only with ``weight_port``: weight words (lane ``k`` at ``[k * W +: W]``).
     """
@@ -195,7 +203,7 @@ class LogLayerEngine(_LayerComponent):
     def _members(self, cfg):
         members = {
             "i": In(stream.Signature(data.StructLayout({"data": cfg.in_bits, "last": 1}))),
-            "o": Out(stream.Signature(unsigned(cfg.out_bits))),
+            "o": Out(stream.Signature(_output_layout(cfg))),
         }
         if self._weight_port:
             members["w"] = In(
@@ -210,7 +218,7 @@ class LogLayerEngine(_LayerComponent):
         wb, ab = eng.weight_bits, eng.act_bits
         m = Module()
 
-        skid = SkidBuffer(shape=unsigned(cfg.out_bits))
+        skid = SkidBuffer(shape=unsigned(cfg.out_bits + 1))  # {last, data}
         m.submodules.outbuf = skid
         en = Signal(name="en")
         m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
@@ -293,8 +301,10 @@ class LogLayerEngine(_LayerComponent):
             bias_rd = bias_mem.read_port(domain="comb")
             m.d.comb += [bias_rd.addr.eq(dcount), bias_data.eq(bias_rd.data)]
         zq_valid = Signal(name="out_valid")
+        zq_last = Signal(name="out_last", reset_less=True)
+        dot_is_last = Const(1) if cfg.dots == 1 else dcount == cfg.dots - 1
         with m.If(en):
-            m.d.sync += zq_valid.eq(result_valid)
+            m.d.sync += [zq_valid.eq(result_valid), zq_last.eq(dot_is_last)]
         fields = []
         for p, pe in enumerate(pe_list):
             bias = Signal(signed(cfg.bias_bits), name=f"pe{p}_bias")
@@ -311,8 +321,14 @@ class LogLayerEngine(_LayerComponent):
         packed = Signal(cfg.out_bits, name="packed")
         for p, f in enumerate(fields):
             m.d.comb += packed[cfg.out_lsb(p) : cfg.out_lsb(p) + cfg.out_field_bits].eq(f)
-        m.d.comb += [skid.i.valid.eq(zq_valid), skid.i.payload.eq(packed)]
-        wiring.connect(m, skid.o, wiring.flipped(self.o))
+        m.d.comb += [
+            skid.i.valid.eq(zq_valid),
+            skid.i.payload.eq(Cat(packed, zq_last)),
+            self.o.valid.eq(skid.o.valid),
+            skid.o.ready.eq(self.o.ready),
+            self.o.payload.data.eq(skid.o.payload[: cfg.out_bits]),
+            self.o.payload.last.eq(skid.o.payload[cfg.out_bits]),
+        ]
         return m
 
     def _bias_word(self, row):
@@ -375,6 +391,8 @@ class LogLayerTop(_LayerComponent):
         One activation beat.
     m_axis_tvalid, m_axis_tready : Out(1), In(1)
         Output stream handshake.
+    m_axis_tlast : Out(1)
+        High on output beat ``i`` (from reset) with ``i mod dots == dots - 1``.
     m_axis_tdata : Out(8 * out_bytes)
         One output beat (``P`` fields) per dot product.
     w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata : In(1), Out(1), In(1), \
@@ -390,6 +408,7 @@ In(8 * word_bytes)
             "s_axis_tdata": In(8 * cfg.in_bytes),
             "m_axis_tvalid": Out(1),
             "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
             "m_axis_tdata": Out(8 * cfg.out_bytes),
         }
         if self._weight_port:
@@ -421,7 +440,8 @@ In(8 * word_bytes)
             eng.i.payload.last.eq(self.s_axis_tlast),
             self.m_axis_tvalid.eq(eng.o.valid),
             eng.o.ready.eq(self.m_axis_tready),
-            self.m_axis_tdata.eq(eng.o.payload),  # unsigned: zero padding
+            self.m_axis_tlast.eq(eng.o.payload.last),
+            self.m_axis_tdata.eq(eng.o.payload.data),  # unsigned: zero padding
         ]
         if self._weight_port:
             m.d.comb += [

@@ -148,7 +148,8 @@ def add_pipeline_arguments(parser):
 
 
 def add_output_arguments(parser, *, default_name, name_help):
-    """Add the output group of a generator subcommand: ``--name``, ``--out``, ``--force``.
+    """Add the output group of a generator subcommand: ``--name``, ``--out``, ``--force``,
+    ``--axi-names``.
 
     Parameters
     ----------
@@ -165,6 +166,13 @@ def add_output_arguments(parser, *, default_name, name_help):
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
     o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
+    o.add_argument(
+        "--axi-names",
+        action="store_true",
+        help="name the clock and reset ports aclk and aresetn (synchronous, active low; "
+        "Vivado's IP integrator associates them with the streams) instead of clk and rst "
+        "(synchronous, active high)",
+    )
 
 
 def name_flag(message, flags=None):

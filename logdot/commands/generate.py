@@ -17,7 +17,8 @@ DESCRIPTION = """\
 Write DIR/NAME.v (the engine's Verilog, an AXI4-Stream top module) and DIR/NAME.json (its
 manifest: parameters, widths, bit layout, latency, tool versions). Activation lane i is at
 s_axis_tdata[i*A +: A], weight lane i at [N*A + i*W +: W] (sign in its top bit); s_axis_tlast
-marks the last beat of a dot product; m_axis_tdata is the result, sign-extended to whole bytes.
+marks the last beat of a dot product; m_axis_tdata is the result, sign-extended to whole bytes;
+m_axis_tlast is 1 on every result (one result per packet).
 Nothing is written on error; existing files are kept unless --force.
 """
 
@@ -42,7 +43,9 @@ def run(args):
     from logdot.hdl.engine import engine_latency
 
     try:
-        vpath, jpath = write(config, args.out, name=args.name, force=args.force)
+        vpath, jpath = write(
+            config, args.out, name=args.name, force=args.force, axi_names=args.axi_names
+        )
     except YosysError as exc:
         raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
     except OSError as exc:

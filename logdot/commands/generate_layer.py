@@ -102,6 +102,7 @@ def run(args):
             weight_port=args.weight_port,
             ram_style=None if args.ram_style == "auto" else args.ram_style,
             force=args.force,
+            axi_names=args.axi_names,
         )
     except OSError as exc:
         raise write_error(exc, args.out) from None

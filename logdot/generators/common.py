@@ -8,8 +8,8 @@ The engine generator (:mod:`logdot.generators.engine`) and the layer generator
 - convert an Amaranth top module to Verilog (:func:`convert`) and rewrite its header so the
   ports are in contract order (:func:`reorder_ports`),
 - describe the ports, clock and reset in the manifest the same way (:func:`port_entries`,
-  :func:`stream_port_widths`, :data:`CLOCK`, :data:`RESET`) and record the tool versions
-  (:func:`tool_versions`),
+  :func:`stream_port_widths`, :func:`contract_ports`, :func:`clock_reset`) and record the
+  tool versions (:func:`tool_versions`),
 - write ``NAME.v`` and ``NAME.json`` atomically, never overwriting without ``force``
   (:func:`write_outputs`, built on :func:`atomic_write_texts`).
 
@@ -27,6 +27,8 @@ import re
 import tempfile
 
 __all__ = [
+    "AXI_CLOCK",
+    "AXI_RESET",
     "CLOCK",
     "RESET",
     "atomic_write_texts",
@@ -34,10 +36,14 @@ __all__ = [
     "bit_fields",
     "check_bool",
     "check_name",
+    "clock_reset",
+    "contract_ports",
     "convert",
+    "manifest_parameters",
     "padding",
     "port_entries",
     "reorder_ports",
+    "reset_words",
     "stream_port_widths",
     "tool_versions",
     "write_outputs",
@@ -47,6 +53,51 @@ __all__ = [
 CLOCK = {"name": "clk", "edge": "rising"}
 #: The reset of every generated top module (manifest ``"reset"``).
 RESET = {"name": "rst", "synchronous": True, "active": "high"}
+#: The clock with ``--axi-names`` (manifest ``"clock"``).
+AXI_CLOCK = {"name": "aclk", "edge": "rising"}
+#: The reset with ``--axi-names``: synchronous, active low (manifest ``"reset"``).
+AXI_RESET = {"name": "aresetn", "synchronous": True, "active": "low"}
+
+#: Port names with ``--axi-names`` (the Vivado IP-integrator names).
+_AXI_NAMES = {"clk": "aclk", "rst": "aresetn"}
+
+
+def clock_reset(axi_names):
+    """Manifest ``"clock"`` and ``"reset"`` entries (new dicts) for the port naming.
+
+    Parameters
+    ----------
+    axi_names : bool
+        ``aclk``/``aresetn`` (:data:`AXI_CLOCK`, :data:`AXI_RESET`) instead of ``clk``/``rst``
+        (:data:`CLOCK`, :data:`RESET`).
+    """
+    check_bool(axi_names, "axi_names")
+    return (dict(AXI_CLOCK), dict(AXI_RESET)) if axi_names else (dict(CLOCK), dict(RESET))
+
+
+def reset_words(axi_names):
+    """The reset's description in a generated file's banner."""
+    check_bool(axi_names, "axi_names")
+    if axi_names:
+        return "aresetn is synchronous (aclk), active low"
+    return "rst is synchronous, active high"
+
+
+def contract_ports(ports, axi_names):
+    """``ports`` (contract order) with ``clk``/``rst`` renamed ``aclk``/``aresetn`` when
+    ``axi_names``."""
+    check_bool(axi_names, "axi_names")
+    return [_AXI_NAMES.get(p, p) for p in ports] if axi_names else list(ports)
+
+
+def manifest_parameters(parameters):
+    """Configuration parameters for a manifest: ``weight_base`` as a string, ``"2"`` or
+    ``"sqrt2"`` (one JSON type in every manifest; ``EngineConfig`` accepts both spellings)."""
+    out = dict(parameters)
+    if "weight_base" in out:
+        out["weight_base"] = str(out["weight_base"])
+    return out
+
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_NAME = 64
@@ -142,7 +193,7 @@ def tool_versions():
 
 
 def stream_port_widths(config):
-    """Widths of the clock, reset, ``s_axis_*`` and ``m_axis_*`` ports of a top module.
+    """Widths of the clock, reset (both namings), ``s_axis_*`` and ``m_axis_*`` ports.
 
     Parameters
     ----------
@@ -157,12 +208,15 @@ def stream_port_widths(config):
     return {
         "clk": 1,
         "rst": 1,
+        "aclk": 1,
+        "aresetn": 1,
         "s_axis_tvalid": 1,
         "s_axis_tready": 1,
         "s_axis_tlast": 1,
         "s_axis_tdata": 8 * config.in_bytes,
         "m_axis_tvalid": 1,
         "m_axis_tready": 1,
+        "m_axis_tlast": 1,
         "m_axis_tdata": 8 * config.out_bytes,
     }
 

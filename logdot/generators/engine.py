@@ -4,44 +4,54 @@
 module of the engine's Verilog contract) and ``NAME.json`` (the manifest) atomically, and
 never overwrites without ``force`` (:func:`logdot.generators.common.write_outputs`).
 
-Manifest schema (``"schema": "logdot.engine/1"``; keys are stable)::
+Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twice)::
 
     name          top module name (also the file stem)
-    parameters    every EngineConfig parameter: EngineConfig(**parameters) rebuilds the config
+    parameters    every EngineConfig parameter: EngineConfig(**parameters) rebuilds the config;
+                  weight_base is the string "2" or "sqrt2"
     derived       EngineConfig.to_dict()["derived"]: exact_acc_bits, saturating, result_bits,
-                  sqrt2_r, in_bits, in_bytes, out_bytes, term_bits, tree_bits
-    latency       cycles from the last input beat's transfer to m_axis_tvalid (int)
-    in_bytes, out_bytes   byte widths of s_axis_tdata / m_axis_tdata
+                  sqrt2_r, in_bits, in_bytes, out_bytes (byte widths of s_axis_tdata /
+                  m_axis_tdata), term_bits, tree_bits
+    latency_cycles               clock cycles from the last input beat's transfer to
+                                 m_axis_tvalid of its result, without back-pressure (int)
+    initiation_interval_cycles   clock cycles between accepted input beats: 1
+    axi_names     true: ports aclk / aresetn (active low) instead of clk / rst
     ports         [{"name", "direction", "width"}] in contract order
-    clock, reset  {"name": "clk"}, {"name": "rst", "synchronous": true, "active": "high"}
+    clock, reset  {"name", "edge"}, {"name", "synchronous": true, "active": "high" | "low"}
     s_axis        tdata layout: {"tdata_bits", "used_bits", "activations": [{"lane", "lsb",
                   "width"}], "weights": [{"lane", "lsb", "width", "sign_bit"}],
-                  "padding": {"lsb", "width"}, "act_format", "act_signed", "weight_base"}
-    m_axis        {"tdata_bits", "result_bits", "signed": true, "sign_extended": true}
-    result        {"bits", "frac_bits", "signed", "scale"}: value = result * 2**scale_log2,
-                  see EngineConfig.result_scale_log2
+                  "padding": {"lsb", "width"}, "tlast"}
+    m_axis        {"tdata_bits", "signed": true, "sign_extended": true, "tlast": "always 1"}
+    result        {"signed": true, "scale_log2"}: the real dot product is
+                  result * 2**(weight_fsr_coeff * weight_fsr + act_input + offset), with
+                  scale_log2 = {"real_value" (that formula, numbers filled in),
+                  "weight_fsr_coeff", "act_input", "offset"}; the
+                  FSRs are the quantizers' (no default), see EngineConfig.result_scale_log2
     tools         {"logdot", "amaranth", "python"} versions
 """
 
 from __future__ import annotations
 
 from logdot.generators.common import (
-    CLOCK,
-    RESET,
     banner,
     bit_fields,
+    check_bool,
     check_name,
+    clock_reset,
+    contract_ports,
     convert,
+    manifest_parameters,
     padding,
     port_entries,
     reorder_ports,
+    reset_words,
     stream_port_widths,
     tool_versions,
     write_outputs,
 )
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
-from logdot.hdl.top import PORTS, LogDotTop
+from logdot.hdl.top import PORTS, AxiNamesTop, LogDotTop
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -49,12 +59,13 @@ __all__ = [
     "generate_verilog",
     "linear_verilog",
     "manifest",
+    "result_scale",
     "write",
 ]
 
-MANIFEST_SCHEMA = "logdot.engine/1"
+MANIFEST_SCHEMA = "logdot.engine/2"
 
-_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tdata")
+_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata")
 
 
 def _check_config(config):
@@ -63,59 +74,96 @@ def _check_config(config):
     return config
 
 
-def _banner(config, name):
+def _banner(config, name, axi_names=False):
     params = ", ".join(f"{k}={v!r}" for k, v in config.parameters().items())
     return banner(
         [
             f"{name}: logdot multiplier-free log dot-product engine (generated, do not edit).",
             f"Parameters: {params}",
             f"Latency {engine_latency(config)} cycles; s_axis_tdata {8 * config.in_bytes} bits, "
-            f"m_axis_tdata {8 * config.out_bytes} bits; rst is synchronous, active high.",
+            f"m_axis_tdata {8 * config.out_bytes} bits; "
+            f"{reset_words(axi_names)}; m_axis_tlast is 1 on every result.",
             f"Interface and bit layout: {name}.json.",
         ]
     )
 
 
-def generate_verilog(config, *, name="logdot"):
+def generate_verilog(config, *, name="logdot", axi_names=False):
     """Verilog text of the engine's AXI4-Stream top module ``name`` (plus its submodules).
 
     The top module's ports are exactly, in this order, ``clk, rst, s_axis_tvalid,
-    s_axis_tready, s_axis_tlast, s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tdata``.
-    Submodules are named ``name.engine``, ``name.engine.lane0`` and so on.
+    s_axis_tready, s_axis_tlast, s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast,
+    m_axis_tdata``; with ``axi_names``, ``aclk`` and ``aresetn`` (synchronous, active low)
+    replace ``clk`` and ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`). Submodules are named
+    ``name.engine``, ``name.engine.lane0`` and so on (``name.top.engine...`` with
+    ``axi_names``).
     """
     _check_config(config)
     check_name(name)
-    text = convert(LogDotTop(config=config), name)
-    return _banner(config, name) + reorder_ports(text, name, PORTS)
+    check_bool(axi_names, "axi_names")
+    top = LogDotTop(config=config)
+    if axi_names:
+        top = AxiNamesTop(inner=top)
+    text = convert(top, name)
+    return _banner(config, name, axi_names) + reorder_ports(
+        text, name, contract_ports(PORTS, axi_names)
+    )
 
 
-def manifest(config, *, name="logdot"):
+def result_scale(config):
+    """The real value of one result LSB as a closed form (manifest ``result.scale_log2``).
+
+    ``result * 2**(weight_fsr_coeff * weight_fsr + act + offset)`` is the real dot product,
+    where ``act`` is ``act_exp`` (linear activations: their scale ``2**act_exp``) or
+    ``act_fsr`` (log activations), and ``weight_fsr`` is the weight quantizer's full-scale
+    exponent; equal to :meth:`EngineConfig.result_scale_log2` for every FSR.
+
+    Returns
+    -------
+    dict
+        ``{"real_value", "weight_fsr_coeff", "act_input", "offset"}`` (``weight_fsr_coeff`` is
+        1 in base 2, 0.5 in base sqrt(2); ``offset`` is an int or a half-integer).
+    """
+    coeff = 1 if config.weight_base == 2 else 0.5
+    offset = coeff * (1 - (1 << config.weight_code_bits)) - config.frac_bits
+    if config.act_is_log:
+        act = "act_fsr"
+        offset += 1 - (1 << config.act_code_bits)
+    else:
+        act = "act_exp"
+    if float(offset).is_integer():
+        offset = int(offset)
+    sign = "-" if offset < 0 else "+"
+    return {
+        "real_value": f"result * 2**({coeff} * weight_fsr + {act} {sign} {abs(offset)})",
+        "weight_fsr_coeff": coeff,
+        "act_input": act,
+        "offset": offset,
+    }
+
+
+def manifest(config, *, name="logdot", axi_names=False):
     """The engine's manifest (a JSON-serializable dict; schema in this module's docstring)."""
     _check_config(config)
     check_name(name)
     d = config.to_dict()
     a, w, n = config.act_bits, config.weight_bits, config.lanes
-    scale = (
-        "result * 2**EngineConfig.result_scale_log2(weight_fsr=..., act_exp=... | act_fsr=...)"
-        f" is the real dot product; the result has {config.frac_bits} fraction bits"
-    )
+    clock, reset = clock_reset(axi_names)
+    ports = contract_ports(PORTS, axi_names)
     return {
         "schema": MANIFEST_SCHEMA,
         "name": name,
-        "parameters": d["parameters"],
+        "parameters": manifest_parameters(d["parameters"]),
         "derived": d["derived"],
-        "latency": engine_latency(config),
-        "in_bytes": config.in_bytes,
-        "out_bytes": config.out_bytes,
-        "ports": port_entries(PORTS, stream_port_widths(config), _OUTPUTS),
-        "clock": dict(CLOCK),
-        "reset": dict(RESET),
+        "latency_cycles": engine_latency(config),
+        "initiation_interval_cycles": 1,
+        "axi_names": axi_names,
+        "ports": port_entries(ports, stream_port_widths(config), _OUTPUTS),
+        "clock": clock,
+        "reset": reset,
         "s_axis": {
             "tdata_bits": 8 * config.in_bytes,
             "used_bits": config.in_bits,
-            "act_format": config.act_format,
-            "act_signed": config.act_signed,
-            "weight_base": config.weight_base,
             "activations": bit_fields(n, config.act_lsb, a),
             "weights": bit_fields(n, config.weight_lsb, w, sign_bit=True),
             "padding": padding(config.in_bits, config.in_bytes),
@@ -123,21 +171,16 @@ def manifest(config, *, name="logdot"):
         },
         "m_axis": {
             "tdata_bits": 8 * config.out_bytes,
-            "result_bits": config.result_bits,
             "signed": True,
             "sign_extended": True,
+            "tlast": "always 1: every result closes its dot product (one result per packet)",
         },
-        "result": {
-            "bits": config.result_bits,
-            "frac_bits": config.frac_bits,
-            "signed": True,
-            "scale": scale,
-        },
+        "result": {"signed": True, "scale_log2": result_scale(config)},
         "tools": tool_versions(),
     }
 
 
-def write(config, out_dir, *, name="logdot", force=False):
+def write(config, out_dir, *, name="logdot", force=False, axi_names=False):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
 
     Both texts are generated in memory first; then each file is written to a temporary file
@@ -155,9 +198,11 @@ def write(config, out_dir, *, name="logdot", force=False):
     """
     _check_config(config)
     check_name(name)
+    check_bool(axi_names, "axi_names")
 
     def make():
-        return generate_verilog(config, name=name), manifest(config, name=name)
+        kw = {"name": name, "axi_names": axi_names}
+        return generate_verilog(config, **kw), manifest(config, **kw)
 
     return write_outputs(out_dir, name, make, force=force)
 

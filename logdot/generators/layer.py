@@ -5,25 +5,32 @@ in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``for
 like :func:`logdot.generators.engine.write` does for the dot-product engine (both use
 :mod:`logdot.generators.common`).
 
-Manifest schema (``"schema": "logdot.layer/1"``; keys are stable)::
+Manifest schema (``"schema": "logdot.layer/2"``; keys are stable, no value twice)::
 
     name            top module name (also the file stem)
-    engine          {"parameters", "derived"}: the EngineConfig of every PE (as logdot.engine/1)
+    engine          {"parameters", "derived"}: the EngineConfig of every PE (parameters as in
+                    logdot.engine/2; derived without the stand-alone engine's stream widths)
     layer           pes, depth, dots, bias_bits, relu, z_bits, requant {in_bits, kind, out_bits,
-                    out_signed, offset, half, shift}
-    latency         cycles from a dot product's last beat transfer to m_axis_tvalid (int)
-    in_bytes, out_bytes, word_bytes   byte widths of s_axis / m_axis / w_axis tdata
+                    out_signed, offset, half, shift}, in_bytes, out_bytes, word_bytes (byte
+                    widths of s_axis / m_axis / w_axis tdata)
+    latency_cycles  clock cycles from a dot product's last beat transfer to m_axis_tvalid of
+                    its output beat, without back-pressure (int)
+    initiation_interval_cycles   clock cycles between accepted input beats: 1
+    axi_names       true: ports aclk / aresetn (active low) instead of clk / rst
     ports           [{"name", "direction", "width"}] in contract order
-    clock, reset    as logdot.engine/1
-    s_axis          {"tdata_bits", "used_bits", "act_format", "act_signed", "activations":
-                    [{"lane", "lsb", "width"}], "padding", "tlast"}
+    clock, reset    as logdot.engine/2 (reset also has a "note")
+    s_axis          {"tdata_bits", "used_bits", "activations": [{"lane", "lsb", "width"}],
+                    "padding", "tlast"}
     m_axis          {"tdata_bits", "used_bits", "kind", "field_bits", "signed", "fields":
-                    [{"pe", "lsb", "width"}], "padding"}
-    weights         {"memories": pes, "depth", "word_bits", "lanes": [{"lane", "lsb", "width",
-                    "sign_bit"}], "program", "words": [[hex word of PE p, ...] per address],
-                    "load_port": null or {"order", "tlast"}}
+                    [{"pe", "lsb", "width"}], "padding", "tlast"}
+    weights         {"memories": pes, "storage", "ram_style", "ram_style_requested", "depth",
+                    "word_bits", "lanes": [{"lane", "lsb", "width", "sign_bit"}], "program",
+                    "words": [[hex word of PE p, ...] per address], "load_port": null or
+                    {"order", "tlast", "ready"}}
     bias            {"bits", "program", "values": [[int per PE] per dot]}
     mapping         null, or the trained layer it computes: kind, shapes, tiling, scales
+                    (result_scale_log2 and result_scale: the real value of one engine result
+                    LSB, before bias and requantization)
     tools           {"logdot", "amaranth", "python"}
 """
 
@@ -33,16 +40,18 @@ import json
 import os
 
 from logdot.generators.common import (
-    CLOCK,
-    RESET,
     banner,
     bit_fields,
     check_bool,
     check_name,
+    clock_reset,
+    contract_ports,
     convert,
+    manifest_parameters,
     padding,
     port_entries,
     reorder_ports,
+    reset_words,
     stream_port_widths,
     tool_versions,
     write_outputs,
@@ -50,6 +59,7 @@ from logdot.generators.common import (
 from logdot.golden.layer import Layer
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
+from logdot.hdl.top import AxiNamesTop
 
 __all__ = [
     "LAYER_MANIFEST_SCHEMA",
@@ -59,8 +69,11 @@ __all__ = [
     "write_layer",
 ]
 
-LAYER_MANIFEST_SCHEMA = "logdot.layer/1"
-_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tdata", "w_axis_tready")
+LAYER_MANIFEST_SCHEMA = "logdot.layer/2"
+_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata", "w_axis_tready")
+#: Keys of EngineConfig.to_dict()["derived"] that describe the stand-alone engine's streams
+#: (not the layer engine's), left out of the layer manifest.
+_ENGINE_STREAM_KEYS = ("in_bits", "in_bytes", "out_bytes")
 
 
 def _split(layer_or_mapped):
@@ -75,8 +88,9 @@ def _split(layer_or_mapped):
     )
 
 
-def _ports(weight_port):
-    return [p for p in LAYER_PORTS if weight_port or not p.startswith("w_axis")]
+def _ports(weight_port, axi_names=False):
+    ports = [p for p in LAYER_PORTS if weight_port or not p.startswith("w_axis")]
+    return contract_ports(ports, axi_names)
 
 
 def _port_widths(cfg):
@@ -89,7 +103,7 @@ def _port_widths(cfg):
     }
 
 
-def _banner(layer, name, weight_port):
+def _banner(layer, name, weight_port, axi_names=False):
     cfg = layer.config
     rq = cfg.requant
     e = cfg.engine
@@ -104,25 +118,47 @@ def _banner(layer, name, weight_port):
             f"Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
             f"m_axis_tdata {8 * cfg.out_bytes} bits"
             f"{f', w_axis_tdata {8 * cfg.word_bytes} bits' if weight_port else ''}; "
-            "rst is synchronous, active high.",
+            f"{reset_words(axi_names)}; "
+            f"m_axis_tlast is 1 on output beat i with i mod {cfg.dots} == {cfg.dots - 1}.",
             f"Interface, bit layout and memory contents: {name}.json.",
         ]
     )
 
 
-def generate_layer_verilog(layer, *, name="logdot_layer", weight_port=False, ram_style=None):
+def generate_layer_verilog(
+    layer, *, name="logdot_layer", weight_port=False, ram_style=None, axi_names=False
+):
     """Verilog text of the layer engine's AXI4-Stream top module ``name``.
 
     Ports, in this order: ``clk, rst, s_axis_tvalid, s_axis_tready, s_axis_tlast,
-    s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tdata`` and, with ``weight_port``,
-    ``w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata``.
+    s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, m_axis_tdata`` and, with
+    ``weight_port``, ``w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata``; with
+    ``axi_names``, ``aclk`` and ``aresetn`` (synchronous, active low) replace ``clk`` and
+    ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`).
     """
     layer, _ = _split(layer)
     check_name(name)
     check_bool(weight_port, "weight_port")
+    check_bool(axi_names, "axi_names")
     top = LogLayerTop(layer=layer, weight_port=weight_port, ram_style=ram_style)
+    if axi_names:
+        top = AxiNamesTop(inner=top)
     text = convert(top, name)
-    return _banner(layer, name, weight_port) + reorder_ports(text, name, _ports(weight_port))
+    return _banner(layer, name, weight_port, axi_names) + reorder_ports(
+        text, name, _ports(weight_port, axi_names)
+    )
+
+
+def _half_int(x2):
+    """``x2 / 2`` as an int when whole, else a float (a half-integer)."""
+    return x2 // 2 if x2 % 2 == 0 else x2 / 2
+
+
+def _storage(cfg, weight_port, ram_style):
+    """What holds the weights, and the ``ram_style`` attribute the memories carry."""
+    if cfg.depth == 1:  # no memory: one word per PE (see LogLayerEngine)
+        return ("registers" if weight_port else "constants"), None
+    return "memory", ram_style
 
 
 def _mapping(mapped):
@@ -140,10 +176,9 @@ def _mapping(mapped):
         "beats_per_dot": mapped.beats,
         "tiles": mapped.tiles,
         "weight_fsr": s.weight_fsr,
-        "weight_base": str(s.weight_base),
-        "act_format": s.act_format,
         "act_scale": s.act_scale,
-        "result_scale_log2": mapped.scale_x2 / 2,
+        "result_scale_log2": _half_int(mapped.scale_x2),
+        "result_scale": 2.0 ** (mapped.scale_x2 / 2),
         "out_kind": s.out_kind,
         "out_scale": s.out_scale,
         "stream_order": (
@@ -154,7 +189,9 @@ def _mapping(mapped):
     }
 
 
-def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=None):
+def layer_manifest(
+    layer, *, name="logdot_layer", weight_port=False, ram_style=None, axi_names=False
+):
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
     ``layer`` is a :class:`~logdot.golden.layer.Layer` or a
@@ -169,10 +206,14 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
     e = cfg.engine
     rq = cfg.requant
     hexd = -(-cfg.word_bits // 4)
+    clock, reset = clock_reset(axi_names)
+    ed = e.to_dict()
+    derived = {k: v for k, v in ed["derived"].items() if k not in _ENGINE_STREAM_KEYS}
+    storage, built_style = _storage(cfg, weight_port, ram_style)
     return {
         "schema": LAYER_MANIFEST_SCHEMA,
         "name": name,
-        "engine": e.to_dict(),
+        "engine": {"parameters": manifest_parameters(ed["parameters"]), "derived": derived},
         "layer": {
             "pes": cfg.pes,
             "depth": cfg.depth,
@@ -181,22 +222,22 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "relu": cfg.relu,
             "z_bits": cfg.z_bits,
             "requant": rq.to_dict(),
+            "in_bytes": cfg.in_bytes,
+            "out_bytes": cfg.out_bytes,
+            "word_bytes": cfg.word_bytes,
         },
-        "latency": layer_latency(cfg),
-        "in_bytes": cfg.in_bytes,
-        "out_bytes": cfg.out_bytes,
-        "word_bytes": cfg.word_bytes,
-        "ports": port_entries(_ports(weight_port), _port_widths(cfg), _OUTPUTS),
-        "clock": dict(CLOCK),
+        "latency_cycles": layer_latency(cfg),
+        "initiation_interval_cycles": 1,
+        "axi_names": axi_names,
+        "ports": port_entries(_ports(weight_port, axi_names), _port_widths(cfg), _OUTPUTS),
+        "clock": clock,
         "reset": {
-            **RESET,
+            **reset,
             "note": "clears the pipeline and the program counters, not the memories",
         },
         "s_axis": {
             "tdata_bits": 8 * cfg.in_bytes,
             "used_bits": cfg.in_bits,
-            "act_format": e.act_format,
-            "act_signed": e.act_signed,
             "activations": bit_fields(e.lanes, cfg.act_lsb, e.act_bits),
             "padding": padding(cfg.in_bits, cfg.in_bytes),
             "tlast": "1 on the last beat of a dot product",
@@ -209,10 +250,17 @@ def layer_manifest(layer, *, name="logdot_layer", weight_port=False, ram_style=N
             "signed": rq.out_signed,
             "fields": bit_fields(cfg.pes, cfg.out_lsb, rq.out_bits, key="pe"),
             "padding": padding(cfg.out_bits, cfg.out_bytes),
+            "tlast": (
+                "1 on output beat i (counted from reset) with i mod dots == dots - 1: the beat "
+                "that uses the last bias entry, i.e. the last output-channel tile of an input "
+                "vector when mapped (one packet per output position)"
+            ),
         },
         "weights": {
             "memories": cfg.pes,
-            "ram_style": ram_style,
+            "storage": storage,
+            "ram_style": built_style,
+            "ram_style_requested": ram_style,
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
             "lanes": bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
@@ -277,11 +325,18 @@ def layer_from_manifest(manifest):
     bias = torch.tensor(manifest["bias"]["values"], dtype=torch.int64)
     layer = Layer(config=config, weights=weights, bias=bias)
     weight_port = manifest["weights"]["load_port"] is not None
-    return layer, manifest["latency"], weight_port
+    return layer, manifest["latency_cycles"], weight_port
 
 
 def write_layer(
-    layer, out_dir, *, name="logdot_layer", weight_port=False, ram_style=None, force=False
+    layer,
+    out_dir,
+    *,
+    name="logdot_layer",
+    weight_port=False,
+    ram_style=None,
+    force=False,
+    axi_names=False,
 ):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
 
@@ -294,7 +349,8 @@ def write_layer(
     check_bool(weight_port, "weight_port")
     check_ram_style(ram_style)
     check_bool(force, "force")
-    kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style}
+    check_bool(axi_names, "axi_names")
+    kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style, "axi_names": axi_names}
 
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)

@@ -56,6 +56,7 @@ module tb_{name} (input clk);
   reg [{in_w}-1:0] s_axis_tdata = {in_w}'d0;
   wire m_axis_tvalid;
   reg m_axis_tready = 1'b0;
+  wire m_axis_tlast;
   wire [{out_w}-1:0] m_axis_tdata;
 
   {name} dut (
@@ -63,7 +64,7 @@ module tb_{name} (input clk);
     .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
     .s_axis_tlast(s_axis_tlast), .s_axis_tdata(s_axis_tdata),
     .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
-    .m_axis_tdata(m_axis_tdata));
+    .m_axis_tlast(m_axis_tlast), .m_axis_tdata(m_axis_tdata));
 
   integer fin, fout, code, last_in;
   integer beats, sent, received, expected, errors;

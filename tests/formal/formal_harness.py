@@ -75,7 +75,10 @@ PROPERTIES = {
     "`latency` cycles after its last beat's transfer, and is never transferred earlier",
     "no_loss": "a result older than latency + 2 cycles cannot be outstanding while "
     "m_axis_tready has been high for latency + 2 cycles (no result lost or stuck)",
-    "output_stable": "m_axis_tvalid stays high and m_axis_tdata holds while valid & ~ready",
+    "output_tlast": "m_axis_tlast is 1 on every output beat (m_axis_tvalid high): every "
+    "result closes its dot product, one result per packet",
+    "output_stable": "m_axis_tvalid stays high and m_axis_tdata and m_axis_tlast hold while "
+    "valid & ~ready",
     "ready_after_ready": "s_axis_tready is high in any cycle after one with m_axis_tready "
     "high (II = 1 without back-pressure; no combinational ready path)",
     "reset_idle": "the cycle after a reset: m_axis_tvalid low and s_axis_tready high",
@@ -345,6 +348,7 @@ class EngineHarness(Elaboratable):
             dut.m_axis_tready.eq(m_ready),
         ]
         s_ready, m_valid, m_data = dut.s_axis_tready, dut.m_axis_tvalid, dut.m_axis_tdata
+        m_tlast = dut.m_axis_tlast
         xfer_out = Signal(name="f_xfer_out")
         m.d.comb += xfer_out.eq(m_valid & m_ready & ~rst)
         en = s_ready  # the engine's single pipeline enable (a transfer needs it)
@@ -439,11 +443,13 @@ class EngineHarness(Elaboratable):
         prev_valid = Signal(name="f_prev_valid", reset_less=True)
         prev_ready = Signal(name="f_prev_ready", reset_less=True)
         prev_data = Signal(len(m_data), name="f_prev_data", reset_less=True)
+        prev_tlast = Signal(name="f_prev_tlast", reset_less=True)
         m.d.sync += [
             prev_rst.eq(rst),
             prev_valid.eq(m_valid),
             prev_ready.eq(m_ready),
             prev_data.eq(m_data),
+            prev_tlast.eq(m_tlast),
         ]
         ready_run = Signal(range(L + 4), name="f_ready_run")  # m_ready high up to now-1
         with m.If(~m_ready):
@@ -466,10 +472,12 @@ class EngineHarness(Elaboratable):
         for closed, st in shadow_lasts:
             stuck = stuck | (closed & ((now - st)[:now_bits] >= L + 2))
         self._assert(m, "no_loss", ~(live & stuck & (ready_run >= L + 2)))
+        self._assert(m, "output_tlast", ~(live & m_valid) | m_tlast)
         self._assert(
             m,
             "output_stable",
-            ~(prev_valid & ~prev_ready & ~prev_rst) | (m_valid & (m_data == prev_data)),
+            ~(prev_valid & ~prev_ready & ~prev_rst)
+            | (m_valid & (m_data == prev_data) & (m_tlast == prev_tlast)),
         )
         self._assert(m, "ready_after_ready", ~(prev_ready & ~prev_rst) | s_ready)
         self._assert(m, "reset_idle", ~prev_rst | (~m_valid & s_ready))

@@ -20,7 +20,7 @@ from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
 from tests.formal.formal_harness import LEMMAS, PROPERTIES, EngineHarness
 from tests.formal.sby_runner import run_sby, tools_available, trace_table
-from tests.support.mutants import mutant_top
+from tests.support.mutants import TlastStuckTop, mutant_top
 
 pytestmark = pytest.mark.formal
 
@@ -132,6 +132,15 @@ def test_mutant_fails(tmp_path, kind):
     result = run_sby(harness, tmp_path / "e2e", depth=depth, timeout=600)
     assert result.status == "FAIL", result.summary()
     assert result.failed == ["result_value"], result.failed
+
+
+def test_tlast_stuck_low_fails(tmp_path):
+    """A top whose m_axis_tlast is stuck at 0 (every result right) must make the proof FAIL,
+    on output_tlast alone."""
+    harness = EngineHarness(_config(QUICK), make_dut=lambda c: TlastStuckTop(config=c), hints=False)
+    result = run_sby(harness, tmp_path / "tlast", depth=harness.latency + 2, timeout=600)
+    assert result.status == "FAIL", result.summary()
+    assert result.failed == ["output_tlast"], result.failed
 
 
 @pytest.mark.full

@@ -21,7 +21,14 @@ import torch
 
 import logdot.golden.engine as engine
 import logdot.golden.formats
-from logdot.golden.engine import EngineConfig, check_equal, dot, reference_dot, to_real
+from logdot.golden.engine import (
+    EngineConfig,
+    check_equal,
+    dot,
+    output_tlast,
+    reference_dot,
+    to_real,
+)
 
 # Every mode the engine offers; "id" names the case in pytest's output.
 CONFIGS = [
@@ -711,3 +718,11 @@ GOOD = torch.zeros((5, 3), dtype=torch.int64)
 def test_bad_input(call, exc, msg):
     with pytest.raises(exc, match=re.escape(msg) + "$"):
         call()
+
+
+def test_output_tlast_is_one_on_every_result():
+    """m_axis_tlast of the dot-product engine: every result is one packet."""
+    assert output_tlast(3) == [True, True, True]
+    assert output_tlast(0) == []
+    with pytest.raises(TypeError, match="count"):
+        output_tlast(1.0)

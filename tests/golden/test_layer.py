@@ -18,7 +18,14 @@ import pytest
 import torch
 
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import Layer, LayerConfig, pack_outputs, unpack_outputs, z_bits
+from logdot.golden.layer import (
+    Layer,
+    LayerConfig,
+    output_tlast,
+    pack_outputs,
+    unpack_outputs,
+    z_bits,
+)
 from logdot.golden.quant import linear_quant, log_quant
 from logdot.golden.requant import Requant, log_thresholds
 from tests.support.layers import all_inputs
@@ -295,3 +302,16 @@ def test_requant_validation_messages():
         rq(torch.tensor([1, 8]))
     with pytest.raises(TypeError, match=re.escape("z must be an integer torch tensor, not list")):
         rq([1, 2])
+
+
+def test_output_tlast_closes_every_dots_beats():
+    """m_axis_tlast of the layer engine: 1 on output i with i mod dots == dots - 1."""
+    from tests.support.layers import small_layer
+
+    cfg = small_layer(1, depth=3, dots=3).config
+    assert output_tlast(cfg, 7) == [False, False, True, False, False, True, False]
+    assert output_tlast(cfg, 3, start_dot=2) == [True, False, False]
+    assert output_tlast(small_layer(1, depth=1, dots=1).config, 3) == [True] * 3
+    assert output_tlast(cfg, 0) == []
+    with pytest.raises(ValueError, match="count"):
+        output_tlast(cfg, -1)

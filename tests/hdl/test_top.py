@@ -12,10 +12,11 @@ import random
 import pytest
 from amaranth.back import rtlil
 
-from logdot.golden.engine import check_equal, dot, reference_dot
+from logdot.golden.engine import check_equal, dot, output_tlast, reference_dot
 from logdot.hdl.engine import LogDotEngine
-from logdot.hdl.top import LogDotTop
+from logdot.hdl.top import AxiNamesTop, LogDotTop
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
+from tests.support.mutants import TlastStuckTop
 from tests.support.stream import drive_stream, random_stream, run_testbench
 
 # The latency test builds an engine only to read its latency, never to elaborate it.
@@ -23,8 +24,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable
 
 
 def simulate(cfg, acts, weights, last, **kw):
-    """Drive :class:`~logdot.hdl.top.LogDotTop` (see :func:`tests.support.stream.drive_stream`)."""
-    return drive_stream(LogDotTop(config=cfg), cfg, acts, weights, last, **kw)
+    """Drive :class:`~logdot.hdl.top.LogDotTop` (see :func:`tests.support.stream.drive_stream`)
+    and check ``m_axis_tlast`` of every result against :func:`logdot.golden.engine.output_tlast`
+    (1 on every result)."""
+    log = drive_stream(LogDotTop(config=cfg), cfg, acts, weights, last, **kw)
+    assert log["tlast"] == output_tlast(len(log["results"])), log["tlast"]
+    return log
 
 
 # -- simulation against the golden model --------------------------------------------------------
@@ -152,3 +157,67 @@ def test_ready_is_registered():
     run_testbench(dut, bench)
     assert all(a == b for a, b in seen)
     assert (0, 0) in seen  # back-pressure does stop the input after the skid fills
+
+
+def test_tlast_is_checked_and_stuck_low_fails(seed):
+    """The tlast check of :func:`simulate` catches a top whose m_axis_tlast is stuck at 0."""
+
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    rng = random.Random(seed)
+    acts, weights, last = random_stream(cfg, rng, beats=6, max_len=2)
+    log = drive_stream(TlastStuckTop(config=cfg), cfg, acts, weights, last, rng=rng)
+    check_equal(dot(cfg, acts, weights, last).tolist(), log["results"])
+    assert log["tlast"] and not any(log["tlast"])
+    assert log["tlast"] != output_tlast(len(log["results"]))
+
+
+def test_axi_names_reset_is_active_low(seed):
+    """AxiNamesTop: while aresetn is low (synchronous, sampled on aclk) the design is held in
+    reset (no output, a beat offered meanwhile is lost with the pipeline); after aresetn
+    rises a dot product is exact and its m_axis_tlast is 1."""
+    cfg = cfg_of(lanes=3, act_bits=6, weight_bits=4, register_every=1)
+    dut = AxiNamesTop(inner=LogDotTop(config=cfg))
+    rng = random.Random(seed)
+    acts, weights, last = random_stream(cfg, rng, beats=3, max_len=3)
+    last = [False, False, True]
+    expected = dot(cfg, acts, weights, last).tolist()
+    seen = []
+
+    async def tick(ctx):
+        ctx.set(dut.aclk, 1)
+        await ctx.delay(5e-7)
+        ctx.set(dut.aclk, 0)
+        await ctx.delay(5e-7)
+
+    async def bench(ctx):
+        ctx.set(dut.m_axis_tready, 1)
+        ctx.set(dut.aresetn, 0)
+        # Held in reset: a whole dot product offered now must not produce a result.
+        for i in range(3):
+            ctx.set(dut.s_axis_tvalid, 1)
+            ctx.set(dut.s_axis_tdata, cfg.pack_beat(acts[i], [w ^ 1 for w in weights[i]]))
+            ctx.set(dut.s_axis_tlast, int(last[i]))
+            await tick(ctx)
+        ctx.set(dut.s_axis_tvalid, 0)
+        for _ in range(6):
+            seen.append(("reset", ctx.get(dut.m_axis_tvalid)))
+            await tick(ctx)
+        ctx.set(dut.aresetn, 1)
+        i = 0
+        for _ in range(40):
+            if i < 3:
+                ctx.set(dut.s_axis_tvalid, 1)
+                ctx.set(dut.s_axis_tdata, cfg.pack_beat(acts[i], weights[i]))
+                ctx.set(dut.s_axis_tlast, int(last[i]))
+            else:
+                ctx.set(dut.s_axis_tvalid, 0)
+            if i < 3 and ctx.get(dut.s_axis_tready):
+                i += 1
+            if ctx.get(dut.m_axis_tvalid):
+                word = ctx.get(dut.m_axis_tdata)
+                seen.append((cfg.unpack_result(word), ctx.get(dut.m_axis_tlast)))
+            await tick(ctx)
+
+    run_testbench(dut, bench, clock=False)
+    assert [v for tag, v in seen if tag == "reset"] == [0] * 6
+    assert [x for x in seen if x[0] != "reset"] == [(expected[0], 1)]

@@ -14,12 +14,12 @@ import random
 import pytest
 import torch
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Module, unsigned
+from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from logdot.golden.layer import pack_outputs
+from logdot.golden.layer import output_tlast, pack_outputs
 from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.window import (
     WindowGeometry,
@@ -533,7 +533,7 @@ class WindowLayer(wiring.Component):
         super().__init__(
             {
                 "s": In(stream.Signature(pixel_layout(window.pixel_bits))),
-                "o": Out(stream.Signature(unsigned(engine.config.out_bits))),
+                "o": Out(engine.signature.members["o"].signature),
                 "frame_error": Out(1),
             }
         )
@@ -565,7 +565,8 @@ def test_window_feeds_layer_engine(c, h, w, k, s, p, lanes, pes, out_ch, seed):
     )
     x = torch.randint(0, 16, (2, c, h, w), generator=gen)
     acts, last, _ = mapped.stream(x)
-    expected = [(word, False) for word in pack_outputs(mapped.config, mapped.layer.run(acts, last))]
+    words = pack_outputs(mapped.config, mapped.layer.run(acts, last))
+    expected = list(zip(words, output_tlast(mapped.config, len(words)), strict=True))
     window = SlidingWindow(
         channels=c, height=h, width=w, kernel=k, stride=s, padding=p, lanes=lanes,
         tiles=mapped.tiles, bits=bits,

@@ -57,8 +57,17 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
     )
     # no term registers, 1 tree level, final sums (2 stages when pipelined) + 2 combine levels
     # (R = 23 = 32 - 8 - 1), output buffer
-    assert m["latency"] == 0 + 1 + (2 + 2) + 1
+    assert m["latency_cycles"] == 0 + 1 + (2 + 2) + 1
     assert "module eng(clk, rst," in (out / "eng.v").read_text()
+
+
+def test_generate_axi_names(tmp_path, capsys):
+    """--axi-names: the top module's clock and reset are aclk / aresetn (active low)."""
+    code, _, err = run(["generate", *SMALL, "--axi-names", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "module logdot(aclk, aresetn, s_axis_tvalid," in (tmp_path / "logdot.v").read_text()
+    m = json.loads((tmp_path / "logdot.json").read_text())
+    assert m["reset"]["name"] == "aresetn" and m["reset"]["active"] == "low"
 
 
 def test_generate_defaults_and_pipeline_alias(tmp_path, capsys):
@@ -68,7 +77,7 @@ def test_generate_defaults_and_pipeline_alias(tmp_path, capsys):
         m = json.load(f)
     p = m["parameters"]
     assert (p["register_every"], p["register_terms"], p["act_format"]) == (2, True, "linear")
-    assert (p["weight_base"], p["frac_bits"], p["max_beats"]) == (2, 0, 1024)
+    assert (p["weight_base"], p["frac_bits"], p["max_beats"]) == ("2", 0, 1024)
 
 
 def test_existing_files_need_force(tmp_path, capsys):
@@ -218,6 +227,11 @@ def test_cli_generate_layer(tmp_path, seed):
     assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
     m = json.loads((out / "conv.json").read_text())
     assert m["mapping"]["tiles"] == 3 and m["mapping"]["beats_per_dot"] == 7
+    assert m["mapping"]["result_scale"] == 2.0 ** m["mapping"]["result_scale_log2"]
+    axi = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--out", str(tmp_path / "a")]
+    assert main([*axi, "--lanes", "4", "--pes", "2", "--axi-names"]) == 0
+    text = (tmp_path / "a" / "logdot_layer.v").read_text()
+    assert "module logdot_layer(aclk, aresetn, s_axis_tvalid," in text
     assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 2  # exists
     assert main([*args, "--lanes", "0", "--pes", "2", "--name", "x"]) == 2
     assert main([*args, "--lanes", "4", "--pes", "2", "--name", "1x"]) == 2

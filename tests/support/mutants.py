@@ -8,6 +8,9 @@ wrapper that corrupts the lane's folded term ``term + carry``:
   the term's width, as a shifter using ``c`` instead of ``c - 1`` would do);
 * ``"top_code"``: the off-by-one shift only for the largest weight code (a corner mutant).
 
+:class:`TlastStuckTop` is the real top with ``m_axis_tlast`` stuck at 0 (every result is
+right, no packet ever closes).
+
 Usage: ``mutant_top(kind, lane)`` is a drop-in replacement for ``LogDotTop`` (pass it as
 ``make_dut`` to the formal harness, or build it directly for a simulation), and
 ``with generating_mutant(kind, lane): logdot.generators.engine.write(...)`` writes a
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 
 from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib.wiring import Flow
 
 import logdot.generators.engine
 import logdot.hdl.top
@@ -26,7 +30,7 @@ from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.lane import LogLane, parities, term_bits
 from logdot.hdl.top import LogDotTop
 
-__all__ = ["KINDS", "MutantLane", "generating_mutant", "mutant_top"]
+__all__ = ["KINDS", "MutantLane", "TlastStuckTop", "generating_mutant", "mutant_top"]
 
 KINDS = ("sign", "shift", "top_code")
 
@@ -91,6 +95,23 @@ def mutant_top(kind, lane=0):
 
     MutantTop.__name__ = f"MutantTop_{kind}_{lane}"
     return MutantTop
+
+
+class TlastStuckTop(LogDotTop):
+    """A ``LogDotTop`` whose ``m_axis_tlast`` is stuck at 0 (everything else is the real top)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = inner = LogDotTop(config=self.config)
+        for name, member in inner.signature.members.items():
+            ours, theirs = getattr(self, name), getattr(inner, name)
+            if name == "m_axis_tlast":
+                m.d.comb += ours.eq(0)
+            elif member.flow == Flow.In:
+                m.d.comb += theirs.eq(ours)
+            else:
+                m.d.comb += ours.eq(theirs)
+        return m
 
 
 @contextlib.contextmanager

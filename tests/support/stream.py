@@ -93,8 +93,9 @@ def drive_stream(
     """Drive an AXI4-Stream engine top in Amaranth's simulator; return results and a cycle log.
 
     The source holds valid and data until a transfer (AXI4-Stream); idles and back-pressure
-    are random with the given probabilities. The sink checks that ``m_axis_tdata`` holds while
-    valid and not ready, and that valid never drops without a transfer.
+    are random with the given probabilities. The sink checks that ``m_axis_tdata`` and
+    ``m_axis_tlast`` hold while valid and not ready, and that valid never drops without a
+    transfer; it records ``m_axis_tlast`` of every output transfer.
 
     Parameters
     ----------
@@ -122,7 +123,8 @@ def drive_stream(
     Returns
     -------
     dict
-        ``results`` (the transferred results, signed), ``in_cycles`` and ``out_cycles`` (the
+        ``results`` (the transferred results, signed), ``tlast`` (``m_axis_tlast`` of each
+        result transfer, bool), ``in_cycles`` and ``out_cycles`` (the
         cycles of each input and output transfer) and ``cycles`` (the cycles until the last
         expected result, the drain not counted).
     """
@@ -132,7 +134,7 @@ def drive_stream(
     n_beats = len(acts)
     expected_outputs = sum(1 for x in last if x)
     budget = 50 * n_beats + 200 if max_cycles is None else max_cycles
-    log = {"results": [], "in_cycles": [], "out_cycles": [], "cycles": 0}
+    log = {"results": [], "tlast": [], "in_cycles": [], "out_cycles": [], "cycles": 0}
 
     async def bench(ctx):
         i, pending, held = 0, False, None
@@ -146,6 +148,7 @@ def drive_stream(
                 assert ctx.get(dut.m_axis_tvalid) == 0, "m_axis_tvalid high after reset"
                 i, pending, held = 0, False, None
                 log["results"].clear()
+                log["tlast"].clear()
                 log["in_cycles"].clear()
                 log["out_cycles"].clear()
                 continue
@@ -165,15 +168,17 @@ def drive_stream(
             valid = ctx.get(dut.m_axis_tvalid)
             if held is not None:
                 assert valid, f"m_axis_tvalid dropped without a transfer at cycle {cycle}"
-                assert ctx.get(dut.m_axis_tdata) == held, f"m_axis_tdata changed at {cycle}"
+                assert ctx.get(dut.m_axis_tdata) == held[0], f"m_axis_tdata changed at {cycle}"
+                assert ctx.get(dut.m_axis_tlast) == held[1], f"m_axis_tlast changed at {cycle}"
             held = None
             if valid:
-                word = ctx.get(dut.m_axis_tdata)
+                word, tlast = ctx.get(dut.m_axis_tdata), ctx.get(dut.m_axis_tlast)
                 if ready:
                     log["results"].append(cfg.unpack_result(word))
+                    log["tlast"].append(bool(tlast))
                     log["out_cycles"].append(cycle)
                 else:
-                    held = word
+                    held = (word, tlast)
             await ctx.tick()
             log["cycles"] = cycle + 1
             if i == n_beats and len(log["results"]) >= expected_outputs and not pending:
@@ -183,6 +188,7 @@ def drive_stream(
             ctx.set(dut.m_axis_tready, 1)
             if ctx.get(dut.m_axis_tvalid):
                 log["results"].append(cfg.unpack_result(ctx.get(dut.m_axis_tdata)))
+                log["tlast"].append(bool(ctx.get(dut.m_axis_tlast)))
                 log["out_cycles"].append(cycle + 1 + k)
             await ctx.tick()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 from amaranth.back import rtlil
@@ -102,6 +103,7 @@ def test_top_module_ports_in_contract_order(generated):
         "s_axis_tdata": ("input", 8 * cfg.in_bytes),
         "m_axis_tvalid": ("output", 1),
         "m_axis_tready": ("input", 1),
+        "m_axis_tlast": ("output", 1),
         "m_axis_tdata": ("output", 8 * cfg.out_bytes),
     }  # fmt: skip
     # rst is synchronous: every always block is clocked by posedge clk alone.
@@ -127,9 +129,12 @@ def test_manifest_contents():
     assert m["schema"] == MANIFEST_SCHEMA and m["name"] == "eng"
     assert EngineConfig(**m["parameters"]) == cfg
     assert m["derived"] == cfg.to_dict()["derived"]
-    assert m["latency"] == LogDotEngine.from_config(cfg).latency == 3
-    assert (m["in_bytes"], m["out_bytes"]) == (cfg.in_bytes, cfg.out_bytes)
+    assert m["latency_cycles"] == LogDotEngine.from_config(cfg).latency == 3
+    assert m["initiation_interval_cycles"] == 1 and m["axi_names"] is False
+    # No value twice: the byte widths only under "derived", the old keys are gone.
+    assert not {"latency", "in_bytes", "out_bytes"} & set(m)
     assert [p["name"] for p in m["ports"]] == list(PORTS)
+    assert {p["name"]: p["direction"] for p in m["ports"]}["m_axis_tlast"] == "output"
     s = m["s_axis"]
     assert s["tdata_bits"] == 8 * cfg.in_bytes and s["used_bits"] == 3 * (6 + 4)
     assert [(a["lsb"], a["width"]) for a in s["activations"]] == [(0, 6), (6, 6), (12, 6)]
@@ -139,10 +144,66 @@ def test_manifest_contents():
         (26, 4, 29),
     ]
     assert s["padding"] == {"lsb": 30, "width": 2}
-    assert m["m_axis"]["result_bits"] == cfg.result_bits
-    assert m["result"]["frac_bits"] == 5
+    assert m["m_axis"]["tlast"].startswith("always 1")
     assert m["reset"] == {"name": "rst", "synchronous": True, "active": "high"}
     assert set(m["tools"]) == {"logdot", "amaranth", "python"}
+
+
+def test_manifest_weight_base_is_one_type():
+    """weight_base is the string "2" or "sqrt2" in every manifest, and rebuilds the config."""
+    for base in (2, "sqrt2"):
+        cfg = cfg_of(lanes=2, act_bits=4, weight_bits=4, weight_base=base)
+        m = json.loads(json.dumps(manifest(cfg)))
+        assert m["parameters"]["weight_base"] == str(base)
+        assert EngineConfig(**m["parameters"]) == cfg
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lanes=2, act_bits=4, weight_bits=4),
+        dict(lanes=3, act_bits=6, weight_bits=5, weight_base="sqrt2", frac_bits=5),
+        dict(lanes=2, act_bits=5, weight_bits=4, act_format="log"),
+        dict(lanes=2, act_bits=4, weight_bits=3, act_format="log", act_signed=False, **SQRT2),
+    ],
+    ids=["lin-b2", "lin-sqrt2", "log-b2", "log-sqrt2"],
+)
+def test_manifest_scale_is_a_closed_form(kw):
+    """result.scale_log2 computes EngineConfig.result_scale_log2 for every FSR without Python:
+    weight_fsr_coeff * weight_fsr + (act_exp or act_fsr) + offset."""
+    cfg = cfg_of(**kw)
+    sc = json.loads(json.dumps(manifest(cfg)))["result"]["scale_log2"]
+    assert sc["act_input"] == ("act_fsr" if cfg.act_is_log else "act_exp")
+    for wf in (-3, 0, 2):
+        for act in (-5, 0, 1):
+            expected = cfg.result_scale_log2(weight_fsr=wf, **{sc["act_input"]: act})
+            assert sc["weight_fsr_coeff"] * wf + act + sc["offset"] == expected
+    off = sc["offset"]
+    assert sc["real_value"] == (
+        f"result * 2**({sc['weight_fsr_coeff']} * weight_fsr + {sc['act_input']} "
+        f"{'-' if off < 0 else '+'} {abs(off)})"
+    )
+
+
+def test_axi_names(tmp_path):
+    """--axi-names: ports aclk / aresetn in the Verilog header and the manifest, the reset
+    recorded as active low; the default names stay clk / rst."""
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    v, j = write(cfg, tmp_path, name="eng", axi_names=True)
+    verilator_lint(v)
+    iverilog_check(v)
+    text = Path(v).read_text()
+    ports = ["aclk", "aresetn", *PORTS[2:]]
+    assert f"module eng({', '.join(ports)});" in text
+    top = text.split("module eng(", 1)[1].split("endmodule", 1)[0]
+    assert "input aresetn;" in top and "input aclk;" in top
+    assert not re.search(r"^\s*input\s+(clk|rst);", top, re.MULTILINE)
+    assert "assign rst = ~ aresetn;" in top
+    m = json.loads(Path(j).read_text())
+    assert [p["name"] for p in m["ports"]] == ports and m["axi_names"] is True
+    assert m["clock"] == {"name": "aclk", "edge": "rising"}
+    assert m["reset"] == {"name": "aresetn", "synchronous": True, "active": "low"}
+    assert "module eng(clk, rst," in generate_verilog(cfg, name="eng")
 
 
 def test_write_creates_both_files_and_refuses_to_overwrite(tmp_path):
