@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from ..golden.formats import EngineConfig
 
-__all__ = ["check_bool", "check_config"]
+__all__ = ["check_bool", "check_config", "read_only"]
 
 
 def check_config(config, kind=EngineConfig, *, name="config"):
@@ -20,3 +22,21 @@ def check_bool(value, name):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
+
+
+def read_only(attr, doc=None):
+    """A read-only :class:`property` whose value is the instance attribute ``attr``.
+
+    Parameters
+    ----------
+    attr : str
+        Name of the attribute the property reads (set in ``__init__``, e.g. ``"_config"``).
+    doc : str or None
+        The property's docstring.
+
+    Returns
+    -------
+    property
+        Assigning to it raises :exc:`AttributeError`.
+    """
+    return property(attrgetter(attr), doc=doc)

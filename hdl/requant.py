@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import signed_width, unsigned_width
 from ..golden.requant import Requant, log_thresholds
+from .params import read_only
 
 __all__ = ["LinearRequantizer", "LogRequantizer", "make_requantizer"]
 
@@ -38,10 +39,9 @@ class _RequantBase(wiring.Component):
             }
         )
 
-    @property
-    def requant(self):
-        """The :class:`logdot.golden.requant.Requant` this block implements."""
-        return self._requant
+    requant = read_only(
+        "_requant", "The :class:`logdot.golden.requant.Requant` this block implements."
+    )
 
     @property
     def latency(self):

@@ -6,6 +6,8 @@ from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .params import read_only
+
 __all__ = ["SkidBuffer"]
 
 
@@ -42,10 +44,7 @@ class SkidBuffer(wiring.Component):
             {"i": In(stream.Signature(self._shape)), "o": Out(stream.Signature(self._shape))}
         )
 
-    @property
-    def shape(self):
-        """Payload shape."""
-        return self._shape
+    shape = read_only("_shape", "Payload shape.")
 
     @property
     def latency(self):
