@@ -134,6 +134,14 @@ def _plot_points(ax_luts, ax_fmax, rs, x, style, color, labels):
         ax.plot([r[x] for r in pts], [y(r) for r in pts], style, color=color, label=label, **kw)
 
 
+def _save(plt, fig, path):
+    """Lay out ``fig``, write it to ``path`` (PNG, 120 dpi), close it; return ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot(results, img_dir):
     """Write the two scaling figures; return their paths."""
     import matplotlib
@@ -167,11 +175,7 @@ def plot(results, img_dir):
     ax2.set_title("fmax vs lanes (ECP5-25F, register_every=1)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
-    fig.tight_layout()
-    p = img_dir / "synth_vs_lanes.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(plt, fig, img_dir / "synth_vs_lanes.png"))
 
     # 2. vs weight bits at 16 lanes.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -190,11 +194,7 @@ def plot(results, img_dir):
     ax2.set(xlabel="weight bits W", ylabel="fmax (MHz)", title="fmax vs weight bits (ECP5-25F)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
-    fig.tight_layout()
-    p = img_dir / "synth_vs_weight_bits.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(plt, fig, img_dir / "synth_vs_weight_bits.png"))
     return paths
 
 

@@ -172,8 +172,8 @@ class Accumulator(wiring.Component):
         members["result"] = Out(signed(config.result_bits))
         super().__init__(members)
 
-    config = read_only("_config", "The engine configuration.")
-    sum_bits = read_only("_sum_bits", "Width of ``sum{p}``, per parity (a tuple).")
+    config = read_only("config", "The engine configuration.")
+    sum_bits = read_only("sum_bits", "Width of ``sum{p}``, per parity (a tuple).")
 
     @property
     def latency(self):

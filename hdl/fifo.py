@@ -45,10 +45,8 @@ class StreamFIFO(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(shape))
-        Input beats.
-    o : Out(stream.Signature(shape))
-        Output beats.
+    i, o : In(stream.Signature(shape)), Out(stream.Signature(shape))
+        Input and output beats.
     level : Out(range(depth + 1))
         Entries held.
     max_level : Out(range(depth + 1))
@@ -70,10 +68,10 @@ class StreamFIFO(wiring.Component):
             }
         )
 
-    shape = read_only("_shape", "Payload shape.")
-    depth = read_only("_depth", "Entries.")
+    shape = read_only("shape", "Payload shape.")
+    depth = read_only("depth", "Entries.")
     buffered = read_only(
-        "_buffered", "Whether the output is registered (block RAM read, then a register)."
+        "buffered", "Whether the output is registered (block RAM read, then a register)."
     )
 
     @property

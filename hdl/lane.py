@@ -150,7 +150,7 @@ class Lane(wiring.Component):
             members[f"carry{p}"] = Out(1)
         super().__init__(members)
 
-    config = read_only("_config", "The configuration this lane was built for.")
+    config = read_only("config", "The configuration this lane was built for.")
 
     @property
     def latency(self):

@@ -1,10 +1,11 @@
-"""Parameter checks shared by the components of :mod:`logdot.hdl`."""
+"""Parameter checks and property helpers shared by the components of :mod:`logdot.hdl`.
+
+:func:`check_bool` and :func:`read_only` are those of :mod:`logdot.golden.formats`.
+"""
 
 from __future__ import annotations
 
-from operator import attrgetter
-
-from ..golden.formats import EngineConfig
+from ..golden.formats import EngineConfig, check_bool, read_only
 
 __all__ = ["check_bool", "check_config", "read_only"]
 
@@ -15,28 +16,3 @@ def check_config(config, kind=EngineConfig, *, name="config"):
         article = "an" if kind.__name__[0] in "AEIOU" else "a"
         raise TypeError(f"{name} must be {article} {kind.__name__}, not {config!r}")
     return config
-
-
-def check_bool(value, name):
-    """Return ``value`` if it is a :class:`bool`, else raise :exc:`TypeError`."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
-
-
-def read_only(attr, doc=None):
-    """A read-only :class:`property` whose value is the instance attribute ``attr``.
-
-    Parameters
-    ----------
-    attr : str
-        Name of the attribute the property reads (set in ``__init__``, e.g. ``"_config"``).
-    doc : str or None
-        The property's docstring.
-
-    Returns
-    -------
-    property
-        Assigning to it raises :exc:`AttributeError`.
-    """
-    return property(attrgetter(attr), doc=doc)

@@ -120,9 +120,9 @@ class ProcessingElement(wiring.Component):
             }
         )
 
-    config = read_only("_config", "The engine configuration.")
+    config = read_only("config", "The engine configuration.")
     lane_stages = read_only(
-        "_lanes", "The :class:`~logdot.hdl.lane.Lane` components, in lane order (a tuple)."
+        "lanes", "The :class:`~logdot.hdl.lane.Lane` components, in lane order (a tuple)."
     )
 
     @property

@@ -98,12 +98,10 @@ class MaxPool(wiring.Component):
 
     Members
     -------
-    s : In(stream.Signature(pixel_layout(channels * bits)))
-        Input pixels.
-    o : Out(stream.Signature(pixel_layout(channels * bits)))
-        Pooled pixels.
+    s, o : In(stream.Signature(pixel_layout(channels * bits))), Out(...)
+        Input pixels and pooled pixels (the same layout).
     frame_error : Out(1)
-        Sticky: a frame had the wrong length.
+        As :class:`logdot.hdl.window.SlidingWindow`'s.
     """
 
     def __init__(self, *, channels, height, width, kernel, bits, act_format="log", signed=False):
@@ -125,13 +123,13 @@ class MaxPool(wiring.Component):
             }
         )
 
-    channels = read_only("_channels", "Codes per pixel.")
-    height = read_only("_height", "Input image height.")
-    width = read_only("_width", "Input image width.")
-    kernel = read_only("_kernel", "Pool size and stride.")
-    bits = read_only("_bits", "Bits per code.")
-    act_format = read_only("_act_format", 'Code format, ``"log"`` or ``"linear"``.')
-    signed = read_only("_signed", "Signed codes.")
+    channels = read_only("channels", "Codes per pixel.")
+    height = read_only("height", "Input image height.")
+    width = read_only("width", "Input image width.")
+    kernel = read_only("kernel", "Pool size and stride.")
+    bits = read_only("bits", "Bits per code.")
+    act_format = read_only("act_format", 'Code format, ``"log"`` or ``"linear"``.')
+    signed = read_only("signed", "Signed codes.")
 
     @property
     def out_height(self):

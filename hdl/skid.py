@@ -32,10 +32,8 @@ class SkidBuffer(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(shape))
-        Input stream.
-    o : Out(stream.Signature(shape))
-        Output stream.
+    i, o : In(stream.Signature(shape)), Out(stream.Signature(shape))
+        Input and output streams.
     """
 
     def __init__(self, *, shape):
@@ -44,7 +42,7 @@ class SkidBuffer(wiring.Component):
             {"i": In(stream.Signature(self._shape)), "o": Out(stream.Signature(self._shape))}
         )
 
-    shape = read_only("_shape", "Payload shape.")
+    shape = read_only("shape", "Payload shape.")
 
     @property
     def latency(self):

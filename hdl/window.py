@@ -276,8 +276,8 @@ class SlidingWindow(wiring.Component):
             }
         )
 
-    geometry = read_only("_geometry", "The :class:`logdot.golden.window.WindowGeometry`.")
-    bits = read_only("_bits", "Bits per code.")
+    geometry = read_only("geometry", "The :class:`logdot.golden.window.WindowGeometry`.")
+    bits = read_only("bits", "Bits per code.")
 
     @property
     def pixel_bits(self):
