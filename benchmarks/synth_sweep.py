@@ -89,32 +89,28 @@ def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
     else:
         cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=4, register_every=1)
         lin = wbits
+
+    def synthesize(folder, target, *, pnr):
+        return synth.synth_config(
+            cfg,
+            out_dir=folder,
+            targets=[target],
+            engine=engine,
+            linear_weight_bits=lin,
+            pnr=pnr,
+            progress=log,
+        )[0]
+
     res = {"engine": engine, "lanes": lanes, "weight_bits": wbits}
     for key, target in (("ecp5", "ecp5-nodsp"), ("ice40", "ice40")):
         if key == "ice40" and lanes > ICE40_MAX_LANES:
             res[key] = None  # does not fit an HX8K anyway; saves a long synthesis
             continue
-        res[key] = synth.synth_config(
-            cfg,
-            out_dir=out_dir / tag,
-            targets=[target],
-            engine=engine,
-            linear_weight_bits=lin,
-            pnr=False,
-            progress=log,
-        )[0]
+        res[key] = synthesize(out_dir / tag, target, pnr=False)
     res["fmax_mhz"] = None
     max_lanes = PNR_MAX_LANES if pnr_max_lanes is None else pnr_max_lanes
     if lanes <= max_lanes and res["ecp5"]["lut4_equiv"] <= PNR_MAX_LUT4:
-        res["fmax_mhz"] = synth.synth_config(
-            cfg,
-            out_dir=out_dir / tag / "pnr",
-            targets=["ecp5-nodsp"],
-            engine=engine,
-            linear_weight_bits=lin,
-            pnr=True,
-            progress=log,
-        )[0]["fmax_mhz"]
+        res["fmax_mhz"] = synthesize(out_dir / tag / "pnr", "ecp5-nodsp", pnr=True)["fmax_mhz"]
     res["seconds"] = round(time.monotonic() - t0, 1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res, indent=2) + "\n")
@@ -123,6 +119,27 @@ def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
 
 def _label(engine, w):
     return f"log W={w}" if engine == "log" else f"linear 8x{w}"
+
+
+def _plot_points(ax_luts, ax_fmax, rs, x, style, color, labels):
+    """Plot the points ``rs`` against ``r[x]``: ECP5 LUT4 and iCE40 LUT4 (the points that
+    have an iCE40 result) on ``ax_luts``, fmax (the points that have one) on ``ax_fmax``.
+    ``labels``: the three series' legend labels."""
+    series = (
+        (ax_luts, rs, lambda r: r["ecp5"]["lut4_equiv"], {}),
+        (ax_luts, [r for r in rs if r["ice40"]], lambda r: r["ice40"]["luts"], {"alpha": 0.4}),
+        (ax_fmax, [r for r in rs if r["fmax_mhz"]], lambda r: r["fmax_mhz"], {}),
+    )
+    for (ax, pts, y, kw), label in zip(series, labels, strict=True):
+        ax.plot([r[x] for r in pts], [y(r) for r in pts], style, color=color, label=label, **kw)
+
+
+def _save(plt, fig, path):
+    """Lay out ``fig``, write it to ``path`` (PNG, 120 dpi), close it; return ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot(results, img_dir):
@@ -146,29 +163,9 @@ def plot(results, img_dir):
         rs = [r for r in rs if r["lanes"] in LANES]
         if not rs:
             continue
-        ax1.plot(
-            [r["lanes"] for r in rs],
-            [r["ecp5"]["lut4_equiv"] for r in rs],
-            style,
-            color=color,
-            label=f"{_label(engine, w)} (ECP5)",
-        )
-        ri = [r for r in rs if r["ice40"]]
-        ax1.plot(
-            [r["lanes"] for r in ri],
-            [r["ice40"]["luts"] for r in ri],
-            style,
-            color=color,
-            alpha=0.4,
-            label=f"{_label(engine, w)} (iCE40)",
-        )
-        fr = [r for r in rs if r["fmax_mhz"]]
-        ax2.plot(
-            [r["lanes"] for r in fr],
-            [r["fmax_mhz"] for r in fr],
-            style,
-            color=color,
-            label=_label(engine, w),
+        name = _label(engine, w)
+        _plot_points(
+            ax1, ax2, rs, "lanes", style, color, (f"{name} (ECP5)", f"{name} (iCE40)", name)
         )
     ax1.set(xscale="log", yscale="log", xlabel="lanes", ylabel="LUT4 (ECP5: LUT4 + 2 x CCU2C)")
     ax1.set_title("Logic vs lanes (no DSPs)")
@@ -178,11 +175,7 @@ def plot(results, img_dir):
     ax2.set_title("fmax vs lanes (ECP5-25F, register_every=1)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
-    fig.tight_layout()
-    p = img_dir / "synth_vs_lanes.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(plt, fig, img_dir / "synth_vs_lanes.png"))
 
     # 2. vs weight bits at 16 lanes.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -192,28 +185,8 @@ def plot(results, img_dir):
             key=lambda r: r["weight_bits"],
         )
         name = "log (sign + W-1 bit code)" if engine == "log" else "linear (W-bit fixed point)"
-        ax1.plot(
-            [r["weight_bits"] for r in rs],
-            [r["ecp5"]["lut4_equiv"] for r in rs],
-            style,
-            color=color,
-            label=f"{name}, ECP5",
-        )
-        ax1.plot(
-            [r["weight_bits"] for r in rs],
-            [r["ice40"]["luts"] for r in rs],
-            style,
-            color=color,
-            alpha=0.4,
-            label=f"{name}, iCE40",
-        )
-        fr = [r for r in rs if r["fmax_mhz"]]
-        ax2.plot(
-            [r["weight_bits"] for r in fr],
-            [r["fmax_mhz"] for r in fr],
-            style,
-            color=color,
-            label=name,
+        _plot_points(
+            ax1, ax2, rs, "weight_bits", style, color, (f"{name}, ECP5", f"{name}, iCE40", name)
         )
     ax1.set(xlabel="weight bits W", ylabel="LUT4", title="Logic vs weight bits (16 lanes, A=8)")
     ax1.legend(fontsize=7)
@@ -221,11 +194,7 @@ def plot(results, img_dir):
     ax2.set(xlabel="weight bits W", ylabel="fmax (MHz)", title="fmax vs weight bits (ECP5-25F)")
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
-    fig.tight_layout()
-    p = img_dir / "synth_vs_weight_bits.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(plt, fig, img_dir / "synth_vs_weight_bits.png"))
     return paths
 
 

@@ -31,8 +31,7 @@ if str(ROOT) not in sys.path:
 
 from logdot.golden.network_file import load_network  # noqa: E402
 from logdot.golden.network_torch import accuracies, export_network  # noqa: E402
-from logdot.golden.nn import quantize_model  # noqa: E402
-from logdot.study.data import calibration_subset  # noqa: E402
+from logdot.study.data import calibration_subset, quantize_for_engine  # noqa: E402
 
 
 def build_parser():
@@ -113,14 +112,12 @@ def main(argv=None):
     )
     xc, _ = calibration_subset(x_tr, y_tr, n=min(args.calib, len(x_tr)))
     t0 = time.monotonic()
-    q = quantize_model(
+    q = quantize_for_engine(
         model,
+        xc,
         weight_format=args.weight_format,
         weight_bits=args.weight_bits,
-        act_format="log2",
         act_bits=args.act_bits,
-        act_signed=False,
-        calib_data=xc,
     )
     print(
         f"quantized: {args.weight_format} {args.weight_bits}-bit weights, log2 "

@@ -21,6 +21,7 @@ Summary
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field, fields
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "normalize_base",
+    "read_only",
     "signed_width",
     "sqrt2_constant",
     "unsigned_width",
@@ -104,6 +106,24 @@ def check_bool(value, name):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
+
+
+def read_only(name, doc=None):
+    """A read-only :class:`property` whose value is the instance attribute ``_<name>``.
+
+    Parameters
+    ----------
+    name : str
+        The property's name; the value is stored as ``_<name>`` (set in ``__init__``).
+    doc : str or None
+        The property's docstring.
+
+    Returns
+    -------
+    property
+        Assigning to it raises :exc:`AttributeError`.
+    """
+    return property(operator.attrgetter(f"_{name}"), doc=doc)
 
 
 def check_choice(value, name, choices):

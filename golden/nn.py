@@ -37,7 +37,6 @@ Biases stay in float: in the engine they are added to the accumulator at full pr
 from __future__ import annotations
 
 import copy
-import operator
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -45,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import logacc
-from .formats import LIMITS, check_bool, check_choice, check_int
+from .formats import LIMITS, check_bool, check_choice, check_int, read_only
 from .quant import (
     fake_linear_quant,
     fake_log_quant,
@@ -84,11 +83,6 @@ def _check_bits(fmt, bits, name="bits"):
         return check_int(bits, name, 1)
     lim = LIMITS["act_bits_linear"] if fmt == "linear" else LIMITS["quant_bits"]
     return check_int(bits, name, *lim)
-
-
-def _read_only(name, doc):
-    """A read-only property returning the attribute ``_<name>`` (documented by ``doc``)."""
-    return property(operator.attrgetter(f"_{name}"), doc=doc)
 
 
 class Quantizer(nn.Module):
@@ -139,11 +133,11 @@ class Quantizer(nn.Module):
 
     # -- read-only configuration ---------------------------------------------------------
 
-    format = _read_only("format", "The number format (see the class parameters).")
-    bits = _read_only("bits", "The width, the sign bit included when ``signed``.")
-    signed = _read_only("signed", "Whether the values are signed.")
-    rule = _read_only("rule", 'The scale rule, ``"max"`` or ``"calibrated"``.')
-    dynamic = _read_only("dynamic", "Whether the scale follows the input in every mode.")
+    format = read_only("format", "The number format (see the class parameters).")
+    bits = read_only("bits", "The width, the sign bit included when ``signed``.")
+    signed = read_only("signed", "Whether the values are signed.")
+    rule = read_only("rule", 'The scale rule, ``"max"`` or ``"calibrated"``.')
+    dynamic = read_only("dynamic", "Whether the scale follows the input in every mode.")
 
     @property
     def is_float(self):
@@ -312,15 +306,13 @@ class _QuantLayerMixin:
             if "logsqrt2" in (q.weight_format, q.act_format) and q.frac_bits < 1:
                 raise ValueError(f"frac_bits must be >= 1 with base sqrt(2), not {q.frac_bits!r}")
 
-    @property
-    def accumulation(self):
-        """``"exact"`` (the ordinary sum, as the engine computes it) or ``"log"`` (paper 3.3)."""
-        return self._accumulation
-
-    @property
-    def frac_bits(self):
-        """Fraction bits of the log-domain accumulator (``accumulation="log"``)."""
-        return self._frac_bits
+    accumulation = read_only(
+        "accumulation",
+        '``"exact"`` (the ordinary sum, as the engine computes it) or ``"log"`` (paper 3.3).',
+    )
+    frac_bits = read_only(
+        "frac_bits", 'Fraction bits of the log-domain accumulator (``accumulation="log"``).'
+    )
 
     def quantized_weight(self):
         """The weights the layer computes with (``dequant(quant(w))``, float)."""

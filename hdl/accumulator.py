@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int, signed_width
 from .lane import parities
-from .params import check_config
+from .params import check_config, read_only
 
 __all__ = ["Accumulator", "accumulator_latency", "combine_depth", "csd_digits"]
 
@@ -163,7 +163,7 @@ class Accumulator(wiring.Component):
             )
         for b in sum_bits:
             check_int(b, "sum_bits entries", 1)
-        self._sum_bits = sum_bits
+        self._sum_bits = tuple(sum_bits)
         members = {"en": In(1), "valid": In(1), "last": In(1)}
         for p in parities(config):
             members[f"sum{p}"] = In(signed(sum_bits[p]))
@@ -172,15 +172,8 @@ class Accumulator(wiring.Component):
         members["result"] = Out(signed(config.result_bits))
         super().__init__(members)
 
-    @property
-    def config(self):
-        """The engine configuration."""
-        return self._config
-
-    @property
-    def sum_bits(self):
-        """Width of ``sum{p}``, per parity."""
-        return tuple(self._sum_bits)
+    config = read_only("config", "The engine configuration.")
+    sum_bits = read_only("sum_bits", "Width of ``sum{p}``, per parity (a tuple).")
 
     @property
     def latency(self):

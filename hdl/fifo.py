@@ -7,6 +7,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
+from .params import check_bool, read_only
 
 __all__ = ["StreamFIFO", "fifo_latency"]
 
@@ -18,12 +19,6 @@ def fifo_latency(buffered=True):
     """Cycles from an input transfer into an empty FIFO to ``o.valid``: 2 for the buffered
     FIFO (block RAM read, then the output register), 1 for the unbuffered one."""
     return 2 if buffered else 1
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
 
 
 class StreamFIFO(wiring.Component):
@@ -50,10 +45,8 @@ class StreamFIFO(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(shape))
-        Input beats.
-    o : Out(stream.Signature(shape))
-        Output beats.
+    i, o : In(stream.Signature(shape)), Out(stream.Signature(shape))
+        Input and output beats.
     level : Out(range(depth + 1))
         Entries held.
     max_level : Out(range(depth + 1))
@@ -64,7 +57,7 @@ class StreamFIFO(wiring.Component):
     def __init__(self, *, shape, depth, buffered=True):
         Shape.cast(shape)  # a ShapeLike, or a TypeError naming it
         self._shape = shape
-        self._buffered = _check_bool(buffered, "buffered")
+        self._buffered = check_bool(buffered, "buffered")
         self._depth = check_int(depth, "depth", 3 if buffered else 2, MAX_DEPTH)
         super().__init__(
             {
@@ -75,18 +68,11 @@ class StreamFIFO(wiring.Component):
             }
         )
 
-    @property
-    def shape(self):
-        """Payload shape."""
-        return self._shape
-
-    @property
-    def depth(self):
-        return self._depth
-
-    @property
-    def buffered(self):
-        return self._buffered
+    shape = read_only("shape", "Payload shape.")
+    depth = read_only("depth", "Entries.")
+    buffered = read_only(
+        "buffered", "Whether the output is registered (block RAM read, then a register)."
+    )
 
     @property
     def width(self):

@@ -22,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int, signed_width
-from .params import check_config
+from .params import check_config, read_only
 
 __all__ = [
     "Lane",
@@ -150,10 +150,7 @@ class Lane(wiring.Component):
             members[f"carry{p}"] = Out(1)
         super().__init__(members)
 
-    @property
-    def config(self):
-        """The configuration this lane was built for."""
-        return self._config
+    config = read_only("config", "The configuration this lane was built for.")
 
     @property
     def latency(self):

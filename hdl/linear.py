@@ -45,10 +45,8 @@ class LinearLane(Lane):
 
     Members
     -------
-    act : In(act_bits)
-        Raw activation field (two's complement or unsigned).
-    weight : In(weight_bits)
-        Two's-complement weight.
+    act, weight : In(act_bits), In(weight_bits)
+        Raw activation field (two's complement or unsigned), two's-complement weight.
     term0 : Out(signed(signed_width(*config.term_range())))
         The product.
     carry0 : Out(1)

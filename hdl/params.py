@@ -1,10 +1,13 @@
-"""Parameter checks shared by the components of :mod:`logdot.hdl`."""
+"""Parameter checks and property helpers shared by the components of :mod:`logdot.hdl`.
+
+:func:`check_bool` and :func:`read_only` are those of :mod:`logdot.golden.formats`.
+"""
 
 from __future__ import annotations
 
-from ..golden.formats import EngineConfig
+from ..golden.formats import EngineConfig, check_bool, read_only
 
-__all__ = ["check_bool", "check_config"]
+__all__ = ["check_bool", "check_config", "read_only"]
 
 
 def check_config(config, kind=EngineConfig, *, name="config"):
@@ -13,10 +16,3 @@ def check_config(config, kind=EngineConfig, *, name="config"):
         article = "an" if kind.__name__[0] in "AEIOU" else "a"
         raise TypeError(f"{name} must be {article} {kind.__name__}, not {config!r}")
     return config
-
-
-def check_bool(value, name):
-    """Return ``value`` if it is a :class:`bool`, else raise :exc:`TypeError`."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator, accumulator_latency
 from .lane import Lane, LogLane, parities
-from .params import check_config
+from .params import check_config, read_only
 from .tree import AdderTree, tree_latency
 
 __all__ = ["ProcessingElement", "pe_latency"]
@@ -94,6 +94,7 @@ class ProcessingElement(wiring.Component):
                     f"not {len(lane.terms)}"
                 )
             self._lanes.append(lane)
+        self._lanes = tuple(self._lanes)
         self._trees = []
         for p in parities(cfg):
             ranges = [lane.term_range(p) for lane in self._lanes]
@@ -119,15 +120,10 @@ class ProcessingElement(wiring.Component):
             }
         )
 
-    @property
-    def config(self):
-        """The engine configuration."""
-        return self._config
-
-    @property
-    def lane_stages(self):
-        """The :class:`~logdot.hdl.lane.Lane` components, in lane order."""
-        return tuple(self._lanes)
+    config = read_only("config", "The engine configuration.")
+    lane_stages = read_only(
+        "lanes", "The :class:`~logdot.hdl.lane.Lane` components, in lane order (a tuple)."
+    )
 
     @property
     def latency(self):

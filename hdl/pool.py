@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
+from .params import check_bool, read_only
 from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
 
 __all__ = ["MaxPool", "pool_cycles", "pool_latency"]
@@ -54,12 +55,6 @@ def pool_cycles(height, width, kernel, images=1):
     k = check_int(kernel, "kernel", 1, min(height, width))
     last_used = (height // k * k - 1) * width + width // k * k - 1
     return (images - 1) * height * width + last_used + pool_latency() + 1
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
 
 
 class MaxPool(wiring.Component):
@@ -103,12 +98,10 @@ class MaxPool(wiring.Component):
 
     Members
     -------
-    s : In(stream.Signature(pixel_layout(channels * bits)))
-        Input pixels.
-    o : Out(stream.Signature(pixel_layout(channels * bits)))
-        Pooled pixels.
+    s, o : In(stream.Signature(pixel_layout(channels * bits))), Out(...)
+        Input pixels and pooled pixels (the same layout).
     frame_error : Out(1)
-        Sticky: a frame had the wrong length.
+        As :class:`logdot.hdl.window.SlidingWindow`'s.
     """
 
     def __init__(self, *, channels, height, width, kernel, bits, act_format="log", signed=False):
@@ -116,7 +109,7 @@ class MaxPool(wiring.Component):
         self._height = check_int(height, "height", 1, MAX_SIDE)
         self._width = check_int(width, "width", 1, MAX_SIDE)
         self._kernel = check_int(kernel, "kernel", 1, min(height, width))
-        self._signed = _check_bool(signed, "signed")
+        self._signed = check_bool(signed, "signed")
         self._bits = check_int(bits, "bits", 2 if signed else 1, MAX_BITS)
         if act_format not in ACT_FORMATS:
             raise ValueError(f"act_format must be 'log' or 'linear', not {act_format!r}")
@@ -130,33 +123,13 @@ class MaxPool(wiring.Component):
             }
         )
 
-    @property
-    def channels(self):
-        return self._channels
-
-    @property
-    def height(self):
-        return self._height
-
-    @property
-    def width(self):
-        return self._width
-
-    @property
-    def kernel(self):
-        return self._kernel
-
-    @property
-    def bits(self):
-        return self._bits
-
-    @property
-    def act_format(self):
-        return self._act_format
-
-    @property
-    def signed(self):
-        return self._signed
+    channels = read_only("channels", "Codes per pixel.")
+    height = read_only("height", "Input image height.")
+    width = read_only("width", "Input image width.")
+    kernel = read_only("kernel", "Pool size and stride.")
+    bits = read_only("bits", "Bits per code.")
+    act_format = read_only("act_format", 'Code format, ``"log"`` or ``"linear"``.')
+    signed = read_only("signed", "Signed codes.")
 
     @property
     def out_height(self):

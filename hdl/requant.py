@@ -20,16 +20,20 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import signed_width, unsigned_width
 from ..golden.requant import Requant, log_thresholds
+from .params import read_only
 
 __all__ = ["LinearRequantizer", "LogRequantizer", "make_requantizer"]
 
 
 class _RequantBase(wiring.Component):
-    def __init__(self, *, requant, kind):
+    #: The kind of :class:`logdot.golden.requant.Requant` a subclass implements.
+    _kind = None
+
+    def __init__(self, *, requant):
         if not isinstance(requant, Requant):
             raise TypeError(f"requant must be a logdot.golden.requant.Requant, not {requant!r}")
-        if requant.kind != kind:
-            raise ValueError(f"requant.kind must be {kind!r}, not {requant.kind!r}")
+        if requant.kind != self._kind:
+            raise ValueError(f"requant.kind must be {self._kind!r}, not {requant.kind!r}")
         self._requant = requant
         super().__init__(
             {
@@ -38,10 +42,9 @@ class _RequantBase(wiring.Component):
             }
         )
 
-    @property
-    def requant(self):
-        """The :class:`logdot.golden.requant.Requant` this block implements."""
-        return self._requant
+    requant = read_only(
+        "requant", "The :class:`logdot.golden.requant.Requant` this block implements."
+    )
 
     @property
     def latency(self):
@@ -68,8 +71,7 @@ class LogRequantizer(_RequantBase):
         The raw code: sign bit (when ``out_signed``) above the magnitude code.
     """
 
-    def __init__(self, *, requant):
-        super().__init__(requant=requant, kind="log")
+    _kind = "log"
 
     def elaborate(self, platform):
         rq = self._requant
@@ -142,14 +144,12 @@ class LinearRequantizer(_RequantBase):
 
     Members
     -------
-    z : In(signed(requant.in_bits))
-        The input.
-    out : Out(requant.out_bits)
-        Two's complement (``out_signed``) or unsigned.
+    z, out
+        As :class:`LogRequantizer`; ``out`` is two's complement (``out_signed``) or
+        unsigned.
     """
 
-    def __init__(self, *, requant):
-        super().__init__(requant=requant, kind="linear")
+    _kind = "linear"
 
     def elaborate(self, platform):
         rq = self._requant

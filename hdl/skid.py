@@ -6,6 +6,8 @@ from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .params import read_only
+
 __all__ = ["SkidBuffer"]
 
 
@@ -30,10 +32,8 @@ class SkidBuffer(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(shape))
-        Input stream.
-    o : Out(stream.Signature(shape))
-        Output stream.
+    i, o : In(stream.Signature(shape)), Out(stream.Signature(shape))
+        Input and output streams.
     """
 
     def __init__(self, *, shape):
@@ -42,10 +42,7 @@ class SkidBuffer(wiring.Component):
             {"i": In(stream.Signature(self._shape)), "o": Out(stream.Signature(self._shape))}
         )
 
-    @property
-    def shape(self):
-        """Payload shape."""
-        return self._shape
+    shape = read_only("shape", "Payload shape.")
 
     @property
     def latency(self):

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import check_int, signed_width
+from ..golden.formats import check_int, read_only, signed_width
 
 __all__ = ["AdderTree", "tree_latency"]
 
@@ -81,30 +81,11 @@ class AdderTree(wiring.Component):
             }
         )
 
-    @property
-    def n(self):
-        """Number of terms."""
-        return self._n
-
-    @property
-    def lo(self):
-        """Smallest value of one ``term[i]`` input."""
-        return self._lo
-
-    @property
-    def hi(self):
-        """Largest value of one ``term[i]`` input."""
-        return self._hi
-
-    @property
-    def carries(self):
-        """Whether the terms come with carry bits."""
-        return self._carries
-
-    @property
-    def register_every(self):
-        """Levels between pipeline registers (0: none)."""
-        return self._register_every
+    n = read_only("n", "Number of terms.")
+    lo = read_only("lo", "Smallest value of one ``term[i]`` input.")
+    hi = read_only("hi", "Largest value of one ``term[i]`` input.")
+    carries = read_only("carries", "Whether the terms come with carry bits.")
+    register_every = read_only("register_every", "Levels between pipeline registers (0: none).")
 
     @property
     def depth(self):

@@ -43,6 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.window import WindowGeometry
+from .params import read_only
 
 __all__ = [
     "SlidingWindow",
@@ -262,15 +263,9 @@ class SlidingWindow(wiring.Component):
     def __init__(
         self, *, channels, height, width, kernel, stride=1, padding=0, lanes, tiles=1, bits
     ):
+        # Positional: the dataclass's field order is this signature's.
         self._geometry = WindowGeometry(
-            channels=channels,
-            height=height,
-            width=width,
-            kernel=kernel,
-            stride=stride,
-            padding=padding,
-            lanes=lanes,
-            tiles=tiles,
+            channels, height, width, kernel, stride, padding, lanes, tiles
         )
         self._bits = check_int(bits, "bits", 1, MAX_BITS)
         super().__init__(
@@ -281,15 +276,8 @@ class SlidingWindow(wiring.Component):
             }
         )
 
-    @property
-    def geometry(self):
-        """The :class:`logdot.golden.window.WindowGeometry`."""
-        return self._geometry
-
-    @property
-    def bits(self):
-        """Bits per code."""
-        return self._bits
+    geometry = read_only("geometry", "The :class:`logdot.golden.window.WindowGeometry`.")
+    bits = read_only("bits", "Bits per code.")
 
     @property
     def pixel_bits(self):

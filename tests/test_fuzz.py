@@ -20,7 +20,6 @@ database is used, so a run replays exactly; a failure prints the falsifying conf
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import traceback
@@ -38,15 +37,10 @@ from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import LogDotTop
 from logdot.tools.lint import iverilog_check, verilator_lint
 from tests.support.mutants import mutant_top
+from tests.support.seeds import SEED, quick_settings
 from tests.support.stream import drive_stream, random_stream
 
-SEED = int(os.environ.get("LOGDOT_SEED", "20161603"))
-QUICK = dict(
-    max_examples=5,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+QUICK = quick_settings(5, HealthCheck.filter_too_much)
 FULL = dict(QUICK, max_examples=60)
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -19,23 +19,15 @@ import torch
 from torch import nn
 
 from logdot.cli import main
-from logdot.golden.nn import quantize_model
 from logdot.golden.spec_io import load_spec, save_spec, spec_from_module
+from tests.support.layers import quantize_log2
 
 
 def _spec():
     """A 6-input, 4-output Linear layer with a ReLU, quantized as the README's steps do."""
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
-    q = quantize_model(
-        model,
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        act_signed=False,
-        calib_data=torch.rand(32, 6),
-    )
+    q = quantize_log2(model, torch.rand(32, 6))
     return spec_from_module(q[0], relu=True, next_quant=q[2].input_quant)
 
 

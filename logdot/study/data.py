@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from logdot.golden.nn import quantize_model
+
 __all__ = [
     "DigitsCNN",
     "TrainConfig",
@@ -42,9 +44,11 @@ __all__ = [
     "evaluate",
     "init_digits_cnn",
     "load_digits_split",
+    "quantize_for_engine",
     "random_shift",
     "single_thread",
     "train",
+    "train_cached",
     "train_digits_cnn",
 ]
 
@@ -93,6 +97,39 @@ def calibration_subset(x_train, y_train, n=256):
     sub, _ = train_test_split(idx, train_size=n, random_state=SPLIT_SEED, stratify=y_train.numpy())
     sub = torch.from_numpy(np.sort(sub))
     return x_train[sub], y_train[sub]
+
+
+def quantize_for_engine(model, calib_data, *, weight_format, weight_bits, act_bits):
+    """:func:`logdot.golden.nn.quantize_model` with the activations the engines take.
+
+    Activations are unsigned base-2 log codes (every layer input of a ReLU network is
+    non-negative), the format of the examples that export a model to the hardware.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained float model (copied, not modified).
+    calib_data : torch.Tensor
+        Training images for the activation calibration.
+    weight_format : str
+        ``"log2"``, ``"logsqrt2"`` or ``"linear"`` (see :class:`logdot.golden.nn.Quantizer`).
+    weight_bits, act_bits : int
+        Bits per weight and per activation code.
+
+    Returns
+    -------
+    torch.nn.Module
+        The quantized model, in eval mode.
+    """
+    return quantize_model(
+        model,
+        weight_format=weight_format,
+        weight_bits=weight_bits,
+        act_format="log2",
+        act_bits=act_bits,
+        act_signed=False,
+        calib_data=calib_data,
+    )
 
 
 def load_digits_split():
@@ -232,6 +269,45 @@ def train(model, x, y, *, seed, config=TrainConfig(), progress=None, before_epoc
     return model
 
 
+def train_cached(model, path, training_set, *, seed, config, cache, progress=None):
+    """Train ``model``, or load its weights from the cache file ``path``.
+
+    With ``cache`` and an existing ``path``, the state dict stored there is loaded (no
+    training). Otherwise ``model`` is trained with :func:`train` on ``training_set()`` and,
+    with ``cache``, its state dict is written to ``path`` atomically (a temporary file in the
+    same folder, then renamed).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The freshly initialized model.
+    path : pathlib.Path
+        The cache file.
+    training_set : callable
+        Returns ``(x_train, y_train)``; called only when training happens.
+    seed, config, progress
+        Passed to :func:`train`.
+    cache : bool
+        Read and write ``path`` (``False`` always trains and writes nothing).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model``, trained or loaded, in eval mode.
+    """
+    if cache and path.exists():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model.eval()
+    x_tr, y_tr = training_set()
+    train(model, x_tr, y_tr, seed=seed, config=config, progress=progress)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+    return model
+
+
 def init_digits_cnn(seed):
     """A freshly initialized :class:`DigitsCNN` (PyTorch's default init, seeded)."""
     with torch.random.fork_rng(devices=[]):
@@ -267,15 +343,12 @@ def train_digits_cnn(seed=0, *, config=TrainConfig(), cache=True, cache_dir=None
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     path = Path(cache_dir or default_cache_dir()) / f"digits_cnn_{config.key()}_seed{seed}.pt"
-    model = init_digits_cnn(seed)
-    if cache and path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model.eval()
-    x_tr, y_tr, _, _ = load_digits_split()
-    train(model, x_tr, y_tr, seed=seed, config=config, progress=progress)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    return model
+    return train_cached(
+        init_digits_cnn(seed),
+        path,
+        lambda: load_digits_split()[:2],
+        seed=seed,
+        config=config,
+        cache=cache,
+        progress=progress,
+    )

@@ -11,15 +11,7 @@ import math
 import torch
 
 from logdot.golden.quant import fsr_calibrate, linear_exp_calibrate, log_dequant
-from logdot.study.sweep import (
-    LOGACC_FORMATS,
-    LOGACC_FRAC_BITS,
-    PTQ_BITS,
-    QAT_BITS,
-    QUANT_FORMATS,
-    RULES,
-    SCOPES,
-)
+from logdot.study import sweep
 
 __all__ = [
     "HIST_BITS",
@@ -95,18 +87,18 @@ def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 4, figsize=(18, 8.4))
-    bits = list(PTQ_BITS)
+    bits = list(sweep.PTQ_BITS)
     n, nq = len(cfg.seeds), len(cfg.qat_seeds)
     fl = float_ms[0]
-    for row, rule in enumerate(RULES):
+    for row, rule in enumerate(sweep.RULES):
         ptq = ptq_by_rule[rule]
         lo = _pct(min(r["accuracy_mean"] for r in ptq))
         if row == 0:
-            shown = [v[0] for (_, f, _), v in logacc_agg.items() if f == LOGACC_FRAC_BITS]
+            shown = [v[0] for (_, f, _), v in logacc_agg.items() if f == sweep.LOGACC_FRAC_BITS]
             lo = min([lo] + [_pct(v) for v in shown] + [_pct(v[0]) for v in qat_agg.values()])
             lo_top = lo
-        for ax, scope in zip(axes[row, :3], SCOPES, strict=True):
-            for fmt in QUANT_FORMATS:
+        for ax, scope in zip(axes[row, :3], sweep.SCOPES, strict=True):
+            for fmt in sweep.QUANT_FORMATS:
                 cells = [r for r in ptq if r["scope"] == scope and r["format"] == fmt]
                 _errorbars(
                     ax,
@@ -116,23 +108,23 @@ def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
                     fmt,
                 )
             if scope == "both" and row == 0:
-                for fmt in LOGACC_FORMATS:
-                    m = [_pct(logacc_agg[(fmt, LOGACC_FRAC_BITS, b)][0]) for b in bits]
+                for fmt in sweep.LOGACC_FORMATS:
+                    m = [_pct(logacc_agg[(fmt, sweep.LOGACC_FRAC_BITS, b)][0]) for b in bits]
                     ax.plot(
                         bits,
                         m,
                         ls=":",
                         marker="x",
                         color=_STYLE[fmt]["color"],
-                        label=f"{fmt}, log-domain acc. (F={LOGACC_FRAC_BITS})",
+                        label=f"{fmt}, log-domain acc. (F={sweep.LOGACC_FRAC_BITS})",
                     )
             ax.axhline(_pct(fl), **_STYLE["float"], label="float")
             _finish(ax, f"PTQ, {scope} quantized, {rule} scales ({n} seeds)", bits, lo)
         axes[row, 0].set_ylabel("test accuracy (%)")
     # QAT.
     ax = axes[0, 3]
-    qbits = list(QAT_BITS)
-    for fmt in QUANT_FORMATS:
+    qbits = list(sweep.QAT_BITS)
+    for fmt in sweep.QUANT_FORMATS:
         _errorbars(
             ax,
             qbits,
@@ -144,7 +136,7 @@ def plot_accuracy(path, ptq_by_rule, logacc_agg, qat_agg, float_ms, cfg):
     _finish(ax, f"QAT from scratch, both quantized ({nq} seeds)", qbits, lo_top)
     # Fraction bits of the log-domain accumulator.
     ax = axes[1, 3]
-    fracs = sorted({*cfg.logacc_frac_sweep, LOGACC_FRAC_BITS})
+    fracs = sorted({*cfg.logacc_frac_sweep, sweep.LOGACC_FRAC_BITS})
     if len(fracs) > 1:
         exact = {
             r["bits"]: r["accuracy_mean"]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import TrainConfig, default_cache_dir, train
+from .data import TrainConfig, default_cache_dir, train, train_cached
 
 __all__ = [
     "MNIST_TRAIN_CONFIG",
@@ -183,14 +183,12 @@ def train_mnist_cnn(
         x_tr, y_tr = data
         return train(model, x_tr, y_tr, seed=seed, config=config, progress=progress)
     path = Path(cache_dir or default_cache_dir()) / f"mnist_cnn_{config.key()}_seed{seed}.pt"
-    if cache and path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model.eval()
-    x_tr, y_tr, _, _ = load_mnist_split(cache_dir=cache_dir)
-    train(model, x_tr, y_tr, seed=seed, config=config, progress=progress)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    return model
+    return train_cached(
+        model,
+        path,
+        lambda: load_mnist_split(cache_dir=cache_dir)[:2],
+        seed=seed,
+        config=config,
+        cache=cache,
+        progress=progress,
+    )

@@ -14,6 +14,7 @@ from logdot.golden.formats import (
     check_choice,
     check_int,
     normalize_base,
+    read_only,
     signed_width,
     sqrt2_constant,
     unsigned_width,
@@ -240,6 +241,21 @@ def test_check_bool_and_check_choice_messages():
         check_choice("float", "kind", ("log", "linear"))
     with raises(ValueError, "n must be one of 1, 2, not 3"):
         check_choice(3, "n", (1, 2))
+
+
+def test_read_only_property():
+    class Thing:
+        size = read_only("size", "The size.")
+
+        def __init__(self, size):
+            self._size = size
+
+    t = Thing(3)
+    assert t.size == 3 and Thing(4).size == 4
+    assert Thing.size.__doc__ == "The size."
+    with pytest.raises(AttributeError):
+        t.size = 5
+    assert t.size == 3
 
 
 def test_normalize_base():

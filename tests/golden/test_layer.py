@@ -10,6 +10,7 @@
   against it: tests/hdl/test_requant.py).
 """
 
+import itertools
 import math
 import random
 import re
@@ -153,22 +154,6 @@ def test_stream_layouts():
     assert pack_outputs(cfg, [[3, 12], [0, 15]]) == [0xC3, 0xF0]
 
 
-def tiny_quantized_cnn(seed):
-    """A small random ReLU CNN quantized with logdot.golden.nn (log2 weights, log2 activations)."""
-    from torch import nn
-
-    from logdot.golden.nn import quantize_model
-
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2))
-    calib = torch.rand(16, 1, 7, 7)
-    q = quantize_model(
-        model, weight_format="log2", weight_bits=4, act_format="log2", act_bits=4,
-        act_signed=False, calib_data=calib,
-    )  # fmt: skip
-    return q, calib
-
-
 def ref_log_codes(zs, scale_x2, bits, fsr, signed_out):
     """:func:`ref_log_code` for a list of integers, vectorized over the big-integer part."""
     cb = bits - 1 if signed_out else bits
@@ -233,18 +218,16 @@ def test_golden_log_equals_log_quant_of_exact_value(in_bits):
 @pytest.mark.parametrize("in_bits", [2, 4, 9])
 def test_golden_linear_equals_linear_quant_of_exact_value(in_bits):
     zs = all_inputs(in_bits)
-    for scale_x2 in range(-6, 7, 2):
+    grid = itertools.product(range(-6, 7, 2), (2, 3, 5, 12), (False, True), range(-6, 8))
+    for scale_x2, bits, signed_out, exp in grid:
         s = scale_x2 // 2
-        for bits in (2, 3, 5, 12):
-            for signed_out in (False, True):
-                for exp in range(-6, 8):
-                    rq = Requant.linear(
-                        in_bits=in_bits, scale_x2=scale_x2, bits=bits, exp=exp, signed=signed_out
-                    )
-                    got = rq(zs)
-                    assert torch.equal(got, linear_quant(zs, bits, exp - s, signed=signed_out))
-                    v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
-                    assert torch.equal(got, linear_quant(v, bits, exp, signed=signed_out))
+        rq = Requant.linear(
+            in_bits=in_bits, scale_x2=scale_x2, bits=bits, exp=exp, signed=signed_out
+        )
+        got = rq(zs)
+        assert torch.equal(got, linear_quant(zs, bits, exp - s, signed=signed_out))
+        v = torch.ldexp(zs.to(torch.float64), torch.tensor(s))
+        assert torch.equal(got, linear_quant(v, bits, exp, signed=signed_out))
 
 
 def test_golden_wide_inputs_random_and_extremes(seed):

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -36,14 +34,10 @@ from logdot.golden.network_torch import (
 )
 from logdot.golden.nn import quantize_model
 from logdot.golden.quant import linear_dequant, linear_quant, log_dequant, log_quant
+from tests.support.layers import quantize_log2
+from tests.support.seeds import SEED, quick_settings
 
-SEED = int(os.environ.get("LOGDOT_SEED", "20161603"))
-QUICK = dict(
-    max_examples=12,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+QUICK = quick_settings(12, HealthCheck.function_scoped_fixture)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -326,16 +320,7 @@ def test_max_pool_on_codes_compares_values():
 def _q(*layers, act_signed=False, calib=True, shape=(1, 6, 6)):
     model = nn.Sequential(*layers)
     x = torch.rand(8, *shape)
-    q = quantize_model(
-        model,
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        act_signed=act_signed,
-        calib_data=x if calib else None,
-    )
-    return q
+    return quantize_log2(model, x if calib else None, act_signed=act_signed)
 
 
 class _Residual(nn.Module):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from logdot.golden import logacc
+from logdot.golden import logacc, quant
 from logdot.golden.nn import (
     FORMATS,
     LogConv2d,
@@ -19,16 +19,6 @@ from logdot.golden.nn import (
     quantize_model,
     quantizers,
 )
-from logdot.golden.quant import (
-    fsr_calibrate,
-    fsr_from_max,
-    linear_dequant,
-    linear_exp_calibrate,
-    linear_exp_from_max,
-    linear_quant,
-    log_dequant,
-    log_quant,
-)
 
 QUANT_FORMATS = FORMATS[1:]
 BASE = {"log2": 2, "logsqrt2": "sqrt2"}
@@ -37,20 +27,20 @@ BASE = {"log2": 2, "logsqrt2": "sqrt2"}
 def ref_dequant(x, fmt, bits, scale, signed):
     """``dequant(quant(x))`` straight from logdot.golden.quant, in float64."""
     if fmt == "linear":
-        return linear_dequant(
-            linear_quant(x, bits, scale, signed=signed), bits, scale, signed=signed
+        return quant.linear_dequant(
+            quant.linear_quant(x, bits, scale, signed=signed), bits, scale, signed=signed
         )
     b = BASE[fmt]
-    return log_dequant(
-        log_quant(x, bits, scale, base=b, signed=signed), bits, scale, base=b, signed=signed
+    return quant.log_dequant(
+        quant.log_quant(x, bits, scale, base=b, signed=signed), bits, scale, base=b, signed=signed
     )
 
 
 def ref_scale(x, fmt, bits, rule, signed):
     if fmt == "linear":
-        f = linear_exp_calibrate if rule == "calibrated" else linear_exp_from_max
+        f = quant.linear_exp_calibrate if rule == "calibrated" else quant.linear_exp_from_max
         return f(x, bits, signed=signed)
-    f = fsr_calibrate if rule == "calibrated" else fsr_from_max
+    f = quant.fsr_calibrate if rule == "calibrated" else quant.fsr_from_max
     return f(x, bits, base=BASE[fmt], signed=signed)
 
 
@@ -116,8 +106,8 @@ def test_quantizer_forward_is_golden_quant(fmt, bits, signed, seed):
 
 def ref_codes(x, fmt, bits, scale, signed):
     if fmt == "linear":
-        return linear_quant(x, bits, scale, signed=signed)
-    return log_quant(x, bits, scale, base=BASE[fmt], signed=signed)
+        return quant.linear_quant(x, bits, scale, signed=signed)
+    return quant.log_quant(x, bits, scale, base=BASE[fmt], signed=signed)
 
 
 @pytest.mark.parametrize("fmt", QUANT_FORMATS)

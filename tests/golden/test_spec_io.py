@@ -9,10 +9,11 @@ import re
 
 import pytest
 import torch
+from torch import nn
 
 from logdot.golden.mapping import map_layer
 from logdot.golden.spec_io import load_spec, save_spec, spec_from_module
-from tests.support.layers import random_conv_spec, random_input
+from tests.support.layers import quantize_log2, random_conv_spec, random_input
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,19 +35,11 @@ def test_spec_save_load_round_trip(tmp_path, seed):
 
 
 def tiny_quantized_cnn(seed):
-    """A small random ReLU CNN quantized with logdot.golden.nn (log2 weights, log2 activations)."""
-    from torch import nn
-
-    from logdot.golden.nn import quantize_model
-
+    """A small random ReLU CNN quantized with log2 weights and log2 activations."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2))
     calib = torch.rand(16, 1, 7, 7)
-    q = quantize_model(
-        model, weight_format="log2", weight_bits=4, act_format="log2", act_bits=4,
-        act_signed=False, calib_data=calib,
-    )  # fmt: skip
-    return q, calib
+    return quantize_log2(model, calib), calib
 
 
 def test_spec_from_golden_nn_module_matches_the_quantized_layer(seed):

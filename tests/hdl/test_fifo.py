@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 from logdot.hdl.fifo import StreamFIFO, fifo_latency
 from logdot.hdl.window import pixel_layout
 from logdot.tools.lint import iverilog_check, verilator_lint
-from tests.hdl.test_window import compare, run_stream
+from tests.support.stream import compare, run_stream
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -14,14 +14,8 @@ from torch.nn import functional as F
 from logdot.golden.window import frame_images, maxpool_codes, pack_pixel, pool_key
 from logdot.hdl.pool import MaxPool, pool_cycles, pool_latency
 from logdot.tools.lint import iverilog_check, verilator_lint
-from tests.hdl.test_window import (
-    compare,
-    images_of,
-    pixel_beats,
-    random_frames,
-    random_image,
-    run_stream,
-)
+from tests.hdl.test_window import images_of, pixel_beats, random_frames, random_image
+from tests.support.stream import compare, run_stream
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

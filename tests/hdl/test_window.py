@@ -14,10 +14,9 @@ import random
 import pytest
 import torch
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Module
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from logdot.golden.layer import output_tlast, pack_outputs
 from logdot.golden.mapping import LayerSpec, map_layer
@@ -38,131 +37,10 @@ from logdot.hdl.window import (
     window_period,
 )
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.stream import check_hold, compare, run_stream
 
 # Property tests build units only to read their properties, never to elaborate them.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-
-# -- stream driver and checker ---------------------------------------------------------------
-
-
-def run_stream(
-    dut,
-    beats,
-    *,
-    expected,
-    rng=None,
-    idle=0.0,
-    backpressure=0.0,
-    reset_at=None,
-    after_reset=(),
-    max_cycles=None,
-    drain=8,
-):
-    """Drive ``dut.s`` (or ``dut.i``) with ``beats`` (``(data, last)`` pairs) and collect ``dut.o``.
-
-    Payloads are ``data`` + ``last`` structures or plain values (then ``last`` is ignored
-    on the input and ``False`` on the output); ``dut.frame_error`` is read when it exists.
-
-    The source holds valid and payload until the transfer and idles with probability
-    ``idle``; the sink is not ready with probability ``backpressure``. The sink checks the
-    AXI4-Stream rules (valid never drops and the payload never changes without a transfer).
-    ``reset_at``: cycle at which the ``sync`` reset is pulsed for one cycle; the source then
-    restarts with ``after_reset`` and the outputs collected so far are discarded. The run
-    ends when every beat went in and ``expected`` beats came out, then ``drain`` more cycles
-    check that nothing else comes out; more than ``max_cycles`` cycles is a hang.
-
-    Returns
-    -------
-    dict
-        ``out`` (list of ``(data, last)``), ``in_cycles``, ``out_cycles``, ``cycles`` (the
-        cycle of the last output transfer + 1, counted from the first cycle after reset),
-        ``frame_error``.
-    """
-    rng = rng or random.Random(0)
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = dut
-    src = list(beats)
-    limit = max_cycles or 40 * (len(src) + len(after_reset) + expected) + 400
-    log = {"out": [], "in_cycles": [], "out_cycles": [], "cycles": 0, "frame_error": 0}
-    port = dut.s if hasattr(dut, "s") else dut.i
-    plain = not hasattr(port.payload, "last")
-
-    async def bench(ctx):
-        nonlocal src
-        i, pending, held, base, extra = 0, False, None, 0, None
-        for cycle in range(limit):
-            if reset_at is not None and cycle == reset_at:
-                ctx.set(cd.rst, 1)
-                ctx.set(port.valid, 0)
-                await ctx.tick()
-                ctx.set(cd.rst, 0)
-                assert not ctx.get(dut.o.valid), "o.valid high after reset"
-                src, i, pending, held, base = list(after_reset), 0, False, None, cycle + 1
-                for k in ("out", "in_cycles", "out_cycles"):
-                    log[k].clear()
-                continue
-            if not pending and i < len(src) and rng.random() >= idle:
-                pending = True
-                ctx.set(port.valid, 1)
-                if plain:
-                    ctx.set(port.payload, src[i][0])
-                else:
-                    ctx.set(port.payload, {"data": src[i][0], "last": int(src[i][1])})
-            elif not pending:
-                ctx.set(port.valid, 0)
-            ready = rng.random() >= backpressure
-            ctx.set(dut.o.ready, int(ready))
-            if pending and ctx.get(port.ready):
-                log["in_cycles"].append(cycle - base)
-                i += 1
-                pending = False
-            valid = ctx.get(dut.o.valid)
-            payload = ctx.get(dut.o.payload)
-            if hasattr(payload, "last"):
-                beat = (int(payload.data), bool(payload.last))
-            else:
-                beat = (int(payload), False)
-            if held is not None:
-                assert valid, f"o.valid dropped without a transfer at cycle {cycle}"
-                assert beat == held, f"o.payload changed without a transfer at cycle {cycle}"
-            held = None
-            if valid and ready:
-                log["out"].append(beat)
-                log["out_cycles"].append(cycle - base)
-                log["cycles"] = cycle - base + 1
-            elif valid:
-                held = beat
-            if hasattr(dut, "frame_error"):
-                log["frame_error"] = int(ctx.get(dut.frame_error))
-            await ctx.tick()
-            done = i == len(src) and not pending and len(log["out"]) >= expected
-            if done and extra is None:
-                extra = drain
-            if extra is not None:
-                if extra == 0:
-                    return
-                extra -= 1
-        raise AssertionError(
-            f"hang: {i}/{len(src)} beats in, {len(log['out'])}/{expected} out after {limit} cycles"
-        )
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return log
-
-
-def compare(got, expected):
-    """``None`` when the beat lists are equal, else a message naming the first mismatch."""
-    for k, (g, e) in enumerate(zip(got, expected, strict=False)):
-        if g != e:
-            return f"beat {k}: got {g}, expected {e}"
-    if len(got) != len(expected):
-        return f"{len(got)} beats out, {len(expected)} expected"
-    return None
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -502,6 +380,15 @@ def test_window_slow_producer_and_consumer(seed):
     """Heavy idles and back-pressure (90 % / 80 %): exact, nothing dropped or duplicated."""
     check_window(HW_CASES[7], random.Random(seed), images=2, idle=0.9, backpressure=0.8)
     check_window(HW_CASES[4], random.Random(seed + 1), images=2, idle=0.0, backpressure=0.9)
+
+
+def test_sink_check_flags_a_dropped_valid_and_a_changed_payload():
+    check_hold(None, False, 1, 0, "o.valid", "o.payload")  # nothing was held
+    check_hold(5, True, 5, 3, "o.valid", "o.payload")
+    with pytest.raises(AssertionError, match=r"o\.valid dropped without a transfer at cycle 3"):
+        check_hold(5, False, 5, 3, "o.valid", "o.payload")
+    with pytest.raises(AssertionError, match=r"o\.payload changed without a transfer at cycle 3"):
+        check_hold(5, True, 6, 3, "o.valid", "o.payload")
 
 
 def test_checker_reports_a_wrong_golden(seed):

@@ -16,6 +16,7 @@ import logdot.generators.common
 import logdot.generators.engine
 from logdot.cli import main
 from logdot.golden.formats import EngineConfig
+from tests.support.layers import random_conv_spec
 
 ENGINE = ["--lanes", "3", "--act-bits", "8", "--weight-bits", "4"]
 
@@ -180,30 +181,8 @@ def test_cli_reports_an_interrupted_write_as_one_line(tmp_path, monkeypatch):
 
 
 def _layer_dict():
-    from logdot.golden.mapping import LayerSpec
-
     g = torch.Generator().manual_seed(1)
-    spec = LayerSpec(
-        kind="linear",
-        weight_codes=torch.randint(0, 16, (4, 6), generator=g),
-        weight_bits=4,
-        weight_base=2,
-        weight_fsr=1,
-        act_format="log",
-        act_bits=4,
-        act_signed=False,
-        act_scale=0,
-        bias=torch.randn(4, generator=g, dtype=torch.float64),
-        relu=True,
-        out_kind="log",
-        out_bits=4,
-        out_signed=False,
-        out_scale=2,
-        stride=(1, 1),
-        padding=(0, 0),
-        frac_bits=None,
-    )
-    return spec.to_dict()
+    return random_conv_spec(g, kind="linear", cin=6, cout=4, padding=(0, 0)).to_dict()
 
 
 def _layer_file(tmp_path, mutate=None, raw=None):

@@ -1,5 +1,5 @@
 """Helpers shared by the test suites (and cocotb_tests/): stream drivers, stimulus,
-configurations, mutants. Not tests: nothing here is collected."""
+configurations, mutants, seeds. Not tests: nothing here is collected."""
 
 from pathlib import Path
 

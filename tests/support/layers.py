@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, z_bits
 from logdot.golden.mapping import LayerSpec
+from logdot.golden.nn import quantize_model
 from logdot.golden.quant import linear_dequant, log_dequant
 from logdot.golden.requant import Requant
 
@@ -16,6 +17,7 @@ __all__ = [
     "all_inputs",
     "dequant_acts",
     "float_layer",
+    "quantize_log2",
     "random_conv_spec",
     "random_input",
     "small_layer",
@@ -25,6 +27,33 @@ __all__ = [
 def all_inputs(n):
     """Every integer of the signed width ``n``, in increasing order (an int64 tensor)."""
     return torch.arange(-(1 << (n - 1)), 1 << (n - 1), dtype=torch.int64)
+
+
+def quantize_log2(model, calib_data, *, act_signed=False):
+    """``model`` quantized with 4-bit log2 weights and 4-bit log2 activations.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The float model (copied).
+    calib_data : torch.Tensor or None
+        Calibration inputs (``None``: uncalibrated activation quantizers).
+    act_signed : bool
+        Signed activations.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    return quantize_model(
+        model,
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        act_signed=act_signed,
+        calib_data=calib_data,
+    )
 
 
 def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",

@@ -5,14 +5,27 @@ simulator boilerplate (:func:`run_testbench`).
 :func:`drive_stream` feeds them through a top with the ports of
 :data:`logdot.hdl.top.PORTS` (the log engine, a mutant, the linear baseline) in Amaranth's
 simulator, with random idles and back-pressure, and checks the output handshake while it runs.
+:func:`run_stream` does the same for a component with stream members (``s`` or ``i`` in,
+``o`` out: the window unit, the pool, the FIFO) and :func:`compare` compares beat lists;
+both drivers share :func:`pulse_reset` and :func:`check_hold`.
 """
 
 from __future__ import annotations
 
+import random
+
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-__all__ = ["drive_stream", "random_stream", "run_testbench"]
+__all__ = [
+    "check_hold",
+    "compare",
+    "drive_stream",
+    "pulse_reset",
+    "random_stream",
+    "run_stream",
+    "run_testbench",
+]
 
 
 def run_testbench(dut, bench, *, clock=True):
@@ -32,6 +45,30 @@ def run_testbench(dut, bench, *, clock=True):
         sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+
+
+async def pulse_reset(ctx, domain, source_valid, sink_valid, name):
+    """Pulse ``domain``'s reset for one cycle with the source idle.
+
+    Afterwards the sink's ``valid`` (``sink_valid``, called ``name`` in the message) must be
+    low.
+    """
+    ctx.set(domain.rst, 1)
+    ctx.set(source_valid, 0)
+    await ctx.tick()
+    ctx.set(domain.rst, 0)
+    assert not ctx.get(sink_valid), f"{name} high after reset"
+
+
+def check_hold(held, valid, payload, cycle, valid_name, payload_name):
+    """The AXI4-Stream rule at a sink, checked in ``cycle``.
+
+    ``held`` is the payload of the previous cycle when it had valid without ready, else
+    ``None``; then ``valid`` must still be high and ``payload`` unchanged.
+    """
+    if held is not None:
+        assert valid, f"{valid_name} dropped without a transfer at cycle {cycle}"
+        assert payload == held, f"{payload_name} changed without a transfer at cycle {cycle}"
 
 
 def random_stream(cfg, rng, beats, max_len, *, corners=False):
@@ -141,11 +178,7 @@ def drive_stream(
         cycle = 0
         for cycle in range(budget):
             if reset_at is not None and cycle == reset_at:
-                ctx.set(cd.rst, 1)
-                ctx.set(dut.s_axis_tvalid, 0)
-                await ctx.tick()
-                ctx.set(cd.rst, 0)
-                assert ctx.get(dut.m_axis_tvalid) == 0, "m_axis_tvalid high after reset"
+                await pulse_reset(ctx, cd, dut.s_axis_tvalid, dut.m_axis_tvalid, "m_axis_tvalid")
                 i, pending, held = 0, False, None
                 log["results"].clear()
                 log["tlast"].clear()
@@ -194,3 +227,113 @@ def drive_stream(
 
     run_testbench(m, bench)
     return log
+
+
+def run_stream(
+    dut,
+    beats,
+    *,
+    expected,
+    rng=None,
+    idle=0.0,
+    backpressure=0.0,
+    reset_at=None,
+    after_reset=(),
+    max_cycles=None,
+    drain=8,
+):
+    """Drive ``dut.s`` (or ``dut.i``) with ``beats`` (``(data, last)`` pairs) and collect ``dut.o``.
+
+    Payloads are ``data`` + ``last`` structures or plain values (then ``last`` is ignored
+    on the input and ``False`` on the output); ``dut.frame_error`` is read when it exists.
+
+    The source holds valid and payload until the transfer and idles with probability
+    ``idle``; the sink is not ready with probability ``backpressure``. The sink checks the
+    AXI4-Stream rules (valid never drops and the payload never changes without a transfer).
+    ``reset_at``: cycle at which the ``sync`` reset is pulsed for one cycle; the source then
+    restarts with ``after_reset`` and the outputs collected so far are discarded. The run
+    ends when every beat went in and ``expected`` beats came out, then ``drain`` more cycles
+    check that nothing else comes out; more than ``max_cycles`` cycles is a hang.
+
+    Returns
+    -------
+    dict
+        ``out`` (list of ``(data, last)``), ``in_cycles``, ``out_cycles``, ``cycles`` (the
+        cycle of the last output transfer + 1, counted from the first cycle after reset),
+        ``frame_error``.
+    """
+    rng = rng or random.Random(0)
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.dut = dut
+    src = list(beats)
+    limit = max_cycles or 40 * (len(src) + len(after_reset) + expected) + 400
+    log = {"out": [], "in_cycles": [], "out_cycles": [], "cycles": 0, "frame_error": 0}
+    port = dut.s if hasattr(dut, "s") else dut.i
+    plain = not hasattr(port.payload, "last")
+
+    async def bench(ctx):
+        nonlocal src
+        i, pending, held, base, extra = 0, False, None, 0, None
+        for cycle in range(limit):
+            if reset_at is not None and cycle == reset_at:
+                await pulse_reset(ctx, cd, port.valid, dut.o.valid, "o.valid")
+                src, i, pending, held, base = list(after_reset), 0, False, None, cycle + 1
+                for k in ("out", "in_cycles", "out_cycles"):
+                    log[k].clear()
+                continue
+            if not pending and i < len(src) and rng.random() >= idle:
+                pending = True
+                ctx.set(port.valid, 1)
+                if plain:
+                    ctx.set(port.payload, src[i][0])
+                else:
+                    ctx.set(port.payload, {"data": src[i][0], "last": int(src[i][1])})
+            elif not pending:
+                ctx.set(port.valid, 0)
+            ready = rng.random() >= backpressure
+            ctx.set(dut.o.ready, int(ready))
+            if pending and ctx.get(port.ready):
+                log["in_cycles"].append(cycle - base)
+                i += 1
+                pending = False
+            valid = ctx.get(dut.o.valid)
+            payload = ctx.get(dut.o.payload)
+            if hasattr(payload, "last"):
+                beat = (int(payload.data), bool(payload.last))
+            else:
+                beat = (int(payload), False)
+            check_hold(held, valid, beat, cycle, "o.valid", "o.payload")
+            held = None
+            if valid and ready:
+                log["out"].append(beat)
+                log["out_cycles"].append(cycle - base)
+                log["cycles"] = cycle - base + 1
+            elif valid:
+                held = beat
+            if hasattr(dut, "frame_error"):
+                log["frame_error"] = int(ctx.get(dut.frame_error))
+            await ctx.tick()
+            done = i == len(src) and not pending and len(log["out"]) >= expected
+            if done and extra is None:
+                extra = drain
+            if extra is not None:
+                if extra == 0:
+                    return
+                extra -= 1
+        raise AssertionError(
+            f"hang: {i}/{len(src)} beats in, {len(log['out'])}/{expected} out after {limit} cycles"
+        )
+
+    run_testbench(top, bench)
+    return log
+
+
+def compare(got, expected):
+    """``None`` when the beat lists are equal, else a message naming the first mismatch."""
+    for k, (g, e) in enumerate(zip(got, expected, strict=False)):
+        if g != e:
+            return f"beat {k}: got {g}, expected {e}"
+    if len(got) != len(expected):
+        return f"{len(got)} beats out, {len(expected)} expected"
+    return None

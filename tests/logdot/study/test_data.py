@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 
+from logdot.golden.nn import quantize_model
 from logdot.study.data import (
     DigitsCNN,
     TrainConfig,
@@ -14,6 +15,8 @@ from logdot.study.data import (
     evaluate,
     init_digits_cnn,
     load_digits_split,
+    quantize_for_engine,
+    train_cached,
     train_digits_cnn,
 )
 
@@ -61,6 +64,41 @@ def test_trained_float_model_reaches_97_percent():
     assert [type(m).__name__ for m in model.children()] == ["Conv2d", "Conv2d", "Linear"]
     assert model.conv2.stride == (2, 2) and model.fc.in_features == 512
     assert not math.isnan(acc)
+
+
+def test_train_cached_trains_once_then_loads(tmp_path):
+    cfg = TrainConfig(epochs=1)
+    x_tr, y_tr, _, _ = load_digits_split()
+    calls = []
+
+    def training_set():
+        calls.append(1)
+        return x_tr[:64], y_tr[:64]
+
+    path = tmp_path / "sub" / "model.pt"
+    a = train_cached(init_digits_cnn(2), path, training_set, seed=2, config=cfg, cache=True)
+    assert calls == [1] and [f.name for f in path.parent.iterdir()] == ["model.pt"]
+    b = train_cached(init_digits_cnn(5), path, training_set, seed=2, config=cfg, cache=True)
+    assert calls == [1] and not b.training  # loaded, not trained
+    c = train_cached(
+        init_digits_cnn(2), tmp_path / "x.pt", training_set, seed=2, config=cfg, cache=False
+    )
+    assert calls == [1, 1] and not (tmp_path / "x.pt").exists()
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]) and torch.equal(v, c.state_dict()[k]), k
+
+
+def test_quantize_for_engine_is_unsigned_log2_activations():
+    x_tr, _, x_te, _ = load_digits_split()
+    model = init_digits_cnn(0)
+    kw = dict(weight_format="logsqrt2", weight_bits=5)
+    q = quantize_for_engine(model, x_tr[:32], act_bits=3, **kw)
+    ref = quantize_model(
+        model, act_format="log2", act_bits=3, act_signed=False, calib_data=x_tr[:32], **kw
+    )
+    assert not q.training and q is not model
+    with torch.no_grad():
+        assert torch.equal(q(x_te[:16]), ref(x_te[:16]))
 
 
 def test_init_is_seeded():
