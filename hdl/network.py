@@ -517,6 +517,7 @@ class NetworkTop(wiring.Component):
     """
 
     def __init__(self, net, *, fold=None, fifo_depths=None):
+        self._MustUse__silence = True  # no "never used" warning when the arguments fail
         self._net = net
         self._stages, self._mapped = network_plan(net, fold)
         fifos = [s for s in self._stages if s.kind == "fifo"]
@@ -526,6 +527,7 @@ class NetworkTop(wiring.Component):
                 raise ValueError(f"fifo_depths needs {len(fifos)} depths, not {len(fifo_depths)}")
             for s, d in zip(fifos, fifo_depths, strict=True):
                 s.params["depth"] = check_int(d, "fifo depth", 3)
+        del self._MustUse__silence
         c = net.input_shape[0]
         self._in_bits = c * net.input_format.bits
         out = self._stages[-1].params
