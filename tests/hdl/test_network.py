@@ -1,10 +1,10 @@
 """The network top in Amaranth's simulator against the golden stream model, bit for bit.
 
 Small networks (an 8x8 CNN: conv 3x3 + ReLU + pool 2 + strided conv + flatten + linear; a
-two-layer MLP whose first stage is the flatten feeder) with random weights from quantized
-torch models: random images back to back with random idles and back-pressure, short and long
-frames, reset in mid-image, a deliberately wrong golden, and the cycle model against the
-measured cycles per image.
+two-layer MLP whose first stage is the flatten feeder; a conv + pool whose output is a feature
+map) with random weights from quantized torch models: random images back to back with random
+idles and back-pressure, short and long frames, reset in mid-image, a deliberately wrong
+golden, and the cycle model against the measured cycles per image.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from logdot.hdl.network import NetworkTop, network_plan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-#: Foldings of the CNN: every stage tiled (replay, gearbox, several beats) and a fast one.
+#: Foldings of the CNN: every stage tiled (replay, gearbox, several beats), and the default
+#: one (the smallest engines at the 100 cycles per image the first window unit needs).
 TILED = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
-FAST = {0: (9, 3), 2: (27, 4), 4: (16, 3)}
+FAST = {0: (9, 3), 2: (5, 1), 4: (1, 1)}  # logdot.generators.network.resolve_fold
 
 
 def _cnn(seed=0):
@@ -51,16 +52,31 @@ def _cnn(seed=0):
 
 
 def _mlp(seed=0):
+    """Flatten feeders first (frames) and after a linear layer; 2 and 1 pixels per image."""
     torch.manual_seed(seed)
     q = quantize_model(
-        nn.Sequential(nn.Flatten(), nn.Linear(18, 5), nn.ReLU(), nn.Linear(5, 3)),
+        nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)),
         weight_format="log2",
         weight_bits=4,
         act_format="log2",
         act_bits=3,
-        calib_data=torch.rand(8, 2, 3, 3),
+        calib_data=torch.rand(8, 3, 1, 2),
     )
-    return export_network(q, (2, 3, 3))
+    return export_network(q, (3, 1, 2))
+
+
+def _conv_pool(seed=0):
+    """A feature map out (2x2 pixels, C, H, W order), pooled on signed linear outputs."""
+    torch.manual_seed(seed)
+    q = quantize_model(
+        nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2)),
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=3,
+        calib_data=torch.rand(8, 2, 4, 4),
+    )
+    return export_network(q, (2, 4, 4))
 
 
 def _images(net, n, seed):
@@ -119,7 +135,11 @@ def check_words(got, want):
         assert g == w, f"image {k}: hardware {g:#x} != golden {w:#x}"
 
 
-@pytest.mark.parametrize("make,fold", [(_cnn, TILED), (_mlp, {1: (4, 2), 2: (2, 2)})])
+@pytest.mark.parametrize(
+    "make,fold",
+    [(_cnn, TILED), (_mlp, {1: (4, 2), 2: (2, 1)}), (_conv_pool, {0: (5, 1)})],
+    ids=["cnn", "mlp", "conv-pool"],
+)
 def test_random_images_with_idles_and_back_pressure_are_exact(make, fold, seed):
     net = make(seed % 4)
     images = _images(net, 4, seed)
@@ -143,7 +163,9 @@ def _malformed(net, images, rng):
     return frames[0] + short + frames[2] + long + frames[4]
 
 
-@pytest.mark.parametrize("make,fold", [(_cnn, FAST), (_mlp, {1: (18, 5), 2: (5, 3)})])
+@pytest.mark.parametrize(
+    "make,fold", [(_cnn, FAST), (_mlp, {1: (6, 5), 2: (5, 3)})], ids=["cnn", "mlp"]
+)
 def test_short_and_long_frames_give_one_output_each_and_resync(make, fold, seed):
     net = make(0)
     rng = random.Random(seed)
