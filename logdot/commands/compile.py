@@ -15,9 +15,9 @@ DESCRIPTION = (
     "folding, FIFO depths, line buffers, memory contents, stream layouts, output scale, "
     "cycles_per_image, latency_cycles) for the network in NET.pt "
     "(logdot.golden.network_torch.export_network). --fold sets lanes x PEs per layer; the "
-    "other layers get the smallest engine that does not slow the pipeline below its "
-    "unavoidable bound (the largest padded image). Nothing is written on error; existing "
-    "files are kept unless --force."
+    "other layers get the smallest engine that needs at most --target-cycles cycles per "
+    "image (default: the pipeline's unavoidable bound, the largest padded image). Nothing "
+    "is written on error; existing files are kept unless --force."
 )
 
 _ITEM = re.compile(r"\s*([^=,\s]+)\s*=\s*(\d+)\s*[xX]\s*(\d+)\s*\Z")
@@ -69,6 +69,14 @@ def add_arguments(parser):
         "name, as in the manifest) or, if no layer has that name, its index "
         "(e.g. 0=9x8,3=72x4)",
     )
+    g.add_argument(
+        "--target-cycles",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cycles per image the automatic folding aims at (default: the fewest any "
+        "folding reaches, the largest padded image)",
+    )
     add_output_arguments(
         parser,
         default_name="logdot_network",
@@ -90,8 +98,10 @@ def run(args):
     except (ValueError, OSError) as exc:
         raise CliError(f"--network: {exc}") from None
     fold = parse_fold(args.fold, net) if args.fold else None
+    if args.target_cycles is not None and args.target_cycles < 1:
+        raise CliError(f"--target-cycles: must be a positive integer, not {args.target_cycles}")
     try:
-        full = resolve_fold(net, fold)
+        full = resolve_fold(net, fold, args.target_cycles)
         stages, _ = network_plan(net, full)
     except (TypeError, ValueError) as exc:
         raise CliError(f"{'--fold' if fold else '--network'}: {exc}") from None

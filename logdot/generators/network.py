@@ -8,9 +8,10 @@ are kept unless ``force``).
 
 Folding: explicit ``{layer index or name: (lanes, pes)}``; the engine layers it leaves out
 get :func:`auto_fold`: the smallest engine (fewest ``lanes * pes``) whose stage is not
-slower than the pipeline's unavoidable bound (the largest padded image a window unit steps
-through, or the most pixels a pool, flatten or output stage takes per image), so no engine
-limits the throughput more than the image size does.
+slower than a target (``target_cycles``), by default the pipeline's unavoidable bound (the
+largest padded image a window unit steps through, or the most pixels a pool, flatten or
+output stage takes per image), so no engine limits the throughput more than the image size
+does.
 
 Manifest schema (``"schema": "logdot.network_rtl/1"``; keys are stable)::
 
@@ -110,14 +111,14 @@ def auto_fold(net, layer_index, target=None):
     pes`` (then the fewest PEs) whose stage needs at most ``target`` cycles per image
     (default: the network's unavoidable bound, see the module docstring); the fastest
     folding within the engine limits when none does."""
-    from logdot.golden.formats import LIMITS
+    from logdot.golden.formats import LIMITS, check_int
     from logdot.golden.layer import MAX_PES
 
     _check_net(net)
     layer = net.layers[layer_index]
     if not layer.is_engine:
         raise ValueError(f"layer {layer_index} ({layer.type}) is not an engine layer")
-    target = _lower_bound(net) if target is None else target
+    target = _lower_bound(net) if target is None else check_int(target, "target", 1)
     spec = layer.spec
     k, out = spec.in_features, spec.out_channels
     max_lanes, max_pes = min(k, LIMITS["lanes"][1]), min(out, MAX_PES)
@@ -138,10 +139,10 @@ def auto_fold(net, layer_index, target=None):
     return best[2], best[3]
 
 
-def resolve_fold(net, fold=None):
+def resolve_fold(net, fold=None, target_cycles=None):
     """The folding of every engine layer, ``{index: (lanes, pes)}``: ``fold``'s entries (by
-    index or layer name) and :func:`auto_fold` for the rest. Raises ``ValueError`` for a key
-    naming no engine layer."""
+    index or layer name) and :func:`auto_fold` (with ``target_cycles`` as its target) for
+    the rest. Raises ``ValueError`` for a key naming no engine layer."""
     _check_net(net)
     fold = dict(fold or {})
     out = {}
@@ -151,7 +152,7 @@ def resolve_fold(net, fold=None):
         value = fold.pop(i, None)
         if value is None and layer.name:
             value = fold.pop(layer.name, None)
-        out[i] = tuple(value) if value is not None else auto_fold(net, i)
+        out[i] = tuple(value) if value is not None else auto_fold(net, i, target_cycles)
     if fold:
         raise ValueError(f"fold names no engine layer: {', '.join(sorted(map(str, fold)))}")
     return out
@@ -312,7 +313,7 @@ def _banner(top, name):
     )
 
 
-def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None):
+def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None, target_cycles=None):
     """Verilog text and manifest of the network top for ``net``.
 
     Parameters
@@ -320,6 +321,8 @@ def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None):
     net : Network
     fold : dict or None
         ``{layer index or name: (lanes, pes)}``; the rest :func:`auto_fold`.
+    target_cycles : int or None
+        The cycles per image :func:`auto_fold` aims at (default: the unavoidable bound).
     name : str
         Top module name.
     fifo_depths : sequence of int or None
@@ -333,20 +336,22 @@ def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None):
 
     _check_net(net)
     check_name(name)
-    full = resolve_fold(net, fold)
+    full = resolve_fold(net, fold, target_cycles)
     top = NetworkTop(net, fold=full, fifo_depths=fifo_depths)
     text = convert(top, name)
     verilog = _banner(top, name) + reorder_ports(text, name, _ports())
     return verilog, network_manifest(top, name, full)
 
 
-def write_network(net, out_dir, *, fold=None, name="logdot_network", force=False):
+def write_network(
+    net, out_dir, *, fold=None, name="logdot_network", force=False, target_cycles=None
+):
     """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json`` (atomic); return both paths."""
     _check_net(net)
     check_name(name)
-    resolve_fold(net, fold)  # errors before anything is generated or written
+    full = resolve_fold(net, fold, target_cycles)  # errors before anything is written
 
     def make():
-        return compile_network(net, fold=fold, name=name)
+        return compile_network(net, fold=full, name=name)
 
     return write_outputs(out_dir, name, make, force=force)

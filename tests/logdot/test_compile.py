@@ -219,6 +219,20 @@ def test_compile_writes_verilog_and_manifest(net_file, tmp_path):
     assert json.loads((out / "tiny.json").read_text())["cycles_per_image"] == 100
 
 
+def test_target_cycles_picks_smaller_engines(net_file, tmp_path):
+    sizes = {}
+    for target in (100, 400):
+        out = tmp_path / str(target)
+        argv = ["compile", "--network", net_file, "--out", str(out), "--name", "n"]
+        code, _, err = run([*argv, "--target-cycles", str(target)])
+        assert code == 0, err
+        man = json.loads((out / "n.json").read_text())
+        assert 100 <= man["cycles_per_image"] <= target
+        engines = [x for x in man["layers"] if "lanes" in x]
+        sizes[target] = sum(x["lanes"] * x["pes"] for x in engines)
+    assert sizes[400] < sizes[100]
+
+
 BAD = [
     (["--fold", "0=3"], "--fold: '0=3' is not KEY=LANESxPES"),
     (["--fold", "conv9=3x2"], "--fold: no layer named 'conv9'"),
@@ -227,6 +241,8 @@ BAD = [
     (["--fold", "0=0x2"], "--fold: layer 0 (conv2d): lanes must be an integer in [1, 1024]"),
     (["--fold", "0=3x999"], "--fold: layer 0 (conv2d): pes must be an integer in [1, 256]"),
     (["--name", "module"], "--name: name must be a Verilog identifier"),
+    (["--target-cycles", "0"], "--target-cycles: must be a positive integer, not 0"),
+    (["--target-cycles", "x"], "--target-cycles: invalid int value"),
     (["--network", "/nonexistent/net.pt"], "--network: no such file: /nonexistent/net.pt"),
 ]
 
