@@ -79,6 +79,11 @@ COMMANDS = [
         module="logdot.commands.generate_layer",
         help="write a layer engine (weights baked in) from a trained layer.pt",
     ),
+    Command(
+        name="compile",
+        module="logdot.commands.compile",
+        help="write one streaming design (pixels in, outputs out) from a network file",
+    ),
 ]
 
 

@@ -1,0 +1,243 @@
+"""Stream adapters between the stages of a network top (:mod:`logdot.hdl.network`).
+
+* :class:`PixelGearbox`: a layer engine's output beats (one per output-channel tile) to whole
+  pixels (all channels in one beat), with ``last`` on an image's last pixel;
+* :class:`FlattenFeeder`: an image of pixels to a linear layer engine's input beats (the
+  feature map in ``C, H, W`` order, ``beats`` beats of ``lanes`` codes, ``tiles`` times);
+* :class:`OutputAssembler`: an image of the last layer's pixels to one output word.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.formats import check_int
+from .window import frame_control, pixel_layout
+
+__all__ = ["FlattenFeeder", "OutputAssembler", "PixelGearbox"]
+
+
+def _pixel_counter(m, name, count, advance):
+    """A counter of ``advance`` pulses modulo ``count``; returns ``(value, at_last)``."""
+    cnt = Signal(range(max(count, 2)), name=name)
+    at_last = Signal(name=f"{name}_at_last")
+    m.d.comb += at_last.eq(cnt == count - 1)
+    if count > 1:
+        with m.If(advance):
+            m.d.sync += cnt.eq(Mux(at_last, 0, cnt + 1))
+    return cnt, at_last
+
+
+def _collect(m, pixel, advance, channels, pixels, bits):
+    """Shift registers collecting ``pixels`` pixels of ``channels`` codes in ``C, H, W`` order.
+
+    Returns the vector including the pixel taken this cycle (valid in the cycle of the
+    last pixel's ``advance``): code ``c * pixels + i`` (pixel ``i``, channel ``c``) at
+    ``[(c * pixels + i) * bits +: bits]``.
+    """
+    nxt = []
+    for c in range(channels):
+        code = pixel[c * bits : (c + 1) * bits]
+        if pixels == 1:
+            nxt.append(code)
+            continue
+        reg = Signal((pixels - 1) * bits, name=f"collect{c}", reset_less=True)
+        shifted = Cat(reg[bits:], code) if pixels > 2 else code
+        with m.If(advance):
+            m.d.sync += reg.eq(shifted)
+        nxt.append(Cat(reg, code))
+    return Cat(*nxt)
+
+
+class PixelGearbox(wiring.Component):
+    """Layer-engine output beats (one per output-channel tile) to whole pixels.
+
+    Input ``i``: the engine's output beats, ``pes`` fields of ``bits`` bits (PE ``p`` at
+    ``[p * bits +: bits]``), ``tiles`` beats per output position (tile ``t`` carries channels
+    ``t * pes .. t * pes + pes - 1``). Output ``o``: one beat per position, channel ``c`` at
+    ``[c * bits +: bits]`` (the channels beyond ``channels`` of the last tile dropped),
+    ``last`` on the ``pixels``-th pixel of each image.
+
+    Latency 1 cycle (output register); one input beat per cycle; ``i.ready`` depends
+    combinationally on ``o.ready`` on the last beat of a pixel.
+    """
+
+    def __init__(self, *, channels, pes, tiles, bits, pixels):
+        self.channels = check_int(channels, "channels", 1)
+        self.pes = check_int(pes, "pes", 1)
+        self.tiles = check_int(tiles, "tiles", 1)
+        if self.pes * self.tiles < channels:
+            raise ValueError(f"{tiles} tiles of {pes} PEs cannot carry {channels} channels")
+        self.bits = check_int(bits, "bits", 1)
+        self.pixels = check_int(pixels, "pixels", 1)
+        super().__init__(
+            {
+                "i": In(stream.Signature(pes * bits)),
+                "o": Out(stream.Signature(pixel_layout(channels * bits))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        beat_bits = self.pes * self.bits
+        out_full = Signal(name="out_full")
+        out_data = Signal(self.channels * self.bits, name="out_data", reset_less=True)
+        out_last = Signal(name="out_last", reset_less=True)
+        take = Signal(name="take")
+        _, last_tile = _pixel_counter(m, "tile", self.tiles, take)
+        done = Signal(name="pixel_done")
+        m.d.comb += [
+            self.i.ready.eq(~last_tile | ~out_full | self.o.ready),
+            take.eq(self.i.valid & self.i.ready),
+            done.eq(take & last_tile),
+            self.o.valid.eq(out_full),
+            self.o.payload.data.eq(out_data),
+            self.o.payload.last.eq(out_last),
+        ]
+        _, last_pixel = _pixel_counter(m, "pixel", self.pixels, done)
+        if self.tiles > 1:
+            acc = Signal((self.tiles - 1) * beat_bits, name="tiles_acc", reset_less=True)
+            with m.If(take & ~last_tile):
+                shifted = Cat(acc[beat_bits:], self.i.payload) if self.tiles > 2 else self.i.payload
+                m.d.sync += acc.eq(shifted)
+            pixel = Cat(acc, self.i.payload)
+        else:
+            pixel = self.i.payload
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_full.eq(0)
+        with m.If(done):
+            m.d.sync += [
+                out_full.eq(1),
+                out_data.eq(pixel[: self.channels * self.bits]),
+                out_last.eq(last_pixel),
+            ]
+        return m
+
+
+class FlattenFeeder(wiring.Component):
+    """An image of pixels to a linear layer engine's input beats (flatten + replay).
+
+    Input ``s``: ``pixels`` pixels of ``channels`` codes (the pixel stream of
+    :class:`logdot.hdl.window.SlidingWindow`). Output ``o``: the vector of the image in
+    ``C, H, W`` order (code ``c * pixels + i``), zero-padded to ``beats * lanes`` codes, as
+    ``beats`` beats of ``lanes`` codes with ``last`` on the last, sent ``tiles`` times: the
+    input of :class:`logdot.hdl.layer.LogLayerEngine` for a linear layer.
+
+    Frames as the window unit (an early ``last`` is completed with zeros, a long frame
+    truncated, both set the sticky ``frame_error``), so it can be a network's first stage.
+
+    Throughput: ``max(pixels, tiles * beats)`` cycles per image in steady state (one pixel
+    in or one beat out per cycle; the image's last pixel waits for the previous vector's
+    last beat). Latency: 1 cycle from the last pixel to the first beat. Resources: two
+    vectors of flip-flops (the shift registers collecting one image, the hold register
+    sending the previous one).
+    """
+
+    def __init__(self, *, channels, pixels, bits, lanes, beats, tiles):
+        self.channels = check_int(channels, "channels", 1)
+        self.pixels = check_int(pixels, "pixels", 1)
+        self.bits = check_int(bits, "bits", 1)
+        self.lanes = check_int(lanes, "lanes", 1)
+        self.beats = check_int(beats, "beats", 1)
+        self.tiles = check_int(tiles, "tiles", 1)
+        if lanes * beats < channels * pixels:
+            raise ValueError(f"{beats} beats of {lanes} lanes cannot carry {channels * pixels}")
+        super().__init__(
+            {
+                "s": In(stream.Signature(pixel_layout(channels * bits))),
+                "o": Out(stream.Signature(pixel_layout(lanes * bits))),
+                "frame_error": Out(1),
+            }
+        )
+
+    @property
+    def cycles_per_image(self):
+        return max(self.pixels, self.tiles * self.beats)
+
+    def elaborate(self, platform):
+        m = Module()
+        bb = self.lanes * self.bits
+        hold = Signal(self.beats * bb, name="hold", reset_less=True)
+        hold_full = Signal(name="hold_full")
+        step = Signal(name="step")
+        out_take = Signal(name="out_take")
+        m.d.comb += out_take.eq(self.o.valid & self.o.ready)
+        _, last_beat = _pixel_counter(m, "beat", self.beats, out_take)
+        _, last_tile = _pixel_counter(m, "tile", self.tiles, out_take & last_beat)
+        done = Signal(name="vector_done")
+        m.d.comb += done.eq(out_take & last_beat & last_tile)
+        pix_at_last = Signal(name="pix_at_last")
+        fill, drop = frame_control(m, self.s, pix_at_last, self.frame_error)
+        _, at_last = _pixel_counter(m, "pixel", self.pixels, step)
+        m.d.comb += pix_at_last.eq(at_last)
+        can_step = Signal(name="can_step")
+        m.d.comb += [
+            can_step.eq(~at_last | ~hold_full | done),
+            step.eq(can_step & (fill | (self.s.valid & ~drop))),
+            self.s.ready.eq(drop | (can_step & ~fill)),
+            self.o.valid.eq(hold_full),
+            self.o.payload.data.eq(hold[:bb]),
+            self.o.payload.last.eq(last_beat),
+        ]
+        pixel = Signal(self.channels * self.bits, name="pixel")
+        m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))
+        vec = _collect(m, pixel, step, self.channels, self.pixels, self.bits)
+        with m.If(out_take):
+            m.d.sync += hold.eq(hold.rotate_right(bb))
+        with m.If(done):
+            m.d.sync += hold_full.eq(0)
+        with m.If(step & at_last):
+            m.d.sync += [hold.eq(vec), hold_full.eq(1), fill.eq(0)]
+        return m
+
+
+class OutputAssembler(wiring.Component):
+    """An image of the last layer's pixels to one output word.
+
+    Input ``s``: ``pixels`` pixels of ``channels`` values of ``bits`` bits. Output ``o``: one
+    word of ``width`` bits per image, value ``c * pixels + i`` (``C, H, W`` order) at
+    ``[k * bits +: bits]``, the bits above the last value its sign extension when ``signed``
+    (else zeros). ``pixels`` cycles per image; latency 1 cycle; ``s.ready`` depends
+    combinationally on ``o.ready`` on an image's last pixel.
+    """
+
+    def __init__(self, *, channels, pixels, bits, signed, width):
+        self.channels = check_int(channels, "channels", 1)
+        self.pixels = check_int(pixels, "pixels", 1)
+        self.bits = check_int(bits, "bits", 1)
+        self.signed = bool(signed)
+        self.width = check_int(width, "width", channels * pixels * bits)
+        super().__init__(
+            {
+                "s": In(stream.Signature(pixel_layout(channels * bits))),
+                "o": Out(stream.Signature(width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        used = self.channels * self.pixels * self.bits
+        out_full = Signal(name="out_full")
+        word = Signal(self.width, name="word", reset_less=True)
+        take = Signal(name="take")
+        at_last = Signal(name="at_last")
+        m.d.comb += [
+            self.s.ready.eq(~at_last | ~out_full | self.o.ready),
+            take.eq(self.s.valid & self.s.ready),
+            self.o.valid.eq(out_full),
+            self.o.payload.eq(word),
+        ]
+        _, last = _pixel_counter(m, "pixel", self.pixels, take)
+        m.d.comb += at_last.eq(last)
+        vec = _collect(m, self.s.payload.data, take, self.channels, self.pixels, self.bits)
+        pad = self.width - used
+        if pad:
+            ext = vec[used - 1].replicate(pad) if self.signed else Const(0, pad)
+            vec = Cat(vec, ext)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_full.eq(0)
+        with m.If(take & at_last):
+            m.d.sync += [word.eq(vec), out_full.eq(1)]
+        return m

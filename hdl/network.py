@@ -1,0 +1,393 @@
+"""The network top: a whole CNN as one streaming dataflow design, pixels in, outputs out.
+
+Built from a golden :class:`logdot.golden.network.Network` and a folding (lanes x PEs) per
+engine layer. The golden model of the top is :func:`logdot.golden.network_stream.stream_forward`
+(bit for bit the stream contract of its ports).
+
+Dataflow (every stage runs concurrently; ``[...]`` per layer, in network order)::
+
+    s_axis (one pixel) --> [conv2d: SlidingWindow -> LogLayerEngine -> PixelGearbox -> FIFO]
+                           [maxpool: MaxPool -> FIFO]
+                           [linear: FlattenFeeder -> LogLayerEngine -> PixelGearbox -> FIFO]
+                       --> OutputAssembler --> m_axis (one word per image)
+
+* the stream adapters of :mod:`logdot.hdl.gearbox`: a layer engine gives one beat per
+  output-channel tile, the next stage takes whole pixels (``PixelGearbox``: ``tiles`` beats
+  to one pixel, ``last`` on an image's last pixel); a linear layer's input is the whole
+  feature map in ``C, H, W`` order (``FlattenFeeder``: an image of pixels to ``beats`` beats
+  of ``lanes`` codes, ``tiles`` times, the order of
+  :meth:`logdot.golden.mapping.MappedLayer.stream`); ``OutputAssembler``: the last layer's
+  outputs of one image (``C, H, W`` order) to one word, sign-extended to whole bytes.
+* FIFOs (:class:`logdot.hdl.fifo.StreamFIFO`) after every gearbox and pool: the window and
+  pool units' ``s.ready`` depend combinationally on their ``o.ready``; a FIFO's is a register.
+
+Frames: the first stage (a window unit, a pool or a flatten feeder) completes short frames
+with zeros and truncates long ones (:func:`logdot.hdl.window.frame_control`), so every frame
+gives exactly one output word; its sticky ``frame_error`` is the top's. Reset (synchronous)
+clears every stage and FIFO; the weight memories keep their contents.
+
+Throughput: :func:`network_plan` gives each stage's cycles per image in steady state; the
+top's is their maximum (the slowest stage bounds it): usually a window unit, limited by its
+padded image (one position per cycle) or by its output beats (``tiles * beats`` per window),
+see :func:`logdot.hdl.window.window_period`. FIFO depths: two rows of the producer's output
+plus 2 (at least 4), enough for the slowest stage to set the pace: measured, the 8x8 test
+CNNs in Amaranth's simulator and the MNIST CNN in Verilator run at exactly the model's
+cycles per image (900 for MNIST, over 20 back-to-back images).
+
+Latency: :attr:`NetworkTop.latency_bound` is an upper bound (the sum of every stage's
+one-image cycles; the stages overlap, so the real latency is much lower: MNIST 1,870 cycles
+from the first pixel to the output word, bound 8,916).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.formats import check_int
+from ..golden.network import Network
+from ..golden.window import WindowGeometry
+from .fifo import StreamFIFO
+from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
+from .layer import LogLayerEngine, layer_latency
+from .pool import MaxPool, pool_cycles
+from .window import SlidingWindow, pixel_layout, window_cycles, window_period
+
+__all__ = ["NETWORK_PORTS", "NetworkTop", "Stage", "network_plan"]
+
+#: Ports of the network top, in contract order.
+NETWORK_PORTS = (
+    "clk",
+    "rst",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "s_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tlast",
+    "m_axis_tdata",
+    "frame_error",
+)
+
+
+def _bytes(bits):
+    return -(-bits // 8) * 8
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """One hardware stage of a network top (:func:`network_plan`).
+
+    Attributes
+    ----------
+    kind : {"window", "engine", "gearbox", "pool", "feeder", "fifo", "output"}
+    layer : int or None
+        Index of the network layer it belongs to (``None`` for the output assembler).
+    cycles_per_image : int
+        Steady-state cycles per image of the stage alone (input always valid, output
+        always ready).
+    cycles_one : int
+        Cycles of one image through the stage alone (first input to last output).
+    params : dict
+        The parameters it is built with (JSON-serializable).
+    """
+
+    kind: str
+    layer: int | None
+    cycles_per_image: int
+    cycles_one: int
+    params: dict = field(default_factory=dict)
+
+
+def _fifo_depth(pixels_per_row):
+    """Depth of the FIFO after a stage producing rows of ``pixels_per_row`` pixels: two rows
+    (the consumer's stalls at a row end are absorbed), at least 4."""
+    return max(4, 2 * pixels_per_row + 2)
+
+
+def network_plan(net, fold=None):
+    """The stages of the network top for ``net`` with folding ``fold``, and their cycle model.
+
+    Parameters
+    ----------
+    net : Network
+    fold : dict or None
+        As :meth:`logdot.golden.network.Network.mapped`.
+
+    Returns
+    -------
+    (list of Stage, list of MappedLayer or None)
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network, not {type(net).__name__}")
+    mapped = net.mapped(fold)
+    formats = net.formats()
+    stages = []
+    _, h, w = net.input_shape
+    pixels_in_rows = (h, w)  # (rows, pixels per row) of the current pixel stream
+    for i, (layer, ml, fmt) in enumerate(zip(net.layers, mapped, formats, strict=True)):
+        where = f"layer {i} ({layer.type})"
+        if layer.type == "flatten":
+            continue
+        if layer.type == "maxpool":
+            kh, kw = layer.kernel
+            if kh != kw:
+                raise ValueError(f"{where}: the pool unit needs a square kernel, not {kh}x{kw}")
+            _, ph, pw = layer.in_shape
+            stages.append(
+                Stage(
+                    "pool",
+                    i,
+                    ph * pw,
+                    pool_cycles(ph, pw, kh),
+                    {
+                        "channels": layer.in_shape[0],
+                        "height": ph,
+                        "width": pw,
+                        "kernel": kh,
+                        "bits": fmt.bits,
+                        "act_format": fmt.kind,
+                        "signed": fmt.signed,
+                    },
+                )
+            )
+            oc, oh, ow = layer.out_shape
+            stages.append(_fifo(i, oc * fmt.bits, oh * ow, ow))
+            pixels_in_rows = (oh, ow)
+            continue
+        cfg = ml.config
+        spec = layer.spec
+        if layer.type == "conv2d":
+            cin, ih, iw = layer.in_shape
+            g = WindowGeometry(
+                channels=cin,
+                height=ih,
+                width=iw,
+                kernel=spec.kernel,
+                stride=spec.stride,
+                padding=spec.padding,
+                lanes=cfg.lanes,
+                tiles=ml.tiles,
+            )
+            stages.append(
+                Stage(
+                    "window",
+                    i,
+                    window_period(g),
+                    window_cycles(g),
+                    {
+                        "channels": cin,
+                        "height": ih,
+                        "width": iw,
+                        "kernel": list(g.kernel),
+                        "stride": list(g.stride),
+                        "padding": list(g.padding),
+                        "lanes": cfg.lanes,
+                        "tiles": ml.tiles,
+                        "bits": fmt.bits,
+                    },
+                )
+            )
+            positions = g.out_height * g.out_width
+            row = g.out_width
+        else:
+            rows, per_row = pixels_in_rows
+            n = rows * per_row
+            cin = spec.in_features // n
+            tb = ml.tiles * ml.beats
+            stages.append(
+                Stage(
+                    "feeder",
+                    i,
+                    max(n, tb),
+                    n + 1 + tb,
+                    {
+                        "channels": cin,
+                        "pixels": n,
+                        "bits": fmt.bits,
+                        "lanes": cfg.lanes,
+                        "beats": ml.beats,
+                        "tiles": ml.tiles,
+                    },
+                )
+            )
+            positions = 1
+            row = 1
+        beats = positions * ml.tiles * ml.beats
+        stages.append(Stage("engine", i, beats, beats + layer_latency(cfg), {}))
+        cout = spec.out_channels
+        ob = cfg.requant.out_bits
+        stages.append(
+            Stage(
+                "gearbox",
+                i,
+                positions * ml.tiles,
+                positions * ml.tiles + 1,
+                {
+                    "channels": cout,
+                    "pes": cfg.pes,
+                    "tiles": ml.tiles,
+                    "bits": ob,
+                    "pixels": positions,
+                },
+            )
+        )
+        stages.append(_fifo(i, cout * ob, positions, row))
+        pixels_in_rows = (positions // row, row)
+    rows, per_row = pixels_in_rows
+    n = rows * per_row
+    ofmt = net.output_format
+    outs = 1
+    for d in net.output_shape:
+        outs *= d
+    stages.append(
+        Stage(
+            "output",
+            None,
+            n,
+            n + 1,
+            {
+                "channels": outs // n,
+                "pixels": n,
+                "bits": ofmt.bits,
+                "signed": ofmt.kind == "linear" and ofmt.signed,
+                "width": _bytes(outs * ofmt.bits),
+            },
+        )
+    )
+    return stages, mapped
+
+
+def _fifo(layer, bits, per_image, per_row):
+    depth = _fifo_depth(per_row)
+    return Stage("fifo", layer, per_image, per_image + 2, {"bits": bits, "depth": depth})
+
+
+# -- the top ----------------------------------------------------------------------------------
+
+
+class NetworkTop(wiring.Component):
+    """A whole network as one streaming design with AXI4-Stream ports.
+
+    Ports (:data:`NETWORK_PORTS`; ``clk``/``rst`` from the ``sync`` domain, reset
+    synchronous, active high): ``s_axis_*`` one beat per pixel (the first layer's input
+    codes, channel ``c`` at ``[c*A +: A]``, bits above ignored), raster order, ``tlast`` on
+    the last pixel; ``m_axis_*`` one word per image (value ``k`` at ``[k*O +: O]``,
+    sign-extended to whole bytes), ``tlast = 1``; ``frame_error`` sticky. Exactly
+    :func:`logdot.golden.network_stream.stream_forward`.
+
+    Parameters
+    ----------
+    net : Network
+    fold : dict or None
+        ``{layer index or name: (lanes, pes)}`` (:meth:`Network.mapped`).
+    fifo_depths : sequence of int or None
+        Override the FIFO depths of :func:`network_plan` (in order).
+    """
+
+    def __init__(self, net, *, fold=None, fifo_depths=None):
+        self._MustUse__silence = True  # no "never used" warning when the arguments fail
+        self._net = net
+        self._stages, self._mapped = network_plan(net, fold)
+        fifos = [s for s in self._stages if s.kind == "fifo"]
+        if fifo_depths is not None:
+            fifo_depths = list(fifo_depths)
+            if len(fifo_depths) != len(fifos):
+                raise ValueError(f"fifo_depths needs {len(fifos)} depths, not {len(fifo_depths)}")
+            for s, d in zip(fifos, fifo_depths, strict=True):
+                s.params["depth"] = check_int(d, "fifo depth", 3)
+        del self._MustUse__silence
+        c = net.input_shape[0]
+        self._in_bits = c * net.input_format.bits
+        out = self._stages[-1].params
+        super().__init__(
+            {
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "s_axis_tdata": In(_bytes(self._in_bits)),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tlast": Out(1),
+                "m_axis_tdata": Out(out["width"]),
+                "frame_error": Out(1),
+            }
+        )
+
+    @property
+    def net(self):
+        return self._net
+
+    @property
+    def stages(self):
+        """The :class:`Stage` list of :func:`network_plan`."""
+        return list(self._stages)
+
+    @property
+    def mapped(self):
+        """The :class:`~logdot.golden.mapping.MappedLayer` of every layer (``None`` for the
+        others)."""
+        return list(self._mapped)
+
+    @property
+    def cycles_per_image(self):
+        """Steady-state cycles per image: the slowest stage's."""
+        return max(s.cycles_per_image for s in self._stages)
+
+    @property
+    def latency_bound(self):
+        """An upper bound of the cycles from an image's first pixel to its output word into
+        an idle top: the sum of every stage's one-image cycles (stages overlap, so the real
+        latency is lower)."""
+        return sum(s.cycles_one for s in self._stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        src = None  # the current stream source (an Out stream interface)
+        first = None
+        for n, st in enumerate(self._stages):
+            p = st.params
+            ml = self._mapped[st.layer] if st.layer is not None else None
+            if st.kind == "window":
+                unit = SlidingWindow(**p)
+            elif st.kind == "pool":
+                unit = MaxPool(**p)
+            elif st.kind == "feeder":
+                unit = FlattenFeeder(**p)
+            elif st.kind == "engine":
+                unit = LogLayerEngine(layer=ml.layer)
+            elif st.kind == "gearbox":
+                unit = PixelGearbox(**p)
+            elif st.kind == "fifo":
+                shape = pixel_layout(p["bits"])
+                unit = StreamFIFO(shape=shape, depth=p["depth"], buffered=p["depth"] > 8)
+            else:
+                unit = OutputAssembler(**p)
+            m.submodules[f"s{n}_{st.kind}" + ("" if st.layer is None else f"{st.layer}")] = unit
+            sink = unit.i if st.kind in ("engine", "gearbox", "fifo") else unit.s
+            if src is None:
+                first = unit
+                m.d.comb += [
+                    sink.valid.eq(self.s_axis_tvalid),
+                    self.s_axis_tready.eq(sink.ready),
+                    sink.payload.data.eq(self.s_axis_tdata[: self._in_bits]),
+                    sink.payload.last.eq(self.s_axis_tlast),
+                ]
+            else:
+                wiring.connect(m, src, sink)
+            src = unit.o
+        m.d.comb += [
+            self.m_axis_tvalid.eq(src.valid),
+            src.ready.eq(self.m_axis_tready),
+            self.m_axis_tdata.eq(src.payload),
+            self.m_axis_tlast.eq(1),
+            self.frame_error.eq(first.frame_error),
+        ]
+        return m

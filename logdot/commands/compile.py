@@ -1,0 +1,118 @@
+"""``logdot compile``: one streaming Verilog design (pixels in, outputs out) from a network file."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from logdot.options import CliError, add_output_arguments, check_name_arg, plural, write_error
+
+__all__ = ["DESCRIPTION", "add_arguments", "parse_fold", "run"]
+
+DESCRIPTION = (
+    "Write DIR/NAME.v (one top module: a window unit per convolution, the layer engines, "
+    "pools, FIFOs, all running concurrently) and DIR/NAME.json (the manifest: every layer, its "
+    "folding, FIFO depths, line buffers, memory contents, stream layouts, output scale, "
+    "cycles_per_image, latency_cycles) for the network in NET.pt "
+    "(logdot.golden.network_torch.export_network). --fold sets lanes x PEs per layer; the "
+    "other layers get the smallest engine that needs at most --target-cycles cycles per "
+    "image (default: the pipeline's unavoidable bound, the largest padded image). Nothing "
+    "is written on error; existing files are kept unless --force."
+)
+
+_ITEM = re.compile(r"\s*([^=,\s]+)\s*=\s*(\d+)\s*[xX]\s*(\d+)\s*\Z")
+
+
+def parse_fold(text, net):
+    """``{layer index: (lanes, pes)}`` of a ``--fold`` value ``KEY=LANESxPES,...``.
+
+    ``KEY`` is a layer's name (the source model's module name, the manifest's ``"name"``)
+    or, when no layer has that name, the index of the layer in the network. Raises
+    :class:`CliError` naming ``--fold``.
+    """
+    fold = {}
+    names = {layer.name: i for i, layer in enumerate(net.layers) if layer.name}
+    for item in text.split(","):
+        match = _ITEM.match(item)
+        if match is None:
+            raise CliError(f"--fold: {item.strip()!r} is not KEY=LANESxPES (e.g. conv1=9x4)")
+        key, lanes, pes = match.group(1), int(match.group(2)), int(match.group(3))
+        if key in names:
+            index = names[key]
+        elif key.isdigit() and int(key) < len(net.layers):
+            index = int(key)
+        else:
+            raise CliError(f"--fold: no layer named {key!r}")
+        layer = net.layers[index]
+        if not layer.is_engine:
+            raise CliError(f"--fold: layer {index} ({layer.type}) {key!r} is not a conv2d/linear")
+        if index in fold:
+            raise CliError(f"--fold: layer {key!r} is given twice")
+        fold[index] = (lanes, pes)
+    return fold
+
+
+def add_arguments(parser):
+    """Add the options of ``logdot compile`` to ``parser``."""
+    g = parser.add_argument_group("network")
+    g.add_argument(
+        "--network",
+        required=True,
+        metavar="NET.pt",
+        help="network file (logdot.golden.network_torch.export_network)",
+    )
+    g.add_argument(
+        "--fold",
+        default=None,
+        metavar="KEY=LxP,...",
+        help="lanes x PEs of engine layers, KEY a layer name (the source model's module "
+        "name, as in the manifest) or, if no layer has that name, its index "
+        "(e.g. 0=9x8,3=72x4)",
+    )
+    g.add_argument(
+        "--target-cycles",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cycles per image the automatic folding aims at (default: the fewest any "
+        "folding reaches, the largest padded image)",
+    )
+    add_output_arguments(
+        parser,
+        default_name="logdot_network",
+        name_help="top module name and file stem (default: logdot_network)",
+    )
+
+
+def run(args):
+    """Compile the network of the parsed ``args``; return the exit code."""
+    check_name_arg(args.name)
+    if not os.path.isfile(args.network):
+        raise CliError(f"--network: no such file: {args.network}")
+    from logdot.generators.network import resolve_fold, write_network
+    from logdot.golden.network_file import load_network
+    from logdot.hdl.network import network_plan
+
+    try:
+        net = load_network(args.network)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"--network: {exc}") from None
+    fold = parse_fold(args.fold, net) if args.fold else None
+    if args.target_cycles is not None and args.target_cycles < 1:
+        raise CliError(f"--target-cycles: must be a positive integer, not {args.target_cycles}")
+    try:
+        full = resolve_fold(net, fold, args.target_cycles)
+        stages, _ = network_plan(net, full)
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{'--fold' if fold else '--network'}: {exc}") from None
+    try:
+        vpath, jpath = write_network(net, args.out, fold=full, name=args.name, force=args.force)
+    except OSError as exc:
+        raise write_error(exc, args.out) from None
+    cpi = max(s.cycles_per_image for s in stages)
+    folds = ", ".join(f"{i}={lanes}x{pes}" for i, (lanes, pes) in full.items())
+    print(
+        f"wrote {vpath} and {jpath}: {plural(len(net.layers), 'layer')}, fold {folds}, "
+        f"{plural(cpi, 'cycle')} per image"
+    )
+    return 0

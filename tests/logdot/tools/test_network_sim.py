@@ -1,0 +1,70 @@
+"""A compiled network in Verilator and Icarus (:mod:`logdot.tools.network_sim`): random
+images with idles and back-pressure, short and long frames, bit-exact against the golden
+stream model; the measured cycles per image against the compiler's cycle model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
+from logdot.golden.network_torch import export_network
+from logdot.golden.nn import quantize_model
+from logdot.tools.network_sim import NetworkSim
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FOLD = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
+
+
+def _cnn():
+    torch.manual_seed(0)
+    q = quantize_model(
+        nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(3, 4, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16, 3),
+        ),
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        calib_data=torch.rand(8, 1, 8, 8),
+    )
+    return export_network(q, (1, 8, 8))
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_compiled_network_is_exact_in_rtl(sim, tmp_path, seed):
+    net = _cnn()
+    rtl = NetworkSim(net, tmp_path / sim, fold=FOLD, sim=sim, name="small_net").build()
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 16, (6, *net.input_shape), generator=g)
+    frames = [list(pixel_stream(net, im)) for im in images]
+    short = frames[1][: rng.randint(1, 63)]
+    short[-1] = Beat(short[-1].data, True)
+    long = [Beat(b.data, False) for b in frames[3]] + [Beat(rng.randrange(16), False)] * 3
+    long[-1] = Beat(long[-1].data, True)
+    beats = frames[0] + short + frames[2] + long + frames[4] + frames[5]
+    want = stream_forward(net, beats)
+    got = rtl.run(beats, outputs=len(want.outputs), seed=seed, idle=0.3, backpressure=0.3)
+    assert got.words == want.outputs
+    # the cycle model: the steady-state period over 20 images, input valid, output ready
+    many = torch.randint(0, 16, (22, *net.input_shape), generator=g)
+    full = rtl.run_images(many, tag="full")
+    two = rtl.run_images(many[:2], tag="two")
+    assert (
+        full.words == stream_forward(net, [b for im in many for b in pixel_stream(net, im)]).outputs
+    )
+    period = (full.cycles - two.cycles) / 20
+    model = rtl.manifest["cycles_per_image"]
+    assert abs(period - model) <= 0.02 * model, (period, model)
+    assert two.cycles <= rtl.manifest["latency_cycles"] + model
