@@ -116,8 +116,9 @@ def test_digits_on_rtl_interrupted_while_simulating(tmp_path):
     """Ctrl-C while Icarus simulates: one line, exit 130 within seconds, vvp killed."""
     from tests.support.interrupt import Run
 
+    build = tmp_path / "build"
     run = Run([str(ROOT / "examples" / "digits_on_rtl.py"), *DEMO_SMALL, "--sim", "icarus",
-               "--images", "40", "--chunk", "20", "--build-dir", str(tmp_path / "build")])  # fmt: skip
+               "--images", "40", "--chunk", "20", "--build-dir", str(build)])  # fmt: skip
     run.wait_for(lambda r: r.printed("built 3 engines") and "vvp" in r.children(),
                  what="a simulation")  # fmt: skip
     _interrupt_demo(run, "simulation")

@@ -280,6 +280,6 @@ def test_interrupt_swallowed_by_a_finalizer(monkeypatch, capsys):
         return 0
 
     monkeypatch.setattr(generate, "run", run_)
-    code, out, err = run(["generate", *SMALL, "--out", "unused"], capsys)
+    code, _, err = run(["generate", *SMALL, "--out", "unused"], capsys)
     assert code == 130
     assert err == "logdot: interrupted\n"

@@ -8,6 +8,7 @@ they moved to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from tests.support import ROOT
 
-__all__ = ["Interrupted", "MARK_VAR", "Run", "marked_processes"]
+__all__ = ["MARK_VAR", "Interrupted", "Run", "marked_processes"]
 
 #: The marker variable (its value is unique per :class:`Run`).
 MARK_VAR = "LOGDOT_INTERRUPT_TEST"
@@ -141,10 +142,8 @@ class Run:
         time.sleep(0.5)
         survivors = marked_processes(self.mark)
         for pid in survivors:  # do not leave them to the next test
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         return Interrupted(
             self.proc.returncode, "".join(self.stdout), "".join(self.stderr), seconds, survivors
         )
