@@ -122,3 +122,20 @@ def test_digits_on_rtl_interrupted_while_simulating(tmp_path):
     run.wait_for(lambda r: r.printed("built 3 engines") and "vvp" in r.children(),
                  what="a simulation")  # fmt: skip
     _interrupt_demo(run, "simulation")
+
+
+def test_soak_stimulus_progress(tmp_path, monkeypatch, capsys):
+    """benchmarks/soak.py (make soak) prints one progress line per stimulus chunk."""
+    import importlib.util
+
+    from logdot.golden.formats import EngineConfig
+
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "benchmarks" / "soak.py")
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+    monkeypatch.setattr(soak, "CHUNK", 1000)
+    config = EngineConfig(lanes=2, act_bits=4, weight_bits=3)
+    soak.make_files(config, tmp_path, 2500, 1, 8)
+    out = capsys.readouterr().out
+    for done in ("1,000", "2,000", "2,500"):
+        assert f"stimulus: {done}/2,500 beats generated\n" in out, out
