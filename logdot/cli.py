@@ -166,7 +166,9 @@ def main(argv=None):
             return code
         except KeyboardInterrupt:
             interrupt.kill_children()
-            interrupt.quiet()  # no warnings from half-built designs on the way out
+            interrupt.reset()  # one thread, children gone: a later main() may run tools
+            if argv is None:  # the process is the command: nothing else will be printed
+                interrupt.quiet()  # no warnings from half-built designs on the way out
             sys.stdout.flush()
             print("logdot: interrupted", file=sys.stderr, flush=True)
             return interrupt.EXIT_INTERRUPTED

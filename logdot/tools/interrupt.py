@@ -52,6 +52,7 @@ __all__ = [
     "kill_children",
     "kill_group",
     "quiet",
+    "reset",
     "run",
 ]
 
@@ -73,9 +74,9 @@ def interrupted():
 
 
 def check():
-    """Raise :class:`KeyboardInterrupt` if an interrupt arrived (or children were killed)
-    since :func:`handling_interrupts` started; call it after work whose interrupts a
-    finalizer may have swallowed, and before writing results."""
+    """Raise :class:`KeyboardInterrupt` if an interrupt arrived inside the current
+    :func:`handling_interrupts` (or :func:`kill_children` ran); call it after work whose
+    interrupts a finalizer may have swallowed, and before writing results."""
     if _state["interrupted"] or _state["aborting"]:
         raise KeyboardInterrupt
 
@@ -107,6 +108,7 @@ def handling_interrupts():
     try:
         yield
     finally:
+        _state["interrupted"] = False  # consumed by the caller (check, its except clause)
         signal.signal(signal.SIGINT, previous)
         if sys.unraisablehook is hook:
             sys.unraisablehook = previous_hook
@@ -167,12 +169,20 @@ def _group_alive(pgid):
 
 def kill_children():
     """Kill the process group of every running child of :func:`run` (any thread) and make
-    later :func:`run` calls raise :class:`KeyboardInterrupt` instead of starting one."""
+    later :func:`run` and :func:`check` calls raise :class:`KeyboardInterrupt` (the process
+    is going down: no thread may start a new tool), until :func:`reset` or the next
+    :func:`handling_interrupts`."""
     _state["aborting"] = True
     with _lock:
         procs = list(_children)
     for proc in procs:
         kill_group(proc)
+
+
+def reset():
+    """Forget an earlier :func:`kill_children` and interrupt (tools may start again)."""
+    _state["interrupted"] = False
+    _state["aborting"] = False
 
 
 def run(cmd, *, input=None, capture_output=False, text=False, check=False, **kwargs):

@@ -35,6 +35,7 @@ def test_kill_children_kills_grandchildren_of_a_worker_thread(monkeypatch):
         except KeyboardInterrupt:
             outcome.append("interrupted")
 
+    monkeypatch.setattr(interrupt, "_state", {"interrupted": False, "aborting": False})
     with interrupt.handling_interrupts():
         t = threading.Thread(target=work)
         t.start()
@@ -50,12 +51,18 @@ def test_kill_children_kills_grandchildren_of_a_worker_thread(monkeypatch):
         assert marked_processes(mark) == []
         with pytest.raises(KeyboardInterrupt):  # nothing new starts after kill_children
             interrupt.run(["true"])
+    with pytest.raises(KeyboardInterrupt):  # not even after the region
+        interrupt.run(["true"])
+    interrupt.reset()
+    assert interrupt.run(["true"]).returncode == 0
 
 
 def test_interrupt_swallowed_by_a_finalizer_is_recorded(capsys):
     class Finalized:
         def __del__(self):
-            signal.raise_signal(signal.SIGINT)
+            # What Python does when a SIGINT arrives while a finalizer runs: the
+            # SIGINT handler runs (and raises) inside __del__.
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
 
     with interrupt.handling_interrupts():
         assert not interrupt.interrupted()
@@ -64,4 +71,6 @@ def test_interrupt_swallowed_by_a_finalizer_is_recorded(capsys):
         with pytest.raises(KeyboardInterrupt):
             interrupt.check()
     assert capsys.readouterr().err == ""  # no "Exception ignored in ..."
+    assert not interrupt.interrupted()  # consumed: later work outside the region runs
+    interrupt.check()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
