@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from logdot.generators.engine import write  # noqa: E402
 from logdot.golden.engine import dot  # noqa: E402
 from logdot.golden.formats import EngineConfig  # noqa: E402
+from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.verilator import build_args, verilator  # noqa: E402
 
 CHUNK = 1 << 20  # beats per generation chunk (dot products never cross a chunk)
@@ -248,6 +248,11 @@ def pack_records(config, acts, weights, last):
     return np.concatenate([data, last.astype(np.uint8)[:, None]], axis=1)
 
 
+def progress(text):
+    """One progress line of long work, at once (also without a terminal)."""
+    print(text, flush=True)
+
+
 def make_files(config, out, beats, seed, max_len):
     """Write ``stimulus.bin`` and ``expected.bin``; return the number of results."""
     rng = np.random.default_rng(seed)
@@ -264,6 +269,7 @@ def make_files(config, out, beats, seed, max_len):
             fe.write(expected.tobytes())
             n_results += expected.size
             left -= n
+            progress(f"stimulus: {beats - left:,}/{beats:,} beats generated")
     print(f"stimulus: {beats} beats, {n_results} dot products, golden model + packing "
           f"{time.monotonic() - t0:.1f} s")  # fmt: skip
     return n_results
@@ -288,7 +294,7 @@ def build(config, out):
         str(vpath), str(out / "tb.cpp"),
     ]  # fmt: skip
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = interrupt.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"verilator build failed:\n{proc.stdout}\n{proc.stderr}")
     print(f"verilator build {time.monotonic() - t0:.1f} s")
@@ -296,11 +302,10 @@ def build(config, out):
 
 
 def run_tb(binary, stim, expected, beats, seed):
-    proc = subprocess.run(
+    proc = interrupt.run(
         [str(binary), str(stim), str(expected), str(beats), str(seed)],
         capture_output=True,
         text=True,
-        check=False,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -387,6 +392,7 @@ def layer_soak(beats, seed, out, chunk_beats=1_000_000):
         outputs += gold.shape[0]
         sim_s += run.seconds
         k += 1
+        progress(f"layer soak: {done:,}/{beats:,} beats checked")
     return done, outputs, sim_s
 
 
@@ -456,5 +462,20 @@ def main(argv=None):
     return 0
 
 
+def interruptible_main(argv=None):
+    """:func:`main`; Ctrl-C: the one line ``soak: interrupted``, exit status 130."""
+    with interrupt.handling_interrupts():
+        try:
+            code = main(argv)
+            interrupt.check()
+            return code
+        except KeyboardInterrupt:
+            interrupt.kill_children()
+            interrupt.quiet()
+            sys.stdout.flush()
+            print("soak: interrupted", file=sys.stderr, flush=True)
+            return interrupt.EXIT_INTERRUPTED
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interruptible_main())

@@ -18,6 +18,12 @@ the fault runner share the directory of a configuration id (same parameters, che
 runners), so a configuration is built once for both; a lock file serialises concurrent runs
 of one directory (pytest-xdist). Each test module writes its own log and results file
 there: ``<module>.log``, ``<module>.results.xml``.
+
+A build directory is trusted only with its completion stamp :data:`BUILD_STAMP`, removed
+before every build and written after the simulator build succeeded: a directory without it
+(an interrupted or failed build, which may hold truncated objects that make would keep) is
+stale, and everything in it but ``rtl/`` is deleted before the build
+(:func:`prepare_build_dir`).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ COCOTB_ENV = {
 }
 
 __all__ = [
+    "BUILD_STAMP",
     "COCOTB_ENV",
     "DEFAULT_SEED",
     "HERE",
@@ -71,9 +78,14 @@ __all__ = [
     "check_verilator",
     "cosim",
     "cosim_seed",
+    "mark_build_complete",
     "parse_verilator_version",
+    "prepare_build_dir",
     "verilator_build_args",
 ]
+
+#: Completion stamp of a build directory (written last; see :func:`prepare_build_dir`).
+BUILD_STAMP = ".build-complete"
 
 
 # -- paths and seeds -----------------------------------------------------------------------
@@ -232,6 +244,43 @@ def _locked(bdir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _stamp_text(sim, waves):
+    return f"sim={sim} waves={bool(waves)}\n"
+
+
+def prepare_build_dir(bdir, sim, waves):
+    """Make ``bdir`` ready for a build: when its completion stamp is missing or is for
+    another simulator or trace setting, delete everything in it but ``rtl/`` (the lock file
+    is a sibling); then remove the stamp, so that an interrupted build leaves none.
+
+    Returns
+    -------
+    bool
+        True when leftovers of an incomplete build were deleted.
+    """
+    stamp = bdir / BUILD_STAMP
+    complete = stamp.is_file() and stamp.read_text() == _stamp_text(sim, waves)
+    stale = False
+    if not complete and bdir.is_dir():
+        for entry in bdir.iterdir():
+            if entry.name == "rtl":
+                continue
+            stale = True
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    stamp.unlink(missing_ok=True)
+    return stale
+
+
+def mark_build_complete(bdir, sim, waves):
+    """Write the completion stamp of ``bdir`` (after a successful build), atomically."""
+    tmp = bdir / f"{BUILD_STAMP}.tmp"
+    tmp.write_text(_stamp_text(sim, waves))
+    os.replace(tmp, bdir / BUILD_STAMP)
+
+
 # -- generate, build, run, check -------------------------------------------------------------
 
 
@@ -359,6 +408,7 @@ def cosim(
     xml_path = bdir / f"{test_module}.results.xml"
     with _locked(bdir):
         t0 = time.monotonic()
+        prepare_build_dir(bdir, sim, waves)
         verilog, manifest = generate(write, bdir / "rtl")
         t1 = time.monotonic()
         runner = get_runner(sim)
@@ -378,6 +428,7 @@ def cosim(
         if cache is not None:
             _settle_runtime(bdir)
             _store_runtime(cache, bdir)
+        mark_build_complete(bdir, sim, waves)
         t2 = time.monotonic()
         xml_path.unlink(missing_ok=True)
         try:

@@ -12,6 +12,11 @@ Run ``python examples/digits_on_rtl.py`` (or ``make demo``); ``--images 20`` for
 ``--sim icarus`` for Icarus (about a hundred times slower per cycle: use few images). The last
 line is ``mismatches: <n> hw_accuracy: <x> golden_accuracy: <y> images: <k>``; the exit code
 is 0 only when there are no mismatches and both accuracies are equal.
+
+The engine builds print one line each when they start and finish. Ctrl-C ends the run within
+a few seconds with the one line ``digits_on_rtl: interrupted`` on stderr and exit status 130:
+the simulator builds and runs (own process groups) are killed, the build pool does not wait
+for them, and an interrupted build is never reused (:class:`logdot.tools.layer_sim.LayerSim`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +39,7 @@ from logdot.golden.mapping import map_layer  # noqa: E402
 from logdot.golden.nn import quantize_model  # noqa: E402
 from logdot.golden.spec_io import spec_from_module  # noqa: E402
 from logdot.study.data import evaluate, load_digits_split, train_digits_cnn  # noqa: E402
+from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.layer_sim import SIMULATORS, LayerSim, default_build_root  # noqa: E402
 
 #: Engine geometry (lanes x PEs) of conv1, conv2 and fc.
@@ -123,8 +130,50 @@ def fmt_table(rows, header):
     return "\n".join(out)
 
 
+def build_engines(sims, names):
+    """Build the engines, two at a time, one line per engine started and finished.
+
+    On an interrupt the pool does not wait for the running builds (the caller kills their
+    processes) and the builds not started yet are cancelled.
+    """
+    lock = threading.Lock()
+    total = len(sims)
+
+    def say(text):
+        with lock:
+            print(text, flush=True)
+
+    def build(k, sim):
+        say(f"  [{k + 1}/{total}] {names[k]}: building ...")
+        sim.build()
+        how = "reused the complete build" if sim.reused else "built"
+        say(f"  [{k + 1}/{total}] {names[k]}: {how} in {sim.build_seconds:.1f} s")
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        futures = [pool.submit(build, k, sim) for k, sim in enumerate(sims)]
+        for f in futures:
+            f.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def main(argv=None):
+    """Run the demo; returns the exit code (130 after Ctrl-C, with one line on stderr)."""
     args = build_parser().parse_args(argv)
+    with interrupt.handling_interrupts():
+        try:
+            return run(args)
+        except KeyboardInterrupt:
+            interrupt.kill_children()
+            interrupt.quiet()
+            sys.stdout.flush()
+            print("digits_on_rtl: interrupted", file=sys.stderr, flush=True)
+            return interrupt.EXIT_INTERRUPTED
+
+
+def run(args):
+    """The demo proper (:func:`main` handles interrupts)."""
     torch.set_num_threads(1)  # small tensors: the thread pool costs more than it helps
     t_start = time.monotonic()
 
@@ -159,8 +208,8 @@ def main(argv=None):
     ]
     print(f"building {len(sims)} engines ({args.sim}) ...", flush=True)
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda s: s.build(), sims))
+    build_engines(sims, LAYER_NAMES)
+    interrupt.check()
     build_time = time.monotonic() - t0
     print(f"built {len(sims)} engines in {build_time:.1f} s ({root})")
 
@@ -178,50 +227,55 @@ def main(argv=None):
     except ImportError:  # pragma: no cover
         bar = None
     faulted = False
-    for start in range(0, n, args.chunk):
-        xh = xg = x0[start : start + args.chunk]
-        for k, (ml, sim) in enumerate(zip(layers, sims, strict=True)):
-            if ml.spec.kind == "linear":
-                xh, xg = xh.reshape(len(xh), -1), xg.reshape(len(xg), -1)
-            acts_h, last_h, shape_h = ml.stream(xh)
-            acts_g, last_g, shape_g = ml.stream(xg)
-            t1 = time.monotonic()
-            gold = ml.layer.run(acts_g, last_g)
-            stats[k]["gold_s"] += time.monotonic() - t1
-            if args.inject_fault and not faulted:
-                gold = gold.clone()
-                gold[0, 0] += 1
-                faulted = True
-            run = sim.run(
-                acts_h,
-                last_h,
-                seed=1 + start + 1000 * k,
-                idle=args.idle,
-                backpressure=args.backpressure,
-                tag=f"chunk{start}",
-            )
-            st = stats[k]
-            st["beats"] += run.beats
-            st["cycles"] += run.cycles
-            st["sim_s"] += run.seconds
-            if run.outputs.shape != gold.shape:
-                st["mismatches"] += max(run.outputs.numel(), gold.numel())
-                print(
-                    f"{LAYER_NAMES[k]}: {run.outputs.shape[0]} output beats, expected "
-                    f"{gold.shape[0]}",
-                    file=sys.stderr,
+    try:
+        for start in range(0, n, args.chunk):
+            xh = xg = x0[start : start + args.chunk]
+            for k, (ml, sim) in enumerate(zip(layers, sims, strict=True)):
+                if ml.spec.kind == "linear":
+                    xh, xg = xh.reshape(len(xh), -1), xg.reshape(len(xg), -1)
+                acts_h, last_h, shape_h = ml.stream(xh)
+                acts_g, last_g, shape_g = ml.stream(xg)
+                t1 = time.monotonic()
+                gold = ml.layer.run(acts_g, last_g)
+                stats[k]["gold_s"] += time.monotonic() - t1
+                if args.inject_fault and not faulted:
+                    gold = gold.clone()
+                    gold[0, 0] += 1
+                    faulted = True
+                run = sim.run(
+                    acts_h,
+                    last_h,
+                    seed=1 + start + 1000 * k,
+                    idle=args.idle,
+                    backpressure=args.backpressure,
+                    tag=f"chunk{start}",
                 )
-                return 1
-            st["compared"] += gold.numel()
-            st["mismatches"] += int((run.outputs != gold).sum())
-            xh = ml.assemble(run.outputs, shape_h)
-            xg = ml.assemble(gold, shape_g)
-        hw_logits.append(xh)
-        gold_logits.append(xg)
+                st = stats[k]
+                st["beats"] += run.beats
+                st["cycles"] += run.cycles
+                st["sim_s"] += run.seconds
+                if run.outputs.shape != gold.shape:
+                    st["mismatches"] += max(run.outputs.numel(), gold.numel())
+                    print(
+                        f"{LAYER_NAMES[k]}: {run.outputs.shape[0]} output beats, expected "
+                        f"{gold.shape[0]}",
+                        file=sys.stderr,
+                    )
+                    return 1
+                st["compared"] += gold.numel()
+                st["mismatches"] += int((run.outputs != gold).sum())
+                xh = ml.assemble(run.outputs, shape_h)
+                xg = ml.assemble(gold, shape_g)
+            hw_logits.append(xh)
+            gold_logits.append(xg)
+            if bar is not None:
+                bar.update(len(xh))
+    finally:
         if bar is not None:
-            bar.update(len(xh))
-    if bar is not None:
-        bar.close()
+            if interrupt.interrupted():
+                bar.leave = False  # no half bar before the one line
+            bar.close()
+    interrupt.check()  # an interrupt swallowed in a finalizer: no success line
 
     hw_pred = torch.cat(hw_logits).argmax(1)
     gold_pred = torch.cat(gold_logits).argmax(1)
@@ -291,4 +345,10 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())
+    code = main()
+    if code == interrupt.EXIT_INTERRUPTED:
+        # Do not wait for build threads still busy in Python (Amaranth) at exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,7 +1,9 @@
 """The ``logdot`` command line: a registry of subcommands (``logdot generate ...`` and more).
 
 Every error path prints one line, ``logdot: error: ...``, on stderr and exits with code 2,
-without writing any file.
+without writing any file. Ctrl-C prints one line, ``logdot: interrupted``, and exits with
+status 130, without writing any file; the tools a command runs are killed with it
+(:mod:`logdot.tools.interrupt`).
 
 Each subcommand is a module of :mod:`logdot.commands` with ``add_arguments(parser)``,
 ``run(args) -> int`` and ``DESCRIPTION``; :data:`COMMANDS` lists them by name. Only the
@@ -23,6 +25,7 @@ import sys
 from dataclasses import dataclass
 
 from logdot.options import CliError
+from logdot.tools import interrupt
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -159,7 +162,24 @@ def _error(message):
 
 
 def main(argv=None):
-    """Entry point of the ``logdot`` console script; returns the exit code."""
+    """Entry point of the ``logdot`` console script; returns the exit code (130 after Ctrl-C,
+    with the one line ``logdot: interrupted`` on stderr)."""
+    with interrupt.handling_interrupts():
+        try:
+            code = _main(argv)
+            interrupt.check()  # an interrupt that a finalizer swallowed
+            return code
+        except KeyboardInterrupt:
+            interrupt.kill_children()
+            interrupt.reset()  # one thread, children gone: a later main() may run tools
+            if argv is None:  # the process is the command: nothing else will be printed
+                interrupt.quiet()  # no warnings from half-built designs on the way out
+            sys.stdout.flush()
+            print("logdot: interrupted", file=sys.stderr, flush=True)
+            return interrupt.EXIT_INTERRUPTED
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     try:

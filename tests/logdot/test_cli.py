@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -255,3 +256,46 @@ def test_cli_error_messages(tmp_path, capsys, seed):
                "--pes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
     assert rc == 2
     assert capsys.readouterr().err.strip().startswith("logdot: error: --weights: no such file")
+
+
+@pytest.mark.parametrize("delay", [1.5, 4.0], ids=["start", "conversion"])
+def test_generate_interrupted(tmp_path, delay):
+    """Ctrl-C during ``logdot generate --lanes 256`` (its conversion takes tens of seconds):
+    one line, exit status 130 within seconds, nothing written, no process left."""
+    from tests.support.interrupt import Run
+
+    out = tmp_path / "o"
+    run = Run(["-m", "logdot", "generate", "--lanes", "256", "--act-bits", "4",
+               "--weight-bits", "5", "--out", str(out)])  # fmt: skip
+    time.sleep(delay)
+    assert run.proc.poll() is None, "".join(run.stdout + run.stderr)
+    res = run.interrupt()
+    print(f"logdot generate --lanes 256, SIGINT after {delay} s: ended in {res.seconds:.2f} s")
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "logdot: interrupted\n"
+    assert res.seconds < 10
+    assert not res.survivors
+    assert not out.exists()
+
+
+def test_interrupt_swallowed_by_a_finalizer(monkeypatch, capsys):
+    """A SIGINT that lands in a ``__del__`` (Amaranth's unused-elaboratable check) is
+    swallowed by Python; the command must still end as interrupted, with one line."""
+    import signal
+
+    from logdot.commands import generate
+
+    class Finalized:
+        def __del__(self):
+            # What Python does when a SIGINT arrives while a finalizer runs: the
+            # SIGINT handler runs (and raises) inside __del__.
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+
+    def run_(args):
+        Finalized()
+        return 0
+
+    monkeypatch.setattr(generate, "run", run_)
+    code, _, err = run(["generate", *SMALL, "--out", "unused"], capsys)
+    assert code == 130
+    assert err == "logdot: interrupted\n"

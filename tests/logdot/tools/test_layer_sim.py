@@ -49,3 +49,75 @@ def test_small_conv_layer_through_rtl(sim, seed):
     fast = sim_.run(acts, last, tag="fast")
     assert fast.cycles == run.beats + sim_.latency
     assert torch.equal(fast.outputs, run.outputs)
+
+
+def _small_layer(seed):
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base="sqrt2", stride=(2, 2))
+    ml = map_layer(spec, lanes=4, pes=2)
+    x = random_input(g, spec, n=1, h=5, w=5)
+    return ml, x
+
+
+@pytest.mark.parametrize("how", ["argument", "WAVES=1"])
+def test_waves_icarus(tmp_path, monkeypatch, seed, how):
+    """``waves=True`` (or ``WAVES=1``, the cocotb runners' convention) dumps a VCD file per
+    run; without it there is none."""
+    ml, x = _small_layer(seed)
+    acts, last, shape = ml.stream(x)
+    if how == "argument":
+        sim = LayerSim(ml, tmp_path / "b", sim="icarus", name="conv", waves=True)
+    else:
+        monkeypatch.setenv("WAVES", "1")
+        sim = LayerSim(ml, tmp_path / "b", sim="icarus", name="conv")
+    run = sim.run(acts, last, tag="w")
+    assert run.waves == tmp_path / "b" / "w.vcd"
+    text = run.waves.read_text()
+    assert "$enddefinitions" in text and "s_axis_tdata" in text and "m_axis_tdata" in text
+    assert torch.equal(ml.assemble(run.outputs, shape), ml.forward(x))
+    monkeypatch.delenv("WAVES", raising=False)
+    plain = LayerSim(ml, tmp_path / "b", sim="icarus", name="conv")
+    assert plain.build().reused is False  # other options: not the same build
+    assert plain.run(acts, last, tag="p").waves is None
+    assert not (tmp_path / "b" / "p.vcd").exists()
+
+
+_BUILD_SCRIPT = """
+import sys
+from logdot.golden.mapping import map_layer
+from logdot.tools import interrupt
+from logdot.tools.layer_sim import LayerSim
+from tests.support.layers import random_conv_spec
+import torch
+spec = random_conv_spec(torch.Generator().manual_seed(int(sys.argv[2])), base="sqrt2")
+with interrupt.handling_interrupts():
+    try:
+        LayerSim(map_layer(spec, lanes=4, pes=2), sys.argv[1], name="conv", jobs=1).build()
+    except KeyboardInterrupt:
+        interrupt.kill_children()
+        print("layer_sim: interrupted", file=sys.stderr)
+        sys.exit(130)
+"""
+
+
+def test_interrupted_verilator_build(tmp_path, seed):
+    """Ctrl-C during a Verilator build (the C++ compile): exit 130 within seconds, one line,
+    no compiler left running, no completion stamp; the next build rebuilds."""
+    from tests.support.interrupt import Run
+
+    bdir = tmp_path / "b"
+    run = Run(["-c", _BUILD_SCRIPT, str(bdir), str(seed)])
+    run.wait_for(lambda r: {"cc1plus", "g++", "c++"} & set(r.children()), what="the compile")
+    res = run.interrupt()
+    print(f"LayerSim Verilator build, SIGINT during the compile: ended in {res.seconds:.2f} s")
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "layer_sim: interrupted\n"
+    assert res.seconds < 10
+    assert not res.survivors
+    assert not (bdir / ".verilator.sources").exists()
+    g = torch.Generator().manual_seed(seed)
+    ml = map_layer(random_conv_spec(g, base="sqrt2"), lanes=4, pes=2)
+    sim = LayerSim(ml, bdir, name="conv", jobs=1).build()
+    assert sim.reused is False
+    assert (bdir / ".verilator.sources").exists()
+    assert LayerSim(ml, bdir, name="conv").build().reused is True
