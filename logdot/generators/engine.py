@@ -1,8 +1,9 @@
 """Verilog and manifest generation for a log dot-product engine.
 
 :func:`write` is what the CLI and the co-simulation use: it writes ``NAME.v`` (the top
-module of the engine's Verilog contract) and ``NAME.json`` (the manifest) atomically, and
-never overwrites without ``force`` (:func:`logdot.generators.common.write_outputs`).
+module of the engine's Verilog contract), ``NAME.json`` (the manifest) and ``NAME.vlt``
+(Verilator lint waivers scoped to ``NAME.v``) atomically, and never overwrites without
+``force`` (:func:`logdot.generators.common.write_outputs`).
 
 Manifest schema (``"schema": "logdot.engine/1"``; keys are stable)::
 
@@ -138,11 +139,14 @@ def manifest(config, *, name="logdot"):
 
 
 def write(config, out_dir, *, name="logdot", force=False):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
-    Both texts are generated in memory first; then each file is written to a temporary file
-    in ``out_dir`` and moved into place with :func:`os.replace`, so an error or interruption
-    never leaves a half-written file. ``out_dir`` is created if missing.
+    ``NAME.vlt`` waives :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only:
+    ``verilator --lint-only -Wall NAME.vlt NAME.v`` is clean, and other files of the same run
+    keep every warning. All texts are generated in memory first; then each file is written to
+    a temporary file in ``out_dir`` and moved into place with :func:`os.replace`, so an error
+    or interruption never leaves a half-written file. ``out_dir`` is created if missing
+    (:func:`logdot.generators.common.write_outputs`).
 
     Raises
     ------

@@ -1,7 +1,8 @@
 """Verilog and manifest generation for a layer engine (``logdot generate-layer``).
 
 :func:`write_layer` writes ``NAME.v`` (the AXI4-Stream top module, weights and biases baked
-in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``force``, exactly
+in), ``NAME.json`` (the manifest) and ``NAME.vlt`` (Verilator lint waivers scoped to
+``NAME.v``) atomically, never overwriting without ``force``, exactly
 like :func:`logdot.generators.engine.write` does for the dot-product engine (both use
 :mod:`logdot.generators.common`).
 
@@ -283,7 +284,7 @@ def layer_from_manifest(manifest):
 def write_layer(
     layer, out_dir, *, name="logdot_layer", weight_port=False, ram_style=None, force=False
 ):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
