@@ -148,7 +148,8 @@ def add_pipeline_arguments(parser):
 
 
 def add_output_arguments(parser, *, default_name, name_help):
-    """Add the output group of a generator subcommand: ``--name``, ``--out``, ``--force``.
+    """Add the output group of a generator subcommand: ``--name``, ``--out``, ``--force``,
+    ``--quiet``.
 
     Parameters
     ----------
@@ -164,7 +165,15 @@ def add_output_arguments(parser, *, default_name, name_help):
     o.add_argument(
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
-    o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
+    o.add_argument(
+        "--force", action="store_true", help="overwrite existing NAME.v / NAME.json / NAME.vlt"
+    )
+    o.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no note on stderr before a long conversion (256 lanes or more: about a minute "
+        "per 1000 lanes)",
+    )
 
 
 def name_flag(message, flags=None):

@@ -31,6 +31,7 @@ import tempfile
 
 __all__ = [
     "CLOCK",
+    "LONG_CONVERSION_LANES",
     "RESET",
     "TIMESCALE",
     "atomic_write_texts",
@@ -38,6 +39,7 @@ __all__ = [
     "bit_fields",
     "check_bool",
     "check_name",
+    "conversion_notice",
     "convert",
     "output_paths",
     "padding",
@@ -224,6 +226,33 @@ def padding(used_bits, nbytes):
     return {"lsb": used_bits, "width": 8 * nbytes - used_bits}
 
 
+#: From this many lanes (all PEs together) on, the CLI says that a conversion will take a
+#: while (:func:`conversion_notice`): Amaranth's Verilog backend takes about a minute per
+#: 1000 lanes (45-75 s for a 1024-lane engine), 15 s or more from here.
+LONG_CONVERSION_LANES = 256
+
+
+def conversion_notice(lanes, what):
+    """The line the CLI prints to stderr before a long conversion, or ``None``.
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes of the design (all PEs together).
+    what : str
+        The design, e.g. ``"a 1024-lane engine"``.
+
+    Returns
+    -------
+    str or None
+        ``"logdot: converting WHAT to Verilog (about a minute per 1000 lanes) ..."`` when
+        ``lanes >= LONG_CONVERSION_LANES``, else ``None``.
+    """
+    if lanes < LONG_CONVERSION_LANES:
+        return None
+    return f"logdot: converting {what} to Verilog (about a minute per 1000 lanes) ..."
+
+
 def convert(top, name):
     """Verilog text of an Amaranth top module ``top`` named ``name`` (no source attributes)."""
     from amaranth.back import verilog
@@ -304,7 +333,7 @@ def output_paths(out_dir, name):
     return tuple(os.path.join(out_dir, f"{name}{ext}") for ext in (".v", ".json", ".vlt"))
 
 
-def write_outputs(out_dir, name, make, *, force):
+def write_outputs(out_dir, name, make, *, force, before_convert=None):
     """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     Existing files are refused before anything is generated (unless ``force``); then
@@ -312,6 +341,10 @@ def write_outputs(out_dir, name, make, *, force):
     three files are written together with :func:`atomic_write_texts`. ``NAME.vlt`` is the
     Verilator configuration waiving :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v``
     only (:func:`logdot.tools.lint.verilator_config`). ``out_dir`` is created if missing.
+
+    ``before_convert``, if given, is called with no argument after the checks, right before
+    ``make()`` (the CLI prints its :func:`conversion_notice` there, so a refused run prints
+    only its error).
 
     Raises
     ------
@@ -330,6 +363,8 @@ def write_outputs(out_dir, name, make, *, force):
     if not force:
         for path in (vpath, jpath, cpath):
             _refuse_existing(path)
+    if before_convert is not None:
+        before_convert()
     vtext, manifest = make()
     jtext = json.dumps(manifest, indent=2) + "\n"
     ctext = verilator_config(os.path.basename(vpath))

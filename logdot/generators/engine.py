@@ -138,7 +138,7 @@ def manifest(config, *, name="logdot"):
     }
 
 
-def write(config, out_dir, *, name="logdot", force=False):
+def write(config, out_dir, *, name="logdot", force=False, before_convert=None):
     """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     ``NAME.vlt`` waives :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only:
@@ -146,7 +146,8 @@ def write(config, out_dir, *, name="logdot", force=False):
     keep every warning. All texts are generated in memory first; then each file is written to
     a temporary file in ``out_dir`` and moved into place with :func:`os.replace`, so an error
     or interruption never leaves a half-written file. ``out_dir`` is created if missing
-    (:func:`logdot.generators.common.write_outputs`).
+    (:func:`logdot.generators.common.write_outputs`; ``before_convert`` is called right before
+    the conversion, after every check).
 
     Raises
     ------
@@ -163,7 +164,7 @@ def write(config, out_dir, *, name="logdot", force=False):
     def make():
         return generate_verilog(config, name=name), manifest(config, name=name)
 
-    return write_outputs(out_dir, name, make, force=force)
+    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
 
 
 def linear_verilog(config, *, name="logdot_linear"):

@@ -282,13 +282,20 @@ def layer_from_manifest(manifest):
 
 
 def write_layer(
-    layer, out_dir, *, name="logdot_layer", weight_port=False, ram_style=None, force=False
+    layer,
+    out_dir,
+    *,
+    name="logdot_layer",
+    weight_port=False,
+    ram_style=None,
+    force=False,
+    before_convert=None,
 ):
     """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
-    file is kept unless ``force``.
+    file is kept unless ``force``; ``before_convert`` is called right before the conversion.
     """
     _split(layer)
     check_name(name)
@@ -300,4 +307,4 @@ def write_layer(
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-    return write_outputs(out_dir, name, make, force=force)
+    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)

@@ -211,3 +211,13 @@ def test_write_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match=re.escape("name must be a string, not 3")):
         write(cfg_of(lanes=1, act_bits=4, weight_bits=2), tmp_path, name=3)
     assert os.listdir(tmp_path) == []
+
+
+def test_before_convert_runs_after_the_checks_and_before_any_file(tmp_path):
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    calls = []
+    write(cfg, tmp_path, name="eng", before_convert=lambda: calls.append(os.listdir(tmp_path)))
+    assert calls == [[]]
+    with pytest.raises(FileExistsError):
+        write(cfg, tmp_path, name="eng", before_convert=lambda: calls.append("again"))
+    assert calls == [[]]  # a refused write does not announce a conversion
