@@ -117,8 +117,10 @@ def staged_out_dir(out_dir, *, force, keep_on=()):
 
     :func:`check_out_dir` runs first (nothing is created when it raises). The block gets the
     temporary folder (``.NAME.XXXX.tmp`` beside ``out_dir``) and writes everything there. When
-    it returns, the old ``out_dir`` (if any) is renamed aside, the new folder renamed to
-    ``out_dir``, and the old one deleted: ``out_dir`` then holds exactly this run's files.
+    it returns, the new folder is renamed to ``out_dir`` if that does not exist; otherwise the
+    entries of the old ``out_dir`` (only the flow's, :func:`check_out_dir`) are moved aside
+    and deleted and the new ones moved in. Either way ``out_dir`` then holds exactly this
+    run's files.
 
     Parameters
     ----------
@@ -138,9 +140,9 @@ def staged_out_dir(out_dir, *, force, keep_on=()):
     """
     final = Path(out_dir)
     check_out_dir(final, force=force)
-    parent = final.parent
+    parent = Path(os.path.abspath(final)).parent  # also for "." and "dir/.."
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{_stem(final)}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
     except keep_on:
@@ -150,10 +152,19 @@ def staged_out_dir(out_dir, *, force, keep_on=()):
         raise
     os.chmod(tmp, 0o755)  # mkdtemp makes it private
     check_out_dir(final, force=force)  # nothing foreign appeared while the run was going
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
-        os.rename(final, old / final.name)
-    os.rename(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not final.exists():
+        os.rename(tmp, final)
+        return
+    # An existing folder (an earlier run, or empty) keeps its identity (permissions, a
+    # symbolic link to it, a shell standing in it): its entries are replaced, not the folder.
+    old = Path(tempfile.mkdtemp(prefix=f".{_stem(final)}.", suffix=".old", dir=parent))
+    for entry in os.scandir(final):
+        os.rename(entry.path, old / entry.name)
+    for entry in os.scandir(tmp):
+        os.rename(entry.path, final / entry.name)
+    os.rmdir(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _stem(path):
+    return Path(os.path.abspath(path)).name or "out"

@@ -192,3 +192,23 @@ def test_staged_out_dir_swaps_in_the_new_folder(tmp_path):
         (work / "log_ice40").mkdir()
     assert sorted(p.name for p in final.iterdir()) == ["log_ice40"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_an_existing_folder_keeps_its_identity(tmp_path, capsys, fake_tools, monkeypatch):
+    """``--out .`` (an empty working folder) and a replaced run keep the folder itself: its
+    permissions, and a shell standing in it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    here.chmod(0o750)
+    monkeypatch.chdir(here)
+    assert _cli([*ARGV, "--targets", "xilinx", "--out", "."], capsys)[0] == 0
+    assert sorted(p.name for p in here.iterdir()) == [
+        "log_xilinx", "synth_report.json", "synth_report.md",
+    ]  # fmt: skip
+    ino = here.stat().st_ino
+    assert _cli([*ARGV, "--targets", "ice40", "--force", "--out", "."], capsys)[0] == 0
+    assert here.stat().st_ino == ino and (here.stat().st_mode & 0o777) == 0o750
+    assert sorted(p.name for p in here.iterdir()) == [
+        "log_ice40", "synth_report.json", "synth_report.md",
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
