@@ -87,7 +87,7 @@ demo: $(STAMP)
 	$(RUN) $(PY) examples/digits_on_rtl.py
 
 synth: $(STAMP)
-	$(RUN) $(VENV)/bin/logdot synth --lanes 16 --act-bits 8 --weight-bits 4 --out build/synth
+	$(RUN) $(VENV)/bin/logdot synth --lanes 16 --act-bits 8 --weight-bits 4 --out build/synth --force
 
 synth-sweep: $(STAMP)
 	$(RUN) $(PY) benchmarks/synth_sweep.py

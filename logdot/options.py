@@ -149,7 +149,7 @@ def add_pipeline_arguments(parser):
 
 def add_output_arguments(parser, *, default_name, name_help):
     """Add the output group of a generator subcommand: ``--name``, ``--out``, ``--force``,
-    ``--axi-names``.
+    ``--axi-names``, ``--quiet``.
 
     Parameters
     ----------
@@ -165,13 +165,21 @@ def add_output_arguments(parser, *, default_name, name_help):
     o.add_argument(
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
-    o.add_argument("--force", action="store_true", help="overwrite existing NAME.v / NAME.json")
+    o.add_argument(
+        "--force", action="store_true", help="overwrite existing NAME.v / NAME.json / NAME.vlt"
+    )
     o.add_argument(
         "--axi-names",
         action="store_true",
         help="name the clock and reset ports aclk and aresetn (synchronous, active low; "
         "Vivado's IP integrator associates them with the streams) instead of clk and rst "
         "(synchronous, active high)",
+    )
+    o.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no note on stderr before a long conversion (256 lanes or more: about a minute "
+        "per 1000 lanes)",
     )
 
 

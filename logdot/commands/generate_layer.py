@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from logdot.golden.formats import LIMITS
 from logdot.options import (
@@ -18,7 +19,8 @@ from logdot.options import (
 __all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 DESCRIPTION = (
-    "Write DIR/NAME.v and DIR/NAME.json: a layer engine (PES output channels x LANES lanes, "
+    "Write DIR/NAME.v, DIR/NAME.json and DIR/NAME.vlt (Verilator lint waivers for NAME.v "
+    "only): a layer engine (PES output channels x LANES lanes, "
     "the layer's weights and biases baked into on-chip memory, bias + ReLU + requantization "
     "per channel) for the quantized Conv2d/Linear layer in LAYER.pt "
     "(logdot.golden.spec_io.save_spec). Nothing is written on error; existing files are kept "
@@ -75,6 +77,7 @@ def run(args):
     check_name_arg(args.name)
     if not os.path.isfile(args.weights):
         raise CliError(f"--weights: no such file: {args.weights}")
+    from logdot.generators.common import conversion_notice
     from logdot.generators.layer import write_layer
     from logdot.golden.mapping import map_layer
     from logdot.golden.spec_io import load_spec
@@ -94,6 +97,10 @@ def run(args):
         )
     except (TypeError, ValueError) as exc:
         raise CliError(name_flag(str(exc), _FLAGS)) from None
+    cfg = mapped.config
+    lanes = cfg.pes * cfg.lanes
+    what = f"a {plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')} layer engine ({lanes} lanes)"
+    notice = None if args.quiet else conversion_notice(lanes, what)
     try:
         vpath, jpath = write_layer(
             mapped,
@@ -103,12 +110,13 @@ def run(args):
             ram_style=None if args.ram_style == "auto" else args.ram_style,
             force=args.force,
             axi_names=args.axi_names,
+            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
         )
     except OSError as exc:
         raise write_error(exc, args.out) from None
-    cfg = mapped.config
     print(
-        f"wrote {vpath} and {jpath}: {plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')}, "
+        f"wrote {vpath}, {jpath} and {os.path.splitext(vpath)[0]}.vlt: "
+        f"{plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')}, "
         f"{plural(mapped.beats, 'beat')} per dot product, "
         f"{plural(mapped.tiles, 'output-channel tile')}, "
         f"latency {plural(layer_latency(cfg), 'cycle')}, "

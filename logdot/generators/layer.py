@@ -1,7 +1,8 @@
 """Verilog and manifest generation for a layer engine (``logdot generate-layer``).
 
 :func:`write_layer` writes ``NAME.v`` (the AXI4-Stream top module, weights and biases baked
-in) and ``NAME.json`` (the manifest) atomically, never overwriting without ``force``, exactly
+in), ``NAME.json`` (the manifest) and ``NAME.vlt`` (Verilator lint waivers scoped to
+``NAME.v``) atomically, never overwriting without ``force``, exactly
 like :func:`logdot.generators.engine.write` does for the dot-product engine (both use
 :mod:`logdot.generators.common`).
 
@@ -337,12 +338,13 @@ def write_layer(
     ram_style=None,
     force=False,
     axi_names=False,
+    before_convert=None,
 ):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json``; return both paths.
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
 
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
-    file is kept unless ``force``.
+    file is kept unless ``force``; ``before_convert`` is called right before the conversion.
     """
     _split(layer)
     check_name(name)
@@ -355,4 +357,4 @@ def write_layer(
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-    return write_outputs(out_dir, name, make, force=force)
+    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from logdot.golden.formats import EngineConfig, check_int
+from logdot.golden.formats import EngineConfig, check_bool, check_int
+from logdot.synth.output import check_out_dir, staged_out_dir
 from logdot.synth.report import write_report
-from logdot.synth.runner import check_tools, synthesize, tool_versions
+from logdot.synth.runner import SynthError, check_tools, synthesize, tool_versions
 from logdot.synth.targets import BASELINE_TARGETS, DEFAULT_TARGETS, TARGETS, resolve_targets
 
 __all__ = [
@@ -135,7 +136,8 @@ class SynthJob:
     config : EngineConfig
         The log engine (with the pipeline setting used unless ``target_fmax_mhz`` is set).
     out_dir : path-like
-        Folder of the tool logs, netlists and ``synth_report.{json,md}``.
+        Folder of the tool logs, netlists and ``synth_report.{json,md}``. It must not exist
+        or be empty unless ``force`` (:mod:`logdot.synth.output`).
     targets : tuple of str
         Targets of the log engine.
     baseline_targets : tuple of str
@@ -153,6 +155,9 @@ class SynthJob:
         nextpnr placer seed.
     widelut : bool
         ECP5: allow the PFU wide-LUT multiplexers (``False``: ``synth_ecp5 -nowidelut``).
+    force : bool
+        Replace an existing ``out_dir`` of an earlier run (whole: no folder of the earlier
+        run is left beside the new report).
     """
 
     config: EngineConfig
@@ -165,6 +170,7 @@ class SynthJob:
     target_fmax_mhz: float | None = None
     seed: int = 1
     widelut: bool = True
+    force: bool = False
     _placed: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -176,6 +182,8 @@ class SynthJob:
         bits = tuple(check_int(b, "linear_weight_bits", 2, 8) for b in self.linear_weight_bits)
         object.__setattr__(self, "linear_weight_bits", bits)
         check_int(self.seed, "seed", 0)
+        check_bool(self.widelut, "widelut")
+        check_bool(self.force, "force")
         placed = tuple(n for n in self.targets if TARGETS[n].device is not None)
         object.__setattr__(self, "_placed", placed)
         if self.target_fmax_mhz is not None:
@@ -195,7 +203,7 @@ def _synth_kwargs(job, say):
     return {"seed": job.seed, "progress": say, "widelut": job.widelut}
 
 
-def _pipeline_search(job, say):
+def _pipeline_search(job, say, out_dir):
     """``(config, search, reused)``: the cheapest pipeline setting that meets the target fmax.
 
     Fewest pipeline registers first; stops at the first setting that meets the target on
@@ -212,7 +220,7 @@ def _pipeline_search(job, say):
             cfg,
             **_synth_kwargs(job, say),
             targets=job._placed,
-            out_dir=job.out_dir / f"search_every{k}",
+            out_dir=out_dir / f"search_every{k}",
             pnr=True,
             freq_mhz=job.freq_mhz if job.freq_mhz is not None else target,
         )
@@ -227,6 +235,36 @@ def _pipeline_search(job, say):
         chosen = search[-1]["register_every"]
     say(f"[synth] pipeline search chose register_every={chosen}")
     return dataclasses.replace(job.config, register_every=chosen), search, reused
+
+
+def _run_in(job, say, work):
+    """The report of ``job``, every target built in the folder ``work``."""
+    t0 = time.monotonic()
+    config, search, reused = job.config, [], {}
+    if job.target_fmax_mhz is not None:
+        config, search, reused = _pipeline_search(job, say, work)
+    common = {
+        **_synth_kwargs(job, say),
+        "out_dir": work,
+        "pnr": job.pnr,
+        "freq_mhz": job.freq_mhz,
+    }
+    rest = tuple(n for n in job.targets if n not in reused)
+    done = synth_config(config, targets=rest, **common) if rest else []
+    by_target = {r["target"]: r for r in done} | reused
+    results = [by_target[n] for n in job.targets]
+    for wb in job.linear_weight_bits:
+        results += synth_config(
+            config, targets=job.baseline_targets, engine="linear", linear_weight_bits=wb, **common
+        )
+    return {
+        "config": config.parameters(),
+        "results": results,
+        "pipeline_search": search or None,
+        "target_fmax_mhz": job.target_fmax_mhz,
+        "tools": tool_versions(),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def run(job, *, progress=None, out=None):
@@ -248,43 +286,31 @@ def run(job, *, progress=None, out=None):
 
     Raises
     ------
+    FileExistsError, NotADirectoryError
+        Before anything runs, when ``job.out_dir`` exists and is not empty and
+        ``job.force`` is false, or holds files the flow does not write
+        (:func:`logdot.synth.output.check_out_dir`).
     logdot.tools.ToolNotFoundError
         Before anything runs, when a tool is missing.
     logdot.synth.SynthError
-        When a tool fails.
+        When a tool fails; ``job.out_dir`` is unchanged, and the run's folder so far (the
+        logs the message names) is kept in a temporary sibling folder.
+
+    Notes
+    -----
+    The run is built in a temporary sibling of ``job.out_dir`` and moved in place of it when
+    it has finished (:func:`logdot.synth.output.staged_out_dir`), so the folder holds
+    exactly this run's target folders and report.
     """
     if not isinstance(job, SynthJob):
         raise TypeError(f"job must be a SynthJob, not {job!r}")
     out = out or sys.stdout
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    check_out_dir(job.out_dir, force=job.force)
     check_tools(job.all_targets, pnr=job.pnr)
-    t0 = time.monotonic()
-    config, search, reused = job.config, [], {}
-    if job.target_fmax_mhz is not None:
-        config, search, reused = _pipeline_search(job, say)
-    common = {
-        **_synth_kwargs(job, say),
-        "out_dir": job.out_dir,
-        "pnr": job.pnr,
-        "freq_mhz": job.freq_mhz,
-    }
-    rest = tuple(n for n in job.targets if n not in reused)
-    done = synth_config(config, targets=rest, **common) if rest else []
-    by_target = {r["target"]: r for r in done} | reused
-    results = [by_target[n] for n in job.targets]
-    for wb in job.linear_weight_bits:
-        results += synth_config(
-            config, targets=job.baseline_targets, engine="linear", linear_weight_bits=wb, **common
-        )
-    report = {
-        "config": config.parameters(),
-        "results": results,
-        "pipeline_search": search or None,
-        "target_fmax_mhz": job.target_fmax_mhz,
-        "tools": tool_versions(),
-        "seconds": round(time.monotonic() - t0, 1),
-    }
-    table = write_report(report, job.out_dir)
+    with staged_out_dir(job.out_dir, force=job.force, keep_on=(SynthError,)) as work:
+        report = _run_in(job, say, work)
+        table = write_report(report, work)
     print(table, file=out)
     print(f"\nreport: {job.out_dir / 'synth_report.json'} ({report['seconds']:.0f} s)", file=out)
     return report

@@ -41,8 +41,8 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
                              "--name", "eng", "--out", str(out)], capsys)  # fmt: skip
     assert code == 0, err
     assert err == ""
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]
-    assert "wrote" in stdout and "eng.v" in stdout
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]
+    assert "wrote" in stdout and "eng.v" in stdout and "eng.vlt" in stdout
     with open(out / "eng.json") as f:
         m = json.load(f)
     cfg = EngineConfig(**m["parameters"])
@@ -90,7 +90,7 @@ def test_existing_files_need_force(tmp_path, capsys):
     assert (tmp_path / "logdot.v").read_text() == "keep me"
     assert run([*argv, "--force"], capsys)[0] == 0
     assert (tmp_path / "logdot.v").read_text() != "keep me"
-    assert sorted(os.listdir(tmp_path)) == ["logdot.json", "logdot.v"]
+    assert sorted(os.listdir(tmp_path)) == ["logdot.json", "logdot.v", "logdot.vlt"]
 
 
 ERRORS = [
@@ -225,7 +225,7 @@ def test_cli_generate_layer(tmp_path, seed):
     out = tmp_path / "out"
     args = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--out", str(out)]
     assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
+    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v", "conv.vlt"]
     m = json.loads((out / "conv.json").read_text())
     assert m["mapping"]["tiles"] == 3 and m["mapping"]["beats_per_dot"] == 7
     assert m["mapping"]["result_scale"] == 2.0 ** m["mapping"]["result_scale_log2"]
@@ -241,7 +241,7 @@ def test_cli_generate_layer(tmp_path, seed):
     (tmp_path / "junk.pt").write_text("not a torch file")
     junk = ["generate-layer", "--weights", str(tmp_path / "junk.pt"), "--out", str(out)]
     assert main([*junk, "--lanes", "4", "--pes", "2", "--name", "j"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v"]
+    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v", "conv.vlt"]
 
 
 def test_cli_error_messages(tmp_path, capsys, seed):
@@ -299,3 +299,45 @@ def test_interrupt_swallowed_by_a_finalizer(monkeypatch, capsys):
     code, _, err = run(["generate", *SMALL, "--out", "unused"], capsys)
     assert code == 130
     assert err == "logdot: interrupted\n"
+
+
+# -- the note before a long conversion -------------------------------------------------------
+
+
+def test_long_conversion_prints_one_note_first(tmp_path, capsys, monkeypatch):
+    """From LONG_CONVERSION_LANES lanes on, one line on stderr before the conversion starts
+    (--quiet: none); a refused run prints only its error. The threshold is lowered here so
+    the test converts a 4-lane engine, not a 256-lane one."""
+    from logdot.generators import common
+
+    assert common.conversion_notice(common.LONG_CONVERSION_LANES - 1, "x") is None
+    assert common.conversion_notice(1024, "a 1024-lane engine") == (
+        "logdot: converting a 1024-lane engine to Verilog (about a minute per 1000 lanes) ..."
+    )
+    monkeypatch.setattr(common, "LONG_CONVERSION_LANES", 4)
+    argv = ["generate", "--lanes", "4", "--act-bits", "4", "--weight-bits", "3"]
+    code, _, err = run([*argv, "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and err == (
+        "logdot: converting a 4-lane engine to Verilog (about a minute per 1000 lanes) ...\n"
+    )
+    code, _, err = run([*argv, "--out", str(tmp_path / "a")], capsys)
+    assert_one_line_error(code, err, "exists; use --force")
+    code, _, err = run([*argv, "--quiet", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0 and err == ""
+    code, _, err = run(["generate", *SMALL, "--out", str(tmp_path / "c")], capsys)
+    assert code == 0 and err == ""  # 2 lanes: below the threshold
+
+
+def test_long_layer_conversion_prints_one_note_first(tmp_path, capsys, monkeypatch, seed):
+    from logdot.generators import common
+
+    save_spec(random_conv_spec(torch.Generator().manual_seed(seed)), tmp_path / "layer.pt")
+    monkeypatch.setattr(common, "LONG_CONVERSION_LANES", 8)
+    args = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--lanes", "4"]
+    code, _, err = run([*args, "--pes", "2", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and err == (
+        "logdot: converting a 2 PEs x 4 lanes layer engine (8 lanes) to Verilog (about a "
+        "minute per 1000 lanes) ...\n"
+    )
+    code, _, err = run([*args, "--pes", "2", "--quiet", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0 and err == ""

@@ -158,6 +158,10 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch, when):
         text = (out / name).read_text()
         if name.endswith(".v"):
             assert text.rstrip().endswith("endmodule"), name
+        elif name.endswith(".vlt"):
+            from logdot.tools.lint import verilator_config
+
+            assert text == verilator_config(name[: -len(".vlt")] + ".v"), name
         else:
             import json
 

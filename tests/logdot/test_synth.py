@@ -151,6 +151,28 @@ def test_pipeline_candidates():
     assert synth.pipeline_candidates(64) == [0, 6, 3, 2, 1]
 
 
+def test_rerun_with_force_replaces_the_folder_whole(tmp_path):
+    """Real tools: a second run needs --force, and --family ice40 then leaves no log_xilinx/
+    of the first run beside the iCE40-only report (the fake-tool variants of this policy are in
+    tests/logdot/synth/test_output.py)."""
+    out = tmp_path / "synth"
+    cmd = [sys.executable, "-m", "logdot", "synth", "--lanes", "4", "--act-bits", "8"]
+    cmd += ["--weight-bits", "4", "--no-pnr", "--out", str(out)]
+    p = subprocess.run([*cmd, "--targets", "ice40,xilinx"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert {d.name for d in out.iterdir() if d.is_dir()} == {"log_ice40", "log_xilinx"}
+    before = (out / "synth_report.json").read_text()
+    p = subprocess.run([*cmd, "--family", "ice40"], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "use --force" in p.stderr
+    assert (out / "synth_report.json").read_text() == before
+    p = subprocess.run([*cmd, "--family", "ice40", "--force"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert {d.name for d in out.iterdir() if d.is_dir()} == {"log_ice40"}
+    report = json.loads((out / "synth_report.json").read_text())
+    assert [r["target"] for r in report["results"]] == ["ice40"]
+    assert sorted(d.name for d in tmp_path.iterdir()) == ["synth"]
+
+
 def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "logdot", "synth", "--lanes", "4", "--act-bits", "8"]
@@ -237,7 +259,7 @@ def test_target_fmax_search_picks_fewest_registers(tmp_path, monkeypatch):
 
     monkeypatch.setattr(flow, "synth_config", fake_synth_config)
     argv = ["synth", "--lanes", "16", "--act-bits", "8", "--weight-bits", "4"]
-    argv += ["--targets", "ice40,xilinx", "--target-fmax", "150", "--out", str(tmp_path)]
+    argv += ["--targets", "ice40,xilinx", "--target-fmax", "150", "--out", str(tmp_path / "o")]
     job = job_from_args(build_parser().parse_args(argv))
     with open(tmp_path / "table.txt", "w") as out:
         report = synth.run(job, progress=lambda line: None, out=out)

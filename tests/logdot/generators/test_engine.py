@@ -16,8 +16,9 @@ from logdot.generators.engine import MANIFEST_SCHEMA, generate_verilog, manifest
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import LogDotEngine
 from logdot.hdl.top import PORTS, LogDotTop
-from logdot.tools.lint import iverilog_check, verilator_lint
+from logdot.tools.lint import LINT_WAIVERS, iverilog_check, verilator_config, verilator_lint
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of
+from tests.support.dropin import icarus_with_timescaled_testbench, verilator_with_user_file
 
 # The engines of the manifest tests are built only to read their properties.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -47,6 +48,32 @@ def generated(tmp_path_factory):
 def test_verilog_lints_clean(generated, index):
     verilator_lint(generated[index])
     iverilog_check(generated[index])
+
+
+@pytest.mark.parametrize("index", [0, 1, 4])
+def test_shipped_vlt_makes_verilator_clean_and_keeps_user_warnings(generated, tmp_path, index):
+    """``verilator --lint-only -Wall NAME.vlt NAME.v user.v``, no global flag: no warning in
+    ``NAME.v`` (the waivers are scoped to it), the user's width bug is still reported."""
+    vpath = generated[index]
+    vlt = os.path.splitext(vpath)[0] + ".vlt"
+    with open(vlt) as f:
+        text = f.read()
+    name = os.path.basename(vpath)
+    assert text == verilator_config(name) and "`verilator_config" in text
+    assert text.count(f'-file "{name}"') == text.count(f'-file "*/{name}"') == len(LINT_WAIVERS)
+    found, bug_line, out = verilator_with_user_file(vpath, tmp_path)
+    assert name not in found, out
+    assert ("WIDTHTRUNC", bug_line) in found["user.v"], out
+    assert set(found) == {"user.v"}, out
+
+
+@pytest.mark.parametrize("index", [0, 1, 4])
+def test_timescaled_testbench_compiles_without_icarus_warnings(generated, tmp_path, index):
+    """The file has its own ``timescale``: a testbench with one does not pass it on."""
+    with open(generated[index]) as f:
+        head = f.read().split("module ", 1)[0]
+    assert "`timescale 1ns/1ps\n" in head
+    assert icarus_with_timescaled_testbench(generated[index], tmp_path) == ""
 
 
 def _strip_comments_and_attributes(text):
@@ -206,12 +233,12 @@ def test_axi_names(tmp_path):
     assert "module eng(clk, rst," in generate_verilog(cfg, name="eng")
 
 
-def test_write_creates_both_files_and_refuses_to_overwrite(tmp_path):
+def test_write_creates_the_files_and_refuses_to_overwrite(tmp_path):
     cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
     out = tmp_path / "sub" / "dir"
     vpath, jpath = write(cfg, out, name="eng")
     assert (vpath, jpath) == (str(out / "eng.v"), str(out / "eng.json"))
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]
     with open(jpath) as f:
         assert json.load(f) == json.loads(json.dumps(manifest(cfg, name="eng")))
     before = (out / "eng.v").read_text()
@@ -219,9 +246,17 @@ def test_write_creates_both_files_and_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match=re.escape(f"{vpath} exists; use force=True")):
         write(cfg_of(lanes=3, act_bits=4, weight_bits=3), out, name="eng")
     assert (out / "eng.v").read_text() == before and (out / "eng.json").read_text() == "old"
+    os.remove(vpath)
+    os.remove(jpath)
+    with pytest.raises(FileExistsError, match=re.escape(f"{out / 'eng.vlt'} exists")):
+        write(cfg, out, name="eng")  # the .vlt alone is refused too
+    assert sorted(os.listdir(out)) == ["eng.vlt"]
+    write(cfg, out, name="eng", force=True)
+    assert (out / "eng.vlt").read_text() == verilator_config("eng.v")
+    (out / "eng.json").write_text("old")
     write(cfg, out, name="eng", force=True)
     assert (out / "eng.json").read_text() != "old"
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v"]  # no temp files left
+    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]  # no temp files left
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "a-b", "module", "wire", "a b", "x" * 65, "a$b"])
@@ -237,3 +272,13 @@ def test_write_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match=re.escape("name must be a string, not 3")):
         write(cfg_of(lanes=1, act_bits=4, weight_bits=2), tmp_path, name=3)
     assert os.listdir(tmp_path) == []
+
+
+def test_before_convert_runs_after_the_checks_and_before_any_file(tmp_path):
+    cfg = cfg_of(lanes=2, act_bits=4, weight_bits=3)
+    calls = []
+    write(cfg, tmp_path, name="eng", before_convert=lambda: calls.append(os.listdir(tmp_path)))
+    assert calls == [[]]
+    with pytest.raises(FileExistsError):
+        write(cfg, tmp_path, name="eng", before_convert=lambda: calls.append("again"))
+    assert calls == [[]]  # a refused write does not announce a conversion

@@ -10,7 +10,8 @@ import torch
 
 from logdot.generators.layer import layer_from_manifest, write_layer
 from logdot.hdl.layer import layer_latency
-from logdot.tools.lint import iverilog_check, verilator_lint
+from logdot.tools.lint import iverilog_check, verilator_config, verilator_lint
+from tests.support.dropin import icarus_with_timescaled_testbench, verilator_with_user_file
 from tests.support.layers import small_layer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -48,6 +49,19 @@ def test_generated_layer_verilog_is_lint_clean(tmp_path, seed, depth, dots, weig
     assert torch.equal(back.weights, layer.weights) and torch.equal(back.bias, layer.bias)
 
 
+@pytest.mark.parametrize("weight_port", [False, True])
+def test_layer_drops_into_a_user_project(tmp_path, seed, weight_port):
+    """The shipped ``NAME.vlt`` makes ``verilator -Wall NAME.vlt NAME.v user.v`` clean for
+    ``NAME.v`` while the user's width bug is reported; a timescaled testbench compiles
+    without an Icarus warning."""
+    layer = small_layer(seed, depth=3, dots=2)
+    v, _ = write_layer(layer, tmp_path / "rtl", name="lay", weight_port=weight_port)
+    assert Path(v).with_suffix(".vlt").read_text() == verilator_config("lay.v")
+    found, bug_line, out = verilator_with_user_file(v, tmp_path)
+    assert set(found) == {"user.v"} and ("WIDTHTRUNC", bug_line) in found["user.v"], out
+    assert icarus_with_timescaled_testbench(v, tmp_path) == ""
+
+
 def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
     layer = small_layer(seed)
     v, _ = write_layer(layer, tmp_path)
@@ -61,7 +75,8 @@ def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
     with pytest.raises(ValueError, match=re.escape("name must be a Verilog identifier")):
         write_layer(layer, tmp_path / "new2", name="module")
     assert not (tmp_path / "new2").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["logdot_layer.json", "logdot_layer.v"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["logdot_layer.json", "logdot_layer.v", "logdot_layer.vlt"]
 
 
 @pytest.mark.parametrize(
