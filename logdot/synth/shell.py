@@ -91,17 +91,18 @@ def register_shell(*, engine_name, in_width, out_width, name=SHELL_NAME):
         "    rdy_q <= ready_in;",
         f"    chain <= {{chain[{chain - 2}:0], din}};",
         "  end",
-        "  wire s_ready, m_valid;",
+        "  wire s_ready, m_valid, m_last;",
         f"  wire [{out_width - 1}:0] m_data;",
         f"  {engine_name} engine (",
         "    .clk(clk), .rst(rst_q),",
         f"    .s_axis_tvalid(chain[{chain - 1}]), .s_axis_tready(s_ready),",
         f"    .s_axis_tlast(chain[{chain - 2}]), .s_axis_tdata(chain[{in_width - 1}:0]),",
-        "    .m_axis_tvalid(m_valid), .m_axis_tready(rdy_q), .m_axis_tdata(m_data));",
-        f"  reg [{out_width + 1}:0] out_q = {out_width + 2}'d0;",
-        "  always @(posedge clk) out_q <= {s_ready, m_valid, m_data};",
+        "    .m_axis_tvalid(m_valid), .m_axis_tready(rdy_q), .m_axis_tlast(m_last),",
+        "    .m_axis_tdata(m_data));",
+        f"  reg [{out_width + 2}:0] out_q = {out_width + 3}'d0;",
+        "  always @(posedge clk) out_q <= {s_ready, m_valid, m_last, m_data};",
     ]
-    root = _xor_tree(lines, [f"out_q[{i}]" for i in range(out_width + 2)], "xr")
+    root = _xor_tree(lines, [f"out_q[{i}]" for i in range(out_width + 3)], "xr")
     lines.append(f"  assign dout = {root};")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"

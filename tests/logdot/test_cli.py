@@ -266,7 +266,7 @@ def test_generate_interrupted(tmp_path, delay):
 
     out = tmp_path / "o"
     run = Run(["-m", "logdot", "generate", "--lanes", "256", "--act-bits", "4",
-               "--weight-bits", "5", "--out", str(out)])  # fmt: skip
+               "--weight-bits", "5", "--quiet", "--out", str(out)])  # fmt: skip
     time.sleep(delay)
     assert run.proc.poll() is None, "".join(run.stdout + run.stderr)
     res = run.interrupt()

@@ -27,9 +27,9 @@ def test_shell_around_an_engine_lints_clean(tmp_path):
     iverilog_check(both)
     assert shell.count("module ") == 1 and f"module {SHELL_NAME} (" in shell
     assert f"reg [{in_w + 1}:0] chain = {in_w + 2}'d0;" in shell  # tdata, tlast, tvalid
-    assert f"reg [{out_w + 1}:0] out_q" in shell  # tdata, tvalid, tready
+    assert f"reg [{out_w + 2}:0] out_q" in shell  # tdata, tlast, tvalid, tready
     levels = sorted(set(re.findall(r"\bxr(\d+)\[", shell)), key=int)
-    assert len(levels) == math.ceil(math.log(out_w + 2, 4))
+    assert len(levels) == math.ceil(math.log(out_w + 3, 4))
     assert "assign dout = xr" in shell
 
 
