@@ -33,30 +33,13 @@ Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twic
 
 from __future__ import annotations
 
-from logdot.generators.common import (
-    banner,
-    bit_fields,
-    check_bool,
-    check_name,
-    clock_reset,
-    contract_ports,
-    convert,
-    manifest_parameters,
-    padding,
-    port_entries,
-    reorder_ports,
-    reset_words,
-    stream_port_widths,
-    tool_versions,
-    write_outputs,
-)
+from logdot.generators import common
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
 from logdot.hdl.top import PORTS, AxiNamesTop, LogDotTop
 
 __all__ = [
     "MANIFEST_SCHEMA",
-    "check_name",
     "generate_verilog",
     "linear_verilog",
     "manifest",
@@ -77,13 +60,13 @@ def _check_config(config):
 
 def _banner(config, name, axi_names=False):
     params = ", ".join(f"{k}={v!r}" for k, v in config.parameters().items())
-    return banner(
+    return common.banner(
         [
             f"{name}: logdot multiplier-free log dot-product engine (generated, do not edit).",
             f"Parameters: {params}",
             f"Latency {engine_latency(config)} cycles; s_axis_tdata {8 * config.in_bytes} bits, "
             f"m_axis_tdata {8 * config.out_bytes} bits; "
-            f"{reset_words(axi_names)}; m_axis_tlast is 1 on every result.",
+            f"{common.reset_words(axi_names)}; m_axis_tlast is 1 on every result.",
             f"Interface and bit layout: {name}.json.",
         ]
     )
@@ -100,14 +83,14 @@ def generate_verilog(config, *, name="logdot", axi_names=False):
     ``axi_names``).
     """
     _check_config(config)
-    check_name(name)
-    check_bool(axi_names, "axi_names")
+    common.check_name(name)
+    common.check_bool(axi_names, "axi_names")
     top = LogDotTop(config=config)
     if axi_names:
         top = AxiNamesTop(inner=top)
-    text = convert(top, name)
-    return _banner(config, name, axi_names) + reorder_ports(
-        text, name, contract_ports(PORTS, axi_names)
+    text = common.convert(top, name)
+    return _banner(config, name, axi_names) + common.reorder_ports(
+        text, name, common.contract_ports(PORTS, axi_names)
     )
 
 
@@ -146,28 +129,28 @@ def result_scale(config):
 def manifest(config, *, name="logdot", axi_names=False):
     """The engine's manifest (a JSON-serializable dict; schema in this module's docstring)."""
     _check_config(config)
-    check_name(name)
+    common.check_name(name)
     d = config.to_dict()
     a, w, n = config.act_bits, config.weight_bits, config.lanes
-    clock, reset = clock_reset(axi_names)
-    ports = contract_ports(PORTS, axi_names)
+    clock, reset = common.clock_reset(axi_names)
+    ports = common.contract_ports(PORTS, axi_names)
     return {
         "schema": MANIFEST_SCHEMA,
         "name": name,
-        "parameters": manifest_parameters(d["parameters"]),
+        "parameters": common.manifest_parameters(d["parameters"]),
         "derived": d["derived"],
         "latency_cycles": engine_latency(config),
         "initiation_interval_cycles": 1,
         "axi_names": axi_names,
-        "ports": port_entries(ports, stream_port_widths(config), _OUTPUTS),
+        "ports": common.port_entries(ports, common.stream_port_widths(config), _OUTPUTS),
         "clock": clock,
         "reset": reset,
         "s_axis": {
             "tdata_bits": 8 * config.in_bytes,
             "used_bits": config.in_bits,
-            "activations": bit_fields(n, config.act_lsb, a),
-            "weights": bit_fields(n, config.weight_lsb, w, sign_bit=True),
-            "padding": padding(config.in_bits, config.in_bytes),
+            "activations": common.bit_fields(n, config.act_lsb, a),
+            "weights": common.bit_fields(n, config.weight_lsb, w, sign_bit=True),
+            "padding": common.padding(config.in_bits, config.in_bytes),
             "tlast": "1 on the last beat of a dot product",
         },
         "m_axis": {
@@ -177,7 +160,7 @@ def manifest(config, *, name="logdot", axi_names=False):
             "tlast": "always 1: every result closes its dot product (one result per packet)",
         },
         "result": {"signed": True, "scale_log2": result_scale(config)},
-        "tools": tool_versions(),
+        "tools": common.tool_versions(),
     }
 
 
@@ -202,14 +185,14 @@ def write(config, out_dir, *, name="logdot", force=False, axi_names=False, befor
         When ``out_dir`` cannot be created or written.
     """
     _check_config(config)
-    check_name(name)
-    check_bool(axi_names, "axi_names")
+    common.check_name(name)
+    common.check_bool(axi_names, "axi_names")
 
     def make():
         kw = {"name": name, "axi_names": axi_names}
         return generate_verilog(config, **kw), manifest(config, **kw)
 
-    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
 
 
 def linear_verilog(config, *, name="logdot_linear"):
@@ -223,13 +206,13 @@ def linear_verilog(config, *, name="logdot_linear"):
 
     if not isinstance(config, LinearConfig):
         raise TypeError(f"config must be a LinearConfig, not {config!r}")
-    check_name(name)
-    text = convert(LinearDotTop(config=config), name)
-    header = banner(
+    common.check_name(name)
+    text = common.convert(LinearDotTop(config=config), name)
+    header = common.banner(
         [
             f"{name}: logdot LINEAR BASELINE engine (real multipliers; generated, do not edit).",
             f"{config.lanes} lanes, {config.act_bits}-bit activations x {config.weight_bits}-bit "
             f"two's-complement weights; latency {engine_latency(config)} cycles.",
         ]
     )
-    return header + reorder_ports(text, name, PORTS)
+    return header + common.reorder_ports(text, name, PORTS)

@@ -40,23 +40,7 @@ from __future__ import annotations
 import json
 import os
 
-from logdot.generators.common import (
-    banner,
-    bit_fields,
-    check_bool,
-    check_name,
-    clock_reset,
-    contract_ports,
-    convert,
-    manifest_parameters,
-    padding,
-    port_entries,
-    reorder_ports,
-    reset_words,
-    stream_port_widths,
-    tool_versions,
-    write_outputs,
-)
+from logdot.generators import common
 from logdot.golden.layer import Layer
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
@@ -91,12 +75,12 @@ def _split(layer_or_mapped):
 
 def _ports(weight_port, axi_names=False):
     ports = [p for p in LAYER_PORTS if weight_port or not p.startswith("w_axis")]
-    return contract_ports(ports, axi_names)
+    return common.contract_ports(ports, axi_names)
 
 
 def _port_widths(cfg):
     return {
-        **stream_port_widths(cfg),
+        **common.stream_port_widths(cfg),
         "w_axis_tvalid": 1,
         "w_axis_tready": 1,
         "w_axis_tlast": 1,
@@ -108,7 +92,7 @@ def _banner(layer, name, weight_port, axi_names=False):
     cfg = layer.config
     rq = cfg.requant
     e = cfg.engine
-    return banner(
+    return common.banner(
         [
             f"{name}: logdot layer engine (generated, do not edit): {cfg.pes} PEs x "
             f"{e.lanes} lanes, weights and biases baked in.",
@@ -119,7 +103,7 @@ def _banner(layer, name, weight_port, axi_names=False):
             f"Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
             f"m_axis_tdata {8 * cfg.out_bytes} bits"
             f"{f', w_axis_tdata {8 * cfg.word_bytes} bits' if weight_port else ''}; "
-            f"{reset_words(axi_names)}; "
+            f"{common.reset_words(axi_names)}; "
             f"m_axis_tlast is 1 on output beat i with i mod {cfg.dots} == {cfg.dots - 1}.",
             f"Interface, bit layout and memory contents: {name}.json.",
         ]
@@ -138,14 +122,14 @@ def generate_layer_verilog(
     ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`).
     """
     layer, _ = _split(layer)
-    check_name(name)
-    check_bool(weight_port, "weight_port")
-    check_bool(axi_names, "axi_names")
+    common.check_name(name)
+    common.check_bool(weight_port, "weight_port")
+    common.check_bool(axi_names, "axi_names")
     top = LogLayerTop(layer=layer, weight_port=weight_port, ram_style=ram_style)
     if axi_names:
         top = AxiNamesTop(inner=top)
-    text = convert(top, name)
-    return _banner(layer, name, weight_port, axi_names) + reorder_ports(
+    text = common.convert(top, name)
+    return _banner(layer, name, weight_port, axi_names) + common.reorder_ports(
         text, name, _ports(weight_port, axi_names)
     )
 
@@ -200,21 +184,21 @@ def layer_manifest(
     the manifest also describes the trained layer it computes).
     """
     layer, mapped = _split(layer)
-    check_name(name)
-    check_bool(weight_port, "weight_port")
+    common.check_name(name)
+    common.check_bool(weight_port, "weight_port")
     check_ram_style(ram_style)
     cfg = layer.config
     e = cfg.engine
     rq = cfg.requant
     hexd = -(-cfg.word_bits // 4)
-    clock, reset = clock_reset(axi_names)
+    clock, reset = common.clock_reset(axi_names)
     ed = e.to_dict()
     derived = {k: v for k, v in ed["derived"].items() if k not in _ENGINE_STREAM_KEYS}
     storage, built_style = _storage(cfg, weight_port, ram_style)
     return {
         "schema": LAYER_MANIFEST_SCHEMA,
         "name": name,
-        "engine": {"parameters": manifest_parameters(ed["parameters"]), "derived": derived},
+        "engine": {"parameters": common.manifest_parameters(ed["parameters"]), "derived": derived},
         "layer": {
             "pes": cfg.pes,
             "depth": cfg.depth,
@@ -230,7 +214,7 @@ def layer_manifest(
         "latency_cycles": layer_latency(cfg),
         "initiation_interval_cycles": 1,
         "axi_names": axi_names,
-        "ports": port_entries(_ports(weight_port, axi_names), _port_widths(cfg), _OUTPUTS),
+        "ports": common.port_entries(_ports(weight_port, axi_names), _port_widths(cfg), _OUTPUTS),
         "clock": clock,
         "reset": {
             **reset,
@@ -239,8 +223,8 @@ def layer_manifest(
         "s_axis": {
             "tdata_bits": 8 * cfg.in_bytes,
             "used_bits": cfg.in_bits,
-            "activations": bit_fields(e.lanes, cfg.act_lsb, e.act_bits),
-            "padding": padding(cfg.in_bits, cfg.in_bytes),
+            "activations": common.bit_fields(e.lanes, cfg.act_lsb, e.act_bits),
+            "padding": common.padding(cfg.in_bits, cfg.in_bytes),
             "tlast": "1 on the last beat of a dot product",
         },
         "m_axis": {
@@ -249,8 +233,8 @@ def layer_manifest(
             "kind": rq.kind,
             "field_bits": rq.out_bits,
             "signed": rq.out_signed,
-            "fields": bit_fields(cfg.pes, cfg.out_lsb, rq.out_bits, key="pe"),
-            "padding": padding(cfg.out_bits, cfg.out_bytes),
+            "fields": common.bit_fields(cfg.pes, cfg.out_lsb, rq.out_bits, key="pe"),
+            "padding": common.padding(cfg.out_bits, cfg.out_bytes),
             "tlast": (
                 "1 on output beat i (counted from reset) with i mod dots == dots - 1: the beat "
                 "that uses the last bias entry, i.e. the last output-channel tile of an input "
@@ -264,7 +248,7 @@ def layer_manifest(
             "ram_style_requested": ram_style,
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
-            "lanes": bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
+            "lanes": common.bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
             "program": "input beat j (counted from reset) uses word j mod depth of every PE",
             "words": [[f"{w:0{hexd}x}" for w in row] for row in layer.weight_words()],
             "load_port": (
@@ -283,7 +267,7 @@ def layer_manifest(
             "values": layer.bias.tolist(),
         },
         "mapping": _mapping(mapped),
-        "tools": tool_versions(),
+        "tools": common.tool_versions(),
     }
 
 
@@ -347,14 +331,14 @@ def write_layer(
     file is kept unless ``force``; ``before_convert`` is called right before the conversion.
     """
     _split(layer)
-    check_name(name)
-    check_bool(weight_port, "weight_port")
+    common.check_name(name)
+    common.check_bool(weight_port, "weight_port")
     check_ram_style(ram_style)
-    check_bool(force, "force")
-    check_bool(axi_names, "axi_names")
+    common.check_bool(force, "force")
+    common.check_bool(axi_names, "axi_names")
     kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style, "axi_names": axi_names}
 
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-    return write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
