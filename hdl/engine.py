@@ -80,33 +80,10 @@ class LogDotEngine(wiring.Component):
         Results, one per dot product.
     """
 
-    def __init__(
-        self,
-        *,
-        lanes,
-        act_bits,
-        weight_bits,
-        act_format="linear",
-        act_signed=True,
-        weight_base=2,
-        frac_bits=None,
-        acc_bits=None,
-        max_beats=1024,
-        register_terms=True,
-        register_every=0,
-    ):
+    def __init__(self, *, lanes, act_bits, weight_bits, **options):
+        # The optional parameters and their defaults are EngineConfig's (validated there).
         self._config = EngineConfig(
-            lanes=lanes,
-            act_bits=act_bits,
-            weight_bits=weight_bits,
-            act_format=act_format,
-            act_signed=act_signed,
-            weight_base=weight_base,
-            frac_bits=frac_bits,
-            acc_bits=acc_bits,
-            max_beats=max_beats,
-            register_terms=register_terms,
-            register_every=register_every,
+            lanes=lanes, act_bits=act_bits, weight_bits=weight_bits, **options
         )
         self._init_ports()
 

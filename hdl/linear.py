@@ -86,27 +86,10 @@ register_every
         As :class:`~logdot.hdl.engine.LogDotEngine`.
     """
 
-    def __init__(
-        self,
-        *,
-        lanes,
-        act_bits,
-        weight_bits,
-        act_signed=True,
-        acc_bits=None,
-        max_beats=1024,
-        register_terms=True,
-        register_every=0,
-    ):
+    def __init__(self, *, lanes, act_bits, weight_bits, **options):
+        # The optional parameters and their defaults are LinearConfig's (validated there).
         self._config = LinearConfig(
-            lanes=lanes,
-            act_bits=act_bits,
-            weight_bits=weight_bits,
-            act_signed=act_signed,
-            acc_bits=acc_bits,
-            max_beats=max_beats,
-            register_terms=register_terms,
-            register_every=register_every,
+            lanes=lanes, act_bits=act_bits, weight_bits=weight_bits, **options
         )
         self._init_ports()
 
@@ -114,16 +97,9 @@ register_every
     def from_config(cls, config):
         """Build a baseline engine from a :class:`~logdot.golden.linear_engine.LinearConfig`."""
         check_config(config, LinearConfig)
-        return cls(
-            lanes=config.lanes,
-            act_bits=config.act_bits,
-            weight_bits=config.weight_bits,
-            act_signed=config.act_signed,
-            acc_bits=config.acc_bits if config.saturating else None,
-            max_beats=config.max_beats,
-            register_terms=config.register_terms,
-            register_every=config.register_every,
-        )
+        params = config.parameters()
+        params["acc_bits"] = config.acc_bits if config.saturating else None
+        return cls(**params)
 
     def _make_lane(self, index):
         return LinearLane(config=self._config)
