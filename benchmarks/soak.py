@@ -464,17 +464,7 @@ def main(argv=None):
 
 def interruptible_main(argv=None):
     """:func:`main`; Ctrl-C: the one line ``soak: interrupted``, exit status 130."""
-    with interrupt.handling_interrupts():
-        try:
-            code = main(argv)
-            interrupt.check()
-            return code
-        except KeyboardInterrupt:
-            interrupt.kill_children()
-            interrupt.quiet()
-            sys.stdout.flush()
-            print("soak: interrupted", file=sys.stderr, flush=True)
-            return interrupt.EXIT_INTERRUPTED
+    return interrupt.run_command("soak", lambda: main(argv))
 
 
 if __name__ == "__main__":

@@ -161,15 +161,7 @@ def build_engines(sims, names):
 def main(argv=None):
     """Run the demo; returns the exit code (130 after Ctrl-C, with one line on stderr)."""
     args = build_parser().parse_args(argv)
-    with interrupt.handling_interrupts():
-        try:
-            return run(args)
-        except KeyboardInterrupt:
-            interrupt.kill_children()
-            interrupt.quiet()
-            sys.stdout.flush()
-            print("digits_on_rtl: interrupted", file=sys.stderr, flush=True)
-            return interrupt.EXIT_INTERRUPTED
+    return interrupt.run_command("digits_on_rtl", lambda: run(args))
 
 
 def run(args):

@@ -164,19 +164,12 @@ def _error(message):
 def main(argv=None):
     """Entry point of the ``logdot`` console script; returns the exit code (130 after Ctrl-C,
     with the one line ``logdot: interrupted`` on stderr)."""
-    with interrupt.handling_interrupts():
-        try:
-            code = _main(argv)
-            interrupt.check()  # an interrupt that a finalizer swallowed
-            return code
-        except KeyboardInterrupt:
-            interrupt.kill_children()
-            interrupt.reset()  # one thread, children gone: a later main() may run tools
-            if argv is None:  # the process is the command: nothing else will be printed
-                interrupt.quiet()  # no warnings from half-built designs on the way out
-            sys.stdout.flush()
-            print("logdot: interrupted", file=sys.stderr, flush=True)
-            return interrupt.EXIT_INTERRUPTED
+    return interrupt.run_command(
+        "logdot",
+        lambda: _main(argv),
+        silence=argv is None,  # the process is the command: nothing else will be printed
+        reset_after=True,  # one thread, children gone: a later main() may run tools
+    )
 
 
 def _main(argv):

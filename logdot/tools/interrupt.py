@@ -54,6 +54,7 @@ __all__ = [
     "quiet",
     "reset",
     "run",
+    "run_command",
 ]
 
 #: Exit status of an interrupted command (128 + SIGINT, as a shell reports it).
@@ -112,6 +113,43 @@ def handling_interrupts():
         signal.signal(signal.SIGINT, previous)
         if sys.unraisablehook is hook:
             sys.unraisablehook = previous_hook
+
+
+def run_command(prog, body, *, silence=True, reset_after=False):
+    """Run a command's ``body()`` (which returns its exit code) with Ctrl-C handled.
+
+    Parameters
+    ----------
+    prog : str
+        Program name of the one line printed after an interrupt (``PROG: interrupted``).
+    body : callable
+        The command; its return value is the exit code.
+    silence : bool
+        After an interrupt, silence warnings for the rest of the process (:func:`quiet`):
+        right when the process is the command, wrong for an in-process caller.
+    reset_after : bool
+        After an interrupt, :func:`reset`, so that a later in-process call may run tools.
+
+    Returns
+    -------
+    int
+        ``body()``'s exit code, or :data:`EXIT_INTERRUPTED` (130) after Ctrl-C, with children
+        terminated and one line on stderr.
+    """
+    with handling_interrupts():
+        try:
+            code = body()
+            check()  # an interrupt that a finalizer swallowed
+            return code
+        except KeyboardInterrupt:
+            kill_children()
+            if reset_after:
+                reset()
+            if silence:
+                quiet()  # no warnings from half-built designs on the way out
+            sys.stdout.flush()
+            print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+            return EXIT_INTERRUPTED
 
 
 def quiet():
