@@ -7,6 +7,9 @@ beyond ``max_beats``) is checked on random and extreme vectors against
 :func:`logdot.golden.engine.reference_dot` (plain Python ints, no tables, no fixed widths), plus
 hand-computed worked examples that check the reference itself, the chunked fast path across
 chunk boundaries, the comparison helper, the real-value scaling, and every bad input.
+
+(Long on purpose: one module under test, whose every mode is compared with one reference;
+splitting it would scatter the shared stimulus and the reference's own worked examples.)
 """
 
 from __future__ import annotations

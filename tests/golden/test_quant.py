@@ -3,6 +3,9 @@ Python ints).
 
 The reference below never uses frexp, float thresholds or logdot.golden.formats: it decides the
 log-domain rounding with exact rational arithmetic, ``(|x| / 2**e)**n >= 2**p``.
+
+(Long on purpose: the independent reference and every quantizer of the module it checks live
+together, so each test compares against the same exact definitions.)
 """
 
 import math
