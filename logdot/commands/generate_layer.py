@@ -12,10 +12,12 @@ from logdot.options import (
     check_name_arg,
     name_flag,
     plural,
+    typed_flags,
+    warn,
     write_error,
 )
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "check_weights_file", "idle_warnings", "run"]
 
 DESCRIPTION = (
     "Write DIR/NAME.v and DIR/NAME.json: a layer engine (PES output channels x LANES lanes, "
@@ -66,6 +68,88 @@ def add_arguments(parser):
     )
 
 
+#: First bytes of the files torch.save writes: a zip archive, or a (legacy) pickle.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def check_weights_file(path):
+    """Refuse a ``--weights`` path that cannot be a layer file, before torch is imported.
+
+    Raises :class:`CliError` for a missing path, a directory, an unreadable or empty file,
+    a JSON file (the layer manifest ``generate-layer`` writes is the usual mix-up) and any
+    other file that is not a torch archive.
+    """
+    if os.path.isdir(path):
+        raise CliError(f"--weights: {path} is a directory, not a layer file")
+    if not os.path.exists(path):
+        raise CliError(f"--weights: no such file: {path}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise CliError(f"--weights: cannot read {path}: {exc.strerror or exc}") from None
+    if not head:
+        raise CliError(f"--weights: {path} is empty, not a layer file written by save_spec")
+    if head.startswith(_TORCH_MAGIC):
+        return
+    if head.lstrip()[:1] in (b"{", b"["):
+        if b'"logdot.layer/' in head:
+            raise CliError(
+                f"--weights: {path} is a layer manifest (JSON); pass the LAYER.pt file "
+                "written by save_spec"
+            )
+        raise CliError(f"--weights: {path} is a JSON file, not a layer file written by save_spec")
+    raise CliError(
+        f"--weights: {path} is not a layer file written by save_spec (not a torch archive)"
+    )
+
+
+def _load_error(path, exc):
+    """The one-line message for ``exc``, raised by ``load_spec(path)``."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        return (
+            f"--weights: {path} holds Python objects beyond tensors and plain values, which "
+            "torch.load(weights_only=True) refuses; write it with save_spec"
+        )
+    if isinstance(exc, ValueError | TypeError):  # LayerSpec.from_dict: a wrong schema or field
+        if text.startswith("not a "):
+            return f"--weights: {path} is {text}"
+        return f"--weights: {path} is not a valid layer spec: {text}"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"--weights: cannot read a layer spec from {path}: {first}"
+
+
+def idle_warnings(spec, lanes, pes):
+    """Warnings for an engine wider than the layer: lanes or PEs that never do any work.
+
+    Parameters
+    ----------
+    spec : logdot.golden.mapping.LayerSpec
+        The layer.
+    lanes, pes : int
+        ``--lanes`` and ``--pes``.
+
+    Returns
+    -------
+    list of str
+        One message per flag that exceeds the layer (empty if none).
+    """
+    out = []
+    k, n = spec.in_features, spec.out_channels
+    if lanes > k:
+        out.append(
+            f"--lanes {lanes} exceeds the layer's dot product of {k} elements; "
+            f"{plural(lanes - k, 'lane')} stay{'s' if lanes - k == 1 else ''} idle"
+        )
+    if pes > n:
+        out.append(
+            f"--pes {pes} exceeds the layer's {plural(n, 'output channel')}; "
+            f"{plural(pes - n, 'PE')} stay{'s' if pes - n == 1 else ''} idle"
+        )
+    return out
+
+
 def run(args):
     """Write the layer engine of the parsed ``args``; return the exit code.
 
@@ -73,8 +157,7 @@ def run(args):
     not when the parser is built.
     """
     check_name_arg(args.name)
-    if not os.path.isfile(args.weights):
-        raise CliError(f"--weights: no such file: {args.weights}")
+    check_weights_file(args.weights)
     from logdot.generators.layer import write_layer
     from logdot.golden.mapping import map_layer
     from logdot.golden.spec_io import load_spec
@@ -83,7 +166,8 @@ def run(args):
     try:
         spec = load_spec(args.weights)
     except Exception as exc:  # a torch pickle error, a wrong schema, a bad field
-        raise CliError(f"--weights: cannot read a layer spec from {args.weights}: {exc}") from None
+        raise CliError(_load_error(args.weights, exc)) from None
+    flags = typed_flags(args, _FLAGS)
     try:
         mapped = map_layer(
             spec,
@@ -93,7 +177,9 @@ def run(args):
             register_every=args.register_every,
         )
     except (TypeError, ValueError) as exc:
-        raise CliError(name_flag(str(exc), _FLAGS)) from None
+        raise CliError(name_flag(str(exc), flags)) from None
+    for message in idle_warnings(spec, args.lanes, args.pes):
+        warn(message)
     try:
         vpath, jpath = write_layer(
             mapped,
