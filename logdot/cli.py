@@ -44,10 +44,13 @@ def _parsers(parser):
 def _close(word, candidates):
     """``" (did you mean X?)"`` for the closest of ``candidates`` to ``word``, or ``""``.
 
-    Compared without the leading dashes, which every flag shares (difflib).
+    Compared without the leading dashes, which every flag shares (difflib); a transposition
+    of letters (``--pse`` for ``--pes``) always matches.
     """
     names = {c.lstrip("-"): c for c in candidates}
-    match = difflib.get_close_matches(word.lstrip("-"), names, n=1, cutoff=0.7)
+    bare = word.lstrip("-")
+    match = [n for n in names if sorted(n) == sorted(bare)]
+    match = match or difflib.get_close_matches(bare, names, n=1, cutoff=0.7)
     return f" (did you mean {names[match[0]]}?)" if match else ""
 
 

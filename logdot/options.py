@@ -407,12 +407,12 @@ def engine_config_from_args(args):
 def check_name_arg(name):
     """Validate ``--name`` (:func:`logdot.generators.common.check_name`).
 
-    Raises :class:`CliError` ``"--name: ..."``; returns ``name``.
+    Raises :class:`CliError` ``"--name must be ..."``; returns ``name``.
     """
     try:
         return check_name(name)
     except (TypeError, ValueError) as exc:
-        raise CliError(f"--name: {exc}") from None
+        raise CliError(name_flag(str(exc), {"name": "--name"})) from None
 
 
 def write_error(exc, out):

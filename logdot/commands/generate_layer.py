@@ -178,8 +178,6 @@ def run(args):
         )
     except (TypeError, ValueError) as exc:
         raise CliError(name_flag(str(exc), flags)) from None
-    for message in idle_warnings(spec, args.lanes, args.pes):
-        warn(message)
     try:
         vpath, jpath = write_layer(
             mapped,
@@ -199,4 +197,6 @@ def run(args):
         f"latency {plural(layer_latency(cfg), 'cycle')}, "
         f"output {cfg.requant.kind} {plural(cfg.requant.out_bits, 'bit')}"
     )
+    for message in idle_warnings(spec, args.lanes, args.pes):  # after the one error line
+        warn(message)
     return 0
