@@ -517,3 +517,45 @@ def test_generate_layer_good_file_then_error_paths(tmp_path):
     code, _, err = run(["generate-layer", "--weights", str(path), *LAYER, "--out", str(path)])
     assert_one_line_error(code, err, "cannot write to")
     assert re.search(r"logdot: error: ", err)
+
+
+# -- logdot synth ---------------------------------------------------------------------------------
+
+#: Flags after ``synth ENGINE --out DIR`` -> the exact error line; all refused before any tool
+#: runs. A flag the others make meaningless is an error, not silently ignored.
+SYNTH_ERRORS = [
+    (["--linear-weight-bits", "8"],
+     "--linear-weight-bits needs --baseline linear (it sets the linear baseline's weight bits)"),
+    (["--baseline", "linear", "--linear-weight-bits", "1"],
+     "--linear-weight-bits must be an integer in [2, 8], not 1"),
+    (["--no-pnr", "--freq", "100"], "--freq is for place and route; drop it or --no-pnr"),
+    (["--no-pnr", "--seed", "2"], "--seed is for place and route; drop it or --no-pnr"),
+    (["--target-fmax", "100", "--register-every", "2"],
+     "--target-fmax searches the pipeline itself; drop --register-every or --target-fmax"),
+    (["--target-fmax", "100", "--pipeline", "2"],
+     "--target-fmax searches the pipeline itself; drop --pipeline or --target-fmax"),
+    (["--ecp5-nowidelut", "--targets", "ice40,xilinx"],
+     "--ecp5-nowidelut needs an ECP5 target; the selected ones are ice40, xilinx"),
+    (["--targets", "ice40,nope"],
+     "--targets must be among ice40, ecp5, ecp5-nodsp, xilinx, xilinx-nodsp, ecp5-85k, "
+     "ecp5-85k-nodsp, not 'nope'"),
+    (["--targets", ","], "--targets must name at least one target, not an empty list"),
+    (["--family", "stratix"], "--family must be one of ice40, ecp5, xilinx, not 'stratix'"),
+    (["--seed", "-1"], "--seed must be an integer >= 0, not -1"),
+    (["--freq", "abc"], "--freq must be a frequency in MHz (0 < f < 10000), not 'abc'"),
+    (["--baseline", "lin"], "--baseline must be one of none, linear, not 'lin'"),
+    (["--lanse", "4"], "unrecognized argument --lanse (did you mean --lanes?)"),
+    (["--act-format", "log"],
+     "--act-bits must be an integer in [2, 7] with --act-format log, not 8"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "line"), SYNTH_ERRORS, ids=[" ".join(e[0]) for e in SYNTH_ERRORS]
+)
+def test_synth_errors(tmp_path, extra, line):
+    out = tmp_path / "out"
+    code, stdout, err = run(["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4",
+                             "--out", str(out), *extra])  # fmt: skip
+    assert (code, stdout, err) == (2, "", f"logdot: error: {line}\n")
+    assert files_in(out) == []
