@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from logdot.golden.formats import LIMITS
 from logdot.options import (
@@ -120,6 +121,28 @@ def _load_error(path, exc):
     return f"--weights: cannot read a layer spec from {path}: {first}"
 
 
+def _map_error(message, spec, args, flags):
+    """The one-line message for an error of ``map_layer``: a flag's value, or a layer (its
+    widths, from the file) too wide for logdot's 64-bit arithmetic at any ``--lanes``."""
+    if message.split(" ", 1)[0] in flags:
+        return name_flag(message, flags)
+    widths = (
+        f"{spec.weight_bits}-bit weights, {spec.act_bits}-bit {spec.act_format} activations, "
+        f"{spec.in_features}-element dot products"
+    )
+    m = re.search(r"needs a (\d+)-bit accumulator.*limit of (\d+) bits", message)
+    if m:
+        need = f"a {m.group(1)}-bit accumulator, beyond logdot's limit of {m.group(2)} bits"
+    elif m := re.fullmatch(r"in_bits must be an integer in \[\d+, (\d+)\], not (\d+)", message):
+        need = f"{m.group(2)}-bit sums (with the bias), beyond logdot's limit of {m.group(1)} bits"
+    else:
+        return f"--weights: the layer in {args.weights} does not fit a layer engine: {message}"
+    return (
+        f"--weights: the layer in {args.weights} ({widths}) needs {need} at --lanes "
+        f"{args.lanes}; quantize it to fewer weight or activation bits"
+    )
+
+
 def idle_warnings(spec, lanes, pes):
     """Warnings for an engine wider than the layer: lanes or PEs that never do any work.
 
@@ -177,7 +200,7 @@ def run(args):
             register_every=args.register_every,
         )
     except (TypeError, ValueError) as exc:
-        raise CliError(name_flag(str(exc), flags)) from None
+        raise CliError(_map_error(str(exc), spec, args, flags)) from None
     try:
         vpath, jpath = write_layer(
             mapped,

@@ -376,6 +376,15 @@ def _schema(d):
     d["schema"] = "something else"
 
 
+def _wide(weight_bits, act_bits):
+    """A valid spec too wide for the engine's 64-bit arithmetic."""
+
+    def mutate(d):
+        d["weight_bits"], d["act_bits"] = weight_bits, act_bits
+
+    return mutate
+
+
 class _NotAPlainValue:
     pass
 
@@ -408,6 +417,14 @@ LAYER_FILE_ERRORS = [
     ("code_range", _code_range, None, _SPEC + "weight_codes must be in [0, 15], not 99"),
     ("schema", _schema, None,
      "{path} is not a logdot layer spec (schema 'logdot.layer_spec/1' expected)"),
+    ("wide_accumulator", _wide(6, 6), None,
+     "the layer in {path} (6-bit weights, 6-bit log activations, 6-element dot products) needs "
+     "a 97-bit accumulator, beyond logdot's limit of 64 bits at --lanes 4; quantize it to fewer "
+     "weight or activation bits"),
+    ("wide_by_one_bit", _wide(6, 5), None,
+     "the layer in {path} (6-bit weights, 5-bit log activations, 6-element dot products) needs "
+     "a 65-bit accumulator, beyond logdot's limit of 64 bits at --lanes 4; quantize it to fewer "
+     "weight or activation bits"),
     ("python_objects", _python_object, None,
      "{path} holds Python objects beyond tensors and plain values, which "
      "torch.load(weights_only=True) refuses; write it with save_spec"),
@@ -426,6 +443,20 @@ def test_generate_layer_bad_weight_files(tmp_path, mutate, raw, line):
     assert (code, stdout) == (2, "")
     assert err == f"logdot: error: --weights: {line.format(path=path)}\n"
     assert files_in(out) == []
+
+
+def test_generate_layer_too_wide_with_the_bias(tmp_path):
+    """At --lanes 1 the accumulator of the 6-bit/5-bit layer fits, its sum with the bias not."""
+    path = _layer_file(tmp_path, _wide(6, 5))
+    out = tmp_path / "out"
+    code, _, err = run(["generate-layer", "--weights", str(path), "--lanes", "1", "--pes", "1",
+                        "--out", str(out)])  # fmt: skip
+    assert (code, err) == (2, (
+        f"logdot: error: --weights: the layer in {path} (6-bit weights, 5-bit log activations, "
+        "6-element dot products) needs 65-bit sums (with the bias), beyond logdot's limit of 64 "
+        "bits at --lanes 1; quantize it to fewer weight or activation bits\n"
+    ))  # fmt: skip
+    assert not out.exists()
 
 
 def test_generate_layer_weights_is_a_directory_or_missing(tmp_path):
