@@ -503,12 +503,12 @@ def test_generate_layer_warns_of_idle_lanes_and_pes(tmp_path):
     the lanes and PEs beyond it never do: one warning line per flag, after the write."""
     path = _layer_file(tmp_path)
     argv = ["generate-layer", "--weights", str(path), "--out", str(tmp_path / "o")]
-    code, stdout, err = run([*argv, "--lanes", "64", "--pes", "16"])
+    code, stdout, err = run([*argv, "--lanes", "9", "--pes", "7"])
     assert code == 0 and stdout.startswith("wrote "), err
     assert err.splitlines() == [
-        "logdot: warning: --lanes 64 exceeds the layer's dot product of 6 elements; 58 lanes "
+        "logdot: warning: --lanes 9 exceeds the layer's dot product of 6 elements; 3 lanes "
         "stay idle",
-        "logdot: warning: --pes 16 exceeds the layer's 4 output channels; 12 PEs stay idle",
+        "logdot: warning: --pes 7 exceeds the layer's 4 output channels; 3 PEs stay idle",
     ]
     code, _, err = run([*argv, "--lanes", "7", "--pes", "5", "--force"])
     assert code == 0
