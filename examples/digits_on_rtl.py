@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -35,9 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from logdot.golden.formats import LIMITS  # noqa: E402
+from logdot.golden.layer import MAX_PES  # noqa: E402
 from logdot.golden.mapping import map_layer  # noqa: E402
 from logdot.golden.nn import quantize_model  # noqa: E402
 from logdot.golden.spec_io import spec_from_module  # noqa: E402
+from logdot.options import SQRT2_MIN_FRAC_BITS, max_width  # noqa: E402
 from logdot.study.data import evaluate, load_digits_split, train_digits_cnn  # noqa: E402
 from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.layer_sim import SIMULATORS, LayerSim, default_build_root  # noqa: E402
@@ -45,6 +49,8 @@ from logdot.tools.layer_sim import SIMULATORS, LayerSim, default_build_root  # n
 #: Engine geometry (lanes x PEs) of conv1, conv2 and fc.
 DEFAULT_LAYOUT = "9x4,16x4,16x2"
 LAYER_NAMES = ("conv1", "conv2", "fc")
+#: Images in the test split of :func:`logdot.study.data.load_digits_split` (checked on load).
+TEST_IMAGES = 450
 
 
 def parse_layout(text):
@@ -60,9 +66,54 @@ def parse_layout(text):
     return parts
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``digits_on_rtl.py: error: ...``, exit 2."""
+
+    def error(self, message):
+        # argparse prefixes a type's own message ("--layout must be ...") with its flag
+        message = re.sub(r"^argument (\S+): (\1 )", r"\2", message)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def check_args(parser, args):
+    """Refuse bad flag values at once (one-line error, exit 2), before any heavy work."""
+    checks = [
+        (args.images is None or 1 <= args.images <= TEST_IMAGES, "--images", args.images,
+         f"an integer in [1, {TEST_IMAGES}]"),
+        (args.chunk >= 1, "--chunk", args.chunk, "an integer >= 1"),
+        (0 <= args.idle < 1, "--idle", args.idle, "a probability in [0, 1)"),
+        (0 <= args.backpressure < 1, "--backpressure", args.backpressure,
+         "a probability in [0, 1)"),
+    ]  # fmt: skip
+    base = "sqrt2" if args.weight_format == "logsqrt2" else 2
+    widths = dict(act_format="log", act_signed=False, weight_base=base)
+    for flag, param, value in (
+        ("--weight-bits", "weight_bits", args.weight_bits),
+        ("--act-bits", "act_bits", args.act_bits),
+    ):
+        lo = LIMITS["weight_bits" if param == "weight_bits" else "act_bits_log"][0]
+        hi = max_width(param, **widths)
+        checks.append((lo <= value <= hi, flag, value, f"an integer in [{lo}, {hi}]"))
+    if base == "sqrt2":
+        lo, hi = SQRT2_MIN_FRAC_BITS, LIMITS["frac_bits"][1]
+        frac = args.frac_bits
+        checks.append((lo <= frac <= hi, "--frac-bits", frac, f"an integer in [{lo}, {hi}]"))
+    lanes_hi = LIMITS["lanes"][1]
+    for (lanes, pes), name in zip(args.layout, LAYER_NAMES, strict=True):
+        checks += [
+            (lanes <= lanes_hi, "--layout", f"{lanes} lanes for {name}", f"<= {lanes_hi} lanes"),
+            (pes <= MAX_PES, "--layout", f"{pes} PEs for {name}", f"<= {MAX_PES} PEs"),
+        ]
+    for ok, flag, value, expected in checks:
+        if not ok:
+            parser.error(f"{flag} must be {expected}, not {value}")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=None, help="test images (default: all 450)")
+    p = _Parser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--images", type=int, default=None, help=f"test images (default: all {TEST_IMAGES})"
+    )
     p.add_argument("--sim", choices=SIMULATORS, default="verilator", help="simulator")
     p.add_argument(
         "--weight-format",
@@ -160,22 +211,26 @@ def build_engines(sims, names):
 
 def main(argv=None):
     """Run the demo; returns the exit code (130 after Ctrl-C, with one line on stderr)."""
-    args = build_parser().parse_args(argv)
-    return interrupt.run_command("digits_on_rtl", lambda: run(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)  # before the model is trained and the data loaded
+    return interrupt.run_command("digits_on_rtl", lambda: run(parser, args))
 
 
-def run(args):
-    """The demo proper (:func:`main` handles interrupts)."""
+def run(parser, args):
+    """The demo proper (:func:`main` handles interrupts; ``parser`` reports bad layouts)."""
     torch.set_num_threads(1)  # small tensors: the thread pool costs more than it helps
     t_start = time.monotonic()
 
     model, q, x_te, y_te = quantized_model(args)
-    n = len(x_te) if args.images is None else args.images
-    if not 1 <= n <= len(x_te):
-        print(f"error: --images must be in [1, {len(x_te)}], not {n}", file=sys.stderr)
-        return 2
+    if len(x_te) != TEST_IMAGES:
+        raise RuntimeError(f"the digits test split has {len(x_te)} images, not {TEST_IMAGES}")
+    n = TEST_IMAGES if args.images is None else args.images
     x_te, y_te = x_te[:n], y_te[:n]
-    layers = mapped_layers(q, args)
+    try:
+        layers = mapped_layers(q, args)
+    except ValueError as exc:  # a layout or width the layer engines cannot take
+        parser.error(" ".join(str(exc).split()))
     float_acc = evaluate(model, x_te, y_te)
     fake_acc = evaluate(q, x_te, y_te)
     print(

@@ -20,7 +20,9 @@ script and ``python -m logdot``).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 
@@ -33,12 +35,105 @@ __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 EXIT_ERROR = 2
 
 
+def _parsers(parser):
+    """``parser`` and the parsers of its subcommands."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def _close(word, candidates):
+    """``" (did you mean X?)"`` for the closest of ``candidates`` to ``word``, or ``""``.
+
+    Compared without the leading dashes, which every flag shares (difflib); a transposition
+    of letters (``--pse`` for ``--pes``) always matches.
+    """
+    names = {c.lstrip("-"): c for c in candidates}
+    bare = word.lstrip("-")
+    match = [n for n in names if sorted(n) == sorted(bare)]
+    match = match or difflib.get_close_matches(bare, names, n=1, cutoff=0.7)
+    return f" (did you mean {names[match[0]]}?)" if match else ""
+
+
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are one line: ``logdot: error: ...``."""
+    """ArgumentParser whose errors are one line in the CLI's language: ``logdot: error: ...``.
+
+    Unknown arguments are reported first (with the closest known flag), before missing
+    required flags: ``--lanse 16`` is a typo of ``--lanes``, not a missing ``--lanes``.
+    """
+
+    def parse_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        parsers = list(_parsers(self))
+        required = [a for p in parsers for a in p._actions if a.required]
+        for p in parsers:
+            p._argv = args  # for _typed
+        for action in required:
+            action.required = False
+        try:
+            _, extras = self.parse_known_args(args, argparse.Namespace())
+        except CliError:
+            extras = []  # reported by the real parse below, with the required flags in force
+        finally:
+            for action in required:
+                action.required = True
+        if extras:
+            self._subparser(args).unrecognized(extras)
+        return super().parse_args(args, namespace)
+
+    def _subparser(self, args):
+        """The parser of the subcommand ``args`` runs (``self`` if none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for word in args:
+                    if word in action.choices:
+                        return action.choices[word]
+        return self
+
+    def unrecognized(self, extras):
+        """Raise the error for the unknown arguments ``extras``, with close matches."""
+        words = [w for w in extras if w.startswith("-")] or list(extras)
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        named = [w + (_close(w.split("=")[0], known) if w.startswith("-") else "") for w in words]
+        noun = "argument" if len(words) == 1 else "arguments"
+        message = f"unrecognized {noun} {', '.join(named)}"
+        raise CliError(message if "did you mean" in message else message + self._hint())
+
+    def _hint(self):
+        return f" (see '{self.prog} --help')"
 
     def error(self, message):
-        hint = f" (see '{self.prog} --help')"
-        raise CliError(message + hint)
+        m = re.fullmatch(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)", message)
+        if m and m.group(1) == "COMMAND":
+            choices = m.group(3).replace("'", "")
+            commands = choices.split(", ")
+            raise CliError(
+                f"unknown command '{m.group(2)}'{_close(m.group(2), commands)} (commands: "
+                f"{choices})"
+            )
+        if m:
+            choices = m.group(3).replace("'", "")
+            flag = self._typed(m.group(1))
+            raise CliError(f"{flag} must be one of {choices}, not '{m.group(2)}'")
+        m = re.fullmatch(r"argument (\S+): invalid int value: (.*)", message)
+        if m:
+            raise CliError(f"{self._typed(m.group(1))} must be an integer, not {m.group(2)}")
+        m = re.fullmatch(r"argument (\S+): expected one argument", message)
+        if m:
+            raise CliError(f"{self._typed(m.group(1))} needs a value{self._hint()}")
+        m = re.fullmatch(r"argument (\S+): (.*)", message)
+        if m:
+            message = f"{self._typed(m.group(1))}: {m.group(2)}"
+        raise CliError(message + self._hint())
+
+    def _typed(self, name):
+        """The spelling of a flag ``--a/--b`` (argparse's name) that is on the command line."""
+        spellings = name.split("/")
+        argv = getattr(self, "_argv", [])
+        typed = [s for s in spellings if any(w == s or w.startswith(s + "=") for w in argv)]
+        return (typed or spellings)[0]
 
 
 @dataclass(frozen=True)

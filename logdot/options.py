@@ -8,19 +8,25 @@ code 2. Nothing here imports :mod:`logdot.cli`, Amaranth or torch.
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
 from logdot.generators.common import check_name
-from logdot.golden.formats import LIMITS, EngineConfig
+from logdot.golden.formats import LIMITS, EngineConfig, sqrt2_constant
 
 __all__ = [
     "ENGINE_FLAGS",
+    "SQRT2_MIN_FRAC_BITS",
     "CliError",
     "add_engine_arguments",
     "add_output_arguments",
     "add_pipeline_arguments",
     "check_name_arg",
     "engine_config_from_args",
+    "max_width",
     "name_flag",
+    "typed_flags",
+    "warn",
     "write_error",
 ]
 
@@ -38,8 +44,122 @@ def _flag(param):
 ENGINE_FLAGS = {param: _flag(param) for param in EngineConfig.parameter_names()}
 
 
+def _meaningful_sqrt2_frac_bits(frac_bits):
+    # R / 2**F must lie strictly between 1 and 2: with R == 2**F (F = 0: R = 1) the weight
+    # sqrt(2)**(c - 1) of an odd code becomes a power of two and base sqrt2 collapses to 2.
+    r = sqrt2_constant(frac_bits)
+    return 1 << frac_bits < r < 2 << frac_bits
+
+
+#: Smallest ``--frac-bits`` the CLI accepts with ``--weight-base sqrt2``: the first F whose
+#: constant ``R = round(sqrt(2) * 2**F)`` (:func:`~logdot.golden.formats.sqrt2_constant`) is
+#: neither ``2**F`` nor ``2**(F + 1)`` (F = 0 gives R = 1: sqrt(2) would become 1).
+SQRT2_MIN_FRAC_BITS = next(
+    f
+    for f in range(LIMITS["frac_bits"][0], LIMITS["frac_bits"][1] + 1)
+    if _meaningful_sqrt2_frac_bits(f)
+)
+
+
+def max_width(param, *, act_format="linear", act_signed=True, weight_base=2):
+    """Widest ``act_bits`` or ``weight_bits`` that any engine with these formats accepts.
+
+    :data:`~logdot.golden.formats.LIMITS` bounds each width alone; the accumulator (at most
+    ``LIMITS["acc_bits"][1]`` bits) bounds them together. This tries the most permissive
+    rest of the configuration (1 lane, 1 beat, the other width 2, the fewest fraction bits
+    the CLI accepts): a wider value is refused by every configuration.
+
+    Parameters
+    ----------
+    param : {"act_bits", "weight_bits"}
+        The width.
+    act_format : {"linear", "log"}
+        Activation format.
+    act_signed : bool
+        Signed activations.
+    weight_base : {2, "sqrt2"}
+        Weight base.
+
+    Returns
+    -------
+    int or None
+        The widest accepted value, ``None`` if even the narrowest is refused.
+    """
+    other = {"act_bits": "weight_bits", "weight_bits": "act_bits"}[param]
+    key = param if param == "weight_bits" else f"act_bits_{act_format}"
+    lo, hi = LIMITS[key]
+    fixed = dict(
+        lanes=1,
+        max_beats=1,
+        act_format=act_format,
+        act_signed=act_signed,
+        weight_base=weight_base,
+        frac_bits=None if str(weight_base) == "2" else SQRT2_MIN_FRAC_BITS,
+    )
+    for value in range(hi, lo - 1, -1):
+        try:
+            EngineConfig(**fixed, **{param: value, other: 2})
+        except ValueError:
+            continue
+        return value
+    return None
+
+
+def _widest(param, act_format):
+    """The widest ``param`` over every signedness and weight base (for the help text)."""
+    return max(
+        max_width(param, act_format=fmt, act_signed=signed, weight_base=base) or 0
+        for fmt in ((act_format,) if act_format else ("linear", "log"))
+        for signed in (True, False)
+        for base in (2, "sqrt2")
+    )
+
+
+class _TypedFlag(argparse.Action):
+    """Store a value and remember which of the option's spellings was typed.
+
+    ``namespace._typed[dest]`` is the spelling (``--pipeline`` or ``--register-every``), so
+    that an error about the value names the flag as the user typed it.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        typed = dict(getattr(namespace, "_typed", {}))
+        typed[self.dest] = option_string
+        namespace._typed = typed
+
+
+def typed_flags(args, flags=None):
+    """``flags`` (default :data:`ENGINE_FLAGS`) with the spellings the user typed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed flags.
+    flags : dict, optional
+        Parameter -> flag.
+
+    Returns
+    -------
+    dict
+        Parameter -> flag, an alias replaced by the spelling on the command line.
+    """
+    flags = dict(ENGINE_FLAGS if flags is None else flags)
+    for dest, spelling in getattr(args, "_typed", {}).items():
+        if dest in flags and spelling:
+            flags[dest] = spelling
+    return flags
+
+
 def _span(key):
     return "..".join(map(str, LIMITS[key]))
+
+
+#: The help texts' note on the widths that fit only small engines.
+_FIT = (
+    f"the widest fit the {LIMITS['acc_bits'][1]}-bit accumulator only with few --lanes and "
+    "a small --max-beats"
+)
 
 
 def add_engine_arguments(parser):
@@ -66,15 +186,17 @@ def add_engine_arguments(parser):
         type=int,
         required=True,
         metavar="A",
-        help="activation width in bits, sign included "
-        f"(linear {_span('act_bits_linear')}, log {_span('act_bits_log')})",
+        help="activation width in bits, sign included (linear "
+        f"{LIMITS['act_bits_linear'][0]}..{_widest('act_bits', 'linear')}, log "
+        f"{LIMITS['act_bits_log'][0]}..{_widest('act_bits', 'log')}; {_FIT})",
     )
     g.add_argument(
         "--weight-bits",
         type=int,
         required=True,
         metavar="W",
-        help=f"weight width: sign bit + W-1 bit log code ({_span('weight_bits')})",
+        help="weight width: sign bit + W-1 bit log code "
+        f"({LIMITS['weight_bits'][0]}..{_widest('weight_bits', None)}; {_FIT})",
     )
     g.add_argument(
         "--act-format",
@@ -98,7 +220,8 @@ def add_engine_arguments(parser):
         type=int,
         default=None,
         metavar="F",
-        help="fraction bits of the result in sqrt2 mode (default 8; must be 0 with base 2)",
+        help="fraction bits of the result with --weight-base sqrt2 "
+        f"({SQRT2_MIN_FRAC_BITS}..{LIMITS['frac_bits'][1]}, default 8); none with base 2",
     )
     g.add_argument(
         "--acc-bits",
@@ -138,6 +261,7 @@ def add_pipeline_arguments(parser):
         "--register-every",
         "--pipeline",
         dest="register_every",
+        action=_TypedFlag,
         type=int,
         default=0,
         metavar="K",
@@ -184,7 +308,11 @@ def add_output_arguments(parser, *, default_name, name_help):
 
 
 def name_flag(message, flags=None):
-    """Prefix a configuration error that starts with a parameter name with its flag.
+    """Rewrite a configuration error in the CLI's language: parameter names become flags.
+
+    Every parameter name in ``message`` (a whole word) becomes its flag, and
+    ``param=value`` becomes ``--flag value``. ``act_signed`` stays, as its flag
+    (``--act-unsigned``) means the opposite.
 
     Parameters
     ----------
@@ -196,12 +324,70 @@ def name_flag(message, flags=None):
     Returns
     -------
     str
-        ``"--lanes: lanes must be ..."``, or ``message`` unchanged.
+        E.g. ``"--lanes must be an integer in [1, 1024], not 0"``.
     """
-    for param, flag in (ENGINE_FLAGS if flags is None else flags).items():
-        if message.startswith(param + " "):
-            return f"{flag}: {message}"
-    return message
+    flags = {
+        p: f for p, f in (ENGINE_FLAGS if flags is None else flags).items() if p != "act_signed"
+    }
+    if not flags:
+        return message
+    names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w-])({names})(?:=([^\s,;)]+))?(?![\w])")
+
+    def flag(m):
+        return flags[m.group(1)] + ("" if m.group(2) is None else " " + m.group(2))
+
+    return pattern.sub(flag, message)
+
+
+def _base_flag(base):
+    return f"--weight-base {base}"
+
+
+def _check_cli_combinations(values, flags):
+    """Combinations of engine flags that :class:`EngineConfig` accepts but the CLI refuses."""
+    frac, base = values["frac_bits"], values["weight_base"]
+    if frac is None:
+        return
+    if base == "2" and frac != 0:
+        raise CliError(
+            f"{flags['frac_bits']} must be 0 with {_base_flag(2)} (fraction bits exist only "
+            f"in base sqrt2), not {frac}"
+        )
+    lo, hi = SQRT2_MIN_FRAC_BITS, LIMITS["frac_bits"][1]
+    if base == "sqrt2" and not lo <= frac <= hi:
+        why = (
+            f": with {frac} the constant round(sqrt(2) * 2**{frac}) = {sqrt2_constant(frac)} "
+            "makes sqrt(2) a power of two"
+            if 0 <= frac < lo
+            else ""
+        )
+        raise CliError(
+            f"{flags['frac_bits']} must be an integer in [{lo}, {hi}] with "
+            f"{_base_flag('sqrt2')}, not {frac}{why}"
+        )
+
+
+def _check_widths(values, flags):
+    """Widths that no configuration of the given formats accepts (see :func:`max_width`)."""
+    fmt, signed, base = values["act_format"], values["act_signed"], values["weight_base"]
+    if fmt not in ("linear", "log") or base not in ("2", "sqrt2"):
+        return  # argparse refuses these
+    context = f"--act-format {fmt}{'' if signed else ' --act-unsigned'} {_base_flag(base)}"
+    for param in ("act_bits", "weight_bits"):
+        value = values[param]
+        lo = LIMITS["weight_bits" if param == "weight_bits" else f"act_bits_{fmt}"][0]
+        hi = _widest(param, fmt if param == "act_bits" else None)
+        if not lo <= value <= hi:
+            where = f" with --act-format {fmt}" if param == "act_bits" and fmt == "log" else ""
+            raise CliError(f"{flags[param]} must be an integer in [{lo}, {hi}]{where}, not {value}")
+        widest = max_width(param, act_format=fmt, act_signed=signed, weight_base=base)
+        if value > widest:
+            raise CliError(
+                f"{flags[param]} must be at most {widest} with {context}, not {value}: a "
+                f"wider one needs more than the {LIMITS['acc_bits'][1]}-bit accumulator even "
+                "with --lanes 1 --max-beats 1"
+            )
 
 
 def engine_config_from_args(args):
@@ -225,21 +411,24 @@ def engine_config_from_args(args):
         param: (not args.act_unsigned) if param == "act_signed" else getattr(args, param)
         for param in EngineConfig.parameter_names()
     }
+    flags = typed_flags(args)
+    _check_cli_combinations(values, flags)
+    _check_widths(values, flags)
     try:
         return EngineConfig(**values)
     except (TypeError, ValueError) as exc:
-        raise CliError(name_flag(str(exc))) from None
+        raise CliError(name_flag(str(exc), flags)) from None
 
 
 def check_name_arg(name):
     """Validate ``--name`` (:func:`logdot.generators.common.check_name`).
 
-    Raises :class:`CliError` ``"--name: ..."``; returns ``name``.
+    Raises :class:`CliError` ``"--name must be ..."``; returns ``name``.
     """
     try:
         return check_name(name)
     except (TypeError, ValueError) as exc:
-        raise CliError(f"--name: {exc}") from None
+        raise CliError(name_flag(str(exc), {"name": "--name"})) from None
 
 
 def write_error(exc, out):
@@ -252,6 +441,11 @@ def write_error(exc, out):
         return CliError(str(exc).replace("use force=True (--force)", "use --force"))
     what = exc.filename or out
     return CliError(f"cannot write to {what}: {exc.strerror or exc}")
+
+
+def warn(message):
+    """Print the one-line warning ``logdot: warning: <message>`` on stderr."""
+    print("logdot: warning: " + " ".join(str(message).split()), file=sys.stderr)
 
 
 def plural(n, noun):

@@ -139,3 +139,55 @@ def test_soak_stimulus_progress(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     for done in ("1,000", "2,000", "2,500"):
         assert f"stimulus: {done}/2,500 beats generated\n" in out, out
+
+
+#: Runs examples/digits_on_rtl.py once per line of flags on stdin, with the data loading and
+#: the training replaced by an error (any heavy work before the flags are checked fails the
+#: run); prints each run's exit code.
+_NO_HEAVY_WORK = """
+import runpy, sys
+import logdot.study.data as data
+
+def heavy(*args, **kwargs):
+    raise SystemExit("heavy work started before the flags were checked")
+
+data.train_digits_cnn = data.load_digits_split = heavy
+script = sys.argv[1]
+for line in sys.stdin.read().splitlines():
+    sys.argv = [script, *line.split()]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    print(code, flush=True)
+    sys.stderr.flush()
+"""
+
+DIGITS_FLAG_ERRORS = [
+    ("--images 0", "--images must be an integer in [1, 450], not 0"),
+    ("--images 451", "--images must be an integer in [1, 450], not 451"),
+    ("--chunk 0", "--chunk must be an integer >= 1, not 0"),
+    ("--idle 1", "--idle must be a probability in [0, 1), not 1.0"),
+    ("--weight-bits 8", "--weight-bits must be an integer in [2, 7], not 8"),
+    ("--act-bits 7", "--act-bits must be an integer in [2, 5], not 7"),
+    ("--frac-bits 0", "--frac-bits must be an integer in [1, 24], not 0"),
+    ("--layout 9x4", "--layout must be three LANESxPES pairs like '9x4,16x4,16x2', not '9x4'"),
+    ("--layout 9x4,16x300,16x2", "--layout must be <= 256 PEs, not 300 PEs for conv2"),
+]
+
+
+def test_digits_on_rtl_checks_flags_before_any_heavy_work():
+    """A bad flag fails at once (before the data are loaded and the model trained) with one
+    line and exit code 2."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_HEAVY_WORK, str(ROOT / "examples" / "digits_on_rtl.py")],
+        input="\n".join(args for args, _ in DIGITS_FLAG_ERRORS),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.split() == ["2"] * len(DIGITS_FLAG_ERRORS), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"digits_on_rtl.py: error: {line}" for _, line in DIGITS_FLAG_ERRORS
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from logdot.golden.formats import LIMITS
@@ -13,10 +14,12 @@ from logdot.options import (
     check_name_arg,
     name_flag,
     plural,
+    typed_flags,
+    warn,
     write_error,
 )
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "check_weights_file", "idle_warnings", "run"]
 
 DESCRIPTION = (
     "Write DIR/NAME.v, DIR/NAME.json and DIR/NAME.vlt (Verilator lint waivers for NAME.v "
@@ -68,6 +71,110 @@ def add_arguments(parser):
     )
 
 
+#: First bytes of the files torch.save writes: a zip archive, or a (legacy) pickle.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def check_weights_file(path):
+    """Refuse a ``--weights`` path that cannot be a layer file, before torch is imported.
+
+    Raises :class:`CliError` for a missing path, a directory, an unreadable or empty file,
+    a JSON file (the layer manifest ``generate-layer`` writes is the usual mix-up) and any
+    other file that is not a torch archive.
+    """
+    if os.path.isdir(path):
+        raise CliError(f"--weights: {path} is a directory, not a layer file")
+    if not os.path.exists(path):
+        raise CliError(f"--weights: no such file: {path}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise CliError(f"--weights: cannot read {path}: {exc.strerror or exc}") from None
+    if not head:
+        raise CliError(f"--weights: {path} is empty, not a layer file written by save_spec")
+    if head.startswith(_TORCH_MAGIC):
+        return
+    if head.lstrip()[:1] in (b"{", b"["):
+        if b'"logdot.layer/' in head:
+            raise CliError(
+                f"--weights: {path} is a layer manifest (JSON); pass the LAYER.pt file "
+                "written by save_spec"
+            )
+        raise CliError(f"--weights: {path} is a JSON file, not a layer file written by save_spec")
+    raise CliError(
+        f"--weights: {path} is not a layer file written by save_spec (not a torch archive)"
+    )
+
+
+def _load_error(path, exc):
+    """The one-line message for ``exc``, raised by ``load_spec(path)``."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        return (
+            f"--weights: {path} holds Python objects beyond tensors and plain values, which "
+            "torch.load(weights_only=True) refuses; write it with save_spec"
+        )
+    if isinstance(exc, ValueError | TypeError):  # LayerSpec.from_dict: a wrong schema or field
+        if text.startswith("not a "):
+            return f"--weights: {path} is {text}"
+        return f"--weights: {path} is not a valid layer spec: {text}"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"--weights: cannot read a layer spec from {path}: {first}"
+
+
+def _map_error(message, spec, args, flags):
+    """The one-line message for an error of ``map_layer``: a flag's value, or a layer (its
+    widths, from the file) too wide for logdot's 64-bit arithmetic at any ``--lanes``."""
+    if message.split(" ", 1)[0] in flags:
+        return name_flag(message, flags)
+    widths = (
+        f"{spec.weight_bits}-bit weights, {spec.act_bits}-bit {spec.act_format} activations, "
+        f"{spec.in_features}-element dot products"
+    )
+    m = re.search(r"needs a (\d+)-bit accumulator.*limit of (\d+) bits", message)
+    if m:
+        need = f"a {m.group(1)}-bit accumulator, beyond logdot's limit of {m.group(2)} bits"
+    elif m := re.fullmatch(r"in_bits must be an integer in \[\d+, (\d+)\], not (\d+)", message):
+        need = f"{m.group(2)}-bit sums (with the bias), beyond logdot's limit of {m.group(1)} bits"
+    else:
+        return f"--weights: the layer in {args.weights} does not fit a layer engine: {message}"
+    return (
+        f"--weights: the layer in {args.weights} ({widths}) needs {need} at --lanes "
+        f"{args.lanes}; quantize it to fewer weight or activation bits"
+    )
+
+
+def idle_warnings(spec, lanes, pes):
+    """Warnings for an engine wider than the layer: lanes or PEs that never do any work.
+
+    Parameters
+    ----------
+    spec : logdot.golden.mapping.LayerSpec
+        The layer.
+    lanes, pes : int
+        ``--lanes`` and ``--pes``.
+
+    Returns
+    -------
+    list of str
+        One message per flag that exceeds the layer (empty if none).
+    """
+    out = []
+    k, n = spec.in_features, spec.out_channels
+    if lanes > k:
+        out.append(
+            f"--lanes {lanes} exceeds the layer's dot product of {k} elements; "
+            f"{plural(lanes - k, 'lane')} stay{'s' if lanes - k == 1 else ''} idle"
+        )
+    if pes > n:
+        out.append(
+            f"--pes {pes} exceeds the layer's {plural(n, 'output channel')}; "
+            f"{plural(pes - n, 'PE')} stay{'s' if pes - n == 1 else ''} idle"
+        )
+    return out
+
+
 def run(args):
     """Write the layer engine of the parsed ``args``; return the exit code.
 
@@ -75,8 +182,7 @@ def run(args):
     not when the parser is built.
     """
     check_name_arg(args.name)
-    if not os.path.isfile(args.weights):
-        raise CliError(f"--weights: no such file: {args.weights}")
+    check_weights_file(args.weights)
     from logdot.generators.common import conversion_notice
     from logdot.generators.layer import write_layer
     from logdot.golden.mapping import map_layer
@@ -86,7 +192,8 @@ def run(args):
     try:
         spec = load_spec(args.weights)
     except Exception as exc:  # a torch pickle error, a wrong schema, a bad field
-        raise CliError(f"--weights: cannot read a layer spec from {args.weights}: {exc}") from None
+        raise CliError(_load_error(args.weights, exc)) from None
+    flags = typed_flags(args, _FLAGS)
     try:
         mapped = map_layer(
             spec,
@@ -96,7 +203,7 @@ def run(args):
             register_every=args.register_every,
         )
     except (TypeError, ValueError) as exc:
-        raise CliError(name_flag(str(exc), _FLAGS)) from None
+        raise CliError(_map_error(str(exc), spec, args, flags)) from None
     cfg = mapped.config
     lanes = cfg.pes * cfg.lanes
     what = f"a {plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')} layer engine ({lanes} lanes)"
@@ -122,4 +229,6 @@ def run(args):
         f"latency {plural(layer_latency(cfg), 'cycle')}, "
         f"output {cfg.requant.kind} {plural(cfg.requant.out_bits, 'bit')}"
     )
+    for message in idle_warnings(spec, args.lanes, args.pes):  # after the one error line
+        warn(message)
     return 0

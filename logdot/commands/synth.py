@@ -8,7 +8,7 @@ The flags become one :class:`~logdot.synth.SynthJob` here (the engine's
 from __future__ import annotations
 
 from logdot.golden.formats import check_int
-from logdot.options import CliError, add_engine_arguments, engine_config_from_args
+from logdot.options import CliError, add_engine_arguments, engine_config_from_args, name_flag
 
 __all__ = ["DESCRIPTION", "add_arguments", "job_from_args", "run"]
 
@@ -50,32 +50,34 @@ def add_arguments(parser):
     )
     f.add_argument(
         "--linear-weight-bits",
-        default="8",
+        default=None,
         metavar="LIST",
-        help="two's-complement weight bits of the linear baseline; a comma-separated list "
-        "runs several (default: 8)",
+        help="with --baseline linear: two's-complement weight bits of the linear baseline; "
+        "a comma-separated list runs several (default: 8)",
     )
     f.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
     f.add_argument(
         "--freq",
         default=None,
         metavar="MHZ",
-        help="clock constraint for nextpnr (default: 150 on iCE40, 200 on ECP5)",
+        help="clock constraint for nextpnr (default: 150 on iCE40, 200 on ECP5); not with --no-pnr",
     )
     f.add_argument(
         "--target-fmax",
         default=None,
         metavar="MHZ",
         help="search the pipeline (register_every from one stage to one adder per stage, "
-        "fewest registers first; --register-every is then ignored) until every placed and "
-        "routed target reaches MHZ; the report records the search",
+        "fewest registers first; not with --register-every) until every placed and routed "
+        "target reaches MHZ; the report records the search",
     )
-    f.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
+    f.add_argument(
+        "--seed", type=int, default=None, help="nextpnr placer seed (default: 1); not with --no-pnr"
+    )
     f.add_argument(
         "--ecp5-nowidelut",
         action="store_true",
-        help="ECP5: area-oriented mapping without PFU wide-LUT multiplexers (synth_ecp5 "
-        "-nowidelut): fewer LUT4s, usually a little lower fmax",
+        help="ECP5 targets: area-oriented mapping without PFU wide-LUT multiplexers "
+        "(synth_ecp5 -nowidelut): fewer LUT4s, usually a little lower fmax",
     )
     f.add_argument(
         "--out",
@@ -114,20 +116,60 @@ def _linear_weight_bits(text):
     return tuple(bits)
 
 
+def _select(targets, families, engine):
+    from logdot.synth import select_targets
+
+    try:
+        return select_targets(targets, families, engine)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("targets "):  # resolve_targets names the parameter
+            message = name_flag(message, {"targets": "--targets"})
+        raise CliError(message) from None
+
+
+def _check_ignored(args, targets):
+    """Refuse flags that the other flags make meaningless (they would be silently ignored)."""
+    from logdot.synth import TARGETS
+
+    if args.linear_weight_bits is not None and args.baseline != "linear":
+        raise CliError(
+            "--linear-weight-bits needs --baseline linear (it sets the linear baseline's "
+            "weight bits)"
+        )
+    if args.no_pnr:
+        for flag, value in (("--freq", args.freq), ("--seed", args.seed)):
+            if value is not None:
+                raise CliError(f"{flag} is for place and route; drop it or --no-pnr")
+    typed = getattr(args, "_typed", {}).get("register_every")
+    if args.target_fmax is not None and typed:
+        raise CliError(f"--target-fmax searches the pipeline itself; drop {typed} or --target-fmax")
+    if args.ecp5_nowidelut and not any(TARGETS[n].family == "ecp5" for n in targets):
+        raise CliError(
+            f"--ecp5-nowidelut needs an ECP5 target; the selected ones are {', '.join(targets)}"
+        )
+
+
 def job_from_args(args):
     """The :class:`~logdot.synth.SynthJob` of parsed ``logdot synth`` flags.
 
     Every flag is checked here, before any file is written; errors (``ValueError``,
-    :class:`~logdot.options.CliError`) name the flag.
+    :class:`~logdot.options.CliError`) name the flag. A flag that the others make
+    meaningless (``--linear-weight-bits`` without ``--baseline linear``, ``--freq`` or
+    ``--seed`` with ``--no-pnr``, ``--register-every`` with ``--target-fmax``,
+    ``--ecp5-nowidelut`` without an ECP5 target) is an error, not silently ignored.
     """
-    from logdot.synth import TARGETS, SynthJob, select_targets
+    from logdot.synth import TARGETS, SynthJob
 
     freq = _frequency(args.freq, "--freq")
     target_fmax = _frequency(args.target_fmax, "--target-fmax")
-    check_int(args.seed, "--seed", 0)
-    lin_bits = _linear_weight_bits(args.linear_weight_bits) if args.baseline == "linear" else ()
-    log_targets = select_targets(args.targets, args.family, "log")
-    lin_targets = select_targets(args.targets, args.family, "linear") if lin_bits else ()
+    seed = 1 if args.seed is None else check_int(args.seed, "--seed", 0)
+    lin_bits = ()
+    if args.baseline == "linear":
+        lin_bits = _linear_weight_bits(args.linear_weight_bits or "8")
+    log_targets = _select(args.targets, args.family, "log")
+    lin_targets = _select(args.targets, args.family, "linear") if lin_bits else ()
+    _check_ignored(args, (*log_targets, *lin_targets))
     config = engine_config_from_args(args)
     pnr = not args.no_pnr
     if target_fmax is not None:
@@ -144,7 +186,7 @@ def job_from_args(args):
         pnr=pnr,
         freq_mhz=freq,
         target_fmax_mhz=target_fmax,
-        seed=args.seed,
+        seed=seed,
         widelut=not args.ecp5_nowidelut,
         force=args.force,
         **kw,

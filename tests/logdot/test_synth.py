@@ -179,7 +179,7 @@ def test_cli_error_exits_2_and_writes_nothing(tmp_path):
     cmd += ["--weight-bits", "4", "--out", str(out)]
     p = subprocess.run([*cmd, "--targets", "ice40,nope"], capture_output=True, text=True)
     assert p.returncode == 2
-    assert "logdot: error: targets must be among" in p.stderr
+    assert "logdot: error: --targets must be among" in p.stderr
     p = subprocess.run([*cmd, "--target-fmax", "fast"], capture_output=True, text=True)
     assert p.returncode == 2
     assert "--target-fmax must be a frequency in MHz" in p.stderr
@@ -194,7 +194,7 @@ SYNTH_FLAG_ERRORS = [
     (["--baseline", "linear", "--linear-weight-bits", "8,x"], "--linear-weight-bits must be"),
     (["--freq", "0"], "--freq must be a frequency in MHz"),
     (["--seed", "-1"], "--seed"),
-    (["--lanes", "0"], "--lanes: lanes must be an integer"),
+    (["--lanes", "0"], "--lanes must be an integer in [1, 1024], not 0"),
 ]
 
 
