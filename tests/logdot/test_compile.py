@@ -240,9 +240,9 @@ BAD = [
     (["--fold", "0=3x2,0=3x1"], "--fold: layer '0' is given twice"),
     (["--fold", "0=0x2"], "--fold: layer 0 (conv2d): lanes must be an integer in [1, 1024]"),
     (["--fold", "0=3x999"], "--fold: layer 0 (conv2d): pes must be an integer in [1, 256]"),
-    (["--name", "module"], "--name: name must be a Verilog identifier"),
+    (["--name", "module"], "--name must be a Verilog identifier"),
     (["--target-cycles", "0"], "--target-cycles: must be a positive integer, not 0"),
-    (["--target-cycles", "x"], "--target-cycles: invalid int value"),
+    (["--target-cycles", "x"], "--target-cycles must be an integer, not 'x'"),
     (["--network", "/nonexistent/net.pt"], "--network: no such file: /nonexistent/net.pt"),
 ]
 
