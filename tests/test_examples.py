@@ -191,3 +191,37 @@ def test_digits_on_rtl_checks_flags_before_any_heavy_work():
     assert proc.stderr.splitlines() == [
         f"digits_on_rtl.py: error: {line}" for _, line in DIGITS_FLAG_ERRORS
     ]
+
+
+def test_mnist_on_rtl_reduced(tmp_path):
+    """examples/mnist_on_rtl.py (the ``make demo`` script) on the digits CNN with a small
+    folding, 3 images in Icarus with idles and back-pressure: ``logdot compile`` runs, every
+    output word matches the golden network, the documented last line."""
+    args = ["--dataset", "digits", "--images", "3", "--sim", "icarus", "--chunk", "2"]
+    args += ["--fold", "0=9x2,1=16x2,3=8x1", "--idle", "0.1", "--backpressure", "0.2"]
+    out = run_example("mnist_on_rtl.py", *args, "--build-dir", str(tmp_path), timeout=900)
+    assert "$ logdot compile --network " in out
+    assert "fold 0=9x2, 1=16x2, 3=8x1" in out
+    assert re.search(r"^RTL \(icarus\):\s+[0-9.]+$", out, re.MULTILINE), out
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"mismatches: (\d+) hw_accuracy: ([0-9.]+) golden_accuracy: ([0-9.]+) images: (\d+)", last
+    )
+    assert m, last
+    assert m.group(1) == "0" and m.group(2) == m.group(3) and m.group(4) == "3"
+    assert (tmp_path / "digits_net.v").exists() and (tmp_path / "digits_net.json").exists()
+
+
+def test_mnist_on_rtl_argument_errors():
+    """A bad option is one line on stderr naming the flag, exit 2, before any work."""
+    for bad, flag in ((["--chunk", "0"], "--chunk"), (["--idle", "1.5"], "--idle")):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "mnist_on_rtl.py"), *bad],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and flag in lines[0], proc.stderr

@@ -25,7 +25,7 @@ Manifest schema (``"schema": "logdot.network_rtl/1"``; keys are stable)::
     frame_error     the framing rules
     layers          per network layer: index, type, name, source, in_shape, out_shape and, for
                     engines, lanes, pes, beats, tiles, scale_x2, the layer engine's
-                    configuration, weight words and biases (as logdot.layer/1)
+                    configuration, latency_cycles, weight words and biases (as logdot.layer/2)
     stages          per hardware stage in stream order: kind, layer, params, cycles_per_image,
                     line_buffer {words, word_bits} (windows and pools), depth (FIFOs)
     fifo_depths     the FIFO depths, in order
@@ -217,7 +217,7 @@ def _layer_entry(i, layer, ml, fold):
                 "scale_x2": ml.scale_x2,
                 "engine": lm["engine"],
                 "layer": lm["layer"],
-                "latency": lm["latency"],
+                "latency_cycles": lm["latency_cycles"],
                 "weights": lm["weights"],
                 "bias": lm["bias"],
                 "mapping": lm["mapping"],

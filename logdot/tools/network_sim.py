@@ -72,15 +72,30 @@ class NetworkSim:
         Top module name.
     jobs : int
         Parallel C++ compile jobs of a Verilator build.
+    precompiled : bool
+        Use the ``NAME.v`` and ``NAME.json`` already in ``build_dir`` (written by
+        ``logdot compile``, with its folding) instead of compiling ``net`` again; ``fold``
+        must then be ``None``.
     """
 
     def __init__(
-        self, net, build_dir, *, fold=None, sim="verilator", name="logdot_network", jobs=2
+        self,
+        net,
+        build_dir,
+        *,
+        fold=None,
+        sim="verilator",
+        name="logdot_network",
+        jobs=2,
+        precompiled=False,
     ):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a Network, not {type(net).__name__}")
         if sim not in SIMULATORS:
             raise ValueError(f"sim must be 'verilator' or 'icarus', not {sim!r}")
+        if precompiled and fold is not None:
+            raise ValueError("a precompiled design has its folding: fold must be None")
+        self._precompiled = bool(precompiled)
         self._net = net
         self._fold = fold
         self._sim = sim
@@ -92,12 +107,17 @@ class NetworkSim:
         self.build_seconds = None
 
     def build(self):
-        """Compile the network, write the test bench and build it (skipped when the sources
-        are unchanged and the build exists). Returns ``self``."""
+        """Compile the network (unless precompiled), write the test bench and build it
+        (skipped when the sources are unchanged and the build exists). Returns ``self``."""
         t0 = time.monotonic()
         d, name = self._dir, self._name
         d.mkdir(parents=True, exist_ok=True)
-        write_network(self._net, d, fold=self._fold, name=name, force=True)
+        if self._precompiled:
+            missing = [f for f in (f"{name}.v", f"{name}.json") if not (d / f).is_file()]
+            if missing:
+                raise FileNotFoundError(f"precompiled design: no {', '.join(missing)} in {d}")
+        else:
+            write_network(self._net, d, fold=self._fold, name=name, force=True)
         self.manifest = json.loads((d / f"{name}.json").read_text())
         man = self.manifest
         tb = _TB_TEMPLATE.format(

@@ -52,11 +52,9 @@ def test_gearbox_joins_tiles_into_pixels(tiles, seed):
     dut = PixelGearbox(channels=channels, pes=pes, tiles=tiles, bits=bits, pixels=pixels)
     n = 2 * pixels
     beats = [rng.randrange(1 << (pes * bits)) for _ in range(n * tiles)]
-
-    def put(ctx, sink, v):
-        ctx.set(sink.payload, v)
-
-    got = _run(dut, beats, n, rng, payload=put)
+    # the engine's ``last``: on the last tile of each output position
+    stream = [(b, k % tiles == tiles - 1) for k, b in enumerate(beats)]
+    got = _run(dut, stream, n, rng, payload=_pixel_put)
     for k, word in enumerate(got):
         full = sum(beats[k * tiles + t] << (t * pes * bits) for t in range(tiles))
         assert word.data == full & ((1 << (channels * bits)) - 1)

@@ -21,6 +21,7 @@ from logdot.golden.network_file import save_network
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
+from logdot.hdl.layer import layer_latency
 from logdot.hdl.network import NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
@@ -77,6 +78,10 @@ def test_manifest_describes_the_design(net, compiled):
     engines = [x for x in man["layers"] if x["type"] in ("conv2d", "linear")]
     assert [(x["lanes"], x["pes"]) for x in engines] == list(FOLD.values())
     assert all(x["weights"]["words"] and x["bias"]["values"] for x in engines)
+    # each engine's entry as the layer manifest (logdot.layer/2): latency_cycles, string base
+    for x, ml in zip(engines, [m for m in top.mapped if m is not None], strict=True):
+        assert x["latency_cycles"] == layer_latency(ml.config)
+        assert isinstance(x["engine"]["parameters"]["weight_base"], str)
     fifos = [s for s in man["stages"] if s["kind"] == "fifo"]
     assert man["fifo_depths"] == [s["depth"] for s in fifos] and len(fifos) == 4
     windows = [s for s in man["stages"] if s["kind"] == "window"]

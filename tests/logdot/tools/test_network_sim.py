@@ -68,3 +68,15 @@ def test_compiled_network_is_exact_in_rtl(sim, tmp_path, seed):
     model = rtl.manifest["cycles_per_image"]
     assert abs(period - model) <= 0.02 * model, (period, model)
     assert two.cycles <= rtl.manifest["latency_cycles"] + model
+
+
+def test_precompiled_design_is_used_as_written(tmp_path):
+    """``precompiled=True`` takes the design ``logdot compile`` wrote (the example's path): its
+    folding is the design's (no ``fold``), and a missing file is named."""
+    net = _cnn()
+    with pytest.raises(ValueError, match="fold must be None"):
+        NetworkSim(net, tmp_path, fold={0: (3, 2)}, precompiled=True)
+    sim = NetworkSim(net, tmp_path, sim="icarus", name="absent", precompiled=True)
+    with pytest.raises(FileNotFoundError, match=r"no absent\.v, absent\.json in"):
+        sim.build()
+    assert not (tmp_path / "absent.v").exists()
