@@ -34,12 +34,12 @@ for p in (ROOT, HERE):
 from mnist_network import build_parser as network_parser  # noqa: E402
 from mnist_network import trained_model  # noqa: E402
 
-from logdot.cli import main as logdot_main  # noqa: E402
 from logdot.golden.network import encode_input  # noqa: E402
 from logdot.golden.network_file import load_network  # noqa: E402
 from logdot.golden.network_stream import output_beat, output_values  # noqa: E402
 from logdot.golden.network_torch import accuracies, export_network, predict_outputs  # noqa: E402
 from logdot.study.data import calibration_subset, quantize_for_engine  # noqa: E402
+from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.network_sim import NetworkSim  # noqa: E402
 
 
@@ -117,7 +117,8 @@ def main(argv=None):
         cmd += ["--fold", args.fold]
     print(f"$ logdot {' '.join(cmd)} --force", flush=True)
     t0 = time.monotonic()
-    rc = logdot_main([*cmd, "--force"])
+    # The command a user types (the CLI is a program, not a library).
+    rc = interrupt.run([sys.executable, "-m", "logdot", *cmd, "--force"]).returncode
     if rc != 0:
         return rc
     sim = NetworkSim(net, build, sim=args.sim, name=name, jobs=args.jobs, precompiled=True)

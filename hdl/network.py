@@ -54,24 +54,13 @@ from .fifo import StreamFIFO
 from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
 from .layer import LogLayerEngine, layer_latency
 from .pool import MaxPool, pool_cycles
+from .top import PORTS
 from .window import SlidingWindow, pixel_layout, window_cycles, window_period
 
 __all__ = ["NETWORK_PORTS", "NetworkTop", "Stage", "network_plan"]
 
 #: Ports of the network top, in contract order.
-NETWORK_PORTS = (
-    "clk",
-    "rst",
-    "s_axis_tvalid",
-    "s_axis_tready",
-    "s_axis_tlast",
-    "s_axis_tdata",
-    "m_axis_tvalid",
-    "m_axis_tready",
-    "m_axis_tlast",
-    "m_axis_tdata",
-    "frame_error",
-)
+NETWORK_PORTS = (*PORTS, "frame_error")
 
 
 def _bytes(bits):
