@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 from logdot.golden.network_file import load_network  # noqa: E402
 from logdot.golden.network_torch import accuracies, export_network  # noqa: E402
 from logdot.study.data import calibration_subset, quantize_for_engine  # noqa: E402
+from logdot.study.mnist import load_split  # noqa: E402
 
 
 def build_parser():
@@ -79,6 +80,20 @@ def trained_model(args, x_tr, y_tr):
     return model, time.monotonic() - t0, config
 
 
+def quantized(args, model, x_tr, y_tr):
+    """``(q, xc)``: the model quantized as the flags say, calibrated on ``xc``, a fixed
+    stratified subset of ``--calib`` training images."""
+    xc, _ = calibration_subset(x_tr, y_tr, n=min(args.calib, len(x_tr)))
+    q = quantize_for_engine(
+        model,
+        xc,
+        weight_format=args.weight_format,
+        weight_bits=args.weight_bits,
+        act_bits=args.act_bits,
+    )
+    return q, xc
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.images is not None and args.images < 1:
@@ -86,14 +101,7 @@ def main(argv=None):
         return 2
     torch.set_num_threads(1)
     t_start = time.monotonic()
-    if args.dataset == "mnist":
-        from logdot.study.mnist import load_mnist_split
-
-        x_tr, y_tr, x_te, y_te = load_mnist_split()
-    else:
-        from logdot.study.data import load_digits_split
-
-        x_tr, y_tr, x_te, y_te = load_digits_split()
+    x_tr, y_tr, x_te, y_te = load_split(args.dataset)
     if args.train_images is not None:
         if args.dataset != "mnist" or not 10 <= args.train_images <= len(x_tr):
             print(f"error: --train-images needs mnist and 10..{len(x_tr)}", file=sys.stderr)
@@ -110,15 +118,8 @@ def main(argv=None):
         f"{args.dataset} CNN, seed {args.seed}: {len(x_tr)} training images, "
         f"{config.epochs} epochs (trained, or loaded from the cache, in {train_s:.1f} s)"
     )
-    xc, _ = calibration_subset(x_tr, y_tr, n=min(args.calib, len(x_tr)))
     t0 = time.monotonic()
-    q = quantize_for_engine(
-        model,
-        xc,
-        weight_format=args.weight_format,
-        weight_bits=args.weight_bits,
-        act_bits=args.act_bits,
-    )
+    q, xc = quantized(args, model, x_tr, y_tr)
     print(
         f"quantized: {args.weight_format} {args.weight_bits}-bit weights, log2 "
         f"{args.act_bits}-bit unsigned activations, calibrated on {len(xc)} training images "

@@ -32,13 +32,14 @@ for p in (ROOT, HERE):
         sys.path.insert(0, str(p))
 
 from mnist_network import build_parser as network_parser  # noqa: E402
-from mnist_network import trained_model  # noqa: E402
+from mnist_network import quantized, trained_model  # noqa: E402
 
 from logdot.golden.network import encode_input  # noqa: E402
 from logdot.golden.network_file import load_network  # noqa: E402
 from logdot.golden.network_stream import output_beat, output_values  # noqa: E402
 from logdot.golden.network_torch import accuracies, export_network, predict_outputs  # noqa: E402
-from logdot.study.data import calibration_subset, quantize_for_engine  # noqa: E402
+from logdot.study.data import calibration_subset  # noqa: E402
+from logdot.study.mnist import load_split  # noqa: E402
 from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.network_sim import NetworkSim  # noqa: E402
 
@@ -74,14 +75,7 @@ def main(argv=None):
             return _error(f"{flag} must be in [0, 1), not {v}")
     torch.set_num_threads(1)
     t_start = time.monotonic()
-    if args.dataset == "mnist":
-        from logdot.study.mnist import load_mnist_split
-
-        x_tr, y_tr, x_te, y_te = load_mnist_split()
-    else:
-        from logdot.study.data import load_digits_split
-
-        x_tr, y_tr, x_te, y_te = load_digits_split()
+    x_tr, y_tr, x_te, y_te = load_split(args.dataset)
     if args.train_images is not None:
         if args.dataset != "mnist" or not 10 <= args.train_images <= len(x_tr):
             return _error(f"--train-images needs mnist and 10..{len(x_tr)}")
@@ -99,14 +93,7 @@ def main(argv=None):
         f"(trained, or loaded from the cache, in {train_s:.1f} s)",
         flush=True,
     )
-    xc, _ = calibration_subset(x_tr, y_tr, n=min(args.calib, len(x_tr)))
-    q = quantize_for_engine(
-        model,
-        xc,
-        weight_format=args.weight_format,
-        weight_bits=args.weight_bits,
-        act_bits=args.act_bits,
-    )
+    q, _ = quantized(args, model, x_tr, y_tr)
     net_file = Path(args.out or build / f"{args.dataset}.net.pt")
     fb = args.frac_bits if args.weight_format == "logsqrt2" else None
     export_network(q, tuple(x_tr.shape[1:]), net_file, frac_bits=fb)

@@ -35,12 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import TrainConfig, default_cache_dir, train, train_cached
+from .data import TrainConfig, default_cache_dir, load_digits_split, train, train_cached
 
 __all__ = [
     "MNIST_TRAIN_CONFIG",
     "init_mnist_cnn",
     "load_mnist_split",
+    "load_split",
     "mnist_cnn",
     "train_mnist_cnn",
 ]
@@ -192,3 +193,13 @@ def train_mnist_cnn(
         cache=cache,
         progress=progress,
     )
+
+
+def load_split(dataset):
+    """``(x_train, y_train, x_test, y_test)`` of ``dataset``: ``"mnist"``
+    (:func:`load_mnist_split`) or ``"digits"`` (:func:`logdot.study.data.load_digits_split`)."""
+    if dataset == "mnist":
+        return load_mnist_split()
+    if dataset == "digits":
+        return load_digits_split()
+    raise ValueError(f"dataset must be 'mnist' or 'digits', not {dataset!r}")
