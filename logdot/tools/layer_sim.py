@@ -52,7 +52,14 @@ from logdot.hdl.layer import layer_latency
 from logdot.tools import interrupt, require_tool
 from logdot.tools import verilator as vl
 
-__all__ = ["SIMULATORS", "LayerRun", "LayerSim", "SimulationError"]
+__all__ = [
+    "SIMULATORS",
+    "LayerRun",
+    "LayerSim",
+    "SimulationError",
+    "build_testbench",
+    "run_testbench",
+]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -291,6 +298,138 @@ class LayerRun:
     waves: Path | None = None
 
 
+def build_testbench(build_dir, name, sources, *, sim, jobs=2, waves=False):
+    """Compile a design and its test bench ``tb_NAME`` (:data:`_TB_TEMPLATE`) for ``sim``.
+
+    The build is skipped when the completion stamp of an earlier build (written last) matches
+    the sources and options; otherwise the old simulator products are deleted first, so an
+    interrupted build is never trusted. Every tool runs through :func:`logdot.tools.interrupt.run`.
+
+    Parameters
+    ----------
+    build_dir : path-like
+        Folder holding ``sources``; the simulator products go there.
+    name : str
+        The design's module name (the bench is ``tb_NAME``).
+    sources : list of pathlib.Path
+        The design's Verilog and its bench (the clock or C++ main is added here).
+    sim : {"verilator", "icarus"}
+        Simulator.
+    jobs : int
+        Parallel C++ compile jobs (Verilator).
+    waves : bool
+        Build with VCD tracing (Verilator ``--trace``).
+
+    Returns
+    -------
+    (pathlib.Path, bool)
+        The executable (``obj_dir/Vtb_NAME`` or ``NAME.vvp``) and whether an earlier build was
+        reused.
+    """
+    d = Path(build_dir)
+    sources = list(sources)
+    if sim == "verilator":
+        extra = d / f"tb_{name}_main.cpp"
+        extra.write_text(_VERILATOR_MAIN.format(name=name))
+        exe = d / "obj_dir" / f"Vtb_{name}"
+    else:
+        extra = d / f"tb_{name}_clock.v"
+        extra.write_text(_ICARUS_CLOCK.format(name=name))
+        exe = d / f"{name}.vvp"
+    sources.append(extra)
+    stamp = d / f".{sim}.sources"
+    signature = "\n".join([f"waves={waves}", *(p.read_text() for p in sources)])
+    reused = exe.exists() and stamp.exists() and stamp.read_text() == signature
+    if not reused:
+        # Not a complete build of these sources: never build on top of its leftovers.
+        stamp.unlink(missing_ok=True)
+        if sim == "verilator":
+            shutil.rmtree(d / "obj_dir", ignore_errors=True)
+            _build_verilator(d, name, [str(p) for p in sources], jobs=jobs, waves=waves)
+        else:
+            exe.unlink(missing_ok=True)
+            _build_icarus(name, [str(p) for p in sources], exe)
+        interrupt.check()  # an interrupt swallowed during the build: no stamp
+        stamp.write_text(signature)
+    return exe, reused
+
+
+def run_testbench(sim, exe, args, log):
+    """Run a bench built by :func:`build_testbench` with its plusargs ``args``; the output goes
+    to ``log``. Returns ``(stats, seconds)``: the ``LOGDOT_DONE`` line's ``key=value`` fields
+    as strings, and the wall time. Raises :class:`SimulationError` when the bench fails or
+    reports a ``LOGDOT_ERROR``."""
+    cmd = [str(exe), *args] if sim == "verilator" else [require_tool("vvp"), "-n", str(exe), *args]
+    t0 = time.monotonic()
+    proc = interrupt.run(cmd, capture_output=True, text=True)
+    seconds = time.monotonic() - t0
+    text = proc.stdout + proc.stderr
+    Path(log).write_text(text)
+    done = [ln for ln in text.splitlines() if ln.startswith("LOGDOT_DONE")]
+    errors = [ln for ln in text.splitlines() if "LOGDOT_ERROR" in ln]
+    if proc.returncode != 0 or not done or errors:
+        tail = "\n".join(text.strip().splitlines()[-20:])
+        raise SimulationError(f"{sim} run failed (exit {proc.returncode}):\n{tail}")
+    return dict(kv.split("=") for kv in done[-1].split()[1:]), seconds
+
+
+def _build_verilator(build_dir, name, sources, *, jobs, waves):
+    exe = vl.verilator()
+    mdir = Path(build_dir) / "obj_dir"
+    prefix = f"Vtb_{name}"
+    cmd = [
+        exe,
+        "--cc",
+        "--exe",
+        "-Wno-fatal",
+        *vl.build_args(),
+        "--top-module",
+        f"tb_{name}",
+        "--prefix",
+        prefix,
+        "-O3",
+        "--x-assign",
+        "fast",
+        *(["--trace"] if waves else []),
+        "--Mdir",
+        str(mdir),
+        *sources,
+    ]
+    _check(interrupt.run(cmd, capture_output=True, text=True), cmd)
+    cache = _runtime_cache_dir(exe, mdir, prefix)
+    if cache is not None:
+        vl.restore_runtime(cache, mdir, _RUNTIME_OBJECTS)
+    make = [
+        require_tool("make"),
+        "-s",
+        "-C",
+        str(mdir),
+        "-f",
+        f"{prefix}.mk",
+        f"-j{jobs}",
+        "OPT_FAST=-O1",
+        "OPT_SLOW=-O0",
+        "OPT_GLOBAL=-O1",
+    ]
+    _check(interrupt.run(make, capture_output=True, text=True), make)
+    if cache is not None:
+        vl.store_runtime(cache, mdir, _RUNTIME_OBJECTS)
+
+
+def _build_icarus(name, sources, exe):
+    top = f"tb_{name}_clock"
+    cmd = [require_tool("iverilog"), "-g2012", "-o", str(exe), "-s", top, *sources]
+    _check(interrupt.run(cmd, capture_output=True, text=True), cmd)
+
+
+def _check(proc, cmd):
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        raise SimulationError(
+            f"{' '.join(cmd[:2])} ... failed (exit {proc.returncode}):\n" + "\n".join(out[-30:])
+        )
+
+
 class LayerSim:
     """One generated layer engine, built once for a simulator, run on any number of streams.
 
@@ -366,87 +505,12 @@ class LayerSim:
         )
         (d / f"tb_{self._name}.v").write_text(tb)
         sources = [d / f"{self._name}.v", d / f"tb_{self._name}.v"]
-        if self._sim == "verilator":
-            extra = d / f"tb_{self._name}_main.cpp"
-            extra.write_text(_VERILATOR_MAIN.format(name=self._name))
-            exe = d / "obj_dir" / f"Vtb_{self._name}"
-        else:
-            extra = d / f"tb_{self._name}_clock.v"
-            extra.write_text(_ICARUS_CLOCK.format(name=self._name))
-            exe = d / f"{self._name}.vvp"
-        sources.append(extra)
-        stamp = d / f".{self._sim}.sources"
-        signature = "\n".join([f"waves={self.waves}", *(p.read_text() for p in sources)])
-        self.reused = exe.exists() and stamp.exists() and stamp.read_text() == signature
-        if not self.reused:
-            # Not a complete build of these sources: never build on top of its leftovers.
-            stamp.unlink(missing_ok=True)
-            if self._sim == "verilator":
-                shutil.rmtree(d / "obj_dir", ignore_errors=True)
-                self._build_verilator([str(p) for p in sources])
-            else:
-                exe.unlink(missing_ok=True)
-                self._build_icarus([str(p) for p in sources], exe)
-            interrupt.check()  # an interrupt swallowed during the build: no stamp
-            stamp.write_text(signature)
+        exe, self.reused = build_testbench(
+            d, self._name, sources, sim=self._sim, jobs=self._jobs, waves=self.waves
+        )
         self._exe = exe
         self.build_seconds = time.monotonic() - t0
         return self
-
-    def _build_verilator(self, sources):
-        exe = vl.verilator()
-        mdir = self._dir / "obj_dir"
-        prefix = f"Vtb_{self._name}"
-        cmd = [
-            exe,
-            "--cc",
-            "--exe",
-            "-Wno-fatal",
-            *vl.build_args(),
-            "--top-module",
-            f"tb_{self._name}",
-            "--prefix",
-            prefix,
-            "-O3",
-            "--x-assign",
-            "fast",
-            *(["--trace"] if self.waves else []),
-            "--Mdir",
-            str(mdir),
-            *sources,
-        ]
-        self._check(interrupt.run(cmd, capture_output=True, text=True), cmd)
-        cache = _runtime_cache_dir(exe, mdir, prefix)
-        if cache is not None:
-            vl.restore_runtime(cache, mdir, _RUNTIME_OBJECTS)
-        make = [
-            require_tool("make"),
-            "-s",
-            "-C",
-            str(mdir),
-            "-f",
-            f"{prefix}.mk",
-            f"-j{self._jobs}",
-            "OPT_FAST=-O1",
-            "OPT_SLOW=-O0",
-            "OPT_GLOBAL=-O1",
-        ]
-        self._check(interrupt.run(make, capture_output=True, text=True), make)
-        if cache is not None:
-            vl.store_runtime(cache, mdir, _RUNTIME_OBJECTS)
-
-    def _build_icarus(self, sources, exe):
-        top = f"tb_{self._name}_clock"
-        cmd = [require_tool("iverilog"), "-g2012", "-o", str(exe), "-s", top, *sources]
-        self._check(interrupt.run(cmd, capture_output=True, text=True), cmd)
-
-    @staticmethod
-    def _check(proc, cmd):
-        if proc.returncode != 0:
-            out = (proc.stdout + proc.stderr).strip().splitlines()
-            raise SimulationError(
-                f"{' '.join(cmd[:2])} ... failed (exit {proc.returncode}):\n" + "\n".join(out[-30:])
-            )
 
     def write_input(self, path, acts, last):
         """Write the input beats file (``acts`` ``(beats, lanes)``, ``last`` ``(beats,)``)."""
@@ -513,21 +577,7 @@ class LayerSim:
             waves = self._dir / f"{tag}.vcd"
             waves.unlink(missing_ok=True)
             args.append(f"+waves={waves}")
-        if self._sim == "verilator":
-            cmd = [str(self._exe), *args]
-        else:
-            cmd = [require_tool("vvp"), "-n", str(self._exe), *args]
-        t0 = time.monotonic()
-        proc = interrupt.run(cmd, capture_output=True, text=True)
-        seconds = time.monotonic() - t0
-        text = proc.stdout + proc.stderr
-        (self._dir / f"{tag}.log").write_text(text)
-        done = [ln for ln in text.splitlines() if ln.startswith("LOGDOT_DONE")]
-        errors = [ln for ln in text.splitlines() if "LOGDOT_ERROR" in ln]
-        if proc.returncode != 0 or not done or errors:
-            tail = "\n".join(text.strip().splitlines()[-20:])
-            raise SimulationError(f"{self._sim} run failed (exit {proc.returncode}):\n{tail}")
-        stats = dict(kv.split("=") for kv in done[-1].split()[1:])
+        stats, seconds = run_testbench(self._sim, self._exe, args, self._dir / f"{tag}.log")
         words = [int(ln, 16) for ln in out.read_text().split()]
         outputs = unpack_outputs(self._layer.config, words)
         return LayerRun(

@@ -13,7 +13,6 @@ the output words with the golden stream model
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +20,11 @@ from pathlib import Path
 from logdot.generators.network import write_network
 from logdot.golden.network import Network
 from logdot.golden.network_stream import pixel_stream
-from logdot.tools import require_tool
-from logdot.tools import verilator as vl
 from logdot.tools.layer_sim import (
-    _ICARUS_CLOCK,
-    _RUNTIME_OBJECTS,
     _TB_TEMPLATE,
-    _VERILATOR_MAIN,
     SIMULATORS,
-    SimulationError,
-    _runtime_cache_dir,
+    build_testbench,
+    run_testbench,
 )
 
 __all__ = ["NetworkRun", "NetworkSim"]
@@ -128,47 +122,10 @@ class NetworkSim:
         )
         (d / f"tb_{name}.v").write_text(tb)
         sources = [d / f"{name}.v", d / f"tb_{name}.v"]
-        if self._sim == "verilator":
-            extra = d / f"tb_{name}_main.cpp"
-            extra.write_text(_VERILATOR_MAIN.format(name=name))
-            exe = d / "obj_dir" / f"Vtb_{name}"
-        else:
-            extra = d / f"tb_{name}_clock.v"
-            extra.write_text(_ICARUS_CLOCK.format(name=name))
-            exe = d / f"{name}.vvp"
-        sources.append(extra)
-        stamp = d / f".{self._sim}.sources"
-        signature = "\n".join(p.read_text() for p in sources)
-        if not (exe.exists() and stamp.exists() and stamp.read_text() == signature):
-            if stamp.exists():
-                stamp.unlink()
-            if self._sim == "verilator":
-                self._build_verilator([str(p) for p in sources])
-            else:
-                cmd = [require_tool("iverilog"), "-g2012", "-o", str(exe), "-s"]
-                cmd += [f"tb_{name}_clock", *map(str, sources)]
-                _check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
-            stamp.write_text(signature)
+        exe, _ = build_testbench(d, name, sources, sim=self._sim, jobs=self._jobs)
         self._exe = exe
         self.build_seconds = time.monotonic() - t0
         return self
-
-    def _build_verilator(self, sources):
-        exe = vl.verilator()
-        mdir = self._dir / "obj_dir"
-        prefix = f"Vtb_{self._name}"
-        cmd = [exe, "--cc", "--exe", "-Wno-fatal", *vl.build_args()]
-        cmd += ["--top-module", f"tb_{self._name}", "--prefix", prefix, "-O3"]
-        cmd += ["--x-assign", "fast", "--Mdir", str(mdir), *sources]
-        _check(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd)
-        cache = _runtime_cache_dir(exe, mdir, prefix)
-        if cache is not None:
-            vl.restore_runtime(cache, mdir, _RUNTIME_OBJECTS)
-        make = [require_tool("make"), "-s", "-C", str(mdir), "-f", f"{prefix}.mk"]
-        make += [f"-j{self._jobs}", "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]
-        _check(subprocess.run(make, capture_output=True, text=True, check=False), make)
-        if cache is not None:
-            vl.store_runtime(cache, mdir, _RUNTIME_OBJECTS)
 
     def run(self, beats, *, outputs, seed=1, idle=0.0, backpressure=0.0, tag="run"):
         """Stream input beats (``(data, last)`` pairs, e.g. of
@@ -186,21 +143,7 @@ class NetworkSim:
         args = [f"+in={inp}", f"+out={out}", f"+outputs={outputs}"]
         args += [f"+seed={int(seed) & 0x7FFFFFFF}", f"+idle={round(idle * 1000)}"]
         args += [f"+bp={round(backpressure * 1000)}", f"+timeout={timeout}"]
-        if self._sim == "verilator":
-            cmd = [str(self._exe), *args]
-        else:
-            cmd = [require_tool("vvp"), "-n", str(self._exe), *args]
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        seconds = time.monotonic() - t0
-        text = proc.stdout + proc.stderr
-        (self._dir / f"{tag}.log").write_text(text)
-        done = [ln for ln in text.splitlines() if ln.startswith("LOGDOT_DONE")]
-        errors = [ln for ln in text.splitlines() if "LOGDOT_ERROR" in ln]
-        if proc.returncode != 0 or not done or errors:
-            tail = "\n".join(text.strip().splitlines()[-20:])
-            raise SimulationError(f"{self._sim} run failed (exit {proc.returncode}):\n{tail}")
-        stats = dict(kv.split("=") for kv in done[-1].split()[1:])
+        stats, seconds = run_testbench(self._sim, self._exe, args, self._dir / f"{tag}.log")
         return NetworkRun(
             words=[int(ln, 16) for ln in out.read_text().split()],
             beats=int(stats["beats"]),
@@ -212,11 +155,3 @@ class NetworkSim:
         """:meth:`run` on input-code images ``(n, C, H, W)``, one exact frame each."""
         beats = [b for im in images for b in pixel_stream(self._net, im)]
         return self.run(beats, outputs=len(images), **kw)
-
-
-def _check(proc, cmd):
-    if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip().splitlines()
-        raise SimulationError(
-            f"{' '.join(cmd[:2])} ... failed (exit {proc.returncode}):\n" + "\n".join(out[-30:])
-        )
