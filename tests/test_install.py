@@ -12,6 +12,7 @@ A real install into a fresh venv is too slow for the test suite; ``make -n`` sho
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tomllib
@@ -144,7 +145,13 @@ def test_make_dry_run_in_a_fresh_copy(tmp_path, target):
     for name in ("Makefile", "pyproject.toml", "constraints.txt"):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     proc = subprocess.run(
-        ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", target],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # Not a sub-make of the caller's make (`make test` runs this test).
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

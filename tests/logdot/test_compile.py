@@ -211,7 +211,7 @@ def test_compile_writes_verilog_and_manifest(net_file, tmp_path):
     )  # fmt: skip
     assert code == 0, err
     assert "cycles per image" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["tiny.json", "tiny.v"]
+    assert sorted(p.name for p in out.iterdir()) == ["tiny.json", "tiny.v", "tiny.vlt"]
     man = json.loads((out / "tiny.json").read_text())
     assert man["name"] == "tiny" and man["cycles_per_image"] == 401
     assert "module tiny(" in (out / "tiny.v").read_text()

@@ -237,7 +237,9 @@ def dependency_paths():
     out = []
     for entry in sys.path:
         p = Path(entry or ".").resolve()
-        if not p.is_dir() or p.is_relative_to(ROOT) or str(p) in out:
+        # The repository's own folders stay out, but not its .venv (make test's venv).
+        inside = p.is_relative_to(ROOT) and not p.is_relative_to(ROOT / ".venv")
+        if not p.is_dir() or inside or str(p) in out:
             continue
         if any((p / name).exists() for name in ("logdot", "hdl", "golden")):
             continue
