@@ -12,77 +12,18 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 from amaranth.sim import Simulator
-from torch import nn
 
 from logdot.golden.network import network_forward
 from logdot.golden.network_stream import Beat, output_beat, pixel_stream, stream_forward
-from logdot.golden.network_torch import export_network
-from logdot.golden.nn import quantize_model
 from logdot.hdl.network import NetworkTop, network_plan
+from tests.support.networks import TILED_FOLD, conv_pool, mlp, random_images, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-#: Foldings of the CNN: every stage tiled (replay, gearbox, several beats), and the default
-#: one (the smallest engines at the 100 cycles per image the first window unit needs).
-TILED = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
+#: The default folding of the CNN (the smallest engines at the 100 cycles per image the first
+#: window unit needs); ``TILED_FOLD`` tiles every stage (replay, gearbox, several beats).
 FAST = {0: (9, 3), 2: (5, 1), 4: (1, 1)}  # logdot.generators.network.resolve_fold
-
-
-def _cnn(seed=0):
-    torch.manual_seed(seed)
-    q = quantize_model(
-        nn.Sequential(
-            nn.Conv2d(1, 3, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(3, 4, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(16, 3),
-        ),
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        calib_data=torch.rand(8, 1, 8, 8),
-    )
-    return export_network(q, (1, 8, 8))
-
-
-def _mlp(seed=0):
-    """Flatten feeders first (frames) and after a linear layer; 2 and 1 pixels per image."""
-    torch.manual_seed(seed)
-    q = quantize_model(
-        nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)),
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=3,
-        calib_data=torch.rand(8, 3, 1, 2),
-    )
-    return export_network(q, (3, 1, 2))
-
-
-def _conv_pool(seed=0):
-    """A feature map out (2x2 pixels, C, H, W order), pooled on signed linear outputs."""
-    torch.manual_seed(seed)
-    q = quantize_model(
-        nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2)),
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=3,
-        calib_data=torch.rand(8, 2, 4, 4),
-    )
-    return export_network(q, (2, 4, 4))
-
-
-def _images(net, n, seed):
-    g = torch.Generator().manual_seed(seed)
-    hi = net.input_format.range[1]
-    return torch.randint(0, hi + 1, (n, *net.input_shape), generator=g)
 
 
 def run_top(top, beats, *, rng=None, idle=0.0, stall=0.0, outputs, limit=20000):
@@ -137,12 +78,12 @@ def check_words(got, want):
 
 @pytest.mark.parametrize(
     "make,fold",
-    [(_cnn, TILED), (_mlp, {1: (4, 2), 2: (2, 1)}), (_conv_pool, {0: (5, 1)})],
+    [(small_cnn, TILED_FOLD), (mlp, {1: (4, 2), 2: (2, 1)}), (conv_pool, {0: (5, 1)})],
     ids=["cnn", "mlp", "conv-pool"],
 )
 def test_random_images_with_idles_and_back_pressure_are_exact(make, fold, seed):
     net = make(seed % 4)
-    images = _images(net, 4, seed)
+    images = random_images(net, 4, seed)
     top = NetworkTop(net, fold=fold)
     beats = [b for im in images for b in pixel_stream(net, im)]
     rng = random.Random(seed)
@@ -164,12 +105,12 @@ def _malformed(net, images, rng):
 
 
 @pytest.mark.parametrize(
-    "make,fold", [(_cnn, FAST), (_mlp, {1: (6, 5), 2: (5, 3)})], ids=["cnn", "mlp"]
+    "make,fold", [(small_cnn, FAST), (mlp, {1: (6, 5), 2: (5, 3)})], ids=["cnn", "mlp"]
 )
 def test_short_and_long_frames_give_one_output_each_and_resync(make, fold, seed):
     net = make(0)
     rng = random.Random(seed)
-    images = _images(net, 5, seed)
+    images = random_images(net, 5, seed)
     beats = _malformed(net, images, rng)
     want = stream_forward(net, beats)
     assert len(want.outputs) == 5 and want.errors == [False, True, False, True, False]
@@ -184,9 +125,9 @@ def test_short_and_long_frames_give_one_output_each_and_resync(make, fold, seed)
 
 
 def test_reset_in_mid_image_then_exact(seed):
-    net = _cnn(1)
+    net = small_cnn(1)
     top = NetworkTop(net, fold=FAST)
-    images = _images(net, 3, seed)
+    images = random_images(net, 3, seed)
     frames = [list(pixel_stream(net, im)) for im in images]
     cut = random.Random(seed).randint(1, len(frames[0]) - 1)
     got = []
@@ -242,9 +183,9 @@ def test_reset_in_mid_image_then_exact(seed):
 def back_to_back():
     """22 images back to back through the fast CNN, input always valid, output always
     ready: ``(net, top, images, words, cycles)``."""
-    net = _cnn(0)
+    net = small_cnn(0)
     top = NetworkTop(net, fold=FAST)
-    images = _images(net, 22, 5)
+    images = random_images(net, 22, 5)
     beats = [b for im in images for b in pixel_stream(net, im)]
     words, cycles, _ = run_top(top, beats, outputs=len(images))
     return net, top, images, words, cycles
@@ -270,12 +211,12 @@ def test_a_wrong_golden_is_reported(back_to_back, seed):
         check_words(got, wrong)
     # the golden of another network (other weights) is caught too
     with pytest.raises(AssertionError, match="image"):
-        check_words(got, _golden_words(_cnn(3), images))
+        check_words(got, _golden_words(small_cnn(3), images))
 
 
 def test_plan_states_the_bottleneck_and_line_buffers():
-    net = _cnn(0)
-    stages, mapped = network_plan(net, TILED)
+    net = small_cnn(0)
+    stages, mapped = network_plan(net, TILED_FOLD)
     kinds = [s.kind for s in stages]
     assert kinds == [
         "window",
@@ -295,8 +236,8 @@ def test_plan_states_the_bottleneck_and_line_buffers():
         "output",
     ]
     assert [m is None for m in mapped] == [False, True, False, True, False]
-    top = NetworkTop(net, fold=TILED)
+    top = NetworkTop(net, fold=TILED_FOLD)
     top._MustUse__silence = True  # built for its properties only
     assert top.cycles_per_image == max(s.cycles_per_image for s in stages)
     with pytest.raises(ValueError, match="fifo_depths needs 4"):
-        NetworkTop(net, fold=TILED, fifo_depths=[4])
+        NetworkTop(net, fold=TILED_FOLD, fifo_depths=[4])

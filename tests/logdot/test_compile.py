@@ -13,60 +13,35 @@ import subprocess
 
 import pytest
 import torch
-from torch import nn
 
 from logdot.cli import main
 from logdot.generators.network import auto_fold, compile_network, resolve_fold
 from logdot.golden.network_file import save_network
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
-from logdot.golden.network_torch import export_network
-from logdot.golden.nn import quantize_model
 from logdot.hdl.layer import layer_latency
 from logdot.hdl.network import NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.networks import TILED_FOLD, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-FOLD = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
-
-
-def _cnn():
-    torch.manual_seed(0)
-    q = quantize_model(
-        nn.Sequential(
-            nn.Conv2d(1, 3, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(3, 4, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(16, 3),
-        ),
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        calib_data=torch.rand(8, 1, 8, 8),
-    )
-    return export_network(q, (1, 8, 8))
 
 
 @pytest.fixture(scope="module")
 def net():
-    return _cnn()
+    return small_cnn()
 
 
 @pytest.fixture(scope="module")
 def compiled(net):
-    return compile_network(net, fold=FOLD, name="small_net")
+    return compile_network(net, fold=TILED_FOLD, name="small_net")
 
 
 def test_manifest_describes_the_design(net, compiled):
     text, man = compiled
     assert text.startswith("// small_net: logdot streaming network")
     assert f"module small_net({', '.join(NETWORK_PORTS)});" in text
-    top = NetworkTop(net, fold=FOLD)
+    top = NetworkTop(net, fold=TILED_FOLD)
     top._MustUse__silence = True  # built for its properties only
     assert man["cycles_per_image"] == top.cycles_per_image
     assert man["latency_cycles"] == top.latency_bound
@@ -76,7 +51,7 @@ def test_manifest_describes_the_design(net, compiled):
     assert man["m_axis"]["tdata_bits"] % 8 == 0 and man["m_axis"]["signed"]
     assert man["output_scale"] == 2.0 ** (net.output_scale_x2 / 2)
     engines = [x for x in man["layers"] if x["type"] in ("conv2d", "linear")]
-    assert [(x["lanes"], x["pes"]) for x in engines] == list(FOLD.values())
+    assert [(x["lanes"], x["pes"]) for x in engines] == list(TILED_FOLD.values())
     assert all(x["weights"]["words"] and x["bias"]["values"] for x in engines)
     # each engine's entry as the layer manifest (logdot.layer/2): latency_cycles, string base
     for x, ml in zip(engines, [m for m in top.mapped if m is not None], strict=True):

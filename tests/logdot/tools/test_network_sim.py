@@ -8,43 +8,18 @@ import random
 
 import pytest
 import torch
-from torch import nn
 
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
-from logdot.golden.network_torch import export_network
-from logdot.golden.nn import quantize_model
 from logdot.tools.network_sim import NetworkSim
+from tests.support.networks import TILED_FOLD, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-FOLD = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
-
-
-def _cnn():
-    torch.manual_seed(0)
-    q = quantize_model(
-        nn.Sequential(
-            nn.Conv2d(1, 3, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(3, 4, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(16, 3),
-        ),
-        weight_format="log2",
-        weight_bits=4,
-        act_format="log2",
-        act_bits=4,
-        calib_data=torch.rand(8, 1, 8, 8),
-    )
-    return export_network(q, (1, 8, 8))
 
 
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 def test_compiled_network_is_exact_in_rtl(sim, tmp_path, seed):
-    net = _cnn()
-    rtl = NetworkSim(net, tmp_path / sim, fold=FOLD, sim=sim, name="small_net").build()
+    net = small_cnn()
+    rtl = NetworkSim(net, tmp_path / sim, fold=TILED_FOLD, sim=sim, name="small_net").build()
     rng = random.Random(seed)
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 16, (6, *net.input_shape), generator=g)
@@ -73,7 +48,7 @@ def test_compiled_network_is_exact_in_rtl(sim, tmp_path, seed):
 def test_precompiled_design_is_used_as_written(tmp_path):
     """``precompiled=True`` takes the design ``logdot compile`` wrote (the example's path): its
     folding is the design's (no ``fold``), and a missing file is named."""
-    net = _cnn()
+    net = small_cnn()
     with pytest.raises(ValueError, match="fold must be None"):
         NetworkSim(net, tmp_path, fold={0: (3, 2)}, precompiled=True)
     sim = NetworkSim(net, tmp_path, sim="icarus", name="absent", precompiled=True)

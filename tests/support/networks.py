@@ -1,0 +1,93 @@
+"""Small quantized networks shared by the network tests (golden, hdl, compiler, simulators).
+
+Each builder seeds torch, quantizes a tiny ``nn.Sequential`` with log weights and log
+activations on random calibration data and exports it with
+:func:`logdot.golden.network_torch.export_network`, so every suite tests the same designs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from logdot.golden.network_torch import export_network
+from logdot.golden.nn import quantize_model
+
+__all__ = ["TILED_FOLD", "conv_pool", "mlp", "quantized_network", "random_images", "small_cnn"]
+
+#: A folding of :func:`small_cnn` with every stage tiled (window replay, gearbox, several
+#: beats per dot product), as ``{layer index: (lanes, PEs)}``.
+TILED_FOLD = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
+
+
+def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bits=4):
+    """Quantize ``nn.Sequential(*make_layers())`` (log2 weights and activations), export it.
+
+    Parameters
+    ----------
+    make_layers : callable
+        Returns the float model's modules, in order; called after ``torch.manual_seed(seed)``
+        (the calibration batch is drawn next from the same generator).
+    input_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    seed : int
+        Seeds the modules' initial weights and the calibration batch.
+    act_bits, weight_bits : int
+        Widths of the log activation and weight codes.
+
+    Returns
+    -------
+    logdot.golden.network.Network
+    """
+    torch.manual_seed(seed)
+    model = nn.Sequential(*make_layers())
+    q = quantize_model(
+        model,
+        weight_format="log2",
+        weight_bits=weight_bits,
+        act_format="log2",
+        act_bits=act_bits,
+        calib_data=torch.rand(8, *input_shape),
+    )
+    return export_network(q, tuple(input_shape))
+
+
+def small_cnn(seed=0):
+    """8x8 image: conv 3x3 (pad 1) + ReLU + pool 2, strided conv (stride 2) + ReLU, fc 16->3."""
+    return quantized_network(
+        lambda: [
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(3, 4, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16, 3),
+        ],
+        (1, 8, 8),
+        seed=seed,
+    )
+
+
+def mlp(seed=0):
+    """Flatten feeders first (frames) and after a linear layer; 2 and 1 pixels per image."""
+    return quantized_network(
+        lambda: [nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)],
+        (3, 1, 2),
+        seed=seed,
+        act_bits=3,
+    )
+
+
+def conv_pool(seed=0):
+    """A feature map out (2x2 pixels, C, H, W order), pooled on signed linear outputs."""
+    return quantized_network(
+        lambda: [nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2)], (2, 4, 4), seed=seed, act_bits=3
+    )
+
+
+def random_images(net, n, seed):
+    """``n`` random input images of ``net`` (every code of its input format possible)."""
+    g = torch.Generator().manual_seed(seed)
+    hi = net.input_format.range[1]
+    return torch.randint(0, hi + 1, (n, *net.input_shape), generator=g)
