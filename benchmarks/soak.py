@@ -414,15 +414,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.beats < 1:
         parser.error(f"--beats must be a positive integer, not {args.beats}")
-    config = EngineConfig(
-        lanes=args.lanes,
-        act_bits=args.act_bits,
-        weight_bits=args.weight_bits,
-        act_format=args.act_format,
-        weight_base=args.weight_base,
-        acc_bits=args.acc_bits,
-        register_every=args.register_every,
-    )
+    # Every EngineConfig parameter this script has a flag for (the rest keep their defaults).
+    given = {k: v for k, v in vars(args).items() if k in EngineConfig.parameter_names()}
+    config = EngineConfig(**given)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()

@@ -60,6 +60,7 @@ from .formats import signed_width
 # The layer mapping (kept in one import block: it may move to its own module).
 from .mapping import LayerSpec, map_layer
 from .quant import linear_quant, log_quant
+from .window import WindowGeometry
 
 __all__ = [
     "LAYER_TYPES",
@@ -297,6 +298,31 @@ class NetworkLayer:
     @property
     def is_engine(self):
         return self.type in ENGINE_TYPES
+
+    def window_geometry(self, *, lanes, tiles):
+        """The :class:`~logdot.golden.window.WindowGeometry` of this convolution's window unit.
+
+        Parameters
+        ----------
+        lanes : int
+            Codes per window beat (the layer engine's lanes).
+        tiles : int
+            Output-channel tiles (each window is sent ``tiles`` times).
+        """
+        if self.type != "conv2d":
+            raise ValueError(f"only a conv2d layer has a window unit, not {self.type!r}")
+        cin, ih, iw = self.in_shape
+        spec = self.spec
+        return WindowGeometry(
+            channels=cin,
+            height=ih,
+            width=iw,
+            kernel=spec.kernel,
+            stride=spec.stride,
+            padding=spec.padding,
+            lanes=lanes,
+            tiles=tiles,
+        )
 
 
 def conv_out_shape(cin, cout, kernel, stride, padding, shape):

@@ -49,7 +49,6 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.network import Network
-from ..golden.window import WindowGeometry
 from .fifo import StreamFIFO
 from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
 from .layer import LogLayerEngine, layer_latency
@@ -154,17 +153,7 @@ def network_plan(net, fold=None):
         cfg = ml.config
         spec = layer.spec
         if layer.type == "conv2d":
-            cin, ih, iw = layer.in_shape
-            g = WindowGeometry(
-                channels=cin,
-                height=ih,
-                width=iw,
-                kernel=spec.kernel,
-                stride=spec.stride,
-                padding=spec.padding,
-                lanes=cfg.lanes,
-                tiles=ml.tiles,
-            )
+            g = layer.window_geometry(lanes=cfg.lanes, tiles=ml.tiles)
             stages.append(
                 Stage(
                     "window",
@@ -172,9 +161,9 @@ def network_plan(net, fold=None):
                     window_period(g),
                     window_cycles(g),
                     {
-                        "channels": cin,
-                        "height": ih,
-                        "width": iw,
+                        "channels": g.channels,
+                        "height": g.height,
+                        "width": g.width,
                         "kernel": list(g.kernel),
                         "stride": list(g.stride),
                         "padding": list(g.padding),

@@ -84,24 +84,13 @@ def _lower_bound(net):
 
 def _stage_cycles(layer, lanes, pes):
     """Cycles per image of the slowest stage an engine layer folded ``lanes x pes`` adds."""
-    from logdot.golden.window import WindowGeometry
     from logdot.hdl.window import window_period
 
     spec = layer.spec
     beats = -(-spec.in_features // lanes)
     tiles = -(-spec.out_channels // pes)
     if layer.type == "conv2d":
-        c, h, w = layer.in_shape
-        g = WindowGeometry(
-            channels=c,
-            height=h,
-            width=w,
-            kernel=spec.kernel,
-            stride=spec.stride,
-            padding=spec.padding,
-            lanes=lanes,
-            tiles=tiles,
-        )
+        g = layer.window_geometry(lanes=lanes, tiles=tiles)
         return window_period(g)
     return tiles * beats
 
