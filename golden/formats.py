@@ -401,6 +401,11 @@ class EngineConfig:
         return self._half_exps() << self.log_term_shift
 
     @property
+    def log_state_max(self):
+        """Largest log-domain state (:func:`log_state_max`; log mode, else ``None``)."""
+        return self._derived.get("log_state_max")
+
+    @property
     def log_state_bits(self):
         """Width of each log-domain state register (log mode; ``None`` if exact)."""
         return self.acc_bits if self.accumulate == "log" else None

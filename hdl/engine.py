@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import EngineConfig
 from .lane import LogLane
 from .params import check_config
-from .pe import ProcessingElement, pe_latency
+from .pe import make_pe, pe_latency
 from .skid import SkidBuffer
 
 __all__ = ["LogDotEngine", "engine_latency", "input_layout"]
@@ -166,10 +166,21 @@ class LogDotEngine(wiring.Component):
         return self._config.register_every
 
     @property
+    def accumulate(self):
+        """``"exact"`` or ``"log"`` (log-domain accumulation, one term per cycle)."""
+        return self._config.accumulate
+
+    @property
     def latency(self):
         """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
         (no back-pressure); see :func:`engine_latency`."""
         return engine_latency(self._config)
+
+    @property
+    def cycles_per_beat(self):
+        """Cycles between input beats without back-pressure: 1 (II = 1), or ``lanes`` with
+        ``accumulate="log"`` (one term per cycle)."""
+        return self._config.cycles_per_beat
 
     # -- hardware ------------------------------------------------------------------------------
 
@@ -184,13 +195,14 @@ class LogDotEngine(wiring.Component):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        pe = ProcessingElement(config=cfg, make_lane=self._make_lane)
+        log = cfg.accumulate == "log"
+        pe = make_pe(cfg, make_lane=None if log else self._make_lane)
         skid = SkidBuffer(shape=signed(cfg.result_bits))
         m.submodules.pe = pe
         m.submodules.outbuf = skid
         assert pe.latency + skid.latency == self.latency
         en = Signal(name="en")
-        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en & pe.ready if log else en)]
 
         beat = self.i.payload.data
         m.d.comb += [
