@@ -295,7 +295,7 @@ class LogSerialPE(wiring.Component):
         s = 2 if cfg.weight_base == "sqrt2" else 1
         hmax = cfg.log_term_max >> cfg.log_term_shift
         h = Signal(unsigned_width(hmax), name="term_exp")
-        m.d.comb += h.eq((c - 1) + s * (d - 1))
+        m.d.comb += h.eq((c - 1) + ((d - 1) << (s - 1)))  # s in {1, 2}: no multiplier
         term = Signal(len(acc.term), name="term")
         m.d.comb += term.eq(h << cfg.log_term_shift)
         neg = Signal(name="term_negative")
