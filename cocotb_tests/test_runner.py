@@ -87,6 +87,14 @@ CONFIGS = [
     # Log x log base 2 with a narrow saturating accumulator.
     dict(id="l3_log6_w2_sat8", lanes=3, act_bits=6, weight_bits=2, act_format="log",
          acc_bits=8),
+    # Log-domain accumulation (one term per cycle, II = 8), F = 8 (the study's), base 2.
+    dict(id="l8_log4_w4_acclog", lanes=8, act_bits=4, weight_bits=4, act_format="log",
+         accumulate="log", max_beats=64),
+    # Log-domain accumulation, unsigned log activations x sqrt(2) weights, F = 3, no term
+    # registers.
+    dict(id="l3_ulog4_w3_sqrt2_acclog_f3", lanes=3, act_bits=4, weight_bits=3,
+         act_format="log", act_signed=False, weight_base="sqrt2", frac_bits=3,
+         accumulate="log", max_beats=16, register_terms=False),
 ]  # fmt: skip
 
 

@@ -485,7 +485,8 @@ def reference_engine_dot(config, acts, weights, last=None):
     wcb, acb = config.weight_code_bits, config.act_code_bits
     acts = [[int(v) for v in row] for row in (acts.tolist() if hasattr(acts, "tolist") else acts)]
     weights = [
-        [int(v) for v in row] for row in (weights.tolist() if hasattr(weights, "tolist") else weights)
+        [int(v) for v in row]
+        for row in (weights.tolist() if hasattr(weights, "tolist") else weights)
     ]
     flags = [True] * len(acts) if last is None else [bool(x) for x in list(last)]
     results = []

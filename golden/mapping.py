@@ -172,7 +172,9 @@ class LayerSpec:
     def kernel(self):
         return tuple(self.weight_codes.shape[2:]) if self.kind == "conv2d" else (1, 1)
 
-    def engine_config(self, lanes, *, max_beats, accumulate="exact", log_frac_bits=None, **pipeline):
+    def engine_config(
+        self, lanes, *, max_beats, accumulate="exact", log_frac_bits=None, **pipeline
+    ):
         """The EngineConfig of this layer's arithmetic with ``lanes`` lanes.
 
         With ``accumulate="log"`` the engine's ``frac_bits`` is ``log_frac_bits`` (the log2

@@ -10,7 +10,7 @@ lookup table per whole distance ``d`` and per whole state ``L``, every entry com
 with 60-digit :mod:`decimal` arithmetic; its two states carry an explicit "no term yet"
 flag. Properties: ``o_valid`` equals the reference's 2-cycle-delayed "dot product closed"
 flag, and ``result`` equals the reference's ``D(Lpos) - D(Lneg)`` whenever it is valid.
-The BMC depth (12) stays below ``lanes * max_beats`` terms, the length the state width is
+The BMC depth (10) stays below ``lanes * max_beats`` terms, the length the state width is
 exact for.
 """
 
@@ -32,14 +32,14 @@ pytestmark = pytest.mark.formal
 
 CONFIG = EngineConfig(
     lanes=1,
-    act_bits=3,
+    act_bits=2,
     weight_bits=3,
     act_format="log",
     accumulate="log",
-    frac_bits=2,
+    frac_bits=3,
     max_beats=16,
 )
-DEPTH = 12
+DEPTH = 10
 
 
 def _round_pow2(exponent):
@@ -101,7 +101,9 @@ class LogAccHarness(Elaboratable):
         ]
 
         corr, dec = reference_tables(cfg)
-        corr_rom, dec_rom = Array(C(v, 8) for v in corr), Array(C(v, 64) for v in dec)
+        width = cfg.result_bits
+        corr_rom = Array(C(v, cfg.frac_bits + 1) for v in corr)
+        dec_rom = Array(C(v, width) for v in dec)
         step = en & valid
         nexts = []
         for sign in (0, 1):
@@ -121,9 +123,9 @@ class LogAccHarness(Elaboratable):
             with m.If(step):
                 m.d.sync += [s.eq(nxt), have.eq(nxt_have & ~last)]
             nexts.append(Mux(nxt_have, dec_rom[nxt], 0))
-        y = Signal(64, name="f_ref_y")
+        y = Signal(width + 1, name="f_ref_y")
         m.d.comb += y.eq(nexts[0] - nexts[1])
-        y1, y2 = Signal(64, name="f_ref_y1"), Signal(64, name="f_ref_y2")
+        y1, y2 = Signal(width + 1, name="f_ref_y1"), Signal(width + 1, name="f_ref_y2")
         v1, v2 = Signal(name="f_ref_v1"), Signal(name="f_ref_v2")
         with m.If(step & last):
             m.d.sync += y1.eq(y)
@@ -132,7 +134,6 @@ class LogAccHarness(Elaboratable):
 
         after_reset = Signal(name="f_past_reset", init=0)
         m.d.sync += after_reset.eq(1)
-        width = cfg.result_bits
         with m.If(after_reset & ~rst):
             self._assert(m, "o_valid", dut.o_valid == v2)
             with m.If(v2):
@@ -141,7 +142,7 @@ class LogAccHarness(Elaboratable):
 
 
 def test_log_accumulator_matches_reference(tmp_path):
-    """Every input sequence of up to 12 cycles (resets, stalls, any terms and signs)."""
+    """Every input sequence of up to 10 cycles (resets, stalls, any terms and signs)."""
     result = run_sby(LogAccHarness(CONFIG), tmp_path, depth=DEPTH, timeout=900)
     assert result.status == "PASS", result.summary()
 

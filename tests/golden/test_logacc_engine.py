@@ -112,7 +112,9 @@ def test_state_bound_holds_and_is_reached(f, seed):
     for terms in ([tmax] * k, [tmax - rng.randrange(1 << f) for _ in range(k)]):
         t = torch.tensor([terms], dtype=torch.int64)
         pos, _ = logacc.log_accumulate(
-            t, torch.zeros_like(t, dtype=torch.bool), torch.ones_like(t, dtype=torch.bool),
+            t,
+            torch.zeros_like(t, dtype=torch.bool),
+            torch.ones_like(t, dtype=torch.bool),
             frac_bits=f,
         )
         assert int(pos) <= bound, (seed, f, int(pos), bound)
@@ -164,6 +166,10 @@ def test_single_values_by_hand():
     # 4 - 1: Lpos = 8 -> 16, Lneg = 0 -> 4: y = 12 (3.0); a zero code is skipped
     assert engine.dot(cfg, [[2, 5]], [[2, 1]]).tolist() == [12]
     assert engine.dot(cfg, [[0, 5]], [[2, 1]]).tolist() == [-4]
+    # the same three products (1, 1, 2) in two orders: 4.0 and 3.5
+    cfg3 = EngineConfig(lanes=3, act_bits=3, weight_bits=3, frac_bits=2, max_beats=1, **LOG)
+    assert engine.dot(cfg3, [[1, 1, 2]], [[1, 1, 1]]).tolist() == [16]
+    assert engine.dot(cfg3, [[2, 1, 1]], [[1, 1, 1]]).tolist() == [14]
 
 
 def test_wrong_golden_is_caught(monkeypatch, seed):
