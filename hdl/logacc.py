@@ -283,7 +283,13 @@ class LogSerialPE(wiring.Component):
         if n == 1:
             m.d.comb += [a.eq(self.act[0]), w.eq(self.weight[0])]
         else:
-            m.d.comb += [a.eq(Array(self.act)[k]), w.eq(Array(self.weight)[k])]
+            # Padded to 2**len(k) entries (the last lane repeated, never selected): a complete
+            # case, which Verilator's lint wants.
+            pad = (1 << len(k)) - n
+            m.d.comb += [
+                a.eq(Array([*self.act, *[self.act[-1]] * pad])[k]),
+                w.eq(Array([*self.weight, *[self.weight[-1]] * pad])[k]),
+            ]
 
         # The term: zero gate, sign, L_t = ((c - 1) + s (d - 1)) << shift.
         wcb, acb = cfg.weight_code_bits, cfg.act_code_bits
