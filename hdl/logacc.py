@@ -99,6 +99,10 @@ class LogAccumulator(wiring.Component):
         ``result`` holds a finished dot product.
     result : Out(signed(config.result_bits))
         ``D(Lpos) - D(Lneg)``, ``F`` fraction bits.
+    pos_state, neg_state : Out(config.log_state_bits)
+        The running states (observability: the formal proof states its lemmas on them).
+    pos_nonempty, neg_nonempty : Out(1)
+        Whether the state holds a term of the current dot product.
     """
 
     def __init__(self, *, config):
@@ -113,6 +117,10 @@ class LogAccumulator(wiring.Component):
                 "nonzero": In(1),
                 "o_valid": Out(1),
                 "result": Out(signed(cfg.result_bits)),
+                "pos_state": Out(cfg.log_state_bits),
+                "pos_nonempty": Out(1),
+                "neg_state": Out(cfg.log_state_bits),
+                "neg_nonempty": Out(1),
             }
         )
 
@@ -137,6 +145,12 @@ class LogAccumulator(wiring.Component):
             nz = Signal(name=f"{sign}_nz")
             states[sign] = (value, nz)
         (pv, pz), (nv, nzz) = states["pos"], states["neg"]
+        m.d.comb += [
+            self.pos_state.eq(pv),
+            self.pos_nonempty.eq(pz),
+            self.neg_state.eq(nv),
+            self.neg_nonempty.eq(nzz),
+        ]
         neg = self.negative
         cur = Signal(lb, name="sel_state")
         cur_nz = Signal(name="sel_nz")
