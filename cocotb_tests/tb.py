@@ -63,6 +63,11 @@ def load_manifest(path=None):
     latency = manifest["latency_cycles"]
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
         raise ValueError(f"manifest latency must be a positive integer, not {latency!r}")
+    if manifest.get("initiation_interval_cycles") != config.cycles_per_beat:
+        raise ValueError(
+            f"manifest initiation_interval_cycles must be {config.cycles_per_beat}, not "
+            f"{manifest.get('initiation_interval_cycles')!r}"
+        )
     return config, latency, manifest
 
 

@@ -136,12 +136,15 @@ async def test_reset_midstream(dut):
 
 @cocotb.test(timeout_time=50, timeout_unit="ms")
 async def test_throughput(dut):
-    """No idles, no backpressure: one input beat per clock (tready never low) and K beats
-    complete in exactly K + latency cycles, for single-beat and multi-beat dot products."""
+    """No idles, no backpressure: one input beat per II = cycles_per_beat clocks (II = 1:
+    tready never low; II = lanes with log-domain accumulation: each beat waits exactly II - 1
+    cycles) and K beats complete in exactly (K - 1) * II + latency + 1 cycles (K + latency
+    for II = 1), for single-beat and multi-beat dot products."""
     tb = TB(dut, "throughput")
     await tb.start()
     cfg, rng = tb.config, tb.rng
     k = 200
+    ii = cfg.cycles_per_beat  # the manifest's initiation_interval_cycles (checked by TB)
     phases = [
         ("single-beat", [st.random_dot(rng, cfg, 1) for _ in range(k)]),
         ("multi-beat", st.random_stream(rng, cfg, k, longest=16)),
@@ -160,11 +163,13 @@ async def test_throughput(dut):
             cycles,
             tb.latency,
         )
-        assert tb.s_ready_low_cycles == 0, (
-            f"{label}: s_axis_tready low in {tb.s_ready_low_cycles} cycles with no backpressure"
+        assert tb.s_ready_low_cycles == k * (ii - 1), (
+            f"{label}: s_axis_tready low in {tb.s_ready_low_cycles} cycles with no "
+            f"backpressure, expected K * (II - 1) = {k * (ii - 1)}"
         )
-        assert cycles == k + tb.latency, (
-            f"{label}: {k} beats took {cycles} cycles, expected K + latency = {k + tb.latency}"
+        want = (k - 1) * ii + tb.latency + 1
+        assert cycles == want, (
+            f"{label}: {k} beats took {cycles} cycles, expected (K - 1) * II + latency + 1 = {want}"
         )
     tb.report()
 

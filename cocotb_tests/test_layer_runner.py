@@ -50,6 +50,7 @@ _ENGINE_KEYS = (
     "max_beats",
     "register_terms",
     "register_every",
+    "accumulate",
 )
 
 # The reviewed configuration list. "out" is (kind, bits, signed); "offset_adj" moves the
@@ -77,6 +78,10 @@ LAYER_CONFIGS = [
     dict(id="n5_p1_u6_w2_linu_left", lanes=5, pes=1, act_bits=6, act_signed=False,
          weight_bits=2, max_beats=16, depth=2, dots=1, relu=True, out=("linear", 9, False),
          shift=-1),
+    # Log-domain accumulation in every PE (one term per cycle: II = 3), F = 5.
+    dict(id="n3_p2_log4_w4_acclog", lanes=3, pes=2, act_bits=4, act_format="log",
+         weight_bits=4, accumulate="log", frac_bits=5, max_beats=16, depth=4, dots=2,
+         relu=True, out=("log", 4, False), offset_adj=0),
 ]  # fmt: skip
 
 

@@ -87,6 +87,14 @@ CONFIGS = [
     # Log x log base 2 with a narrow saturating accumulator.
     dict(id="l3_log6_w2_sat8", lanes=3, act_bits=6, weight_bits=2, act_format="log",
          acc_bits=8),
+    # Log-domain accumulation (one term per cycle, II = 8), F = 8 (the study's), base 2.
+    dict(id="l8_log4_w4_acclog", lanes=8, act_bits=4, weight_bits=4, act_format="log",
+         accumulate="log", max_beats=64),
+    # Log-domain accumulation, unsigned log activations x sqrt(2) weights, F = 3, no term
+    # registers.
+    dict(id="l3_ulog4_w3_sqrt2_acclog_f3", lanes=3, act_bits=4, weight_bits=3,
+         act_format="log", act_signed=False, weight_base="sqrt2", frac_bits=3,
+         accumulate="log", max_beats=16, register_terms=False),
 ]  # fmt: skip
 
 
@@ -236,10 +244,11 @@ def test_verilator_version_parsing():
 def test_directed_stimulus_reaches_the_extremes(entry):
     """The directed runs really hit the accumulator's limits: a max_beats run of the most
     negative (most positive) product sums to max_beats times the tree's lower (upper) bound
-    (base 2, exact accumulator), and a saturating run saturates."""
+    (base 2, exact accumulator), a saturating run saturates, and a log-domain run sums, equal to the
+    reference, to more than twice its largest term (within the result width)."""
     import torch
 
-    from logdot.golden.engine import dot
+    from logdot.golden.engine import dot, reference_dot
 
     config = EngineConfig(**config_params(entry))
     dots = st.extreme_dots(config, random.Random(1))
@@ -250,7 +259,12 @@ def test_directed_stimulus_reaches_the_extremes(entry):
     last = torch.tensor([k == len(d) - 1 for d in dots for k in range(len(d))])
     results = dot(config, acts, weights, last).tolist()
     lo, hi = config.acc_range
-    if config.saturating:  # long most-positive / most-negative runs saturate
+    if config.accumulate == "log":  # max_beats runs of the largest terms: the largest states
+        assert results == reference_dot(config, acts, weights, last)
+        one = dot(config, acts[: config.lanes][:1], weights[: config.lanes][:1]).tolist()[0]
+        assert -results[0] == results[1] > 2 * abs(one)  # more than two beats of them
+        assert results[1] < 1 << (config.result_bits - 1)
+    elif config.saturating:  # long most-positive / most-negative runs saturate
         if config.weight_base == 2:
             assert results[0] == hi and results[1] == lo
         else:  # one accumulator saturated, the other 0: y = A_even << F or R * A_odd

@@ -18,7 +18,9 @@ Arithmetic (normative prose in ``docs/formats.md``, section "Engine arithmetic")
   ``+-(1 << (h >> 1))``) goes to the accumulator of parity ``h & 1``, and the result is
   ``y = (A_even << F) + R * A_odd`` with ``R = round(sqrt(2) * 2**F)``;
 * per beat each accumulator adds the exact lane sum; the accumulator saturates beat by beat
-  when ``config.saturating``, else wraps modulo ``2**acc_bits``.
+  when ``config.saturating``, else wraps modulo ``2**acc_bits``;
+* ``accumulate="log"``: the terms go one at a time, in stream order, into the log-domain
+  accumulators of :mod:`logdot.golden.logacc` (:func:`logdot.golden.logacc.engine_dot`).
 
 Speed comes from a lookup table per weight code (or per weight and log-activation code pair)
 gathered with :func:`torch.take`, multiplied by the activations and summed over lanes, in
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import logacc
 from .formats import EngineConfig, check_int
 
 __all__ = ["EngineConfig", "check_equal", "dot", "output_tlast", "reference_dot", "to_real"]
@@ -363,6 +366,8 @@ def dot(config, acts, weights, last=None):
     lt = None if last is None else _as_last(last, beats)
     if beats == 0:
         return torch.zeros(0, dtype=torch.int64)
+    if config.accumulate == "log":
+        return logacc.engine_dot(config, a.to(torch.int64), w.to(torch.int64), lt)
 
     lo, hi = config.acc_range
     parts = len(plan.luts)
@@ -467,6 +472,8 @@ def reference_dot(config, acts, weights, last=None):
     product). Returns a list of ``int``.
     """
     _check_config(config)
+    if config.accumulate == "log":
+        return logacc.reference_engine_dot(config, acts, weights, last)
     A, W = config.act_bits, config.weight_bits
     acts, weights = _as_pylist(acts), _as_pylist(weights)
     if len(acts) != len(weights):

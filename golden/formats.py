@@ -25,6 +25,7 @@ import operator
 from dataclasses import dataclass, field, fields
 
 __all__ = [
+    "ACCUMULATE_MODES",
     "ACT_FORMATS",
     "LIMITS",
     "WEIGHT_BASES",
@@ -33,6 +34,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_int",
+    "log_state_max",
     "normalize_base",
     "read_only",
     "signed_width",
@@ -42,6 +44,9 @@ __all__ = [
 
 #: Activation formats the engine accepts.
 ACT_FORMATS = ("linear", "log")
+#: Accumulation modes: ``"exact"`` integer sums, or ``"log"`` (the paper's section 3.3
+#: log-domain accumulation, :mod:`logdot.golden.logacc`).
+ACCUMULATE_MODES = ("exact", "log")
 #: Weight bases the engine accepts (``2`` or the string ``"sqrt2"``, as on the CLI).
 WEIGHT_BASES = (2, "sqrt2")
 
@@ -63,6 +68,8 @@ LIMITS = {
 }
 
 _DEFAULT_FRAC_BITS = 8
+#: Largest fraction bits ``F`` of a log-domain accumulator (its table has ``2**F`` entries).
+_MAX_LOG_FRAC_BITS = 12
 
 
 def normalize_base(base, *, name="base"):
@@ -187,6 +194,31 @@ def ceil_root_pow2(numerator_log2, root):
     return t
 
 
+def log_state_max(term_max, frac_bits, terms):
+    """Largest state a log-domain accumulator of ``terms`` terms can reach (an exact bound).
+
+    The state is the fixed-point log2 magnitude of :mod:`logdot.golden.logacc` (``F =
+    frac_bits`` fraction bits); every term is an integer in ``[0, term_max]``. Two bounds,
+    the smaller is returned (``docs/formats.md``, "Log-domain accumulation", proves both):
+
+    * every addition adds ``T[r] >> q <= T[0] = 2**F``:
+      ``term_max + (terms - 1) * 2**F``;
+    * for ``F >= 3`` an addition exceeds the exact ``2**F * log2(2**(L/2**F) + 2**(M/2**F))``
+      only when ``q == 0``, by less than 1/2, and at most ``n0 = (term_max + 2**F) //
+      2**(F - 1) + 1`` additions of a sum can have ``q == 0``, so the state stays below
+      ``term_max + ceil(log2(terms)) * 2**F + n0 // 2``.
+    """
+    f = check_int(frac_bits, "frac_bits", 0, _MAX_LOG_FRAC_BITS)
+    check_int(term_max, "term_max", 0)
+    check_int(terms, "terms", 1)
+    crude = term_max + ((terms - 1) << f)
+    if f < 3:
+        return crude
+    n0 = (term_max + (1 << f)) // (1 << (f - 1)) + 1
+    refined = term_max + ((terms - 1).bit_length() << f) + n0 // 2
+    return min(crude, refined)
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Parameters and derived geometry of one log dot-product engine.
@@ -225,6 +257,13 @@ class EngineConfig:
     register_every : int
         Register the adder tree every ``k`` levels; ``0`` means no registers inside the
         tree (hardware only).
+    accumulate : {"exact", "log"}
+        ``"exact"`` (default): exact integer sums. ``"log"``: the paper's log-domain
+        accumulation (``docs/formats.md``, "Log-domain accumulation"): log activations only,
+        one term per cycle; ``frac_bits`` is then the ``F`` of the log2 state (default 8,
+        ``0 .. 12``, at least 1 in base sqrt(2)), ``acc_bits`` is resolved to the state width
+        (:attr:`log_state_bits`; give ``None``), ``register_every`` must be 0, and the result is
+        ``y = D(Lpos) - D(Lneg)`` with ``F`` fraction bits.
     """
 
     lanes: int
@@ -238,6 +277,7 @@ class EngineConfig:
     max_beats: int = 1024
     register_terms: bool = True
     register_every: int = 0
+    accumulate: str = "exact"
     # Derived, filled in by __post_init__.
     _derived: dict = field(default=None, init=False, repr=False, compare=False)
 
@@ -252,7 +292,10 @@ class EngineConfig:
         object.__setattr__(
             self, "weight_base", normalize_base(self.weight_base, name="weight_base")
         )
-        if self.weight_base == 2:
+        check_choice(self.accumulate, "accumulate", ACCUMULATE_MODES)
+        if self.accumulate == "log":
+            self._check_log_mode()
+        elif self.weight_base == 2:
             if self.frac_bits not in (None, 0):
                 raise ValueError(
                     f"frac_bits must be 0 or None with weight_base 2, not {self.frac_bits!r}"
@@ -269,6 +312,9 @@ class EngineConfig:
         d = {}
         exact = self._exact_acc_bits(self.max_beats)
         d["exact_acc_bits"] = exact
+        if self.accumulate == "log":
+            object.__setattr__(self, "_derived", self._log_derived(d))
+            return
         if exact > LIMITS["acc_bits"][1]:
             raise ValueError(
                 f"this configuration needs a {exact}-bit accumulator for max_beats="
@@ -299,6 +345,76 @@ class EngineConfig:
             )
         d["result_bits"] = rbits
         object.__setattr__(self, "_derived", d)
+
+    def _check_log_mode(self):
+        """Validate the parameters that ``accumulate="log"`` restricts (see the class doc)."""
+        if self.act_format != "log":
+            raise ValueError(
+                f"accumulate='log' needs act_format='log' (a linear activation times a log "
+                f"weight is not a power of two), not {self.act_format!r}"
+            )
+        if self.frac_bits is None:
+            object.__setattr__(self, "frac_bits", _DEFAULT_FRAC_BITS)
+        lo = 1 if self.weight_base == "sqrt2" else 0
+        check_int(self.frac_bits, "frac_bits", lo, _MAX_LOG_FRAC_BITS)
+        if self.register_every != 0:
+            raise ValueError(
+                f"register_every must be 0 with accumulate='log' (no adder tree: one term "
+                f"per cycle), not {self.register_every!r}"
+            )
+
+    def _log_derived(self, d):
+        """Derived widths of a log-domain accumulator (``d`` holds ``exact_acc_bits``)."""
+        lmax = log_state_max(self.log_term_max, self.frac_bits, self.lanes * self.max_beats)
+        d["log_state_max"] = lmax
+        width = unsigned_width(lmax)
+        if self.acc_bits not in (None, width):
+            raise ValueError(
+                f"acc_bits must be None (or the resolved {width}) with accumulate='log': the "
+                f"log-domain state width follows from max_beats, not {self.acc_bits!r}"
+            )
+        object.__setattr__(self, "acc_bits", width)
+        # D(L) = E[L mod 2**F] << (L >> F) with E[r] < 2**(F + 1); y = D(Lpos) - D(Lneg).
+        rbits = self.frac_bits + 2 + (lmax >> self.frac_bits)
+        if rbits > LIMITS["result_bits"][1]:
+            raise ValueError(
+                f"this configuration produces {rbits}-bit results with accumulate='log', "
+                f"beyond logdot's limit of {LIMITS['result_bits'][1]} bits; reduce act_bits, "
+                f"weight_bits, lanes or max_beats"
+            )
+        d["result_bits"] = rbits
+        return d
+
+    @property
+    def log_term_shift(self):
+        """Fraction bits of one weight-base step in the log state: ``F`` (base 2) or
+        ``F - 1`` (base sqrt(2): one step is half a unit of log2); ``None`` if exact."""
+        if self.accumulate != "log":
+            return None
+        return self.frac_bits - (self.weight_base == "sqrt2")
+
+    @property
+    def log_term_max(self):
+        """Largest log magnitude of one term, ``h_max << log_term_shift`` (log mode)."""
+        if self.accumulate != "log":
+            return None
+        return self._half_exps() << self.log_term_shift
+
+    @property
+    def log_state_max(self):
+        """Largest log-domain state (:func:`log_state_max`; log mode, else ``None``)."""
+        return self._derived.get("log_state_max")
+
+    @property
+    def log_state_bits(self):
+        """Width of each log-domain state register (log mode; ``None`` if exact)."""
+        return self.acc_bits if self.accumulate == "log" else None
+
+    @property
+    def cycles_per_beat(self):
+        """Clock cycles one input beat occupies the engine: 1, or ``lanes`` in log mode
+        (one term per cycle)."""
+        return self.lanes if self.accumulate == "log" else 1
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -419,7 +535,7 @@ class EngineConfig:
     @property
     def saturating(self):
         """True when ``acc_bits`` is narrower than the exact width: the accumulator saturates."""
-        return self.acc_bits < self._derived["exact_acc_bits"]
+        return self.accumulate == "exact" and self.acc_bits < self._derived["exact_acc_bits"]
 
     @property
     def acc_range(self):
@@ -429,7 +545,9 @@ class EngineConfig:
     @property
     def sqrt2_r(self):
         """The constant ``R = round(sqrt(2) * 2**F)`` (sqrt2 mode), else ``None``."""
-        return sqrt2_constant(self.frac_bits) if self.weight_base == "sqrt2" else None
+        if self.weight_base != "sqrt2" or self.accumulate == "log":
+            return None
+        return sqrt2_constant(self.frac_bits)
 
     @property
     def result_bits(self):
@@ -516,5 +634,7 @@ class EngineConfig:
             "out_bytes": self.out_bytes,
             "term_bits": [signed_width(*self.term_range(p)) for p in self._parities()],
             "tree_bits": [signed_width(*self.tree_range(p)) for p in self._parities()],
+            "log_state_bits": self.log_state_bits,
+            "cycles_per_beat": self.cycles_per_beat,
         }
         return {"parameters": params, "derived": derived}

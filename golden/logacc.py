@@ -42,14 +42,18 @@ the study only needs real outputs; everything before it is integer.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
-from .formats import LIMITS, check_bool, check_int, normalize_base
+from .formats import _MAX_LOG_FRAC_BITS, LIMITS, check_bool, check_int, normalize_base
 
 __all__ = [
     "LogOperand",
     "decode",
+    "decode_fixed",
+    "engine_dot",
+    "exp2_table",
     "log_accumulate",
     "log_add",
     "log_add_table",
@@ -57,12 +61,13 @@ __all__ = [
     "log_linear",
     "log_matmul",
     "log_matmul_states",
+    "reference_engine_dot",
     "term_exponents",
 ]
 
 #: Fraction bits of the study's log-domain accumulator (the row of Table 1).
 DEFAULT_FRAC_BITS = 8
-_MAX_FRAC_BITS = 12
+_MAX_FRAC_BITS = _MAX_LOG_FRAC_BITS
 
 
 def _check_frac_bits(frac_bits):
@@ -347,3 +352,169 @@ def log_conv2d(
     ow = (w + 2 * pw - kw) // sw + 1
     y = y.reshape(b, o, oh, ow)
     return y if bias is None else y + bias.to(torch.float64).reshape(1, -1, 1, 1)
+
+
+# -- the engine's log-domain accumulation (accumulate="log") -------------------------------
+
+
+@functools.cache
+def exp2_table(frac_bits):
+    """The decode table ``E[r] = round(2**(F + r / 2**F))`` for ``r`` in ``[0, 2**F)``.
+
+    Exact with integers like :func:`log_add_table`: with ``n = 2**F``, ``t`` is the largest
+    integer with ``t**n <= 2**(F n + r)``, rounded up iff ``(2 t + 1)**n <= 2**(F n + r + n)``
+    (no tie except at ``r = 0``, the integer ``2**F``).
+
+    Returns
+    -------
+    tuple of int
+        ``2**F`` entries, non-decreasing, from ``2**F`` up to at most ``2**(F + 1) - 1``.
+    """
+    f = _check_frac_bits(frac_bits)
+    n = 1 << f
+    out = []
+    t = 1 << f  # E is non-decreasing: search upward from the previous entry
+    for r in range(n):
+        e = f * n + r
+        while (t + 1) ** n <= (1 << e):
+            t += 1
+        out.append(t + 1 if (2 * t + 1) ** n <= (1 << (e + n)) else t)
+    return tuple(out)
+
+
+def decode_fixed(state, frac_bits):
+    """The engine's integer decode ``D(L) = E[L mod 2**F] << (L >> F)`` (int64 tensors).
+
+    ``D(L) / 2**F`` is ``2**(L / 2**F)`` rounded to the table :func:`exp2_table`; states
+    below :data:`EMPTY_BELOW` (empty accumulators) decode to 0. ``L >= 0`` elsewhere.
+    """
+    f = _check_frac_bits(frac_bits)
+    table = torch.tensor(exp2_table(f), dtype=torch.int64)
+    empty = state < EMPTY_BELOW
+    s = torch.where(empty, torch.zeros_like(state), state)
+    val = table.take(s & ((1 << f) - 1)) << (s >> f)
+    return torch.where(empty, torch.zeros_like(val), val)
+
+
+def _engine_operands(config):
+    """The engine's weight and activation codes as :class:`LogOperand` formats whose
+    exponents are relative to code 1 (``fsr = 2**b - 1``: code ``c`` has exponent ``c - 1``)."""
+    wb = config.weight_code_bits
+    w_fmt = LogOperand(config.weight_bits, (1 << wb) - 1, base=config.weight_base)
+    ab = config.act_code_bits
+    a_fmt = LogOperand(config.act_bits, (1 << ab) - 1, signed=config.act_signed)
+    return w_fmt, a_fmt
+
+
+def engine_dot(config, acts, weights, last):
+    """Results of an ``accumulate="log"`` engine (called by :func:`logdot.golden.engine.dot`).
+
+    Every lane product is a term of :func:`log_accumulate` with its exponent relative to the
+    product of two code-1 operands (:func:`term_exponents` with the formats of
+    :func:`_engine_operands`), in stream order: beat by beat, lane 0 first. A dot product's
+    terms are accumulated in that order and decoded with :func:`decode_fixed`:
+    ``y = D(Lpos) - D(Lneg)``.
+
+    Parameters
+    ----------
+    config : logdot.golden.formats.EngineConfig
+        With ``accumulate == "log"``.
+    acts, weights : torch.Tensor
+        Validated integer codes, shape ``(beats, lanes)``.
+    last : torch.Tensor or None
+        Validated bool ``(beats,)``; ``None``: every beat is a dot product.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 ``(n_dot_products,)``.
+    """
+    f = config.frac_bits
+    w_fmt, a_fmt = _engine_operands(config)
+    we, wn, wv = term_exponents(weights, w_fmt, f)
+    ae, an, av = term_exponents(acts, a_fmt, f)
+    exps, negative, valid = we + ae, wn ^ an, wv & av
+    beats, lanes = exps.shape
+    if last is None:
+        last = torch.ones(beats, dtype=torch.bool)
+    ends = torch.nonzero(last).flatten()
+    starts = torch.cat((torch.zeros(1, dtype=torch.int64), ends[:-1] + 1))
+    lengths = ends + 1 - starts
+    # Pad every dot product to the longest one with invalid (skipped) terms.
+    k = int(lengths.max()) * lanes
+    beat_idx = starts[:, None] + torch.arange(k // lanes)[None, :]
+    inside = beat_idx <= ends[:, None]
+    beat_idx = beat_idx.clamp(max=beats - 1)
+    pad = (~inside)[:, :, None].expand(-1, -1, lanes).reshape(-1, k)
+    pos, neg = log_accumulate(
+        exps[beat_idx].reshape(-1, k),
+        negative[beat_idx].reshape(-1, k),
+        valid[beat_idx].reshape(-1, k) & ~pad,
+        frac_bits=f,
+    )
+    return decode_fixed(pos, f) - decode_fixed(neg, f)
+
+
+def _round_root(numerator_log2, frac_bits):
+    """``round(2**(numerator_log2 / 2**F))`` by ``F`` nested integer square roots.
+
+    ``floor(2 y)`` for ``y = 2**(e / 2**F)`` is the ``2**F``-th root of ``2**(e + 2**F)``,
+    i.e. ``F`` nested :func:`math.isqrt` (``isqrt(isqrt(x)) == floor(x**(1/4))``); ``round(y)
+    = (floor(2 y) + 1) // 2`` (half up: no tie occurs for the arguments used here).
+    """
+    x = 1 << (numerator_log2 + (1 << frac_bits))
+    for _ in range(frac_bits):
+        x = math.isqrt(x)
+    return (x + 1) // 2
+
+
+def reference_engine_dot(config, acts, weights, last=None):
+    """Slow, independent plain-Python reference of an ``accumulate="log"`` engine.
+
+    Written from ``docs/formats.md`` ("Log-domain accumulation") without torch, without the
+    tables of this module (its own by nested integer square roots, :func:`_round_root`) and
+    without the :data:`EMPTY` sentinel (an explicit "no term yet" state). Returns a list of
+    ``int``. For tests only.
+    """
+    f = config.frac_bits
+    n = 1 << f
+    corr = [_round_root(f * n - r, f) for r in range(n)]
+    dec = [_round_root(f * n + r, f) for r in range(n)]
+    step = 2 if config.weight_base == "sqrt2" else 1  # half-steps per log2 unit of an act
+    shift = config.log_term_shift
+    wcb, acb = config.weight_code_bits, config.act_code_bits
+    acts = [[int(v) for v in row] for row in (acts.tolist() if hasattr(acts, "tolist") else acts)]
+    weights = [
+        [int(v) for v in row]
+        for row in (weights.tolist() if hasattr(weights, "tolist") else weights)
+    ]
+    flags = [True] * len(acts) if last is None else [bool(x) for x in list(last)]
+    results = []
+    state = {False: None, True: None}
+    for beat_a, beat_w, end in zip(acts, weights, flags, strict=True):
+        for x, code in zip(beat_a, beat_w, strict=True):
+            negative = bool(code >> wcb)
+            c = code & ((1 << wcb) - 1)
+            if config.act_signed:
+                negative ^= bool(x >> acb)
+                d = x & ((1 << acb) - 1)
+            else:
+                d = x
+            if c == 0 or d == 0:
+                continue
+            t = ((c - 1) + step * (d - 1)) << shift
+            s = state[negative]
+            if s is None:
+                state[negative] = t
+                continue
+            big, diff = max(s, t), abs(s - t)
+            state[negative] = big + (corr[diff % n] >> (diff // n))
+        if end:
+            value = 0
+            for negative, s in state.items():
+                if s is not None:
+                    mag = dec[s % n] << (s // n)
+                    value += -mag if negative else mag
+            results.append(value)
+            state = {False: None, True: None}
+    return results

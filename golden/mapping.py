@@ -172,8 +172,14 @@ class LayerSpec:
     def kernel(self):
         return tuple(self.weight_codes.shape[2:]) if self.kind == "conv2d" else (1, 1)
 
-    def engine_config(self, lanes, *, max_beats, **pipeline):
-        """The EngineConfig of this layer's arithmetic with ``lanes`` lanes."""
+    def engine_config(
+        self, lanes, *, max_beats, accumulate="exact", log_frac_bits=None, **pipeline
+    ):
+        """The EngineConfig of this layer's arithmetic with ``lanes`` lanes.
+
+        With ``accumulate="log"`` the engine's ``frac_bits`` is ``log_frac_bits`` (the log2
+        state's fraction bits; ``None``: the default 8) instead of the spec's.
+        """
         return EngineConfig(
             lanes=lanes,
             act_bits=self.act_bits,
@@ -181,8 +187,9 @@ class LayerSpec:
             act_format=self.act_format,
             act_signed=self.act_signed,
             weight_base=self.weight_base,
-            frac_bits=self.frac_bits,
+            frac_bits=log_frac_bits if accumulate == "log" else self.frac_bits,
             max_beats=max_beats,
+            accumulate=accumulate,
             **pipeline,
         )
 
@@ -352,7 +359,17 @@ class MappedLayer:
         return z, (n, pos, shape)
 
 
-def map_layer(spec, *, lanes, pes, register_terms=True, register_every=0, out_bits=None):
+def map_layer(
+    spec,
+    *,
+    lanes,
+    pes,
+    register_terms=True,
+    register_every=0,
+    out_bits=None,
+    accumulate="exact",
+    log_frac_bits=None,
+):
     """Map a :class:`LayerSpec` onto a layer engine of ``lanes`` x ``pes`` lanes.
 
     Channel tiling: the ``in_features``-long input vector becomes ``beats =
@@ -361,6 +378,9 @@ def map_layer(spec, *, lanes, pes, register_terms=True, register_every=0, out_bi
     channel get zero weights and zero bias). The weight program has ``depth = tiles * beats``
     words: word ``t * beats + b`` of PE ``p`` holds weights ``b * lanes .. (b+1) * lanes - 1``
     of channel ``t * pes + p``. The accumulator is exact for ``beats`` beats.
+
+    ``accumulate="log"`` (log activations only) makes every PE accumulate in the log domain
+    (``docs/layer.md``), with ``log_frac_bits`` fraction bits (default 8).
 
     A linear output with ``out_scale=None`` is ``z`` itself (shift 0) at the engine result's
     scale ``2**(scale_x2 / 2)``, also when that is a half-integer power of two (no rounding
@@ -379,7 +399,12 @@ def map_layer(spec, *, lanes, pes, register_terms=True, register_every=0, out_bi
     beats = -(-k // lanes)
     tiles = -(-spec.out_channels // pes)
     engine = spec.engine_config(
-        lanes, max_beats=beats, register_terms=register_terms, register_every=register_every
+        lanes,
+        max_beats=beats,
+        register_terms=register_terms,
+        register_every=register_every,
+        accumulate=accumulate,
+        log_frac_bits=log_frac_bits,
     )
     scale_x2 = spec.result_scale_x2(engine)
     nout = spec.out_channels

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import EngineConfig
 from .lane import LogLane
 from .params import check_config
-from .pe import ProcessingElement, pe_latency
+from .pe import make_pe, pe_latency
 from .skid import SkidBuffer
 
 __all__ = ["LogDotEngine", "engine_latency", "input_layout"]
@@ -26,7 +26,9 @@ def engine_latency(config):
         + (0 if base 2 else 1 + combine_depth // k)  # sqrt(2): final sums + combine registers
         + 1                        # output buffer
 
-    where ``combine_depth = ceil(log2(1 + number of CSD digits of sqrt2_r))``.
+    where ``combine_depth = ceil(log2(1 + number of CSD digits of sqrt2_r))``. With
+    ``accumulate="log"``: ``register_terms + 2 + 1`` (see
+    :func:`logdot.hdl.logacc.log_pe_latency`).
     """
     return pe_latency(config) + 1  # the processing element, then SkidBuffer.latency
 
@@ -49,7 +51,12 @@ class LogDotEngine(wiring.Component):
     :class:`~logdot.hdl.lane.LogLane` forms the term by zero gate, bounded shift and folded
     sign; a balanced :class:`~logdot.hdl.tree.AdderTree` per accumulator parity sums the
     lanes; an :class:`~logdot.hdl.accumulator.Accumulator` sums the beats (wrap or saturate,
-    sqrt(2) combine). A :class:`~logdot.hdl.skid.SkidBuffer` drives the output.
+    sqrt(2) combine). A :class:`~logdot.hdl.skid.SkidBuffer` drives the output. With
+    ``accumulate="log"`` a :class:`~logdot.hdl.logacc.LogSerialPE` takes its place: one term
+    per cycle into log-domain accumulators, so a beat takes ``lanes`` cycles
+    (:attr:`cycles_per_beat`) and ``i.ready`` is the skid buffer's ready AND the PE's "last
+    lane" flag (both flip-flops); the latency is :func:`logdot.hdl.logacc.log_pe_latency`
+    ``+ 1``.
 
     Handshake (AXI4-Stream rules): a transfer happens when ``valid & ready``; ``o.valid``
     never waits for ``o.ready``; ``o.payload`` holds while ``o.valid & ~o.ready``. The whole
@@ -70,7 +77,7 @@ class LogDotEngine(wiring.Component):
     All keyword-only, exactly those of :class:`logdot.golden.formats.EngineConfig` (which validates
     them and derives every width): ``lanes``, ``act_bits``, ``weight_bits``, ``act_format``,
     ``act_signed``, ``weight_base``, ``frac_bits``, ``acc_bits``, ``max_beats``,
-    ``register_terms``, ``register_every``.
+    ``register_terms``, ``register_every``, ``accumulate``.
 
     Members
     -------
@@ -166,10 +173,21 @@ class LogDotEngine(wiring.Component):
         return self._config.register_every
 
     @property
+    def accumulate(self):
+        """``"exact"`` or ``"log"`` (log-domain accumulation, one term per cycle)."""
+        return self._config.accumulate
+
+    @property
     def latency(self):
         """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
         (no back-pressure); see :func:`engine_latency`."""
         return engine_latency(self._config)
+
+    @property
+    def cycles_per_beat(self):
+        """Cycles between input beats without back-pressure: 1 (II = 1), or ``lanes`` with
+        ``accumulate="log"`` (one term per cycle)."""
+        return self._config.cycles_per_beat
 
     # -- hardware ------------------------------------------------------------------------------
 
@@ -184,13 +202,14 @@ class LogDotEngine(wiring.Component):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        pe = ProcessingElement(config=cfg, make_lane=self._make_lane)
+        log = cfg.accumulate == "log"
+        pe = make_pe(cfg, make_lane=None if log else self._make_lane)
         skid = SkidBuffer(shape=signed(cfg.result_bits))
         m.submodules.pe = pe
         m.submodules.outbuf = skid
         assert pe.latency + skid.latency == self.latency
         en = Signal(name="en")
-        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en & pe.ready if log else en)]
 
         beat = self.i.payload.data
         m.d.comb += [

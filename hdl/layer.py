@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import unsigned_width
 from ..golden.layer import Layer
 from .params import check_bool
-from .pe import ProcessingElement, pe_latency
+from .pe import make_pe, pe_latency
 from .requant import make_requantizer
 from .skid import SkidBuffer
 from .top import PORTS
@@ -61,13 +61,16 @@ def layer_latency(config):
     output beat (no back-pressure)::
 
         1                                   # weight memory read (activation register)
+        + (cycles_per_beat - 1)             # accumulate="log": the PEs read the beat's
+                                            #   lanes one per cycle (cycles_per_beat =
+                                            #   lanes; 1 with exact accumulation)
         + pe_latency(config.engine)         # the processing element (logdot.hdl.pe):
                                             #   term registers + adder-tree registers
                                             #   + accumulator latency
         + 1                                 # bias + ReLU register
         + 1                                 # output register (skid buffer)
     """
-    return 1 + pe_latency(config.engine) + 1 + 1
+    return config.engine.cycles_per_beat + pe_latency(config.engine) + 1 + 1
 
 
 def _check_layer(layer):
@@ -221,15 +224,20 @@ class LogLayerEngine(_LayerComponent):
         skid = SkidBuffer(shape=unsigned(cfg.out_bits + 1))  # {last, data}
         m.submodules.outbuf = skid
         en = Signal(name="en")
-        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+        m.d.comb += en.eq(skid.i.ready)
+        # Stage M advances on adv: always with en, except that it holds a beat a serial
+        # (accumulate="log") PE has not taken yet (pes_ready: the PEs read its last lane).
+        adv = Signal(name="adv")
+        pes_ready = Signal(name="pes_ready")
+        valid = Signal(name="mem_valid")
+        m.d.comb += [adv.eq(en & (~valid | pes_ready)), self.i.ready.eq(adv)]
         take = Signal(name="take")
-        m.d.comb += take.eq(self.i.valid & en)
+        m.d.comb += take.eq(self.i.valid & adv)
 
         # Stage M: activation register and synchronous weight-memory reads.
         acts = Signal(cfg.in_bits, name="acts", reset_less=True)
-        valid = Signal(name="mem_valid")
         last = Signal(name="mem_last", reset_less=True)
-        with m.If(en):
+        with m.If(adv):
             m.d.sync += [
                 acts.eq(self.i.payload.data),
                 valid.eq(self.i.valid),
@@ -250,7 +258,7 @@ class LogLayerEngine(_LayerComponent):
                         cfg.word_bits, name=f"weights{p}_word", init=words[0][p], reset_less=True
                     )
                     write_ports.append(word)
-                    with m.If(en):
+                    with m.If(adv):
                         m.d.sync += rd.eq(word)
                 else:
                     m.d.comb += rd.eq(words[0][p])
@@ -270,7 +278,7 @@ class LogLayerEngine(_LayerComponent):
             write_ports = [mem.write_port() for mem in mems] if self._weight_port else []
             for mem in mems:
                 rp = mem.read_port()
-                m.d.comb += [rp.en.eq(en), rp.addr.eq(waddr)]
+                m.d.comb += [rp.en.eq(adv), rp.addr.eq(waddr)]
                 read_data.append(rp.data)
         if self._weight_port:
             self._weight_loader(m, cfg, write_ports)
@@ -278,7 +286,7 @@ class LogLayerEngine(_LayerComponent):
         # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
         pe_list = []
         for p in range(pes):
-            pe = ProcessingElement(config=eng)
+            pe = make_pe(eng)
             m.submodules[f"pe{p}"] = pe
             pe_list.append(pe)
             m.d.comb += [pe.en.eq(en), pe.valid.eq(valid), pe.last.eq(last)]
@@ -288,6 +296,8 @@ class LogLayerEngine(_LayerComponent):
                     pe.weight[i].eq(read_data[p][cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb]),
                 ]
         result_valid = pe_list[0].o_valid
+        # The PEs share every beat and advance together: PE 0's ready is all PEs' ready.
+        m.d.comb += pes_ready.eq(pe_list[0].ready if eng.accumulate == "log" else 1)
 
         # Output stage: bias (ROM indexed by the dot counter), ReLU, register, requantizer.
         dcount = _counter(m, "dot_count", cfg.dots, result_valid & en)

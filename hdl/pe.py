@@ -13,10 +13,22 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator, accumulator_latency
 from .lane import Lane, LogLane, parities
+from .logacc import LogSerialPE, log_pe_latency
 from .params import check_config, read_only
 from .tree import AdderTree, tree_latency
 
-__all__ = ["ProcessingElement", "pe_latency"]
+__all__ = ["ProcessingElement", "make_pe", "pe_latency"]
+
+
+def make_pe(config, *, make_lane=None):
+    """The processing element of ``config``: a :class:`ProcessingElement`, or with
+    ``accumulate="log"`` a :class:`~logdot.hdl.logacc.LogSerialPE` (which has a ``ready``
+    output and takes ``lanes`` cycles per beat; ``make_lane`` must then be ``None``)."""
+    if config.accumulate == "log":
+        if make_lane is not None:
+            raise ValueError("make_lane must be None with accumulate='log'")
+        return LogSerialPE(config=config)
+    return ProcessingElement(config=config, make_lane=make_lane)
 
 
 def pe_latency(config):
@@ -25,7 +37,11 @@ def pe_latency(config):
     int(register_terms)                 # term registers after the lanes
     + ceil(log2(lanes)) // register_every   # adder-tree registers (0 when not pipelined)
     + accumulator_latency(config)       # see logdot.hdl.accumulator.accumulator_latency
+
+    With ``accumulate="log"``: :func:`logdot.hdl.logacc.log_pe_latency`.
     """
+    if config.accumulate == "log":
+        return log_pe_latency(config)  # the serial log-domain PE (logdot.hdl.logacc)
     return (
         int(config.register_terms)
         + tree_latency(config.lanes, config.register_every)

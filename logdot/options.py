@@ -12,7 +12,7 @@ import re
 import sys
 
 from logdot.generators.common import check_name
-from logdot.golden.formats import LIMITS, EngineConfig, sqrt2_constant
+from logdot.golden.formats import ACCUMULATE_MODES, LIMITS, EngineConfig, sqrt2_constant
 
 __all__ = [
     "ENGINE_FLAGS",
@@ -220,7 +220,8 @@ def add_engine_arguments(parser):
         type=int,
         default=None,
         metavar="F",
-        help="fraction bits of the result with --weight-base sqrt2 "
+        help="fraction bits of the result with --weight-base sqrt2 (or of the log2 state with "
+        "--accumulate log) "
         f"({SQRT2_MIN_FRAC_BITS}..{LIMITS['frac_bits'][1]}, default 8); none with base 2",
     )
     g.add_argument(
@@ -236,6 +237,14 @@ def add_engine_arguments(parser):
         default=1024,
         metavar="K",
         help="longest dot product (beats) the default accumulator is exact for (default: 1024)",
+    )
+    g.add_argument(
+        "--accumulate",
+        choices=ACCUMULATE_MODES,
+        default="exact",
+        help="exact integer sums (default), or log: the paper's log-domain accumulation "
+        "(needs --act-format log; --frac-bits F of the log2 state, 0..12, default 8; one "
+        "term per cycle, so a beat takes --lanes cycles)",
     )
     add_pipeline_arguments(parser)
 
@@ -347,8 +356,8 @@ def _base_flag(base):
 def _check_cli_combinations(values, flags):
     """Combinations of engine flags that :class:`EngineConfig` accepts but the CLI refuses."""
     frac, base = values["frac_bits"], values["weight_base"]
-    if frac is None:
-        return
+    if frac is None or values.get("accumulate") == "log":
+        return  # with --accumulate log, EngineConfig checks F itself (the log2 state's)
     if base == "2" and frac != 0:
         raise CliError(
             f"{flags['frac_bits']} must be 0 with {_base_flag(2)} (fraction bits exist only "

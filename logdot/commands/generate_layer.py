@@ -6,7 +6,7 @@ import os
 import re
 import sys
 
-from logdot.golden.formats import LIMITS
+from logdot.golden.formats import ACCUMULATE_MODES, LIMITS
 from logdot.options import (
     CliError,
     add_output_arguments,
@@ -31,7 +31,13 @@ DESCRIPTION = (
 )
 
 #: map_layer parameter -> flag (error messages name the flag the user typed).
-_FLAGS = {"lanes": "--lanes", "pes": "--pes", "register_every": "--register-every"}
+_FLAGS = {
+    "lanes": "--lanes",
+    "pes": "--pes",
+    "register_every": "--register-every",
+    "accumulate": "--accumulate",
+    "frac_bits": "--frac-bits",
+}
 
 
 def add_arguments(parser):
@@ -62,6 +68,20 @@ def add_arguments(parser):
         default="auto",
         help="ram_style attribute of the weight memories (default auto: the synthesis tool "
         "decides; Yosys puts large memories in block RAM)",
+    )
+    g.add_argument(
+        "--accumulate",
+        choices=ACCUMULATE_MODES,
+        default="exact",
+        help="exact integer sums (default), or log: the paper's log-domain accumulation "
+        "(layers with log activations; one term per cycle, so a beat takes --lanes cycles)",
+    )
+    g.add_argument(
+        "--frac-bits",
+        type=int,
+        default=None,
+        metavar="F",
+        help="with --accumulate log: fraction bits of the log2 state (0..12, default 8)",
     )
     add_pipeline_arguments(parser)
     add_output_arguments(
@@ -175,6 +195,20 @@ def idle_warnings(spec, lanes, pes):
     return out
 
 
+def _check_accumulate(args, spec):
+    """Refuse ``--frac-bits`` without ``--accumulate log``, and log accumulation of a layer
+    with linear activations."""
+    if args.accumulate != "log":
+        if args.frac_bits is not None:
+            raise CliError("--frac-bits needs --accumulate log (the log2 state's fraction bits)")
+        return
+    if spec.act_format != "log":
+        raise CliError(
+            f"--accumulate log needs a layer with log activations; the layer in {args.weights} "
+            f"has {spec.act_format} activations"
+        )
+
+
 def run(args):
     """Write the layer engine of the parsed ``args``; return the exit code.
 
@@ -194,6 +228,7 @@ def run(args):
     except Exception as exc:  # a torch pickle error, a wrong schema, a bad field
         raise CliError(_load_error(args.weights, exc)) from None
     flags = typed_flags(args, _FLAGS)
+    _check_accumulate(args, spec)
     try:
         mapped = map_layer(
             spec,
@@ -201,6 +236,8 @@ def run(args):
             pes=args.pes,
             register_terms=args.register_terms,
             register_every=args.register_every,
+            accumulate=args.accumulate,
+            log_frac_bits=args.frac_bits,
         )
     except (TypeError, ValueError) as exc:
         raise CliError(_map_error(str(exc), spec, args, flags)) from None

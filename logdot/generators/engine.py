@@ -12,10 +12,12 @@ Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twic
                   weight_base is the string "2" or "sqrt2"
     derived       EngineConfig.to_dict()["derived"]: exact_acc_bits, saturating, result_bits,
                   sqrt2_r, in_bits, in_bytes, out_bytes (byte widths of s_axis_tdata /
-                  m_axis_tdata), term_bits, tree_bits
+                  m_axis_tdata), term_bits, tree_bits, log_state_bits (None unless
+                  accumulate is "log"), cycles_per_beat
     latency_cycles               clock cycles from the last input beat's transfer to
                                  m_axis_tvalid of its result, without back-pressure (int)
-    initiation_interval_cycles   clock cycles between accepted input beats: 1
+    initiation_interval_cycles   clock cycles between accepted input beats: 1, or lanes
+                                 with accumulate "log" (EngineConfig.cycles_per_beat)
     axi_names     true: ports aclk / aresetn (active low) instead of clk / rst
     ports         [{"name", "direction", "width"}] in contract order
     clock, reset  {"name", "edge"}, {"name", "synchronous": true, "active": "high" | "low"}
@@ -23,7 +25,7 @@ Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twic
                   "width"}], "weights": [{"lane", "lsb", "width", "sign_bit"}],
                   "padding": {"lsb", "width"}, "tlast"}
     m_axis        {"tdata_bits", "signed": true, "sign_extended": true, "tlast": "always 1"}
-    result        {"signed": true, "scale_log2"}: the real dot product is
+    result        {"signed": true, "scale_log2", "encoding"}: the real dot product is
                   result * 2**(weight_fsr_coeff * weight_fsr + act_input + offset), with
                   scale_log2 = {"real_value" (that formula, numbers filled in),
                   "weight_fsr_coeff", "act_input", "offset"}; the
@@ -50,6 +52,14 @@ __all__ = [
 MANIFEST_SCHEMA = "logdot.engine/2"
 
 _OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata")
+
+
+#: The manifest's ``result.encoding``, per ``accumulate`` mode.
+_ENCODINGS = {
+    "exact": "the exact dot product (wrapping or saturating as acc_bits says)",
+    "log": "log-domain accumulation: D(Lpos) - D(Lneg) with frac_bits fraction bits, the "
+    "terms added one per cycle in stream order (docs/formats.md, Log-domain accumulation)",
+}
 
 
 def _check_config(config):
@@ -140,7 +150,7 @@ def manifest(config, *, name="logdot", axi_names=False):
         "parameters": common.manifest_parameters(d["parameters"]),
         "derived": d["derived"],
         "latency_cycles": engine_latency(config),
-        "initiation_interval_cycles": 1,
+        "initiation_interval_cycles": config.cycles_per_beat,
         "axi_names": axi_names,
         "ports": common.port_entries(ports, common.stream_port_widths(config), _OUTPUTS),
         "clock": clock,
@@ -159,7 +169,11 @@ def manifest(config, *, name="logdot", axi_names=False):
             "sign_extended": True,
             "tlast": "always 1: every result closes its dot product (one result per packet)",
         },
-        "result": {"signed": True, "scale_log2": result_scale(config)},
+        "result": {
+            "signed": True,
+            "scale_log2": result_scale(config),
+            "encoding": _ENCODINGS[config.accumulate],
+        },
         "tools": common.tool_versions(),
     }
 

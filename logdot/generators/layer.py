@@ -16,7 +16,8 @@ Manifest schema (``"schema": "logdot.layer/2"``; keys are stable, no value twice
                     widths of s_axis / m_axis / w_axis tdata)
     latency_cycles  clock cycles from a dot product's last beat transfer to m_axis_tvalid of
                     its output beat, without back-pressure (int)
-    initiation_interval_cycles   clock cycles between accepted input beats: 1
+    initiation_interval_cycles   clock cycles between accepted input beats: 1, or lanes
+                                 with accumulate "log" (EngineConfig.cycles_per_beat)
     axi_names       true: ports aclk / aresetn (active low) instead of clk / rst
     ports           [{"name", "direction", "width"}] in contract order
     clock, reset    as logdot.engine/2 (reset also has a "note")
@@ -212,7 +213,7 @@ def layer_manifest(
             "word_bytes": cfg.word_bytes,
         },
         "latency_cycles": layer_latency(cfg),
-        "initiation_interval_cycles": 1,
+        "initiation_interval_cycles": cfg.engine.cycles_per_beat,
         "axi_names": axi_names,
         "ports": common.port_entries(_ports(weight_port, axi_names), _port_widths(cfg), _OUTPUTS),
         "clock": clock,

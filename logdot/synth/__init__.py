@@ -17,7 +17,8 @@ For every *target* (a device family, with or without DSP blocks) it
    frequency; the shell keeps the pins from limiting timing. Xilinx 7-series is synthesis
    only (there is no open place-and-route for it in the YoWASP tool set).
 
-Throughput is ``lanes * fmax`` lane-products per second (one beat per clock).
+Throughput is ``lanes * fmax`` lane-products per second (one beat per clock), or ``fmax``
+with ``accumulate="log"`` (one term per clock).
 
 Modules: :mod:`~logdot.synth.targets` (targets, cell classes), :mod:`~logdot.synth.runner`
 (Yosys and nextpnr on one engine and target), :mod:`~logdot.synth.shell` (the register

@@ -84,7 +84,7 @@ def synth_config(
             top=top,
             target=name,
             workdir=Path(out_dir) / f"{label}_{name}",
-            lanes=config.lanes,
+            lanes=config.lanes // config.cycles_per_beat,  # products per clock cycle
             in_width=in_w,
             out_width=out_w,
             pnr=pnr,

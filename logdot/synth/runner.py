@@ -183,7 +183,8 @@ def synthesize(
     workdir : path
         Build folder of this run (created; tool logs, netlists and reports land here).
     lanes : int
-        Lanes of the engine (for the throughput figure).
+        Products per clock cycle (for the throughput figure): the engine's lanes, or 1 with
+        ``accumulate="log"`` (one term per cycle).
     in_width, out_width : int
         Widths of ``s_axis_tdata`` and ``m_axis_tdata`` (for the register shell).
     pnr : bool

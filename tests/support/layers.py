@@ -112,12 +112,15 @@ def float_layer(spec, x, bias_real):
     return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
 
 
-def small_layer(seed, *, depth=3, dots=2, act_format="log"):
+def small_layer(seed, *, depth=3, dots=2, act_format="log", accumulate="exact", fsr=9):
     """A small random integer :class:`~logdot.golden.layer.Layer` (3 lanes x 2 PEs, ReLU,
-    log output)."""
+    log output at ``fsr``; ``accumulate="log"``: log-domain accumulation with ``F = 4``)."""
     g = torch.Generator().manual_seed(seed)
-    eng = EngineConfig(lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8)
-    rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=9)
+    log = {"accumulate": "log", "frac_bits": 4} if accumulate == "log" else {}
+    eng = EngineConfig(
+        lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8, **log
+    )
+    rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=fsr)
     cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)
     return Layer(
         config=cfg,

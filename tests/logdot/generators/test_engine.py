@@ -31,6 +31,8 @@ LINT_CONFIGS = [
     dict(lanes=3, act_bits=4, weight_bits=3, act_format="log", register_every=1),
     dict(lanes=16, act_bits=8, weight_bits=4),
     dict(lanes=16, act_bits=5, weight_bits=4, **LOG, **UNSIGNED, **SQRT2, register_every=2),
+    # log-domain accumulation, a lane count that is not a power of two (the lane multiplexer)
+    dict(lanes=3, act_bits=4, weight_bits=3, **LOG, **SQRT2, frac_bits=3, accumulate="log"),
 ]
 
 
