@@ -192,7 +192,16 @@ def write(config, out_dir, *, name="logdot", force=False, axi_names=False, befor
         kw = {"name": name, "axi_names": axi_names}
         return generate_verilog(config, **kw), manifest(config, **kw)
 
-    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    from logdot.generators.fusesoc import engine_vectors
+
+    return common.write_outputs(
+        out_dir,
+        name,
+        make,
+        force=force,
+        vectors=lambda _: engine_vectors(config),
+        before_convert=before_convert,
+    )
 
 
 def linear_verilog(config, *, name="logdot_linear"):

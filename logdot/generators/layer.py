@@ -341,4 +341,13 @@ def write_layer(
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    from logdot.generators.fusesoc import layer_vectors
+
+    return common.write_outputs(
+        out_dir,
+        name,
+        make,
+        force=force,
+        vectors=lambda _: layer_vectors(layer),
+        before_convert=before_convert,
+    )
