@@ -23,9 +23,7 @@ def add_arguments(parser):
     o.add_argument(
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
-    o.add_argument(
-        "--force", action="store_true", help="overwrite logdot_gen.core / logdot_gen.py"
-    )
+    o.add_argument("--force", action="store_true", help="overwrite logdot_gen.core / logdot_gen.py")
 
 
 def run(args):

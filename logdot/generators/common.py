@@ -54,6 +54,7 @@ __all__ = [
     "output_paths",
     "padding",
     "port_entries",
+    "project_summary",
     "reorder_ports",
     "reset_words",
     "stream_port_widths",
@@ -396,6 +397,13 @@ def output_paths(out_dir, name):
     ``(NAME.v, NAME.json, NAME.vlt, NAME.core, NAME_tb.v, NAME.xml)``."""
     out_dir = os.fspath(out_dir)
     return tuple(os.path.join(out_dir, f"{name}{ext}") for ext in OUTPUT_SUFFIXES)
+
+
+def project_summary(vpath):
+    """What the CLI says about the project files next to ``vpath`` (``DIR/NAME.v``):
+    ``"FuseSoC core DIR/NAME.core (test bench DIR/NAME_tb.v), IP-XACT DIR/NAME.xml"``."""
+    stem = os.fspath(vpath)[: -len(".v")]
+    return f"FuseSoC core {stem}.core (test bench {stem}_tb.v), IP-XACT {stem}.xml"
 
 
 def write_outputs(out_dir, name, make, *, force, vectors, before_convert=None):

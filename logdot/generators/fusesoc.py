@@ -6,11 +6,12 @@ Every generator (:func:`logdot.generators.common.write_outputs`) writes, next to
 ``NAME.core``
     A FuseSoC CAPI2 core ``logdot:generated:NAME:1.0.0`` (:func:`core_text`) with the
     filesets ``rtl`` (``NAME.v``), ``lint_waivers`` (``NAME.vlt``) and ``tb`` (``NAME_tb.v``)
-    and the targets ``default`` (the RTL and its waivers, what a depending core gets), ``lint`` (Verilator
-    ``--lint-only -Wall``), ``sim`` (Icarus Verilog, the test bench), ``synth`` (Yosys
-    ``synth_ice40``) and ``synth_ecp5`` (Yosys ``synth_ecp5``), all edalize flows (the
-    synthesis targets stop after Yosys, ``pnr: none``; edalize runs a native ``yosys``
-    with Tcl, which the YoWASP build lacks: ``logdot synth`` is the flow that uses YoWASP)::
+    and the targets ``default`` (the RTL and its waivers, what a depending core gets),
+    ``lint`` (Verilator ``--lint-only -Wall``), ``sim`` (Icarus Verilog, the test bench),
+    ``synth`` (Yosys ``synth_ice40``) and ``synth_ecp5`` (Yosys ``synth_ecp5``), all edalize
+    flows (the synthesis targets stop after Yosys, ``pnr: none``; edalize runs a native
+    ``yosys`` with Tcl, which the YoWASP build lacks: ``logdot synth`` is the flow that uses
+    YoWASP)::
 
         fusesoc --cores-root DIR run --target sim logdot:generated:NAME
 
@@ -123,6 +124,10 @@ def _lasts(lengths):
 def engine_vectors(config, *, seed=VECTOR_SEED):
     """Test-bench vectors of an engine: seven dot products of 1 to 4 beats (the extremes first).
 
+    The results are :func:`logdot.golden.reference.reference_dot`'s (bit-exact with
+    :func:`logdot.golden.engine.dot`, and free of torch, which ``logdot generate`` does not
+    import).
+
     Parameters
     ----------
     config : EngineConfig
@@ -133,7 +138,7 @@ def engine_vectors(config, *, seed=VECTOR_SEED):
     -------
     StreamVectors
     """
-    from logdot.golden.engine import dot, output_tlast
+    from logdot.golden.reference import reference_dot  # torch-free: logdot generate
     from logdot.hdl.engine import engine_latency
 
     rng = random.Random(seed)
@@ -142,10 +147,11 @@ def engine_vectors(config, *, seed=VECTOR_SEED):
     acts = _random_acts(rng, config, beats)
     weights = _random_weights(rng, config, beats)
     last = _lasts(lengths)
-    results = dot(config, acts, weights, last).tolist()
+    results = reference_dot(config, acts, weights, last)
     mask = (1 << (8 * config.out_bytes)) - 1
     inputs = [(config.pack_beat(a, w), t) for a, w, t in zip(acts, weights, last, strict=True)]
-    outputs = list(zip([r & mask for r in results], output_tlast(len(results)), strict=True))
+    # tlast is 1 on every result (logdot.golden.engine.output_tlast; that module needs torch).
+    outputs = [(r & mask, True) for r in results]
     return StreamVectors(inputs, outputs, engine_latency(config))
 
 

@@ -125,9 +125,7 @@ def engine_request(parameters):
     known = set(EngineConfig.parameter_names()) | set(_OPTIONS)
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise ValueError(
-            f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})"
-        )
+        raise ValueError(f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
     engine = {k: v for k, v in parameters.items() if k not in _OPTIONS}
     if "weight_base" in engine:
         engine["weight_base"] = str(engine["weight_base"])
