@@ -165,7 +165,9 @@ def manifest(config, *, name="logdot", axi_names=False):
 
 
 def write(config, out_dir, *, name="logdot", force=False, axi_names=False, before_convert=None):
-    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
+    """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
+    ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
+    ``(NAME.v, NAME.json)``.
 
     ``NAME.vlt`` waives :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only:
     ``verilator --lint-only -Wall NAME.vlt NAME.v`` is clean, and other files of the same run

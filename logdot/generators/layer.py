@@ -324,7 +324,9 @@ def write_layer(
     axi_names=False,
     before_convert=None,
 ):
-    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
+    """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
+    ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
+    ``(NAME.v, NAME.json)``.
 
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
