@@ -150,3 +150,18 @@ def test_write_library_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="use force=True"):
         write_library(tmp_path)
     write_library(tmp_path, force=True)
+
+
+def test_cli_writes_the_library_and_refuses_to_overwrite(tmp_path, capsys):
+    from logdot.cli import main
+
+    out = tmp_path / "gen"
+    assert main(["fusesoc-gen", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["logdot_gen.core", "logdot_gen.py"]
+    assert f"FuseSoC generator {GENERATOR}" in capsys.readouterr().out
+    before = (out / "logdot_gen.core").read_text()
+    assert main(["fusesoc-gen", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --force" in err
+    assert (out / "logdot_gen.core").read_text() == before
+    assert main(["fusesoc-gen", "--out", str(out), "--force"]) == 0
