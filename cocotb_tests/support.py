@@ -12,12 +12,18 @@ configurations and call :func:`cosim` per configuration and simulator:
    tests, all passed, none skipped; a failure quotes the log's error lines and the replay
    seed.
 
-One build directory per configuration and simulator, :func:`build_dir`: under
-``$LOGDOT_BUILD`` if set, else ``sim_build/`` below the current directory. The engine and
-the fault runner share the directory of a configuration id (same parameters, checked by the
-runners), so a configuration is built once for both; a lock file serialises concurrent runs
-of one directory (pytest-xdist). Each test module writes its own log and results file
-there: ``<module>.log``, ``<module>.results.xml``.
+One build directory per design and simulator, :func:`build_dir`: under ``$LOGDOT_BUILD`` if
+set, else ``sim_build/``, ``<sim>/<configuration id>-<content key>``, where the content key
+(:func:`content_key`) hashes the generated Verilog and manifest and the top level: a rerun of
+the same design reuses its build, a changed design (another sweep seed, a mutant, an edited
+generator) gets a fresh directory, and two configurations never share one by accident. The
+engine and the fault runner share the directory of a configuration (same design), so it is
+built once for both; a lock file serialises concurrent runs of one directory
+(pytest-xdist). Each test module writes its own files there: ``<module>.log`` and the JUnit
+XML ``<module>.results.xml`` (cocotb's ``COCOTB_RESULTS_FILE``, the runner's
+``results_xml``: one ``testcase`` per cocotb test with its ``failure``), and with
+``WAVES=1`` its waveform :func:`waves_file` (FST on Icarus; FST on Verilator when the lz4
+headers its FST writer needs are installed, else VCD).
 
 A build directory is trusted only with its completion stamp :data:`BUILD_STAMP`, removed
 before every build and written after the simulator build succeeded: a directory without it
@@ -76,12 +82,15 @@ __all__ = [
     "build_dir",
     "build_root",
     "check_verilator",
+    "content_key",
     "cosim",
     "cosim_seed",
     "mark_build_complete",
     "parse_verilator_version",
     "prepare_build_dir",
     "verilator_build_args",
+    "wave_format",
+    "waves_file",
 ]
 
 #: Completion stamp of a build directory (written last; see :func:`prepare_build_dir`).
@@ -98,8 +107,42 @@ def build_root():
 
 
 def build_dir(sim, name):
-    """The build directory of configuration ``name`` on simulator ``sim``."""
+    """The build directory ``name`` (``<id>-<content key>``) on simulator ``sim``."""
     return build_root() / sim / name
+
+
+def content_key(paths, toplevel):
+    """12 hex digits of SHA-256 over the files ``paths`` (names and bytes) and ``toplevel``."""
+    h = hashlib.sha256(toplevel.encode() + b"\0")
+    for path in sorted(map(Path, paths), key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def wave_format(sim):
+    """The waveform format of ``WAVES=1`` on ``sim``: ``"fst"``, or ``"vcd"`` on a Verilator
+    whose FST writer cannot compile here (it includes ``<lz4.h>``: ``apt-get install
+    liblz4-dev``)."""
+    if sim != "verilator":
+        return "fst"
+    return "fst" if _has_lz4_header() else "vcd"
+
+
+def _has_lz4_header():
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return False
+    probe = subprocess.run(
+        [cc, "-E", "-x", "c", "-"], input="#include <lz4.h>\n", capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def waves_file(bdir, test_module, sim):
+    """The waveform of one cocotb test module's run in ``bdir``: ``<module>.fst`` (or
+    ``.vcd``, :func:`wave_format`)."""
+    return Path(bdir) / f"{test_module}.{wave_format(sim)}"
 
 
 def cosim_seed(sim, key):
@@ -245,7 +288,7 @@ def _locked(bdir):
 
 
 def _stamp_text(sim, waves):
-    return f"sim={sim} waves={bool(waves)}\n"
+    return f"sim={sim} waves={waves or False}\n"
 
 
 def prepare_build_dir(bdir, sim, waves):
@@ -284,18 +327,16 @@ def mark_build_complete(bdir, sim, waves):
 # -- generate, build, run, check -------------------------------------------------------------
 
 
-def generate(write, rtl_dir):
-    """Run ``write(directory) -> (verilog, manifest)`` into a temporary directory and copy
-    into ``rtl_dir`` only the files whose content changed (the others keep their mtimes, so
-    no simulator rebuild). Returns the paths in ``rtl_dir``."""
+def install(files, rtl_dir):
+    """Copy ``files`` into ``rtl_dir``, only those whose content changed (the others keep
+    their mtimes, so no simulator rebuild). Returns the paths in ``rtl_dir``."""
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=rtl_dir.parent) as tmp:
-        paths = []
-        for new in map(Path, write(Path(tmp))):
-            old = rtl_dir / new.name
-            if not (old.exists() and filecmp.cmp(old, new, shallow=False)):
-                shutil.copyfile(new, old)
-            paths.append(old)
+    paths = []
+    for new in map(Path, files):
+        old = rtl_dir / new.name
+        if not (old.exists() and filecmp.cmp(old, new, shallow=False)):
+            shutil.copyfile(new, old)
+        paths.append(old)
     return paths
 
 
@@ -335,6 +376,10 @@ class CosimResult:
     seed: int
     build_dir: Path
     log_path: Path
+    #: The JUnit XML of the run (cocotb's results file).
+    results_xml: Path
+    #: The waveform (``WAVES=1``), else None.
+    waves: Path | None
     #: Seconds spent generating, building and running the tests.
     timings: dict = field(default_factory=dict)
 
@@ -396,63 +441,74 @@ def cosim(
     # module of the same name).
     if sys.path[0] != str(HERE):
         sys.path.insert(0, str(HERE))
-    bdir = build_dir(sim, name)
     seed = cosim_seed(sim, seed_key or name)
     waves = os.environ.get("WAVES", "") == "1"
+    fmt = wave_format(sim) if waves else ""
     testcase = testcase or os.environ.get("LOGDOT_COCOTB_TESTS") or None
-    print(
-        f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
-        f"python -m pytest {replay}   (build dir {bdir})"
-    )
-    log_path = bdir / f"{test_module}.log"
-    xml_path = bdir / f"{test_module}.results.xml"
-    with _locked(bdir):
-        t0 = time.monotonic()
-        prepare_build_dir(bdir, sim, waves)
-        verilog, manifest = generate(write, bdir / "rtl")
-        t1 = time.monotonic()
-        runner = get_runner(sim)
-        cache = _runtime_cache(waves) if sim == "verilator" else None
-        if cache is not None:
-            _restore_runtime(cache, bdir)
-        runner.build(
-            sources=[verilog],
-            hdl_toplevel=toplevel,
-            build_dir=bdir,
-            build_args=build_args(sim),
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            always=sim == "icarus",
-            log_file=bdir / "build.log",
+    t0 = time.monotonic()
+    (build_root() / sim).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=build_root() / sim, prefix=".generate-") as tmp:
+        files = [Path(p) for p in write(Path(tmp))]
+        bdir = build_dir(sim, f"{name}-{content_key(files, toplevel)}")
+        print(
+            f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
+            f"python -m pytest {replay}   (build dir {bdir})"
         )
-        if cache is not None:
-            _settle_runtime(bdir)
-            _store_runtime(cache, bdir)
-        mark_build_complete(bdir, sim, waves)
-        t2 = time.monotonic()
-        xml_path.unlink(missing_ok=True)
-        try:
-            runner.test(
-                test_module=test_module,
+        log_path = bdir / f"{test_module}.log"
+        xml_path = bdir / f"{test_module}.results.xml"
+        wave_path = waves_file(bdir, test_module, sim) if waves else None
+        with _locked(bdir):
+            prepare_build_dir(bdir, sim, fmt)
+            verilog, manifest = install(files, bdir / "rtl")
+            t1 = time.monotonic()
+            runner = get_runner(sim)
+            cache = _runtime_cache(fmt) if sim == "verilator" else None
+            if cache is not None:
+                _restore_runtime(cache, bdir)
+            runner.build(
+                sources=[verilog],
                 hdl_toplevel=toplevel,
                 build_dir=bdir,
-                seed=seed,
-                extra_env={
-                    **COCOTB_ENV,
-                    "LOGDOT_SIM": sim,
-                    manifest_env: str(manifest),
-                    **{k: str(v) for k, v in env.items()},
-                },
+                build_args=build_args(sim)
+                + (["--trace-fst"] if sim == "verilator" and fmt == "fst" else []),
+                timescale=("1ns", "1ps"),
                 waves=waves,
-                results_xml=str(xml_path),
-                testcase=testcase,
-                log_file=log_path,
+                always=sim == "icarus",
+                log_file=bdir / "build.log",
             )
-        except (SystemExit, RuntimeError) as exc:
-            problems = [f"simulation failed ({exc!r})"]
-        else:
-            problems = _check_results(xml_path, testcase, expected_tests)
-        t3 = time.monotonic()
+            if cache is not None:
+                _settle_runtime(bdir)
+                _store_runtime(cache, bdir)
+            mark_build_complete(bdir, sim, fmt)
+            t2 = time.monotonic()
+            xml_path.unlink(missing_ok=True)
+            if wave_path is not None:
+                wave_path.unlink(missing_ok=True)
+            try:
+                runner.test(
+                    test_module=test_module,
+                    hdl_toplevel=toplevel,
+                    build_dir=bdir,
+                    seed=seed,
+                    extra_env={
+                        **COCOTB_ENV,
+                        "LOGDOT_SIM": sim,
+                        manifest_env: str(manifest),
+                        **{k: str(v) for k, v in env.items()},
+                    },
+                    waves=waves,
+                    plusargs=_wave_plusargs(sim, wave_path),
+                    results_xml=str(xml_path),
+                    testcase=testcase,
+                    log_file=log_path,
+                )
+            except (SystemExit, RuntimeError) as exc:
+                problems = [f"simulation failed ({exc!r})"]
+            else:
+                problems = _check_results(xml_path, testcase, expected_tests)
+                if wave_path is not None and not wave_path.is_file():
+                    problems.append(f"WAVES=1 but no waveform {wave_path.name} was written")
+            t3 = time.monotonic()
     report = (
         f"[{sim}/{name}] {'; '.join(problems)}; replay with COCOTB_RANDOM_SEED={seed}\n"
         f"{_error_lines(log_path)}"
@@ -465,7 +521,16 @@ def cosim(
             f"[{sim}/{name}] cocotb tests passed; generate {timings['generate']:.1f} s, "
             f"build {timings['build']:.1f} s, simulate {timings['test']:.1f} s"
         )
-    return CosimResult(problems, report, seed, bdir, log_path, timings)
+    return CosimResult(problems, report, seed, bdir, log_path, xml_path, wave_path, timings)
+
+
+def _wave_plusargs(sim, wave_path):
+    """Simulator arguments that name the waveform file of one run (none without waves)."""
+    if wave_path is None:
+        return []
+    if sim == "verilator":  # cocotb's Verilator main: --trace-file
+        return ["--trace-file", str(wave_path)]
+    return [f"+dumpfile_path={wave_path}"]  # cocotb's Icarus dump module
 
 
 def _check_results(xml_path, testcase, expected_tests):

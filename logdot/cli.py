@@ -182,6 +182,11 @@ COMMANDS = [
         module="logdot.commands.compile",
         help="write one streaming design (pixels in, outputs out) from a network file",
     ),
+    Command(
+        name="fusesoc-gen",
+        module="logdot.commands.fusesoc_gen",
+        help="write logdot's FuseSoC generator core (engines by parameters in your cores)",
+    ),
 ]
 
 

@@ -299,7 +299,9 @@ def add_output_arguments(parser, *, default_name, name_help):
         "--out", required=True, metavar="DIR", help="output directory (created if missing)"
     )
     o.add_argument(
-        "--force", action="store_true", help="overwrite existing NAME.v / NAME.json / NAME.vlt"
+        "--force",
+        action="store_true",
+        help="overwrite existing output files (NAME.v, .json, .vlt, .core, _tb.v, .xml)",
     )
     o.add_argument(
         "--axi-names",

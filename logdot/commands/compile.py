@@ -13,7 +13,9 @@ DESCRIPTION = (
     "Write DIR/NAME.v (one top module: a window unit per convolution, the layer engines, "
     "pools, FIFOs, all running concurrently) and DIR/NAME.json (the manifest: every layer, its "
     "folding, FIFO depths, line buffers, memory contents, stream layouts, output scale, "
-    "cycles_per_image, latency_cycles) for the network in NET.pt "
+    "cycles_per_image, latency_cycles), DIR/NAME.vlt (Verilator waivers), DIR/NAME.core + "
+    "DIR/NAME_tb.v (FuseSoC core, self-checking test bench) and DIR/NAME.xml (IP-XACT) "
+    "for the network in NET.pt "
     "(logdot.golden.network_torch.export_network). --fold sets lanes x PEs per layer; the "
     "other layers get the smallest engine that needs at most --target-cycles cycles per "
     "image (default: the pipeline's unavoidable bound, the largest padded image). Nothing "
@@ -89,6 +91,7 @@ def run(args):
     check_name_arg(args.name)
     if not os.path.isfile(args.network):
         raise CliError(f"--network: no such file: {args.network}")
+    from logdot.generators.common import project_summary
     from logdot.generators.network import resolve_fold, write_network
     from logdot.golden.network_file import load_network
     from logdot.hdl.network import network_plan
@@ -113,6 +116,6 @@ def run(args):
     folds = ", ".join(f"{i}={lanes}x{pes}" for i, (lanes, pes) in full.items())
     print(
         f"wrote {vpath} and {jpath}: {plural(len(net.layers), 'layer')}, fold {folds}, "
-        f"{plural(cpi, 'cycle')} per image"
+        f"{plural(cpi, 'cycle')} per image; {project_summary(vpath)}"
     )
     return 0

@@ -18,7 +18,9 @@ __all__ = ["DESCRIPTION", "add_arguments", "run"]
 DESCRIPTION = """\
 Write DIR/NAME.v (the engine's Verilog, an AXI4-Stream top module), DIR/NAME.json (its
 manifest: parameters, widths, bit layout, latency, tool versions) and DIR/NAME.vlt (Verilator
-lint waivers for NAME.v only: verilator --lint-only -Wall NAME.vlt NAME.v is clean).
+lint waivers for NAME.v only: verilator --lint-only -Wall NAME.vlt NAME.v is clean), DIR/NAME.core
+(FuseSoC: targets lint, sim, synth, synth_ecp5), DIR/NAME_tb.v (its self-checking test bench,
+golden vectors) and DIR/NAME.xml (IP-XACT for Vivado's IP integrator).
 Activation lane i is at s_axis_tdata[i*A +: A], weight lane i at [N*A + i*W +: W] (sign in its
 top bit); s_axis_tlast marks the last beat of a dot product; m_axis_tdata is the result,
 sign-extended to whole bytes; m_axis_tlast is 1 on every result (one result per packet).
@@ -42,7 +44,7 @@ def run(args):
     check_name_arg(args.name)
     from amaranth.back.verilog import YosysError
 
-    from logdot.generators.common import conversion_notice
+    from logdot.generators.common import conversion_notice, project_summary
     from logdot.generators.engine import write
     from logdot.hdl.engine import engine_latency
 
@@ -65,6 +67,6 @@ def run(args):
     print(
         f"wrote {vpath}, {jpath} and {vpath[:-2]}.vlt: {config.lanes} lanes, latency "
         f"{engine_latency(config)} cycles, s_axis_tdata {8 * config.in_bytes} bits, m_axis_tdata "
-        f"{8 * config.out_bytes} bits ({config.result_bits}-bit result)"
+        f"{8 * config.out_bytes} bits ({config.result_bits}-bit result); {project_summary(vpath)}"
     )
     return 0

@@ -23,7 +23,8 @@ __all__ = ["DESCRIPTION", "add_arguments", "check_weights_file", "idle_warnings"
 
 DESCRIPTION = (
     "Write DIR/NAME.v, DIR/NAME.json and DIR/NAME.vlt (Verilator lint waivers for NAME.v "
-    "only): a layer engine (PES output channels x LANES lanes, "
+    "only), DIR/NAME.core + DIR/NAME_tb.v (FuseSoC core, self-checking test bench) and "
+    "DIR/NAME.xml (IP-XACT): a layer engine (PES output channels x LANES lanes, "
     "the layer's weights and biases baked into on-chip memory, bias + ReLU + requantization "
     "per channel) for the quantized Conv2d/Linear layer in LAYER.pt "
     "(logdot.golden.spec_io.save_spec). Nothing is written on error; existing files are kept "
@@ -217,7 +218,7 @@ def run(args):
     """
     check_name_arg(args.name)
     check_weights_file(args.weights)
-    from logdot.generators.common import conversion_notice
+    from logdot.generators.common import conversion_notice, project_summary
     from logdot.generators.layer import write_layer
     from logdot.golden.mapping import map_layer
     from logdot.golden.spec_io import load_spec
@@ -264,7 +265,8 @@ def run(args):
         f"{plural(mapped.beats, 'beat')} per dot product, "
         f"{plural(mapped.tiles, 'output-channel tile')}, "
         f"latency {plural(layer_latency(cfg), 'cycle')}, "
-        f"output {cfg.requant.kind} {plural(cfg.requant.out_bits, 'bit')}"
+        f"output {cfg.requant.kind} {plural(cfg.requant.out_bits, 'bit')}; "
+        f"{project_summary(vpath)}"
     )
     for message in idle_warnings(spec, args.lanes, args.pes):  # after the one error line
         warn(message)

@@ -80,6 +80,14 @@ def add_arguments(parser):
         "(synth_ecp5 -nowidelut): fewer LUT4s, usually a little lower fmax",
     )
     f.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="nextpnr runs per placed target, seeds SEED, SEED+1, ... (default: 3); fmax is "
+        "their median, the report has the min and max too; not with --no-pnr",
+    )
+    f.add_argument(
         "--out",
         default="build/synth",
         metavar="DIR",
@@ -138,7 +146,7 @@ def _check_ignored(args, targets):
             "weight bits)"
         )
     if args.no_pnr:
-        for flag, value in (("--freq", args.freq), ("--seed", args.seed)):
+        for flag, value in (("--freq", args.freq), ("--seed", args.seed), ("--seeds", args.seeds)):
             if value is not None:
                 raise CliError(f"{flag} is for place and route; drop it or --no-pnr")
     typed = getattr(args, "_typed", {}).get("register_every")
@@ -160,10 +168,12 @@ def job_from_args(args):
     ``--ecp5-nowidelut`` without an ECP5 target) is an error, not silently ignored.
     """
     from logdot.synth import TARGETS, SynthJob
+    from logdot.synth.runner import PNR_SEEDS
 
     freq = _frequency(args.freq, "--freq")
     target_fmax = _frequency(args.target_fmax, "--target-fmax")
     seed = 1 if args.seed is None else check_int(args.seed, "--seed", 0)
+    seeds = PNR_SEEDS if args.seeds is None else check_int(args.seeds, "--seeds", 1)
     lin_bits = ()
     if args.baseline == "linear":
         lin_bits = _linear_weight_bits(args.linear_weight_bits or "8")
@@ -187,6 +197,7 @@ def job_from_args(args):
         freq_mhz=freq,
         target_fmax_mhz=target_fmax,
         seed=seed,
+        seeds=seeds,
         widelut=not args.ecp5_nowidelut,
         force=args.force,
         **kw,

@@ -12,8 +12,10 @@ The engine generator (:mod:`logdot.generators.engine`) and the layer generator
   tool versions (:func:`tool_versions`),
 - start the Verilog with a comment block and its own ```timescale`` (:func:`banner`,
   :data:`TIMESCALE`),
-- write ``NAME.v``, ``NAME.json`` and ``NAME.vlt`` (Verilator lint waivers scoped to
-  ``NAME.v``, :func:`logdot.tools.lint.verilator_config`) atomically, never overwriting
+- write ``NAME.v``, ``NAME.json``, ``NAME.vlt`` (Verilator lint waivers scoped to
+  ``NAME.v``, :func:`logdot.tools.lint.verilator_config`), ``NAME.core`` and ``NAME_tb.v``
+  (the FuseSoC core and its self-checking test bench, :mod:`logdot.generators.fusesoc`) and
+  ``NAME.xml`` (IP-XACT, :mod:`logdot.generators.ipxact`) atomically, never overwriting
   without ``force`` (:func:`write_outputs`, built on :func:`atomic_write_texts`).
 
 This module imports neither Amaranth (until :func:`convert` runs) nor torch.
@@ -36,6 +38,7 @@ __all__ = [
     "AXI_RESET",
     "CLOCK",
     "LONG_CONVERSION_LANES",
+    "OUTPUT_SUFFIXES",
     "RESET",
     "TIMESCALE",
     "atomic_write_texts",
@@ -51,6 +54,7 @@ __all__ = [
     "output_paths",
     "padding",
     "port_entries",
+    "project_summary",
     "reorder_ports",
     "reset_words",
     "stream_port_widths",
@@ -383,20 +387,38 @@ def _refuse_existing(path):
         raise FileExistsError(f"{path} exists; use force=True (--force) to overwrite")
 
 
+#: What :func:`write_outputs` writes, as suffixes of the name: the Verilog, the manifest, the
+#: Verilator lint waivers, the FuseSoC core, its test bench and the IP-XACT component.
+OUTPUT_SUFFIXES = (".v", ".json", ".vlt", ".core", "_tb.v", ".xml")
+
+
 def output_paths(out_dir, name):
-    """``(NAME.v, NAME.json, NAME.vlt)`` paths in ``out_dir``: what :func:`write_outputs` writes."""
+    """The paths :func:`write_outputs` writes in ``out_dir``, in :data:`OUTPUT_SUFFIXES` order:
+    ``(NAME.v, NAME.json, NAME.vlt, NAME.core, NAME_tb.v, NAME.xml)``."""
     out_dir = os.fspath(out_dir)
-    return tuple(os.path.join(out_dir, f"{name}{ext}") for ext in (".v", ".json", ".vlt"))
+    return tuple(os.path.join(out_dir, f"{name}{ext}") for ext in OUTPUT_SUFFIXES)
 
 
-def write_outputs(out_dir, name, make, *, force, before_convert=None):
-    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
+def project_summary(vpath):
+    """What the CLI says about the project files next to ``vpath`` (``DIR/NAME.v``):
+    ``"FuseSoC core DIR/NAME.core (test bench DIR/NAME_tb.v), IP-XACT DIR/NAME.xml"``."""
+    stem = os.fspath(vpath)[: -len(".v")]
+    return f"FuseSoC core {stem}.core (test bench {stem}_tb.v), IP-XACT {stem}.xml"
+
+
+def write_outputs(out_dir, name, make, *, force, vectors, before_convert=None):
+    """Write the files of :func:`output_paths` into ``out_dir``; return ``(NAME.v, NAME.json)``.
 
     Existing files are refused before anything is generated (unless ``force``); then
-    ``make()`` returns ``(verilog_text, manifest_dict)``, both generated in memory, and the
-    three files are written together with :func:`atomic_write_texts`. ``NAME.vlt`` is the
-    Verilator configuration waiving :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v``
-    only (:func:`logdot.tools.lint.verilator_config`). ``out_dir`` is created if missing.
+    ``make()`` returns ``(verilog_text, manifest_dict)``, both generated in memory, and
+    ``vectors(manifest_dict)`` the test-bench vectors (a
+    :class:`logdot.generators.fusesoc.StreamVectors` from the golden model), and the six
+    files are written together with :func:`atomic_write_texts`: ``NAME.v``, ``NAME.json``,
+    ``NAME.vlt`` (the Verilator configuration waiving
+    :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only,
+    :func:`logdot.tools.lint.verilator_config`), ``NAME.core`` and ``NAME_tb.v`` (the FuseSoC
+    core and test bench) and ``NAME.xml`` (IP-XACT)
+    (:func:`logdot.generators.fusesoc.project_files`). ``out_dir`` is created if missing.
 
     ``before_convert``, if given, is called with no argument after the checks, right before
     ``make()`` (the CLI prints its :func:`conversion_notice` there, so a refused run prints
@@ -413,18 +435,22 @@ def write_outputs(out_dir, name, make, *, force, before_convert=None):
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
+    from logdot.generators.fusesoc import project_files
     from logdot.tools.lint import verilator_config
 
-    vpath, jpath, cpath = output_paths(out_dir, name)
+    paths = output_paths(out_dir, name)
     if not force:
-        for path in (vpath, jpath, cpath):
+        for path in paths:
             _refuse_existing(path)
     if before_convert is not None:
         before_convert()
     vtext, manifest = make()
+    extra = project_files(manifest, vectors(manifest))
     interrupt.check()  # a Ctrl-C swallowed during generation: write nothing
     jtext = json.dumps(manifest, indent=2) + "\n"
-    ctext = verilator_config(os.path.basename(vpath))
+    ctext = verilator_config(os.path.basename(paths[0]))
     os.makedirs(out_dir, exist_ok=True)
-    atomic_write_texts([(vpath, vtext), (jpath, jtext), (cpath, ctext)], force)
-    return vpath, jpath
+    items = [(paths[0], vtext), (paths[1], jtext), (paths[2], ctext)]
+    items += [(os.path.join(out_dir, file), text) for file, text in extra]
+    atomic_write_texts(items, force)
+    return paths[0], paths[1]

@@ -179,7 +179,9 @@ def manifest(config, *, name="logdot", axi_names=False):
 
 
 def write(config, out_dir, *, name="logdot", force=False, axi_names=False, before_convert=None):
-    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
+    """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
+    ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
+    ``(NAME.v, NAME.json)``.
 
     ``NAME.vlt`` waives :data:`logdot.tools.lint.LINT_WAIVERS` in ``NAME.v`` only:
     ``verilator --lint-only -Wall NAME.vlt NAME.v`` is clean, and other files of the same run
@@ -206,7 +208,16 @@ def write(config, out_dir, *, name="logdot", force=False, axi_names=False, befor
         kw = {"name": name, "axi_names": axi_names}
         return generate_verilog(config, **kw), manifest(config, **kw)
 
-    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    from logdot.generators.fusesoc import engine_vectors
+
+    return common.write_outputs(
+        out_dir,
+        name,
+        make,
+        force=force,
+        vectors=lambda _: engine_vectors(config),
+        before_convert=before_convert,
+    )
 
 
 def linear_verilog(config, *, name="logdot_linear"):

@@ -325,7 +325,9 @@ def write_layer(
     axi_names=False,
     before_convert=None,
 ):
-    """Write ``out_dir/NAME.v``, ``NAME.json`` and ``NAME.vlt``; return ``(NAME.v, NAME.json)``.
+    """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
+    ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
+    ``(NAME.v, NAME.json)``.
 
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
@@ -342,4 +344,13 @@ def write_layer(
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
 
-    return common.write_outputs(out_dir, name, make, force=force, before_convert=before_convert)
+    from logdot.generators.fusesoc import layer_vectors
+
+    return common.write_outputs(
+        out_dir,
+        name,
+        make,
+        force=force,
+        vectors=lambda _: layer_vectors(layer),
+        before_convert=before_convert,
+    )

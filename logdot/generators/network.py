@@ -335,7 +335,8 @@ def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None, 
 def write_network(
     net, out_dir, *, fold=None, name="logdot_network", force=False, target_cycles=None
 ):
-    """Write ``out_dir/NAME.v`` and ``out_dir/NAME.json`` (atomic); return both paths."""
+    """Write ``out_dir/NAME.v``, ``NAME.json`` and the other files of
+    :func:`logdot.generators.common.write_outputs` (atomic); return ``(NAME.v, NAME.json)``."""
     _check_net(net)
     check_name(name)
     full = resolve_fold(net, fold, target_cycles)  # errors before anything is written
@@ -343,4 +344,12 @@ def write_network(
     def make():
         return compile_network(net, fold=full, name=name)
 
-    return write_outputs(out_dir, name, make, force=force)
+    from logdot.generators.fusesoc import network_vectors
+
+    return write_outputs(
+        out_dir,
+        name,
+        make,
+        force=force,
+        vectors=lambda man: network_vectors(net, full, man["latency_cycles"]),
+    )

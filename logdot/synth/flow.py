@@ -8,6 +8,7 @@ baseline beside it, and the pipeline search for a target fmax.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from logdot.golden.formats import EngineConfig, check_bool, check_int
 from logdot.synth.output import check_out_dir, staged_out_dir
 from logdot.synth.report import write_report
-from logdot.synth.runner import SynthError, check_tools, synthesize, tool_versions
+from logdot.synth.runner import PNR_SEEDS, SynthError, check_tools, synthesize, tool_versions
 from logdot.synth.targets import BASELINE_TARGETS, DEFAULT_TARGETS, TARGETS, resolve_targets
 
 __all__ = [
@@ -57,6 +58,7 @@ def synth_config(
     pnr=True,
     freq_mhz=None,
     seed=1,
+    seeds=PNR_SEEDS,
     progress=None,
     widelut=True,
 ):
@@ -90,6 +92,7 @@ def synth_config(
             pnr=pnr,
             freq_mhz=freq_mhz,
             seed=seed,
+            seeds=seeds,
             progress=progress,
             label=label,
             widelut=widelut,
@@ -152,7 +155,10 @@ class SynthJob:
         Search the pipeline (:func:`pipeline_candidates`, fewest registers first) until every
         placed and routed target reaches this fmax.
     seed : int
-        nextpnr placer seed.
+        The first nextpnr placer seed.
+    seeds : int
+        nextpnr runs per placed target (seeds ``seed ..``); fmax is their median, with the
+        min and max beside it (:func:`~logdot.synth.runner.synthesize`).
     widelut : bool
         ECP5: allow the PFU wide-LUT multiplexers (``False``: ``synth_ecp5 -nowidelut``).
     force : bool
@@ -169,6 +175,7 @@ class SynthJob:
     freq_mhz: float | None = None
     target_fmax_mhz: float | None = None
     seed: int = 1
+    seeds: int = PNR_SEEDS
     widelut: bool = True
     force: bool = False
     _placed: tuple = field(default=(), init=False, repr=False, compare=False)
@@ -182,6 +189,7 @@ class SynthJob:
         bits = tuple(check_int(b, "linear_weight_bits", 2, 8) for b in self.linear_weight_bits)
         object.__setattr__(self, "linear_weight_bits", bits)
         check_int(self.seed, "seed", 0)
+        check_int(self.seeds, "seeds", 1)
         check_bool(self.widelut, "widelut")
         check_bool(self.force, "force")
         placed = tuple(n for n in self.targets if TARGETS[n].device is not None)
@@ -200,7 +208,7 @@ class SynthJob:
 
 def _synth_kwargs(job, say):
     """The :func:`synth_config` options every run of a job shares."""
-    return {"seed": job.seed, "progress": say, "widelut": job.widelut}
+    return {"seed": job.seed, "seeds": job.seeds, "progress": say, "widelut": job.widelut}
 
 
 def _pipeline_search(job, say, out_dir):
@@ -267,6 +275,15 @@ def _run_in(job, say, work):
     }
 
 
+def _relative_cwds(report, root):
+    """Make each result's recorded command folders relative to the report's folder ``root``
+    (the run is staged in a temporary folder first, then moved)."""
+    root = Path(root).resolve()
+    for r in report["results"]:
+        for c in r.get("commands", []):
+            c["cwd"] = Path(os.path.relpath(c["cwd"], root)).as_posix()
+
+
 def run(job, *, progress=None, out=None):
     """Run a :class:`SynthJob`: synthesize, write the report files, print the table.
 
@@ -310,6 +327,7 @@ def run(job, *, progress=None, out=None):
     check_tools(job.all_targets, pnr=job.pnr)
     with staged_out_dir(job.out_dir, force=job.force, keep_on=(SynthError,)) as work:
         report = _run_in(job, say, work)
+        _relative_cwds(report, work)
         table = write_report(report, work)
     print(table, file=out)
     print(f"\nreport: {job.out_dir / 'synth_report.json'} ({report['seconds']:.0f} s)", file=out)

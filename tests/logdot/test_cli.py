@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from logdot.cli import COMMANDS, main
+from logdot.generators.common import OUTPUT_SUFFIXES
 from logdot.golden.formats import EngineConfig
 from logdot.golden.spec_io import save_spec
 from tests.support.layers import random_conv_spec
@@ -20,6 +21,11 @@ from tests.support.layers import random_conv_spec
 SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
 #: The repository (not tests/, whose tests/logdot package would shadow logdot for -m).
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _files(name):
+    """The sorted file names a generator writes for design ``name``."""
+    return sorted(f"{name}{suffix}" for suffix in OUTPUT_SUFFIXES)
 
 
 def run(argv, capsys):
@@ -43,7 +49,7 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
                              "--name", "eng", "--out", str(out)], capsys)  # fmt: skip
     assert code == 0, err
     assert err == ""
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]
+    assert sorted(os.listdir(out)) == _files("eng")
     assert "wrote" in stdout and "eng.v" in stdout and "eng.vlt" in stdout
     with open(out / "eng.json") as f:
         m = json.load(f)
@@ -92,7 +98,7 @@ def test_existing_files_need_force(tmp_path, capsys):
     assert (tmp_path / "logdot.v").read_text() == "keep me"
     assert run([*argv, "--force"], capsys)[0] == 0
     assert (tmp_path / "logdot.v").read_text() != "keep me"
-    assert sorted(os.listdir(tmp_path)) == ["logdot.json", "logdot.v", "logdot.vlt"]
+    assert sorted(os.listdir(tmp_path)) == _files("logdot")
 
 
 ERRORS = [
@@ -235,7 +241,7 @@ def test_cli_generate_layer(tmp_path, seed):
     out = tmp_path / "out"
     args = ["generate-layer", "--weights", str(tmp_path / "layer.pt"), "--out", str(out)]
     assert main([*args, "--lanes", "4", "--pes", "2", "--name", "conv"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v", "conv.vlt"]
+    assert sorted(p.name for p in out.iterdir()) == _files("conv")
     m = json.loads((out / "conv.json").read_text())
     assert m["mapping"]["tiles"] == 3 and m["mapping"]["beats_per_dot"] == 7
     assert m["mapping"]["result_scale"] == 2.0 ** m["mapping"]["result_scale_log2"]
@@ -251,7 +257,7 @@ def test_cli_generate_layer(tmp_path, seed):
     (tmp_path / "junk.pt").write_text("not a torch file")
     junk = ["generate-layer", "--weights", str(tmp_path / "junk.pt"), "--out", str(out)]
     assert main([*junk, "--lanes", "4", "--pes", "2", "--name", "j"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["conv.json", "conv.v", "conv.vlt"]
+    assert sorted(p.name for p in out.iterdir()) == _files("conv")
 
 
 def test_cli_error_messages(tmp_path, capsys, seed):

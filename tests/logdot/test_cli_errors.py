@@ -131,7 +131,7 @@ def test_unknown_flag_is_reported_before_missing_required_ones(tmp_path):
     code, _, err = run(["generat", "--lanes", "2"])
     assert err == (
         "logdot: error: unknown command 'generat' (did you mean generate?) (commands: generate, "
-        "synth, generate-layer, compile)\n"
+        "synth, generate-layer, compile, fusesoc-gen)\n"
     )
     assert files_in(tmp_path) == []
 
@@ -288,6 +288,12 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch, when):
             from logdot.tools.lint import verilator_config
 
             assert text == verilator_config(name[: -len(".vlt")] + ".v"), name
+        elif name.endswith(".core"):
+            assert text.startswith("CAPI=2:\n") and text.rstrip().endswith("toplevel: " + name[:-5])
+        elif name.endswith(".xml"):
+            import xml.etree.ElementTree as ET
+
+            ET.fromstring(text)
         else:
             import json
 

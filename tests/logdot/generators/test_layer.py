@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from logdot.generators.common import OUTPUT_SUFFIXES
 from logdot.generators.layer import layer_from_manifest, write_layer
 from logdot.hdl.layer import layer_latency
 from logdot.tools.lint import iverilog_check, verilator_config, verilator_lint
@@ -76,7 +77,7 @@ def test_write_layer_is_atomic_and_keeps_files(tmp_path, seed):
         write_layer(layer, tmp_path / "new2", name="module")
     assert not (tmp_path / "new2").exists()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["logdot_layer.json", "logdot_layer.v", "logdot_layer.vlt"]
+    assert names == sorted(f"logdot_layer{s}" for s in OUTPUT_SUFFIXES)
 
 
 @pytest.mark.parametrize(
