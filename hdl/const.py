@@ -53,9 +53,6 @@ __all__ = [
 
 #: Above this many terms the cheapest-pair planner (quadratic per pick) is skipped.
 _GREEDY_MAX_TERMS = 96
-import os
-
-_KEEP = {} if os.environ.get("NOKEEP") else {"keep": 1}
 
 
 @dataclass(frozen=True)
