@@ -442,7 +442,9 @@ class ConstProcessingElement(wiring.Component):
         s = Signal(signed(adder_bits), name=f"{name}_sum", attrs={"keep": 1})
         high = lower >> d if d else lower
         m.d.comb += s.eq(high + upper if kind == "add" else high - upper)
-        m.d.comb += out.eq(Cat(lower[:d], s) if d else s)
+        # The d low bits pass through: lower's own bits, sign-extended when d is wider.
+        low = lower[:d] if d <= len(lower) else Cat(lower, lower[-1].replicate(d - len(lower)))
+        m.d.comb += out.eq(Cat(low, s) if d else s)
         return out
 
     def elaborate(self, platform):
