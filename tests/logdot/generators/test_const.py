@@ -74,7 +74,11 @@ def test_axi_names_and_force(tmp_path):
             [],
             '--const-weights {f}: "weights"[3] must be a raw 4-bit field in [0, 15]',
         ),
-        ('{"weights": [1, 2, 3, "a"]}', [], "\"weights\"[3] must be an integer, not 'a'"),
+        (
+            '{"weights": [1, 2, 3, "a"]}',
+            [],
+            "--const-weights {f}: \"weights\"[3] must be an integer, not 'a'",
+        ),
         (
             '{"weights": [1, 2, 3, 4]}',
             ["--act-format", "log", "--act-bits", "4"],
