@@ -178,3 +178,24 @@ def test_pack_beat_has_only_activations():
     assert const.pack_beat([1, 1, 1], [1, 2, 3]) == const.pack_beat([1, 1, 1])
     with pytest.raises(ValueError, match="must be the constant weights"):
         const.pack_beat([1, 1, 1], [1, 2, 4])
+
+
+def test_docs_worked_example():
+    """docs/formats.md, "Constant weights", worked example: terms, range, plan, result."""
+    from logdot.hdl.const import const_engine_latency, plan_tree
+
+    cfg = EngineConfig(lanes=4, act_bits=8, weight_bits=4, max_beats=1)
+    const = ConstWeights(cfg, [13, 0, 6, 10])
+    assert [(t.lane, t.shift, t.negative) for t in const.terms()] == [
+        (0, 4, True),
+        (2, 5, False),
+        (3, 1, True),
+    ]
+    assert const.beat_range() == (-6382, 6368) and cfg.acc_bits == 17
+    plan = plan_tree(const.terms(0), cfg.act_range)
+    assert [(n.shift, n.lo, n.hi) for n in (plan.nodes[1][0], plan.root)] == [
+        (1, -1152, 1143),
+        (1, -3191, 3184),
+    ]
+    assert const_dot(const, [[5, -7, 3, 100]]).tolist() == [-184]
+    assert const_engine_latency(const) == 2
