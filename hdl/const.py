@@ -46,6 +46,7 @@ __all__ = [
     "TreeNode",
     "TreePlan",
     "const_engine_latency",
+    "const_input_layout",
     "const_pe_latency",
     "const_tree_plans",
     "plan_tree",

@@ -206,3 +206,31 @@ def test_const_layer_errors(seed):
     layer = small_layer(seed, depth=1, dots=1, act_format="linear")
     with pytest.raises(ValueError, match="exclude each other"):
         LogLayerTop(layer=layer, const_weights=True, weight_port=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "weights"),
+    [
+        (dict(lanes=3, act_bits=4, weight_bits=3, max_beats=4), (0, 3, 0)),  # one lane left (+4)
+        (dict(lanes=3, act_bits=4, weight_bits=3, register_every=1), (5, 6, 7)),  # all negative
+        (
+            dict(lanes=2, act_bits=4, weight_bits=3, max_beats=4),
+            (0, 4),
+        ),  # all zero (4: negative zero)
+        # sqrt(2): both weights odd (even tree empty), one negative
+        (dict(lanes=3, act_bits=5, weight_bits=4, weight_base="sqrt2", frac_bits=3), (9, 10, 0)),
+    ],
+    ids=["one_lane", "all_negative", "all_zero", "sqrt2_empty_even"],
+)
+def test_edge_weight_sets(seed, params, weights):
+    """A single used lane, an all-negative tree (the beat enters as ~x + carry), no used lane
+    at all and an empty parity tree: results equal the golden model."""
+    rng = random.Random(seed)
+    cfg = EngineConfig(**params)
+    const = ConstWeights(cfg, weights)
+    acts, _, last = random_stream(cfg, rng, 30, 3, corners=True)
+    log = drive_stream(
+        ConstDotTop(config=const), const, acts, [None] * 30, last, rng=rng, idle=0.2,
+        backpressure=0.3,
+    )  # fmt: skip
+    check_equal(const_dot(const, acts, last).tolist(), log["results"], context=f"seed {seed}")
