@@ -59,7 +59,8 @@ _ENGINE_KEYS = (
 # Coverage (checked by test_layer_config_coverage): lanes 1..5 and 16, PEs 1..4, linear and log
 # activations (signed, unsigned), weight bases 2 and sqrt2, log and linear outputs (signed,
 # unsigned, rounding right shift, left shift, raw), ReLU on and off, a saturating
-# accumulator, pipelined trees, depth/dots 1 (constant memories) and > 1, the weight port.
+# accumulator, pipelined trees, depth/dots 1 (constant memories) and > 1, the weight port,
+# constant weights compiled to wiring.
 LAYER_CONFIGS = [
     dict(id="n1_p1_a8_w4_log4", lanes=1, pes=1, act_bits=8, weight_bits=4, max_beats=16,
          depth=3, dots=3, relu=True, out=("log", 4, False), offset_adj=0),
@@ -82,6 +83,10 @@ LAYER_CONFIGS = [
     dict(id="n3_p2_log4_w4_acclog", lanes=3, pes=2, act_bits=4, act_format="log",
          weight_bits=4, accumulate="log", frac_bits=5, max_beats=16, depth=4, dots=2,
          relu=True, out=("log", 4, False), offset_adj=0),
+    # Constant weights compiled to wiring (one word per PE), pipelined trees.
+    dict(id="n6_p3_a8_w4_const_re1", lanes=6, pes=3, act_bits=8, weight_bits=4,
+         max_beats=16, register_every=1, depth=1, dots=2, relu=True, out=("linear", 8, True),
+         shift=4, const_weights=True),
 ]  # fmt: skip
 
 
@@ -146,7 +151,14 @@ def run_layer_cosim(sim, entry):
     result = support.cosim(
         sim,
         name=f"layer_{cid}",
-        write=lambda d: write_layer(layer, d, name=TOPLEVEL, weight_port=weight_port, force=True),
+        write=lambda d: write_layer(
+            layer,
+            d,
+            name=TOPLEVEL,
+            weight_port=weight_port,
+            force=True,
+            const_weights=entry.get("const_weights", False),
+        ),
         toplevel=TOPLEVEL,
         test_module=TEST_MODULE,
         manifest_env="LOGDOT_LAYER_MANIFEST",
@@ -193,6 +205,7 @@ def test_layer_config_coverage():
     assert {True, False} <= {c.get("weight_port", False) for c in LAYER_CONFIGS}
     assert any(c.get("weight_port") and c["depth"] == 1 for c in LAYER_CONFIGS)
     assert any(c.get("weight_port") and c["depth"] > 1 for c in LAYER_CONFIGS)
+    assert any(c.get("const_weights") for c in LAYER_CONFIGS)
 
 
 def test_layer_contents_are_seeded():

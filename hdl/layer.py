@@ -26,8 +26,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..golden.const import ConstWeights
 from ..golden.formats import unsigned_width
 from ..golden.layer import Layer
+from .const import ConstProcessingElement
 from .params import check_bool
 from .pe import make_pe, pe_latency
 from .requant import make_requantizer
@@ -39,6 +41,7 @@ __all__ = [
     "RAM_STYLES",
     "LogLayerEngine",
     "LogLayerTop",
+    "check_const_weights_layer",
     "check_ram_style",
     "layer_latency",
 ]
@@ -92,6 +95,27 @@ def check_ram_style(value):
     return value
 
 
+def check_const_weights_layer(config, *, weight_port=False):
+    """Refuse a layer whose weights cannot be compiled to wiring; return ``config``.
+
+    Constant weights need one weight word per PE (``depth == 1``: every output channel's
+    dot product fits one beat and no output-channel tiling), no weight port and linear
+    activations (:class:`logdot.golden.const.ConstWeights`).
+    """
+    if config.depth != 1:
+        raise ValueError(
+            f"const_weights needs one weight word per PE (depth 1: the dot product in one beat, "
+            f"all output channels in parallel), not depth {config.depth}"
+        )
+    if weight_port:
+        raise ValueError("const_weights and weight_port exclude each other (no memory to load)")
+    if config.engine.act_format != "linear":
+        raise ValueError(
+            f"const_weights needs linear activations, not act_format {config.engine.act_format!r}"
+        )
+    return config
+
+
 def _output_layout(cfg):
     """Payload layout of the layer engine's output stream: ``data`` (P fields) and ``last``."""
     return data.StructLayout({"data": cfg.out_bits, "last": 1})
@@ -111,10 +135,13 @@ class _LayerComponent(wiring.Component):
     """Parameters and read-only properties shared by :class:`LogLayerEngine` and
     :class:`LogLayerTop`; a subclass gives its members by :meth:`_members`."""
 
-    def __init__(self, *, layer, weight_port=False, ram_style=None):
+    def __init__(self, *, layer, weight_port=False, ram_style=None, const_weights=False):
         self._layer = _check_layer(layer)
         self._weight_port = check_bool(weight_port, "weight_port")
         self._ram_style = check_ram_style(ram_style)
+        self._const_weights = check_bool(const_weights, "const_weights")
+        if const_weights:
+            check_const_weights_layer(layer.config, weight_port=weight_port)
         super().__init__(self._members(layer.config))
 
     def _members(self, cfg):
@@ -144,6 +171,11 @@ class _LayerComponent(wiring.Component):
     def weight_port(self):
         """Whether the weight-load stream exists."""
         return self._weight_port
+
+    @property
+    def const_weights(self):
+        """Whether the weights are compiled to wiring (:mod:`logdot.hdl.const`)."""
+        return self._const_weights
 
     @property
     def ram_style(self):
@@ -191,6 +223,10 @@ class LogLayerEngine(_LayerComponent):
     ram_style : {None, "block", "distributed", "logic"}
         ``ram_style`` attribute of the weight memories (``None``: the synthesis tool
         chooses; Yosys maps large memories to block RAM and small ones to logic).
+    const_weights : bool
+        Compile the weights to wiring: every PE is a
+        :class:`~logdot.hdl.const.ConstProcessingElement` of its weight word (no memory; needs
+        :func:`check_const_weights_layer`). Results and latency are unchanged.
 
     Members
     -------
@@ -247,7 +283,9 @@ class LogLayerEngine(_LayerComponent):
 
         words = self._layer.weight_words()
         read_data = []
-        if cfg.depth == 1:
+        if self._const_weights:
+            pass  # the weights are wired into the PEs below
+        elif cfg.depth == 1:
             # One word per PE: a constant (or a register the weight port writes), read
             # through a register like the memory's synchronous read port.
             write_ports = []
@@ -286,15 +324,22 @@ class LogLayerEngine(_LayerComponent):
         # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
         pe_list = []
         for p in range(pes):
-            pe = make_pe(eng)
+            if self._const_weights:
+                # Weights as wiring; trees padded to the run-time tree's depth, so the latency
+                # is layer_latency(cfg) either way.
+                const = ConstWeights(eng, cfg.unpack_weight_word(words[0][p]))
+                pe = ConstProcessingElement(const=const, depth=(n - 1).bit_length())
+            else:
+                pe = make_pe(eng)
+            assert pe.latency == pe_latency(eng)
             m.submodules[f"pe{p}"] = pe
             pe_list.append(pe)
             m.d.comb += [pe.en.eq(en), pe.valid.eq(valid), pe.last.eq(last)]
             for i in range(n):
-                m.d.comb += [
-                    pe.act[i].eq(acts[cfg.act_lsb(i) : cfg.act_lsb(i) + ab]),
-                    pe.weight[i].eq(read_data[p][cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb]),
-                ]
+                m.d.comb += pe.act[i].eq(acts[cfg.act_lsb(i) : cfg.act_lsb(i) + ab])
+                if not self._const_weights:
+                    word = read_data[p]
+                    m.d.comb += pe.weight[i].eq(word[cfg.weight_lsb(i) : cfg.weight_lsb(i) + wb])
         result_valid = pe_list[0].o_valid
         # The PEs share every beat and advance together: PE 0's ready is all PEs' ready.
         m.d.comb += pes_ready.eq(pe_list[0].ready if eng.accumulate == "log" else 1)
@@ -391,6 +436,7 @@ class LogLayerTop(_LayerComponent):
     layer : logdot.golden.layer.Layer
     weight_port : bool
     ram_style : {None, "block", "distributed", "logic"}
+    const_weights : bool
         See :class:`LogLayerEngine` (all keyword-only).
 
     Members
@@ -441,7 +487,10 @@ In(8 * word_bytes)
         cfg = self._layer.config
         m = Module()
         m.submodules.engine = eng = LogLayerEngine(
-            layer=self._layer, weight_port=self._weight_port, ram_style=self._ram_style
+            layer=self._layer,
+            weight_port=self._weight_port,
+            ram_style=self._ram_style,
+            const_weights=self._const_weights,
         )
         m.d.comb += [
             eng.i.valid.eq(self.s_axis_tvalid),

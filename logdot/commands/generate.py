@@ -13,7 +13,7 @@ from logdot.options import (
     write_error,
 )
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "const_weights_from_args", "run"]
 
 DESCRIPTION = """\
 Write DIR/NAME.v (the engine's Verilog, an AXI4-Stream top module), DIR/NAME.json (its
@@ -25,6 +25,8 @@ Activation lane i is at s_axis_tdata[i*A +: A], weight lane i at [N*A + i*W +: W
 top bit); s_axis_tlast marks the last beat of a dot product; m_axis_tdata is the result,
 sign-extended to whole bytes; m_axis_tlast is 1 on every result (one result per packet).
 Nothing is written on error; existing files are kept unless --force.
+With --const-weights FILE the weights are compiled to wiring: s_axis_tdata carries only the
+N activations (lane i at [i*A +: A]) and the engine is an adder tree sized for the constants.
 """
 
 
@@ -36,15 +38,65 @@ def add_arguments(parser):
         default_name="logdot",
         name_help="top module name and file stem: a Verilog identifier (default: logdot)",
     )
+    c = parser.add_argument_group("constant weights")
+    c.add_argument(
+        "--const-weights",
+        metavar="FILE",
+        help='JSON {"weights": [...]}: the N raw W-bit weight fields (sign in the top bit, '
+        "code below), compiled to wiring; s_axis_tdata then carries only the activations "
+        "(linear activations only)",
+    )
+
+
+def const_weights_from_args(args, config):
+    """The :class:`~logdot.golden.const.ConstWeights` of ``--const-weights``, or ``None``.
+
+    Raises
+    ------
+    CliError
+        One line naming ``--const-weights`` and the file for an unreadable or malformed file,
+        a wrong number of weights, a field out of range or log activations.
+    """
+    path = getattr(args, "const_weights", None)
+    if path is None:
+        return None
+    from logdot.golden.const import ConstWeights, read_weights_file
+
+    where = f"--const-weights {path}"
+    try:
+        weights = read_weights_file(path)
+    except OSError as exc:
+        raise CliError(f"{where}: cannot read the file: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{where}: {exc}") from None
+    if config.act_format != "linear":
+        raise CliError(f"{where} needs --act-format linear, not --act-format {config.act_format}")
+    if len(weights) != config.lanes:
+        raise CliError(
+            f'{where}: "weights" must have {config.lanes} entries (--lanes {config.lanes}), '
+            f"not {len(weights)}"
+        )
+    hi = (1 << config.weight_bits) - 1
+    for i, w in enumerate(weights):
+        if not 0 <= w <= hi:
+            raise CliError(
+                f'{where}: "weights"[{i}] must be a raw {config.weight_bits}-bit field in '
+                f"[0, {hi}] (--weight-bits {config.weight_bits}; sign in the top bit), not {w}"
+            )
+    return ConstWeights(config, weights)
 
 
 def run(args):
     """Write the engine of the parsed ``args``; return the exit code (raises :class:`CliError`)."""
     config = engine_config_from_args(args)
+    const = const_weights_from_args(args, config)
     check_name_arg(args.name)
     from amaranth.back.verilog import YosysError
 
     from logdot.generators.common import conversion_notice, project_summary
+
+    if const is not None:
+        return _run_const(args, const, YosysError, conversion_notice)
     from logdot.generators.engine import write
     from logdot.hdl.engine import engine_latency
 
@@ -68,5 +120,36 @@ def run(args):
         f"wrote {vpath}, {jpath} and {vpath[:-2]}.vlt: {config.lanes} lanes, latency "
         f"{engine_latency(config)} cycles, s_axis_tdata {8 * config.in_bytes} bits, m_axis_tdata "
         f"{8 * config.out_bytes} bits ({config.result_bits}-bit result); {project_summary(vpath)}"
+    )
+    return 0
+
+
+def _run_const(args, const, yosys_error, conversion_notice):
+    """``run`` for ``--const-weights``: write the constant-weight engine."""
+    from logdot.generators.common import project_summary
+    from logdot.generators.const import write
+    from logdot.hdl.const import const_engine_latency
+
+    cfg = const.config
+    notice = None if args.quiet else conversion_notice(cfg.lanes, f"a {cfg.lanes}-lane engine")
+    try:
+        vpath, jpath = write(
+            const,
+            args.out,
+            name=args.name,
+            force=args.force,
+            axi_names=args.axi_names,
+            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
+        )
+    except yosys_error as exc:
+        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
+    except OSError as exc:
+        raise write_error(exc, args.out) from None
+    zero = len(const.zero_lanes)
+    print(
+        f"wrote {vpath}, {jpath} and {vpath[:-2]}.vlt: {cfg.lanes} lanes with constant weights "
+        f"({cfg.lanes - zero} used, {zero} zero), latency {const_engine_latency(const)} cycles, "
+        f"s_axis_tdata {8 * const.in_bytes} bits (activations only), m_axis_tdata "
+        f"{8 * const.out_bytes} bits ({cfg.result_bits}-bit result); {project_summary(vpath)}"
     )
     return 0

@@ -90,6 +90,14 @@ def add_arguments(parser):
         default_name="logdot_layer",
         name_help="top module name and file stem (default: logdot_layer)",
     )
+    parser.add_argument_group("constant weights").add_argument(
+        "--const-weights",
+        action="store_true",
+        help="compile the weights to wiring (no weight memory: each PE is an adder tree sized "
+        "for its constant weights); needs the whole dot product in one beat and every output "
+        "channel in parallel (--lanes >= the dot product, --pes >= the output channels), "
+        "linear activations, no --weight-port",
+    )
 
 
 #: First bytes of the files torch.save writes: a zip archive, or a (legacy) pickle.
@@ -210,6 +218,24 @@ def _check_accumulate(args, spec):
         )
 
 
+def _check_const_weights(cfg, args):
+    """Refuse ``--const-weights`` where the weights cannot be wiring (one line, the flags)."""
+    if args.weight_port:
+        raise CliError("--const-weights and --weight-port exclude each other")
+    if cfg.engine.act_format != "linear":
+        raise CliError(
+            f"--const-weights needs linear activations; the layer in {args.weights} has "
+            f"{cfg.engine.act_format} activations"
+        )
+    if cfg.depth != 1:
+        raise CliError(
+            f"--const-weights needs one weight word per PE: the layer in {args.weights} takes "
+            f"{plural(cfg.depth, 'weight word')} per PE at --lanes {args.lanes} --pes "
+            f"{args.pes} (raise --lanes to the dot product's length and --pes to the output "
+            "channels)"
+        )
+
+
 def run(args):
     """Write the layer engine of the parsed ``args``; return the exit code.
 
@@ -243,6 +269,8 @@ def run(args):
     except (TypeError, ValueError) as exc:
         raise CliError(_map_error(str(exc), spec, args, flags)) from None
     cfg = mapped.config
+    if args.const_weights:
+        _check_const_weights(cfg, args)
     lanes = cfg.pes * cfg.lanes
     what = f"a {plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')} layer engine ({lanes} lanes)"
     notice = None if args.quiet else conversion_notice(lanes, what)
@@ -256,6 +284,7 @@ def run(args):
             force=args.force,
             axi_names=args.axi_names,
             before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
+            const_weights=args.const_weights,
         )
     except OSError as exc:
         raise write_error(exc, args.out) from None

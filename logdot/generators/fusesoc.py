@@ -42,6 +42,7 @@ __all__ = [
     "VECTOR_SEED",
     "StreamVectors",
     "core_text",
+    "const_vectors",
     "core_vlnv",
     "engine_vectors",
     "layer_vectors",
@@ -153,6 +154,30 @@ def engine_vectors(config, *, seed=VECTOR_SEED):
     # tlast is 1 on every result (logdot.golden.engine.output_tlast; that module needs torch).
     outputs = [(r & mask, True) for r in results]
     return StreamVectors(inputs, outputs, engine_latency(config))
+
+
+def const_vectors(const, *, seed=VECTOR_SEED):
+    """Test-bench vectors of a constant-weight engine (:class:`logdot.golden.const.ConstWeights`):
+    :func:`engine_vectors`' dot products with the constant weights in every beat, the input
+    beats carrying the activations only (:meth:`~logdot.golden.const.ConstWeights.pack_beat`).
+
+    Returns
+    -------
+    StreamVectors
+    """
+    from logdot.golden.reference import reference_dot  # torch-free: logdot generate
+    from logdot.hdl.const import const_engine_latency
+
+    config = const.config
+    rng = random.Random(seed)
+    lengths = [min(n, config.max_beats) for n in (1, 1, 2, 3, 1, 4, 2)]
+    acts = _random_acts(rng, config, sum(lengths))
+    last = _lasts(lengths)
+    results = reference_dot(config, acts, [list(const.weights)] * len(acts), last)
+    mask = (1 << (8 * const.out_bytes)) - 1
+    inputs = [(const.pack_beat(a), t) for a, t in zip(acts, last, strict=True)]
+    outputs = [(r & mask, True) for r in results]
+    return StreamVectors(inputs, outputs, const_engine_latency(const))
 
 
 def layer_vectors(layer, *, seed=VECTOR_SEED):

@@ -25,8 +25,10 @@ Manifest schema (``"schema": "logdot.layer/2"``; keys are stable, no value twice
                     "padding", "tlast"}
     m_axis          {"tdata_bits", "used_bits", "kind", "field_bits", "signed", "fields":
                     [{"pe", "lsb", "width"}], "padding", "tlast"}
-    weights         {"memories": pes, "storage", "ram_style", "ram_style_requested", "depth",
-                    "word_bits", "lanes": [{"lane", "lsb", "width", "sign_bit"}], "program",
+    weights         {"memories": pes, "storage" ("memory", "registers", "constants", or
+                    "wiring": compiled into the adder trees, const_weights), "ram_style",
+                    "ram_style_requested", "depth", "word_bits", "lanes": [{"lane", "lsb",
+                    "width", "sign_bit"}], "program",
                     "words": [[hex word of PE p, ...] per address], "load_port": null or
                     {"order", "tlast", "ready"}}
     bias            {"bits", "program", "values": [[int per PE] per dot]}
@@ -44,7 +46,13 @@ import os
 from logdot.generators import common
 from logdot.golden.layer import Layer
 from logdot.golden.mapping import MappedLayer
-from logdot.hdl.layer import LAYER_PORTS, LogLayerTop, check_ram_style, layer_latency
+from logdot.hdl.layer import (
+    LAYER_PORTS,
+    LogLayerTop,
+    check_const_weights_layer,
+    check_ram_style,
+    layer_latency,
+)
 from logdot.hdl.top import AxiNamesTop
 
 __all__ = [
@@ -112,7 +120,13 @@ def _banner(layer, name, weight_port, axi_names=False):
 
 
 def generate_layer_verilog(
-    layer, *, name="logdot_layer", weight_port=False, ram_style=None, axi_names=False
+    layer,
+    *,
+    name="logdot_layer",
+    weight_port=False,
+    ram_style=None,
+    axi_names=False,
+    const_weights=False,
 ):
     """Verilog text of the layer engine's AXI4-Stream top module ``name``.
 
@@ -120,13 +134,16 @@ def generate_layer_verilog(
     s_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, m_axis_tdata`` and, with
     ``weight_port``, ``w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata``; with
     ``axi_names``, ``aclk`` and ``aresetn`` (synchronous, active low) replace ``clk`` and
-    ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`).
+    ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`). ``const_weights``: the weights as wiring
+    (:class:`logdot.hdl.layer.LogLayerEngine`).
     """
     layer, _ = _split(layer)
     common.check_name(name)
     common.check_bool(weight_port, "weight_port")
     common.check_bool(axi_names, "axi_names")
-    top = LogLayerTop(layer=layer, weight_port=weight_port, ram_style=ram_style)
+    top = LogLayerTop(
+        layer=layer, weight_port=weight_port, ram_style=ram_style, const_weights=const_weights
+    )
     if axi_names:
         top = AxiNamesTop(inner=top)
     text = common.convert(top, name)
@@ -140,8 +157,10 @@ def _half_int(x2):
     return x2 // 2 if x2 % 2 == 0 else x2 / 2
 
 
-def _storage(cfg, weight_port, ram_style):
+def _storage(cfg, weight_port, ram_style, const_weights=False):
     """What holds the weights, and the ``ram_style`` attribute the memories carry."""
+    if const_weights:  # compiled to wiring (logdot.hdl.const)
+        return "wiring", None
     if cfg.depth == 1:  # no memory: one word per PE (see LogLayerEngine)
         return ("registers" if weight_port else "constants"), None
     return "memory", ram_style
@@ -176,7 +195,13 @@ def _mapping(mapped):
 
 
 def layer_manifest(
-    layer, *, name="logdot_layer", weight_port=False, ram_style=None, axi_names=False
+    layer,
+    *,
+    name="logdot_layer",
+    weight_port=False,
+    ram_style=None,
+    axi_names=False,
+    const_weights=False,
 ):
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
@@ -195,7 +220,10 @@ def layer_manifest(
     clock, reset = common.clock_reset(axi_names)
     ed = e.to_dict()
     derived = {k: v for k, v in ed["derived"].items() if k not in _ENGINE_STREAM_KEYS}
-    storage, built_style = _storage(cfg, weight_port, ram_style)
+    common.check_bool(const_weights, "const_weights")
+    if const_weights:
+        check_const_weights_layer(cfg, weight_port=weight_port)
+    storage, built_style = _storage(cfg, weight_port, ram_style, const_weights)
     return {
         "schema": LAYER_MANIFEST_SCHEMA,
         "name": name,
@@ -324,6 +352,7 @@ def write_layer(
     force=False,
     axi_names=False,
     before_convert=None,
+    const_weights=False,
 ):
     """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
     ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
@@ -340,6 +369,9 @@ def write_layer(
     common.check_bool(force, "force")
     common.check_bool(axi_names, "axi_names")
     kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style, "axi_names": axi_names}
+    kw["const_weights"] = common.check_bool(const_weights, "const_weights")
+    if const_weights:
+        check_const_weights_layer(_split(layer)[0].config, weight_port=weight_port)
 
     def make():
         return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)

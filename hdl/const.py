@@ -1,0 +1,594 @@
+"""Constant-weight engine: the weights compiled to wiring, only an adder tree is left.
+
+With the weights fixed (:class:`logdot.golden.const.ConstWeights`), each lane's product is a
+fixed shift with a fixed sign, so the lanes are wires and a zero weight removes its lane.
+What remains is a tree of adders whose every node is sized exactly for the constant values
+(:func:`plan_tree`), followed by the run-time engine's accumulator
+(:class:`~logdot.hdl.accumulator.Accumulator`) and output buffer
+(:class:`~logdot.hdl.skid.SkidBuffer`), so the results, the handshake and the throughput are
+those of :class:`~logdot.hdl.engine.LogDotEngine`.
+
+The tree (one per accumulator parity):
+
+* A node stands for ``(-1 if negative else 1) * (v << shift)`` with ``v`` in an exact
+  ``[lo, hi]``: the sum of the lanes below it, each activation ranging independently over
+  its whole range, so the bounds are attained and ``v`` is exactly ``signed_width(lo, hi)``
+  bits wide.
+* Adding two nodes factors out the smaller shift: the lower node's ``d`` low bits pass
+  through as wires and only ``(low >> d) +- high`` needs an adder. Terms of the same sign
+  are added (a negative sum stays a positive magnitude with ``negative`` set), so a
+  subtraction happens only where a positive and a negative node meet.
+* Several pairings are planned (levels of adjacent nodes sorted by sign and shift; the
+  cheapest pair first; positive and negative terms in separate trees joined by one
+  subtraction) and the cheapest by an estimated iCE40 cost (LUT4 + carry per adder bit, a
+  LUT per inverted subtrahend bit) within the allowed depth is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.const import ConstWeights
+from ..golden.formats import check_int, signed_width
+from .accumulator import Accumulator, accumulator_latency
+from .params import read_only
+from .skid import SkidBuffer
+from .top import LogDotTop
+
+__all__ = [
+    "ConstDotEngine",
+    "ConstDotTop",
+    "ConstProcessingElement",
+    "TreeNode",
+    "TreePlan",
+    "const_engine_latency",
+    "const_input_layout",
+    "const_pe_latency",
+    "const_tree_plans",
+    "plan_tree",
+]
+
+#: Above this many terms the cheapest-pair planner (quadratic per pick) is skipped.
+_GREEDY_MAX_TERMS = 96
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A node of a constant adder tree: ``(-1 if negative else 1) * (v << shift)``.
+
+    Attributes
+    ----------
+    shift : int
+        Weight of ``v``'s least significant bit.
+    negative : bool
+        Whether the node's value is subtracted where it is used.
+    lo, hi : int
+        Exact range of ``v`` (attained).
+    lanes : tuple of int
+        The lanes below the node.
+    """
+
+    shift: int
+    negative: bool
+    lo: int
+    hi: int
+    lanes: tuple
+
+    @property
+    def bits(self):
+        """Width of ``v``: ``signed_width(lo, hi)``."""
+        return signed_width(self.lo, self.hi)
+
+
+def _combine(x, y):
+    """``(node, op)`` for the sum of nodes ``x`` and ``y``.
+
+    ``op`` is ``(kind, lower, upper, d, adder_bits, inverted_bits)``: ``lower``/``upper`` are
+    0/1 (which of ``x``, ``y``) with ``lower`` the smaller shift and ``d`` the shift
+    difference; ``kind`` is ``"add"`` (same signs: ``lower + (upper << d)``), ``"sub_hi"``
+    (``lower - (upper << d)``, the upper node negative) or ``"sub_lo"`` (``(upper << d) -
+    lower``, the lower node negative: no bits pass through).
+    """
+    pair = (x, y)
+    if (x.shift, x.negative) <= (y.shift, y.negative):
+        li, ui = 0, 1
+    else:
+        li, ui = 1, 0
+    lo_n, up_n = pair[li], pair[ui]
+    d = up_n.shift - lo_n.shift
+    lanes = tuple(sorted(x.lanes + y.lanes))
+    if lo_n.negative == up_n.negative:
+        kind = "add"
+        lo, hi = lo_n.lo + (up_n.lo << d), lo_n.hi + (up_n.hi << d)
+        adder = signed_width((lo_n.lo >> d) + up_n.lo, (lo_n.hi >> d) + up_n.hi)
+        inverted, neg = 0, lo_n.negative
+    elif not lo_n.negative:
+        kind = "sub_hi"
+        lo, hi = lo_n.lo - (up_n.hi << d), lo_n.hi - (up_n.lo << d)
+        adder = signed_width((lo_n.lo >> d) - up_n.hi, (lo_n.hi >> d) - up_n.lo)
+        inverted, neg = up_n.bits, False
+    else:
+        kind = "sub_lo"
+        lo, hi = (up_n.lo << d) - lo_n.hi, (up_n.hi << d) - lo_n.lo
+        adder = signed_width(lo, hi)
+        inverted, neg = lo_n.bits, False
+    node = TreeNode(shift=lo_n.shift, negative=neg, lo=lo, hi=hi, lanes=lanes)
+    return node, (kind, li, ui, d, adder, inverted)
+
+
+def _op_cost(op):
+    _, _, _, _, adder, inverted = op
+    return 2 * adder - 1 + inverted  # LUT4 + carry per bit (no carry out of the top bit)
+
+
+def _sort_key(node):
+    return (node.negative, node.shift, node.lo, node.hi, node.lanes)
+
+
+@dataclass(frozen=True)
+class TreePlan:
+    """A planned constant adder tree.
+
+    Attributes
+    ----------
+    leaves : tuple of TreeNode
+        One per term, in the order of the ``terms`` given to :func:`plan_tree`.
+    levels : tuple of tuple
+        Per level, the operations producing the next level's nodes in order: ``(i,)``
+        passes node ``i`` on, ``(i, j)`` adds nodes ``i`` and ``j`` of the level before.
+    nodes : tuple of tuple of TreeNode
+        ``nodes[0]`` are the leaves, ``nodes[L]`` the nodes after level ``L``.
+    strategy : str
+        The pairing rule that produced the plan.
+    cost : int
+        Its estimated iCE40 cost (LUT4 + carry cells).
+    """
+
+    leaves: tuple
+    levels: tuple
+    nodes: tuple
+    strategy: str
+    cost: int
+
+    @property
+    def depth(self):
+        """Adder levels (0 for one or no term)."""
+        return len(self.levels)
+
+    @property
+    def root(self):
+        """The root node, or ``None`` for an empty tree."""
+        return self.nodes[-1][0] if self.nodes[-1] else None
+
+
+def _replay(leaves, levels):
+    """``(history, cost)`` of the operations ``levels`` applied to ``leaves``."""
+    history, cost, nodes = [tuple(leaves)], 0, list(leaves)
+    for ops in levels:
+        nxt = []
+        for op in ops:
+            if len(op) == 1:
+                nxt.append(nodes[op[0]])
+            else:
+                node, info = _combine(nodes[op[0]], nodes[op[1]])
+                cost += _op_cost(info)
+                nxt.append(node)
+        history.append(tuple(nxt))
+        nodes = nxt
+    return history, cost
+
+
+def _run_levels(nodes, choose):
+    """Levels of ``choose(nodes) -> ops`` applied until one node is left."""
+    levels = []
+    while len(nodes) > 1:
+        ops = choose(nodes)
+        levels.append(tuple(ops))
+        nodes = list(_replay(nodes, [ops])[0][-1])
+    return levels
+
+
+def _sorted_pairs(nodes):
+    order = sorted(range(len(nodes)), key=lambda i: _sort_key(nodes[i]))
+    ops = [(order[k], order[k + 1]) for k in range(0, len(order) - 1, 2)]
+    if len(order) % 2:
+        ops.append((order[-1],))
+    return ops
+
+
+def _greedy_pairs(nodes):
+    free = sorted(range(len(nodes)), key=lambda i: _sort_key(nodes[i]))
+    ops = []
+    while len(free) > 1:
+        best = None
+        for a in range(len(free)):
+            for b in range(a + 1, len(free)):
+                c = _op_cost(_combine(nodes[free[a]], nodes[free[b]])[1])
+                if best is None or c < best[0]:
+                    best = (c, a, b)
+        _, a, b = best
+        ops.append((free[a], free[b]))
+        free = [f for k, f in enumerate(free) if k not in (a, b)]
+    if free:
+        ops.append((free[0],))
+    return ops
+
+
+def _split(nodes, choose):
+    """Positive and negative nodes in separate trees side by side, then one subtraction."""
+    sides = [[i for i, n in enumerate(nodes) if n.negative == neg] for neg in (False, True)]
+    subs = [_run_levels([nodes[i] for i in side], choose) for side in sides]
+    levels, index = [], sides  # index[side][k]: position of the side's node k
+    for step in range(max(len(sub) for sub in subs)):
+        ops, new_index = [], []
+        for sub, idx in zip(subs, index, strict=True):
+            mine = sub[step] if step < len(sub) else tuple((k,) for k in range(len(idx)))
+            new_index.append(list(range(len(ops), len(ops) + len(mine))))
+            ops += [tuple(idx[k] for k in op) for op in mine]
+        levels.append(tuple(ops))
+        index = new_index
+    levels.append(((0, 1),))
+    return levels
+
+
+def plan_tree(terms, act_range, *, max_depth=None):
+    """Plan the constant adder tree of ``terms``; return the cheapest :class:`TreePlan`.
+
+    Parameters
+    ----------
+    terms : sequence of logdot.golden.const.ConstTerm
+        The non-zero lanes of one parity.
+    act_range : (int, int)
+        Range of one activation.
+    max_depth : int or None
+        Largest number of adder levels allowed (default: ``ceil(log2(len(terms)))``, the
+        fewest possible, plus one).
+
+    Returns
+    -------
+    TreePlan
+        Deterministic for the same arguments.
+    """
+    a_lo, a_hi = act_range
+    leaves = tuple(
+        TreeNode(shift=t.shift, negative=t.negative, lo=a_lo, hi=a_hi, lanes=(t.lane,))
+        for t in terms
+    )
+    n = len(leaves)
+    least = (n - 1).bit_length() if n else 0
+    if max_depth is None:
+        max_depth = least + 1
+    check_int(max_depth, "max_depth", least)
+    candidates = [("sorted", _run_levels(list(leaves), _sorted_pairs))]
+    if n <= _GREEDY_MAX_TERMS:
+        candidates.append(("greedy", _run_levels(list(leaves), _greedy_pairs)))
+    if any(t.negative for t in leaves) and not all(t.negative for t in leaves):
+        candidates.append(("split", _split(list(leaves), _sorted_pairs)))
+        if n <= _GREEDY_MAX_TERMS:
+            candidates.append(("split-greedy", _split(list(leaves), _greedy_pairs)))
+    best = None
+    for name, levels in candidates:
+        if len(levels) > max_depth:
+            continue
+        history, cost = _replay(leaves, levels)
+        if best is None or (cost, len(levels)) < (best.cost, best.depth):
+            best = TreePlan(
+                leaves=leaves, levels=tuple(levels), nodes=tuple(history), strategy=name, cost=cost
+            )
+    return best
+
+
+def _least_depth(const):
+    """The fewest adder levels any tree of ``const`` needs: ``ceil(log2(terms))``."""
+    return max((max(len(const.terms(p)), 1) - 1).bit_length() for p in const.parities)
+
+
+def _max_depth(const, depth):
+    return _least_depth(const) + 1 if depth is None else depth
+
+
+def const_tree_plans(const, depth=None):
+    """``(plans, depth)``: the :class:`TreePlan` of every parity of ``const`` and the common
+    depth they are padded to (``depth``, or the deepest plan's)."""
+    max_depth = _max_depth(const, depth)
+    plans = [
+        plan_tree(const.terms(p), const.config.act_range, max_depth=max_depth)
+        for p in const.parities
+    ]
+    common = max(p.depth for p in plans) if depth is None else depth
+    return plans, common
+
+
+def const_pe_latency(const, depth=None):
+    """:attr:`ConstProcessingElement.latency` (``k = register_every``)::
+
+    int(register_terms)          # activation registers (the used lanes only)
+    + depth // k                 # tree registers (0 when k == 0)
+    + accumulator_latency(config)
+
+    where ``depth`` is the tree depth (given, or the planned one).
+    """
+    cfg = const.config
+    _, d = const_tree_plans(const, depth)
+    k = cfg.register_every
+    return int(cfg.register_terms) + (d // k if k else 0) + accumulator_latency(cfg)
+
+
+def const_engine_latency(const):
+    """Latency of :class:`ConstDotEngine`: :func:`const_pe_latency` + 1 (output buffer)."""
+    return const_pe_latency(const) + 1
+
+
+def _check_const(const):
+    if not isinstance(const, ConstWeights):
+        raise TypeError(f"const must be a ConstWeights, not {const!r}")
+    return const
+
+
+class ConstProcessingElement(wiring.Component):
+    """One constant-weight dot product: activations in, wired shifts, exact adder trees, the
+    accumulator.
+
+    Like :class:`~logdot.hdl.pe.ProcessingElement` without the weight inputs. The used lanes'
+    activations are registered when ``config.register_terms``; one adder tree per parity
+    (:func:`plan_tree`) is registered every ``register_every`` levels and padded with
+    registers to ``depth`` levels; the beat sum (negated by ``~x`` and a carry-in when the
+    whole tree is negative) goes into an :class:`~logdot.hdl.accumulator.Accumulator`.
+
+    Latency: :attr:`latency` (:func:`const_pe_latency`), counting cycles with ``en`` high.
+    Throughput: one beat per cycle.
+
+    Parameters
+    ----------
+    const : logdot.golden.const.ConstWeights
+        The configuration and its weights (keyword-only).
+    depth : int or None
+        Adder levels of the trees (at least the planned depth): a layer engine pads every PE
+        to the same latency. Default: the planned depth.
+
+    Members
+    -------
+    en : In(1)
+        Pipeline advance.
+    valid, last : In(1)
+        A beat is present; it is the last of its dot product.
+    act : In(config.act_bits).array(config.lanes)
+        Raw activation fields (zero-weight lanes are ignored).
+    o_valid : Out(1)
+        ``result`` holds a finished dot product.
+    result : Out(signed(config.result_bits))
+        The dot product.
+    """
+
+    def __init__(self, *, const, depth=None):
+        self._const = _check_const(const)
+        if depth is not None:
+            check_int(depth, "depth", _least_depth(const))
+        self._plans, self._depth = const_tree_plans(const, depth)
+        cfg = const.config
+        super().__init__(
+            {
+                "en": In(1),
+                "valid": In(1),
+                "last": In(1),
+                "act": In(cfg.act_bits).array(cfg.lanes),
+                "o_valid": Out(1),
+                "result": Out(signed(cfg.result_bits)),
+            }
+        )
+
+    const = read_only("const", "The :class:`~logdot.golden.const.ConstWeights`.")
+    depth = read_only("depth", "Adder levels of the trees (padded).")
+    plans = read_only("plans", "The :class:`TreePlan` of each parity (a list).")
+
+    @property
+    def latency(self):
+        """Cycles from a beat with ``last`` to ``o_valid``; see :func:`const_pe_latency`."""
+        return const_pe_latency(self._const, self._depth)
+
+    def _beat(self, m, p, plan, acts):
+        """Build the tree of parity ``p``; return ``(sum, carry, (lo, hi))`` for the accumulator."""
+        cfg = self._const.config
+        k = cfg.register_every
+        if plan.root is None:
+            return Const(0, signed(1)), Const(0, 1), (0, 0)
+        cur = [acts[leaf.lanes[0]] for leaf in plan.leaves]
+        for level in range(1, self._depth + 1):
+            reg = bool(k) and level % k == 0
+            if level <= plan.depth:
+                ops, metas = plan.levels[level - 1], plan.nodes[level]
+                prev = plan.nodes[level - 1]
+            else:
+                ops, metas, prev = ((0,),), plan.nodes[-1], plan.nodes[-1]
+            nxt = []
+            for j, (op, meta) in enumerate(zip(ops, metas, strict=True)):
+                name = f"p{p}_l{level}_{j}"
+                if len(op) == 1:
+                    value = cur[op[0]]
+                else:
+                    value = self._adder(m, name, [cur[i] for i in op], [prev[i] for i in op])
+                if reg:
+                    r = Signal(signed(meta.bits), name=f"{name}_q", reset_less=True)
+                    with m.If(self.en):
+                        m.d.sync += r.eq(value)
+                    value = r
+                nxt.append(value)
+            cur = nxt
+        root, value = plan.root, cur[0]
+        s = root.shift
+        if root.negative:  # -(v << s) = ~(v << s) + 1: the accumulator's carry-in adds the 1
+            rng = (-(root.hi << s) - 1, -(root.lo << s) - 1)
+            beat = Signal(signed(signed_width(*rng)), name=f"beat{p}")
+            m.d.comb += beat.eq(~(value << s))
+            return beat, Const(1, 1), rng
+        rng = (root.lo << s, root.hi << s)
+        beat = Signal(signed(signed_width(*rng)), name=f"beat{p}")
+        m.d.comb += beat.eq(value << s)
+        return beat, Const(0, 1), rng
+
+    def _adder(self, m, name, values, metas):
+        """One tree adder (exact widths, the lower node's low bits as wires)."""
+        node, (kind, li, ui, d, adder_bits, _) = _combine(*metas)
+        lower, upper = values[li], values[ui]
+        out = Signal(signed(node.bits), name=name)
+        if kind == "sub_lo":
+            s = Signal(signed(adder_bits), name=f"{name}_sum", attrs={"keep": 1})
+            m.d.comb += [s.eq((upper << d) - lower), out.eq(s)]
+            return out
+        # keep: no merging of tree levels into one $macc (see logdot.hdl.tree.AdderTree).
+        s = Signal(signed(adder_bits), name=f"{name}_sum", attrs={"keep": 1})
+        high = lower >> d if d else lower
+        m.d.comb += s.eq(high + upper if kind == "add" else high - upper)
+        # The d low bits pass through: lower's own bits, sign-extended when d is wider.
+        low = lower[:d] if d <= len(lower) else Cat(lower, lower[-1].replicate(d - len(lower)))
+        m.d.comb += out.eq(Cat(low, s) if d else s)
+        return out
+
+    def elaborate(self, platform):
+        const = self._const
+        cfg = const.config
+        m = Module()
+        en = self.en
+        used = sorted({t.lane for t in const.terms()})
+        acts = {}
+        for i in used:
+            a = self.act[i].as_signed() if cfg.act_signed else self.act[i].as_unsigned()
+            if cfg.register_terms:
+                r = Signal(a.shape(), name=f"act{i}", reset_less=True)
+                with m.If(en):
+                    m.d.sync += r.eq(a)
+                a = r
+            v = Signal(signed(signed_width(*cfg.act_range)), name=f"act{i}_value")
+            m.d.comb += v.eq(a)
+            acts[i] = v
+        beats = [
+            self._beat(m, p, plan, acts)
+            for p, plan in zip(const.parities, self._plans, strict=True)
+        ]
+        acc = Accumulator(config=cfg, sum_bits=[len(b[0]) for b in beats])
+        m.submodules.acc = acc
+        for (value, carry, _), (beat, beat_carry) in zip(beats, acc.beats, strict=True):
+            m.d.comb += [beat.eq(value), beat_carry.eq(carry)]
+
+        k = cfg.register_every
+        stages = int(cfg.register_terms) + (self._depth // k if k else 0)
+        valid, last = self.valid, self.last
+        for j in range(stages):
+            rv = Signal(name=f"stage{j}_valid")
+            rl = Signal(name=f"stage{j}_last", reset_less=True)
+            with m.If(en):
+                m.d.sync += [rv.eq(valid), rl.eq(last)]
+            valid, last = rv, rl
+        assert stages + acc.latency == self.latency
+        m.d.comb += [
+            acc.en.eq(en),
+            acc.valid.eq(valid),
+            acc.last.eq(last),
+            self.o_valid.eq(acc.o_valid),
+            self.result.eq(acc.result),
+        ]
+        return m
+
+
+def const_input_layout(const):
+    """Payload layout of the constant engine's input stream: ``data`` (``N * A`` bits), ``last``."""
+    return data.StructLayout({"data": const.in_bits, "last": 1})
+
+
+class ConstDotEngine(wiring.Component):
+    """Constant-weight dot-product engine with stream interfaces.
+
+    One input beat carries the ``lanes`` activations only (lane ``i`` at ``[i*A +: A]``);
+    a :class:`ConstProcessingElement` computes the dot product and a
+    :class:`~logdot.hdl.skid.SkidBuffer` drives the output. Handshake, ``last`` grouping,
+    results and throughput (II = 1) are those of :class:`~logdot.hdl.engine.LogDotEngine`
+    with the same weights on every beat; ``i.ready`` is a flip-flop.
+
+    Latency: :attr:`latency` (:func:`const_engine_latency`).
+
+    Parameters
+    ----------
+    const : logdot.golden.const.ConstWeights
+        The configuration and its weights (keyword-only).
+
+    Members
+    -------
+    i : In(stream.Signature(const_input_layout(const)))
+        Input beats.
+    o : Out(stream.Signature(signed(config.result_bits)))
+        Results, one per dot product.
+    """
+
+    def __init__(self, *, const):
+        self._const = _check_const(const)
+        super().__init__(
+            {
+                "i": In(stream.Signature(const_input_layout(const))),
+                "o": Out(stream.Signature(signed(const.config.result_bits))),
+            }
+        )
+
+    const = read_only("const", "The :class:`~logdot.golden.const.ConstWeights`.")
+
+    @property
+    def config(self):
+        """The engine configuration (``const.config``)."""
+        return self._const.config
+
+    @property
+    def latency(self):
+        """Cycles from a dot product's last beat to its result; :func:`const_engine_latency`."""
+        return const_engine_latency(self._const)
+
+    def elaborate(self, platform):
+        const = self._const
+        cfg = const.config
+        m = Module()
+        pe = ConstProcessingElement(const=const)
+        skid = SkidBuffer(shape=signed(cfg.result_bits))
+        m.submodules.pe = pe
+        m.submodules.outbuf = skid
+        assert pe.latency + skid.latency == self.latency
+        en = Signal(name="en")
+        m.d.comb += [en.eq(skid.i.ready), self.i.ready.eq(en)]
+        beat = self.i.payload.data
+        m.d.comb += [pe.en.eq(en), pe.valid.eq(self.i.valid), pe.last.eq(self.i.payload.last)]
+        for i in range(cfg.lanes):
+            m.d.comb += pe.act[i].eq(beat[const.act_lsb(i) : const.act_lsb(i) + cfg.act_bits])
+        m.d.comb += [skid.i.valid.eq(pe.o_valid), skid.i.payload.eq(pe.result)]
+        wiring.connect(m, skid.o, wiring.flipped(self.o))
+        return m
+
+
+class ConstDotTop(LogDotTop):
+    """The constant-weight engine with the AXI4-Stream names of
+    :class:`~logdot.hdl.top.LogDotTop` (same ports; ``s_axis_tdata`` carries only the
+    activations, ``8 * const.in_bytes`` bits).
+
+    Latency and throughput: those of :class:`ConstDotEngine`.
+
+    Parameters
+    ----------
+    config : logdot.golden.const.ConstWeights
+        The configuration and its weights (keyword-only; the name of the top's parameter).
+
+    Members
+    -------
+    (as :class:`~logdot.hdl.top.LogDotTop`)
+        ``s_axis_tdata`` is ``8 * config.in_bytes`` bits: activation lane ``i`` at
+        ``[i*A +: A]``.
+    """
+
+    _config_type = ConstWeights
+
+    @property
+    def latency(self):
+        """Cycles from the last input beat's transfer to ``m_axis_tvalid``."""
+        return const_engine_latency(self._config)
+
+    def _make_engine(self):
+        return ConstDotEngine(const=self._config)
