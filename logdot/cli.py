@@ -182,6 +182,11 @@ COMMANDS = [
         module="logdot.commands.compile",
         help="write one streaming design (pixels in, outputs out) from a network file",
     ),
+    Command(
+        name="board",
+        module="logdot.commands.board",
+        help="build a board bitstream (amaranth-boards, YoWASP): the network behind a UART",
+    ),
 ]
 
 

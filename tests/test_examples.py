@@ -225,3 +225,22 @@ def test_mnist_on_rtl_argument_errors():
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and flag in lines[0], proc.stderr
+
+
+def test_amaranth_design(tmp_path):
+    """examples/amaranth_design.py (logdot's engines inside a user's Amaranth design, with
+    amaranth.lib.fifo FIFOs and wiring.connect): every output equals the golden model, the
+    counts match; with a corrupted golden value it fails."""
+    out = run_example("amaranth_design.py", "--seed", "3")
+    assert out.strip().splitlines()[-1] == "dots: 4 layer outputs: 6 mismatches: 0", out
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "amaranth_design.py"), "--inject-fault"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].endswith("mismatches: 1"), proc.stdout
+    assert re.search(r"^dot 1: design -?0x[0-9a-f]+, golden -?0x[0-9a-f]+ \(seed 1\)$",
+                     proc.stdout, re.MULTILINE), proc.stdout  # fmt: skip
