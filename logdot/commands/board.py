@@ -100,8 +100,10 @@ def run(args):
     import sys
 
     from logdot.generators.network import resolve_fold
+    from logdot.hdl.network import network_plan
     from logdot.hdl.uart import uart_divisor
     from logdot.synth.board import BOARD_STEPS, BOARDS, BoardError, build_board, uart_cycles
+    from logdot.tools import ToolNotFoundError
     from logdot.tools.progress import LineBar, setup_logging
 
     job = job_from_args(args)
@@ -111,15 +113,17 @@ def run(args):
     except ValueError as exc:
         raise CliError(f"--baud: {exc}") from None
     try:
-        resolve_fold(job.net, job.fold, uart_cycles(job.net, divisor))
-    except ValueError as exc:
-        raise CliError(f"--fold: {exc}") from None
+        network_plan(job.net, resolve_fold(job.net, job.fold, uart_cycles(job.net, divisor)))
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{'--fold' if job.fold else '--network'}: {exc}") from None
     if any((job.out_dir / n).exists() for n in job.outputs) and not job.force:
         raise CliError(f"--out: {job.out_dir} holds an earlier board build (use --force)")
     setup_logging(quiet=args.quiet)
     try:
         with LineBar(total=BOARD_STEPS, desc="board", quiet=args.quiet) as steps:
             report = build_board(job, progress=steps)
+    except ToolNotFoundError as exc:
+        raise CliError(str(exc)) from None
     except BoardError as exc:
         print(f"logdot: board: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
