@@ -33,8 +33,8 @@ response_bytes, parse_response, Response
     The bytes the board answers with, and back.
 board_forward
     The whole board: the bytes of one request to the bytes of its response.
-request_length, response_length
-    Bytes per request and per response.
+request_length, response_length, request_cycles
+    Bytes per request and per response; clock cycles of a request on the line.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ __all__ = [
     "parse_response",
     "pixel_bytes",
     "request_bytes",
+    "request_cycles",
     "request_length",
     "response_bytes",
     "response_length",
@@ -104,6 +105,12 @@ def request_length(net):
     """Bytes of one request: ``H * W * P``."""
     _, h, w = net.input_shape
     return h * w * pixel_bytes(net)
+
+
+def request_cycles(net, divisor):
+    """Clock cycles one request takes on the line at ``divisor`` cycles per bit (start bit,
+    8 data bits, stop bit per byte)."""
+    return request_length(net) * 10 * int(divisor)
 
 
 def response_length(net):

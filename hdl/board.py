@@ -27,6 +27,7 @@ from ..golden.board_protocol import (
     STATUS_OVERRUN,
     STATUS_SHORT,
     pixel_bytes,
+    request_cycles,
 )
 from ..golden.formats import check_int
 from ..golden.network import Network
@@ -35,7 +36,7 @@ from .fifo import StreamFIFO
 from .network import NetworkTop
 from .params import check_bool, read_only
 from .pool import code_key
-from .uart import UARTRx, UARTTx
+from .uart import MAX_DIVISOR, MIN_DIVISOR, UARTRx, UARTTx
 from .window import pixel_layout
 
 __all__ = ["BoardPins", "BoardTop", "RequestPacker", "ResponseFormatter"]
@@ -304,7 +305,7 @@ class BoardTop(wiring.Component):
             raise TypeError(f"net must be a Network, not {type(net).__name__}")
         self._net = net
         self._fold = fold
-        self._divisor = check_int(divisor, "divisor", 4, 1 << 24)
+        self._divisor = check_int(divisor, "divisor", MIN_DIVISOR, MAX_DIVISOR)
         self._timeout = check_int(timeout, "timeout", 1, 1 << 32)
         self._network = NetworkTop(net, fold=fold)
         super().__init__(
@@ -324,6 +325,12 @@ class BoardTop(wiring.Component):
     def network(self):
         """The :class:`~logdot.hdl.network.NetworkTop` inside."""
         return self._network
+
+    @property
+    def request_cycles(self):
+        """Clock cycles one request takes on the line (10 bits per byte): the fastest rate
+        at which images can come in."""
+        return request_cycles(self._net, self._divisor)
 
     def elaborate(self, platform):
         m = Module()
@@ -407,12 +414,15 @@ class BoardPins(wiring.Component):
             ResetSignal("sync").eq(por != 0),
         ]
         m.submodules.top = top = self._top
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
         for name, value in (("uart_tx_enable", 1), ("led", top.frame_error | top.flags.any())):
             try:
-                pin = platform.request(name, 0)
+                pin = platform.request(name, 0, dir="-")
             except ResourceError:
                 continue
-            m.d.comb += pin.o.eq(value)
+            m.submodules[f"{name}_buf"] = buf = io.Buffer("o", pin)
+            m.d.comb += buf.o.eq(value)
         return m

@@ -76,7 +76,9 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
+        self._MustUse__silence = True  # no "never used" warning when the arguments fail
         self._divisor = check_int(divisor, "divisor", MIN_DIVISOR, MAX_DIVISOR)
+        del self._MustUse__silence
         super().__init__(
             {
                 "rx": In(1, init=1),
@@ -152,7 +154,9 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
+        self._MustUse__silence = True  # no "never used" warning when the arguments fail
         self._divisor = check_int(divisor, "divisor", MIN_DIVISOR, MAX_DIVISOR)
+        del self._MustUse__silence
         super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     divisor = read_only("divisor", "Clock cycles per bit.")

@@ -247,9 +247,9 @@ def uart_cycles(net, divisor):
     """Clock cycles one request takes on the line at ``divisor`` cycles per bit (10 bits a
     byte): the folding target of the board flow (an engine faster than the UART only costs
     logic)."""
-    from logdot.golden.board_protocol import request_length
+    from logdot.golden.board_protocol import request_cycles
 
-    return request_length(net) * 10 * divisor
+    return request_cycles(net, divisor)
 
 
 def build_board(job, *, progress=None):

@@ -102,7 +102,7 @@ def test_icebreaker_bitstream_meets_timing(tmp_path, net_file):
 def test_a_design_too_large_for_the_device_fails_naming_the_resource(tmp_path, net_file):
     out = tmp_path / "board"
     code, stdout, err = run(["board", "--board", "icebreaker", "--network", str(net_file),
-                             "--fold", "0=27x4,3=16x5", "--out", str(out), "--quiet"])  # fmt: skip
+                             "--fold", "0=27x4,4=16x5", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 1 and stdout == "", stdout + err
     assert err.startswith("logdot: board: the design does not fit: "), err
     assert "ICESTORM_LC" in err and "iCE40UP5K" in err and err.count("\n") == 1, err
