@@ -41,6 +41,7 @@ from logdot.generators.engine import write  # noqa: E402
 from logdot.golden.engine import dot  # noqa: E402
 from logdot.golden.formats import EngineConfig  # noqa: E402
 from logdot.tools import interrupt  # noqa: E402
+from logdot.tools.progress import bar  # noqa: E402
 from logdot.tools.verilator import build_args, verilator  # noqa: E402
 
 CHUNK = 1 << 20  # beats per generation chunk (dot products never cross a chunk)
@@ -253,12 +254,18 @@ def progress(text):
     print(text, flush=True)
 
 
-def make_files(config, out, beats, seed, max_len):
-    """Write ``stimulus.bin`` and ``expected.bin``; return the number of results."""
+def make_files(config, out, beats, seed, max_len, *, quiet=False):
+    """Write ``stimulus.bin`` and ``expected.bin``; return the number of results (a progress
+    bar of the beats on stderr unless ``quiet``)."""
     rng = np.random.default_rng(seed)
     n_results = 0
     t0 = time.monotonic()
-    with open(out / "stimulus.bin", "wb") as fs, open(out / "expected.bin", "wb") as fe:
+    beats_bar = bar(total=beats, desc="stimulus", unit="beat", unit_scale=True, quiet=quiet)
+    with (
+        beats_bar,
+        open(out / "stimulus.bin", "wb") as fs,
+        open(out / "expected.bin", "wb") as fe,
+    ):
         left = beats
         while left > 0:
             n = min(CHUNK, left)
@@ -269,6 +276,7 @@ def make_files(config, out, beats, seed, max_len):
             fe.write(expected.tobytes())
             n_results += expected.size
             left -= n
+            beats_bar.update(n)
             progress(f"stimulus: {beats - left:,}/{beats:,} beats generated")
     print(f"stimulus: {beats} beats, {n_results} dot products, golden model + packing "
           f"{time.monotonic() - t0:.1f} s")  # fmt: skip
@@ -313,7 +321,7 @@ def run_tb(binary, stim, expected, beats, seed):
 def canaries(binary, config, out, seed):
     """The checker can fail: a wrong expected value and a missing result must be reported."""
     beats = 20000
-    make_files(config, out, beats, seed + 1, 16)
+    make_files(config, out, beats, seed + 1, 16, quiet=True)
     rc, text = run_tb(binary, out / "stimulus.bin", out / "expected.bin", beats, seed)
     if rc != 0:
         sys.exit(f"canary baseline failed (rc {rc}):\n{text}")
@@ -331,7 +339,7 @@ def canaries(binary, config, out, seed):
     print("canaries: a wrong expected value and a missing expected result are both detected")
 
 
-def layer_soak(beats, seed, out, chunk_beats=1_000_000):
+def layer_soak(beats, seed, out, chunk_beats=1_000_000, *, quiet=False):
     """The layer engine (hdl/layer.py): a 64 -> 8 channel linear layer with log weights and
     log activations on 16 lanes x 4 PEs (4 beats per dot product, 2 output-channel tiles),
     streamed through its Verilator test bench (logdot.tools.layer_sim.LayerSim) with idles and
@@ -371,6 +379,7 @@ def layer_soak(beats, seed, out, chunk_beats=1_000_000):
         f"dot product, {ml.tiles} tiles; verilator build {time.monotonic() - t0:.1f} s"
     )
     done, outputs, sim_s, k = 0, 0, 0.0, 0
+    beats_bar = bar(total=beats, desc="layer soak", unit="beat", unit_scale=True, quiet=quiet)
     while done < beats:
         n = max(1, min(chunk_beats, beats - done) // per_vector)
         x = torch.randint(0, 16, (n, 64), generator=g)
@@ -392,7 +401,9 @@ def layer_soak(beats, seed, out, chunk_beats=1_000_000):
         outputs += gold.shape[0]
         sim_s += run.seconds
         k += 1
+        beats_bar.update(run.beats)
         progress(f"layer soak: {done:,}/{beats:,} beats checked")
+    beats_bar.close()
     return done, outputs, sim_s
 
 
@@ -411,6 +422,7 @@ def main(argv=None):
     parser.add_argument("--register-every", type=int, default=0)
     parser.add_argument("--layer-beats", type=int, default=10_000_000,
                         help="beats through the layer engine (0: skip)")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     args = parser.parse_args(argv)
     if args.beats < 1:
         parser.error(f"--beats must be a positive integer, not {args.beats}")
@@ -423,7 +435,7 @@ def main(argv=None):
     print(f"soak: {config}, seed {args.seed} (replay: --seed {args.seed})")
     binary = build(config, out)
     canaries(binary, config, out, args.seed)
-    n_results = make_files(config, out, args.beats, args.seed, args.max_len)
+    n_results = make_files(config, out, args.beats, args.seed, args.max_len, quiet=args.quiet)
     t0 = time.monotonic()
     rc, text = run_tb(binary, out / "stimulus.bin", out / "expected.bin", args.beats, args.seed)
     wall = time.monotonic() - t0
@@ -446,7 +458,7 @@ def main(argv=None):
         (out / name).unlink(missing_ok=True)
     if args.layer_beats > 0:
         t0 = time.monotonic()
-        beats, outputs, sim_s = layer_soak(args.layer_beats, args.seed, out)
+        beats, outputs, sim_s = layer_soak(args.layer_beats, args.seed, out, quiet=args.quiet)
         print(
             f"LAYER SOAK PASSED: {beats:,} beats, {outputs:,} output beats checked; simulator "
             f"{beats / sim_s / 1e6:.2f} M beats/s ({sim_s:.1f} s), total "

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from logdot import synth  # noqa: E402
 from logdot.golden.formats import EngineConfig  # noqa: E402
+from logdot.tools.progress import bar, setup_logging  # noqa: E402
 
 LANES = (1, 4, 16, 64, 256)
 WEIGHT_BITS = (2, 3, 4, 5, 6, 8)
@@ -237,6 +238,7 @@ def main(argv=None):
         action="store_true",
         help="only plot and tabulate the points already cached (e.g. of an interrupted run)",
     )
+    ap.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         print(f"synth_sweep: error: --jobs must be >= 1, not {args.jobs}", file=sys.stderr)
@@ -271,16 +273,23 @@ def main(argv=None):
         return 0
     t0 = time.monotonic()
 
+    logger = setup_logging(quiet=args.quiet, prog="synth_sweep")
+
     def log(line):
-        print(f"[{time.monotonic() - t0:7.1f} s] {line}", file=sys.stderr, flush=True)
+        logger.info(f"[{time.monotonic() - t0:7.1f} s] {line}")
 
     log(f"{len(pts)} points, {args.jobs} in parallel; cache in {out_dir}")
     # Smallest first: an interrupted run still has every cheap point cached.
     order = sorted(pts, key=lambda p: p[2] * (p[3] if p[1] == "linear" else 1))
-    with ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        results = list(
-            ex.map(lambda p: run_point(p, out_dir, args.fresh, log, args.pnr_max_lanes), order)
-        )
+    points_bar = bar(total=len(order), desc="synth sweep", unit="point", quiet=args.quiet)
+
+    def one(p):
+        r = run_point(p, out_dir, args.fresh, log, args.pnr_max_lanes)
+        points_bar.update(1)
+        return r
+
+    with points_bar, ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        results = list(ex.map(one, order))
     (out_dir / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
     # Plot every cached point (also those of earlier runs with other --lanes / --series).
     results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*/point.json"))]

@@ -42,6 +42,7 @@ from logdot.study.data import calibration_subset  # noqa: E402
 from logdot.study.mnist import load_split  # noqa: E402
 from logdot.tools import interrupt  # noqa: E402
 from logdot.tools.network_sim import NetworkSim  # noqa: E402
+from logdot.tools.progress import bar  # noqa: E402
 
 
 def build_parser():
@@ -58,6 +59,7 @@ def build_parser():
     p.add_argument("--idle", type=float, default=0.0, help="s_axis idle probability")
     p.add_argument("--backpressure", type=float, default=0.0, help="m_axis stall probability")
     p.add_argument("--jobs", type=int, default=2, help="C++ compile jobs (Verilator)")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr (no progress bar)")
     return p
 
 
@@ -102,6 +104,8 @@ def main(argv=None):
     cmd = ["compile", "--network", str(net_file), "--name", name, "--out", str(build)]
     if args.fold is not None:
         cmd += ["--fold", args.fold]
+    if args.quiet:
+        cmd.append("--quiet")
     print(f"$ logdot {' '.join(cmd)} --force", flush=True)
     t0 = time.monotonic()
     # The command a user types (the CLI is a program, not a library).
@@ -134,6 +138,7 @@ def main(argv=None):
     got = []
     cycles = 0
     t0 = time.monotonic()
+    images_bar = bar(total=n, desc=f"rtl ({args.sim})", unit="image", quiet=args.quiet)
     for start in range(0, n, args.chunk):
         stop = min(n, start + args.chunk)
         run = sim.run_images(
@@ -146,10 +151,13 @@ def main(argv=None):
         got += run.words
         cycles += run.cycles
         bad = sum(g != w for g, w in zip(got, want, strict=False))
+        images_bar.update(stop - start)
+        images_bar.set_postfix(mismatches=bad)
         print(
             f"rtl: {stop}/{n} images, {bad} mismatches, {time.monotonic() - t0:.1f} s",
             flush=True,
         )
+    images_bar.close()
     mismatches = sum(g != w for g, w in zip(got, want, strict=False)) + abs(len(got) - n)
     hw = predict_outputs(net, torch.stack([output_values(net, w) for w in got]))
     hw_acc = float((hw == y_te[: len(hw)]).float().mean()) if len(hw) else 0.0

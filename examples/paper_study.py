@@ -44,6 +44,7 @@ import torch
 
 from logdot.study.sweep import FULL, QUICK, run_study, study_data
 from logdot.study.tables import write_results
+from logdot.tools.progress import bars_enabled
 
 #: Where the full study writes by default: the repository's committed results.
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -74,6 +75,9 @@ def parse_args(argv):
         help="worker processes, one CPU thread each (default 2; 1 runs in-process)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument(
+        "--quiet", action="store_true", help="nothing on stderr (no progress bars); for scripts"
+    )
     args = p.parse_args(argv)
     if not 1 <= args.jobs <= 64:
         p.error(f"--jobs must be an integer in [1, 64], not {args.jobs!r}")
@@ -98,7 +102,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     data = study_data()
-    bar_kw = dict(disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    quiet = args.quiet or args.no_progress
+    bar_kw = dict(disable=not bars_enabled(quiet), file=sys.stderr, dynamic_ncols=True)
     rows = run_study(cfg, jobs=args.jobs, bar_kw=bar_kw)
     md = write_results(
         out,

@@ -23,7 +23,7 @@ from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
 from .params import check_bool, read_only
 from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
 
-__all__ = ["MaxPool", "pool_cycles", "pool_latency"]
+__all__ = ["MaxPool", "code_key", "pool_cycles", "pool_latency"]
 
 
 def pool_latency():
@@ -55,6 +55,18 @@ def pool_cycles(height, width, kernel, images=1):
     k = check_int(kernel, "kernel", 1, min(height, width))
     last_used = (height // k * k - 1) * width + width // k * k - 1
     return (images - 1) * height * width + last_used + pool_latency() + 1
+
+
+def code_key(code, *, bits, act_format, signed):
+    """A value ordered as the values of the ``bits``-bit code ``code`` (the hardware form of
+    :func:`logdot.golden.window.pool_key`): unsigned codes as unsigned, signed log codes as
+    sign and magnitude, signed linear codes as two's complement."""
+    if not signed:
+        return code.as_unsigned()
+    if act_format == "linear":
+        return code.as_signed()
+    mag = code[: bits - 1].as_unsigned()
+    return Mux(code[bits - 1], -mag, mag)
 
 
 class MaxPool(wiring.Component):
@@ -155,13 +167,7 @@ class MaxPool(wiring.Component):
 
     def _key(self, code):
         """A signed value ordered as the values of ``code``."""
-        a = self._bits
-        if not self._signed:
-            return code.as_unsigned()
-        if self._act_format == "linear":
-            return code.as_signed()
-        mag = code[: a - 1].as_unsigned()
-        return Mux(code[a - 1], -mag, mag)
+        return code_key(code, bits=self._bits, act_format=self._act_format, signed=self._signed)
 
     def _max(self, m, earlier, later, name):
         """Per channel: ``later`` when its value is larger, else ``earlier`` (ties: earlier)."""

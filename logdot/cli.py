@@ -187,6 +187,11 @@ COMMANDS = [
         module="logdot.commands.fusesoc_gen",
         help="write logdot's FuseSoC generator core (engines by parameters in your cores)",
     ),
+    Command(
+        name="board",
+        module="logdot.commands.board",
+        help="build a board bitstream (amaranth-boards, YoWASP): the network behind a UART",
+    ),
 ]
 
 

@@ -313,8 +313,8 @@ def add_output_arguments(parser, *, default_name, name_help):
     o.add_argument(
         "--quiet",
         action="store_true",
-        help="no note on stderr before a long conversion (256 lanes or more: about a minute "
-        "per 1000 lanes)",
+        help="nothing on stderr but errors: no note before a long conversion (256 lanes or "
+        "more: about a minute per 1000 lanes), no progress bar",
     )
 
 

@@ -4,9 +4,12 @@ A cross-cutting suite (the examples use the whole package), so it stays at the t
 examples/paper_study.py has a suite of its own (tests/test_paper_study.py).
 """
 
+import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 from tests.support import ROOT
 
@@ -199,7 +202,15 @@ def test_mnist_on_rtl_reduced(tmp_path):
     output word matches the golden network, the documented last line."""
     args = ["--dataset", "digits", "--images", "3", "--sim", "icarus", "--chunk", "2"]
     args += ["--fold", "0=9x2,1=16x2,3=8x1", "--idle", "0.1", "--backpressure", "0.2"]
-    out = run_example("mnist_on_rtl.py", *args, "--build-dir", str(tmp_path), timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "mnist_on_rtl.py"), *args,
+         "--build-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, LOGDOT_PROGRESS="1"),  # the bar even without a terminal
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert re.search(r"rtl \(icarus\): 100%.*\b3/3 \[", proc.stderr), proc.stderr
     assert "$ logdot compile --network " in out
     assert "fold 0=9x2, 1=16x2, 3=8x1" in out
     assert re.search(r"^RTL \(icarus\):\s+[0-9.]+$", out, re.MULTILINE), out
@@ -225,3 +236,80 @@ def test_mnist_on_rtl_argument_errors():
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and flag in lines[0], proc.stderr
+
+
+def test_amaranth_design(tmp_path):
+    """examples/amaranth_design.py (logdot's engines inside a user's Amaranth design, with
+    amaranth.lib.fifo FIFOs and wiring.connect): every output equals the golden model, the
+    counts match; with a corrupted golden value it fails."""
+    out = run_example("amaranth_design.py", "--seed", "3")
+    assert out.strip().splitlines()[-1] == "dots: 4 layer outputs: 6 mismatches: 0", out
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "amaranth_design.py"), "--inject-fault"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].endswith("mismatches: 1"), proc.stdout
+    assert re.search(r"^dot 1: design -?0x[0-9a-f]+, golden -?0x[0-9a-f]+ \(seed 1\)$",
+                     proc.stdout, re.MULTILINE), proc.stdout  # fmt: skip
+
+
+def _golden_board(master, net, count, *, mutate=False):
+    """A board on the other end of a pseudo-terminal, answering ``count`` requests with the
+    golden responses (``mutate``: the output word big-endian, a wrong byte order)."""
+    import os
+    import select
+
+    from logdot.golden.board_protocol import board_forward, request_length
+
+    n = request_length(net)
+    for _ in range(count):
+        data = b""
+        while len(data) < n:
+            if not select.select([master], [], [], 60)[0]:
+                return
+            data += os.read(master, n - len(data))
+        resp = board_forward(net, data)
+        if mutate:
+            resp = resp[:2] + resp[2:][::-1]
+        os.write(master, resp)
+
+
+@pytest.mark.parametrize("mutate", [False, True])
+def test_board_host_against_a_golden_board(tmp_path, mutate):
+    """examples/board_host.py through a real (pseudo-)terminal, raw mode and all, against a
+    golden board: every answer checked; a board answering in the wrong byte order fails."""
+    import os
+    import pty
+    import threading
+
+    from logdot.golden.network_file import save_network
+    from tests.support.networks import board_net
+
+    net = board_net()
+    save_network(net, tmp_path / "tiny.net.pt")
+    master, slave = pty.openpty()
+    board = threading.Thread(target=_golden_board, args=(master, net, 3), kwargs={"mutate": mutate})
+    board.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "board_host.py"), "--port", os.ttyname(slave),
+             "--network", str(tmp_path / "tiny.net.pt"), "--random", "3", "--timeout", "60"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        board.join(timeout=120)
+        os.close(slave)
+        os.close(master)
+    last = proc.stdout.strip().splitlines()[-1]
+    if not mutate:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert last == "mismatches: 0 accuracy: - images: 3", proc.stdout
+        assert len(re.findall(r"^image \d: class \d status 0x0 logits ", proc.stdout, re.M)) == 3
+    else:
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert last == "mismatches: 3 accuracy: - images: 3", proc.stdout
+        assert re.search(r"^image 0: board [0-9a-f]+ != golden [0-9a-f]+$", proc.stdout, re.M)

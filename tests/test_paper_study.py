@@ -68,12 +68,18 @@ def quick(tmp_path_factory):
     env = dict(os.environ)
     # The trained float model is cached below the current directory; share the repository's.
     env.setdefault("LOGDOT_CACHE", str(RESULTS / ".cache"))
+    env["LOGDOT_PROGRESS"] = "1"  # bars on even without a terminal: --quiet must still win
     before = results_state()
     t0 = time.perf_counter()
-    proc = run("--quick", "--no-progress", cwd=cwd, env=env)
+    proc = run("--quick", "--quiet", cwd=cwd, env=env)
     print(f"paper_study.py --quick took {time.perf_counter() - t0:.1f} s")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return cwd / "build" / "paper_study_quick", proc, before, results_state()
+
+
+def test_quick_quiet_prints_nothing_on_stderr(quick):
+    _, proc, _, _ = quick
+    assert proc.stderr == ""
 
 
 def test_quick_leaves_the_committed_results_untouched(quick):

@@ -294,3 +294,47 @@ def test_vivado_commands_run_as_written(tmp_path):
     (fs,) = root.iterfind("spirit:fileSets/spirit:fileSet[1]/spirit:file/spirit:name", ns)
     assert (repo / fs.text).is_file()  # the file set names the Verilog beside the XML
     assert re.search(r"^module mydot\(aclk, aresetn, ", (repo / "mydot.v").read_text(), re.M)
+
+
+# -- "Use it in your project": Amaranth and the board ----------------------------------------
+
+
+def test_amaranth_snippet_is_the_examples_code():
+    """Every line of the README's Amaranth snippet is a line of examples/amaranth_design.py
+    (which runs in tests/test_examples.py), so the snippet cannot drift from working code."""
+    start = README.index("### In your own Amaranth design")
+    text = README[start : README.index("\n### ", start + 1)]  # the snippet has # comments
+    (src,) = code_blocks(text, "python")
+    example = {line.strip() for line in (ROOT / "examples" / "amaranth_design.py").open()}
+    lines = [line.split("  #")[0].strip() for line in src.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    assert len(lines) >= 8
+    missing = [line for line in lines if not any(e.startswith(line) for e in example)]
+    assert not missing, missing
+
+
+def test_board_commands_parse_as_written():
+    """The board section's commands: ``logdot board`` and the host script accept exactly the
+    flags the README shows (the build itself runs in tests/logdot/test_board.py, -m full)."""
+    import shlex
+
+    from logdot.cli import build_parser
+
+    text = section(README, "### On a board: `logdot board`")
+    (src,) = code_blocks(text, "sh")
+    commands = [shlex.split(c, comments=True) for c in src.replace("\\\n", " ").splitlines()]
+    commands = [c for c in commands if c]
+    assert [c[:2] for c in commands] == [
+        ["python", "examples/mnist_network.py"],
+        ["logdot", "board"],
+        ["python", "examples/board_host.py"],
+    ]
+    args = build_parser(commands[1][1:]).parse_args(commands[1][1:])
+    assert (args.board, args.network) == ("ulx3s-25f", "build/networks/mnist.net.pt")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("board_host", ROOT / "examples" / "board_host.py")
+    host = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(host)
+    hargs = host.build_parser().parse_args(commands[2][2:])
+    assert (hargs.network, hargs.dataset, hargs.images) == (args.network, "mnist", 20)

@@ -95,11 +95,35 @@ def run(args):
     from logdot.generators.network import resolve_fold, write_network
     from logdot.golden.network_file import load_network
     from logdot.hdl.network import network_plan
+    from logdot.tools.progress import bar
 
-    try:
-        net = load_network(args.network)
-    except (ValueError, OSError) as exc:
-        raise CliError(f"--network: {exc}") from None
+    with bar(total=3, desc="compile", unit="step", quiet=args.quiet, leave=False) as steps:
+        steps.set_postfix_str("loading the network")
+        try:
+            net = load_network(args.network)
+        except (ValueError, OSError) as exc:
+            raise CliError(f"--network: {exc}") from None
+        steps.update(1)
+        steps.set_postfix_str("folding")
+        full, stages = _plan(args, net, resolve_fold, network_plan)
+        steps.update(1)
+        steps.set_postfix_str("elaborating and writing the Verilog")
+        try:
+            vpath, jpath = write_network(net, args.out, fold=full, name=args.name, force=args.force)
+        except OSError as exc:
+            raise write_error(exc, args.out) from None
+        steps.update(1)
+    cpi = max(s.cycles_per_image for s in stages)
+    folds = ", ".join(f"{i}={lanes}x{pes}" for i, (lanes, pes) in full.items())
+    print(
+        f"wrote {vpath} and {jpath}: {plural(len(net.layers), 'layer')}, fold {folds}, "
+        f"{plural(cpi, 'cycle')} per image; {project_summary(vpath)}"
+    )
+    return 0
+
+
+def _plan(args, net, resolve_fold, network_plan):
+    """``(fold, stages)`` of the parsed flags (CliError naming the flag)."""
     fold = parse_fold(args.fold, net) if args.fold else None
     if args.target_cycles is not None and args.target_cycles < 1:
         raise CliError(f"--target-cycles: must be a positive integer, not {args.target_cycles}")
@@ -108,14 +132,4 @@ def run(args):
         stages, _ = network_plan(net, full)
     except (TypeError, ValueError) as exc:
         raise CliError(f"{'--fold' if fold else '--network'}: {exc}") from None
-    try:
-        vpath, jpath = write_network(net, args.out, fold=full, name=args.name, force=args.force)
-    except OSError as exc:
-        raise write_error(exc, args.out) from None
-    cpi = max(s.cycles_per_image for s in stages)
-    folds = ", ".join(f"{i}={lanes}x{pes}" for i, (lanes, pes) in full.items())
-    print(
-        f"wrote {vpath} and {jpath}: {plural(len(net.layers), 'layer')}, fold {folds}, "
-        f"{plural(cpi, 'cycle')} per image; {project_summary(vpath)}"
-    )
-    return 0
+    return full, stages

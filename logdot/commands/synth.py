@@ -100,6 +100,11 @@ def add_arguments(parser):
         help="replace an existing --out folder of an earlier run (the new run is built beside "
         "it and swapped in when it has finished)",
     )
+    f.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress (step lines and bar) on stderr; the table still goes to stdout",
+    )
 
 
 def _frequency(text, flag):
@@ -224,6 +229,21 @@ def _check_out(job, out):
         ) from None
 
 
+def _steps(job):
+    """Tool runs of ``job`` (Yosys per target, nextpnr per placed one); ``None`` (unknown)
+    with the pipeline search."""
+    from logdot.synth import TARGETS
+
+    if job.target_fmax_mhz is not None:
+        return None
+    placed = sum(TARGETS[n].device is not None for n in job.targets)
+    n = len(job.targets) + (placed if job.pnr else 0)
+    for _ in job.linear_weight_bits:
+        placed = sum(TARGETS[t].device is not None for t in job.baseline_targets)
+        n += len(job.baseline_targets) + (placed if job.pnr else 0)
+    return n
+
+
 def run(args):
     """Body of ``logdot synth``: build the job, run it; return the exit code.
 
@@ -231,11 +251,14 @@ def run(args):
     """
     from logdot import synth
     from logdot.tools import ToolNotFoundError
+    from logdot.tools.progress import LineBar, setup_logging
 
     job = job_from_args(args)
     _check_out(job, args.out)
+    setup_logging(quiet=args.quiet)
     try:
-        synth.run(job)
+        with LineBar(total=_steps(job), desc="synth", quiet=args.quiet) as steps:
+            synth.run(job, progress=steps)
     except (synth.SynthError, ToolNotFoundError) as exc:
         raise CliError(str(exc)) from None
     return 0

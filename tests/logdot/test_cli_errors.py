@@ -131,7 +131,7 @@ def test_unknown_flag_is_reported_before_missing_required_ones(tmp_path):
     code, _, err = run(["generat", "--lanes", "2"])
     assert err == (
         "logdot: error: unknown command 'generat' (did you mean generate?) (commands: generate, "
-        "synth, generate-layer, compile, fusesoc-gen)\n"
+        "synth, generate-layer, compile, fusesoc-gen, board)\n"
     )
     assert files_in(tmp_path) == []
 

@@ -13,7 +13,15 @@ from torch import nn
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 
-__all__ = ["TILED_FOLD", "conv_pool", "mlp", "quantized_network", "random_images", "small_cnn"]
+__all__ = [
+    "TILED_FOLD",
+    "board_net",
+    "conv_pool",
+    "mlp",
+    "quantized_network",
+    "random_images",
+    "small_cnn",
+]
 
 #: A folding of :func:`small_cnn` with every stage tiled (window replay, gearbox, several
 #: beats per dot product), as ``{layer index: (lanes, PEs)}``.
@@ -83,6 +91,22 @@ def conv_pool(seed=0):
     """A feature map out (2x2 pixels, C, H, W order), pooled on signed linear outputs."""
     return quantized_network(
         lambda: [nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2)], (2, 4, 4), seed=seed, act_bits=3
+    )
+
+
+def board_net(seed=0):
+    """3x4x4 input, conv 3x3 + ReLU + pool 2 + linear to 5 signed outputs, 4-bit log input
+    codes: 12-bit pixel words, two bytes per pixel on the board's UART."""
+    return quantized_network(
+        lambda: [
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16, 5),
+        ],
+        (3, 4, 4),
+        seed=seed,
     )
 
 
