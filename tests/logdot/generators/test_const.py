@@ -6,11 +6,13 @@ file or combination is one error line naming the flag (exit 2, nothing written);
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 
 from logdot.cli import main
+from logdot.generators.common import OUTPUT_SUFFIXES
 from logdot.generators.const import MANIFEST_SCHEMA, manifest, write
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import EngineConfig
@@ -32,7 +34,9 @@ def test_generate_const_writes_engine_and_manifest(tmp_path, capsys):
     argv = ["generate", *ENGINE, "--const-weights", wfile, "--out", str(out), "--name", "cdot"]
     assert main([*argv, "--register-every", "1"]) == 0
     assert "4 lanes with constant weights (3 used, 1 zero)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["cdot.json", "cdot.v", "cdot.vlt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"cdot{suffix}" for suffix in OUTPUT_SUFFIXES
+    )
     text = (out / "cdot.v").read_text()
     assert "module cdot(clk, rst, s_axis_tvalid, s_axis_tready, s_axis_tlast, s_axis_tdata," in text
     assert "input [31:0] s_axis_tdata;" in text  # 4 x 8 activation bits, no weight field
@@ -125,3 +129,27 @@ def test_generate_layer_const_weights(tmp_path, capsys, seed):
     assert main([*argv, "--lanes", "2", "--pes", "3", "--out", str(bad)]) == 2
     assert "--const-weights needs linear activations" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_const_core_sim_target_passes_and_a_wrong_expected_value_fails(tmp_path):
+    """The FuseSoC core of a constant-weight engine: its test bench (activations only in,
+    the golden results of the constant weights out) passes in Icarus; one corrupted
+    expected result makes it fail."""
+    from logdot.generators.fusesoc import core_vlnv
+    from tests.support.fusesoc import fusesoc_run
+
+    wfile = _weights_file(tmp_path / "w.json", [13, 0, 6, 10])
+    out = tmp_path / "out"
+    argv = ["generate", *ENGINE, "--const-weights", wfile, "--out", str(out), "--name", "cdot"]
+    assert main([*argv, "--quiet"]) == 0
+    sim = fusesoc_run(tmp_path / "fs", [out], "sim", core_vlnv("cdot"))
+    assert sim.returncode == 0, sim.stdout
+    assert "LOGDOT_TB_PASS cdot: 7 outputs" in sim.stdout
+    tb = out / "cdot_tb.v"
+    text = tb.read_text()
+    line = [ln for ln in text.splitlines() if re.match(r"\s*out_data\[\d+\] = ", ln)][3]
+    width, value = re.search(r"(\d+)'h([0-9a-f]+)", line).groups()
+    bad = line.replace(f"{width}'h{value}", f"{width}'h{int(value, 16) ^ 1:0{len(value)}x}")
+    tb.write_text(text.replace(line, bad))
+    fail = fusesoc_run(tmp_path / "fs2", [out], "sim", core_vlnv("cdot"))
+    assert fail.returncode != 0 and "LOGDOT_TB_FAIL output 3 is" in fail.stdout, fail.stdout
