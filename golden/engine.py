@@ -17,6 +17,9 @@ Arithmetic (normative prose in ``docs/formats.md``, section "Engine arithmetic")
   ``h = (c - 1) + 2 (d - 1)`` (log activations); the term ``+-(a << (h >> 1))`` (or
   ``+-(1 << (h >> 1))``) goes to the accumulator of parity ``h & 1``, and the result is
   ``y = (A_even << F) + R * A_odd`` with ``R = round(sqrt(2) * 2**F)``;
+* two-term weights (``config.weight_terms == 2``, base 2, linear activations): a weight with
+  first-term code ``c >= 1`` and offset ``j`` contributes ``+-((a << (c - 1 + J)) +
+  (a << (c - 1 + J - j) if j else 0))`` (:mod:`logdot.golden.twoterm`);
 * per beat each accumulator adds the exact lane sum; the accumulator saturates beat by beat
   when ``config.saturating``, else wraps modulo ``2**acc_bits``.
 
@@ -40,6 +43,7 @@ import numpy as np
 import torch
 
 from .formats import EngineConfig, check_int
+from .twoterm import twoterm_value
 
 __all__ = ["EngineConfig", "check_equal", "dot", "output_tlast", "reference_dot", "to_real"]
 
@@ -208,6 +212,9 @@ def _plan(config):
         tables = [[0] * nw for _ in range(parts)]
         for w in range(nw):
             s, c = _weight_fields(config, w)
+            if config.weight_terms == 2:
+                tables[0][w] = twoterm_value(config.weight_bits, w)
+                continue
             if c == 0:
                 continue
             mag, part = _shift_and_part(config, c - 1, None)
@@ -499,6 +506,18 @@ def reference_dot(config, acts, weights, last=None):
                     continue
                 exponent = (c - 1) + (2 if sqrt2 else 1) * (d - 1)
                 mantissa = 1
+            elif config.weight_terms == 2:
+                # Written from docs/formats.md: | sign | c (W-1-(W-1)//2 bits) | j ((W-1)//2) |.
+                lo_a, hi_a = config.act_range
+                assert lo_a <= x <= hi_a, x
+                j_bits = (W - 1) // 2
+                first, j = divmod(c, 2**j_bits)
+                if first == 0:
+                    continue
+                top = first - 1 + (2**j_bits - 1)
+                term = x * 2**top + (x * 2 ** (top - j) if j else 0)
+                beat[0] += -term if negative else term
+                continue
             else:
                 lo_a, hi_a = config.act_range
                 assert lo_a <= x <= hi_a, x

@@ -5,7 +5,8 @@ hardware's codes stand for:
 
 * :class:`Quantizer` fake-quantizes a tensor in one format: ``"float"`` (identity),
   ``"linear"`` (fixed point, scale ``2**exp``), ``"log2"`` or ``"logsqrt2"`` (log codes,
-  full-scale range ``fsr``). ``bits`` counts the sign bit when ``signed``. Its forward is
+  full-scale range ``fsr``), ``"twoterm"`` (two-term power-of-two weights, signed,
+  :mod:`logdot.golden.twoterm_quant`). ``bits`` counts the sign bit when ``signed``. Its forward is
   ``dequant(quant(x))`` exactly, and its gradient is the straight-through estimator of
   :func:`logdot.golden.quant.fake_log_quant` / :func:`logdot.golden.quant.fake_linear_quant`.
 * :class:`LogConv2d` and :class:`LogLinear` are :class:`torch.nn.Conv2d` / :class:`torch.nn.Linear`
@@ -55,6 +56,13 @@ from .quant import (
     linear_quant,
     log_quant,
 )
+from .twoterm import TWOTERM_BITS
+from .twoterm_quant import (
+    fake_twoterm_quant,
+    twoterm_fsr_calibrate,
+    twoterm_fsr_from_max,
+    twoterm_quant,
+)
 
 __all__ = [
     "FORMATS",
@@ -69,7 +77,7 @@ __all__ = [
 ]
 
 #: Number formats of :class:`Quantizer`.
-FORMATS = ("float", "linear", "log2", "logsqrt2")
+FORMATS = ("float", "linear", "log2", "logsqrt2", "twoterm")
 #: Scale (FSR / exponent) rules of :class:`Quantizer`.
 RULES = ("max", "calibrated")
 #: Accumulation modes of :class:`LogConv2d` / :class:`LogLinear`.
@@ -81,6 +89,8 @@ _BASES = {"log2": 2, "logsqrt2": "sqrt2"}
 def _check_bits(fmt, bits, name="bits"):
     if fmt == "float":
         return check_int(bits, name, 1)
+    if fmt == "twoterm":
+        return check_int(bits, name, *TWOTERM_BITS)
     lim = LIMITS["act_bits_linear"] if fmt == "linear" else LIMITS["quant_bits"]
     return check_int(bits, name, *lim)
 
@@ -90,8 +100,9 @@ class Quantizer(nn.Module):
 
     Parameters
     ----------
-    format : {"float", "linear", "log2", "logsqrt2"}
-        Number format. ``"float"`` is the identity.
+    format : {"float", "linear", "log2", "logsqrt2", "twoterm"}
+        Number format. ``"float"`` is the identity. ``"twoterm"``: two-term power-of-two
+        weights (:mod:`logdot.golden.twoterm_quant`, signed only, ``bits`` in ``[3, 8]``).
     bits : int
         Width, the sign bit included when ``signed`` (``[2, 32]`` linear, ``[2, 16]`` log).
     signed : bool
@@ -121,6 +132,8 @@ class Quantizer(nn.Module):
         self._format = check_choice(format, "format", FORMATS)
         self._bits = _check_bits(format, bits)
         self._signed = check_bool(signed, "signed")
+        if format == "twoterm" and not signed:
+            raise ValueError("format 'twoterm' is signed only (a weight format), not signed=False")
         self._rule = check_choice(rule, "rule", RULES)
         self._dynamic = check_bool(dynamic, "dynamic")
         self._search = check_int(search, "search", 0, 64)
@@ -158,7 +171,7 @@ class Quantizer(nn.Module):
         s = f"format={self._format!r}, bits={self._bits}, signed={self._signed}, "
         s += f"rule={self._rule!r}, dynamic={self._dynamic}"
         if bool(self.has_scale):
-            s += f", {'fsr' if self.is_log else 'exp'}={int(self.scale)}"
+            s += f", {'exp' if self._format == 'linear' else 'fsr'}={int(self.scale)}"
         return s
 
     # -- scales --------------------------------------------------------------------------
@@ -166,6 +179,10 @@ class Quantizer(nn.Module):
     def choose_scale(self, x):
         """The FSR (log) or exponent (linear) that ``rule`` picks for tensor ``x``."""
         x = x.detach()
+        if self._format == "twoterm":
+            if self._rule == "max":
+                return twoterm_fsr_from_max(x, self._bits)
+            return twoterm_fsr_calibrate(x, self._bits, search=self._search)
         if self._format == "linear":
             if self._rule == "max":
                 return linear_exp_from_max(x, self._bits, signed=self._signed)
@@ -215,6 +232,8 @@ class Quantizer(nn.Module):
         """Fake-quantize ``x`` with an explicit scale (forward exact, straight-through)."""
         if self.is_float:
             return x
+        if self._format == "twoterm":
+            return fake_twoterm_quant(x, self._bits, scale)
         if self._format == "linear":
             return fake_linear_quant(x, self._bits, scale, signed=self._signed)
         return fake_log_quant(x, self._bits, scale, base=self.base, signed=self._signed)
@@ -225,6 +244,8 @@ class Quantizer(nn.Module):
             raise ValueError("a 'float' quantizer has no codes")
         if scale is None:
             scale = self.resolve_scale(x)
+        if self._format == "twoterm":
+            return twoterm_quant(x, self._bits, scale)
         if self._format == "linear":
             return linear_quant(x, self._bits, scale, signed=self._signed)
         return log_quant(x, self._bits, scale, base=self.base, signed=self._signed)
