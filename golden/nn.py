@@ -67,6 +67,7 @@ from .twoterm_quant import (
 __all__ = [
     "FORMATS",
     "RULES",
+    "WEIGHT_FORMATS",
     "LogConv2d",
     "LogLinear",
     "QuantSettings",
@@ -76,8 +77,10 @@ __all__ = [
     "quantizers",
 ]
 
-#: Number formats of :class:`Quantizer`.
-FORMATS = ("float", "linear", "log2", "logsqrt2", "twoterm")
+#: Number formats of :class:`Quantizer` for any tensor (weights or activations).
+FORMATS = ("float", "linear", "log2", "logsqrt2")
+#: Formats of :class:`Quantizer` for weights only (signed): two-term power-of-two weights.
+WEIGHT_FORMATS = ("twoterm",)
 #: Scale (FSR / exponent) rules of :class:`Quantizer`.
 RULES = ("max", "calibrated")
 #: Accumulation modes of :class:`LogConv2d` / :class:`LogLinear`.
@@ -129,7 +132,7 @@ class Quantizer(nn.Module):
         self, format="float", bits=8, *, signed=True, rule="calibrated", dynamic=False, search=8
     ):
         super().__init__()
-        self._format = check_choice(format, "format", FORMATS)
+        self._format = check_choice(format, "format", FORMATS + WEIGHT_FORMATS)
         self._bits = _check_bits(format, bits)
         self._signed = check_bool(signed, "signed")
         if format == "twoterm" and not signed:
@@ -315,6 +318,8 @@ class _QuantLayerMixin:
         self.weight_quant = Quantizer(
             q.weight_format, q.weight_bits, signed=True, rule=q.weight_rule, dynamic=True
         )
+        if q.act_format in WEIGHT_FORMATS:
+            raise ValueError(f"act_format {q.act_format!r} is a weight format")
         self.input_quant = Quantizer(q.act_format, q.act_bits, signed=q.act_signed, rule=q.act_rule)
         self._accumulation = check_choice(q.accumulation, "accumulation", ACCUMULATIONS)
         self._frac_bits = check_int(q.frac_bits, "frac_bits", 0, logacc._MAX_FRAC_BITS)

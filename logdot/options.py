@@ -12,7 +12,7 @@ import re
 import sys
 
 from logdot.generators.common import check_name
-from logdot.golden.formats import LIMITS, EngineConfig, sqrt2_constant
+from logdot.golden.formats import LIMITS, WEIGHT_TERMS, EngineConfig, sqrt2_constant
 
 __all__ = [
     "ENGINE_FLAGS",
@@ -237,6 +237,16 @@ def add_engine_arguments(parser):
         metavar="K",
         help="longest dot product (beats) the default accumulator is exact for (default: 1024)",
     )
+    g.add_argument(
+        "--weight-terms",
+        type=int,
+        choices=WEIGHT_TERMS,
+        default=1,
+        metavar="T",
+        help="powers of two per weight: 1 (sign + log code; the default) or 2 (two-term "
+        "weights: sign + first-term code + second-term offset, two shifters per lane; needs "
+        "--weight-base 2, linear activations and --weight-bits >= 3)",
+    )
     add_pipeline_arguments(parser)
 
 
@@ -373,6 +383,8 @@ def _check_widths(values, flags):
     fmt, signed, base = values["act_format"], values["act_signed"], values["weight_base"]
     if fmt not in ("linear", "log") or base not in ("2", "sqrt2"):
         return  # argparse refuses these
+    if values.get("weight_terms", 1) != 1:
+        return  # two-term weights: EngineConfig states their (narrower) limits
     context = f"--act-format {fmt}{'' if signed else ' --act-unsigned'} {_base_flag(base)}"
     for param in ("act_bits", "weight_bits"):
         value = values[param]
