@@ -87,6 +87,11 @@ CONFIGS = [
     # Log x log base 2 with a narrow saturating accumulator.
     dict(id="l3_log6_w2_sat8", lanes=3, act_bits=6, weight_bits=2, act_format="log",
          acc_bits=8),
+    # Two-term power-of-two weights (two shifters per lane), the default engine's geometry.
+    dict(id="l16_a8_w5_tt2", lanes=16, act_bits=8, weight_bits=5, weight_terms=2),
+    # Two-term 8-bit weights, unsigned activations, pipelined, narrow saturating accumulator.
+    dict(id="l3_u8_w8_tt2_re1_sat16", lanes=3, act_bits=8, weight_bits=8, act_signed=False,
+         weight_terms=2, register_every=1, acc_bits=16, max_beats=64),
 ]  # fmt: skip
 
 
