@@ -53,6 +53,7 @@ __all__ = [
     "aggregate",
     "logacc_cells",
     "mean_std",
+    "measured_weight_formats",
     "ptq_table",
     "qat_table",
     "quant_kwargs",
@@ -331,8 +332,8 @@ def ptq_table(rows, rule):
                 out.append(
                     dict(scope=scope, format=fmt, bits=bits, accuracy_mean=m, accuracy_std=s)
                 )
-    for scope in WEIGHT_SCOPES:  # weight-only formats, after the others
-        for fmt in WEIGHT_FORMATS:
+    for scope in WEIGHT_SCOPES:  # weight-only formats, after the others (when measured)
+        for fmt in measured_weight_formats(agg, scope):
             for bits in PTQ_BITS:
                 m, s, _ = agg[(scope, fmt, bits)]
                 out.append(
@@ -341,11 +342,17 @@ def ptq_table(rows, rule):
     return out
 
 
+def measured_weight_formats(agg, *key):
+    """The weight-only formats with rows in ``agg`` (keys ``(*key, format, bits)``), in
+    :data:`WEIGHT_FORMATS` order: results written before a format was added lack its rows."""
+    return [f for f in WEIGHT_FORMATS if (*key, f, PTQ_BITS[0] if key else QAT_BITS[0]) in agg]
+
+
 def qat_table(qat_agg):
     """Rows of ``qat.csv`` from the aggregated QAT runs (``{(format, bits): (mean, std, n)}``)."""
     return [
         dict(format=f, bits=b, accuracy=qat_agg[(f, b)][0])
-        for f in QUANT_FORMATS + WEIGHT_FORMATS
+        for f in [*QUANT_FORMATS, *measured_weight_formats(qat_agg)]
         for b in QAT_BITS
     ]
 

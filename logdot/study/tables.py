@@ -29,8 +29,10 @@ from logdot.study.sweep import (
     SCOPES,
     WEIGHT_FORMAT_ACTS,
     WEIGHT_FORMATS,
+    WEIGHT_SCOPES,
     aggregate,
     mean_std,
+    measured_weight_formats,
     ptq_table,
     qat_table,
 )
@@ -117,7 +119,7 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
             for fmt in QUANT_FORMATS:
                 cells = " | ".join(_cell(*agg[rule][(scope, fmt, b)]) for b in PTQ_BITS)
                 out.append(f"| {scope} | {fmt} | {cells} |")
-            for fmt in WEIGHT_FORMATS if scope != "activations" else ():
+            for fmt in measured_weight_formats(agg[rule], scope) if scope in WEIGHT_SCOPES else ():
                 cells = " | ".join(_cell(*agg[rule][(scope, fmt, b)]) for b in PTQ_BITS)
                 out.append(f"| {scope} | {_weight_format_label(fmt, scope)} | {cells} |")
             if scope == "both" and rule == "calibrated":
@@ -135,12 +137,13 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         "and negative terms, subtracted once at the end in the linear domain (the paper does "
         "not say how it handles them). Order: input channel, kernel row, kernel column.\n"
     )
-    out.append(
-        "\nTwo-term weights (`twoterm`, `logdot.golden.twoterm`): each weight is zero or a "
-        "signed sum of two powers of two (sign, first-term log code, offset of the second "
-        "term below the first; bits count every field), the engine's two shifts per lane; "
-        f"with {WEIGHT_FORMAT_ACTS} activations of the same bits in `both` and in QAT.\n"
-    )
+    if measured_weight_formats(agg["calibrated"], "weights"):
+        out.append(
+            "\nTwo-term weights (`twoterm`, `logdot.golden.twoterm`): each weight is zero or a "
+            "signed sum of two powers of two (sign, first-term log code, offset of the second "
+            "term below the first; bits count every field), the engine's two shifts per lane; "
+            f"with {WEIGHT_FORMAT_ACTS} activations of the same bits in `both` and in QAT.\n"
+        )
     if cfg.logacc_frac_sweep:
         out.append("\n## Log-domain accumulation: fraction bits of the accumulator (log2, both)\n")
         out.append("| F | " + " | ".join(f"{b} bits" for b in PTQ_BITS) + " |")
@@ -165,7 +168,7 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
     )
     out.append("| format | " + " | ".join(f"{b} bits QAT | {b} bits PTQ" for b in QAT_BITS) + " |")
     out.append("|---|" + "---|---|" * len(QAT_BITS))
-    for fmt in QUANT_FORMATS + WEIGHT_FORMATS:
+    for fmt in [*QUANT_FORMATS, *measured_weight_formats(qa)]:
         cells = " | ".join(
             f"{_cell(*qa[(fmt, b)])} | {_cell(*agg['calibrated'][('both', fmt, b)])}"
             for b in QAT_BITS

@@ -31,7 +31,7 @@ def test_two_term_engine_bmc(tmp_path):
     assert set(harness.lines.values()) == set(PROPERTIES) | set(LEMMAS)
 
 
-@pytest.mark.parametrize("kind", ["offset", "sign"])
+@pytest.mark.parametrize("kind", ["offset", pytest.param("sign", marks=pytest.mark.full)])
 def test_two_term_mutant_fails(tmp_path, kind):
     """A wrong second-term offset (``j ^ 1``) or a flipped sign in lane 1 must FAIL the
     end-to-end result check alone (no lemmas)."""
