@@ -166,6 +166,11 @@ class LogDotEngine(wiring.Component):
         return self._config.register_every
 
     @property
+    def weight_terms(self):
+        """Powers of two per weight: 1 (single-term log weights) or 2 (two-term weights)."""
+        return self._config.weight_terms
+
+    @property
     def latency(self):
         """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
         (no back-pressure); see :func:`engine_latency`."""
