@@ -11,6 +11,8 @@ when signed). A *dot product* is a non-empty list of beats; its last beat carrie
 
 from __future__ import annotations
 
+from logdot.golden.twoterm import twoterm_magnitudes
+
 __all__ = [
     "act_extremes",
     "beats_to_words",
@@ -77,8 +79,11 @@ def act_extremes(config):
 
 
 def weight_extremes(config):
-    """``(largest negative, largest positive)`` weight codes."""
+    """``(largest negative, largest positive)`` weight codes (two-term weights: the code of
+    the largest magnitude, :func:`logdot.golden.twoterm.twoterm_magnitudes`)."""
     top = (1 << config.weight_code_bits) - 1
+    if config.weight_terms == 2:
+        top = twoterm_magnitudes(config.weight_bits)[-1][1]
     return (1 << config.weight_code_bits) | top, top
 
 

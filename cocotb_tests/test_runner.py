@@ -97,6 +97,11 @@ CONFIGS = [
     dict(id="l3_ulog4_w3_sqrt2_acclog_f3", lanes=3, act_bits=4, weight_bits=3,
          act_format="log", act_signed=False, weight_base="sqrt2", frac_bits=3,
          accumulate="log", max_beats=16, register_terms=False),
+    # Two-term power-of-two weights (two shifters per lane), the default engine's geometry.
+    dict(id="l16_a8_w5_tt2", lanes=16, act_bits=8, weight_bits=5, weight_terms=2),
+    # Two-term 8-bit weights, unsigned activations, pipelined, narrow saturating accumulator.
+    dict(id="l3_u8_w8_tt2_re1_sat16", lanes=3, act_bits=8, weight_bits=8, act_signed=False,
+         weight_terms=2, register_every=1, acc_bits=16, max_beats=64),
 ]  # fmt: skip
 
 

@@ -97,6 +97,11 @@ class ConstWeights:
                 f"constant weights need linear activations (act_format 'linear'), not "
                 f"{cfg.act_format!r}"
             )
+        if cfg.weight_terms != 1:
+            raise ValueError(
+                f"constant weights need single-term weights (weight_terms 1), not "
+                f"{cfg.weight_terms!r}"
+            )
         if isinstance(self.weights, str | bytes) or not hasattr(self.weights, "__iter__"):
             raise TypeError(f"weights must be a sequence of integers, not {self.weights!r}")
         weights = tuple(self.weights)

@@ -17,6 +17,9 @@ Arithmetic (normative prose in ``docs/formats.md``, section "Engine arithmetic")
   ``h = (c - 1) + 2 (d - 1)`` (log activations); the term ``+-(a << (h >> 1))`` (or
   ``+-(1 << (h >> 1))``) goes to the accumulator of parity ``h & 1``, and the result is
   ``y = (A_even << F) + R * A_odd`` with ``R = round(sqrt(2) * 2**F)``;
+* two-term weights (``config.weight_terms == 2``, base 2, linear activations): a weight with
+  first-term code ``c >= 1`` and offset ``j`` contributes ``+-((a << (c - 1 + J)) +
+  (a << (c - 1 + J - j) if j else 0))`` (:mod:`logdot.golden.twoterm`);
 * per beat each accumulator adds the exact lane sum; the accumulator saturates beat by beat
   when ``config.saturating``, else wraps modulo ``2**acc_bits``;
 * ``accumulate="log"``: the terms go one at a time, in stream order, into the log-domain
@@ -45,6 +48,7 @@ import torch
 from . import logacc
 from .formats import EngineConfig, check_int
 from .reference import reference_dot
+from .twoterm import twoterm_value
 
 __all__ = ["EngineConfig", "check_equal", "dot", "output_tlast", "reference_dot", "to_real"]
 
@@ -213,6 +217,9 @@ def _plan(config):
         tables = [[0] * nw for _ in range(parts)]
         for w in range(nw):
             s, c = _weight_fields(config, w)
+            if config.weight_terms == 2:
+                tables[0][w] = twoterm_value(config.weight_bits, w)
+                continue
             if c == 0:
                 continue
             mag, part = _shift_and_part(config, c - 1, None)

@@ -29,6 +29,7 @@ __all__ = [
     "ACT_FORMATS",
     "LIMITS",
     "WEIGHT_BASES",
+    "WEIGHT_TERMS",
     "EngineConfig",
     "ceil_root_pow2",
     "check_bool",
@@ -49,6 +50,8 @@ ACT_FORMATS = ("linear", "log")
 ACCUMULATE_MODES = ("exact", "log")
 #: Weight bases the engine accepts (``2`` or the string ``"sqrt2"``, as on the CLI).
 WEIGHT_BASES = (2, "sqrt2")
+#: Terms per weight the engine accepts (``EngineConfig.weight_terms``).
+WEIGHT_TERMS = (1, 2)
 
 #: Documented limits of every engine parameter (inclusive). Beyond them the generator and
 #: the golden model refuse the configuration at once with a clear error, so that a typo
@@ -264,6 +267,10 @@ class EngineConfig:
         ``0 .. 12``, at least 1 in base sqrt(2)), ``acc_bits`` is resolved to the state width
         (:attr:`log_state_bits`; give ``None``), ``register_every`` must be 0, and the result is
         ``y = D(Lpos) - D(Lneg)`` with ``F`` fraction bits.
+    weight_terms : {1, 2}
+        ``1``: single-term log weights (sign + log code). ``2``: two-term power-of-two
+        weights (:mod:`logdot.golden.twoterm`: sign + first-term code + offset of the second
+        term); needs ``weight_base=2``, linear activations and ``weight_bits >= 3``.
     """
 
     lanes: int
@@ -278,6 +285,7 @@ class EngineConfig:
     register_terms: bool = True
     register_every: int = 0
     accumulate: str = "exact"
+    weight_terms: int = 1
     # Derived, filled in by __post_init__.
     _derived: dict = field(default=None, init=False, repr=False, compare=False)
 
@@ -308,6 +316,7 @@ class EngineConfig:
         check_int(self.max_beats, "max_beats", *LIMITS["max_beats"])
         check_bool(self.register_terms, "register_terms")
         check_int(self.register_every, "register_every", *LIMITS["register_every"])
+        self._check_weight_terms()
 
         d = {}
         exact = self._exact_acc_bits(self.max_beats)
@@ -416,6 +425,23 @@ class EngineConfig:
         (one term per cycle)."""
         return self.lanes if self.accumulate == "log" else 1
 
+    def _check_weight_terms(self):
+        check_choice(self.weight_terms, "weight_terms", WEIGHT_TERMS)
+        if self.weight_terms == 1:
+            return
+        from .twoterm import TWOTERM_BITS
+
+        if self.weight_base != 2:
+            raise ValueError(f"weight_terms=2 needs weight_base 2, not {self.weight_base!r}")
+        if self.act_is_log:
+            raise ValueError("weight_terms=2 needs act_format 'linear', not 'log'")
+        lo = TWOTERM_BITS[0]
+        if self.weight_bits < lo:
+            raise ValueError(
+                f"weight_bits must be at least {lo} with weight_terms=2 (sign, first-term "
+                f"code and second-term offset need one bit each), not {self.weight_bits!r}"
+            )
+
     # -- parameters -----------------------------------------------------------------------
 
     @classmethod
@@ -456,8 +482,24 @@ class EngineConfig:
 
     @property
     def max_weight_exp(self):
-        """Largest weight exponent ``c - 1`` (in units of the weight base)."""
+        """Largest weight exponent ``c - 1`` (in units of the weight base); with two-term
+        weights the largest shift of a term (:func:`logdot.golden.twoterm.twoterm_max_shift`)."""
+        if self.weight_terms == 2:
+            from .twoterm import twoterm_max_shift
+
+            return twoterm_max_shift(self.weight_bits)
         return (1 << self.weight_code_bits) - 2
+
+    @property
+    def weight_unit_offset(self):
+        """Exponent (in units of the weight base) of the engine's integer weight unit minus
+        the weight FSR: ``1 - 2**(W - 1)`` (single term: code 1), or ``1 - 2**B1 - J`` (two
+        terms: the smallest second term, :func:`logdot.golden.twoterm.twoterm_unit_log2`)."""
+        if self.weight_terms == 2:
+            from .twoterm import twoterm_unit_log2
+
+            return twoterm_unit_log2(self.weight_bits, 0)
+        return 1 - (1 << self.weight_code_bits)
 
     @property
     def max_act_exp(self):
@@ -505,6 +547,11 @@ class EngineConfig:
             # +-(1 << shift); the sign is the XOR of both signs (weights always signed).
             return -(1 << s), 1 << s
         lo, hi = self.act_range
+        if self.weight_terms == 2:
+            from .twoterm import twoterm_max_magnitude
+
+            mag = max(-lo, hi) * twoterm_max_magnitude(self.weight_bits)
+            return -mag, mag
         mag = max(-lo, hi) << s
         return -mag, mag
 
@@ -607,7 +654,7 @@ class EngineConfig:
         ``2**act_exp``) or ``act_fsr`` for log activations.
         """
         check_int(weight_fsr, "weight_fsr", *LIMITS["fsr"])
-        wexp = weight_fsr - (1 << self.weight_code_bits) + 1  # value of code 1, in base units
+        wexp = weight_fsr + self.weight_unit_offset  # the integer unit, in base units
         e = wexp if self.weight_base == 2 else wexp / 2
         if self.act_is_log:
             if act_fsr is None:

@@ -5,7 +5,8 @@ hardware's codes stand for:
 
 * :class:`Quantizer` fake-quantizes a tensor in one format: ``"float"`` (identity),
   ``"linear"`` (fixed point, scale ``2**exp``), ``"log2"`` or ``"logsqrt2"`` (log codes,
-  full-scale range ``fsr``). ``bits`` counts the sign bit when ``signed``. Its forward is
+  full-scale range ``fsr``), ``"twoterm"`` (two-term power-of-two weights, signed,
+  :mod:`logdot.golden.twoterm_quant`). ``bits`` counts the sign bit when ``signed``. Its forward is
   ``dequant(quant(x))`` exactly, and its gradient is the straight-through estimator of
   :func:`logdot.golden.quant.fake_log_quant` / :func:`logdot.golden.quant.fake_linear_quant`.
 * :class:`LogConv2d` and :class:`LogLinear` are :class:`torch.nn.Conv2d` / :class:`torch.nn.Linear`
@@ -55,10 +56,18 @@ from .quant import (
     linear_quant,
     log_quant,
 )
+from .twoterm import TWOTERM_BITS
+from .twoterm_quant import (
+    fake_twoterm_quant,
+    twoterm_fsr_calibrate,
+    twoterm_fsr_from_max,
+    twoterm_quant,
+)
 
 __all__ = [
     "FORMATS",
     "RULES",
+    "WEIGHT_FORMATS",
     "LogConv2d",
     "LogLinear",
     "QuantSettings",
@@ -68,8 +77,10 @@ __all__ = [
     "quantizers",
 ]
 
-#: Number formats of :class:`Quantizer`.
+#: Number formats of :class:`Quantizer` for any tensor (weights or activations).
 FORMATS = ("float", "linear", "log2", "logsqrt2")
+#: Formats of :class:`Quantizer` for weights only (signed): two-term power-of-two weights.
+WEIGHT_FORMATS = ("twoterm",)
 #: Scale (FSR / exponent) rules of :class:`Quantizer`.
 RULES = ("max", "calibrated")
 #: Accumulation modes of :class:`LogConv2d` / :class:`LogLinear`.
@@ -81,6 +92,8 @@ _BASES = {"log2": 2, "logsqrt2": "sqrt2"}
 def _check_bits(fmt, bits, name="bits"):
     if fmt == "float":
         return check_int(bits, name, 1)
+    if fmt == "twoterm":
+        return check_int(bits, name, *TWOTERM_BITS)
     lim = LIMITS["act_bits_linear"] if fmt == "linear" else LIMITS["quant_bits"]
     return check_int(bits, name, *lim)
 
@@ -90,8 +103,9 @@ class Quantizer(nn.Module):
 
     Parameters
     ----------
-    format : {"float", "linear", "log2", "logsqrt2"}
-        Number format. ``"float"`` is the identity.
+    format : {"float", "linear", "log2", "logsqrt2", "twoterm"}
+        Number format. ``"float"`` is the identity. ``"twoterm"``: two-term power-of-two
+        weights (:mod:`logdot.golden.twoterm_quant`, signed only, ``bits`` in ``[3, 8]``).
     bits : int
         Width, the sign bit included when ``signed`` (``[2, 32]`` linear, ``[2, 16]`` log).
     signed : bool
@@ -118,9 +132,11 @@ class Quantizer(nn.Module):
         self, format="float", bits=8, *, signed=True, rule="calibrated", dynamic=False, search=8
     ):
         super().__init__()
-        self._format = check_choice(format, "format", FORMATS)
+        self._format = check_choice(format, "format", FORMATS + WEIGHT_FORMATS)
         self._bits = _check_bits(format, bits)
         self._signed = check_bool(signed, "signed")
+        if format == "twoterm" and not signed:
+            raise ValueError("format 'twoterm' is signed only (a weight format), not signed=False")
         self._rule = check_choice(rule, "rule", RULES)
         self._dynamic = check_bool(dynamic, "dynamic")
         self._search = check_int(search, "search", 0, 64)
@@ -158,7 +174,7 @@ class Quantizer(nn.Module):
         s = f"format={self._format!r}, bits={self._bits}, signed={self._signed}, "
         s += f"rule={self._rule!r}, dynamic={self._dynamic}"
         if bool(self.has_scale):
-            s += f", {'fsr' if self.is_log else 'exp'}={int(self.scale)}"
+            s += f", {'exp' if self._format == 'linear' else 'fsr'}={int(self.scale)}"
         return s
 
     # -- scales --------------------------------------------------------------------------
@@ -166,6 +182,10 @@ class Quantizer(nn.Module):
     def choose_scale(self, x):
         """The FSR (log) or exponent (linear) that ``rule`` picks for tensor ``x``."""
         x = x.detach()
+        if self._format == "twoterm":
+            if self._rule == "max":
+                return twoterm_fsr_from_max(x, self._bits)
+            return twoterm_fsr_calibrate(x, self._bits, search=self._search)
         if self._format == "linear":
             if self._rule == "max":
                 return linear_exp_from_max(x, self._bits, signed=self._signed)
@@ -215,6 +235,8 @@ class Quantizer(nn.Module):
         """Fake-quantize ``x`` with an explicit scale (forward exact, straight-through)."""
         if self.is_float:
             return x
+        if self._format == "twoterm":
+            return fake_twoterm_quant(x, self._bits, scale)
         if self._format == "linear":
             return fake_linear_quant(x, self._bits, scale, signed=self._signed)
         return fake_log_quant(x, self._bits, scale, base=self.base, signed=self._signed)
@@ -225,6 +247,8 @@ class Quantizer(nn.Module):
             raise ValueError("a 'float' quantizer has no codes")
         if scale is None:
             scale = self.resolve_scale(x)
+        if self._format == "twoterm":
+            return twoterm_quant(x, self._bits, scale)
         if self._format == "linear":
             return linear_quant(x, self._bits, scale, signed=self._signed)
         return log_quant(x, self._bits, scale, base=self.base, signed=self._signed)
@@ -294,6 +318,8 @@ class _QuantLayerMixin:
         self.weight_quant = Quantizer(
             q.weight_format, q.weight_bits, signed=True, rule=q.weight_rule, dynamic=True
         )
+        if q.act_format in WEIGHT_FORMATS:
+            raise ValueError(f"act_format {q.act_format!r} is a weight format")
         self.input_quant = Quantizer(q.act_format, q.act_bits, signed=q.act_signed, rule=q.act_rule)
         self._accumulation = check_choice(q.accumulation, "accumulation", ACCUMULATIONS)
         self._frac_bits = check_int(q.frac_bits, "frac_bits", 0, logacc._MAX_FRAC_BITS)

@@ -66,6 +66,18 @@ def reference_dot(config, acts, weights, last=None):
                     continue
                 exponent = (c - 1) + (2 if sqrt2 else 1) * (d - 1)
                 mantissa = 1
+            elif config.weight_terms == 2:
+                # Written from docs/formats.md: | sign | c (W-1-(W-1)//2 bits) | j ((W-1)//2) |.
+                lo_a, hi_a = config.act_range
+                assert lo_a <= x <= hi_a, x
+                j_bits = (W - 1) // 2
+                first, j = divmod(c, 2**j_bits)
+                if first == 0:
+                    continue
+                top = first - 1 + (2**j_bits - 1)
+                term = x * 2**top + (x * 2 ** (top - j) if j else 0)
+                beat[0] += -term if negative else term
+                continue
             else:
                 lo_a, hi_a = config.act_range
                 assert lo_a <= x <= hi_a, x

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import EngineConfig
-from .lane import LogLane
+from .lane import make_lane
 from .params import check_config
 from .pe import make_pe, pe_latency
 from .skid import SkidBuffer
@@ -77,7 +77,7 @@ class LogDotEngine(wiring.Component):
     All keyword-only, exactly those of :class:`logdot.golden.formats.EngineConfig` (which validates
     them and derives every width): ``lanes``, ``act_bits``, ``weight_bits``, ``act_format``,
     ``act_signed``, ``weight_base``, ``frac_bits``, ``acc_bits``, ``max_beats``,
-    ``register_terms``, ``register_every``, ``accumulate``.
+    ``register_terms``, ``register_every``, ``accumulate``, ``weight_terms``.
 
     Members
     -------
@@ -178,6 +178,11 @@ class LogDotEngine(wiring.Component):
         return self._config.accumulate
 
     @property
+    def weight_terms(self):
+        """Powers of two per weight: 1 (single-term log weights) or 2 (two-term weights)."""
+        return self._config.weight_terms
+
+    @property
     def latency(self):
         """Cycles from the transfer of a dot product's last beat to ``o.valid`` of its result
         (no back-pressure); see :func:`engine_latency`."""
@@ -192,12 +197,14 @@ class LogDotEngine(wiring.Component):
     # -- hardware ------------------------------------------------------------------------------
 
     def _make_lane(self, index):
-        """The lane stage of lane ``index``: a :class:`~logdot.hdl.lane.LogLane`.
+        """The lane stage of lane ``index``: :func:`~logdot.hdl.lane.make_lane` of the config (a
+        :class:`~logdot.hdl.lane.LogLane`, or a :class:`~logdot.hdl.lane.TwoTermLane` for
+        two-term weights).
 
         The one hook a variant engine overrides to swap the lane stage and keep everything
         else (the multiplier baseline :class:`logdot.hdl.linear.LinearDotEngine` does).
         """
-        return LogLane(config=self._config)
+        return make_lane(self._config)
 
     def elaborate(self, platform):
         cfg = self._config

@@ -22,13 +22,16 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int, signed_width
+from ..golden.twoterm import twoterm_fields, twoterm_max_magnitude
 from .params import check_config, read_only
 
 __all__ = [
     "Lane",
     "LogLane",
+    "TwoTermLane",
     "bounded_shift_left",
     "lane_term_range",
+    "make_lane",
     "parities",
     "shift_stages",
     "term_bits",
@@ -69,7 +72,9 @@ def lane_term_range(config, p):
     if config.act_is_log:
         return config.term_range(_parity_arg(config, p))
     lo, hi = config.act_range
-    return min(lo << s, -(hi << s) - 1), max(hi << s, -(lo << s) - 1)
+    # The largest weight magnitude: 2**s (one term), 3 * 2**(s - 1) (two terms).
+    mag = twoterm_max_magnitude(config.weight_bits) if config.weight_terms == 2 else 1 << s
+    return min(lo * mag, -(hi * mag) - 1), max(hi * mag, -(lo * mag) - 1)
 
 
 def term_bits(config, p):
@@ -195,6 +200,11 @@ class LogLane(Lane):
 
     def __init__(self, *, config):
         check_config(config)
+        if config.weight_terms != 1:
+            raise ValueError(
+                f"LogLane takes single-term weights (weight_terms=1), not weight_terms="
+                f"{config.weight_terms!r}; use TwoTermLane"
+            )
         super().__init__(
             config=config, term_ranges=[lane_term_range(config, p) for p in parities(config)]
         )
@@ -285,3 +295,86 @@ class LogLane(Lane):
                     bit = neg  # sign extension of the thermometer
                 m.d.comb += onehot[j].eq(bit)
             m.d.comb += term.eq(Mux(sel, onehot, 0))
+
+
+class TwoTermLane(Lane):
+    """Term of one lane with a two-term power-of-two weight: two bounded shifters, one sum,
+    a folded sign; no multiplier.
+
+    Combinational (latency 0 cycles, one product per cycle). The weight field is
+    ``| sign | c (B1 bits) | j (B2 bits) |`` (:mod:`logdot.golden.twoterm`, ``J = 2**B2 - 1``);
+    the term is ``+-((a << (c - 1 + J)) + (a << (c - 1 + J - j) if j else 0))``:
+
+    * shifter 1: ``y = a << (c - 1)`` for ``c >= 1`` (``a`` gated to 0 for ``c = 0``), as
+      ``(a << c) >> 1`` by 2:1 mux stages over the bits of ``c``: no subtractor;
+    * the first term is ``y << J`` (a constant shift: wires);
+    * shifter 2: ``y << (J - j)``, gated to 0 for ``j = 0``; ``J - j`` is the bitwise
+      complement of ``j``'s ``B2`` bits, so the amount needs no subtractor either;
+    * one adder sums both terms, and the weight's sign is folded into the adder tree as in
+      :class:`LogLane`: a negative term is emitted as the one's complement with ``carry0 = 1``.
+
+    Parameters
+    ----------
+    config : logdot.golden.formats.EngineConfig
+        Engine configuration with ``weight_terms == 2`` (base 2, linear activations).
+
+    Members
+    -------
+    act : In(act_bits)
+        Raw activation field (two's complement or unsigned).
+    weight : In(weight_bits)
+        Raw two-term weight field.
+    term0, carry0 : Out(signed(term_bits(config, 0))), Out(1)
+        The term is ``term0 + carry0``.
+    """
+
+    def __init__(self, *, config):
+        check_config(config)
+        if config.weight_terms != 2:
+            raise ValueError(
+                f"TwoTermLane takes two-term weights (weight_terms=2), not weight_terms="
+                f"{config.weight_terms!r}; use LogLane"
+            )
+        super().__init__(config=config, term_ranges=[lane_term_range(config, 0)])
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        b1, b2 = twoterm_fields(cfg.weight_bits)
+        big_j = (1 << b2) - 1
+        c = Signal(b1, name="first_code")
+        j = Signal(b2, name="offset")
+        neg = Signal(name="negative")
+        m.d.comb += [
+            j.eq(self.weight[:b2]),
+            c.eq(self.weight[b2 : b2 + b1]),
+            neg.eq(self.weight[cfg.weight_bits - 1]),
+        ]
+        shape = Shape(cfg.act_bits, cfg.act_signed)
+        a = Signal(shape, name="act_value")
+        gated = Signal(shape, name="act_gated")
+        m.d.comb += [a.eq(self.act), gated.eq(Mux(c != 0, a, 0))]
+        # Shifter 1: y = a << (c - 1) = (a << c) >> 1 (exact: the gated a << c is even).
+        max1 = (1 << b1) - 2
+        y2 = shift_stages(m, gated, [(c[i], 1 << i) for i in range(b1)], max1 + 1, name="shl1")
+        y = Signal(Shape(cfg.act_bits + max1, cfg.act_signed), name="first_base")
+        m.d.comb += y.eq(y2[1:])
+        # Shifter 2: y << (J - j) for j >= 1, where J - j = ~j (B2 bits) <= J - 1.
+        y_gated = Signal(y.shape(), name="second_base")
+        m.d.comb += y_gated.eq(Mux(j != 0, y, 0))
+        second = shift_stages(
+            m, y_gated, [(~j[i], 1 << i) for i in range(b2)], big_j - 1, name="shl2"
+        )
+        tw = term_bits(cfg, 0)
+        total = Signal(signed(tw), name="magnitude")
+        m.d.comb += total.eq((y << big_j) + second)
+        # One's complement when negative; the tree adds carry0 = 1 to complete the negation.
+        m.d.comb += [self.term0.eq(total ^ neg.replicate(tw)), self.carry0.eq(neg)]
+        return m
+
+
+def make_lane(config):
+    """The lane stage the engine uses for ``config``: a :class:`TwoTermLane` for two-term
+    weights (``config.weight_terms == 2``), else a :class:`LogLane`."""
+    check_config(config)
+    return TwoTermLane(config=config) if config.weight_terms == 2 else LogLane(config=config)

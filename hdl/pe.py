@@ -12,7 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator, accumulator_latency
-from .lane import Lane, LogLane, parities
+from .lane import Lane, parities
+from .lane import make_lane as default_lane
 from .logacc import LogSerialPE, log_pe_latency
 from .params import check_config, read_only
 from .tree import AdderTree, tree_latency
@@ -71,8 +72,9 @@ class ProcessingElement(wiring.Component):
         Engine configuration; every width comes from it.
     make_lane : callable, optional
         ``make_lane(index)`` returns the :class:`~logdot.hdl.lane.Lane` of lane ``index``
-        (default: a :class:`~logdot.hdl.lane.LogLane`). The lanes must agree on their
-        number of parities with ``config``.
+        (default: :func:`logdot.hdl.lane.make_lane` of ``config``, a
+        :class:`~logdot.hdl.lane.LogLane` or :class:`~logdot.hdl.lane.TwoTermLane`). The
+        lanes must agree on their number of parities with ``config``.
 
     Members
     -------
@@ -95,7 +97,7 @@ class ProcessingElement(wiring.Component):
         if make_lane is None:
 
             def make_lane(index):
-                return LogLane(config=cfg)
+                return default_lane(cfg)
 
         elif not callable(make_lane):
             raise TypeError(f"make_lane must be callable, not {make_lane!r}")

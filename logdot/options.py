@@ -12,7 +12,13 @@ import re
 import sys
 
 from logdot.generators.common import check_name
-from logdot.golden.formats import ACCUMULATE_MODES, LIMITS, EngineConfig, sqrt2_constant
+from logdot.golden.formats import (
+    ACCUMULATE_MODES,
+    LIMITS,
+    WEIGHT_TERMS,
+    EngineConfig,
+    sqrt2_constant,
+)
 
 __all__ = [
     "ENGINE_FLAGS",
@@ -246,6 +252,16 @@ def add_engine_arguments(parser):
         "(needs --act-format log; --frac-bits F of the log2 state, 0..12, default 8; one "
         "term per cycle, so a beat takes --lanes cycles)",
     )
+    g.add_argument(
+        "--weight-terms",
+        type=int,
+        choices=WEIGHT_TERMS,
+        default=1,
+        metavar="T",
+        help="powers of two per weight: 1 (sign + log code; the default) or 2 (two-term "
+        "weights: sign + first-term code + second-term offset, two shifters per lane; needs "
+        "--weight-base 2, linear activations and --weight-bits >= 3)",
+    )
     add_pipeline_arguments(parser)
 
 
@@ -384,6 +400,8 @@ def _check_widths(values, flags):
     fmt, signed, base = values["act_format"], values["act_signed"], values["weight_base"]
     if fmt not in ("linear", "log") or base not in ("2", "sqrt2"):
         return  # argparse refuses these
+    if values.get("weight_terms", 1) != 1:
+        return  # two-term weights: EngineConfig states their (narrower) limits
     context = f"--act-format {fmt}{'' if signed else ' --act-unsigned'} {_base_flag(base)}"
     for param in ("act_bits", "weight_bits"):
         value = values[param]

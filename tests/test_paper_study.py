@@ -143,7 +143,9 @@ def test_ptq_table_structure(quick, name):
     header, rows = read_csv(out / name)
     assert header == ["scope", "format", "bits", "accuracy_mean", "accuracy_std"]
     keys = [(r[0], r[1], int(r[2])) for r in rows]
-    assert keys == [(s, f, b) for s in SCOPES for f in FORMATS for b in PTQ_BITS]
+    assert keys == [(s, f, b) for s in SCOPES for f in FORMATS for b in PTQ_BITS] + [
+        (s, "twoterm", b) for s in ("weights", "both") for b in PTQ_BITS
+    ]
     for r in rows:
         m, s = float(r[3]), float(r[4])
         assert 0.0 <= m <= 1.0 and s == 0.0  # one seed: no spread
@@ -161,7 +163,7 @@ def test_qat_table_structure(quick):
     header, rows = read_csv(out / "qat.csv")
     assert header == ["format", "bits", "accuracy"]
     keys = [(r[0], int(r[1])) for r in rows]
-    assert keys == [(f, b) for f in ("linear", "log2", "logsqrt2") for b in (3, 4, 5)]
+    assert keys == [(f, b) for f in ("linear", "log2", "logsqrt2", "twoterm") for b in (3, 4, 5)]
     assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
     header, rows = read_csv(out / "logacc.csv")
     assert header == ["format", "frac_bits", "bits", "accuracy_mean", "accuracy_std"]

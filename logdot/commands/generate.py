@@ -71,6 +71,8 @@ def const_weights_from_args(args, config):
         raise CliError(f"{where}: {exc}") from None
     if config.act_format != "linear":
         raise CliError(f"{where} needs --act-format linear, not --act-format {config.act_format}")
+    if config.weight_terms != 1:
+        raise CliError(f"{where} needs --weight-terms 1, not --weight-terms {config.weight_terms}")
     if len(weights) != config.lanes:
         raise CliError(
             f'{where}: "weights" must have {config.lanes} entries (--lanes {config.lanes}), '

@@ -119,7 +119,7 @@ def result_scale(config):
         1 in base 2, 0.5 in base sqrt(2); ``offset`` is an int or a half-integer).
     """
     coeff = 1 if config.weight_base == 2 else 0.5
-    offset = coeff * (1 - (1 << config.weight_code_bits)) - config.frac_bits
+    offset = coeff * config.weight_unit_offset - config.frac_bits
     if config.act_is_log:
         act = "act_fsr"
         offset += 1 - (1 << config.act_code_bits)

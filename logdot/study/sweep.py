@@ -45,11 +45,15 @@ __all__ = [
     "QUICK",
     "RULES",
     "SCOPES",
+    "WEIGHT_FORMATS",
+    "WEIGHT_FORMAT_ACTS",
+    "WEIGHT_SCOPES",
     "StudyConfig",
     "StudyRows",
     "aggregate",
     "logacc_cells",
     "mean_std",
+    "measured_weight_formats",
     "ptq_table",
     "qat_table",
     "quant_kwargs",
@@ -63,6 +67,13 @@ __all__ = [
 SCOPES = ("activations", "weights", "both")
 FORMATS = ("float", "linear", "log2", "logsqrt2")
 QUANT_FORMATS = FORMATS[1:]
+#: Weight-only formats (two-term power-of-two weights): measured in the scopes
+#: :data:`WEIGHT_SCOPES`, with linear activations of the same bits in ``"both"`` (what the
+#: engine computes with them) and in QAT.
+WEIGHT_FORMATS = ("twoterm",)
+WEIGHT_SCOPES = ("weights", "both")
+#: Activation format paired with a weight-only format in ``"both"`` and in QAT.
+WEIGHT_FORMAT_ACTS = "linear"
 PTQ_BITS = (3, 4, 5, 6, 8)
 QAT_BITS = (3, 4, 5)
 RULES = ("calibrated", "max")
@@ -117,8 +128,19 @@ def study_data():
 
 
 def quant_kwargs(scope, fmt, bits, rule):
-    """Arguments of :func:`logdot.golden.nn.quantize_model` for one cell of Table 1."""
+    """Arguments of :func:`logdot.golden.nn.quantize_model` for one cell of Table 1.
+
+    A weight-only format (:data:`WEIGHT_FORMATS`) quantizes the weights; in scope ``"both"``
+    the activations are :data:`WEIGHT_FORMAT_ACTS` of the same bits.
+    """
     kw = {"weight_rule": rule, "act_rule": rule}
+    if fmt in WEIGHT_FORMATS:
+        if scope not in WEIGHT_SCOPES:
+            raise ValueError(f"{fmt!r} is a weight format: scope must be in {WEIGHT_SCOPES}")
+        kw.update(weight_format=fmt, weight_bits=bits)
+        if scope == "both":
+            kw.update(act_format=WEIGHT_FORMAT_ACTS, act_bits=bits)
+        return kw
     if scope in ("activations", "both"):
         kw.update(act_format=fmt, act_bits=bits)
     if scope in ("weights", "both"):
@@ -154,6 +176,22 @@ def task_ptq(seed, rule, scope):
                     seed=seed,
                     accuracy=evaluate(q, d["x_te"], d["y_te"]),
                 )
+            )
+    return rows
+
+
+def task_ptq_weights(seed, rule, fmt):
+    """PTQ accuracy of a weight-only format (:data:`WEIGHT_FORMATS`) for one model and rule:
+    every bit width, scopes :data:`WEIGHT_SCOPES`."""
+    d = study_data()
+    model = train_digits_cnn(seed)
+    rows = []
+    for scope in WEIGHT_SCOPES:
+        for bits in PTQ_BITS:
+            q = quantize_model(model, calib_data=d["x_cal"], **quant_kwargs(scope, fmt, bits, rule))
+            acc = evaluate(q, d["x_te"], d["y_te"])
+            rows.append(
+                dict(rule=rule, scope=scope, format=fmt, bits=bits, seed=seed, accuracy=acc)
             )
     return rows
 
@@ -200,7 +238,13 @@ def task_qat(seed, fmt, bits, epochs):
     return [dict(format=fmt, bits=bits, seed=seed, accuracy=evaluate(model, d["x_te"], d["y_te"]))]
 
 
-_TASKS = {"train": task_train, "ptq": task_ptq, "logacc": task_logacc, "qat": task_qat}
+_TASKS = {
+    "train": task_train,
+    "ptq": task_ptq,
+    "ptq_weights": task_ptq_weights,
+    "logacc": task_logacc,
+    "qat": task_qat,
+}
 
 
 def run_task(task):
@@ -209,8 +253,8 @@ def run_task(task):
     Parameters
     ----------
     task : tuple
-        ``(kind, *args)`` with ``kind`` one of ``"train"``, ``"ptq"``, ``"logacc"``,
-        ``"qat"``; the arguments of the matching ``task_*`` function.
+        ``(kind, *args)`` with ``kind`` one of ``"train"``, ``"ptq"``, ``"ptq_weights"``,
+        ``"logacc"``, ``"qat"``; the arguments of the matching ``task_*`` function.
 
     Returns
     -------
@@ -288,13 +332,28 @@ def ptq_table(rows, rule):
                 out.append(
                     dict(scope=scope, format=fmt, bits=bits, accuracy_mean=m, accuracy_std=s)
                 )
+    for scope in WEIGHT_SCOPES:  # weight-only formats, after the others (when measured)
+        for fmt in measured_weight_formats(agg, scope):
+            for bits in PTQ_BITS:
+                m, s, _ = agg[(scope, fmt, bits)]
+                out.append(
+                    dict(scope=scope, format=fmt, bits=bits, accuracy_mean=m, accuracy_std=s)
+                )
     return out
+
+
+def measured_weight_formats(agg, *key):
+    """The weight-only formats with rows in ``agg`` (keys ``(*key, format, bits)``), in
+    :data:`WEIGHT_FORMATS` order: results written before a format was added lack its rows."""
+    return [f for f in WEIGHT_FORMATS if (*key, f, PTQ_BITS[0] if key else QAT_BITS[0]) in agg]
 
 
 def qat_table(qat_agg):
     """Rows of ``qat.csv`` from the aggregated QAT runs (``{(format, bits): (mean, std, n)}``)."""
     return [
-        dict(format=f, bits=b, accuracy=qat_agg[(f, b)][0]) for f in QUANT_FORMATS for b in QAT_BITS
+        dict(format=f, bits=b, accuracy=qat_agg[(f, b)][0])
+        for f in [*QUANT_FORMATS, *measured_weight_formats(qat_agg)]
+        for b in QAT_BITS
     ]
 
 
@@ -317,7 +376,11 @@ def study_plan(cfg):
     """
     return [
         (PHASES[0], [("train", s) for s in cfg.seeds]),
-        (PHASES[1], [("ptq", s, r, sc) for s in cfg.seeds for r in RULES for sc in SCOPES]),
+        (
+            PHASES[1],
+            [("ptq", s, r, sc) for s in cfg.seeds for r in RULES for sc in SCOPES]
+            + [("ptq_weights", s, r, f) for s in cfg.seeds for r in RULES for f in WEIGHT_FORMATS],
+        ),
         (PHASES[2], [("logacc", s, f, fb) for s in cfg.seeds for f, fb in logacc_cells(cfg)]),
         (
             PHASES[3],
@@ -325,6 +388,12 @@ def study_plan(cfg):
                 ("qat", s, f, b, cfg.qat_epochs)
                 for s in cfg.qat_seeds
                 for f in QUANT_FORMATS
+                for b in QAT_BITS
+            ]
+            + [
+                ("qat", s, f, b, cfg.qat_epochs)
+                for s in cfg.qat_seeds
+                for f in WEIGHT_FORMATS
                 for b in QAT_BITS
             ],
         ),

@@ -27,8 +27,12 @@ from logdot.study.sweep import (
     QUANT_FORMATS,
     RULES,
     SCOPES,
+    WEIGHT_FORMAT_ACTS,
+    WEIGHT_FORMATS,
+    WEIGHT_SCOPES,
     aggregate,
     mean_std,
+    measured_weight_formats,
     ptq_table,
     qat_table,
 )
@@ -47,6 +51,13 @@ QAT_COLUMNS = ("format", "bits", "accuracy")
 
 def _cell(m, s, n):
     return f"{100 * m:.1f}" if n == 1 else f"{100 * m:.1f} ± {100 * s:.1f}"
+
+
+def _weight_format_label(fmt, scope):
+    """Table label of a weight-only format: its activations in scope ``"both"``."""
+    if scope == "both":
+        return f"{fmt} weights, {WEIGHT_FORMAT_ACTS} activations"
+    return f"{fmt} weights"
 
 
 def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
@@ -108,6 +119,9 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
             for fmt in QUANT_FORMATS:
                 cells = " | ".join(_cell(*agg[rule][(scope, fmt, b)]) for b in PTQ_BITS)
                 out.append(f"| {scope} | {fmt} | {cells} |")
+            for fmt in measured_weight_formats(agg[rule], scope) if scope in WEIGHT_SCOPES else ():
+                cells = " | ".join(_cell(*agg[rule][(scope, fmt, b)]) for b in PTQ_BITS)
+                out.append(f"| {scope} | {_weight_format_label(fmt, scope)} | {cells} |")
             if scope == "both" and rule == "calibrated":
                 for fmt in LOGACC_FORMATS:
                     cells = " | ".join(_cell(*la[(fmt, LOGACC_FRAC_BITS, b)]) for b in PTQ_BITS)
@@ -123,6 +137,13 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         "and negative terms, subtracted once at the end in the linear domain (the paper does "
         "not say how it handles them). Order: input channel, kernel row, kernel column.\n"
     )
+    if measured_weight_formats(agg["calibrated"], "weights"):
+        out.append(
+            "\nTwo-term weights (`twoterm`, `logdot.golden.twoterm`): each weight is zero or a "
+            "signed sum of two powers of two (sign, first-term log code, offset of the second "
+            "term below the first; bits count every field), the engine's two shifts per lane; "
+            f"with {WEIGHT_FORMAT_ACTS} activations of the same bits in `both` and in QAT.\n"
+        )
     if cfg.logacc_frac_sweep:
         out.append("\n## Log-domain accumulation: fraction bits of the accumulator (log2, both)\n")
         out.append("| F | " + " | ".join(f"{b} bits" for b in PTQ_BITS) + " |")
@@ -147,12 +168,13 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
     )
     out.append("| format | " + " | ".join(f"{b} bits QAT | {b} bits PTQ" for b in QAT_BITS) + " |")
     out.append("|---|" + "---|---|" * len(QAT_BITS))
-    for fmt in QUANT_FORMATS:
+    for fmt in [*QUANT_FORMATS, *measured_weight_formats(qa)]:
         cells = " | ".join(
             f"{_cell(*qa[(fmt, b)])} | {_cell(*agg['calibrated'][('both', fmt, b)])}"
             for b in QAT_BITS
         )
-        out.append(f"| {fmt} | {cells} |")
+        label = _weight_format_label(fmt, "both") if fmt in WEIGHT_FORMATS else fmt
+        out.append(f"| {label} | {cells} |")
     out.append("| float | " + " | ".join(f"{_cell(fm, fs, n)} | –" for _ in QAT_BITS) + " |")
     return "\n".join(out) + "\n"
 

@@ -114,7 +114,9 @@ def reference_r(frac_bits):
 def weight_tables(config):
     """Per raw weight field: ``(even_value, odd_value)`` as Python integers.
 
-    Base 2: ``even = +-2**(c - 1)``, ``odd = 0``. Base sqrt(2): ``sqrt(2)**(c - 1)`` is
+    Base 2: ``even = +-2**(c - 1)``, ``odd = 0``; two-term weights: ``even`` is the
+    two-term value (written here from ``docs/formats.md``), ``odd = 0``. Base sqrt(2):
+    ``sqrt(2)**(c - 1)`` is
     ``2**((c - 1) // 2)`` times ``sqrt(2)`` when ``c - 1`` is odd; the integer power goes to
     ``even`` (c - 1 even) or ``odd`` (c - 1 odd). Code 0 (either sign) is 0.
     """
@@ -122,6 +124,16 @@ def weight_tables(config):
     even, odd = [], []
     for raw in range(1 << w):
         sign, code = raw >> (w - 1), raw & ((1 << (w - 1)) - 1)
+        if config.weight_terms == 2:
+            # Two-term weights (docs/formats.md): | sign | c ((w-1) - (w-1)//2 bits) | j |,
+            # value +-(2**(c - 1 + J) + 2**(c - 1 + J - j) if j else 0) with J = 2**B2 - 1.
+            b2 = (w - 1) // 2
+            first, j = code >> b2, code % 2**b2
+            top = first - 1 + 2**b2 - 1
+            value = 0 if first == 0 else 2**top + (2 ** (top - j) if j else 0)
+            even.append(-value if sign else value)
+            odd.append(0)
+            continue
         if code == 0:
             even.append(0)
             odd.append(0)

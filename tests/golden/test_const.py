@@ -199,3 +199,11 @@ def test_docs_worked_example():
     ]
     assert const_dot(const, [[5, -7, 3, 100]]).tolist() == [-184]
     assert const_engine_latency(const) == 2
+
+
+def test_two_term_weights_are_refused():
+    """The constant engine's terms are single-term decodes; a two-term config is refused
+    rather than silently decoded as single-term fields."""
+    cfg = EngineConfig(lanes=2, act_bits=8, weight_bits=5, weight_terms=2)
+    with pytest.raises(ValueError, match="constant weights need single-term weights"):
+        ConstWeights(cfg, [3, 5])

@@ -344,7 +344,7 @@ def test_parameter_names_are_the_constructor_parameters():
     assert EngineConfig.parameter_names() == (
         "lanes", "act_bits", "weight_bits", "act_format", "act_signed", "weight_base",
         "frac_bits", "acc_bits", "max_beats", "register_terms", "register_every",
-        "accumulate",
+        "accumulate", "weight_terms",
     )  # fmt: skip
     assert "_derived" not in EngineConfig.parameter_names()
 
@@ -357,6 +357,7 @@ def test_parameters_are_the_normalized_values_and_rebuild_the_config():
         "lanes": 3, "act_bits": 5, "weight_bits": 4, "act_format": "linear",
         "act_signed": True, "weight_base": "sqrt2", "frac_bits": 8, "acc_bits": 14,
         "max_beats": 16, "register_terms": True, "register_every": 0, "accumulate": "exact",
+        "weight_terms": 1,
     }  # fmt: skip
     assert list(p) == list(EngineConfig.parameter_names())
     assert p == cfg.to_dict()["parameters"]

@@ -235,7 +235,9 @@ def test_training_mode_scales_and_freeze(seed):
 def test_bad_arguments():
     with pytest.raises(
         ValueError,
-        match=re.escape("format must be one of 'float', 'linear', 'log2', 'logsqrt2', not 'log3'"),
+        match=re.escape(
+            "format must be one of 'float', 'linear', 'log2', 'logsqrt2', 'twoterm', not 'log3'"
+        ),
     ):
         Quantizer("log3", 4)
     with pytest.raises(ValueError, match=re.escape("bits must be an integer in [2, 16], not 17")):

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from logdot.golden.engine import reference_dot
-from logdot.hdl.lane import LogLane, lane_term_range, parities, term_shift_max
+from logdot.golden.twoterm import twoterm_unit_log2
+from logdot.hdl.lane import (
+    LogLane,
+    TwoTermLane,
+    lane_term_range,
+    make_lane,
+    parities,
+    term_shift_max,
+)
+from tests.golden.test_twoterm import spec_value
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of, config_id
 from tests.support.stream import run_testbench
 
@@ -80,3 +91,54 @@ def test_lane_exhaustive(kw):
     for i, (lo, hi) in enumerate(ranges):
         if term_shift_max(cfg, ps[i]) is not None and not cfg.act_is_log:
             assert {lo, hi} <= {out[i][0] for out in got}
+
+
+# -- two-term weights ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lanes=1, act_bits=5, weight_bits=5, weight_terms=2),
+        dict(lanes=1, act_bits=4, weight_bits=6, act_signed=False, weight_terms=2),
+        dict(lanes=1, act_bits=3, weight_bits=3, weight_terms=2),
+        dict(lanes=1, act_bits=3, weight_bits=8, weight_terms=2),
+    ],
+    ids=config_id,
+)
+def test_two_term_lane_exhaustive(kw):
+    """Every (activation, weight) pair: ``term0 + carry0`` is the spec's product (the value of
+    docs/formats.md's two-term layout times the activation), the folded ``term0`` stays in
+    ``lane_term_range`` and reaches both of its ends, and the reference agrees."""
+    cfg = cfg_of(**kw)
+    lane = TwoTermLane(config=cfg)
+    lo_a, hi_a = cfg.act_range
+    pairs = [(a, w) for a in range(lo_a, hi_a + 1) for w in range(1 << cfg.weight_bits)]
+    got = []
+
+    async def bench(ctx):
+        for a, w in pairs:
+            ctx.set(lane.act, a & ((1 << cfg.act_bits) - 1))
+            ctx.set(lane.weight, w)
+            got.append((ctx.get(lane.term0), ctx.get(lane.carry0)))
+
+    run_testbench(lane, bench, clock=False)
+    lo, hi = lane_term_range(cfg, 0)
+    unit = Fraction(2) ** twoterm_unit_log2(cfg.weight_bits, 0)
+    for (a, w), (t, c) in zip(pairs, got, strict=True):
+        spec = spec_value(cfg.weight_bits, w, 0) / unit * a
+        assert t + c == spec, (a, w, t, c, spec)
+        assert lo <= t <= hi
+        assert reference_dot(cfg, [[a]], [[w]]) == [spec]
+    assert {lo, hi} <= {t for t, _ in got}
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_lane_choice_follows_the_config():
+    one = cfg_of(lanes=1, act_bits=4, weight_bits=4)
+    two = cfg_of(lanes=1, act_bits=4, weight_bits=4, weight_terms=2)
+    assert type(make_lane(one)) is LogLane and type(make_lane(two)) is TwoTermLane
+    with pytest.raises(ValueError, match="LogLane takes single-term weights"):
+        LogLane(config=two)
+    with pytest.raises(ValueError, match="TwoTermLane takes two-term weights"):
+        TwoTermLane(config=one)

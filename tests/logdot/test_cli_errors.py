@@ -579,3 +579,34 @@ def test_synth_errors(tmp_path, extra, line):
                              "--out", str(out), *extra])  # fmt: skip
     assert (code, stdout, err) == (2, "", f"logdot: error: {line}\n")
     assert files_in(out) == []
+
+
+# -- two-term weights ------------------------------------------------------------------------------
+
+TWOTERM_ERRORS = [
+    (["--weight-terms", "3"], "--weight-terms: invalid choice: 3 (choose from 1, 2)"),
+    (["--weight-terms", "2", "--weight-bits", "2"], "--weight-bits must be at least 3 with "),
+    (["--weight-terms", "2", "--weight-base", "sqrt2"], "--weight-terms 2 needs --weight-base 2"),
+    (["--weight-terms", "2", "--act-format", "log"], "--weight-terms 2 needs --act-format"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), TWOTERM_ERRORS)
+def test_weight_terms_errors_name_the_flag_and_write_nothing(tmp_path, extra, message):
+    code, _, err = run(["generate", *ENGINE, "--out", str(tmp_path / "o"), *extra])
+    assert_one_line_error(code, err, message)
+    assert files_in(tmp_path / "o") == []
+
+
+def test_weight_terms_2_writes_a_two_term_engine(tmp_path):
+    import json
+
+    argv = ["generate", "--lanes", "3", "--act-bits", "8", "--weight-bits", "5"]
+    code, _, err = run([*argv, "--weight-terms", "2", "--out", str(tmp_path), "--quiet"])
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "logdot.json").read_text())
+    assert manifest["parameters"]["weight_terms"] == 2
+    assert EngineConfig(**manifest["parameters"]).weight_terms == 2
+    # The unit of a 5-bit two-term weight is 2**(fsr - 2**2 + 1 - 3) = 2**(fsr - 6).
+    assert manifest["result"]["scale_log2"]["offset"] == -6
+    assert "shl2" in (tmp_path / "logdot.v").read_text()  # the second shifter is there

@@ -6,7 +6,9 @@ wrapper that corrupts the lane's folded term ``term + carry``:
 * ``"sign"``: the lane's sign is flipped (the term is negated);
 * ``"shift"``: an off-by-one shift (the term is shifted left by one more place, truncated to
   the term's width, as a shifter using ``c`` instead of ``c - 1`` would do);
-* ``"top_code"``: the off-by-one shift only for the largest weight code (a corner mutant).
+* ``"top_code"``: the off-by-one shift only for the largest weight code (a corner mutant);
+* ``"offset"`` (two-term weights only, :class:`TwoTermMutantLane`): the second term's offset
+  ``j`` is read as ``j ^ 1`` (a wrong second shift, or a dropped second term for ``j = 1``).
 
 :class:`TlastStuckTop` is the real top with ``m_axis_tlast`` stuck at 0 (every result is
 right, no packet ever closes).
@@ -21,18 +23,29 @@ from __future__ import annotations
 
 import contextlib
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib.wiring import Flow
 
 import logdot.generators.engine
 import logdot.hdl.top
+from logdot.golden.twoterm import twoterm_fields
 from logdot.hdl.engine import LogDotEngine
-from logdot.hdl.lane import LogLane, parities, term_bits
+from logdot.hdl.lane import LogLane, TwoTermLane, parities, term_bits
 from logdot.hdl.top import LogDotTop
 
-__all__ = ["KINDS", "MutantLane", "TlastStuckTop", "generating_mutant", "mutant_top"]
+__all__ = [
+    "KINDS",
+    "TWOTERM_KINDS",
+    "MutantLane",
+    "TlastStuckTop",
+    "TwoTermMutantLane",
+    "generating_mutant",
+    "mutant_top",
+]
 
 KINDS = ("sign", "shift", "top_code")
+#: Mutants of a two-term lane.
+TWOTERM_KINDS = ("sign", "shift", "offset")
 
 
 class MutantLane(LogLane):
@@ -68,10 +81,41 @@ class MutantLane(LogLane):
         return m
 
 
+class TwoTermMutantLane(TwoTermLane):
+    """A :class:`~logdot.hdl.lane.TwoTermLane` whose term is corrupted: ``"sign"`` and
+    ``"shift"`` as :class:`MutantLane`, ``"offset"`` reads the offset ``j`` as ``j ^ 1``."""
+
+    def __init__(self, *, config, kind):
+        if kind not in TWOTERM_KINDS:
+            raise ValueError(f"kind must be one of {TWOTERM_KINDS}, not {kind!r}")
+        self._kind = kind
+        self._inner = TwoTermLane(config=config)
+        super().__init__(config=config)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        m.submodules.inner = inner = self._inner
+        m.d.comb += inner.act.eq(self.act)
+        _, b2 = twoterm_fields(cfg.weight_bits)
+        j = self.weight[:b2]
+        if self._kind == "offset":
+            m.d.comb += inner.weight.eq(Cat(Mux(j != 0, j ^ 1, j), self.weight[b2:]))
+        else:
+            m.d.comb += inner.weight.eq(self.weight)
+        value = Signal(signed(term_bits(cfg, 0) + 2), name="true_term0")
+        m.d.comb += value.eq(inner.term0 + inner.carry0)
+        bad = {"sign": -value, "shift": value << 1, "offset": value}[self._kind]
+        m.d.comb += [self.term0.eq(bad), self.carry0.eq(0)]  # truncated to the term's width
+        return m
+
+
 def _mutant_engine(kind, lane):
     class MutantEngine(LogDotEngine):
         def _make_lane(self, index):
             if index == lane % self.lanes:
+                if self.config.weight_terms == 2:
+                    return TwoTermMutantLane(config=self.config, kind=kind)
                 return MutantLane(config=self.config, kind=kind)
             return super()._make_lane(index)
 
@@ -79,9 +123,10 @@ def _mutant_engine(kind, lane):
 
 
 def mutant_top(kind, lane=0):
-    """A ``LogDotTop``-compatible class whose lane ``lane`` (modulo the lanes) is mutated."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    """A ``LogDotTop``-compatible class whose lane ``lane`` (modulo the lanes) is mutated
+    (``kind`` in :data:`KINDS`, or in :data:`TWOTERM_KINDS` for a two-term engine)."""
+    if kind not in KINDS + TWOTERM_KINDS:
+        raise ValueError(f"kind must be one of {KINDS + TWOTERM_KINDS}, not {kind!r}")
     engine_cls = _mutant_engine(kind, lane)
 
     class MutantTop(LogDotTop):

@@ -88,6 +88,11 @@ def test_axi_names_and_force(tmp_path):
             ["--act-format", "log", "--act-bits", "4"],
             "--const-weights {f} needs --act-format linear, not --act-format log",
         ),
+        (
+            '{"weights": [1, 2, 3, 4]}',
+            ["--weight-terms", "2"],
+            "--const-weights {f} needs --weight-terms 1, not --weight-terms 2",
+        ),
     ],
 )
 def test_const_weights_errors(tmp_path, capsys, content, extra, message):
