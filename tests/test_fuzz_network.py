@@ -20,7 +20,7 @@ top in simulation), so it stays at the top of tests/ beside ``tests/test_fuzz.py
   schema, key, type, shape, format or range) makes ``logdot compile`` exit 2 with one line
   ``logdot: error: ...`` and write nothing.
 
-``make test`` runs 3 valid and 12 invalid examples; ``make test-full`` (``-m full``) 40 and 150.
+``make test`` runs 2 valid and 8 invalid examples; ``make test-full`` (``-m full``) 40 and 150.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable"),
 ]
 
-QUICK = quick_settings(3, HealthCheck.filter_too_much)
+QUICK = quick_settings(2, HealthCheck.filter_too_much)
 FULL = dict(QUICK, max_examples=40)
 
 # -- random networks --------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def check_bad_file(recipe, pick, tmp):
 
 
 @hyp_seed(SEED)
-@settings(**dict(QUICK, max_examples=12))
+@settings(**dict(QUICK, max_examples=8))
 @given(case=bad_files())
 def test_invalid_network_files_are_refused(case, tmp_path_factory):
     check_bad_file(*case, tmp_path_factory.mktemp("badnet"))
@@ -303,3 +303,20 @@ def test_invalid_network_files_are_refused(case, tmp_path_factory):
 @given(case=bad_files())
 def test_invalid_network_files_are_refused_full(case, tmp_path_factory):
     check_bad_file(*case, tmp_path_factory.mktemp("badnet"))
+
+
+def test_an_intact_file_fails_the_invalid_file_check(monkeypatch, tmp_path):
+    """The invalid-file check can fail: with a "corruption" that changes nothing, the
+    network loads and the check reports it."""
+    import tests.test_fuzz_network as this
+
+    monkeypatch.setattr(this, "_corruptions", lambda d: [("nothing", lambda x: x)])
+    recipe = dict(
+        input_shape=(1, 2, 2),
+        modules=[("flatten", {}), ("linear", dict(fin=4, fout=2))],
+        quant=dict(weight_format="log2", weight_bits=3, act_format="log2", act_bits=3),
+        fold_choices=[None],
+        seed=1,
+    )
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        check_bad_file(recipe, 0, tmp_path)

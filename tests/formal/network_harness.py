@@ -2,10 +2,11 @@
 
 Every input is free in every cycle (``rst``, ``s_axis_*``, ``m_axis_tready``), so the solver
 sends exact, short (``tlast`` early) and long (no ``tlast`` on the image's last pixel) frames
-in any mix, with idles, back-pressure and resets. The reference follows ``docs/network.md``'s
-frame rules with a pixel counter of its own (``N = H * W`` pixels per image): a frame is due
-an output when its ``tlast`` comes early (it is completed with zero pixels) or when its
-``N``-th pixel is taken (a longer frame's extra pixels up to its ``tlast`` are dropped). The
+in any mix, with idles, back-pressure and resets. The reference follows the frame rules
+(:mod:`logdot.golden.network_stream`, :func:`logdot.hdl.window.frame_control`) with a
+pixel counter of its own (``N = H * W`` pixels per image): a frame is due an output when
+its ``tlast`` comes early (it is completed with zero pixels) or when its ``N``-th pixel is
+taken (a longer frame's extra pixels up to its ``tlast`` are dropped). The
 properties (:data:`NETWORK_PROPERTIES`) are stated for one due frame, number ``track`` (an
 ``AnyConst``), so they hold for every frame. The output values are not checked here (they
 are tested against the golden model in simulation).
