@@ -21,7 +21,7 @@ import logdot.hdl.layer as hdl_layer
 from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, z_bits
 from logdot.golden.requant import Requant
-from logdot.hdl.layer import LogLayerTop
+from logdot.hdl.layer import LogLayerTop, layer_latency
 from tests.formal.layer_harness import LAYER_LEMMAS, LAYER_PROPERTIES, LayerHarness
 from tests.formal.sby_runner import run_sby, trace_table
 
@@ -79,8 +79,7 @@ TRACE = ["f_rst", "f_s_valid", "s_axis_tready", "f_s_last", "f_s_data", "f_m_rea
 def _prove(tmp_path, name, seed=1, make_dut=None, hints=True):
     kw, wport, extra = CONFIGS[name]
     layer = small_layer(seed, **kw)
-    probe = LayerHarness(layer, weight_port=wport)
-    depth = probe.latency + extra
+    depth = layer_latency(layer.config) + extra
     harness = LayerHarness(
         layer, weight_port=wport, make_dut=make_dut, hints=hints, max_depth=depth
     )
