@@ -1,0 +1,160 @@
+"""Formal harness: max pooling (:class:`logdot.hdl.pool.MaxPool`) of a 4 x 4 image, kernel 2,
+one channel of unsigned codes, against a reference written here.
+
+Every input is free in every cycle (``rst``, ``s.valid``, ``s.payload`` with ``last``,
+``o.ready``): exact, short and long frames, idles, back-pressure, resets. The reference keeps
+its own frame position (``N = 16`` pixels per frame; an early ``last`` ends the frame, the
+missing pixels count as code 0; pixels after the 16th are dropped up to the frame's
+``last``). One output is tracked, number ``track`` (an ``AnyConst``) from the reset: it is
+window ``track mod 4`` (raster order) of frame ``track div 4``, so its expected code is the
+largest code the frame brought to the window's four positions (0 if none came), and it is
+complete once the frame's pixel at the window's last position was taken or the frame ended
+early. Since the solver picks ``track``, the properties hold for every output:
+
+==============  ===========================================================================
+``value``       the ``track``-th output transfer carries the window's maximum (the pixels of
+                the right frame at the right positions, image edges included) and ``last``
+                exactly on the frame's 4th window (no loss, duplication or reordering)
+``no_early``    it is not transferred before its window is complete
+``response``    once complete it is valid within ``N + 4`` cycles of ``o.ready`` high
+``stable``      under back-pressure ``o.valid`` stays high and ``o.payload`` holds
+``reset``       in the cycle after a reset ``o.valid`` and ``frame_error`` are low
+==============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import sys
+
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Assert, ClockDomain, Elaboratable, Module, Signal
+
+from logdot.hdl.pool import MaxPool
+
+__all__ = ["POOL_PROPERTIES", "PoolHarness"]
+
+POOL_PROPERTIES = ("value", "no_early", "response", "stable", "reset")
+SIDE, KERNEL = 4, 2
+
+
+class PoolHarness(Elaboratable):
+    """BMC harness of a 4 x 4, kernel 2, one-channel :class:`MaxPool` of ``bits``-bit codes.
+
+    Parameters
+    ----------
+    bits : int
+    make_dut : callable, optional
+        ``make_dut(**params)`` returns the pool (default :class:`MaxPool`).
+    max_depth : int
+    """
+
+    def __init__(self, *, bits=2, make_dut=None, max_depth=32):
+        self.bits = bits
+        self._make_dut = make_dut or MaxPool
+        self._bits = max(5, (max_depth + 1).bit_length())
+        #: Ready cycles within which a complete window is output: an early ``last`` makes
+        #: the pool fill the rest of the frame with zero pixels (up to ``N - 1`` cycles).
+        self.bound = SIDE * SIDE + 4
+        self.domain = ClockDomain("sync")
+        self.lines = {}
+
+    def _assert(self, m, name, cond):
+        self.lines[sys._getframe(1).f_lineno] = name
+        m.d.comb += Assert(cond, name, src_loc_at=1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = cd = self.domain
+        dut = self._make_dut(
+            channels=1, height=SIDE, width=SIDE, kernel=KERNEL, bits=self.bits, act_format="log"
+        )
+        m.submodules.dut = dut
+        n = SIDE * SIDE
+        windows = (SIDE // KERNEL) ** 2
+        bits = self._bits
+        rst = Signal(name="f_rst")
+        s_valid, s_last, s_data = (
+            Signal(name="f_s_valid"),
+            Signal(name="f_s_last"),
+            Signal(self.bits, name="f_s_data"),
+        )
+        m_ready = Signal(name="f_m_ready")
+        m.d.comb += [
+            rst.eq(AnySeq(1)),
+            cd.rst.eq(rst),
+            s_valid.eq(AnySeq(1)),
+            s_last.eq(AnySeq(1)),
+            s_data.eq(AnySeq(self.bits)),
+            m_ready.eq(AnySeq(1)),
+            dut.s.valid.eq(s_valid),
+            dut.s.payload.last.eq(s_last),
+            dut.s.payload.data.eq(s_data),
+            dut.o.ready.eq(m_ready),
+        ]
+        take = Signal(name="f_take")
+        give = Signal(name="f_give")
+        m.d.comb += [
+            take.eq(s_valid & dut.s.ready & ~rst),
+            give.eq(dut.o.valid & m_ready & ~rst),
+        ]
+        pix = Signal(range(n + 1), name="f_pix")  # position in the frame; n: dropping
+        frame = Signal(bits, name="f_frame")
+        with m.If(take):
+            with m.If(s_last):
+                m.d.sync += [pix.eq(0), frame.eq(frame + 1)]
+            with m.Elif(pix < n):
+                m.d.sync += pix.eq(pix + 1)
+
+        track = Signal(bits, name="f_track")
+        m.d.comb += track.eq(AnyConst(bits))
+        t_frame = track >> 2
+        t_win = track[:2]
+        row, col = pix // SIDE, pix % SIDE
+        in_window = (pix < n) & ((row >> 1) == t_win[1]) & ((col >> 1) == t_win[0])
+        last_pos = (2 * t_win[1] + 1) * SIDE + 2 * t_win[0] + 1
+        this_frame = take & (frame == t_frame)
+        t_max = Signal(self.bits, name="f_t_max")
+        t_done = Signal(name="f_t_done")
+        with m.If(this_frame & in_window & (s_data > t_max)):
+            m.d.sync += t_max.eq(s_data)
+        with m.If(this_frame & ((pix == last_pos) | (s_last & (pix < last_pos)))):
+            m.d.sync += t_done.eq(1)
+        n_out = Signal(bits, name="f_n_out")
+        with m.If(give):
+            m.d.sync += n_out.eq(n_out + 1)
+        t_out = give & (n_out == track)
+        t_run = Signal(range(64), name="f_t_run")  # ready cycles since complete
+        with m.If(t_done & m_ready & (t_run != 63)):
+            m.d.sync += t_run.eq(t_run + 1)
+        t_gone = Signal(name="f_t_gone")
+        with m.If(t_out):
+            m.d.sync += t_gone.eq(1)
+
+        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
+        prev_hold = Signal(name="f_prev_hold", reset_less=True)
+        prev_data = Signal(self.bits + 1, name="f_prev_data", reset_less=True)
+        m.d.sync += [
+            prev_rst.eq(rst),
+            prev_hold.eq(dut.o.valid & ~m_ready),
+            prev_data.eq(dut.o.payload.as_value()),
+        ]
+        live = ~rst
+        self._assert(
+            m,
+            "value",
+            ~t_out
+            | ((dut.o.payload.data == t_max) & (dut.o.payload.last == (t_win == windows - 1))),
+        )
+        self._assert(m, "no_early", ~t_out | t_done)
+        self._assert(
+            m,
+            "response",
+            ~(live & t_done & ~t_gone & (t_run >= self.bound)) | (dut.o.valid & (n_out == track)),
+        )
+        self._assert(
+            m,
+            "stable",
+            ~(prev_hold & ~prev_rst) | (dut.o.valid & (dut.o.payload.as_value() == prev_data)),
+        )
+        self._assert(m, "reset", ~prev_rst | ~(dut.o.valid | dut.frame_error))
+        return m
