@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from logdot.golden.formats import check_int
-from logdot.tools import interrupt, require_tool
+from logdot.tools import ToolNotFoundError, interrupt, require_tool
 
 __all__ = [
     "BOARDS",
@@ -65,8 +65,17 @@ class Board:
     bitstream: str
 
     def make_platform(self):
-        """A new instance of the platform class."""
-        return getattr(importlib.import_module(self.module), self.platform)()
+        """A new instance of the platform class (ToolNotFoundError without amaranth-boards)."""
+        try:
+            module = importlib.import_module(self.module)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != "amaranth_boards":
+                raise
+            raise ToolNotFoundError(
+                f"--board {self.name} needs the amaranth-boards package "
+                "(pip install amaranth-boards)"
+            ) from None
+        return getattr(module, self.platform)()
 
 
 #: The supported boards, by ``--board`` name.
