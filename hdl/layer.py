@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import unsigned_width
 from ..golden.layer import Layer
+from .linear import LinearConfig, LinearLane
 from .params import check_bool
 from .pe import ProcessingElement, pe_latency
 from .requant import make_requantizer
@@ -169,6 +170,11 @@ class LogLayerEngine(_LayerComponent):
     ``j`` reads weight word ``j mod depth`` of every PE (in the cycle of its transfer);
     output ``i`` adds bias entry ``i mod dots`` of its PE. See :class:`logdot.golden.layer.Layer`.
 
+    With a :class:`~logdot.golden.linear_engine.LinearConfig` engine (a layer spec with
+    ``weight_format="linear"``) every lane is a :class:`~logdot.hdl.linear.LinearLane`: the
+    multiplier baseline, two's-complement weights multiplied with the activations in logic;
+    everything else (memories, trees, accumulators, output stage) is the same.
+
     Handshake as the dot-product engine: AXI4-Stream rules, ``i.ready`` is a flip-flop (the
     skid buffer's), II = 1 without back-pressure; back-pressure never drops, duplicates or
     reorders an output.
@@ -277,8 +283,14 @@ class LogLayerEngine(_LayerComponent):
 
         # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
         pe_list = []
+        make_lane = None  # log lanes
+        if isinstance(eng, LinearConfig):  # the multiplier baseline: products in LUTs
+
+            def make_lane(index):
+                return LinearLane(config=eng)
+
         for p in range(pes):
-            pe = ProcessingElement(config=eng)
+            pe = ProcessingElement(config=eng, make_lane=make_lane)
             m.submodules[f"pe{p}"] = pe
             pe_list.append(pe)
             m.d.comb += [pe.en.eq(en), pe.valid.eq(valid), pe.last.eq(last)]
