@@ -8,6 +8,7 @@ The first call of each tool compiles it (about a minute); later calls are fast.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "SynthError",
     "check_tools",
     "parse_nextpnr_report",
+    "place_and_route",
     "synthesize",
     "tool_versions",
 ]
@@ -169,6 +171,8 @@ def synthesize(
     progress=None,
     label="",
     widelut=True,
+    shell_outputs=(),
+    place=True,
 ):
     """Synthesize (and for iCE40/ECP5 place and route) one engine for one target.
 
@@ -199,6 +203,13 @@ def synthesize(
     widelut : bool
         ECP5 only: ``False`` passes ``-nowidelut`` (no PFU multiplexers combining LUT4s
         into LUT5..7: fewer LUT4s, one more logic level on wide functions).
+    shell_outputs : sequence of str
+        Further 1-bit outputs of ``top`` the register shell observes
+        (:func:`~logdot.synth.shell.register_shell` ``extra_outputs``).
+    place : bool
+        With ``pnr``: run nextpnr (``False``: only synthesize the shell's netlist
+        ``shell.json`` for :func:`place_and_route` runs of the caller; ``fmax_mhz`` is
+        ``None``).
 
     Returns
     -------
@@ -230,7 +241,12 @@ def synthesize(
     shell = bool(pnr and target.device is not None)
     if shell:
         (wd / "shell.v").write_text(
-            register_shell(engine_name=top, in_width=in_width, out_width=out_width)
+            register_shell(
+                engine_name=top,
+                in_width=in_width,
+                out_width=out_width,
+                extra_outputs=shell_outputs,
+            )
         )
     (wd / "synth.ys").write_text(_yosys_script(top, target, shell=shell, widelut=widelut))
     what = "engine in register shell" if shell else "engine"
@@ -249,22 +265,84 @@ def synthesize(
     res["fmax_mhz"] = None
     res["throughput"] = None
     res["pnr_utilization"] = None
-    if shell:
+    if shell and place:
         # 2. Place and route the shell for fmax.
-        freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
-        argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
-        say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz ...")
-        dt = _run(argv, wd, "nextpnr.out", f"nextpnr ({tag})")
-        fmax, util = parse_nextpnr_report(wd / "pnr_report.json")
+        pr = place_and_route(
+            wd, target, freq_mhz=freq_mhz, seed=seed, tools=tools, progress=say, label=label
+        )
+        fmax = pr["fmax_mhz"]
         res["fmax_mhz"] = round(fmax, 2)
         res["throughput"] = lanes * fmax * 1e6
-        res["pnr_utilization"] = util
-        res["pnr_seconds"] = round(dt, 1)
-        res["pnr_freq_mhz"] = freq
+        res["pnr_utilization"] = pr["utilization"]
+        res["pnr_seconds"] = pr["seconds"]
+        res["pnr_freq_mhz"] = pr["freq_mhz"]
         res["pnr_seed"] = seed
-        say(f"[synth] {tag}: fmax {fmax:.1f} MHz ({dt:.1f} s)")
     (wd / "result.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
+
+
+def place_and_route(
+    workdir, target, *, freq_mhz=None, seed=1, tools=None, progress=None, label="", netlist=None
+):
+    """Place and route the register-shell netlist ``shell.json`` with nextpnr for fmax.
+
+    Parameters
+    ----------
+    workdir : path
+        Folder nextpnr runs in (its logs and ``pnr_report.json`` land here).
+    target : str or Target
+        An iCE40 or ECP5 target (its device and options).
+    freq_mhz : float or None
+        Clock constraint (default: the target's).
+    seed : int
+        nextpnr placer seed.
+    tools : dict or None
+        ``{tool: path}`` of :func:`check_tools` (default: looked up).
+    progress : callable or None
+        Called with one line of text per step.
+    label : str
+        Prefix of the progress lines.
+    netlist : path or None
+        The ``shell.json`` of a synthesis run elsewhere, copied into ``workdir`` first (the
+        tools see only their working folder); default ``workdir/shell.json``.
+
+    Returns
+    -------
+    dict
+        ``fmax_mhz`` (unrounded), ``utilization`` (bel type -> used), ``seconds``,
+        ``freq_mhz``, ``seed``.
+
+    Raises
+    ------
+    SynthError
+        When nextpnr fails (e.g. the design does not fit the device: the message holds the
+        end of its log).
+    """
+    if isinstance(target, str):
+        target = TARGETS[resolve_targets([target])[0]]
+    if target.device is None:
+        raise ValueError(f"target {target.name!r} has no place and route")
+    check_int(seed, "seed", 0)
+    tools = tools or check_tools([target.name], pnr=True)
+    say = progress or (lambda line: None)
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    if netlist is not None and Path(netlist).resolve() != (wd / "shell.json").resolve():
+        shutil.copyfile(netlist, wd / "shell.json")
+    tag = f"{label} {target.name}".strip()
+    freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
+    argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
+    say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {seed} ...")
+    dt = _run(argv, wd, "nextpnr.out", f"nextpnr ({tag})")
+    fmax, util = parse_nextpnr_report(wd / "pnr_report.json")
+    say(f"[synth] {tag}: fmax {fmax:.1f} MHz ({dt:.1f} s)")
+    return {
+        "fmax_mhz": fmax,
+        "utilization": util,
+        "seconds": round(dt, 1),
+        "freq_mhz": freq,
+        "seed": seed,
+    }
 
 
 def tool_versions():
