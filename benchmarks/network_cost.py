@@ -128,6 +128,37 @@ def _write(rows, csv_path, md_path):
     Path(md_path).write_text("\n".join(lines) + "\n")
 
 
+def bench_rows(report, name, weights, acts, fold_text, accuracy, command):
+    """The CSV rows of one :func:`logdot.synth.network.run_network` report."""
+    rows = []
+    for r in report["results"]:
+        rows.append(
+            {
+                "network": name,
+                "weights": weights,
+                "activations": acts,
+                "fold": fold_text,
+                "cycles_per_image": report["cycles_per_image"],
+                "golden_accuracy": round(accuracy, 4),
+                "device": r["device"],
+                "fits": "yes" if r["fits"] else f"no ({r['reason']})",
+                "lut4": r["lut4_equiv"],
+                "ffs": r["ffs"],
+                "bram": r["bram"],
+                "dsps": r["dsps"],
+                "fmax_median_mhz": r["fmax_median_mhz"],
+                "fmax_min_mhz": r["fmax_min_mhz"],
+                "fmax_max_mhz": r["fmax_max_mhz"],
+                "seeds": " ".join(map(str, r["seeds"])),
+                "images_per_s": r["images_per_s"],
+                "images_per_s_min": r["images_per_s_min"],
+                "images_per_s_max": r["images_per_s_max"],
+                "command": command,
+            }
+        )
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="1,2,3", help="nextpnr seeds (default 1,2,3)")
@@ -144,6 +175,13 @@ def main(argv=None):
         default=2500,
         help="cycles per image the MNIST folding aims at (logdot compile --target-cycles; "
         "default 2500: the default 900-cycle folding needs about twice an ECP5-25F)",
+    )
+    p.add_argument(
+        "--digits-target-cycles",
+        type=int,
+        default=3000,
+        help="cycles per image the digits folding aims at (default 3000: small enough "
+        "engines for an iCE40 HX8K; the default 100-cycle folding has 2,500 lanes)",
     )
     p.add_argument("--jobs", type=int, default=1, help="nextpnr seeds run at a time")
     args = p.parse_args(argv)
@@ -168,7 +206,7 @@ def main(argv=None):
         net = export_network(q, tuple(x_tr.shape[1:]), build / f"{variant}.net.pt")
         acc = accuracies(model, q, net, x_te, y_te)
         if variant == "digits":
-            fold = resolve_fold(net)
+            fold = resolve_fold(net, None, args.digits_target_cycles)
         else:
             # The same folding for the three MNIST networks: the log network's automatic one.
             mnist_fold = mnist_fold or resolve_fold(net, None, args.mnist_target_cycles)
@@ -205,32 +243,7 @@ def main(argv=None):
         report = run_network(job)
         name = "digits CNN" if variant == "digits" else f"MNIST CNN ({variant})"
         fold_text = ", ".join(f"{i}={a}x{b}" for i, (a, b) in sorted(fold.items()))
-        new = []
-        for r in report["results"]:
-            new.append(
-                {
-                    "network": name,
-                    "weights": weights,
-                    "activations": acts,
-                    "fold": fold_text,
-                    "cycles_per_image": report["cycles_per_image"],
-                    "golden_accuracy": round(acc["golden"], 4),
-                    "device": r["device"],
-                    "fits": "yes" if r["fits"] else f"no ({r['reason']})",
-                    "lut4": r["lut4_equiv"],
-                    "ffs": r["ffs"],
-                    "bram": r["bram"],
-                    "dsps": r["dsps"],
-                    "fmax_median_mhz": r["fmax_median_mhz"],
-                    "fmax_min_mhz": r["fmax_min_mhz"],
-                    "fmax_max_mhz": r["fmax_max_mhz"],
-                    "seeds": " ".join(map(str, r["seeds"])),
-                    "images_per_s": r["images_per_s"],
-                    "images_per_s_min": r["images_per_s_min"],
-                    "images_per_s_max": r["images_per_s_max"],
-                    "command": command,
-                }
-            )
+        new = bench_rows(report, name, weights, acts, fold_text, acc["golden"], command)
         (build / f"rows_{variant}_{family}.json").write_text(json.dumps(new) + "\n")
         rows = []
         for v, f in ORDER:  # every run's rows, also other processes' (in the table's order)

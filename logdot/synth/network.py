@@ -60,10 +60,15 @@ NETWORK_TARGETS = ("ice40", "ice40-up5k", "ecp5", "ecp5-45k", "ecp5-85k")
 
 #: nextpnr's messages when a design does not fit its device.
 _NO_FIT = re.compile(
-    r"(Unable to place cell|not enough|exceeds|Failed to find a placement|"
+    r"(Unable to place cell|Unable to find legal placement|utilisation limit|not enough|"
+    r"exceeds|Failed to find a placement|"
     r"Design uses more|too many|> *100%|[1-9]\d{2,}%)",
     re.IGNORECASE,
 )
+
+
+#: A nextpnr utilisation line above 100 % (``Info:  TRELLIS_COMB: 25545/ 24288  105%``).
+_OVER_FULL = re.compile(r"Info:\s+\w+:\s+\d+/\s*\d+\s+(1\d\d|[2-9]\d\d)%")
 
 
 def network_label(net):
@@ -165,9 +170,12 @@ def _no_fit_reason(err, workdir):
     """The resource complaint of a failed nextpnr run (``None``: some other failure)."""
     log = Path(workdir) / "nextpnr.log"
     text = log.read_text(errors="replace") if log.exists() else str(err)
-    for line in reversed(text.splitlines()):
+    lines = text.splitlines()
+    for line in reversed(lines):
         if "ERROR" in line and _NO_FIT.search(line):
-            return line.strip()
+            # with the resource nextpnr ran out of (its utilisation above 100 %)
+            over = [" ".join(u.split()[1:]) for u in lines if _OVER_FULL.search(u)]
+            return "; ".join([line.replace("ERROR:", "").strip().rstrip("."), *over])
     return None
 
 
