@@ -78,7 +78,8 @@ def test_a_wrong_golden_is_reported(seed):
         check_words(got, _golden_words(wrong, images))
 
 
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+# Icarus in the quick suite; the Verilator build takes about two minutes on a busy machine.
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.full)])
 def test_compiled_linear_network_is_exact_in_rtl(sim, tmp_path, seed):
     net, _ = linear_cnn(1, weight_bits=8, act_bits=8)
     rtl = NetworkSim(net, tmp_path / sim, fold=LINEAR_FOLD, sim=sim, name="lin_net").build()
