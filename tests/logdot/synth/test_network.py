@@ -163,3 +163,20 @@ def test_tiny_network_through_the_real_tools(tmp_path):
         snet.NetworkSynthJob(net=linear_cnn(0)[0], fold=LINEAR_FOLD, out_dir=tmp_path / "lin",
                              targets=("ecp5-nodsp",), seeds=(1,)), out=out)  # fmt: skip
     assert lin["results"][0]["mul_cells"] > 0 and lin["results"][0]["dsps"] == 0
+
+
+def test_network_flags_become_the_job_compile_would_build(net_file, tmp_path, monkeypatch):
+    """``logdot synth --network`` folds like ``logdot compile`` and runs the network flow with
+    the default devices and three seeds (the flow itself is replaced here)."""
+    from logdot.generators.network import resolve_fold
+
+    jobs = []
+    monkeypatch.setattr(snet, "run_network", lambda job, **kw: jobs.append(job))
+    argv = ["synth", "--network", net_file, "--out", str(tmp_path / "o"), "--target-cycles",
+            "400", "--seeds", "4,5,6"]  # fmt: skip
+    code, _, err = _cli(argv)
+    assert code == 0, err
+    (job,) = jobs
+    assert job.fold == resolve_fold(job.net, None, 400)
+    assert job.targets == snet.NETWORK_TARGETS and job.seeds == (4, 5, 6)
+    assert job.name == "logdot_network"
