@@ -97,6 +97,13 @@ class ConstWeights:
                 f"constant weights need linear activations (act_format 'linear'), not "
                 f"{cfg.act_format!r}"
             )
+        from .linear_engine import LinearConfig
+
+        if isinstance(cfg, LinearConfig):
+            raise ValueError(
+                "constant weights need log weights (an EngineConfig), not a LinearConfig "
+                "(multiplier baseline)"
+            )
         if cfg.weight_terms != 1:
             raise ValueError(
                 f"constant weights need single-term weights (weight_terms 1), not "

@@ -47,6 +47,7 @@ import torch
 
 from . import logacc
 from .formats import EngineConfig, check_int
+from .linear_engine import LinearConfig, linear_dot
 from .reference import reference_dot
 from .twoterm import twoterm_value
 
@@ -348,7 +349,10 @@ def dot(config, acts, weights, last=None):
     -------
     torch.Tensor
         int64, shape ``(n_dot_products,)``: the signed results as on ``m_axis_tdata`` (with
-        ``config.frac_bits`` fraction bits in base-sqrt(2) mode).
+        ``config.frac_bits`` fraction bits in base-sqrt(2) mode). For a
+        :class:`~logdot.golden.linear_engine.LinearConfig` (the multiplier baseline, weights
+        two's-complement ``W``-bit fields) the results of
+        :func:`~logdot.golden.linear_engine.linear_dot`.
 
     Raises
     ------
@@ -359,6 +363,9 @@ def dot(config, acts, weights, last=None):
         product; the message names the argument and an offending value.
     """
     _check_config(config)
+    if isinstance(config, LinearConfig):
+        # The multiplier baseline: real products of two's-complement weights.
+        return torch.tensor(linear_dot(config, acts, weights, last), dtype=torch.int64)
     plan = _plan(config)
     a = _as_int_tensor(acts, "acts")
     w = _as_int_tensor(weights, "weights")

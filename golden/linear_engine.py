@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .formats import EngineConfig, check_int
+from .formats import LIMITS, EngineConfig, check_int
 
 __all__ = ["LinearConfig", "linear_dot"]
 
@@ -73,6 +73,25 @@ class LinearConfig(EngineConfig):
         """``(lo, hi)`` of a two's-complement weight."""
         w = self.weight_bits
         return -(1 << (w - 1)), (1 << (w - 1)) - 1
+
+    def result_scale_log2(self, *, weight_exp=None, act_exp=None, weight_fsr=None, act_fsr=None):
+        """Real value of one result LSB, as an exponent of 2: ``weight_exp + act_exp``.
+
+        A two's-complement weight ``q`` stands for ``q * 2**weight_exp`` (the exponent of
+        :func:`logdot.golden.quant.linear_quant`), a linear activation ``a`` for
+        ``a * 2**act_exp``. ``weight_fsr`` and ``act_fsr`` (log formats) do not apply: passing
+        one is a ``ValueError``.
+        """
+        if weight_fsr is not None or act_fsr is not None:
+            raise ValueError(
+                "the linear baseline has two's-complement weights and linear activations: "
+                "pass weight_exp and act_exp, not an FSR"
+            )
+        if weight_exp is None or act_exp is None:
+            raise ValueError("weight_exp and act_exp are required for the linear baseline")
+        check_int(weight_exp, "weight_exp", *LIMITS["fsr"])
+        check_int(act_exp, "act_exp", *LIMITS["fsr"])
+        return weight_exp + act_exp
 
     def term_shift_range(self, parity=None):
         """Not meaningful for the linear baseline (there is no shift): ``0``."""
@@ -147,6 +166,11 @@ def linear_dot(config, acts, weights, last=None):
     sums = (a * w).sum(axis=1)  # |sum| < 2**63 for every accepted configuration
     lo, hi = config.acc_range
     bits = config.acc_bits
+    if not config.saturating:
+        # Wrapping modulo 2**bits commutes with the sum: each dot product's total, wrapped.
+        ends = np.flatnonzero(last)
+        totals = np.add.reduceat(sums, np.concatenate(([0], ends[:-1] + 1))) if beats else sums
+        return [((int(t) - lo) % (1 << bits)) + lo for t in totals[: len(ends)]]
     out = []
     acc = 0
     for s, end in zip(sums.tolist(), last.tolist(), strict=True):

@@ -50,10 +50,12 @@ from .formats import (
     signed_width,
 )
 from .layer import MAX_PES, Layer, LayerConfig, as_codes, z_bits
+from .linear_engine import LinearConfig
 from .requant import OUT_KINDS, Requant
 
 __all__ = [
     "SPEC_SCHEMA",
+    "WEIGHT_FORMATS",
     "LayerSpec",
     "MappedLayer",
     "bias_to_int",
@@ -62,6 +64,9 @@ __all__ = [
 ]
 
 SPEC_SCHEMA = "logdot.layer_spec/1"
+#: Weight formats of a :class:`LayerSpec`: log codes (the logdot engine) or two's-complement
+#: integers (the multiplier baseline).
+WEIGHT_FORMATS = ("log", "linear")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,9 +80,11 @@ class LayerSpec:
     ----------
     kind : {"conv2d", "linear"}
     weight_codes : int64 tensor
-        ``(out, in, kh, kw)`` (conv2d) or ``(out, in)`` (linear): raw signed log codes.
+        ``(out, in, kh, kw)`` (conv2d) or ``(out, in)`` (linear): raw ``weight_bits``-bit
+        fields: signed log codes, or two's-complement integers (``weight_format="linear"``).
     weight_bits, weight_base, weight_fsr
-        The weights' log format.
+        The weights' format: log base and FSR; for linear weights ``weight_base`` is 2 and
+        ``weight_fsr`` is the exponent (a weight ``q`` stands for ``q * 2**weight_fsr``).
     act_format : {"log", "linear"}
         The input activations' format: base-2 log codes or fixed-point integers.
     act_bits, act_signed
@@ -95,6 +102,10 @@ class LayerSpec:
         Convolution geometry (conv2d only).
     frac_bits : int or None
         Engine fraction bits in base sqrt(2).
+    weight_format : {"log", "linear"}
+        ``"log"`` (the logdot engine, default) or ``"linear"``: the multiplier baseline
+        (:class:`logdot.golden.linear_engine.LinearConfig`), two's-complement weights
+        multiplied in LUTs; it needs linear activations and no ``frac_bits``.
     """
 
     kind: str
@@ -115,9 +126,11 @@ class LayerSpec:
     stride: tuple = (1, 1)
     padding: tuple = (0, 0)
     frac_bits: int | None = None
+    weight_format: str = "log"
 
     def __post_init__(self):
         check_choice(self.kind, "kind", ("conv2d", "linear"))
+        check_choice(self.weight_format, "weight_format", WEIGHT_FORMATS)
         w = torch.as_tensor(self.weight_codes)
         want = 4 if self.kind == "conv2d" else 2
         if w.ndim != want or w.dtype.is_floating_point:
@@ -133,6 +146,17 @@ class LayerSpec:
         w = as_codes(w, "weight_codes", tuple(w.shape), 0, (1 << self.weight_bits) - 1)
         object.__setattr__(self, "weight_codes", w)
         check_choice(self.act_format, "act_format", ("log", "linear"))
+        if self.weight_format == "linear":
+            if self.weight_base != 2 or self.frac_bits is not None:
+                raise ValueError(
+                    "linear weights need weight_base 2 and frac_bits None, not "
+                    f"{self.weight_base!r} and {self.frac_bits!r}"
+                )
+            if self.act_format != "linear":
+                raise ValueError(
+                    "linear weights (the multiplier baseline) need linear activations, not "
+                    f"act_format {self.act_format!r}"
+                )
         check_bool(self.act_signed, "act_signed")
         check_int(self.act_scale, "act_scale", *LIMITS["fsr"])
         if self.bias is not None:
@@ -175,12 +199,14 @@ class LayerSpec:
     def engine_config(
         self, lanes, *, max_beats, accumulate="exact", log_frac_bits=None, **pipeline
     ):
-        """The EngineConfig of this layer's arithmetic with ``lanes`` lanes.
+        """The EngineConfig of this layer's arithmetic with ``lanes`` lanes (a
+        :class:`~logdot.golden.linear_engine.LinearConfig` for linear weights).
 
         With ``accumulate="log"`` the engine's ``frac_bits`` is ``log_frac_bits`` (the log2
         state's fraction bits; ``None``: the default 8) instead of the spec's.
         """
-        return EngineConfig(
+        cls = LinearConfig if self.weight_format == "linear" else EngineConfig
+        return cls(
             lanes=lanes,
             act_bits=self.act_bits,
             weight_bits=self.weight_bits,
@@ -196,11 +222,12 @@ class LayerSpec:
     def result_scale_x2(self, engine):
         """Twice the base-2 exponent of one LSB of the engine result."""
         kw = {"act_fsr" if self.act_format == "log" else "act_exp": self.act_scale}
-        s = engine.result_scale_log2(weight_fsr=self.weight_fsr, **kw)
+        wkey = "weight_exp" if self.weight_format == "linear" else "weight_fsr"
+        s = engine.result_scale_log2(**{wkey: self.weight_fsr}, **kw)
         return round(2 * s)
 
     def to_dict(self):
-        return {
+        d = {
             "schema": SPEC_SCHEMA,
             "kind": self.kind,
             "weight_codes": self.weight_codes.clone(),
@@ -221,6 +248,10 @@ class LayerSpec:
             "padding": list(self.padding),
             "frac_bits": self.frac_bits,
         }
+        if self.weight_format != "log":
+            # Written only for linear weights: a log spec stays readable by older readers.
+            d["weight_format"] = self.weight_format
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -349,7 +380,7 @@ class MappedLayer:
         vec, shape = self.spec.vectors(x)
         n, pos, k = vec.shape
         params = self.config.engine.parameters()
-        one = EngineConfig(**{**params, "lanes": k, "max_beats": 1, "acc_bits": None})
+        one = type(self.config.engine)(**{**params, "lanes": k, "max_beats": 1, "acc_bits": None})
         w = self.spec.weight_codes.reshape(self.spec.out_channels, k)
         a = vec.reshape(n * pos, k)
         y = torch.stack([engine_dot(one, a, w[o].expand(n * pos, k)) for o in range(w.shape[0])], 1)

@@ -241,8 +241,17 @@ def encode_input(net, images):
 def max_abs_result(spec):
     """Largest ``|y|`` of each output channel of ``spec`` over every possible input (int64
     ``(out_channels,)``), from the weights themselves, so it does not depend on the folding:
-    every weight's magnitude against the largest activation magnitude, through the engine."""
+    every weight's magnitude against the largest activation magnitude, through the engine
+    (for linear weights ``sum |w| * max |a|``, an upper bound)."""
     k = spec.in_features
+    if spec.weight_format == "linear":
+        # Two's-complement weights times linear activations: sum |w| * max |a| (a bound
+        # reached up to the choice of each activation's sign).
+        wb = spec.weight_bits
+        w = spec.weight_codes.reshape(spec.out_channels, k)
+        w = torch.where(w >= 1 << (wb - 1), w - (1 << wb), w)
+        amag = 1 << (spec.act_bits - 1) if spec.act_signed else (1 << spec.act_bits) - 1
+        return w.abs().sum(1) * amag
     one = spec.engine_config(k, max_beats=1)
     w = spec.weight_codes.reshape(spec.out_channels, k) & ((1 << (spec.weight_bits - 1)) - 1)
     if spec.act_format == "log":

@@ -43,8 +43,9 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
     Parameters
     ----------
     module : logdot.golden.nn.LogConv2d or logdot.golden.nn.LogLinear
-        Weights quantized to ``log2`` or ``logsqrt2``; input quantized to ``log2`` (base-2
-        log activations) or ``linear``; calibrated (eval mode).
+        Weights quantized to ``log2`` or ``logsqrt2`` (the logdot engine) or ``linear``
+        (two's complement: the multiplier baseline, which needs ``linear`` inputs); input
+        quantized to ``log2`` (base-2 log activations) or ``linear``; calibrated (eval mode).
     relu : bool
         Whether a ReLU follows the layer.
     next_quant : logdot.golden.nn.Quantizer or None
@@ -58,14 +59,19 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
     if not isinstance(module, gnn.LogConv2d | gnn.LogLinear):
         raise TypeError(f"module must be a logdot.golden.nn.LogConv2d or LogLinear, not {module!r}")
     wq, aq = module.weight_quant, module.input_quant
-    if not wq.is_log:
-        raise ValueError(f"weights must be quantized to 'log2' or 'logsqrt2', not {wq.format!r}")
+    if not (wq.is_log or wq.format == "linear"):
+        raise ValueError(
+            f"weights must be quantized to 'log2', 'logsqrt2' or 'linear', not {wq.format!r}"
+        )
     act_format = _quantizer_log_format(aq, "the input")
     if not bool(aq.has_scale):
         raise ValueError("the input quantizer is not calibrated (logdot.golden.nn.calibrate)")
     with torch.no_grad():
         w_fsr = wq.choose_scale(module.weight)
         w_codes = wq.codes(module.weight, w_fsr)
+    if wq.format == "linear":
+        # The multiplier baseline: two's-complement values stored as raw weight_bits fields.
+        w_codes = w_codes & ((1 << wq.bits) - 1)
     if next_quant is None:
         out_kind, ob, osigned, oscale = "linear", 64, True, None
     else:
@@ -78,7 +84,7 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
         kind="conv2d" if conv else "linear",
         weight_codes=w_codes,
         weight_bits=wq.bits,
-        weight_base=wq.base,
+        weight_base=wq.base or 2,
         weight_fsr=int(w_fsr),
         act_format=act_format,
         act_bits=aq.bits,
@@ -93,6 +99,7 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
         stride=tuple(module.stride) if conv else (1, 1),
         padding=tuple(module.padding) if conv else (0, 0),
         frac_bits=frac_bits if wq.base == "sqrt2" else None,
+        weight_format="linear" if wq.format == "linear" else "log",
     )
     return spec
 

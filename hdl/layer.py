@@ -30,6 +30,7 @@ from ..golden.const import ConstWeights
 from ..golden.formats import unsigned_width
 from ..golden.layer import Layer
 from .const import ConstProcessingElement
+from .linear import LinearConfig, LinearLane
 from .params import check_bool
 from .pe import make_pe, pe_latency
 from .requant import make_requantizer
@@ -204,6 +205,11 @@ class LogLayerEngine(_LayerComponent):
     ``j`` reads weight word ``j mod depth`` of every PE (in the cycle of its transfer);
     output ``i`` adds bias entry ``i mod dots`` of its PE. See :class:`logdot.golden.layer.Layer`.
 
+    With a :class:`~logdot.golden.linear_engine.LinearConfig` engine (a layer spec with
+    ``weight_format="linear"``) every lane is a :class:`~logdot.hdl.linear.LinearLane`: the
+    multiplier baseline, two's-complement weights multiplied with the activations in logic;
+    everything else (memories, trees, accumulators, output stage) is the same.
+
     Handshake as the dot-product engine: AXI4-Stream rules, ``i.ready`` is a flip-flop (the
     skid buffer's), II = 1 without back-pressure; back-pressure never drops, duplicates or
     reorders an output.
@@ -323,6 +329,12 @@ class LogLayerEngine(_LayerComponent):
 
         # The PEs: lanes -> (term registers) -> adder tree(s) -> accumulator.
         pe_list = []
+        make_lane = None  # log lanes
+        if isinstance(eng, LinearConfig):  # the multiplier baseline: products in LUTs
+
+            def make_lane(index):
+                return LinearLane(config=eng)
+
         for p in range(pes):
             if self._const_weights:
                 # Weights as wiring; trees padded to the run-time tree's depth, so the latency
@@ -330,7 +342,7 @@ class LogLayerEngine(_LayerComponent):
                 const = ConstWeights(eng, cfg.unpack_weight_word(words[0][p]))
                 pe = ConstProcessingElement(const=const, depth=(n - 1).bit_length())
             else:
-                pe = make_pe(eng)
+                pe = make_pe(eng, make_lane=make_lane)
             assert pe.latency == pe_latency(eng)
             m.submodules[f"pe{p}"] = pe
             pe_list.append(pe)

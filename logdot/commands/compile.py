@@ -7,7 +7,7 @@ import re
 
 from logdot.options import CliError, add_output_arguments, check_name_arg, plural, write_error
 
-__all__ = ["DESCRIPTION", "add_arguments", "parse_fold", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "folding_from_args", "parse_fold", "run"]
 
 DESCRIPTION = (
     "Write DIR/NAME.v (one top module: a window unit per convolution, the layer engines, "
@@ -18,8 +18,9 @@ DESCRIPTION = (
     "for the network in NET.pt "
     "(logdot.golden.network_torch.export_network). --fold sets lanes x PEs per layer; the "
     "other layers get the smallest engine that needs at most --target-cycles cycles per "
-    "image (default: the pipeline's unavoidable bound, the largest padded image). Nothing "
-    "is written on error; existing files are kept unless --force."
+    "image (default: the pipeline's unavoidable bound, the largest padded image), or the "
+    "fastest folding whose predicted LUTs (a cost model calibrated against Yosys) fit "
+    "--lut-budget. Nothing is written on error; existing files are kept unless --force."
 )
 
 _ITEM = re.compile(r"\s*([^=,\s]+)\s*=\s*(\d+)\s*[xX]\s*(\d+)\s*\Z")
@@ -54,6 +55,36 @@ def parse_fold(text, net):
     return fold
 
 
+def folding_from_args(args, net):
+    """The folding of every engine layer from ``--fold``, ``--target-cycles`` and
+    ``--lut-budget`` (the last two are mutually exclusive), ``{index: (lanes, pes)}``.
+
+    Shared by ``logdot compile`` and ``logdot synth --network``; raises :class:`CliError`
+    naming the flag.
+    """
+    from logdot.generators.network import resolve_fold
+
+    fold = parse_fold(args.fold, net) if args.fold else None
+    budget = getattr(args, "lut_budget", None)
+    if budget is not None and args.target_cycles is not None:
+        raise CliError("--lut-budget and --target-cycles are mutually exclusive; give one")
+    if getattr(args, "lut_family", None) is not None and budget is None:
+        raise CliError("--lut-family needs --lut-budget")
+    if args.target_cycles is not None and args.target_cycles < 1:
+        raise CliError(f"--target-cycles: must be a positive integer, not {args.target_cycles}")
+    if budget is not None and budget < 1:
+        raise CliError(f"--lut-budget: must be a positive integer, not {budget}")
+    try:
+        if budget is not None:
+            from logdot.generators.cost import budget_fold
+
+            return budget_fold(net, budget, fold=fold, family=args.lut_family or "ecp5")
+        return resolve_fold(net, fold, args.target_cycles)
+    except (TypeError, ValueError) as exc:
+        flag = "--lut-budget" if budget is not None else "--fold" if fold else "--network"
+        raise CliError(f"{flag}: {exc}") from None
+
+
 def add_arguments(parser):
     """Add the options of ``logdot compile`` to ``parser``."""
     g = parser.add_argument_group("network")
@@ -79,6 +110,21 @@ def add_arguments(parser):
         help="cycles per image the automatic folding aims at (default: the fewest any "
         "folding reaches, the largest padded image)",
     )
+    g.add_argument(
+        "--lut-budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fold automatically for the fewest cycles per image whose predicted LUT4s "
+        "(logdot.generators.cost, calibrated against Yosys for --lut-family) are at most N; "
+        "not with --target-cycles",
+    )
+    g.add_argument(
+        "--lut-family",
+        choices=("ecp5", "ice40"),
+        default=None,
+        help="with --lut-budget: whose LUT4s the budget counts (default: ecp5)",
+    )
     add_output_arguments(
         parser,
         default_name="logdot_network",
@@ -92,9 +138,8 @@ def run(args):
     if not os.path.isfile(args.network):
         raise CliError(f"--network: no such file: {args.network}")
     from logdot.generators.common import project_summary
-    from logdot.generators.network import resolve_fold, write_network
+    from logdot.generators.network import write_network
     from logdot.golden.network_file import load_network
-    from logdot.hdl.network import network_plan
     from logdot.tools.progress import bar
 
     with bar(total=3, desc="compile", unit="step", quiet=args.quiet, leave=False) as steps:
@@ -105,11 +150,13 @@ def run(args):
             raise CliError(f"--network: {exc}") from None
         steps.update(1)
         steps.set_postfix_str("folding")
-        full, stages = _plan(args, net, resolve_fold, network_plan)
+        full, stages, budget = _plan(args, net)
         steps.update(1)
         steps.set_postfix_str("elaborating and writing the Verilog")
         try:
-            vpath, jpath = write_network(net, args.out, fold=full, name=args.name, force=args.force)
+            vpath, jpath = write_network(
+                net, args.out, fold=full, name=args.name, force=args.force, cost=budget
+            )
         except OSError as exc:
             raise write_error(exc, args.out) from None
         steps.update(1)
@@ -122,14 +169,22 @@ def run(args):
     return 0
 
 
-def _plan(args, net, resolve_fold, network_plan):
-    """``(fold, stages)`` of the parsed flags (CliError naming the flag)."""
-    fold = parse_fold(args.fold, net) if args.fold else None
-    if args.target_cycles is not None and args.target_cycles < 1:
-        raise CliError(f"--target-cycles: must be a positive integer, not {args.target_cycles}")
+def _plan(args, net):
+    """``(fold, stages, cost)`` of the parsed flags (CliError naming the flag); ``cost`` is
+    the cost model's prediction with ``--lut-budget`` (else ``None``)."""
+    from logdot.hdl.network import network_plan
+
+    full = folding_from_args(args, net)
     try:
-        full = resolve_fold(net, fold, args.target_cycles)
         stages, _ = network_plan(net, full)
     except (TypeError, ValueError) as exc:
-        raise CliError(f"{'--fold' if fold else '--network'}: {exc}") from None
-    return full, stages
+        raise CliError(f"{'--fold' if args.fold else '--network'}: {exc}") from None
+    budget = None
+    if args.lut_budget is not None:
+        from logdot.generators.cost import predict_network
+
+        budget = {
+            **predict_network(net, full, family=args.lut_family or "ecp5"),
+            "lut_budget": args.lut_budget,
+        }
+    return full, stages, budget

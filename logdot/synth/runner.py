@@ -8,6 +8,7 @@ The first call of each tool compiles it (about a minute); later calls are fast.
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import time
@@ -23,6 +24,7 @@ __all__ = [
     "SynthError",
     "check_tools",
     "parse_nextpnr_report",
+    "place_and_route",
     "synthesize",
     "tool_versions",
 ]
@@ -176,6 +178,8 @@ def synthesize(
     progress=None,
     label="",
     widelut=True,
+    shell_outputs=(),
+    place=True,
 ):
     """Synthesize (and for iCE40/ECP5 place and route) one engine for one target.
 
@@ -210,6 +214,13 @@ def synthesize(
     widelut : bool
         ECP5 only: ``False`` passes ``-nowidelut`` (no PFU multiplexers combining LUT4s
         into LUT5..7: fewer LUT4s, one more logic level on wide functions).
+    shell_outputs : sequence of str
+        Further 1-bit outputs of ``top`` the register shell observes
+        (:func:`~logdot.synth.shell.register_shell` ``extra_outputs``).
+    place : bool
+        With ``pnr``: run nextpnr (``False``: only synthesize the shell's netlist
+        ``shell.json`` for :func:`place_and_route` runs of the caller; ``fmax_mhz`` is
+        ``None``).
 
     Returns
     -------
@@ -244,7 +255,12 @@ def synthesize(
     shell = bool(pnr and target.device is not None)
     if shell:
         (wd / "shell.v").write_text(
-            register_shell(engine_name=top, in_width=in_width, out_width=out_width)
+            register_shell(
+                engine_name=top,
+                in_width=in_width,
+                out_width=out_width,
+                extra_outputs=shell_outputs,
+            )
         )
     script = _yosys_script(top, target, shell=shell, widelut=widelut)
     (wd / "synth.ys").write_text(script)
@@ -266,18 +282,18 @@ def synthesize(
     res["fmax_mhz"] = None
     res["throughput"] = None
     res["pnr_utilization"] = None
-    if shell:
+    if shell and place:
         # 2. Place and route the shell for fmax.
-        freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
-        by_seed, util, dt = {}, None, 0.0
+        by_seed, util, dt, freq = {}, None, 0.0, None
         for s in range(seed, seed + seeds):
-            argv = _nextpnr_argv(target, tools, freq=freq, seed=s)
-            res["commands"].append({"argv": argv, "cwd": str(wd.resolve())})
-            say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {s} ...")
-            dt += _run(argv, wd, f"nextpnr_seed{s}.out", f"nextpnr ({tag}, seed {s})")
-            fmax, u = parse_nextpnr_report(wd / f"pnr_report_seed{s}.json")
-            by_seed[str(s)] = round(fmax, 2)
-            util = util or u
+            pr = place_and_route(
+                wd, target, freq_mhz=freq_mhz, seed=s, tools=tools, progress=say, label=label
+            )
+            res["commands"].append({"argv": pr["argv"], "cwd": str(wd.resolve())})
+            by_seed[str(s)] = round(pr["fmax_mhz"], 2)
+            util = util or pr["utilization"]
+            dt += pr["seconds"]
+            freq = pr["freq_mhz"]
         fmax = statistics.median(by_seed.values())
         res["fmax_mhz"] = fmax
         res["fmax_min_mhz"] = min(by_seed.values())
@@ -294,6 +310,71 @@ def synthesize(
         )
     (wd / "result.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
+
+
+def place_and_route(
+    workdir, target, *, freq_mhz=None, seed=1, tools=None, progress=None, label="", netlist=None
+):
+    """Place and route the register-shell netlist ``shell.json`` with nextpnr for fmax.
+
+    Parameters
+    ----------
+    workdir : path
+        Folder nextpnr runs in (its logs and ``pnr_report_seedN.json`` land here).
+    target : str or Target
+        An iCE40 or ECP5 target (its device and options).
+    freq_mhz : float or None
+        Clock constraint (default: the target's).
+    seed : int
+        nextpnr placer seed.
+    tools : dict or None
+        ``{tool: path}`` of :func:`check_tools` (default: looked up).
+    progress : callable or None
+        Called with one line of text per step.
+    label : str
+        Prefix of the progress lines.
+    netlist : path or None
+        The ``shell.json`` of a synthesis run elsewhere, copied into ``workdir`` first (the
+        tools see only their working folder); default ``workdir/shell.json``.
+
+    Returns
+    -------
+    dict
+        ``argv`` (the nextpnr command), ``fmax_mhz`` (unrounded), ``utilization`` (bel type
+        -> used), ``seconds``, ``freq_mhz``, ``seed``.
+
+    Raises
+    ------
+    SynthError
+        When nextpnr fails (e.g. the design does not fit the device: the message holds the
+        end of its log).
+    """
+    if isinstance(target, str):
+        target = TARGETS[resolve_targets([target])[0]]
+    if target.device is None:
+        raise ValueError(f"target {target.name!r} has no place and route")
+    check_int(seed, "seed", 0)
+    tools = tools or check_tools([target.name], pnr=True)
+    say = progress or (lambda line: None)
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    if netlist is not None and Path(netlist).resolve() != (wd / "shell.json").resolve():
+        shutil.copyfile(netlist, wd / "shell.json")
+    tag = f"{label} {target.name}".strip()
+    freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
+    argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
+    say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {seed} ...")
+    dt = _run(argv, wd, f"nextpnr_seed{seed}.out", f"nextpnr ({tag}, seed {seed})")
+    fmax, util = parse_nextpnr_report(wd / f"pnr_report_seed{seed}.json")
+    say(f"[synth] {tag}: fmax {fmax:.1f} MHz, seed {seed} ({dt:.1f} s)")
+    return {
+        "argv": argv,
+        "fmax_mhz": fmax,
+        "utilization": util,
+        "seconds": round(dt, 1),
+        "freq_mhz": freq,
+        "seed": seed,
+    }
 
 
 def tool_versions():

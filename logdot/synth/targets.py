@@ -8,6 +8,7 @@ from dataclasses import dataclass
 __all__ = [
     "BASELINE_TARGETS",
     "DEFAULT_TARGETS",
+    "DEVICE_CAPACITY",
     "FAMILIES",
     "MUL_CELLS",
     "TARGETS",
@@ -50,6 +51,8 @@ class Target:
 _HX8K = ("--hx8k", "--package", "ct256")
 _ECP5_25K = ("--25k", "--package", "CABGA256")
 _ECP5_85K = ("--85k", "--package", "CABGA381")
+_ECP5_45K = ("--45k", "--package", "CABGA256")
+_UP5K = ("--up5k", "--package", "sg48")
 
 #: Every target the flow knows, by name.
 TARGETS = {
@@ -63,7 +66,20 @@ TARGETS = {
         # The largest ECP5, for scaling sweeps whose big engines do not fit the 25k part.
         Target("ecp5-85k", "ecp5", True, "ECP5 LFE5U-85F CABGA381", 200.0, _ECP5_85K),
         Target("ecp5-85k-nodsp", "ecp5", False, "ECP5 LFE5U-85F CABGA381", 200.0, _ECP5_85K),
+        # More devices for the streaming network accelerators (logdot.synth.network).
+        Target("ecp5-45k", "ecp5", True, "ECP5 LFE5U-45F CABGA256", 200.0, _ECP5_45K),
+        Target("ecp5-45k-nodsp", "ecp5", False, "ECP5 LFE5U-45F CABGA256", 200.0, _ECP5_45K),
+        Target("ice40-up5k", "ice40", False, "iCE40 UP5K sg48", 150.0, _UP5K),
     )
+}
+#: Resources of each place-and-route device (data sheets): LUT4s, block RAMs (iCE40
+#: SB_RAM40_4K, ECP5 DP16KD) and DSP blocks (iCE40 SB_MAC16, ECP5 MULT18X18D).
+DEVICE_CAPACITY = {
+    "iCE40 HX8K ct256": {"luts": 7680, "bram": 32, "dsps": 0},
+    "iCE40 UP5K sg48": {"luts": 5280, "bram": 30, "dsps": 8},
+    "ECP5 LFE5U-25F CABGA256": {"luts": 24288, "bram": 56, "dsps": 28},
+    "ECP5 LFE5U-45F CABGA256": {"luts": 43848, "bram": 108, "dsps": 72},
+    "ECP5 LFE5U-85F CABGA381": {"luts": 83640, "bram": 208, "dsps": 156},
 }
 #: Targets a log engine is synthesized for by default (its netlist never uses DSPs, so the
 #: ``-nodsp`` variants would repeat the same result).

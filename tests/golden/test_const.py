@@ -207,3 +207,12 @@ def test_two_term_weights_are_refused():
     cfg = EngineConfig(lanes=2, act_bits=8, weight_bits=5, weight_terms=2)
     with pytest.raises(ValueError, match="constant weights need single-term weights"):
         ConstWeights(cfg, [3, 5])
+
+
+def test_linear_weight_configs_are_refused():
+    """The multiplier baseline's two's-complement weights are not log codes."""
+    from logdot.golden.linear_engine import LinearConfig
+
+    cfg = LinearConfig(lanes=2, act_bits=8, weight_bits=5)
+    with pytest.raises(ValueError, match="constant weights need log weights"):
+        ConstWeights(cfg, [3, 5])

@@ -558,7 +558,7 @@ SYNTH_ERRORS = [
      "--ecp5-nowidelut needs an ECP5 target; the selected ones are ice40, xilinx"),
     (["--targets", "ice40,nope"],
      "--targets must be among ice40, ecp5, ecp5-nodsp, xilinx, xilinx-nodsp, ecp5-85k, "
-     "ecp5-85k-nodsp, not 'nope'"),
+     "ecp5-85k-nodsp, ecp5-45k, ecp5-45k-nodsp, ice40-up5k, not 'nope'"),
     (["--targets", ","], "--targets must name at least one target, not an empty list"),
     (["--family", "stratix"], "--family must be one of ice40, ecp5, xilinx, not 'stratix'"),
     (["--seed", "-1"], "--seed must be an integer >= 0, not -1"),

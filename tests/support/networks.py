@@ -14,13 +14,16 @@ from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 
 __all__ = [
+    "LINEAR_FOLD",
     "TILED_FOLD",
     "board_net",
     "conv_pool",
+    "linear_cnn",
     "mlp",
     "quantized_network",
     "random_images",
     "small_cnn",
+    "small_cnn_model",
 ]
 
 #: A folding of :func:`small_cnn` with every stage tiled (window replay, gearbox, several
@@ -60,21 +63,48 @@ def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bi
     return export_network(q, tuple(input_shape))
 
 
+#: A folding of :func:`linear_cnn` (the same network as :func:`small_cnn`).
+LINEAR_FOLD = TILED_FOLD
+
+
+def _small_cnn_layers():
+    return [
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    ]
+
+
 def small_cnn(seed=0):
     """8x8 image: conv 3x3 (pad 1) + ReLU + pool 2, strided conv (stride 2) + ReLU, fc 16->3."""
-    return quantized_network(
-        lambda: [
-            nn.Conv2d(1, 3, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(3, 4, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(16, 3),
-        ],
-        (1, 8, 8),
-        seed=seed,
+    return quantized_network(_small_cnn_layers, (1, 8, 8), seed=seed)
+
+
+def small_cnn_model(seed=0):
+    """The float model of :func:`small_cnn` (seeded the same way)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(*_small_cnn_layers())
+
+
+def linear_cnn(seed=0, *, weight_bits=5, act_bits=6, path=None):
+    """:func:`small_cnn_model` with linear two's-complement weights and unsigned linear
+    activations (the multiplier baseline), calibrated on seeded random images, exported;
+    ``(network, quantized model)``."""
+    model = small_cnn_model(seed)
+    g = torch.Generator().manual_seed(seed)
+    q = quantize_model(
+        model,
+        weight_format="linear",
+        weight_bits=weight_bits,
+        act_format="linear",
+        act_bits=act_bits,
+        calib_data=torch.rand(16, 1, 8, 8, generator=g),
     )
+    return export_network(q, (1, 8, 8), path), q
 
 
 def mlp(seed=0):

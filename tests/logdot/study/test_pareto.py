@@ -48,6 +48,7 @@ def test_plan_lists_every_point_once_in_a_fixed_order():
 
 def test_local_and_dask_runs_give_the_same_rows(tmp_path):
     import distributed
+
     local = _sweep(ResultStore(tmp_path / "local.jsonl"))
     assert [r["method"] for r in local] == ["float", "ptq"]
     ptq = local[1]

@@ -1,0 +1,197 @@
+"""The multiplier baseline in networks: layer specs with linear two's-complement weights, their
+mapping onto layer engines, the network file and the golden forward pass."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from logdot.golden.engine import dot
+from logdot.golden.linear_engine import LinearConfig, linear_dot
+from logdot.golden.mapping import LayerSpec, map_layer
+from logdot.golden.network import encode_input, max_abs_result, network_forward
+from logdot.golden.network_file import load_network, save_network
+from logdot.golden.network_torch import predict, predict_outputs
+from tests.support.networks import linear_cnn
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _signed(codes, bits):
+    return torch.where(codes >= 1 << (bits - 1), codes - (1 << bits), codes)
+
+
+def _spec(**kw):
+    base = {
+        "kind": "linear",
+        "weight_codes": torch.tensor([[1, 7, 8, 15]]),
+        "weight_bits": 4,
+        "weight_base": 2,
+        "weight_fsr": -3,
+        "act_format": "linear",
+        "act_bits": 6,
+        "act_signed": False,
+        "act_scale": -6,
+        "bias": torch.tensor([0.25]),
+        "relu": False,
+        "out_kind": "linear",
+        "out_bits": 16,
+        "out_signed": True,
+        "out_scale": None,
+        "weight_format": "linear",
+    }
+    return LayerSpec(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("kw", "msg"),
+    [
+        ({"act_format": "log", "act_scale": 2, "act_bits": 4},
+         "linear weights (the multiplier baseline) need linear activations, not act_format 'log'"),
+        ({"weight_base": "sqrt2"},
+         "linear weights need weight_base 2 and frac_bits None, not 'sqrt2' and None"),
+        ({"weight_format": "float"}, "weight_format must be one of"),
+    ],
+)  # fmt: skip
+def test_linear_spec_is_validated(kw, msg):
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        _spec(**kw)
+
+
+def test_spec_dict_names_the_format_only_for_linear_weights():
+    lin = _spec()
+    d = lin.to_dict()
+    assert d["weight_format"] == "linear"
+    back = LayerSpec.from_dict(d)
+    assert back.weight_format == "linear" and torch.equal(back.weight_codes, lin.weight_codes)
+    log = dataclasses.replace(lin, weight_format="log", act_format="log", act_scale=0)
+    assert "weight_format" not in log.to_dict()  # a log spec dict is what it was before
+    assert LayerSpec.from_dict(log.to_dict()).weight_format == "log"
+
+
+def test_linear_engine_and_scale():
+    spec = _spec()
+    ml = map_layer(spec, lanes=3, pes=1)
+    assert isinstance(ml.config.engine, LinearConfig)
+    # one LSB of the result: 2**(weight exp + act exp) = 2**-9, twice the exponent -18
+    assert ml.scale_x2 == -18
+    assert ml.bias_int.tolist() == [128]  # 0.25 / 2**-9
+    # x = (63, 1, 2, 3): 63*1 + 1*7 + 2*(-8) + 3*(-1) = 51, plus the bias
+    assert ml.forward(torch.tensor([[63, 1, 2, 3]])).tolist() == [[51 + 128]]
+
+
+def test_dot_of_a_linear_config_is_the_linear_golden(seed):
+    rng = random.Random(seed)
+    cfg = LinearConfig(lanes=5, act_bits=7, weight_bits=5, act_signed=True, max_beats=3)
+    beats = 40
+    a = torch.randint(-64, 64, (beats, 5))
+    w = torch.randint(0, 32, (beats, 5))
+    last = torch.tensor([rng.random() < 0.3 for _ in range(beats - 1)] + [True])
+    assert dot(cfg, a, w, last).tolist() == linear_dot(cfg, a, w, last)
+
+
+def _loop_reference(cfg, a, w, last):
+    """Beat by beat, wrapping (or saturating) after every beat: the hardware accumulator."""
+    lo, hi = cfg.acc_range
+    wv = _signed(torch.as_tensor(w), cfg.weight_bits).tolist()
+    out, acc = [], 0
+    for row_a, row_w, end in zip(torch.as_tensor(a).tolist(), wv, last, strict=True):
+        acc += sum(x * y for x, y in zip(row_a, row_w, strict=True))
+        acc = min(max(acc, lo), hi) if cfg.saturating else ((acc - lo) % (1 << cfg.acc_bits)) + lo
+        if end:
+            out.append(acc)
+            acc = 0
+    return out
+
+
+@pytest.mark.parametrize("acc_bits", [None, 9])
+def test_linear_dot_wraps_and_saturates_like_the_accumulator(acc_bits, seed):
+    """Dot products longer than max_beats wrap (exact width) or saturate, beat by beat."""
+    rng = random.Random(seed)
+    cfg = LinearConfig(lanes=3, act_bits=8, weight_bits=8, max_beats=2, acc_bits=acc_bits)
+    beats = 200
+    a = torch.randint(-128, 128, (beats, 3))
+    w = torch.randint(0, 256, (beats, 3))
+    last = [rng.random() < 0.05 for _ in range(beats - 1)] + [True]
+    want = _loop_reference(cfg, a, w, last)
+    assert linear_dot(cfg, a, w, last) == want
+    assert linear_dot(cfg, a[:0], w[:0], []) == []
+
+
+def test_max_abs_result_bounds_every_linear_result(seed):
+    spec = _spec(act_signed=True)
+    big = max_abs_result(spec)
+    w = _signed(spec.weight_codes[0], 4)
+    assert big.tolist() == [int(w.abs().sum()) * 32]
+    # the extreme inputs reach at most the bound
+    a = torch.tensor([[-32 if v > 0 else 31 for v in w.tolist()]])
+    one = map_layer(dataclasses.replace(spec, bias=None), lanes=4, pes=1)
+    assert abs(one.forward(a).item()) <= big.item()
+
+
+def _reference_layer(ml, x):
+    """A mapped layer's outputs from the spec alone: the integer convolution (float64, exact
+    for these sizes) or matrix product of the signed weights, the integer bias, ReLU and the
+    engine's requantizer."""
+    spec = ml.spec
+    w = _signed(spec.weight_codes, spec.weight_bits).to(torch.float64)
+    xf = torch.as_tensor(x).to(torch.float64)
+    if spec.kind == "conv2d":
+        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
+        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
+    else:
+        z = xf @ w.T + ml.bias_int.to(torch.float64)
+    z = z.round().to(torch.int64)
+    if spec.relu:
+        z = z.clamp(min=0)
+    return ml.config.requant(z)
+
+
+@pytest.mark.parametrize("weight_bits", [8, 5])
+def test_every_layer_of_a_linear_network_is_the_integer_reference(weight_bits, seed):
+    net, _ = linear_cnn(seed % 3, weight_bits=weight_bits)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 64, (5, *net.input_shape), generator=g)
+    for fold in ({0: (3, 2), 2: (9, 2), 4: (5, 2)}, {0: (9, 3), 2: (27, 4), 4: (16, 3)}):
+        y = x
+        for layer, ml in zip(net.layers, net.mapped(fold), strict=True):
+            if layer.type == "maxpool":
+                y = F.max_pool2d(y.to(torch.float64), layer.kernel).to(torch.int64)
+            elif layer.type == "flatten":
+                y = y.reshape(len(y), -1)
+            else:
+                assert isinstance(ml.config.engine, LinearConfig)
+                want = _reference_layer(ml, y)
+                got = ml.forward(y)
+                assert torch.equal(got, want), (layer.name, fold)
+                y = got
+        assert torch.equal(y, network_forward(net, x, fold=fold))
+
+
+def test_linear_network_file_round_trip_and_damage(tmp_path):
+    net, _ = linear_cnn(1, weight_bits=8, act_bits=8)
+    path = tmp_path / "lin.net.pt"
+    save_network(net, path)
+    back = load_network(path)
+    assert [x.spec.weight_format for x in back.engines] == ["linear"] * 3
+    x = encode_input(net, torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(network_forward(back, x), network_forward(net, x))
+    d = torch.load(path, weights_only=True)
+    d["layers"][0]["spec"]["weight_format"] = "float"
+    torch.save(d, tmp_path / "bad.net.pt")
+    with pytest.raises(ValueError, match=r"layer 0 \(conv2d\): bad spec: weight_format must be"):
+        load_network(tmp_path / "bad.net.pt")
+
+
+def test_golden_predictions_follow_the_fake_quantized_model():
+    """Integer golden and the fake-quantized PyTorch model (8-bit weights and activations)
+    agree on the class of nearly every image (they differ only by rounding ties)."""
+    net, q = linear_cnn(2, weight_bits=8, act_bits=8)
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    golden = predict_outputs(net, network_forward(net, encode_input(net, x)))
+    assert int((golden == predict(q, x)).sum()) >= 60
