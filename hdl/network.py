@@ -167,25 +167,23 @@ def network_plan(net, fold=None):
     _, h, w = net.input_shape
     pixels_in_rows = (h, w)  # (rows, pixels per row) of the current pixel stream
     for i, (layer, ml, fmt) in enumerate(zip(net.layers, mapped, formats, strict=True)):
-        where = f"layer {i} ({layer.type})"
         if layer.type == "flatten":
             continue
         if layer.type == "maxpool":
             kh, kw = layer.kernel
-            if kh != kw:
-                raise ValueError(f"{where}: the pool unit needs a square kernel, not {kh}x{kw}")
+            kernel = kh if kh == kw else [kh, kw]
             _, ph, pw = layer.in_shape
             stages.append(
                 Stage(
                     "pool",
                     i,
                     ph * pw,
-                    pool_cycles(ph, pw, kh),
+                    pool_cycles(ph, pw, kernel),
                     {
                         "channels": layer.in_shape[0],
                         "height": ph,
                         "width": pw,
-                        "kernel": kh,
+                        "kernel": kernel,
                         "bits": fmt.bits,
                         "act_format": fmt.kind,
                         "signed": fmt.signed,

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..golden.formats import check_int
-from ..golden.window import WindowGeometry
+from ..golden.window import WindowGeometry, pool_kernel
 from .fifo import fifo_latency
 from .gearbox import adapter_latency
 from .layer import layer_latency
@@ -165,8 +165,8 @@ def _one_per_cycle(src, count):
 
 
 def _pool(p, src, images):
-    h, w, kern = p["height"], p["width"], p["kernel"]
-    kh, kw = (kern, kern) if isinstance(kern, int) else kern
+    h, w = p["height"], p["width"]
+    kh, kw = pool_kernel(p["kernel"], h, w)
     taken = _one_per_cycle(src, images * h * w)
     out = []
     for k, t in enumerate(taken):

@@ -186,9 +186,11 @@ def _stage_entry(st):
             "word_bits": (kh - 1) * p["channels"] * p["bits"],
         }
     elif st.kind == "pool":
-        k = p["kernel"]
+        from logdot.golden.window import pool_kernel
+
+        kh, kw = pool_kernel(p["kernel"], p["height"], p["width"])
         d["line_buffer"] = {
-            "words": p["width"] // k if k > 1 else 0,
+            "words": p["width"] // kw if kh > 1 else 0,
             "word_bits": p["channels"] * p["bits"],
         }
     elif st.kind == "fifo":

@@ -79,6 +79,30 @@ def _conv_pool(seed=0):
     return export_network(q, (2, 4, 4))
 
 
+def _rect(seed=0):
+    """Nothing square: a 7x10 image of 2 channels, a 1x3 kernel with stride (2, 1) and
+    padding (0, 1), a 2x3 pool that does not divide its 4x10 input (floor: the last column
+    dropped), a 2x1 kernel with padding (1, 0), then fc."""
+    torch.manual_seed(seed)
+    q = quantize_model(
+        nn.Sequential(
+            nn.Conv2d(2, 3, (1, 3), stride=(2, 1), padding=(0, 1)),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 3)),
+            nn.Conv2d(3, 4, (2, 1), padding=(1, 0)),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(36, 3),
+        ),
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        calib_data=torch.rand(8, 2, 7, 10),
+    )
+    return export_network(q, (2, 7, 10))
+
+
 def _images(net, n, seed):
     g = torch.Generator().manual_seed(seed)
     hi = net.input_format.range[1]
@@ -137,8 +161,13 @@ def check_words(got, want):
 
 @pytest.mark.parametrize(
     "make,fold",
-    [(_cnn, TILED), (_mlp, {1: (4, 2), 2: (2, 1)}), (_conv_pool, {0: (5, 1)})],
-    ids=["cnn", "mlp", "conv-pool"],
+    [
+        (_cnn, TILED),
+        (_mlp, {1: (4, 2), 2: (2, 1)}),
+        (_conv_pool, {0: (5, 1)}),
+        (_rect, {0: (3, 2), 2: (2, 3), 4: (12, 2)}),
+    ],
+    ids=["cnn", "mlp", "conv-pool", "rect"],
 )
 def test_random_images_with_idles_and_back_pressure_are_exact(make, fold, seed):
     net = make(seed % 4)

@@ -15,7 +15,17 @@ from logdot.golden.network_stream import pixel_stream
 from logdot.hdl.network import MIN_FIFO_DEPTH, NetworkTop, derive_fifo_depths, network_plan
 from logdot.hdl.network_timing import network_timing
 
-from .test_network import FAST, TILED, _cnn, _conv_pool, _golden_words, _images, _mlp, check_words
+from .test_network import (
+    FAST,
+    TILED,
+    _cnn,
+    _conv_pool,
+    _golden_words,
+    _images,
+    _mlp,
+    _rect,
+    check_words,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,6 +80,7 @@ CASES = [
     pytest.param(_cnn, TILED, id="cnn-tiled"),
     pytest.param(_mlp, MLP_FOLD, id="mlp"),
     pytest.param(_conv_pool, CONV_POOL_FOLD, id="conv-pool"),
+    pytest.param(_rect, {0: (3, 2), 2: (2, 3), 4: (12, 2)}, id="rect"),
 ]
 
 
