@@ -271,3 +271,38 @@ def test_compile_rejects_a_damaged_network_file(tmp_path):
     assert code == 2 and err.startswith("logdot: error: --network: ") and err.count("\n") == 1
     assert "not a readable network file" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_non_square_geometry_and_a_floor_pool_compile(tmp_path):
+    """Nothing square (a 1x3 kernel with stride (2, 1), a 2x3 pool that drops a column of its
+    4x10 input, a 2x1 kernel): the manifest gives each unit's geometry and line buffer, and
+    the Verilog passes Verilator's lint."""
+    torch.manual_seed(1)
+    q = quantize_model(
+        nn.Sequential(
+            nn.Conv2d(2, 3, (1, 3), stride=(2, 1), padding=(0, 1)),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 3)),
+            nn.Conv2d(3, 4, (2, 1), padding=(1, 0)),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(36, 3),
+        ),
+        weight_format="log2",
+        weight_bits=4,
+        act_format="log2",
+        act_bits=4,
+        calib_data=torch.rand(8, 2, 7, 10),
+    )
+    net = export_network(q, (2, 7, 10))
+    text, man = compile_network(net, name="rect_net")
+    assert [x["out_shape"] for x in man["layers"]][:3] == [[3, 4, 10], [3, 2, 3], [4, 3, 3]]
+    w1, pool, w2 = [s for s in man["stages"] if s["kind"] in ("window", "pool")]
+    assert (w1["params"]["kernel"], w1["params"]["stride"]) == ([1, 3], [2, 1])
+    assert w1["line_buffer"] == {"words": 0, "word_bits": 0}  # one kernel row: no rows kept
+    assert pool["params"]["kernel"] == [2, 3]
+    assert pool["line_buffer"] == {"words": 3, "word_bits": 3 * 4}  # 10 // 3 partial maxima
+    assert (w2["params"]["kernel"], w2["line_buffer"]["words"]) == ([2, 1], 3)
+    path = tmp_path / "rect_net.v"
+    path.write_text(text)
+    verilator_lint(path)
