@@ -26,8 +26,12 @@ Between two FIFOs every unit is always ready (the layer engine, the gearbox and 
 is not full take a beat in every cycle), so each stage's output times follow from its input
 times alone, provided no FIFO fills: :attr:`NetworkTiming.fits` says whether every FIFO's
 peak occupancy is within its depth, and the figures are exact then (the input always
-valid, the output always ready). Time is counted in cycles, the first cycle out of reset
-being 0; a transfer "at cycle ``t``" is the ``valid & ready`` of that cycle.
+valid, the output always ready). When a FIFO fills (a stage faster than the next one over
+many images, e.g. the first stage of a network whose bottleneck comes later), the real top
+back-pressures and its outputs can only come later than the model's, which are then lower
+bounds (measured in the tests: still the same cycles when the full FIFO's consumer sets the
+pace). Time is counted in cycles, the first cycle out of reset being 0; a transfer "at cycle
+``t``" is the ``valid & ready`` of that cycle.
 """
 
 from __future__ import annotations

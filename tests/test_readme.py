@@ -198,6 +198,33 @@ def test_waves_is_documented_in_the_testing_section():
     assert "WAVES=1" in (ROOT / "cocotb_tests" / "README.md").read_text()
 
 
+def test_network_accuracy_table_gives_the_command_of_every_figure():
+    """The streaming network's accuracy table: float / fake-quant / golden / RTL for MNIST and
+    digits, RTL equal to golden, each column headed by the command that printed it (commands
+    that exist and whose flags the example accepts), and each run's closing line."""
+    import importlib.util
+
+    sec = section(README, "### MNIST on the RTL")
+    head = re.search(r"^\| model \| (.+) \| (.+) \|$", sec, re.M)
+    assert head, "no accuracy table"
+    cmds = [re.search(r"`([^`]+)`", col).group(1) for col in head.groups()]
+    assert cmds == ["make demo", "python examples/mnist_on_rtl.py --dataset digits"]
+    rows = re.findall(r"^\| ([^|]+?) \| (0\.\d{4}) \| (0\.\d{4}) \|$", sec, re.M)
+    names = ["float PyTorch", "fake-quantized PyTorch", "golden integer network"]
+    assert [r[0] for r in rows] == [*names, "RTL (Verilator)"]
+    assert rows[3][1:] == rows[2][1:], "RTL accuracy != golden accuracy"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo:.*\n\t.*examples/mnist_on_rtl\.py\s*$", makefile, re.M)
+    spec = importlib.util.spec_from_file_location("mnist_on_rtl", ROOT / "examples/mnist_on_rtl.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    args = example.build_parser().parse_args(shlex.split(cmds[1])[2:])
+    assert args.dataset == "digits"
+    lines = re.findall(r"mismatches: (\d+) hw_accuracy: (\S+) golden_accuracy: (\S+) images", sec)
+    assert [m[1] for m in lines] == [rows[3][1], rows[3][2]] and {m[0] for m in lines} == {"0"}
+    assert all(hw == gold for _, hw, gold in lines)
+
+
 # -- no references a reader cannot follow ---------------------------------------------------
 
 SKIP_DIRS = {".git", "results", ".venv", "build", "sim_build", "__pycache__", ".pytest_cache"}
