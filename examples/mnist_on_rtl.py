@@ -119,7 +119,7 @@ def main(argv=None):
     print(
         f"compiled and built for {args.sim} in {time.monotonic() - t0:.1f} s: "
         f"{man['cycles_per_image']} cycles per image (bound by the {bott}), "
-        f"latency bound {man['latency_cycles']} cycles",
+        f"latency {man['latency_cycles']} cycles",
         flush=True,
     )
     for st in man["stages"]:

@@ -11,7 +11,8 @@ A *network* is a chain of layers over integer codes, each of one of four types:
     :meth:`~logdot.golden.layer.MappedLayer.stream`, the weight program of the generated engine,
     bias, ReLU and requantization. The outputs do not depend on the folding.
 ``maxpool``
-    Max pooling with ``kernel == stride`` (no padding; the kernel divides the image), on the
+    Max pooling with ``kernel == stride`` (any ``kh x kw``, no padding, PyTorch's floor mode:
+    the last rows and columns no window reaches are dropped), on the
     codes of the tensor's format: unsigned log codes and linear integers compare as integers
     (the largest code is the largest value); signed log codes (sign above the magnitude code)
     compare by value (a negative zero becomes code 0).
@@ -210,15 +211,18 @@ def _key_code(k, fmt):
 def max_pool_codes(x, kernel, fmt):
     """Max pooling of codes ``x`` ``(n, c, h, w)`` over ``kernel`` windows (stride = kernel).
 
-    The kernel must divide ``h`` and ``w``. Returns the code of the largest value of each
-    window, int64 ``(n, c, h // kh, w // kw)``.
+    Floor mode (``torch.nn.MaxPool2d``'s default): the rows below ``h // kh * kh`` and the
+    columns right of ``w // kw * kw`` are dropped. Returns the code of the largest value of
+    each window, int64 ``(n, c, h // kh, w // kw)``.
     """
     x = torch.as_tensor(x, dtype=torch.int64)
     n, c, h, w = x.shape
     kh, kw = kernel
-    if h % kh or w % kw:
-        raise ValueError(f"the pool kernel {kh}x{kw} does not divide the image {h}x{w}")
-    k = _pool_key(x, fmt).reshape(n, c, h // kh, kh, w // kw, kw)
+    if kh > h or kw > w:
+        raise ValueError(f"the pool kernel {kh}x{kw} is larger than the image {h}x{w}")
+    ho, wo = h // kh, w // kw
+    x = x[:, :, : ho * kh, : wo * kw]
+    k = _pool_key(x, fmt).reshape(n, c, ho, kh, wo, kw)
     return _key_code(k.amax(dim=(3, 5)), fmt)
 
 
@@ -359,12 +363,13 @@ def linear_out_shape(fin, fout, shape):
 
 
 def pool_out_shape(kernel, shape):
-    """Output ``(C, H, W)`` of a max pool with ``stride == kernel`` (the kernel must divide)."""
+    """Output ``(C, H, W)`` of a max pool with ``stride == kernel`` (floor mode: the rows and
+    columns no window reaches are dropped)."""
     if len(shape) != 3:
         raise ValueError(f"needs a (C, H, W) input, not {tuple(shape)}")
     kh, kw = kernel
-    if shape[1] % kh or shape[2] % kw:
-        raise ValueError(f"kernel {kh}x{kw} does not divide the {shape[1]}x{shape[2]} image")
+    if kh > shape[1] or kw > shape[2]:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the {shape[1]}x{shape[2]} image")
     return (shape[0], shape[1] // kh, shape[2] // kw)
 
 

@@ -8,8 +8,8 @@
   weights are quantized by the layer's own weight quantizer),
 * ``ReLU`` (after a ``Conv2d`` or ``Linear``, possibly with pooling or flattening between:
   max pooling and flattening commute with it),
-* ``MaxPool2d`` with ``kernel_size == stride``, no padding, dilation 1, the kernel dividing
-  the image,
+* ``MaxPool2d`` with ``kernel_size == stride`` (square or not), no padding, dilation 1, floor
+  mode (``ceil_mode=False``; the rows and columns no window reaches are dropped),
 * ``Flatten`` (``start_dim=1``), and
 * ``Linear`` (after a ``Flatten``),
 
@@ -207,6 +207,8 @@ def _ops(chain):
                 )
             if _pair(m.padding) != (0, 0) or _pair(m.dilation) != (1, 1) or m.return_indices:
                 raise ValueError(f"{where}: only padding 0, dilation 1, no indices are supported")
+            if m.ceil_mode:
+                raise ValueError(f"{where}: ceil_mode is not supported (floor mode only)")
             ops.append(["maxpool", i, name, k, kind])
         elif type(m) is nn.Flatten:
             if m.start_dim != 1 or m.end_dim != -1:

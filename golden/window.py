@@ -27,8 +27,8 @@ WindowGeometry
     The validated geometry of one window unit (shapes, beats, padded sizes).
 window_beats, window_stream
     The beats of one image; of a sequence of images.
-pool_key, maxpool_codes
-    The order of codes of a format; max pooling of one image.
+pool_key, pool_kernel, maxpool_codes
+    The order of codes of a format; a pool kernel as ``(kh, kw)``; max pooling of one image.
 frame_images
     The images a window unit or pool makes of a malformed pixel stream (early or late
     ``last``): zero-completed or truncated frames.
@@ -48,6 +48,7 @@ __all__ = [
     "frame_images",
     "maxpool_codes",
     "pack_pixel",
+    "pool_kernel",
     "pool_key",
     "unpack_codes",
     "window_beats",
@@ -274,6 +275,18 @@ def pool_key(code, *, bits, act_format="log", signed=False):
     return code - (1 << bits) if sign else code
 
 
+def pool_kernel(kernel, height, width):
+    """``(kh, kw)`` of a pool kernel given as ``k`` or ``(kh, kw)``, each within the image
+    (``1 .. height``, ``1 .. width``), else ``ValueError``."""
+    if not isinstance(kernel, list | tuple):
+        k = check_int(kernel, "kernel", 1, min(height, width))
+        return k, k
+    if len(kernel) != 2:
+        raise ValueError(f"kernel must be an integer or a pair, not {kernel!r}")
+    kh, kw = kernel
+    return check_int(kh, "kernel height", 1, height), check_int(kw, "kernel width", 1, width)
+
+
 def maxpool_codes(image_codes, *, channels, height, width, kernel, bits, act_format, signed):
     """Max pooling (kernel = stride, no padding, floor mode) of one image of raw codes.
 
@@ -281,20 +294,21 @@ def maxpool_codes(image_codes, *, channels, height, width, kernel, bits, act_for
     ----------
     image_codes : nested sequence ``(channels, height, width)`` of int
         Raw ``bits``-bit codes.
-    kernel : int
-        Pool size and stride (square), ``1 .. min(height, width)``.
+    kernel : int or (int, int)
+        Pool size and stride: ``k`` (square) or ``(kh, kw)``, ``1 .. height`` and
+        ``1 .. width``.
     bits, act_format, signed
         The code format (see :func:`pool_key`).
 
     Returns
     -------
     list
-        ``[c][oy][ox]`` raw codes, ``height // kernel`` x ``width // kernel``; per channel the
-        code of the largest value of each window (the first in raster order on ties).
+        ``[c][oy][ox]`` raw codes, ``height // kh`` x ``width // kw``; per channel the code of
+        the largest value of each window (the first in raster order on ties).
     """
-    check_int(kernel, "kernel", 1, min(height, width))
+    kh, kw = pool_kernel(kernel, height, width)
     img = _image(image_codes, channels, height, width, bits)
-    ho, wo = height // kernel, width // kernel
+    ho, wo = height // kh, width // kw
     out = []
     for c in range(channels):
         rows = []
@@ -302,9 +316,9 @@ def maxpool_codes(image_codes, *, channels, height, width, kernel, bits, act_for
             row = []
             for ox in range(wo):
                 best = None
-                for ky in range(kernel):
-                    for kx in range(kernel):
-                        v = img[c][oy * kernel + ky][ox * kernel + kx]
+                for ky in range(kh):
+                    for kx in range(kw):
+                        v = img[c][oy * kh + ky][ox * kw + kx]
                         k = pool_key(v, bits=bits, act_format=act_format, signed=signed)
                         if best is None or k > best[0]:
                             best = (k, v)

@@ -16,7 +16,14 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from .window import frame_control, pixel_layout
 
-__all__ = ["FlattenFeeder", "OutputAssembler", "PixelGearbox"]
+__all__ = ["FlattenFeeder", "OutputAssembler", "PixelGearbox", "adapter_latency"]
+
+
+def adapter_latency():
+    """Cycles from the input transfer that completes a pixel (:class:`PixelGearbox`), a
+    vector (:class:`FlattenFeeder`) or an output word (:class:`OutputAssembler`) to
+    ``o.valid`` of its first beat: 1 (the output register)."""
+    return 1
 
 
 def _pixel_counter(m, name, count, advance):

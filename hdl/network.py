@@ -29,14 +29,16 @@ clears every stage and FIFO; the weight memories keep their contents.
 Throughput: :func:`network_plan` gives each stage's cycles per image in steady state; the
 top's is their maximum (the slowest stage bounds it): usually a window unit, limited by its
 padded image (one position per cycle) or by its output beats (``tiles * beats`` per window),
-see :func:`logdot.hdl.window.window_period`. FIFO depths: two rows of the producer's output
-plus 2 (at least 4), enough for the slowest stage to set the pace: measured, the 8x8 test
-CNNs in Amaranth's simulator and the MNIST CNN in Verilator run at exactly the model's
-cycles per image (900 for MNIST, over 20 back-to-back images).
+see :func:`logdot.hdl.window.window_period`. FIFO depths (:func:`derive_fifo_depths`): each
+FIFO's peak occupancy when images enter at that rate, from the cycle-exact timing model of
+:mod:`logdot.hdl.network_timing` (at least :data:`MIN_FIFO_DEPTH`), so no stage is slowed
+below the slowest one; measured in simulation, the tops run at exactly the model's cycles
+per image and the FIFOs' peaks equal the model's.
 
-Latency: :attr:`NetworkTop.latency_bound` is an upper bound (the sum of every stage's
-one-image cycles; the stages overlap, so the real latency is much lower: MNIST 1,870 cycles
-from the first pixel to the output word, bound 8,916).
+Latency: :attr:`NetworkTop.latency` is exact (first pixel in to output word out of an
+idle top, :func:`logdot.hdl.network_timing.network_timing`, derived stage by stage from
+each unit's latency); :attr:`NetworkTop.latency_bound` the older upper bound (the sum of
+every stage's one-image cycles).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.network import Network
+from .fifo import MAX_DEPTH as MAX_FIFO_DEPTH
 from .fifo import StreamFIFO
 from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
 from .layer import LogLayerEngine, layer_latency
@@ -56,7 +59,15 @@ from .pool import MaxPool, pool_cycles
 from .top import PORTS
 from .window import SlidingWindow, pixel_layout, window_cycles, window_period
 
-__all__ = ["NETWORK_PORTS", "NetworkTop", "Stage", "network_plan"]
+__all__ = [
+    "MIN_FIFO_DEPTH",
+    "NETWORK_PORTS",
+    "NetworkTop",
+    "Stage",
+    "derive_fifo_depths",
+    "fifo_buffered",
+    "network_plan",
+]
 
 #: Ports of the network top, in contract order.
 NETWORK_PORTS = (*PORTS, "frame_error")
@@ -94,10 +105,44 @@ class Stage:
     params: dict = field(default_factory=dict)
 
 
-def _fifo_depth(pixels_per_row):
-    """Depth of the FIFO after a stage producing rows of ``pixels_per_row`` pixels: two rows
-    (the consumer's stalls at a row end are absorbed), at least 4."""
-    return max(4, 2 * pixels_per_row + 2)
+def fifo_buffered(depth):
+    """Whether the FIFO of ``depth`` entries is the block-RAM one (depth above 8) or the
+    asynchronous-read one (:class:`logdot.hdl.fifo.StreamFIFO` ``buffered``)."""
+    return depth > 8
+
+
+#: The smallest FIFO depth the plan gives.
+MIN_FIFO_DEPTH = 4
+#: Images the depth derivation follows beyond the pipeline's depth in images.
+_SETTLE_IMAGES = 2
+
+
+def derive_fifo_depths(stages, mapped):
+    """The depth of every FIFO of ``stages`` (stream order): its peak occupancy when images
+    enter one per ``cycles_per_image`` (the slowest stage's rate) and no FIFO blocks, at
+    least :data:`MIN_FIFO_DEPTH`.
+
+    From :func:`logdot.hdl.network_timing.network_timing` (every FIFO with the block-RAM
+    FIFO's latency, the longer one, so the occupancy is not underestimated), over as many
+    images as the pipeline can hold plus :data:`_SETTLE_IMAGES`. With these depths no FIFO
+    blocks at that rate, so no stage is slowed below it and the top keeps the slowest
+    stage's cycles per image; with the input always valid a FIFO before a slower stage
+    fills up and back-pressures its producer, which then runs at the slower stage's rate.
+    A chain of ready/valid stages cannot deadlock whatever the depths (every stage's output
+    is eventually taken).
+    """
+    from .network_timing import network_timing
+
+    probe = [
+        Stage(s.kind, s.layer, s.cycles_per_image, s.cycles_one, dict(s.params)) for s in stages
+    ]
+    for s in probe:
+        if s.kind == "fifo":
+            s.params["depth"] = MAX_FIFO_DEPTH
+    cpi = max(s.cycles_per_image for s in stages)
+    images = -(-sum(s.cycles_one for s in stages) // cpi) + _SETTLE_IMAGES
+    peaks = network_timing(probe, mapped, images, period=cpi).fifo_peaks
+    return [max(MIN_FIFO_DEPTH, p) for p in peaks]
 
 
 def network_plan(net, fold=None):
@@ -121,25 +166,23 @@ def network_plan(net, fold=None):
     _, h, w = net.input_shape
     pixels_in_rows = (h, w)  # (rows, pixels per row) of the current pixel stream
     for i, (layer, ml, fmt) in enumerate(zip(net.layers, mapped, formats, strict=True)):
-        where = f"layer {i} ({layer.type})"
         if layer.type == "flatten":
             continue
         if layer.type == "maxpool":
             kh, kw = layer.kernel
-            if kh != kw:
-                raise ValueError(f"{where}: the pool unit needs a square kernel, not {kh}x{kw}")
+            kernel = kh if kh == kw else [kh, kw]
             _, ph, pw = layer.in_shape
             stages.append(
                 Stage(
                     "pool",
                     i,
                     ph * pw,
-                    pool_cycles(ph, pw, kh),
+                    pool_cycles(ph, pw, kernel),
                     {
                         "channels": layer.in_shape[0],
                         "height": ph,
                         "width": pw,
-                        "kernel": kh,
+                        "kernel": kernel,
                         "bits": fmt.bits,
                         "act_format": fmt.kind,
                         "signed": fmt.signed,
@@ -147,7 +190,7 @@ def network_plan(net, fold=None):
                 )
             )
             oc, oh, ow = layer.out_shape
-            stages.append(_fifo(i, oc * fmt.bits, oh * ow, ow))
+            stages.append(_fifo(i, oc * fmt.bits, oh * ow))
             pixels_in_rows = (oh, ow)
             continue
         cfg = ml.config
@@ -217,7 +260,7 @@ def network_plan(net, fold=None):
                 },
             )
         )
-        stages.append(_fifo(i, cout * ob, positions, row))
+        stages.append(_fifo(i, cout * ob, positions))
         pixels_in_rows = (positions // row, row)
     rows, per_row = pixels_in_rows
     n = rows * per_row
@@ -240,12 +283,15 @@ def network_plan(net, fold=None):
             },
         )
     )
+    fifos = [s for s in stages if s.kind == "fifo"]
+    for s, depth in zip(fifos, derive_fifo_depths(stages, mapped), strict=True):
+        s.params["depth"] = depth
     return stages, mapped
 
 
-def _fifo(layer, bits, per_image, per_row):
-    depth = _fifo_depth(per_row)
-    return Stage("fifo", layer, per_image, per_image + 2, {"bits": bits, "depth": depth})
+def _fifo(layer, bits, per_image):
+    # The depth is derived once the plan is complete (derive_fifo_depths).
+    return Stage("fifo", layer, per_image, per_image + 2, {"bits": bits, "depth": None})
 
 
 # -- the top ----------------------------------------------------------------------------------
@@ -282,6 +328,7 @@ class NetworkTop(wiring.Component):
             for s, d in zip(fifos, fifo_depths, strict=True):
                 s.params["depth"] = check_int(d, "fifo depth", 3)
         del self._MustUse__silence
+        self._fifos = []
         c = net.input_shape[0]
         self._in_bits = c * net.input_format.bits
         out = self._stages[-1].params
@@ -320,14 +367,35 @@ class NetworkTop(wiring.Component):
         return max(s.cycles_per_image for s in self._stages)
 
     @property
+    def latency(self):
+        """Cycles from the first pixel's transfer on ``s_axis`` to the output word's
+        transfer on ``m_axis``, for one image into an idle top (input always valid, output
+        always ready): exact, :func:`logdot.hdl.network_timing.network_timing`."""
+        return self.timing().latency
+
+    def timing(self, images=1, *, period=None):
+        """:func:`logdot.hdl.network_timing.network_timing` of this top's stages."""
+        from .network_timing import network_timing
+
+        return network_timing(self._stages, self._mapped, images, period=period)
+
+    @property
     def latency_bound(self):
         """An upper bound of the cycles from an image's first pixel to its output word into
         an idle top: the sum of every stage's one-image cycles (stages overlap, so the real
         latency is lower)."""
         return sum(s.cycles_one for s in self._stages)
 
+    @property
+    def fifos(self):
+        """The :class:`~logdot.hdl.fifo.StreamFIFO` units of the latest elaboration, in
+        stream order (their ``level`` / ``max_level`` are probes for simulation); empty
+        before the top is elaborated."""
+        return list(self._fifos)
+
     def elaborate(self, platform):
         m = Module()
+        self._fifos = []
         src = None  # the current stream source (an Out stream interface)
         first = None
         for n, st in enumerate(self._stages):
@@ -345,7 +413,8 @@ class NetworkTop(wiring.Component):
                 unit = PixelGearbox(**p)
             elif st.kind == "fifo":
                 shape = pixel_layout(p["bits"])
-                unit = StreamFIFO(shape=shape, depth=p["depth"], buffered=p["depth"] > 8)
+                unit = StreamFIFO(shape=shape, depth=p["depth"], buffered=fifo_buffered(p["depth"]))
+                self._fifos.append(unit)
             else:
                 unit = OutputAssembler(**p)
             m.submodules[f"s{n}_{st.kind}" + ("" if st.layer is None else f"{st.layer}")] = unit

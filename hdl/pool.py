@@ -1,4 +1,5 @@
-"""Streaming max pooling (kernel = stride, no padding, floor mode) on a pixel stream.
+"""Streaming max pooling (kernel = stride, ``kh x kw``, no padding, floor mode) on a pixel
+stream.
 
 The golden model is :func:`logdot.golden.window.maxpool_codes`.
 
@@ -6,7 +7,7 @@ Datapath::
 
     s (one pixel, C codes) --> running max over the kernel's columns (register)
                                    |  (last column of a window)
-    line buffer: Memory, W // K words of C codes (partial maxima of the rows so far)
+    line buffer: Memory, W // kw words of C codes (partial maxima of the rows so far)
                                    |  (last row of a window)
                                    v
                          output register --> o (one pooled pixel)
@@ -19,7 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
-from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE
+from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE, pool_kernel
 from .params import check_bool, read_only
 from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
 
@@ -43,8 +44,10 @@ def pool_cycles(height, width, kernel, images=1):
 
     Parameters
     ----------
-    height, width, kernel : int
-        Input image size and pool size.
+    height, width : int
+        Input image size.
+    kernel : int or (int, int)
+        Pool size and stride, ``k`` or ``(kh, kw)``.
     images : int
 
     Returns
@@ -52,8 +55,8 @@ def pool_cycles(height, width, kernel, images=1):
     int
     """
     check_int(images, "images", 1)
-    k = check_int(kernel, "kernel", 1, min(height, width))
-    last_used = (height // k * k - 1) * width + width // k * k - 1
+    kh, kw = pool_kernel(kernel, height, width)
+    last_used = (height // kh * kh - 1) * width + width // kw * kw - 1
     return (images - 1) * height * width + last_used + pool_latency() + 1
 
 
@@ -75,9 +78,9 @@ class MaxPool(wiring.Component):
     Input ``s`` and output ``o`` have the pixel-stream format of
     :class:`logdot.hdl.window.SlidingWindow`'s input: one beat per pixel, all ``channels``
     codes (channel ``c`` at ``[c * bits +: bits]``), raster order, ``last`` on the last pixel
-    of an image. The output image is ``height // kernel`` x ``width // kernel``; rows and
-    columns no window reaches are accepted and dropped. Per channel the output is the code
-    of the largest value of the window, the first in raster order on ties (see
+    of an image. The output image is ``height // kh`` x ``width // kw``; rows and columns no
+    window reaches are accepted and dropped (PyTorch's floor mode). Per channel the output
+    is the code of the largest value of the window, the first in raster order on ties (see
     :func:`logdot.golden.window.pool_key`): an unsigned code compares as unsigned, a signed
     log code as sign and magnitude, a signed linear code as two's complement.
 
@@ -90,8 +93,8 @@ class MaxPool(wiring.Component):
     the input.
     ``s.ready`` depends combinationally on ``o.ready``.
 
-    Resources: line buffer ``width // kernel`` words of ``channels * bits`` bits (none when
-    ``kernel = 1``), two ``channels * bits`` registers (row maximum, output).
+    Resources: line buffer ``width // kw`` words of ``channels * bits`` bits (none when
+    ``kh = 1``), two ``channels * bits`` registers (row maximum, output).
 
     Parameters
     ----------
@@ -99,8 +102,9 @@ class MaxPool(wiring.Component):
         Codes per pixel, ``1 .. 1024``.
     height, width : int
         Input image size, each at least ``kernel``.
-    kernel : int
-        Pool size and stride, ``1 .. min(height, width)``.
+    kernel : int or (int, int)
+        Pool size and stride: ``k`` (square, ``1 .. min(height, width)``) or ``(kh, kw)``
+        (``1 .. height``, ``1 .. width``).
     bits : int
         Bits per code, ``1 .. 32`` (signed formats need at least 2).
     act_format : {"log", "linear"}
@@ -120,7 +124,8 @@ class MaxPool(wiring.Component):
         self._channels = check_int(channels, "channels", 1, MAX_CHANNELS)
         self._height = check_int(height, "height", 1, MAX_SIDE)
         self._width = check_int(width, "width", 1, MAX_SIDE)
-        self._kernel = check_int(kernel, "kernel", 1, min(height, width))
+        self._kh, self._kw = pool_kernel(kernel, height, width)
+        self._kernel = self._kh if self._kh == self._kw else (self._kh, self._kw)
         self._signed = check_bool(signed, "signed")
         self._bits = check_int(bits, "bits", 2 if signed else 1, MAX_BITS)
         if act_format not in ACT_FORMATS:
@@ -138,23 +143,29 @@ class MaxPool(wiring.Component):
     channels = read_only("channels", "Codes per pixel.")
     height = read_only("height", "Input image height.")
     width = read_only("width", "Input image width.")
-    kernel = read_only("kernel", "Pool size and stride.")
+    kernel = read_only("kernel", "Pool size and stride: ``k`` when square, else ``(kh, kw)``.")
+
+    @property
+    def kernel_size(self):
+        """``(kh, kw)``."""
+        return self._kh, self._kw
+
     bits = read_only("bits", "Bits per code.")
     act_format = read_only("act_format", 'Code format, ``"log"`` or ``"linear"``.')
     signed = read_only("signed", "Signed codes.")
 
     @property
     def out_height(self):
-        return self._height // self._kernel
+        return self._height // self._kh
 
     @property
     def out_width(self):
-        return self._width // self._kernel
+        return self._width // self._kw
 
     @property
     def line_buffer_words(self):
-        """Words of the line buffer (``width // kernel``; 0 when ``kernel = 1``)."""
-        return self.out_width if self._kernel > 1 else 0
+        """Words of the line buffer (``width // kw``; 0 when ``kh = 1``)."""
+        return self.out_width if self._kh > 1 else 0
 
     @property
     def latency(self):
@@ -181,22 +192,24 @@ class MaxPool(wiring.Component):
         return out
 
     def elaborate(self, platform):
-        k, w, h = self._kernel, self._width, self._height
+        kh, kw, w, h = self._kh, self._kw, self._width, self._height
         wo, ho = self.out_width, self.out_height
         pix = self._channels * self._bits
         m = Module()
 
         x = Signal(range(max(w, 2)), name="x")
         y = Signal(range(max(h, 2)), name="y")
-        kx = Signal(range(max(k, 2)), name="kx")
-        ky = Signal(range(max(k, 2)), name="ky")
+        kx = Signal(range(max(kw, 2)), name="kx")
+        ky = Signal(range(max(kh, 2)), name="ky")
         ox = Signal(range(max(wo, 2)), name="ox")
+        ox_next = Signal.like(ox, name="ox_next")
+        m.d.comb += ox_next.eq(Mux(ox == wo - 1, 0, ox + 1))
         out_full = Signal(name="out_full")
         out_data = Signal(pix, name="out_data", reset_less=True)
         out_last = Signal(name="out_last", reset_less=True)
         row_end = x == w - 1
         img_end = row_end & (y == h - 1)
-        used = (x < wo * k) & (y < ho * k)
+        used = (x < wo * kw) & (y < ho * kh)
         fill, drop = frame_control(m, self.s, img_end, self.frame_error)
         can_step = Signal(name="can_step")
         step = Signal(name="step")
@@ -215,22 +228,24 @@ class MaxPool(wiring.Component):
         # -- row maximum over the kernel's columns ----------------------------------------
         acc = Signal(pix, name="row_max", reset_less=True)
         rowmax = Signal(pix, name="row_max_next")
-        if k > 1:
+        if kw > 1:
             m.d.comb += rowmax.eq(Mux(kx == 0, pixel, self._max(m, acc, pixel, "row_cmp")))
         else:
             m.d.comb += rowmax.eq(pixel)
-        group_end = used & (kx == k - 1)
+        group_end = used & (kx == kw - 1)
         partial = Signal(pix, name="partial")
-        if k > 1:
+        if kh > 1:
             rd_data = line_buffer(
                 m,
                 "line_buffer",
                 shape=pix,
                 depth=wo,
-                read_addr=ox,
+                # the next group's word when this step ends a group (one cycle ahead: a
+                # synchronous read), so a 1-column kernel reads in time too
+                read_addr=Mux(step & group_end, ox_next, ox),
                 write_addr=ox,
                 write_data=partial,
-                write_en=step & group_end & (ky != k - 1),
+                write_en=step & group_end & (ky != kh - 1),
             )
             m.d.comb += partial.eq(Mux(ky == 0, rowmax, self._max(m, rd_data, rowmax, "col_cmp")))
         else:
@@ -241,22 +256,22 @@ class MaxPool(wiring.Component):
         with m.If(step):
             m.d.sync += [x.eq(Mux(row_end, 0, x + 1)), acc.eq(rowmax)]
             with m.If(used):
-                if k > 1:
-                    m.d.sync += kx.eq(Mux(kx == k - 1, 0, kx + 1))
-                with m.If(kx == k - 1):
+                if kw > 1:
+                    m.d.sync += kx.eq(Mux(kx == kw - 1, 0, kx + 1))
+                with m.If(kx == kw - 1):
                     if wo > 1:
-                        m.d.sync += ox.eq(Mux(ox == wo - 1, 0, ox + 1))
-                    with m.If(ky == k - 1):
+                        m.d.sync += ox.eq(ox_next)
+                    with m.If(ky == kh - 1):
                         m.d.sync += [
                             out_data.eq(partial),
                             out_full.eq(1),
-                            out_last.eq((y == ho * k - 1) & (x == wo * k - 1)),
+                            out_last.eq((y == ho * kh - 1) & (x == wo * kw - 1)),
                         ]
             with m.If(row_end):
                 m.d.sync += y.eq(Mux(img_end, 0, y + 1))
-                if k > 1:
-                    with m.If(y < ho * k):
-                        m.d.sync += ky.eq(Mux((ky == k - 1) | img_end, 0, ky + 1))
+                if kh > 1:
+                    with m.If(y < ho * kh):
+                        m.d.sync += ky.eq(Mux((ky == kh - 1) | img_end, 0, ky + 1))
             with m.If(img_end):
                 m.d.sync += fill.eq(0)
         return m

@@ -198,6 +198,38 @@ def test_waves_is_documented_in_the_testing_section():
     assert "WAVES=1" in (ROOT / "cocotb_tests" / "README.md").read_text()
 
 
+def test_network_accuracy_table_gives_the_command_of_every_figure():
+    """The streaming network's accuracy table: float / fake-quant / golden / RTL per column,
+    RTL equal to golden, each column headed by the command that printed it (``make demo``
+    first; commands that exist and whose flags the example accepts), and each run's closing
+    line, in column order."""
+    import importlib.util
+
+    sec = section(README, "### MNIST on the RTL")
+    head = re.search(r"^\| model((?: \| [^|]+)+) \|$", sec, re.M)
+    assert head, "no accuracy table"
+    cols = [c.strip() for c in head.group(1).split("|")[1:]]
+    cmds = [re.search(r"`([^`]+)`", col).group(1) for col in cols]
+    assert cmds[0] == "make demo" and "1,000 test images" in cols[0]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo:.*\n\t.*examples/mnist_on_rtl\.py\s*$", makefile, re.M)
+    spec = importlib.util.spec_from_file_location("mnist_on_rtl", ROOT / "examples/mnist_on_rtl.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    for cmd in cmds[1:]:
+        argv = shlex.split(cmd)
+        assert argv[:2] == ["python", "examples/mnist_on_rtl.py"], cmd
+        example.build_parser().parse_args(argv[2:])
+    cell = r" \| (0\.\d{4})" * len(cmds)
+    rows = re.findall(rf"^\| ([^|]+?){cell} \|$", sec, re.M)
+    names = ["float PyTorch", "fake-quantized PyTorch", "golden integer network"]
+    assert [r[0] for r in rows] == [*names, "RTL (Verilator)"]
+    assert rows[3][1:] == rows[2][1:], "RTL accuracy != golden accuracy"
+    lines = re.findall(r"mismatches: (\d+) hw_accuracy: (\S+) golden_accuracy: (\S+) images", sec)
+    assert [m[1] for m in lines] == list(rows[3][1:]) and {m[0] for m in lines} == {"0"}
+    assert all(hw == gold for _, hw, gold in lines)
+
+
 # -- no references a reader cannot follow ---------------------------------------------------
 
 SKIP_DIRS = {".git", "results", ".venv", "build", "sim_build", "__pycache__", ".pytest_cache"}

@@ -31,7 +31,10 @@ Manifest schema (``"schema": "logdot.network_rtl/1"``; keys are stable)::
     fifo_depths     the FIFO depths, in order
     cycles_per_image   steady-state cycles per image (the slowest stage's)
     bottleneck      the stage(s) that bound it
-    latency_cycles  an upper bound of first pixel to output word into an idle design
+    latency_cycles  exact cycles from the first pixel in to the output word out of an idle
+                    design (latency_model); latency_bound the sum of the stages' one-image
+                    cycles
+    fifo_model      how the FIFO depths are derived
     cost            only with ``logdot compile --lut-budget``: the cost model's predicted
                     LUT4s (total and per stage), the family, the budget, the model's stated
                     tolerance, and the layer(s) that bound the throughput
@@ -189,9 +192,11 @@ def _stage_entry(st):
             "word_bits": (kh - 1) * p["channels"] * p["bits"],
         }
     elif st.kind == "pool":
-        k = p["kernel"]
+        from logdot.golden.window import pool_kernel
+
+        kh, kw = pool_kernel(p["kernel"], p["height"], p["width"])
         d["line_buffer"] = {
-            "words": p["width"] // k if k > 1 else 0,
+            "words": p["width"] // kw if kh > 1 else 0,
             "word_bits": p["channels"] * p["bits"],
         }
     elif st.kind == "fifo":
@@ -299,8 +304,17 @@ def network_manifest(top, name, fold):
         "bottleneck": [
             {"kind": s.kind, "layer": s.layer} for s in stages if s.cycles_per_image == cpi
         ],
-        "latency_cycles": top.latency_bound,
-        "latency_model": "upper bound: the sum of every stage's one-image cycles",
+        "latency_cycles": top.latency,
+        "latency_model": (
+            "exact: cycles from the first pixel's s_axis transfer to the output word's "
+            "m_axis transfer of one image into an idle design (input always valid, output "
+            "always ready), each stage's timing from its unit's latency and rate"
+        ),
+        "latency_bound": top.latency_bound,
+        "fifo_model": (
+            "each FIFO's peak occupancy when images enter once per cycles_per_image, at "
+            "least 4: no stage is slowed below the slowest"
+        ),
         "tools": tool_versions(),
     }
 

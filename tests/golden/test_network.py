@@ -109,23 +109,25 @@ def small_networks(draw):
     c, h, w = draw(st.integers(1, 3)), draw(st.integers(3, 8)), draw(st.integers(3, 8))
     act_signed = draw(st.booleans())
     layers, shape = [], (c, h, w)
-    if h % 2 == 0 and w % 2 == 0 and draw(st.booleans()):
-        layers.append(nn.MaxPool2d(2))  # pooling of the input codes
+    if draw(st.booleans()):
+        layers.append(nn.MaxPool2d(2))  # pooling of the input codes (floor mode)
         shape = (c, h // 2, w // 2)
     for _ in range(draw(st.integers(1, 2))):
-        k = draw(st.integers(1, 3))
-        pad = draw(st.integers(0, 1))
-        stride = draw(st.integers(1, 2))
-        if k > min(shape[1], shape[2]) + 2 * pad:
+        # square or not: kernel, stride and padding per dimension
+        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        ph, pw = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+        sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        if kh > shape[1] + 2 * ph or kw > shape[2] + 2 * pw:
             break
         cout = draw(st.integers(1, 4))
-        layers.append(nn.Conv2d(shape[0], cout, k, stride=stride, padding=pad))
-        ho = (shape[1] + 2 * pad - k) // stride + 1
-        wo = (shape[2] + 2 * pad - k) // stride + 1
+        layers.append(nn.Conv2d(shape[0], cout, (kh, kw), stride=(sh, sw), padding=(ph, pw)))
+        ho = (shape[1] + 2 * ph - kh) // sh + 1
+        wo = (shape[2] + 2 * pw - kw) // sw + 1
         shape = (cout, ho, wo)
         block = [nn.ReLU()] if not act_signed or draw(st.booleans()) else []
-        pk = draw(st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1), (3, 3)]))
-        if draw(st.booleans()) and shape[1] % pk[0] == 0 and shape[2] % pk[1] == 0:
+        pk = draw(st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1), (3, 3), (2, 3)]))
+        # floor mode: the kernel need not divide the image
+        if draw(st.booleans()) and shape[1] >= pk[0] and shape[2] >= pk[1]:
             # ReLU before or after the pool (they commute).
             block.insert(draw(st.integers(0, len(block))), nn.MaxPool2d(pk))
             shape = (shape[0], shape[1] // pk[0], shape[2] // pk[1])
@@ -310,8 +312,13 @@ def test_max_pool_on_codes_compares_values():
     codes = torch.arange(32).reshape(1, 2, 4, 4)
     ref = quant(f, F.max_pool2d(dequant(f, codes), 2))
     assert torch.equal(max_pool_codes(codes, (2, 2), f), ref)
-    with pytest.raises(ValueError, match="does not divide"):
-        max_pool_codes(codes, (3, 3), f)
+    # floor mode (PyTorch's default): the rows and columns no window reaches are dropped,
+    # also with a non-square kernel
+    for kernel in ((3, 3), (3, 2), (1, 3)):
+        ref = quant(f, F.max_pool2d(dequant(f, codes), kernel))
+        assert torch.equal(max_pool_codes(codes, kernel, f), ref), kernel
+    with pytest.raises(ValueError, match="kernel 5x1 is larger than the image 4x4"):
+        max_pool_codes(codes, (5, 1), f)
 
 
 # -- export errors ----------------------------------------------------------------------------
@@ -373,9 +380,14 @@ EXPORT_ERRORS = [
         "layer 1 (MaxPool2d): only padding 0, dilation 1, no indices are supported",
     ),
     (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3)),
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(5), calib=False),
         (1, 6, 6),
-        "layer 1 (MaxPool2d): kernel 3x3 does not divide the 4x4 image",
+        "layer 1 (MaxPool2d): kernel 5x5 is larger than the 4x4 image",
+    ),
+    (
+        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, ceil_mode=True)),
+        (1, 6, 6),
+        "layer 1 (MaxPool2d): ceil_mode is not supported (floor mode only)",
     ),
     (
         lambda: _q(nn.Conv2d(1, 2, 5), calib=False),

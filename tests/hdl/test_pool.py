@@ -33,7 +33,10 @@ def keys(img, bits, fmt, signed):
 
 
 @pytest.mark.parametrize(("fmt", "signed"), FORMATS)
-@pytest.mark.parametrize(("h", "w", "k"), [(4, 4, 2), (5, 7, 2), (6, 6, 3), (3, 5, 1), (7, 3, 3)])
+@pytest.mark.parametrize(
+    ("h", "w", "k"),
+    [(4, 4, 2), (5, 7, 2), (6, 6, 3), (3, 5, 1), (7, 3, 3), (5, 7, (2, 3)), (4, 5, (3, 1))],
+)
 def test_maxpool_golden_is_max_of_values(fmt, signed, h, w, k, seed):
     rng = random.Random(seed)
     bits = 4
@@ -43,7 +46,8 @@ def test_maxpool_golden_is_max_of_values(fmt, signed, h, w, k, seed):
     )
     ref = F.max_pool2d(keys(img, bits, fmt, signed).unsqueeze(0), k).squeeze(0)
     assert torch.equal(keys(out, bits, fmt, signed), ref)
-    assert len(out[0]) == h // k and len(out[0][0]) == w // k
+    kh, kw = (k, k) if isinstance(k, int) else k
+    assert len(out[0]) == h // kh and len(out[0][0]) == w // kw
 
 
 def test_pool_key_order_and_ties():
@@ -91,6 +95,9 @@ HW_CASES = [
     (2, 6, 6, 3, 5, "linear", True),
     (2, 3, 5, 1, 3, "linear", False),  # kernel 1
     (1, 6, 3, 3, 4, "log", True),  # one output column
+    (2, 5, 7, (2, 3), 4, "log", False),  # non-square kernel, row and column dropped
+    (1, 4, 6, (1, 2), 4, "linear", True),  # one row, no line buffer
+    (1, 7, 4, (3, 1), 3, "log", True),  # one column per window, last row dropped
 ]
 FULL_CASES = [
     (c, h, w, k, 4, fmt, signed)
@@ -148,7 +155,7 @@ def test_pool_hw_full(case, seed):
     check_pool(case, random.Random(seed), images=2)
 
 
-@pytest.mark.parametrize("case", [HW_CASES[1], HW_CASES[2]], ids=["k2", "k3"])
+@pytest.mark.parametrize("case", [HW_CASES[1], HW_CASES[2], HW_CASES[5]], ids=["k2", "k3", "k2x3"])
 def test_pool_cycles_match_model(case, seed):
     _, h, w, k, *_ = case
     for images in (1, 4):

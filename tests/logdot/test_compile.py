@@ -25,7 +25,7 @@ from logdot.hdl.network import NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
 from tests.support.fusesoc import fusesoc_run
-from tests.support.networks import TILED_FOLD, small_cnn
+from tests.support.networks import TILED_FOLD, rect_net, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,7 +47,7 @@ def test_manifest_describes_the_design(net, compiled):
     top = NetworkTop(net, fold=TILED_FOLD)
     top._MustUse__silence = True  # built for its properties only
     assert man["cycles_per_image"] == top.cycles_per_image
-    assert man["latency_cycles"] == top.latency_bound
+    assert man["latency_cycles"] == top.latency < man["latency_bound"] == top.latency_bound
     assert man["bottleneck"] == [{"kind": "window", "layer": 0}]
     assert [p["name"] for p in man["ports"]] == list(NETWORK_PORTS)
     assert man["s_axis"]["tdata_bits"] == 8 and man["s_axis"]["used_bits"] == 4
@@ -253,3 +253,21 @@ def test_compile_rejects_a_damaged_network_file(tmp_path):
     assert code == 2 and err.startswith("logdot: error: --network: ") and err.count("\n") == 1
     assert "not a readable network file" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_non_square_geometry_and_a_floor_pool_compile(tmp_path):
+    """Nothing square (a 1x3 kernel with stride (2, 1), a 2x3 pool that drops a column of its
+    4x10 input, a 2x1 kernel): the manifest gives each unit's geometry and line buffer, and
+    the Verilog passes Verilator's lint."""
+    net = rect_net(1)
+    text, man = compile_network(net, name="rect_net")
+    assert [x["out_shape"] for x in man["layers"]][:3] == [[3, 4, 10], [3, 2, 3], [4, 3, 3]]
+    w1, pool, w2 = [s for s in man["stages"] if s["kind"] in ("window", "pool")]
+    assert (w1["params"]["kernel"], w1["params"]["stride"]) == ([1, 3], [2, 1])
+    assert w1["line_buffer"] == {"words": 0, "word_bits": 0}  # one kernel row: no rows kept
+    assert pool["params"]["kernel"] == [2, 3]
+    assert pool["line_buffer"] == {"words": 3, "word_bits": 3 * 4}  # 10 // 3 partial maxima
+    assert (w2["params"]["kernel"], w2["line_buffer"]["words"]) == ([2, 1], 3)
+    path = tmp_path / "rect_net.v"
+    path.write_text(text)
+    verilator_lint(path)

@@ -22,6 +22,7 @@ __all__ = [
     "mlp",
     "quantized_network",
     "random_images",
+    "rect_net",
     "small_cnn",
     "small_cnn_model",
 ]
@@ -136,6 +137,25 @@ def board_net(seed=0):
             nn.Linear(16, 5),
         ],
         (3, 4, 4),
+        seed=seed,
+    )
+
+
+def rect_net(seed=0):
+    """Nothing square: a 7x10 image of 2 channels, a 1x3 kernel with stride (2, 1) and
+    padding (0, 1), a 2x3 pool that does not divide its 4x10 input (floor: the last column
+    dropped), a 2x1 kernel with padding (1, 0), then fc."""
+    return quantized_network(
+        lambda: [
+            nn.Conv2d(2, 3, (1, 3), stride=(2, 1), padding=(0, 1)),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 3)),
+            nn.Conv2d(3, 4, (2, 1), padding=(1, 0)),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(36, 3),
+        ],
+        (2, 7, 10),
         seed=seed,
     )
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
+from logdot.hdl.network import NetworkTop
 from logdot.tools.network_sim import NetworkSim
 from tests.support.networks import TILED_FOLD, small_cnn
 
@@ -42,7 +43,13 @@ def test_compiled_network_is_exact_in_rtl(sim, tmp_path, seed):
     period = (full.cycles - two.cycles) / 20
     model = rtl.manifest["cycles_per_image"]
     assert abs(period - model) <= 0.02 * model, (period, model)
-    assert two.cycles <= rtl.manifest["latency_cycles"] + model
+    # the timing model, exactly: first input transfer to last output transfer, inclusive
+    top = NetworkTop(net, fold=TILED_FOLD)
+    top._MustUse__silence = True  # built for its timing only
+    for run, n in ((full, 22), (two, 2)):
+        t = top.timing(n)
+        assert t.fits and run.cycles == t.outputs[-1] - t.first_input + 1, (run.cycles, n)
+    assert rtl.manifest["latency_cycles"] == top.latency
 
 
 def test_precompiled_design_is_used_as_written(tmp_path):
