@@ -50,7 +50,6 @@ KINDS
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -481,7 +480,15 @@ class NetworkSoak:
         return self
 
     def run(
-        self, frames, *, seed=1, idle=0.0, backpressure=0.0, short=0.0, long=0.0, reset=0.0,
+        self,
+        frames,
+        *,
+        seed=1,
+        idle=0.0,
+        backpressure=0.0,
+        short=0.0,
+        long=0.0,
+        reset=0.0,
         tag="soak",
     ):
         """Send ``frames`` frames; returns a :class:`SoakRun`.
@@ -491,8 +498,6 @@ class NetworkSoak:
         exact); all in ``[0, 1)``, resolved to 1/1000. Raises
         :class:`logdot.tools.layer_sim.SimulationError` on a bench error or a timeout.
         """
-        if self._exe is None:
-            self.build()
         probs = {"idle": idle, "backpressure": backpressure, "short": short, "long": long}
         probs["reset"] = reset
         for nm, v in probs.items():
@@ -500,6 +505,8 @@ class NetworkSoak:
                 raise ValueError(f"{nm} must be in [0, 1), not {v!r}")
         if short + long + reset >= 1.0:
             raise ValueError("short + long + reset must be below 1")
+        if self._exe is None:
+            self.build()
         log = self._dir / f"{tag}_events.txt"
         man = self.manifest
         timeout = 1000 + 4 * man["latency_cycles"]
