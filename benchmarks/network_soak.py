@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from logdot.golden.network import encode_input  # noqa: E402
 from logdot.golden.network_file import load_network  # noqa: E402
 from logdot.study.mnist import load_split  # noqa: E402
@@ -61,6 +63,7 @@ def main(argv=None):
     if args.images < 1 or args.chunk < 1 or not 1 <= args.pool <= 1000:
         print("error: --images and --chunk must be >= 1, --pool in [1, 1000]", file=sys.stderr)
         return 2
+    torch.set_num_threads(1)
     net = mnist_network(Path(args.network))
     x_test = load_split("mnist")[2][: args.pool]
     t0 = time.monotonic()
@@ -70,7 +73,8 @@ def main(argv=None):
     soak.build()
     print(
         f"MNIST network, pool of {args.pool} test images: golden words in {golden_s:.1f} s, "
-        f"bench built in {time.monotonic() - t0:.1f} s"
+        f"bench built in {time.monotonic() - t0:.1f} s",
+        flush=True,
     )
     mix = dict(idle=args.idle, backpressure=args.backpressure, short=args.short)
     mix.update(long=args.long, reset=args.reset)

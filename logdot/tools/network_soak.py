@@ -208,9 +208,7 @@ module tb_{name} (input clk);
           $fwrite(flog, "S %0d %0d %0d\\n", fidx, fkind, fkind == 3 ? cut : flen);
           have_frame = 1'b1; started = started + 1; offered = 0; accepted = 0;
         end
-        if (have_frame && fkind == 3 && cut == 0) begin
-          // Nothing to send: the reset comes at the next edge.
-        end else if (!s_axis_tvalid || s_axis_tready) begin
+        if (!s_axis_tvalid || s_axis_tready) begin
           lfsr_in = step(lfsr_in);
           if (have_frame && offered < flen && !(fkind == 3 && offered >= cut)
               && (lfsr_in % 1000) >= idle_pm) begin
