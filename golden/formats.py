@@ -70,6 +70,45 @@ LIMITS = {
     "quant_bits": (2, 16),
 }
 
+#: Widths of a two-term power-of-two weight (``logdot.golden.twoterm``): sign, first-term code
+#: and second-term offset need one bit each, up to the widest weight.
+TWOTERM_BITS = (3, LIMITS["weight_bits"][1])
+
+
+def _check_twoterm_bits(bits):
+    return check_int(bits, "bits", *TWOTERM_BITS)
+
+
+def twoterm_fields(bits):
+    """``(B1, B2)``: widths of the first-term code ``c`` and the offset ``j`` of a ``bits``-bit
+    two-term weight (``B1 + B2 = bits - 1``; ``B2 = (bits - 1) // 2``)."""
+    _check_twoterm_bits(bits)
+    b2 = (bits - 1) // 2
+    return bits - 1 - b2, b2
+
+
+def twoterm_max_shift(bits):
+    """Largest left shift of a term in integer units: ``J + 2**B1 - 2`` (the first term of the
+    largest code ``c = 2**B1 - 1``)."""
+    b1, b2 = twoterm_fields(bits)
+    return (1 << b2) - 1 + (1 << b1) - 2
+
+
+def twoterm_unit_log2(bits, fsr):
+    """Exponent of the integer unit: a magnitude of ``m`` units is ``m * 2**unit_log2``.
+
+    ``unit_log2 = FSR - 2**B1 + 1 - J``, the exponent of the smallest second term.
+    """
+    check_int(fsr, "fsr")
+    b1, b2 = twoterm_fields(bits)
+    return fsr - (1 << b1) + 1 - ((1 << b2) - 1)
+
+
+def twoterm_max_magnitude(bits):
+    """Largest magnitude in units: ``3 * 2**(max_shift - 1)`` (``c = 2**B1 - 1``, ``j = 1``)."""
+    return 3 << (twoterm_max_shift(bits) - 1)
+
+
 _DEFAULT_FRAC_BITS = 8
 #: Largest fraction bits ``F`` of a log-domain accumulator (its table has ``2**F`` entries).
 _MAX_LOG_FRAC_BITS = 12
@@ -429,8 +468,6 @@ class EngineConfig:
         check_choice(self.weight_terms, "weight_terms", WEIGHT_TERMS)
         if self.weight_terms == 1:
             return
-        from .twoterm import TWOTERM_BITS
-
         if self.weight_base != 2:
             raise ValueError(f"weight_terms=2 needs weight_base 2, not {self.weight_base!r}")
         if self.act_is_log:
@@ -485,8 +522,6 @@ class EngineConfig:
         """Largest weight exponent ``c - 1`` (in units of the weight base); with two-term
         weights the largest shift of a term (:func:`logdot.golden.twoterm.twoterm_max_shift`)."""
         if self.weight_terms == 2:
-            from .twoterm import twoterm_max_shift
-
             return twoterm_max_shift(self.weight_bits)
         return (1 << self.weight_code_bits) - 2
 
@@ -496,8 +531,6 @@ class EngineConfig:
         the weight FSR: ``1 - 2**(W - 1)`` (single term: code 1), or ``1 - 2**B1 - J`` (two
         terms: the smallest second term, :func:`logdot.golden.twoterm.twoterm_unit_log2`)."""
         if self.weight_terms == 2:
-            from .twoterm import twoterm_unit_log2
-
             return twoterm_unit_log2(self.weight_bits, 0)
         return 1 - (1 << self.weight_code_bits)
 
@@ -548,8 +581,6 @@ class EngineConfig:
             return -(1 << s), 1 << s
         lo, hi = self.act_range
         if self.weight_terms == 2:
-            from .twoterm import twoterm_max_magnitude
-
             mag = max(-lo, hi) * twoterm_max_magnitude(self.weight_bits)
             return -mag, mag
         mag = max(-lo, hi) << s

@@ -25,7 +25,18 @@ from __future__ import annotations
 
 import functools
 
-from .formats import LIMITS, check_int
+# The layout's widths live in logdot.golden.formats (EngineConfig derives its widths from them).
+from .formats import (
+    TWOTERM_BITS,
+    check_int,
+    twoterm_fields,
+    twoterm_max_magnitude,
+    twoterm_max_shift,
+    twoterm_unit_log2,
+)
+from .formats import (
+    _check_twoterm_bits as _check_bits,
+)
 
 __all__ = [
     "TWOTERM_BITS",
@@ -38,39 +49,9 @@ __all__ = [
     "twoterm_value",
 ]
 
-#: Accepted widths ``W`` of a two-term weight (inclusive): at least one bit per field, at most
-#: the engine's widest weight (``LIMITS["weight_bits"]``), where every value and every
-#: midpoint of two neighbours is still an exact double.
-TWOTERM_BITS = (3, LIMITS["weight_bits"][1])
-
-
-def _check_bits(bits):
-    return check_int(bits, "bits", *TWOTERM_BITS)
-
-
-def twoterm_fields(bits):
-    """``(B1, B2)``: widths of the first-term code ``c`` and the offset ``j`` of a ``bits``-bit
-    two-term weight (``B1 + B2 = bits - 1``; ``B2 = (bits - 1) // 2``)."""
-    _check_bits(bits)
-    b2 = (bits - 1) // 2
-    return bits - 1 - b2, b2
-
-
-def twoterm_max_shift(bits):
-    """Largest left shift of a term in integer units: ``J + 2**B1 - 2`` (the first term of the
-    largest code ``c = 2**B1 - 1``)."""
-    b1, b2 = twoterm_fields(bits)
-    return (1 << b2) - 1 + (1 << b1) - 2
-
-
-def twoterm_unit_log2(bits, fsr):
-    """Exponent of the integer unit: a magnitude of ``m`` units is ``m * 2**unit_log2``.
-
-    ``unit_log2 = FSR - 2**B1 + 1 - J``, the exponent of the smallest second term.
-    """
-    check_int(fsr, "fsr")
-    b1, b2 = twoterm_fields(bits)
-    return fsr - (1 << b1) + 1 - ((1 << b2) - 1)
+# Accepted widths ``W`` of a two-term weight: ``logdot.golden.formats.TWOTERM_BITS`` (at least
+# one bit per field, at most the engine's widest weight, where every value and every midpoint
+# of two neighbours is still an exact double).
 
 
 def twoterm_magnitude(bits, code):
@@ -91,11 +72,6 @@ def twoterm_value(bits, raw):
     check_int(raw, "raw", 0, (1 << bits) - 1)
     mag = twoterm_magnitude(bits, raw & ((1 << (bits - 1)) - 1))
     return -mag if raw >> (bits - 1) else mag
-
-
-def twoterm_max_magnitude(bits):
-    """Largest magnitude in units: ``3 * 2**(max_shift - 1)`` (``c = 2**B1 - 1``, ``j = 1``)."""
-    return 3 << (twoterm_max_shift(bits) - 1)
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from .params import check_bool, read_only
 
-__all__ = ["StreamFIFO", "fifo_latency"]
+__all__ = ["StreamFIFO", "fifo_buffered", "fifo_latency"]
 
 #: Largest FIFO depth.
 MAX_DEPTH = 1 << 16
@@ -102,3 +102,9 @@ class StreamFIFO(wiring.Component):
             m.d.sync += peak.eq(q.level)
         m.d.comb += self.max_level.eq(peak)
         return m
+
+
+def fifo_buffered(depth):
+    """Whether the network's FIFO of ``depth`` entries is the block-RAM one (depth above 8) or
+    the asynchronous-read one (:class:`StreamFIFO` ``buffered``)."""
+    return depth > 8

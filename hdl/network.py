@@ -52,7 +52,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from ..golden.network import Network
 from .fifo import MAX_DEPTH as MAX_FIFO_DEPTH
-from .fifo import StreamFIFO
+from .fifo import StreamFIFO, fifo_buffered
 from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
 from .layer import LogLayerEngine, layer_latency
 from .pool import MaxPool, pool_cycles
@@ -103,12 +103,6 @@ class Stage:
     cycles_per_image: int
     cycles_one: int
     params: dict = field(default_factory=dict)
-
-
-def fifo_buffered(depth):
-    """Whether the FIFO of ``depth`` entries is the block-RAM one (depth above 8) or the
-    asynchronous-read one (:class:`logdot.hdl.fifo.StreamFIFO` ``buffered``)."""
-    return depth > 8
 
 
 #: The smallest FIFO depth the plan gives.

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from ..golden.formats import check_int
 from ..golden.window import WindowGeometry, pool_kernel
-from .fifo import fifo_latency
+from .fifo import fifo_buffered, fifo_latency
 from .gearbox import adapter_latency
 from .layer import layer_latency
 from .pool import pool_latency
@@ -226,7 +226,6 @@ def network_timing(stages, mapped, images=1, *, period=None):
     -------
     NetworkTiming
     """
-    from .network import fifo_buffered
 
     check_int(images, "images", 1)
     if period is not None:

@@ -14,7 +14,6 @@ from amaranth.lib.wiring import In, Out
 from .accumulator import Accumulator, accumulator_latency
 from .lane import Lane, parities
 from .lane import make_lane as default_lane
-from .logacc import LogSerialPE, log_pe_latency
 from .params import check_config, read_only
 from .tree import AdderTree, tree_latency
 
@@ -26,6 +25,10 @@ def make_pe(config, *, make_lane=None):
     ``accumulate="log"`` a :class:`~logdot.hdl.logacc.LogSerialPE` (which has a ``ready``
     output and takes ``lanes`` cycles per beat; ``make_lane`` must then be ``None``)."""
     if config.accumulate == "log":
+        # Imported here: its tables come from logdot.golden.logacc, which imports torch, and
+        # generating an exact-accumulation engine (logdot generate) imports no torch.
+        from .logacc import LogSerialPE
+
         if make_lane is not None:
             raise ValueError("make_lane must be None with accumulate='log'")
         return LogSerialPE(config=config)
@@ -42,6 +45,8 @@ def pe_latency(config):
     With ``accumulate="log"``: :func:`logdot.hdl.logacc.log_pe_latency`.
     """
     if config.accumulate == "log":
+        from .logacc import log_pe_latency
+
         return log_pe_latency(config)  # the serial log-domain PE (logdot.hdl.logacc)
     return (
         int(config.register_terms)

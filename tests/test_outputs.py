@@ -73,5 +73,5 @@ def _generate_layer(tmp_path, lanes, pes):
 def test_generate_layer_summary_counts_in_the_singular(tmp_path, lanes, pes, expected):
     text = _generate_layer(tmp_path, lanes, pes)
     assert expected in text, text
-    assert re.search(r"latency (1 cycle|\d+ cycles), output log 4 bits$", text.strip()), text
+    assert re.search(r"latency (1 cycle|\d+ cycles), output log 4 bits; FuseSoC core ", text), text
     assert not re.search(r"\b1 \w+s\b", text), text

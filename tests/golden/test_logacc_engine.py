@@ -66,7 +66,7 @@ def test_bad_log_parameters(kw, msg):
 
 def test_log_config_widths_and_roundtrip():
     cfg = EngineConfig(lanes=16, act_bits=4, weight_bits=4, **LOG)
-    assert cfg.parameter_names()[-1] == "accumulate"
+    assert "accumulate" in cfg.parameter_names()
     assert EngineConfig(**cfg.parameters()) == cfg
     # 8 fraction bits; largest term 2**(6 + 6); 16 * 1024 terms.
     assert cfg.frac_bits == 8 and cfg.log_term_max == 12 << 8 and cfg.log_term_shift == 8
