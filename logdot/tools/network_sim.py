@@ -20,14 +20,78 @@ from pathlib import Path
 from logdot.generators.network import write_network
 from logdot.golden.network import Network
 from logdot.golden.network_stream import pixel_stream
-from logdot.tools.layer_sim import (
-    _TB_TEMPLATE,
-    SIMULATORS,
-    build_testbench,
-    run_testbench,
-)
+from logdot.tools.bench import build_testbench, check_probabilities, check_simulator, run_testbench
+from logdot.tools.layer_sim import _TB_TEMPLATE
 
-__all__ = ["NetworkRun", "NetworkSim"]
+__all__ = ["NetworkBench", "NetworkRun", "NetworkSim", "check_network"]
+
+
+def check_network(net):
+    """``net`` if it is a :class:`logdot.golden.network.Network`; else raises ``TypeError``."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network, not {type(net).__name__}")
+    return net
+
+
+class NetworkBench:
+    """What the stream benches of a compiled network share: the network, its folding, the
+    simulator and the build folder (:class:`NetworkSim`, and the soak bench
+    :class:`logdot.tools.network_soak.NetworkSoak`).
+
+    Parameters
+    ----------
+    net : logdot.golden.network.Network
+    build_dir : path-like
+    fold : dict or None
+        Folding (:func:`logdot.generators.network.compile_network`).
+    sim : {"verilator", "icarus"}
+    name : str
+        Top module name.
+    jobs : int
+        Parallel C++ compile jobs of a Verilator build.
+
+    Attributes
+    ----------
+    manifest : dict or None
+        The compiled network's manifest (after ``build``).
+    """
+
+    def __init__(self, net, build_dir, *, fold, sim, name, jobs):
+        self._net = check_network(net)
+        self._sim = check_simulator(sim)
+        self._fold, self._name, self._jobs, self._dir = fold, name, jobs, Path(build_dir)
+        self._exe = None
+        self.manifest = None
+
+    def _build_bench(self, template, *, precompiled=False, **fields):
+        """Compile the network into the build folder and build a bench around it.
+
+        The network top ``NAME.v`` and its manifest ``NAME.json`` come from
+        :func:`logdot.generators.network.write_network` (or, ``precompiled``, are the ones
+        already there); the bench ``tb_NAME.v`` is ``template`` formatted with ``name``, the
+        stream widths ``in_w`` / ``out_w`` and ``tail`` (the cycles to wait for stray outputs
+        after the last expected one) from the manifest, and ``fields``; it is built with
+        :func:`logdot.tools.bench.build_testbench`.
+        """
+        d, name = self._dir, self._name
+        d.mkdir(parents=True, exist_ok=True)
+        if precompiled:
+            missing = [f for f in (f"{name}.v", f"{name}.json") if not (d / f).is_file()]
+            if missing:
+                raise FileNotFoundError(f"precompiled design: no {', '.join(missing)} in {d}")
+        else:
+            write_network(self._net, d, fold=self._fold, name=name, force=True)
+        self.manifest = man = json.loads((d / f"{name}.json").read_text())
+        tb = template.format(
+            name=name,
+            in_w=man["s_axis"]["tdata_bits"],
+            out_w=man["m_axis"]["tdata_bits"],
+            tail=man["latency_cycles"] + 8,
+            **fields,
+        )
+        (d / f"tb_{name}.v").write_text(tb)
+        sources = [d / f"{name}.v", d / f"tb_{name}.v"]
+        self._exe, _ = build_testbench(d, name, sources, sim=self._sim, jobs=self._jobs)
 
 
 @dataclass
@@ -52,20 +116,13 @@ class NetworkRun:
     seconds: float
 
 
-class NetworkSim:
+class NetworkSim(NetworkBench):
     """One compiled network, built once for a simulator, run on any number of streams.
 
     Parameters
     ----------
-    net : logdot.golden.network.Network
-    build_dir : path-like
-    fold : dict or None
-        Folding (:func:`logdot.generators.network.compile_network`).
-    sim : {"verilator", "icarus"}
-    name : str
-        Top module name.
-    jobs : int
-        Parallel C++ compile jobs of a Verilator build.
+    net, build_dir, fold, sim, name, jobs
+        As :class:`NetworkBench`.
     precompiled : bool
         Use the ``NAME.v`` and ``NAME.json`` already in ``build_dir`` (written by
         ``logdot compile``, with its folding) instead of compiling ``net`` again; ``fold``
@@ -83,47 +140,17 @@ class NetworkSim:
         jobs=2,
         precompiled=False,
     ):
-        if not isinstance(net, Network):
-            raise TypeError(f"net must be a Network, not {type(net).__name__}")
-        if sim not in SIMULATORS:
-            raise ValueError(f"sim must be 'verilator' or 'icarus', not {sim!r}")
+        super().__init__(net, build_dir, fold=fold, sim=sim, name=name, jobs=jobs)
         if precompiled and fold is not None:
             raise ValueError("a precompiled design has its folding: fold must be None")
         self._precompiled = bool(precompiled)
-        self._net = net
-        self._fold = fold
-        self._sim = sim
-        self._name = name
-        self._jobs = jobs
-        self._dir = Path(build_dir)
-        self._exe = None
-        self.manifest = None
         self.build_seconds = None
 
     def build(self):
         """Compile the network (unless precompiled), write the test bench and build it
         (skipped when the sources are unchanged and the build exists). Returns ``self``."""
         t0 = time.monotonic()
-        d, name = self._dir, self._name
-        d.mkdir(parents=True, exist_ok=True)
-        if self._precompiled:
-            missing = [f for f in (f"{name}.v", f"{name}.json") if not (d / f).is_file()]
-            if missing:
-                raise FileNotFoundError(f"precompiled design: no {', '.join(missing)} in {d}")
-        else:
-            write_network(self._net, d, fold=self._fold, name=name, force=True)
-        self.manifest = json.loads((d / f"{name}.json").read_text())
-        man = self.manifest
-        tb = _TB_TEMPLATE.format(
-            name=name,
-            in_w=man["s_axis"]["tdata_bits"],
-            out_w=man["m_axis"]["tdata_bits"],
-            tail=man["latency_cycles"] + 8,
-        )
-        (d / f"tb_{name}.v").write_text(tb)
-        sources = [d / f"{name}.v", d / f"tb_{name}.v"]
-        exe, _ = build_testbench(d, name, sources, sim=self._sim, jobs=self._jobs)
-        self._exe = exe
+        self._build_bench(_TB_TEMPLATE, precompiled=self._precompiled)
         self.build_seconds = time.monotonic() - t0
         return self
 
@@ -133,9 +160,7 @@ class NetworkSim:
         output words. Returns a :class:`NetworkRun`."""
         if self._exe is None:
             self.build()
-        for v, nm in ((idle, "idle"), (backpressure, "backpressure")):
-            if not 0.0 <= v < 1.0:
-                raise ValueError(f"{nm} must be in [0, 1), not {v!r}")
+        check_probabilities(idle=idle, backpressure=backpressure)
         inp = self._dir / f"{tag}_in.txt"
         out = self._dir / f"{tag}_out.txt"
         inp.write_text("".join(f"{int(d):x} {int(bool(last))}\n" for d, last in beats))
