@@ -59,6 +59,8 @@ __all__ = [
     "reset_words",
     "stream_port_widths",
     "tool_versions",
+    "top_verilog",
+    "write_design",
     "write_outputs",
 ]
 
@@ -320,6 +322,17 @@ def convert(top, name):
     return verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
 
 
+def top_verilog(top, name, ports, *, axi_names, banner):
+    """``banner`` and the Verilog text of the stream top ``top`` named ``name``, its ports in
+    ``ports`` order (:func:`reorder_ports`); with ``axi_names``, ``top`` is wrapped in
+    :class:`logdot.hdl.top.AxiNamesTop` first (``aclk``, ``aresetn``)."""
+    if axi_names:
+        from logdot.hdl.top import AxiNamesTop
+
+        top = AxiNamesTop(inner=top)
+    return banner + reorder_ports(convert(top, name), name, ports)
+
+
 def reorder_ports(text, name, ports):
     """Rewrite the header of module ``name`` in ``text`` so its ports are in ``ports`` order.
 
@@ -454,3 +467,26 @@ def write_outputs(out_dir, name, make, *, force, vectors, before_convert=None):
     items += [(os.path.join(out_dir, file), text) for file, text in extra]
     atomic_write_texts(items, force)
     return paths[0], paths[1]
+
+
+def write_design(out_dir, design, parts, *, force, before_convert=None, **options):
+    """:func:`write_outputs` for a generator whose texts are functions of one design.
+
+    ``parts`` is ``(verilog, manifest, vectors)``: ``verilog(design, **options)`` returns the
+    Verilog text, ``manifest(design, **options)`` the manifest dict and ``vectors(design)``
+    the test-bench vectors; ``options`` hold the top-module ``name`` and the generator's
+    other keyword options (already checked). Returns ``(NAME.v, NAME.json)``.
+    """
+    verilog, manifest, vectors = parts
+
+    def make():
+        return verilog(design, **options), manifest(design, **options)
+
+    return write_outputs(
+        out_dir,
+        options["name"],
+        make,
+        force=force,
+        vectors=lambda _: vectors(design),
+        before_convert=before_convert,
+    )

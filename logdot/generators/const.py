@@ -27,7 +27,7 @@ from logdot.generators import engine as engine_gen
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import signed_width
 from logdot.hdl.const import ConstDotTop, const_engine_latency, const_tree_plans
-from logdot.hdl.top import PORTS, AxiNamesTop
+from logdot.hdl.top import PORTS
 
 __all__ = ["MANIFEST_SCHEMA", "generate_verilog", "manifest", "write"]
 
@@ -65,12 +65,10 @@ def generate_verilog(const, *, name="logdot", axi_names=False):
     _check_const(const)
     common.check_name(name)
     common.check_bool(axi_names, "axi_names")
-    top = ConstDotTop(config=const)
-    if axi_names:
-        top = AxiNamesTop(inner=top)
-    text = common.convert(top, name)
-    return _banner(const, name, axi_names) + common.reorder_ports(
-        text, name, common.contract_ports(PORTS, axi_names)
+    ports = common.contract_ports(PORTS, axi_names)
+    banner = _banner(const, name, axi_names)
+    return common.top_verilog(
+        ConstDotTop(config=const), name, ports, axi_names=axi_names, banner=banner
     )
 
 
@@ -121,20 +119,10 @@ def write(const, out_dir, *, name="logdot", force=False, axi_names=False, before
     :func:`logdot.generators.engine.write` (:func:`logdot.generators.common.write_outputs`).
     """
     _check_const(const)
-    common.check_name(name)
-    common.check_bool(axi_names, "axi_names")
-
-    def make():
-        kw = {"name": name, "axi_names": axi_names}
-        return generate_verilog(const, **kw), manifest(const, **kw)
-
+    kw = {"name": common.check_name(name), "axi_names": common.check_bool(axi_names, "axi_names")}
     from logdot.generators.fusesoc import const_vectors
 
-    return common.write_outputs(
-        out_dir,
-        name,
-        make,
-        force=force,
-        vectors=lambda _: const_vectors(const),
-        before_convert=before_convert,
+    parts = (generate_verilog, manifest, const_vectors)
+    return common.write_design(
+        out_dir, const, parts, force=force, before_convert=before_convert, **kw
     )

@@ -38,7 +38,7 @@ from __future__ import annotations
 from logdot.generators import common
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
-from logdot.hdl.top import PORTS, AxiNamesTop, LogDotTop
+from logdot.hdl.top import PORTS, LogDotTop
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -95,12 +95,10 @@ def generate_verilog(config, *, name="logdot", axi_names=False):
     _check_config(config)
     common.check_name(name)
     common.check_bool(axi_names, "axi_names")
-    top = LogDotTop(config=config)
-    if axi_names:
-        top = AxiNamesTop(inner=top)
-    text = common.convert(top, name)
-    return _banner(config, name, axi_names) + common.reorder_ports(
-        text, name, common.contract_ports(PORTS, axi_names)
+    ports = common.contract_ports(PORTS, axi_names)
+    banner = _banner(config, name, axi_names)
+    return common.top_verilog(
+        LogDotTop(config=config), name, ports, axi_names=axi_names, banner=banner
     )
 
 
@@ -201,22 +199,12 @@ def write(config, out_dir, *, name="logdot", force=False, axi_names=False, befor
         When ``out_dir`` cannot be created or written.
     """
     _check_config(config)
-    common.check_name(name)
-    common.check_bool(axi_names, "axi_names")
-
-    def make():
-        kw = {"name": name, "axi_names": axi_names}
-        return generate_verilog(config, **kw), manifest(config, **kw)
-
+    kw = {"name": common.check_name(name), "axi_names": common.check_bool(axi_names, "axi_names")}
     from logdot.generators.fusesoc import engine_vectors
 
-    return common.write_outputs(
-        out_dir,
-        name,
-        make,
-        force=force,
-        vectors=lambda _: engine_vectors(config),
-        before_convert=before_convert,
+    parts = (generate_verilog, manifest, engine_vectors)
+    return common.write_design(
+        out_dir, config, parts, force=force, before_convert=before_convert, **kw
     )
 
 

@@ -53,13 +53,13 @@ from logdot.hdl.layer import (
     check_ram_style,
     layer_latency,
 )
-from logdot.hdl.top import AxiNamesTop
 
 __all__ = [
     "LAYER_MANIFEST_SCHEMA",
     "generate_layer_verilog",
     "layer_from_manifest",
     "layer_manifest",
+    "layer_options",
     "write_layer",
 ]
 
@@ -119,7 +119,7 @@ def _banner(layer, name, weight_port, axi_names=False):
     )
 
 
-def generate_layer_verilog(
+def layer_options(
     layer,
     *,
     name="logdot_layer",
@@ -128,6 +128,31 @@ def generate_layer_verilog(
     axi_names=False,
     const_weights=False,
 ):
+    """Check the options of the layer generators; return ``(layer, mapped, options)``.
+
+    The one list of the options (and their defaults) of :func:`generate_layer_verilog`,
+    :func:`layer_manifest` and :func:`write_layer`: ``name`` (the top module), ``weight_port``
+    (a ``w_axis`` port loads the weight memories), ``ram_style`` (the memories' attribute,
+    :func:`logdot.hdl.layer.check_ram_style`), ``axi_names`` (``aclk`` / ``aresetn``) and
+    ``const_weights`` (the weights as wiring, :func:`logdot.hdl.layer.check_const_weights_layer`).
+    ``layer`` is a :class:`~logdot.golden.layer.Layer` or a
+    :class:`~logdot.golden.mapping.MappedLayer` (``mapped`` is then that, else None); the
+    returned ``options`` dict holds every option.
+    """
+    layer, mapped = _split(layer)
+    options = {
+        "name": common.check_name(name),
+        "weight_port": common.check_bool(weight_port, "weight_port"),
+        "ram_style": check_ram_style(ram_style),
+        "axi_names": common.check_bool(axi_names, "axi_names"),
+        "const_weights": common.check_bool(const_weights, "const_weights"),
+    }
+    if const_weights:
+        check_const_weights_layer(layer.config, weight_port=weight_port)
+    return layer, mapped, options
+
+
+def generate_layer_verilog(layer, **options):
     """Verilog text of the layer engine's AXI4-Stream top module ``name``.
 
     Ports, in this order: ``clk, rst, s_axis_tvalid, s_axis_tready, s_axis_tlast,
@@ -135,21 +160,18 @@ def generate_layer_verilog(
     ``weight_port``, ``w_axis_tvalid, w_axis_tready, w_axis_tlast, w_axis_tdata``; with
     ``axi_names``, ``aclk`` and ``aresetn`` (synchronous, active low) replace ``clk`` and
     ``rst`` (:class:`logdot.hdl.top.AxiNamesTop`). ``const_weights``: the weights as wiring
-    (:class:`logdot.hdl.layer.LogLayerEngine`).
+    (:class:`logdot.hdl.layer.LogLayerEngine`). ``options``: as :func:`layer_options`.
     """
-    layer, _ = _split(layer)
-    common.check_name(name)
-    common.check_bool(weight_port, "weight_port")
-    common.check_bool(axi_names, "axi_names")
+    layer, _, o = layer_options(layer, **options)
+    name, weight_port, axi_names = o["name"], o["weight_port"], o["axi_names"]
     top = LogLayerTop(
-        layer=layer, weight_port=weight_port, ram_style=ram_style, const_weights=const_weights
+        layer=layer,
+        weight_port=weight_port,
+        ram_style=o["ram_style"],
+        const_weights=o["const_weights"],
     )
-    if axi_names:
-        top = AxiNamesTop(inner=top)
-    text = common.convert(top, name)
-    return _banner(layer, name, weight_port, axi_names) + common.reorder_ports(
-        text, name, _ports(weight_port, axi_names)
-    )
+    ports, banner = _ports(weight_port, axi_names), _banner(layer, name, weight_port, axi_names)
+    return common.top_verilog(top, name, ports, axi_names=axi_names, banner=banner)
 
 
 def _half_int(x2):
@@ -194,25 +216,17 @@ def _mapping(mapped):
     }
 
 
-def layer_manifest(
-    layer,
-    *,
-    name="logdot_layer",
-    weight_port=False,
-    ram_style=None,
-    axi_names=False,
-    const_weights=False,
-):
+def layer_manifest(layer, **options):
     """The layer engine's manifest (a JSON-serializable dict; schema in the module docstring).
 
     ``layer`` is a :class:`~logdot.golden.layer.Layer` or a
     :class:`~logdot.golden.mapping.MappedLayer` (then
-    the manifest also describes the trained layer it computes).
+    the manifest also describes the trained layer it computes). ``options``: as
+    :func:`layer_options`.
     """
-    layer, mapped = _split(layer)
-    common.check_name(name)
-    common.check_bool(weight_port, "weight_port")
-    check_ram_style(ram_style)
+    layer, mapped, o = layer_options(layer, **options)
+    name, weight_port, ram_style = o["name"], o["weight_port"], o["ram_style"]
+    axi_names, const_weights = o["axi_names"], o["const_weights"]
     cfg = layer.config
     e = cfg.engine
     rq = cfg.requant
@@ -220,9 +234,6 @@ def layer_manifest(
     clock, reset = common.clock_reset(axi_names)
     ed = e.to_dict()
     derived = {k: v for k, v in ed["derived"].items() if k not in _ENGINE_STREAM_KEYS}
-    common.check_bool(const_weights, "const_weights")
-    if const_weights:
-        check_const_weights_layer(cfg, weight_port=weight_port)
     storage, built_style = _storage(cfg, weight_port, ram_style, const_weights)
     return {
         "schema": LAYER_MANIFEST_SCHEMA,
@@ -342,18 +353,7 @@ def layer_from_manifest(manifest):
     return layer, manifest["latency_cycles"], weight_port
 
 
-def write_layer(
-    layer,
-    out_dir,
-    *,
-    name="logdot_layer",
-    weight_port=False,
-    ram_style=None,
-    force=False,
-    axi_names=False,
-    before_convert=None,
-    const_weights=False,
-):
+def write_layer(layer, out_dir, *, force=False, before_convert=None, **options):
     """Write ``out_dir/NAME.v``, ``NAME.json``, ``NAME.vlt``, ``NAME.core``, ``NAME_tb.v`` and
     ``NAME.xml`` (:func:`logdot.generators.common.write_outputs`); return
     ``(NAME.v, NAME.json)``.
@@ -361,28 +361,14 @@ def write_layer(
     Same guarantees as :func:`logdot.generators.engine.write`: both texts are generated in
     memory first, then moved into place atomically; nothing is written on error; an existing
     file is kept unless ``force``; ``before_convert`` is called right before the conversion.
+    ``options``: as :func:`layer_options`.
     """
-    _split(layer)
-    common.check_name(name)
-    common.check_bool(weight_port, "weight_port")
-    check_ram_style(ram_style)
     common.check_bool(force, "force")
-    common.check_bool(axi_names, "axi_names")
-    kw = {"name": name, "weight_port": weight_port, "ram_style": ram_style, "axi_names": axi_names}
-    kw["const_weights"] = common.check_bool(const_weights, "const_weights")
-    if const_weights:
-        check_const_weights_layer(_split(layer)[0].config, weight_port=weight_port)
-
-    def make():
-        return generate_layer_verilog(layer, **kw), layer_manifest(layer, **kw)
+    _, _, kw = layer_options(layer, **options)
 
     from logdot.generators.fusesoc import layer_vectors
 
-    return common.write_outputs(
-        out_dir,
-        name,
-        make,
-        force=force,
-        vectors=lambda _: layer_vectors(layer),
-        before_convert=before_convert,
+    parts = (generate_layer_verilog, layer_manifest, layer_vectors)
+    return common.write_design(
+        out_dir, layer, parts, force=force, before_convert=before_convert, **kw
     )
