@@ -36,6 +36,7 @@ from ..golden.const import ConstWeights
 from ..golden.formats import check_int, signed_width
 from .accumulator import Accumulator, accumulator_latency
 from .params import read_only
+from .pe import connect_accumulator, delay_valid_last, pe_signature
 from .skid import SkidBuffer
 from .top import LogDotTop
 
@@ -369,17 +370,7 @@ class ConstProcessingElement(wiring.Component):
         if depth is not None:
             check_int(depth, "depth", _least_depth(const))
         self._plans, self._depth = const_tree_plans(const, depth)
-        cfg = const.config
-        super().__init__(
-            {
-                "en": In(1),
-                "valid": In(1),
-                "last": In(1),
-                "act": In(cfg.act_bits).array(cfg.lanes),
-                "o_valid": Out(1),
-                "result": Out(signed(cfg.result_bits)),
-            }
-        )
+        super().__init__(pe_signature(const.config, weights=False))
 
     const = read_only("const", "The :class:`~logdot.golden.const.ConstWeights`.")
     depth = read_only("depth", "Adder levels of the trees (padded).")
@@ -476,21 +467,10 @@ class ConstProcessingElement(wiring.Component):
 
         k = cfg.register_every
         stages = int(cfg.register_terms) + (self._depth // k if k else 0)
-        valid, last = self.valid, self.last
-        for j in range(stages):
-            rv = Signal(name=f"stage{j}_valid")
-            rl = Signal(name=f"stage{j}_last", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
         assert stages + acc.latency == self.latency
-        m.d.comb += [
-            acc.en.eq(en),
-            acc.valid.eq(valid),
-            acc.last.eq(last),
-            self.o_valid.eq(acc.o_valid),
-            self.result.eq(acc.result),
-        ]
+        names = [f"stage{j}" for j in range(stages)]
+        valid, last = delay_valid_last(m, en, self.valid, self.last, names)
+        connect_accumulator(m, self, acc, valid, last)
         return m
 
 

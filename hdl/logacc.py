@@ -18,6 +18,7 @@ from ..golden.formats import unsigned_width
 from ..golden.logacc import exp2_table, log_add_table
 from .lane import bounded_shift_left
 from .params import check_config, read_only
+from .pe import connect_accumulator, pe_signature
 
 __all__ = [
     "LogAccumulator",
@@ -229,7 +230,7 @@ class LogSerialPE(wiring.Component):
     Parameters
     ----------
     config : logdot.golden.formats.EngineConfig
-        With ``accumulate="log"`` (keyword-only).
+        Keyword-only, as for :class:`LogAccumulator`.
 
     Members
     -------
@@ -252,18 +253,7 @@ class LogSerialPE(wiring.Component):
     def __init__(self, *, config):
         self._config = cfg = _check_log(config)
         self._acc = LogAccumulator(config=cfg)
-        super().__init__(
-            {
-                "en": In(1),
-                "valid": In(1),
-                "last": In(1),
-                "act": In(cfg.act_bits).array(cfg.lanes),
-                "weight": In(cfg.weight_bits).array(cfg.lanes),
-                "ready": Out(1),
-                "o_valid": Out(1),
-                "result": Out(signed(cfg.result_bits)),
-            }
-        )
+        super().__init__(pe_signature(cfg, ready=True))
 
     config = read_only("config", "The engine configuration.")
 
@@ -334,14 +324,6 @@ class LogSerialPE(wiring.Component):
             with m.If(en):
                 m.d.sync += rv.eq(valid)
             valid = rv
-        m.d.comb += [
-            acc.en.eq(en),
-            acc.valid.eq(valid),
-            acc.last.eq(last),
-            acc.term.eq(term),
-            acc.negative.eq(neg),
-            acc.nonzero.eq(nz),
-            self.o_valid.eq(acc.o_valid),
-            self.result.eq(acc.result),
-        ]
+        m.d.comb += [acc.term.eq(term), acc.negative.eq(neg), acc.nonzero.eq(nz)]
+        connect_accumulator(m, self, acc, valid, last)
         return m

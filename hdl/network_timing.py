@@ -44,7 +44,7 @@ from .fifo import fifo_buffered, fifo_latency
 from .gearbox import adapter_latency
 from .layer import layer_latency
 from .pool import pool_latency
-from .window import window_latency
+from .window import completes_window, window_latency
 
 __all__ = ["NetworkTiming", "network_timing"]
 
@@ -121,8 +121,6 @@ def _window(p, src, images):
         p["lanes"],
         p["tiles"],
     )
-    kh, kw = g.kernel
-    sh, sw = g.stride
     ph, pw = g.padding
     tb = g.tiles * g.beats
     out, k, t, last_h = [], 0, 0, None
@@ -137,12 +135,7 @@ def _window(p, src, images):
                     src.take(step)
                     k += 1
                 t = step + 1
-                if (
-                    py >= kh - 1
-                    and px >= kw - 1
-                    and (py - kh + 1) % sh == 0
-                    and (px - kw + 1) % sw == 0
-                ):
+                if completes_window(g, py, px):
                     h = step + window_latency() - 1
                     if last_h is not None:
                         h = max(h, last_h + tb)

@@ -17,7 +17,63 @@ from .lane import make_lane as default_lane
 from .params import check_config, read_only
 from .tree import AdderTree, tree_latency
 
-__all__ = ["ProcessingElement", "make_pe", "pe_latency"]
+__all__ = [
+    "ProcessingElement",
+    "connect_accumulator",
+    "delay_valid_last",
+    "make_pe",
+    "pe_latency",
+    "pe_signature",
+]
+
+
+def pe_signature(config, *, weights=True, ready=False):
+    """The members of a processing element of ``config``, as a signature dict.
+
+    ``en``, ``valid``, ``last``, ``act`` (``lanes`` raw fields), with ``weights`` ``weight``
+    (``lanes`` raw fields), with ``ready`` a ``ready`` output, then ``o_valid`` and ``result``
+    (:class:`ProcessingElement` documents them; the constant-weight PE has no weights, the
+    serial log-domain PE a ``ready``).
+    """
+    members = {
+        "en": In(1),
+        "valid": In(1),
+        "last": In(1),
+        "act": In(config.act_bits).array(config.lanes),
+    }
+    if weights:
+        members["weight"] = In(config.weight_bits).array(config.lanes)
+    if ready:
+        members["ready"] = Out(1)
+    members["o_valid"] = Out(1)
+    members["result"] = Out(signed(config.result_bits))
+    return members
+
+
+def delay_valid_last(m, en, valid, last, stages):
+    """``valid`` and ``last`` through one register per name in ``stages`` (``NAME_valid``,
+    ``NAME_last``; advancing while ``en``), beside a beat in a pipeline; returns the delayed
+    ``(valid, last)``."""
+    for stage in stages:
+        rv = Signal(name=f"{stage}_valid")
+        rl = Signal(name=f"{stage}_last", reset_less=True)
+        with m.If(en):
+            m.d.sync += [rv.eq(valid), rl.eq(last)]
+        valid, last = rv, rl
+    return valid, last
+
+
+def connect_accumulator(m, pe, acc, valid, last):
+    """Drive the accumulator ``acc`` of the processing element ``pe``: its ``en`` from the
+    PE's, its ``valid`` and ``last`` from the given signals; the PE's ``o_valid`` and
+    ``result`` from the accumulator's."""
+    m.d.comb += [
+        acc.en.eq(pe.en),
+        acc.valid.eq(valid),
+        acc.last.eq(last),
+        pe.o_valid.eq(acc.o_valid),
+        pe.result.eq(acc.result),
+    ]
 
 
 def make_pe(config, *, make_lane=None):
@@ -131,17 +187,7 @@ class ProcessingElement(wiring.Component):
                 )
             )
         self._acc = Accumulator(config=cfg, sum_bits=[len(t.sum) for t in self._trees])
-        super().__init__(
-            {
-                "en": In(1),
-                "valid": In(1),
-                "last": In(1),
-                "act": In(cfg.act_bits).array(cfg.lanes),
-                "weight": In(cfg.weight_bits).array(cfg.lanes),
-                "o_valid": Out(1),
-                "result": Out(signed(cfg.result_bits)),
-            }
-        )
+        super().__init__(pe_signature(cfg))
 
     config = read_only("config", "The engine configuration.")
     lane_stages = read_only(
@@ -189,19 +235,7 @@ class ProcessingElement(wiring.Component):
         stages += [f"tree{k}" for k in range(trees[0].latency)]
 
         # valid/last follow the beat through the term and tree registers.
-        for stage in stages:
-            rv = Signal(name=f"{stage}_valid")
-            rl = Signal(name=f"{stage}_last", reset_less=True)
-            with m.If(en):
-                m.d.sync += [rv.eq(valid), rl.eq(last)]
-            valid, last = rv, rl
-
+        valid, last = delay_valid_last(m, en, valid, last, stages)
         m.submodules.acc = acc
-        m.d.comb += [
-            acc.en.eq(en),
-            acc.valid.eq(valid),
-            acc.last.eq(last),
-            self.o_valid.eq(acc.o_valid),
-            self.result.eq(acc.result),
-        ]
+        connect_accumulator(m, self, acc, valid, last)
         return m

@@ -143,7 +143,7 @@ class UARTTx(wiring.Component):
     Parameters
     ----------
     divisor : int
-        Clock cycles per bit, ``MIN_DIVISOR .. MAX_DIVISOR`` (:func:`uart_divisor`).
+        Clock cycles per bit, as for :class:`UARTRx`.
 
     Members
     -------

@@ -47,6 +47,7 @@ from .params import read_only
 
 __all__ = [
     "SlidingWindow",
+    "completes_window",
     "frame_control",
     "line_buffer",
     "pixel_layout",
@@ -152,8 +153,6 @@ def window_cycles(geometry, images=1):
     """
     g = geometry
     check_int(images, "images", 1)
-    kh, kw = g.kernel
-    sh, sw = g.stride
     tb = g.tiles * g.beats
     t = 0  # cycle of the next step
     last_handover = None
@@ -163,17 +162,20 @@ def window_cycles(geometry, images=1):
             for px in range(g.padded_width):
                 step = t
                 t = step + 1
-                if (
-                    py >= kh - 1
-                    and px >= kw - 1
-                    and (py - kh + 1) % sh == 0
-                    and (px - kw + 1) % sw == 0
-                ):
+                if completes_window(g, py, px):
                     h = step + 1 if last_handover is None else max(step + 1, last_handover + tb)
                     last_handover = h
                     t = max(t, h)
                     end = h + tb + 1
     return end
+
+
+def completes_window(geometry, py, px):
+    """Whether the step at position ``(py, px)`` of the padded image completes a window:
+    ``py >= kh - 1``, ``px >= kw - 1``, on the stride grid."""
+    kh, kw = geometry.kernel
+    sh, sw = geometry.stride
+    return py >= kh - 1 and px >= kw - 1 and (py - kh + 1) % sh == 0 and (px - kw + 1) % sw == 0
 
 
 def window_period(geometry):
