@@ -43,6 +43,7 @@ from logdot.generators.network import compile_network  # noqa: E402
 from logdot.golden.network_torch import export_network  # noqa: E402
 from logdot.golden.nn import quantize_model  # noqa: E402
 from logdot.hdl.network import network_plan  # noqa: E402
+from logdot.study.networks import small_cnn_layers  # noqa: E402
 from logdot.synth.runner import tool_versions  # noqa: E402
 from logdot.synth.targets import count_cells  # noqa: E402
 from logdot.tools import interrupt, require_tool  # noqa: E402
@@ -65,15 +66,7 @@ TOLERANCE = 0.25
 
 def cnn(qs, seed=0):
     torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16, 3),
-    )
+    model = nn.Sequential(*small_cnn_layers())
     q = quantize_model(model, act_signed=False, calib_data=torch.rand(16, 1, 8, 8), **qs)
     return export_network(q, (1, 8, 8))
 

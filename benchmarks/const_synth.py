@@ -128,32 +128,21 @@ def measure(label, verilog, top, lanes, in_w, out_w, workdir, seeds):
     """Synthesize once, place and route per seed; return the row dict."""
     from logdot.synth.runner import SynthError, synthesize
 
+    stem = Path(workdir) / label.replace(" ", "_").replace(",", "")
+    common = dict(top=top, target="ice40", lanes=lanes, in_width=in_w, out_width=out_w)
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
     fmax, counts, fits = [], None, True
     for seed in seeds:
         try:
             r = synthesize(
-                verilog,
-                top=top,
-                target="ice40",
-                workdir=Path(workdir) / f"{label.replace(' ', '_').replace(',', '')}_s{seed}",
-                lanes=lanes,
-                in_width=in_w,
-                out_width=out_w,
-                seed=seed,
-                progress=lambda line: print(line, file=sys.stderr, flush=True),
+                verilog, workdir=f"{stem}_s{seed}", seed=seed, progress=progress, **common
             )
         except SynthError as exc:
             print(f"{label}: place and route failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-            r = synthesize(
-                verilog,
-                top=top,
-                target="ice40",
-                workdir=Path(workdir) / f"{label.replace(' ', '_').replace(',', '')}_synth",
-                lanes=lanes,
-                in_width=in_w,
-                out_width=out_w,
-                pnr=False,
-            )
+            r = synthesize(verilog, workdir=f"{stem}_synth", pnr=False, **common)
             fits = False
         counts = {k: r[k] for k in ("luts", "carry", "ffs")}
         if not fits:

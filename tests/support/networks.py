@@ -12,6 +12,7 @@ from torch import nn
 
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
+from logdot.study.networks import small_cnn_layers
 
 __all__ = [
     "LINEAR_FOLD",
@@ -24,6 +25,7 @@ __all__ = [
     "random_images",
     "rect_net",
     "small_cnn",
+    "small_cnn_layers",
     "small_cnn_model",
 ]
 
@@ -68,27 +70,15 @@ def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bi
 LINEAR_FOLD = TILED_FOLD
 
 
-def _small_cnn_layers():
-    return [
-        nn.Conv2d(1, 3, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16, 3),
-    ]
-
-
 def small_cnn(seed=0):
     """8x8 image: conv 3x3 (pad 1) + ReLU + pool 2, strided conv (stride 2) + ReLU, fc 16->3."""
-    return quantized_network(_small_cnn_layers, (1, 8, 8), seed=seed)
+    return quantized_network(small_cnn_layers, (1, 8, 8), seed=seed)
 
 
 def small_cnn_model(seed=0):
     """The float model of :func:`small_cnn` (seeded the same way)."""
     torch.manual_seed(seed)
-    return nn.Sequential(*_small_cnn_layers())
+    return nn.Sequential(*small_cnn_layers())
 
 
 def linear_cnn(seed=0, *, weight_bits=5, act_bits=6, path=None):
