@@ -12,6 +12,11 @@ Every bit these functions produce is decided exactly, never by a float ``log2``:
 
 ``docs/formats.md`` is the normative description of the formats, with worked examples.
 
+One module of about 600 lines on purpose: the log and linear quantizers, the FSR / exponent
+searches and the fake quantizers share the private exact-rounding helpers and the argument
+checks (``_round_log``, ``_log_codes``, ``_linear_int``, ``_exact_max``, ``_check_*``); split,
+those would become a second public surface that nothing else needs.
+
 Public API
 ----------
 log_quant, log_dequant

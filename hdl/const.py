@@ -36,7 +36,7 @@ from ..golden.const import ConstWeights
 from ..golden.formats import check_int, signed_width
 from .accumulator import Accumulator, accumulator_latency
 from .params import read_only
-from .pe import connect_accumulator, delay_valid_last, pe_signature
+from .pe_parts import connect_accumulator, delay_valid_last, pe_signature
 from .skid import SkidBuffer
 from .top import LogDotTop
 

@@ -18,7 +18,7 @@ from ..golden.formats import unsigned_width
 from ..golden.logacc import exp2_table, log_add_table
 from .lane import bounded_shift_left
 from .params import check_config, read_only
-from .pe import connect_accumulator, pe_signature
+from .pe_parts import connect_accumulator, pe_signature
 
 __all__ = [
     "LogAccumulator",

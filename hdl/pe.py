@@ -7,73 +7,17 @@ The one datapath of a dot product, shared by the dot-product engine
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator, accumulator_latency
 from .lane import Lane, parities
 from .lane import make_lane as default_lane
 from .params import check_config, read_only
+from .pe_parts import connect_accumulator, delay_valid_last, pe_signature
 from .tree import AdderTree, tree_latency
 
-__all__ = [
-    "ProcessingElement",
-    "connect_accumulator",
-    "delay_valid_last",
-    "make_pe",
-    "pe_latency",
-    "pe_signature",
-]
-
-
-def pe_signature(config, *, weights=True, ready=False):
-    """The members of a processing element of ``config``, as a signature dict.
-
-    ``en``, ``valid``, ``last``, ``act`` (``lanes`` raw fields), with ``weights`` ``weight``
-    (``lanes`` raw fields), with ``ready`` a ``ready`` output, then ``o_valid`` and ``result``
-    (:class:`ProcessingElement` documents them; the constant-weight PE has no weights, the
-    serial log-domain PE a ``ready``).
-    """
-    members = {
-        "en": In(1),
-        "valid": In(1),
-        "last": In(1),
-        "act": In(config.act_bits).array(config.lanes),
-    }
-    if weights:
-        members["weight"] = In(config.weight_bits).array(config.lanes)
-    if ready:
-        members["ready"] = Out(1)
-    members["o_valid"] = Out(1)
-    members["result"] = Out(signed(config.result_bits))
-    return members
-
-
-def delay_valid_last(m, en, valid, last, stages):
-    """``valid`` and ``last`` through one register per name in ``stages`` (``NAME_valid``,
-    ``NAME_last``; advancing while ``en``), beside a beat in a pipeline; returns the delayed
-    ``(valid, last)``."""
-    for stage in stages:
-        rv = Signal(name=f"{stage}_valid")
-        rl = Signal(name=f"{stage}_last", reset_less=True)
-        with m.If(en):
-            m.d.sync += [rv.eq(valid), rl.eq(last)]
-        valid, last = rv, rl
-    return valid, last
-
-
-def connect_accumulator(m, pe, acc, valid, last):
-    """Drive the accumulator ``acc`` of the processing element ``pe``: its ``en`` from the
-    PE's, its ``valid`` and ``last`` from the given signals; the PE's ``o_valid`` and
-    ``result`` from the accumulator's."""
-    m.d.comb += [
-        acc.en.eq(pe.en),
-        acc.valid.eq(valid),
-        acc.last.eq(last),
-        pe.o_valid.eq(acc.o_valid),
-        pe.result.eq(acc.result),
-    ]
+__all__ = ["ProcessingElement", "make_pe", "pe_latency"]
 
 
 def make_pe(config, *, make_lane=None):
