@@ -38,15 +38,9 @@ RANDOM_IMAGES = 6
 
 def _cnn8_c2():
     """8x8 images of 2 channels: conv 3x3 + ReLU + pool 2 + strided conv + ReLU + fc."""
-    return nn.Sequential(
-        nn.Conv2d(2, 3, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16, 3),
-    )
+    from logdot.study.networks import small_cnn_layers
+
+    return nn.Sequential(*small_cnn_layers(2))
 
 
 # The reviewed configuration list: the model, its input shape, the quantization and the

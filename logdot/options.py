@@ -31,6 +31,7 @@ __all__ = [
     "engine_config_from_args",
     "max_width",
     "name_flag",
+    "run_generator",
     "typed_flags",
     "warn",
     "write_error",
@@ -470,6 +471,36 @@ def write_error(exc, out):
         return CliError(str(exc).replace("use force=True (--force)", "use --force"))
     what = exc.filename or out
     return CliError(f"cannot write to {what}: {exc.strerror or exc}")
+
+
+def run_generator(write, design, args, *, lanes, what, **options):
+    """Write a design for a generate command: ``write(design, args.out, name=args.name,
+    force=args.force, axi_names=args.axi_names, before_convert=..., **options)``.
+
+    Unless ``--quiet``, the :func:`logdot.generators.common.conversion_notice` of ``lanes``
+    lanes (``what`` names the design) is printed on stderr right before the conversion. A
+    failure of Amaranth's Verilog backend and an :class:`OSError` (:func:`write_error`)
+    become one-line :class:`CliError` s. Returns ``write``'s ``(NAME.v, NAME.json)``.
+    """
+    from amaranth.back.verilog import YosysError
+
+    from logdot.generators.common import conversion_notice
+
+    notice = None if args.quiet else conversion_notice(lanes, what)
+    try:
+        return write(
+            design,
+            args.out,
+            name=args.name,
+            force=args.force,
+            axi_names=args.axi_names,
+            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
+            **options,
+        )
+    except YosysError as exc:
+        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
+    except OSError as exc:
+        raise write_error(exc, args.out) from None
 
 
 def warn(message):

@@ -26,22 +26,12 @@ DESCRIPTION = (
 
 def add_arguments(parser):
     """Add the options of ``logdot board`` to ``parser``."""
+    from logdot.commands.compile import add_network_arguments
     from logdot.synth.board import BOARDS
 
     g = parser.add_argument_group("board")
     g.add_argument("--board", required=True, choices=tuple(BOARDS), help="target board")
-    g.add_argument(
-        "--network",
-        required=True,
-        metavar="NET.pt",
-        help="network file (logdot.golden.network_torch.export_network)",
-    )
-    g.add_argument(
-        "--fold",
-        default=None,
-        metavar="KEY=LxP,...",
-        help="lanes x PEs of engine layers, as logdot compile --fold",
-    )
+    add_network_arguments(g, fold_help="lanes x PEs of engine layers, as logdot compile --fold")
     g.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     g.add_argument(
         "--timeout-ms",

@@ -7,7 +7,14 @@ import re
 
 from logdot.options import CliError, add_output_arguments, check_name_arg, plural, write_error
 
-__all__ = ["DESCRIPTION", "add_arguments", "folding_from_args", "parse_fold", "run"]
+__all__ = [
+    "DESCRIPTION",
+    "add_arguments",
+    "add_network_arguments",
+    "folding_from_args",
+    "parse_fold",
+    "run",
+]
 
 DESCRIPTION = (
     "Write DIR/NAME.v (one top module: a window unit per convolution, the layer engines, "
@@ -85,20 +92,24 @@ def folding_from_args(args, net):
         raise CliError(f"{flag}: {exc}") from None
 
 
-def add_arguments(parser):
-    """Add the options of ``logdot compile`` to ``parser``."""
-    g = parser.add_argument_group("network")
-    g.add_argument(
+def add_network_arguments(group, *, fold_help):
+    """Add ``--network NET.pt`` (required) and ``--fold KEY=LxP,...`` (:func:`parse_fold`)
+    to the argument group ``group``; ``fold_help`` is the help text of ``--fold``."""
+    group.add_argument(
         "--network",
         required=True,
         metavar="NET.pt",
         help="network file (logdot.golden.network_torch.export_network)",
     )
-    g.add_argument(
-        "--fold",
-        default=None,
-        metavar="KEY=LxP,...",
-        help="lanes x PEs of engine layers, KEY a layer name (the source model's module "
+    group.add_argument("--fold", default=None, metavar="KEY=LxP,...", help=fold_help)
+
+
+def add_arguments(parser):
+    """Add the options of ``logdot compile`` to ``parser``."""
+    g = parser.add_argument_group("network")
+    add_network_arguments(
+        g,
+        fold_help="lanes x PEs of engine layers, KEY a layer name (the source model's module "
         "name, as in the manifest) or, if no layer has that name, its index "
         "(e.g. 0=9x8,3=72x4)",
     )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 from logdot.options import (
     CliError,
     add_engine_arguments,
     add_output_arguments,
     check_name_arg,
     engine_config_from_args,
-    write_error,
+    run_generator,
 )
 
 __all__ = ["DESCRIPTION", "add_arguments", "const_weights_from_args", "run"]
@@ -93,31 +91,15 @@ def run(args):
     config = engine_config_from_args(args)
     const = const_weights_from_args(args, config)
     check_name_arg(args.name)
-    from amaranth.back.verilog import YosysError
-
-    from logdot.generators.common import conversion_notice, project_summary
+    from logdot.generators.common import project_summary
 
     if const is not None:
-        return _run_const(args, const, YosysError, conversion_notice)
+        return _run_const(args, const)
     from logdot.generators.engine import write
     from logdot.hdl.engine import engine_latency
 
-    notice = (
-        None if args.quiet else conversion_notice(config.lanes, f"a {config.lanes}-lane engine")
-    )
-    try:
-        vpath, jpath = write(
-            config,
-            args.out,
-            name=args.name,
-            force=args.force,
-            axi_names=args.axi_names,
-            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
-        )
-    except YosysError as exc:
-        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
-    except OSError as exc:
-        raise write_error(exc, args.out) from None
+    what = f"a {config.lanes}-lane engine"
+    vpath, jpath = run_generator(write, config, args, lanes=config.lanes, what=what)
     print(
         f"wrote {vpath}, {jpath} and {vpath[:-2]}.vlt: {config.lanes} lanes, latency "
         f"{engine_latency(config)} cycles, s_axis_tdata {8 * config.in_bytes} bits, m_axis_tdata "
@@ -126,27 +108,15 @@ def run(args):
     return 0
 
 
-def _run_const(args, const, yosys_error, conversion_notice):
+def _run_const(args, const):
     """``run`` for ``--const-weights``: write the constant-weight engine."""
     from logdot.generators.common import project_summary
     from logdot.generators.const import write
     from logdot.hdl.const import const_engine_latency
 
     cfg = const.config
-    notice = None if args.quiet else conversion_notice(cfg.lanes, f"a {cfg.lanes}-lane engine")
-    try:
-        vpath, jpath = write(
-            const,
-            args.out,
-            name=args.name,
-            force=args.force,
-            axi_names=args.axi_names,
-            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
-        )
-    except yosys_error as exc:
-        raise CliError(f"Amaranth's Verilog backend (Yosys) failed: {exc}") from None
-    except OSError as exc:
-        raise write_error(exc, args.out) from None
+    what = f"a {cfg.lanes}-lane engine"
+    vpath, jpath = run_generator(write, const, args, lanes=cfg.lanes, what=what)
     zero = len(const.zero_lanes)
     print(
         f"wrote {vpath}, {jpath} and {vpath[:-2]}.vlt: {cfg.lanes} lanes with constant weights "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
 from logdot.golden.formats import ACCUMULATE_MODES, LIMITS
 from logdot.options import (
@@ -14,9 +13,9 @@ from logdot.options import (
     check_name_arg,
     name_flag,
     plural,
+    run_generator,
     typed_flags,
     warn,
-    write_error,
 )
 
 __all__ = ["DESCRIPTION", "add_arguments", "check_weights_file", "idle_warnings", "run"]
@@ -244,7 +243,7 @@ def run(args):
     """
     check_name_arg(args.name)
     check_weights_file(args.weights)
-    from logdot.generators.common import conversion_notice, project_summary
+    from logdot.generators.common import project_summary
     from logdot.generators.layer import write_layer
     from logdot.golden.mapping import map_layer
     from logdot.golden.spec_io import load_spec
@@ -273,21 +272,16 @@ def run(args):
         _check_const_weights(cfg, args)
     lanes = cfg.pes * cfg.lanes
     what = f"a {plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')} layer engine ({lanes} lanes)"
-    notice = None if args.quiet else conversion_notice(lanes, what)
-    try:
-        vpath, jpath = write_layer(
-            mapped,
-            args.out,
-            name=args.name,
-            weight_port=args.weight_port,
-            ram_style=None if args.ram_style == "auto" else args.ram_style,
-            force=args.force,
-            axi_names=args.axi_names,
-            before_convert=notice and (lambda: print(notice, file=sys.stderr, flush=True)),
-            const_weights=args.const_weights,
-        )
-    except OSError as exc:
-        raise write_error(exc, args.out) from None
+    vpath, jpath = run_generator(
+        write_layer,
+        mapped,
+        args,
+        lanes=lanes,
+        what=what,
+        weight_port=args.weight_port,
+        ram_style=None if args.ram_style == "auto" else args.ram_style,
+        const_weights=args.const_weights,
+    )
     print(
         f"wrote {vpath}, {jpath} and {os.path.splitext(vpath)[0]}.vlt: "
         f"{plural(cfg.pes, 'PE')} x {plural(cfg.lanes, 'lane')}, "
