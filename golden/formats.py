@@ -24,44 +24,58 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from .limits import (
+from . import limits
+from .limits import (  # re-exported: limits.__all__
     _DEFAULT_FRAC_BITS,
     _MAX_LOG_FRAC_BITS,
-    ACCUMULATE_MODES,
-    ACT_FORMATS,
-    LIMITS,
-    WEIGHT_BASES,
-    WEIGHT_TERMS,
-    ceil_root_pow2,
-    check_bool,
-    check_choice,
-    check_int,
-    log_state_max,
-    normalize_base,
-    read_only,
-    signed_width,
-    sqrt2_constant,
-    unsigned_width,
+)
+from .limits import (
+    ACCUMULATE_MODES as ACCUMULATE_MODES,
+)
+from .limits import (
+    ACT_FORMATS as ACT_FORMATS,
+)
+from .limits import (
+    LIMITS as LIMITS,
+)
+from .limits import (
+    WEIGHT_BASES as WEIGHT_BASES,
+)
+from .limits import (
+    WEIGHT_TERMS as WEIGHT_TERMS,
+)
+from .limits import (
+    ceil_root_pow2 as ceil_root_pow2,
+)
+from .limits import (
+    check_bool as check_bool,
+)
+from .limits import (
+    check_choice as check_choice,
+)
+from .limits import (
+    check_int as check_int,
+)
+from .limits import (
+    log_state_max as log_state_max,
+)
+from .limits import (
+    normalize_base as normalize_base,
+)
+from .limits import (
+    read_only as read_only,
+)
+from .limits import (
+    signed_width as signed_width,
+)
+from .limits import (
+    sqrt2_constant as sqrt2_constant,
+)
+from .limits import (
+    unsigned_width as unsigned_width,
 )
 
-__all__ = [
-    "ACCUMULATE_MODES",
-    "ACT_FORMATS",
-    "LIMITS",
-    "WEIGHT_BASES",
-    "WEIGHT_TERMS",
-    "EngineConfig",
-    "ceil_root_pow2",
-    "check_bool",
-    "check_choice",
-    "check_int",
-    "log_state_max",
-    "normalize_base",
-    "read_only",
-    "signed_width",
-    "sqrt2_constant",
-    "unsigned_width",
-]
+__all__ = ["EngineConfig", *limits.__all__]
 
 
 #: Widths of a two-term power-of-two weight (``logdot.golden.twoterm``): sign, first-term code

@@ -175,6 +175,19 @@ class Lane(wiring.Component):
         )
 
 
+def _check_weight_terms(config, terms):
+    """Check ``config`` and that its weights have ``terms`` terms (the lane class for them)."""
+    check_config(config)
+    if config.weight_terms != terms:
+        mine, other = ("LogLane", "TwoTermLane") if terms == 1 else ("TwoTermLane", "LogLane")
+        what = "single-term" if terms == 1 else "two-term"
+        raise ValueError(
+            f"{mine} takes {what} weights (weight_terms={terms}), not weight_terms="
+            f"{config.weight_terms!r}; use {other}"
+        )
+    return config
+
+
 class LogLane(Lane):
     """Term of one lane: ``activation * weight`` by zero gate, shift and folded sign.
 
@@ -199,12 +212,7 @@ class LogLane(Lane):
     """
 
     def __init__(self, *, config):
-        check_config(config)
-        if config.weight_terms != 1:
-            raise ValueError(
-                f"LogLane takes single-term weights (weight_terms=1), not weight_terms="
-                f"{config.weight_terms!r}; use TwoTermLane"
-            )
+        _check_weight_terms(config, 1)
         super().__init__(
             config=config, term_ranges=[lane_term_range(config, p) for p in parities(config)]
         )
@@ -329,12 +337,7 @@ class TwoTermLane(Lane):
     """
 
     def __init__(self, *, config):
-        check_config(config)
-        if config.weight_terms != 2:
-            raise ValueError(
-                f"TwoTermLane takes two-term weights (weight_terms=2), not weight_terms="
-                f"{config.weight_terms!r}; use LogLane"
-            )
+        _check_weight_terms(config, 2)
         super().__init__(config=config, term_ranges=[lane_term_range(config, 0)])
 
     def elaborate(self, platform):

@@ -140,7 +140,7 @@ class LinearRequantizer(_RequantBase):
     Parameters
     ----------
     requant : logdot.golden.requant.Requant
-        A requantizer of kind ``"linear"``.
+        As for :class:`LogRequantizer`, of kind ``"linear"``.
 
     Members
     -------

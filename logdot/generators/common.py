@@ -324,8 +324,11 @@ def convert(top, name):
 
 def top_verilog(top, name, ports, *, axi_names, banner):
     """``banner`` and the Verilog text of the stream top ``top`` named ``name``, its ports in
-    ``ports`` order (:func:`reorder_ports`); with ``axi_names``, ``top`` is wrapped in
-    :class:`logdot.hdl.top.AxiNamesTop` first (``aclk``, ``aresetn``)."""
+    the contract order ``ports`` (:func:`contract_ports`, :func:`reorder_ports`); with
+    ``axi_names``, ``top`` is wrapped in :class:`logdot.hdl.top.AxiNamesTop` first (``aclk``,
+    ``aresetn``)."""
+    check_name(name)
+    ports = contract_ports(ports, axi_names)
     if axi_names:
         from logdot.hdl.top import AxiNamesTop
 

@@ -64,12 +64,9 @@ def generate_verilog(const, *, name="logdot", axi_names=False):
     """
     _check_const(const)
     common.check_name(name)
-    common.check_bool(axi_names, "axi_names")
-    ports = common.contract_ports(PORTS, axi_names)
-    banner = _banner(const, name, axi_names)
-    return common.top_verilog(
-        ConstDotTop(config=const), name, ports, axi_names=axi_names, banner=banner
-    )
+    top = ConstDotTop(config=const)
+    banner = _banner(const, name, axi_names)  # checks axi_names
+    return common.top_verilog(top, name, PORTS, axi_names=axi_names, banner=banner)
 
 
 def manifest(const, *, name="logdot", axi_names=False):

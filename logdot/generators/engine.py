@@ -94,12 +94,9 @@ def generate_verilog(config, *, name="logdot", axi_names=False):
     """
     _check_config(config)
     common.check_name(name)
-    common.check_bool(axi_names, "axi_names")
-    ports = common.contract_ports(PORTS, axi_names)
-    banner = _banner(config, name, axi_names)
-    return common.top_verilog(
-        LogDotTop(config=config), name, ports, axi_names=axi_names, banner=banner
-    )
+    top = LogDotTop(config=config)
+    banner = _banner(config, name, axi_names)  # checks axi_names
+    return common.top_verilog(top, name, PORTS, axi_names=axi_names, banner=banner)
 
 
 def result_scale(config):

@@ -170,8 +170,8 @@ def generate_layer_verilog(layer, **options):
         ram_style=o["ram_style"],
         const_weights=o["const_weights"],
     )
-    ports, banner = _ports(weight_port, axi_names), _banner(layer, name, weight_port, axi_names)
-    return common.top_verilog(top, name, ports, axi_names=axi_names, banner=banner)
+    banner = _banner(layer, name, weight_port, axi_names)
+    return common.top_verilog(top, name, _ports(weight_port), axi_names=axi_names, banner=banner)
 
 
 def _half_int(x2):

@@ -21,8 +21,8 @@ from logdot.tools import interrupt, require_tool
 from logdot.tools import verilator as vl
 
 __all__ = [
-    "RANDOM_PLUSARGS",
     "SIMULATORS",
+    "STREAM_PLUSARGS",
     "XORSHIFT",
     "SimulationError",
     "build_testbench",
@@ -65,10 +65,13 @@ def plusargs(*specs):
     )
 
 
-#: The plusargs of the idle / back-pressure generators: their seed, and idle cycles and
-#: ``tready`` low per 1000.
-RANDOM_PLUSARGS = plusargs(
-    ("seed=%d", "seed", "1"), ("idle=%d", "idle_pm", "0"), ("bp=%d", "bp_pm", "0")
+#: The plusargs every bench reads: the seed of the idle / back-pressure generators, idle
+#: cycles and ``tready`` low per 1000, and the cycles without a transfer that end the run.
+STREAM_PLUSARGS = plusargs(
+    ("seed=%d", "seed", "1"),
+    ("idle=%d", "idle_pm", "0"),
+    ("bp=%d", "bp_pm", "0"),
+    ("timeout=%d", "timeout", "1000"),
 )
 
 

@@ -50,8 +50,8 @@ from logdot.golden.layer import Layer, unpack_outputs
 from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import layer_latency
 from logdot.tools.bench import (
-    RANDOM_PLUSARGS,
     SIMULATORS,
+    STREAM_PLUSARGS,
     XORSHIFT,
     SimulationError,
     build_testbench,
@@ -112,10 +112,7 @@ module tb_{name} (input clk);
         ("out=%s", "out_path", '"out.txt"'),
         ("outputs=%d", "expected", "0"),
     )
-    + RANDOM_PLUSARGS
-    + plusargs(
-        ("timeout=%d", "timeout", "1000"),
-    )
+    + STREAM_PLUSARGS
     + """\
     if ($value$plusargs("waves=%s", wave_path)) begin
       $dumpfile(wave_path);

@@ -56,7 +56,7 @@ import torch
 from logdot.golden.network import network_forward
 from logdot.golden.network_stream import Beat, output_beat, pixel_words, stream_forward
 from logdot.tools.bench import (
-    RANDOM_PLUSARGS,
+    STREAM_PLUSARGS,
     XORSHIFT,
     check_probabilities,
     output_checks,
@@ -106,12 +106,11 @@ module tb_{name} (input clk);
         ("log=%s", "log_path", '"events.txt"'),
         ("frames=%d", "frames", "0"),
     )
-    + RANDOM_PLUSARGS
+    + STREAM_PLUSARGS
     + plusargs(
         ("short=%d", "short_pm", "0"),
         ("long=%d", "long_pm", "0"),
         ("reset=%d", "reset_pm", "0"),
-        ("timeout=%d", "timeout", "1000"),
         ("max_cycles=%d", "max_cycles", "64'd1000000"),
     )
     + """\
