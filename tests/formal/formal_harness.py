@@ -15,8 +15,9 @@ Every harness in ``tests/formal`` has the same skeleton, written once here:
 * the frame rules of the pixel streams: :func:`frame_position`;
 * history: :func:`past` (last cycle's value) and :func:`run_length` (cycles a condition has
   been high in a row);
-* the output-stream properties every AXI top shares (:func:`assert_output_stable`,
-  :func:`assert_reset_idle`);
+* the output-stream properties the units share (:func:`assert_output_stable`,
+  :func:`assert_reset_idle`, :func:`assert_response`; :func:`check_results` for the
+  dot-product tops);
 * reference tables written from the number formats (``docs/formats.md``), independent of
   ``hdl/`` and of the golden model: :func:`weight_tables`, :func:`act_table`,
   :func:`reference_r`, :func:`value_table`;
@@ -44,6 +45,7 @@ __all__ = [
     "any_index",
     "assert_output_stable",
     "assert_reset_idle",
+    "assert_response",
     "check_results",
     "counter",
     "cycle_counter",
@@ -147,14 +149,17 @@ def free_axis(m, dut, domain, *, free_rst=True):
     )  # fmt: skip
 
 
-def free_pixels(m, dut, domain):
+def free_pixels(m, dut, domain, *, pixels, bits):
     """Free reset and free inputs of a pixel-stream unit (``s`` with ``data`` and ``last``,
-    ``o.ready``: :func:`logdot.hdl.window.pixel_layout` streams), like :func:`free_axis`.
+    ``o.ready``: :func:`logdot.hdl.window.pixel_layout` streams), like :func:`free_axis`, and
+    the reference frame position (:func:`frame_position` of ``pixels`` pixels per image) and
+    tracked index (:func:`any_index`).
 
     Returns
     -------
     types.SimpleNamespace
-        ``rst``, ``s_valid``, ``s_last``, ``s_data``, ``m_ready``, ``take``, ``give``.
+        ``rst``, ``s_valid``, ``s_last``, ``s_data``, ``m_ready``, ``take``, ``give``, ``pix``,
+        ``frame``, ``track``.
     """
     rst = free_reset(m, domain)
     s_valid, s_last = free_signal(m, "f_s_valid"), free_signal(m, "f_s_last")
@@ -171,9 +176,10 @@ def free_pixels(m, dut, domain):
         take.eq(s_valid & dut.s.ready & ~rst),
         give.eq(dut.o.valid & m_ready & ~rst),
     ]
+    pix, frame = frame_position(m, take, s_last, pixels, bits)
     return SimpleNamespace(
         rst=rst, s_valid=s_valid, s_last=s_last, s_data=s_data, m_ready=m_ready, take=take,
-        give=give,
+        give=give, pix=pix, frame=frame, track=any_index(m, bits),
     )  # fmt: skip
 
 
@@ -278,6 +284,20 @@ def assert_reset_idle(harness, m, prev_rst, idle, name="reset_idle"):
     """``idle`` holds in the cycle after a reset (``prev_rst`` from
     :func:`assert_output_stable`)."""
     harness._assert(m, name, ~prev_rst | idle)
+
+
+def assert_response(harness, m, *, rst, complete, ready, t_out, valid_now, bound, limit=None):
+    """Bounded response (property ``response``) of one tracked item: once ``complete``, it is
+    valid (``valid_now``) after at most ``bound`` cycles with ``ready`` high, unless it was
+    transferred (``t_out``) already. ``limit`` (default ``bound + 1``) saturates the count."""
+    limit = bound + 1 if limit is None else limit
+    t_run = Signal(range(limit + 1), name="f_t_run")  # ready cycles since complete
+    with m.If(complete & ready & (t_run != limit)):
+        m.d.sync += t_run.eq(t_run + 1)
+    t_gone = Signal(name="f_t_gone")
+    with m.If(t_out):
+        m.d.sync += t_gone.eq(1)
+    harness._assert(m, "response", ~(~rst & complete & ~t_gone & (t_run >= bound)) | valid_now)
 
 
 def check_results(harness, m, io, *, latency, bits, push, now, fields, bp, stamp=None, stuck=0):

@@ -29,10 +29,9 @@ from amaranth.hdl import Module, Signal
 from logdot.hdl.pool import MaxPool
 from tests.formal.formal_harness import (
     Harness,
-    any_index,
     assert_output_stable,
     assert_reset_idle,
-    frame_position,
+    assert_response,
     free_pixels,
 )
 
@@ -71,13 +70,12 @@ class PoolHarness(Harness):
         n = SIDE * SIDE
         windows = (SIDE // KERNEL) ** 2
         bits = self._bits
-        io = free_pixels(m, dut, self.domain)
+        io = free_pixels(m, dut, self.domain, pixels=n, bits=bits)
         rst, s_last, s_data, m_ready, take, give = (
             io.rst, io.s_last, io.s_data, io.m_ready, io.take, io.give
         )  # fmt: skip
-        pix, frame = frame_position(m, take, s_last, n, bits)  # pix == n: dropping
+        pix, frame, track = io.pix, io.frame, io.track  # pix == n: dropping
 
-        track = any_index(m, bits)
         t_frame = track >> 2
         t_win = track[:2]
         row, col = pix // SIDE, pix % SIDE
@@ -94,14 +92,6 @@ class PoolHarness(Harness):
         with m.If(give):
             m.d.sync += n_out.eq(n_out + 1)
         t_out = give & (n_out == track)
-        t_run = Signal(range(64), name="f_t_run")  # ready cycles since complete
-        with m.If(t_done & m_ready & (t_run != 63)):
-            m.d.sync += t_run.eq(t_run + 1)
-        t_gone = Signal(name="f_t_gone")
-        with m.If(t_out):
-            m.d.sync += t_gone.eq(1)
-
-        live = ~rst
         self._assert(
             m,
             "value",
@@ -109,11 +99,10 @@ class PoolHarness(Harness):
             | ((dut.o.payload.data == t_max) & (dut.o.payload.last == (t_win == windows - 1))),
         )
         self._assert(m, "no_early", ~t_out | t_done)
-        self._assert(
-            m,
-            "response",
-            ~(live & t_done & ~t_gone & (t_run >= self.bound)) | (dut.o.valid & (n_out == track)),
-        )
+        assert_response(
+            self, m, rst=rst, complete=t_done, ready=m_ready, t_out=t_out,
+            valid_now=dut.o.valid & (n_out == track), bound=self.bound, limit=63,
+        )  # fmt: skip
         prev_rst = assert_output_stable(
             self, m, rst, dut.o.valid, m_ready, dut.o.payload.as_value(), name="stable"
         )
