@@ -39,26 +39,11 @@ from logdot.golden.formats import EngineConfig
 from logdot.hdl.accumulator import accumulator_latency
 from logdot.hdl.engine import engine_latency
 from logdot.hdl.top import LogDotTop
-from tests.formal.formal_harness import (
-    Harness,
-    act_table,
-    check_results,
-    cycle_counter,
-    find_fragment,
-    fragment_signals,
-    free_axis,
-    reference_accumulator,
-    reference_r,
-    value_table,
-    weight_tables,
-    wrap,
-)
+from tests.formal import formal_harness as fh
 
 __all__ = [
     "PROPERTIES",
     "EngineHarness",
-    "reference_r",
-    "weight_tables",
 ]
 
 #: Every property the engine harness asserts, with what it means (used in failure reports
@@ -102,7 +87,7 @@ COVERS = {
 }
 
 
-class EngineHarness(Harness):
+class EngineHarness(fh.Harness):
     """BMC harness: :class:`~logdot.hdl.top.LogDotTop` with free inputs against the reference.
 
     The reference is evaluated at the accumulator stage of the pipeline: its per-beat sums
@@ -195,24 +180,19 @@ class EngineHarness(Harness):
     def _beat_sums(self, m, s_data):
         """Reference per-beat sums (one per accumulator) of the beat on ``s_data``."""
         cfg = self.config
-        even_t, odd_t = weight_tables(cfg)
+        even_t, odd_t = fh.weight_tables(cfg)
         parts = [even_t] if cfg.weight_base == 2 else [even_t, odd_t]
-        atab = value_table(act_table(cfg)) if cfg.act_is_log else None
+        atab = fh.value_table(fh.act_table(cfg)) if cfg.act_is_log else None
         beat = [0] * len(parts)
         self._lane_products = []
         for i in range(cfg.lanes):
             araw = s_data[cfg.act_lsb(i) : cfg.act_lsb(i) + cfg.act_bits]
             wraw = s_data[cfg.weight_lsb(i) : cfg.weight_lsb(i) + cfg.weight_bits]
-            if cfg.act_is_log:
-                aval = atab[araw]
-            elif cfg.act_signed:
-                aval = araw.as_signed()
-            else:
-                aval = araw
+            aval = fh.act_value(cfg, araw, atab)
             lane_prods = []
             self._lane_products.append(lane_prods)
             for p, values in enumerate(parts):
-                tab = value_table(values)
+                tab = fh.value_table(values)
                 prod = Signal(
                     signed(len(aval) + len(tab[0]) + 1), name=f"f_prod{i}_{p}"
                 )  # exact: |a| * |w| fits the sum of the widths
@@ -242,12 +222,12 @@ class EngineHarness(Harness):
         self.hints_used = []
         self.lines = {}
 
-        io = free_axis(m, dut, self.domain, free_rst=self._free_reset)
+        io = fh.free_axis(m, dut, self.domain, free_rst=self._free_reset)
         rst, s_last, m_ready = io.rst, io.s_last, io.m_ready
         en = dut.s_axis_tready  # the engine's single pipeline enable (a transfer needs it)
 
         bits = self._bits
-        now = cycle_counter(m, bits)
+        now = fh.cycle_counter(m, bits)
 
         # -- reference beat sums, then the shadow pipeline up to the accumulator ------------
         beat = self._beat_sums(m, io.s_data)
@@ -272,7 +252,7 @@ class EngineHarness(Harness):
         # -- reference accumulators -----------------------------------------------------------
         accs, nexts = [], []
         for p in range(len(beat)):
-            acc, nxt = reference_accumulator(
+            acc, nxt = fh.reference_accumulator(
                 m, f"f_acc{p}", beat[p], step, last, acc_bits=cfg.acc_bits,
                 saturating=cfg.saturating,
             )  # fmt: skip
@@ -281,7 +261,7 @@ class EngineHarness(Harness):
         if cfg.weight_base == 2:
             expr = nexts[0]
         else:
-            expr = (nexts[0] << cfg.frac_bits) + nexts[1] * reference_r(cfg.frac_bits)
+            expr = (nexts[0] << cfg.frac_bits) + nexts[1] * fh.reference_r(cfg.frac_bits)
         width = max(len(expr), 8 * cfg.out_bytes) + 1
         expected = Signal(signed(width), name="f_expected")
         m.d.comb += expected.eq(expr)
@@ -297,7 +277,7 @@ class EngineHarness(Harness):
         stuck = 0
         for closed, st in shadow_lasts:
             stuck = stuck | (closed & ((now - st)[:bits] >= self.latency + 2))
-        t = check_results(
+        t = fh.check_results(
             self, m, io, latency=self.latency, bits=bits, push=push, now=now, stamp=stamp,
             fields=[("val", expected, dut.m_axis_tdata.as_signed())],
             bp=self._shadow_bp(m, en, m_ready), stuck=stuck,
@@ -353,7 +333,7 @@ class EngineHarness(Harness):
         """Lemma at the accumulator's output port: ``o_valid`` and ``result`` equal the
         pushed reference result, delayed by the accumulator's latency (its registers advance
         on the pipeline enable)."""
-        acc_obj = find_fragment(frag, ("engine", "pe", "acc")).origins[0]
+        acc_obj = fh.find_fragment(frag, ("engine", "pe", "acc")).origins[0]
         v, val = push, expected
         for k in range(accumulator_latency(self.config)):
             nv = Signal(name=f"f_res_valid{k}")
@@ -366,7 +346,7 @@ class EngineHarness(Harness):
 
     def _add_hints(self, m, frag, v, last, beat, accs):
         cfg = self.config
-        acc_frag = find_fragment(frag, ("engine", "pe", "acc"))
+        acc_frag = fh.find_fragment(frag, ("engine", "pe", "acc"))
         if acc_frag is None:
             raise LookupError("formal hints: no submodule engine.pe.acc in the engine")
         acc_obj = acc_frag.origins[0]
@@ -375,7 +355,7 @@ class EngineHarness(Harness):
         if self._lane_hints:
             ok = 1
             for i, prods in enumerate(self._lane_products):
-                lane_frag = find_fragment(frag, ("engine", "pe", f"lane{i}"))
+                lane_frag = fh.find_fragment(frag, ("engine", "pe", f"lane{i}"))
                 if lane_frag is None:
                     raise LookupError(f"formal hints: no submodule engine.pe.lane{i} in the engine")
                 lane = lane_frag.origins[0]
@@ -392,7 +372,7 @@ class EngineHarness(Harness):
         self.hints_used += ["lemma_acc_valid", "lemma_acc_beat"]
         # State lemma: the accumulator register (plain or split carry-save form) equals the
         # reference accumulator.
-        sigs = fragment_signals(acc_frag)
+        sigs = fh.fragment_signals(acc_frag)
         state_ok = 1
         found = True
         for p, ref in enumerate(accs):
@@ -400,7 +380,7 @@ class EngineHarness(Harness):
                 value = sigs[f"acc{p}"]
             elif f"acc{p}_lo" in sigs:
                 lo_, hi_, cp = sigs[f"acc{p}_lo"], sigs[f"acc{p}_hi"], sigs[f"acc{p}_cp"]
-                value = wrap(lo_ + ((hi_ + cp) << len(lo_)), cfg.acc_bits)
+                value = fh.wrap(lo_ + ((hi_ + cp) << len(lo_)), cfg.acc_bits)
             else:
                 found = False
                 break

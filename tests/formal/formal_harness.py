@@ -42,6 +42,7 @@ from amaranth.hdl import Array, Assert, C, ClockDomain, Elaboratable, Mux, Signa
 __all__ = [
     "Harness",
     "act_table",
+    "act_value",
     "any_index",
     "assert_output_stable",
     "assert_reset_idle",
@@ -440,6 +441,15 @@ def act_table(config):
             sign, code = 0, raw
         out.append(0 if code == 0 else (-1 if sign else 1) * 2 ** (code - 1))
     return out
+
+
+def act_value(config, raw, table):
+    """The integer value of the raw activation field ``raw``: its entry of ``table``
+    (``value_table(act_table(config))``) for log activations, else the field read signed or
+    unsigned."""
+    if config.act_is_log:
+        return table[raw]
+    return raw.as_signed() if config.act_signed else raw
 
 
 def value_table(values):

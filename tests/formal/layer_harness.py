@@ -43,6 +43,7 @@ from logdot.hdl.pe import pe_latency
 from tests.formal.formal_harness import (
     Harness,
     act_table,
+    act_value,
     check_results,
     cycle_counter,
     find_fragment,
@@ -188,12 +189,7 @@ class LayerHarness(Harness):
             total = 0
             for k in range(eng.lanes):
                 araw = s_data[k * eng.act_bits : (k + 1) * eng.act_bits]
-                if eng.act_is_log:
-                    aval = atab[araw]
-                elif eng.act_signed:
-                    aval = araw.as_signed()
-                else:
-                    aval = araw
+                aval = act_value(eng, araw, atab)
                 wraw = word[k * eng.weight_bits : (k + 1) * eng.weight_bits]
                 total = total + aval * wtab[wraw]
             _, nxt = reference_accumulator(

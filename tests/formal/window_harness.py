@@ -147,9 +147,7 @@ class WindowHarness(Harness):
         cnt_bits = self._bits
 
         io = free_pixels(m, dut, self.domain, pixels=n, bits=cnt_bits)
-        rst, s_last, s_data, m_ready, take, give = (
-            io.rst, io.s_last, io.s_data, io.m_ready, io.take, io.give
-        )  # fmt: skip
+        rst, m_ready, take, give = io.rst, io.m_ready, io.take, io.give
         pix, frame, track = io.pix, io.frame, io.track  # pix == n: dropping
 
         # -- the tracked beat: frame, window, beat; the frame's pixels --------------------------
@@ -163,7 +161,7 @@ class WindowHarness(Harness):
         image = [Signal(pix_bits, name=f"f_img{i}") for i in range(n)]
         for i, reg in enumerate(image):
             with m.If(this_frame & (pix == i)):
-                m.d.sync += reg.eq(s_data)
+                m.d.sync += reg.eq(io.s_data)
 
         def code(index, c):
             return Const(0, bits) if index is None else image[index][c * bits :][:bits]
@@ -196,7 +194,7 @@ class WindowHarness(Harness):
                 with m.Case(i):
                     exact = sum(1 for _, lp in self.windows if lp == i) * tb
                     rest = sum(1 for _, lp in self.windows if lp >= i) * tb
-                    m.d.comb += add.eq(Mux(s_last, rest, exact))
+                    m.d.comb += add.eq(Mux(io.s_last, rest, exact))
         this_pixel = take & (pix < n)  # a pixel of the image (not one dropped)
         with m.If(this_pixel):
             m.d.sync += owed.eq(owed + add)
