@@ -33,7 +33,7 @@ help:
 	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
 	@echo "make formal      SymbiYosys proofs"
 	@echo "make soak        >= 10 million beats through Verilator, then 100,000 MNIST images (network soak)"
-	@echo "make mutation    mutation score (mutmut) of golden/requant.py against its tests"
+	@echo "make mutation    mutation score: mutmut over golden/ modules and the RTL mutants"
 	@echo "make bench       golden-model and co-simulation throughput benchmarks"
 	@echo "make clean       remove build products (keeps .venv)"
 

@@ -8,10 +8,12 @@ there and reports, per mutated file, the mutants killed, survived, timed out and
 and the score (killed + timed out over all mutants). Survivors are listed with ``mutmut
 show`` diffs in ``build/mutation/survivors.txt``.
 
-The campaign (:data:`CAMPAIGNS`): each entry mutates one module and runs the tests that pin
-it. ``--campaign NAME`` picks one (default: all), ``--jobs N`` mutmut workers. Exit code 0
-when the run completed (the score is a figure, not a gate). ``--budget SECONDS`` (default
-3600) stops a campaign early; the score is then over the mutants checked.
+The campaigns (:data:`CAMPAIGNS`): each entry mutates one module of ``golden/`` and runs the
+tests that pin it; campaign ``rtl`` runs the hardware mutants (:data:`RTL_MUTANTS`: the lane
+mutants of ``tests/support/mutants.py`` and the formal proofs' mutant designs) against their
+quick checkers. ``--campaign NAME`` picks one (default: all), ``--jobs N`` mutmut workers.
+Exit code 0 when the run completed (the score is a figure, not a gate). ``--budget SECONDS``
+(default 3600) stops a campaign early; the score is then over the mutants checked.
 """
 
 from __future__ import annotations
@@ -34,6 +36,37 @@ CAMPAIGNS = {
         "golden/requant.py",
         ["tests/golden/test_layer.py", "tests/golden/test_requant.py"],
     ),
+    "quant": ("golden/quant.py", ["tests/golden/test_quant.py"]),
+    "twoterm": ("golden/twoterm.py", ["tests/golden/test_twoterm.py"]),
+    "twoterm_quant": ("golden/twoterm_quant.py", ["tests/golden/test_twoterm_quant.py"]),
+    "window": ("golden/window.py", ["tests/hdl/test_window.py"]),
+    "formats": ("golden/formats.py", ["tests/golden/test_formats.py"]),
+}
+
+#: The hardware side: each entry is a deliberately broken design (an RTL mutant built with
+#: Amaranth) and the quick test that must catch it (it passes when the checker fails on the
+#: mutant). ``--campaign rtl`` runs them; each passing test counts as one mutant killed.
+RTL_MUTANTS = {
+    "tests/test_fuzz.py::test_fuzz_catches_mutant[sign]": "lane sign flipped (simulation)",
+    "tests/test_fuzz.py::test_fuzz_catches_mutant[shift]": "lane shift off by one (simulation)",
+    "tests/hdl/test_top.py::test_tlast_is_checked_and_stuck_low_fails": "m_axis_tlast stuck at 0",
+    "tests/formal/test_formal_engine.py::test_mutant_fails[sign]": "lane sign flipped (formal)",
+    "tests/formal/test_formal_engine.py::test_mutant_fails[shift]": "lane shift off by one "
+    "(formal)",
+    "tests/formal/test_formal_engine.py::test_tlast_stuck_low_fails": "tlast stuck (formal)",
+    "tests/formal/test_formal_twoterm.py::test_two_term_mutant_fails[offset]": "two-term "
+    "offset j read as j ^ 1",
+    "tests/formal/test_formal_const.py::test_mutant_fails[0]": "constant engine, lane 0 sign",
+    "tests/formal/test_formal_const.py::test_mutant_fails[1]": "constant engine, lane 1 sign",
+    "tests/formal/test_formal_requant.py::test_mutant_log_threshold_fails": "log requantizer "
+    "threshold off by one",
+    "tests/formal/test_formal_requant.py::test_mutant_linear_ties_fails": "linear requantizer "
+    "rounding ties up",
+    "tests/formal/test_formal_glue.py::test_fifo_mutant_fails": "FIFO overwrites when full",
+    "tests/formal/test_formal_window.py::test_window_mutant_fails[line_buffer_late]": "window "
+    "line buffer read one column late",
+    "tests/formal/test_formal_window.py::test_window_mutant_fails[left_pad]": "window takes "
+    "the left padding column as image",
 }
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "sim_build", ".hypothesis")
@@ -102,15 +135,54 @@ def results(dest):
     return by
 
 
+def run_rtl(dest, budget):
+    """Run :data:`RTL_MUTANTS` (pytest, every marker selected, JUnit XML into ``dest``).
+    Returns ``{node id: "killed" | "survived" | "not checked"}``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    xml = dest / "rtl.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "",
+           f"--junitxml={xml}", *RTL_MUTANTS]  # fmt: skip
+    try:
+        out = subprocess.run(
+            cmd, cwd=ROOT, text=True, capture_output=True, timeout=budget, check=False
+        ).stdout
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or ""
+    (dest / "rtl.log").write_text(out if isinstance(out, str) else out.decode())
+    status = dict.fromkeys(RTL_MUTANTS, "not checked")
+    if xml.is_file():
+        import xml.etree.ElementTree as ET
+
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            path = case.get("classname", "").replace(".", "/") + ".py"
+            node = f"{path}::{case.get('name')}"
+            if node in status:
+                bad = any(c.tag in ("failure", "error", "skipped") for c in case)
+                status[node] = "survived" if bad else "killed"
+    return status
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--campaign", choices=sorted(CAMPAIGNS), action="append")
+    p.add_argument("--campaign", choices=sorted([*CAMPAIGNS, "rtl"]), action="append")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--budget", type=float, default=3600.0, help="seconds per campaign")
     p.add_argument("--out", default=str(ROOT / "build" / "mutation"))
     args = p.parse_args(argv)
     total_k = total = 0
-    for name in args.campaign or sorted(CAMPAIGNS):
+    for name in args.campaign or [*sorted(CAMPAIGNS), "rtl"]:
+        if name == "rtl":
+            status = run_rtl(Path(args.out) / "rtl", args.budget)
+            killed = sum(v == "killed" for v in status.values())
+            n = sum(v != "not checked" for v in status.values())
+            for node, v in status.items():
+                if v != "killed":
+                    print(f"  RTL mutant {v}: {RTL_MUTANTS[node]} ({node})")
+            score = 100.0 * killed / n if n else 0.0
+            print(f"RTL mutants (tests/support/mutants.py and the formal mutants): {n} checked, "
+                  f"{killed} killed, score {score:.1f} %")  # fmt: skip
+            total_k, total = total_k + killed, total + n
+            continue
         module, tests = CAMPAIGNS[name]
         dest = Path(args.out) / name
         stage(dest, module, tests)

@@ -24,12 +24,18 @@ sqrt(2) combine is covered by co-simulation and by the run-time engine's proof).
 
 from __future__ import annotations
 
-from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, ClockDomain, Elaboratable, Fragment, Module, Mux, Signal
+from amaranth.hdl import Array, Fragment, Module, Signal
 from amaranth.hdl import signed as sgn
 
 from logdot.golden.const import ConstWeights
 from logdot.hdl.const import ConstDotTop
+from tests.formal.formal_harness import (
+    Harness,
+    assert_output_stable,
+    free_axis,
+    reference_accumulator,
+    run_length,
+)
 
 __all__ = ["PROPERTIES", "ConstHarness", "reference_values"]
 
@@ -46,7 +52,7 @@ def reference_values(weight_bits, weights):
     return out
 
 
-class ConstHarness(Elaboratable):
+class ConstHarness(Harness):
     """BMC harness of one constant-weight engine.
 
     Parameters
@@ -76,39 +82,17 @@ class ConstHarness(Elaboratable):
         self.latency = latency
         self._make_dut = make_dut or (lambda: ConstDotTop(config=const))
         self._depth = fifo_depth
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-
-    def _assert(self, m, name, cond):
-        import sys
-
-        self.lines[sys._getframe(1).f_lineno] = name
-        m.d.comb += Assert(cond, name, src_loc_at=1)
+        super().__init__(max_depth=0)
 
     def elaborate(self, platform):
         cfg = self.const.config
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         dut = self._make_dut()
         m.submodules.dut = Fragment.get(dut, platform)
 
-        rst, s_valid, s_last, m_ready = (Signal(name=f"f_{n}") for n in ("rst", "sv", "sl", "mr"))
-        s_data = Signal(len(dut.s_axis_tdata), name="f_s_data")
-        m.d.comb += [
-            rst.eq(AnySeq(1)),
-            s_valid.eq(AnySeq(1)),
-            s_last.eq(AnySeq(1)),
-            s_data.eq(AnySeq(len(s_data))),
-            m_ready.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            dut.s_axis_tvalid.eq(s_valid),
-            dut.s_axis_tlast.eq(s_last),
-            dut.s_axis_tdata.eq(s_data),
-            dut.m_axis_tready.eq(m_ready),
-        ]
-        xfer_in = s_valid & dut.s_axis_tready & ~rst
-        xfer_out = Signal(name="f_xfer_out")
-        m.d.comb += xfer_out.eq(dut.m_axis_tvalid & m_ready & ~rst)
+        io = free_axis(m, dut, self.domain)
+        rst, s_data, m_ready, xfer_in, xfer_out = io.rst, io.s_data, io.m_ready, io.take, io.give
 
         # Reference beat sum: real multipliers by the decoded constant values.
         beat = 0
@@ -117,17 +101,9 @@ class ConstHarness(Elaboratable):
             raw = s_data[i * cfg.act_bits : (i + 1) * cfg.act_bits]
             a = raw.as_signed() if cfg.act_signed else raw
             beat = beat + a * v
-        lo, hi = -(1 << (cfg.acc_bits - 1)), (1 << (cfg.acc_bits - 1)) - 1
-        acc = Signal(sgn(cfg.acc_bits), name="f_acc")
-        full = Signal(sgn(cfg.acc_bits + 24), name="f_full")
-        nxt = Signal(sgn(cfg.acc_bits), name="f_acc_next")
-        m.d.comb += full.eq(acc + beat)
-        if cfg.saturating:
-            m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
-        else:
-            m.d.comb += nxt.eq(full[: cfg.acc_bits].as_signed())
-        with m.If(xfer_in):
-            m.d.sync += acc.eq(Mux(s_last, 0, nxt))
+        _, nxt = reference_accumulator(
+            m, "f_acc", beat, xfer_in, io.s_last, acc_bits=cfg.acc_bits, saturating=cfg.saturating
+        )
 
         # Reference FIFO of finished results, with the cycle stamp of each last beat.
         width = 8 * self.const.out_bytes
@@ -140,7 +116,7 @@ class ConstHarness(Elaboratable):
         now = Signal(6, name="f_now")
         m.d.sync += now.eq(now + 1)
         push = Signal(name="f_push")
-        m.d.comb += push.eq(xfer_in & s_last)
+        m.d.comb += push.eq(xfer_in & io.s_last)
         with m.If(push):
             m.d.sync += [fifo[tail].eq(nxt), stamps[tail].eq(now), tail.eq((tail + 1) % n)]
         with m.If(xfer_out & (count != 0)):
@@ -152,19 +128,11 @@ class ConstHarness(Elaboratable):
         self._assert(m, "no_extra_output", ~xfer_out | (count != 0))
         assert len(out) == width
 
-        held = Signal(name="f_held")
-        held_data = Signal(width, name="f_held_data")
-        m.d.sync += [held.eq(dut.m_axis_tvalid & ~m_ready & ~rst), held_data.eq(dut.m_axis_tdata)]
-        self._assert(
-            m,
-            "output_stable",
-            rst | ~held | (dut.m_axis_tvalid & (dut.m_axis_tdata == held_data)),
-        )
+        assert_output_stable(self, m, rst, dut.m_axis_tvalid, m_ready, dut.m_axis_tdata)
 
         # exact_latency: the oldest result, with ready high since its last beat, is valid
         # exactly `latency` cycles after it (and not before).
-        ready_run = Signal(6, name="f_ready_run")  # cycles since ready was last low
-        m.d.sync += ready_run.eq(Mux(m_ready, Mux(ready_run == 63, 63, ready_run + 1), 0))
+        ready_run = run_length(m, m_ready, 63, "f_ready_run")  # cycles since ready was low
         age = Signal(6, name="f_age")
         m.d.comb += age.eq(now - stamps[head])
         clean = (count != 0) & (ready_run >= age)

@@ -21,27 +21,25 @@ picks ``track``, the properties hold for every beat:
 
 from __future__ import annotations
 
-import sys
-
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, ClockDomain, Elaboratable, Module, Shape, Signal
+from amaranth.hdl import Module, Shape, Signal
 
 from logdot.hdl.fifo import StreamFIFO
+from tests.formal.formal_harness import (
+    Harness,
+    any_index,
+    assert_output_stable,
+    assert_reset_idle,
+    counter,
+    free_reset,
+    free_signal,
+)
 
-__all__ = ["FIFO_PROPERTIES", "FifoHarness", "track_counter"]
+__all__ = ["FIFO_PROPERTIES", "FifoHarness"]
 
 FIFO_PROPERTIES = ("order", "no_extra", "occupancy", "ready_if_room", "response", "stable", "reset")
 
 
-def track_counter(m, name, bits, event):
-    """A saturating count of ``event`` pulses (reset by the domain's reset)."""
-    cnt = Signal(bits, name=name)
-    with m.If(event & (cnt != (1 << bits) - 1)):
-        m.d.sync += cnt.eq(cnt + 1)
-    return cnt
-
-
-class FifoHarness(Elaboratable):
+class FifoHarness(Harness):
     """BMC harness of a :class:`~logdot.hdl.fifo.StreamFIFO` with free inputs.
 
     Parameters
@@ -70,27 +68,19 @@ class FifoHarness(Elaboratable):
         self.buffered = buffered
         self.width = width
         self._make_dut = make_dut or StreamFIFO
-        self._bits = max(4, (max_depth + 1).bit_length())
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-
-    def _assert(self, m, name, cond):
-        self.lines[sys._getframe(1).f_lineno] = name
-        m.d.comb += Assert(cond, name, src_loc_at=1)
+        super().__init__(max_depth=max_depth)
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         dut = self._make_dut(shape=self.width, depth=self.depth, buffered=self.buffered)
         m.submodules.dut = dut
         width = Shape.cast(dut.i.payload.shape()).width
-        rst = Signal(name="f_rst")
+        rst = free_reset(m, self.domain)
         m.d.comb += [
-            rst.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            dut.i.valid.eq(AnySeq(1)),
-            dut.i.payload.eq(AnySeq(width)),
-            dut.o.ready.eq(AnySeq(1)),
+            dut.i.valid.eq(free_signal(m, "f_i_valid")),
+            dut.i.payload.eq(free_signal(m, "f_i_payload", width)),
+            dut.o.ready.eq(free_signal(m, "f_o_ready")),
         ]
         take = Signal(name="f_take")
         give = Signal(name="f_give")
@@ -99,10 +89,9 @@ class FifoHarness(Elaboratable):
             give.eq(dut.o.valid & dut.o.ready & ~rst),
         ]
         bits = self._bits
-        n_in = track_counter(m, "f_n_in", bits, take)
-        n_out = track_counter(m, "f_n_out", bits, give)
-        track = Signal(bits, name="f_track")
-        m.d.comb += track.eq(AnyConst(bits))
+        n_in = counter(m, "f_n_in", bits, take)
+        n_out = counter(m, "f_n_out", bits, give)
+        track = any_index(m, bits)
         t_data = Signal(width, name="f_t_data", reset_less=True)
         t_pending = Signal(name="f_t_pending")
         t_run = Signal(range(self.depth + 8), name="f_t_run")  # ready cycles while pending
@@ -114,14 +103,6 @@ class FifoHarness(Elaboratable):
                 m.d.sync += t_pending.eq(0)
             with m.If(t_pending & dut.o.ready & (t_run != self.depth + 7)):
                 m.d.sync += t_run.eq(t_run + 1)
-        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
-        prev_hold = Signal(name="f_prev_hold", reset_less=True)
-        prev_data = Signal(width, name="f_prev_data", reset_less=True)
-        m.d.sync += [
-            prev_rst.eq(rst),
-            prev_hold.eq(dut.o.valid & ~dut.o.ready),
-            prev_data.eq(dut.o.payload),
-        ]
         held = (n_in - n_out)[:bits]
         live = ~rst
         self._assert(m, "order", ~t_out | (t_pending & (dut.o.payload == t_data)))
@@ -129,10 +110,8 @@ class FifoHarness(Elaboratable):
         self._assert(m, "occupancy", ~live | ((dut.level == held) & (held <= self.depth)))
         self._assert(m, "ready_if_room", ~(live & (held < self.depth - 1)) | dut.i.ready)
         self._assert(m, "response", ~(live & t_pending) | (t_run <= self.depth + dut.latency))
-        self._assert(
-            m,
-            "stable",
-            ~(prev_hold & ~prev_rst) | (dut.o.valid & (dut.o.payload == prev_data)),
+        prev_rst = assert_output_stable(
+            self, m, rst, dut.o.valid, dut.o.ready, dut.o.payload, name="stable"
         )
-        self._assert(m, "reset", ~prev_rst | (~dut.o.valid & (dut.level == 0)))
+        assert_reset_idle(self, m, prev_rst, ~dut.o.valid & (dut.level == 0), name="reset")
         return m

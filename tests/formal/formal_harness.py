@@ -1,107 +1,385 @@
-"""Formal harnesses (Amaranth) for SymbiYosys: the engine against an independent reference.
+"""Shared pieces of the formal harnesses (Amaranth, for SymbiYosys).
 
-The harness instantiates the generated top module (:class:`logdot.hdl.top.LogDotTop`, the Verilog
-contract) and drives EVERY input from ``AnySeq`` (a fresh free value in every cycle,
-including ``rst``, the padding bits of ``s_axis_tdata`` and ``m_axis_tready``); the solver
-therefore explores every input sequence up to the BMC depth. Beside it runs a reference
-written independently of ``hdl/``:
+Every harness in ``tests/formal`` has the same skeleton, written once here:
 
-* each lane's product is ``act_value * weight_value`` with a real multiplier (``*``), where
-  the values come from lookup tables of Python integers built from the number-format
-  definition (``+-2**(c - 1)``, ``+-sqrt(2)**(c - 1)`` split into an integer power of two
-  and a parity, ``+-2**(d - 1)`` for log activations); the engine's shifts, one-hot terms,
-  folded negation carries and adder trees are not used;
-* the beat sums are accumulated per accumulator (one in base 2, even and odd in base
-  sqrt(2)), saturating at the ``acc_bits`` limits after every beat (narrow accumulators) or
-  wrapping modulo ``2**acc_bits`` (exact accumulators used beyond ``max_beats``);
-* base sqrt(2): ``y = (A_even << F) + R * A_odd`` with a real multiplier and
-  ``R = round(sqrt(2) * 2**F)`` computed here with :mod:`decimal` (not
-  :func:`logdot.golden.formats.sqrt2_constant`);
-* every closed dot product (a transfer with ``tlast``) pushes its expected result, the cycle
-  of its last beat and a back-pressure flag into a reference FIFO; every output transfer
-  pops it.
-
-Properties (each an ``Assert``; names in :data:`PROPERTIES`) are listed and explained in
-``docs/verification.md``. A synchronous reset may be asserted in any cycle; it clears the
-reference, so "the next stream is exact after a reset" is part of every property.
+* :class:`Harness`: the ``sync`` domain (its clock is the RTLIL port), the ``lines`` register
+  of asserted properties (``(file, line) -> name``, read back by
+  :func:`tests.formal.sby_runner.run_sby` to name a failed assertion) and the width of the
+  cycle counters for a BMC depth;
+* free inputs: :func:`free_signal` (an ``AnySeq`` value in every cycle), :func:`free_reset`
+  (the domain's reset, free in every cycle), :func:`free_axis` (the four AXI-Stream inputs
+  of a top module) and :func:`free_pixels` (those of a pixel-stream unit);
+* one tracked item: :func:`any_index` (an ``AnyConst`` number; a property stated for item
+  number ``track`` holds for every item, since the solver picks ``track``) and
+  :func:`counter` (a saturating count of transfers since the last reset);
+* the frame rules of the pixel streams: :func:`frame_position`;
+* history: :func:`past` (last cycle's value) and :func:`run_length` (cycles a condition has
+  been high in a row);
+* the output-stream properties the units share (:func:`assert_output_stable`,
+  :func:`assert_reset_idle`, :func:`assert_response`; :func:`check_results` for the
+  dot-product tops);
+* reference tables written from the number formats (``docs/formats.md``), independent of
+  ``hdl/`` and of the golden model: :func:`weight_tables`, :func:`act_table`,
+  :func:`reference_r`, :func:`value_table`;
+* lookups into the design under proof for lemmas: :func:`find_fragment`,
+  :func:`fragment_signals`.
 
 Free inputs come from ``amaranth.asserts.AnyConst``/``AnySeq``, their home in Amaranth
-0.5.10 (importing them from there warns nothing; ``Assert`` comes from ``amaranth.hdl``).
-An undriven ``Signal`` would be a constant and make a proof vacuous: the mutants of
-:mod:`tests.support.mutants` must make these same proofs FAIL (tests/formal/test_formal_engine.py).
+0.5.10. An undriven ``Signal`` would be a constant and make a proof vacuous: every proof has a
+mutant that must make it FAIL.
 """
 
 from __future__ import annotations
 
 import decimal
+import os
 import sys
+from types import SimpleNamespace
 
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import (
-    Array,
-    Assert,
-    C,
-    ClockDomain,
-    Cover,
-    Elaboratable,
-    Fragment,
-    Module,
-    Mux,
-    Signal,
-    signed,
-)
-
-from logdot.golden.formats import EngineConfig
-from logdot.hdl.accumulator import accumulator_latency
-from logdot.hdl.engine import engine_latency
-from logdot.hdl.top import LogDotTop
+from amaranth.hdl import Array, Assert, C, ClockDomain, Elaboratable, Mux, Signal, signed
 
 __all__ = [
-    "PROPERTIES",
-    "EngineHarness",
+    "Harness",
+    "act_table",
+    "act_value",
+    "any_index",
+    "assert_output_stable",
+    "assert_reset_idle",
+    "assert_response",
+    "check_results",
+    "counter",
+    "cycle_counter",
+    "find_fragment",
+    "fragment_signals",
+    "frame_position",
+    "free_axis",
+    "free_pixels",
+    "free_reset",
+    "free_signal",
+    "past",
+    "reference_accumulator",
     "reference_r",
+    "run_length",
+    "value_table",
     "weight_tables",
+    "wrap",
 ]
 
-#: Every property the engine harness asserts, with what it means (used in failure reports
-#: and in docs/verification.md).
-PROPERTIES = {
-    "result_value": "each output transfer equals the reference dot product of the next "
-    "closed tlast group (value, order and tlast grouping; sqrt2 combine; saturation/wrap)",
-    "no_extra_output": "no output transfer without a closed dot product outstanding "
-    "(no duplicated or invented result)",
-    "bounded_in_flight": "at most latency + 1 results are outstanding (the input stalls)",
-    "exact_latency": "without back-pressure since its last beat, a result is valid exactly "
-    "`latency` cycles after its last beat's transfer, and is never transferred earlier",
-    "no_loss": "a result older than latency + 2 cycles cannot be outstanding while "
-    "m_axis_tready has been high for latency + 2 cycles (no result lost or stuck)",
-    "output_tlast": "m_axis_tlast is 1 on every output beat (m_axis_tvalid high): every "
-    "result closes its dot product, one result per packet",
-    "output_stable": "m_axis_tvalid stays high and m_axis_tdata and m_axis_tlast hold while "
-    "valid & ~ready",
-    "ready_after_ready": "s_axis_tready is high in any cycle after one with m_axis_tready "
-    "high (II = 1 without back-pressure; no combinational ready path)",
-    "reset_idle": "the cycle after a reset: m_axis_tvalid low and s_axis_tready high",
-}
+
+class Harness(Elaboratable):
+    """Base of a BMC harness: the clock domain, the property register, the counter width.
+
+    Parameters
+    ----------
+    max_depth : int
+        Largest BMC depth the harness is used with (sizes its cycle counters).
+    min_bits : int
+        Smallest width of the cycle counters.
+
+    Attributes
+    ----------
+    domain : ClockDomain
+        The ``sync`` domain; pass ``[harness.domain.clk]`` as the RTLIL ports.
+    lines : dict
+        ``(file name, source line)`` of each asserted property -> its name (filled in by
+        elaboration; :func:`tests.formal.sby_runner.run_sby` names failures with it).
+    """
+
+    def __init__(self, *, max_depth, min_bits=4):
+        self._bits = max(min_bits, (max_depth + 1).bit_length())
+        self.domain = ClockDomain("sync")
+        self.lines = {}
+
+    def _wants(self, name):
+        """Whether property ``name`` is asserted (default: every one)."""
+        return True
+
+    def _assert(self, m, name, cond, *, src_loc_at=0):
+        """Assert ``cond`` as property ``name``, registered at the caller's source line (or
+        ``src_loc_at`` frames further out)."""
+        if self._wants(name):
+            frame = sys._getframe(1 + src_loc_at)
+            self.lines[(os.path.basename(frame.f_code.co_filename), frame.f_lineno)] = name
+            m.d.comb += Assert(cond, name, src_loc_at=1 + src_loc_at)
 
 
-#: Lemmas the harness can assert at internal ports (see EngineHarness ``hints``).
-LEMMAS = (
-    "lemma_lanes",
-    "lemma_acc_valid",
-    "lemma_acc_beat",
-    "lemma_acc_state",
-    "lemma_acc_result",
-)
+def free_signal(m, name, width=1):
+    """A signal ``name`` of ``width`` bits with a free (``AnySeq``) value in every cycle."""
+    sig = Signal(width, name=name)
+    m.d.comb += sig.eq(AnySeq(width))
+    return sig
 
 
-#: Cover statements (``covers=True``): traces the solver must be able to reach.
-COVERS = {
-    "multi_beat_result": "the tracked result of a dot product of >= 3 beats is transferred",
-    "result_after_backpressure": "the tracked result is transferred after back-pressure",
-    "result_after_reset": "the tracked result is transferred after a reset in mid-stream",
-    "saturated_result": "(narrow accumulators) a saturated result is transferred",
-}
+def free_reset(m, domain, *, free=True):
+    """``f_rst``: the reset of ``domain``, free in every cycle (constant 0 if not ``free``)."""
+    rst = Signal(name="f_rst")
+    m.d.comb += [rst.eq(AnySeq(1) if free else 0), domain.rst.eq(rst)]
+    return rst
+
+
+def free_axis(m, dut, domain, *, free_rst=True):
+    """Free reset and free AXI-Stream inputs (``s_axis_tvalid``, ``s_axis_tlast``, every bit of
+    ``s_axis_tdata``, ``m_axis_tready``) of the top ``dut``.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        ``rst``, ``s_valid``, ``s_last``, ``s_data``, ``m_ready`` (the signals driving them)
+        and ``take`` / ``give`` (an input / output transfer outside reset).
+    """
+    rst = free_reset(m, domain, free=free_rst)
+    s_valid = free_signal(m, "f_s_valid")
+    s_last = free_signal(m, "f_s_last")
+    s_data = free_signal(m, "f_s_data", len(dut.s_axis_tdata))
+    m_ready = free_signal(m, "f_m_ready")
+    m.d.comb += [
+        dut.s_axis_tvalid.eq(s_valid),
+        dut.s_axis_tlast.eq(s_last),
+        dut.s_axis_tdata.eq(s_data),
+        dut.m_axis_tready.eq(m_ready),
+    ]
+    take, give = Signal(name="f_take"), Signal(name="f_xfer_out")
+    m.d.comb += [
+        take.eq(s_valid & dut.s_axis_tready & ~rst),
+        give.eq(dut.m_axis_tvalid & m_ready & ~rst),
+    ]
+    return SimpleNamespace(
+        dut=dut, rst=rst, s_valid=s_valid, s_last=s_last, s_data=s_data, m_ready=m_ready,
+        take=take, give=give,
+    )  # fmt: skip
+
+
+def free_pixels(m, dut, domain, *, pixels, bits):
+    """Free reset and free inputs of a pixel-stream unit (``s`` with ``data`` and ``last``,
+    ``o.ready``: :func:`logdot.hdl.window.pixel_layout` streams), like :func:`free_axis`, and
+    the reference frame position (:func:`frame_position` of ``pixels`` pixels per image) and
+    tracked index (:func:`any_index`).
+
+    Returns
+    -------
+    types.SimpleNamespace
+        ``rst``, ``s_valid``, ``s_last``, ``s_data``, ``m_ready``, ``take``, ``give``, ``pix``,
+        ``frame``, ``track``.
+    """
+    rst = free_reset(m, domain)
+    s_valid, s_last = free_signal(m, "f_s_valid"), free_signal(m, "f_s_last")
+    s_data = free_signal(m, "f_s_data", len(dut.s.payload.data))
+    m_ready = free_signal(m, "f_m_ready")
+    m.d.comb += [
+        dut.s.valid.eq(s_valid),
+        dut.s.payload.last.eq(s_last),
+        dut.s.payload.data.eq(s_data),
+        dut.o.ready.eq(m_ready),
+    ]
+    take, give = Signal(name="f_take"), Signal(name="f_give")
+    m.d.comb += [
+        take.eq(s_valid & dut.s.ready & ~rst),
+        give.eq(dut.o.valid & m_ready & ~rst),
+    ]
+    pix, frame = frame_position(m, take, s_last, pixels, bits)
+    return SimpleNamespace(
+        rst=rst, s_valid=s_valid, s_last=s_last, s_data=s_data, m_ready=m_ready, take=take,
+        give=give, pix=pix, frame=frame, track=any_index(m, bits),
+    )  # fmt: skip
+
+
+def any_index(m, bits, name="f_track"):
+    """A free constant (``AnyConst``) of ``bits`` bits: the number of the tracked item."""
+    track = Signal(bits, name=name)
+    m.d.comb += track.eq(AnyConst(bits))
+    return track
+
+
+def counter(m, name, bits, event):
+    """A saturating count of ``event`` pulses (reset by the domain's reset)."""
+    cnt = Signal(bits, name=name)
+    with m.If(event & (cnt != (1 << bits) - 1)):
+        m.d.sync += cnt.eq(cnt + 1)
+    return cnt
+
+
+def cycle_counter(m, bits, name="f_now"):
+    """Cycles since the start (not reset), saturating at ``2**bits - 1``."""
+    now = Signal(bits, name=name, reset_less=True)
+    m.d.sync += now.eq(Mux(now == (1 << bits) - 1, now, now + 1))
+    return now
+
+
+def reference_accumulator(m, name, beat, step, last, *, acc_bits, saturating):
+    """A reference accumulator of ``acc_bits`` bits (signed): on ``step`` it adds ``beat``,
+    saturating at its limits or wrapping modulo ``2**acc_bits``, and clears after ``last``.
+
+    Returns
+    -------
+    (Signal, Signal)
+        The state ``name`` and its next value ``name_next`` (the closed dot product's
+        result in a cycle with ``step & last``).
+    """
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    acc = Signal(signed(acc_bits), name=name)
+    full = acc + beat
+    nxt = Signal(signed(acc_bits), name=f"{name}_next")
+    if saturating:
+        m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
+    else:
+        m.d.comb += nxt.eq(wrap(full, acc_bits))
+    with m.If(step):
+        m.d.sync += acc.eq(Mux(last, 0, nxt))
+    return acc, nxt
+
+
+def frame_position(m, take, last, pixels, bits):
+    """The frame rules of the pixel-stream units, written independently of ``hdl/``: the
+    pixel position in the frame and the frame number since the last reset.
+
+    Returns
+    -------
+    (Signal, Signal)
+        ``f_pix``: pixels of the current frame taken so far (``pixels`` once the image is
+        complete: a longer frame's further pixels are dropped up to its ``last``) and
+        ``f_frame``: frames ended (by a ``last``) since the reset.
+    """
+    pix = Signal(range(pixels + 1), name="f_pix")
+    frame = Signal(bits, name="f_frame")
+    with m.If(take):
+        with m.If(last):
+            m.d.sync += [pix.eq(0), frame.eq(frame + 1)]
+        with m.Elif(pix < pixels):
+            m.d.sync += pix.eq(pix + 1)
+    return pix, frame
+
+
+def past(m, value, name, *, init=0):
+    """``value`` one cycle ago (a reset-less register named ``name``, ``init`` at start)."""
+    reg = Signal(len(value), name=name, init=init, reset_less=True)
+    m.d.sync += reg.eq(value)
+    return reg
+
+
+def run_length(m, cond, limit, name):
+    """Cycles in a row up to the previous one in which ``cond`` was high (saturating at
+    ``limit``)."""
+    run = Signal(range(limit + 1), name=name)
+    with m.If(~cond):
+        m.d.sync += run.eq(0)
+    with m.Elif(run != limit):
+        m.d.sync += run.eq(run + 1)
+    return run
+
+
+def assert_output_stable(harness, m, rst, valid, ready, payload, name="output_stable"):
+    """``valid`` stays high and ``payload`` (a value or a list of values) holds in the cycle
+    after one with ``valid & ~ready`` outside reset."""
+    payload = payload if isinstance(payload, (list, tuple)) else [payload]
+    prev_rst = past(m, rst, "f_prev_rst", init=1)
+    prev_hold = past(m, valid & ~ready, "f_prev_hold")
+    same = valid
+    for k, value in enumerate(payload):
+        same = same & (value == past(m, value, "f_prev_data" if k == 0 else f"f_prev_data{k}"))
+    harness._assert(m, name, ~(prev_hold & ~prev_rst) | same)
+    return prev_rst
+
+
+def assert_reset_idle(harness, m, prev_rst, idle, name="reset_idle"):
+    """``idle`` holds in the cycle after a reset (``prev_rst`` from
+    :func:`assert_output_stable`)."""
+    harness._assert(m, name, ~prev_rst | idle)
+
+
+def assert_response(harness, m, *, rst, complete, ready, t_out, valid_now, bound, limit=None):
+    """Bounded response (property ``response``) of one tracked item: once ``complete``, it is
+    valid (``valid_now``) after at most ``bound`` cycles with ``ready`` high, unless it was
+    transferred (``t_out``) already. ``limit`` (default ``bound + 1``) saturates the count."""
+    limit = bound + 1 if limit is None else limit
+    t_run = Signal(range(limit + 1), name="f_t_run")  # ready cycles since complete
+    with m.If(complete & ready & (t_run != limit)):
+        m.d.sync += t_run.eq(t_run + 1)
+    t_gone = Signal(name="f_t_gone")
+    with m.If(t_out):
+        m.d.sync += t_gone.eq(1)
+    harness._assert(m, "response", ~(~rst & complete & ~t_gone & (t_run >= bound)) | valid_now)
+
+
+def check_results(harness, m, io, *, latency, bits, push, now, fields, bp, stamp=None, stuck=0):
+    """The result-stream properties of a dot-product top (engine, layer engine), stated for
+    one closed dot product, number ``track`` (:func:`any_index`), so they hold for every one.
+
+    Parameters
+    ----------
+    harness : Harness
+    m : Module
+    io : types.SimpleNamespace
+        The ports from :func:`free_axis`.
+    latency : int
+        The top's latency ``L`` (cycles from a dot product's last beat to its result).
+    bits : int
+        Width of the cycle counters.
+    push : Value
+        A dot product closes in this cycle (its reference result is ready).
+    now : Value
+        The cycle counter (saturating).
+    stamp : Value, optional
+        The cycle of the closing dot product's last beat (default ``now``: it closes in the
+        cycle of its last input transfer).
+    fields : list of (str, Value, Value)
+        ``(name, expected, output)``: each ``expected`` is recorded in a register ``f_t_<name>``
+        when the tracked dot product closes; the tracked output transfer must carry ``output``
+        equal to it.
+    bp : Value
+        Back-pressure seen since the tracked dot product's last beat, up to its closing.
+    stuck : Value
+        Further "a result is stuck" conditions (``no_loss``).
+
+    Returns
+    -------
+    types.SimpleNamespace
+        ``n_in``, ``n_out``, ``track``, ``t_out``, ``t_bp`` (for cover statements).
+    """
+    L, dut, rst, m_ready = latency, io.dut, io.rst, io.m_ready
+    s_ready, m_valid, give = dut.s_axis_tready, dut.m_axis_tvalid, io.give
+    n_in = counter(m, "f_n_in", bits, push)  # dot products closed
+    n_out = counter(m, "f_n_out", bits, give)  # results transferred
+    track = any_index(m, bits)
+    regs = [Signal.like(exp, name=f"f_t_{name}", reset_less=True) for name, exp, _ in fields]
+    t_stamp = Signal(bits, name="f_t_stamp", reset_less=True)
+    t_bp = Signal(name="f_t_bp")
+    t_pending = Signal(name="f_t_pending")
+    t_out = Signal(name="f_t_out")
+    m.d.comb += t_out.eq(give & (n_out == track))
+    with m.If(push & (n_in == track)):
+        m.d.sync += [r.eq(exp) for r, (_, exp, _) in zip(regs, fields, strict=True)]
+        m.d.sync += [t_stamp.eq(now if stamp is None else stamp), t_bp.eq(bp), t_pending.eq(1)]
+    with m.Else():
+        m.d.sync += t_bp.eq(t_bp | ~m_ready)
+        with m.If(t_out):
+            m.d.sync += t_pending.eq(0)
+    age = Signal(bits, name="f_age")
+    m.d.comb += age.eq(now - t_stamp)
+    ready_run = run_length(m, m_ready, L + 3, "f_ready_run")  # m_ready high up to now-1
+    prev_ready = past(m, m_ready, "f_prev_ready")
+
+    live = ~rst
+    same = t_pending
+    for r, (_, _, out) in zip(regs, fields, strict=True):
+        same = same & (out == r)
+    harness._assert(m, "result_value", ~t_out | same)
+    harness._assert(m, "no_extra_output", ~give | (n_out < n_in))
+    harness._assert(m, "bounded_in_flight", (n_in - n_out)[:bits] <= L + 1)
+    harness._assert(
+        m,
+        "exact_latency",
+        ~(live & t_pending & ~t_bp)
+        | (((age != L) | (m_valid & (n_out == track))) & (~t_out | (age == L))),
+    )
+    stuck = stuck | (t_pending & (age >= L + 2))
+    harness._assert(m, "no_loss", ~(live & stuck & (ready_run >= L + 2)))
+    prev_rst = assert_output_stable(
+        harness, m, rst, m_valid, m_ready, [dut.m_axis_tdata, dut.m_axis_tlast]
+    )
+    harness._assert(m, "ready_after_ready", ~(prev_ready & ~prev_rst) | s_ready)
+    assert_reset_idle(harness, m, prev_rst, ~m_valid & s_ready)
+    return SimpleNamespace(n_in=n_in, n_out=n_out, track=track, t_out=t_out, t_bp=t_bp)
 
 
 def reference_r(frac_bits):
@@ -165,13 +443,25 @@ def act_table(config):
     return out
 
 
-def _table(values):
+def act_value(config, raw, table):
+    """The integer value of the raw activation field ``raw``: its entry of ``table``
+    (``value_table(act_table(config))``) for log activations, else the field read signed or
+    unsigned."""
+    if config.act_is_log:
+        return table[raw]
+    return raw.as_signed() if config.act_signed else raw
+
+
+def value_table(values):
+    """The integer ``values`` as an :class:`~amaranth.hdl.Array` of signed constants of one
+    width (a lookup table indexed by a raw field)."""
     lo, hi = min(values), max(values)
     width = max(abs(lo), abs(hi)).bit_length() + 1
     return Array(C(v, signed(width)) for v in values)
 
 
-def _wrap(value, bits):
+def wrap(value, bits):
+    """``value`` wrapped to ``bits`` bits, signed (two's complement)."""
     return value[:bits].as_signed()
 
 
@@ -195,403 +485,3 @@ def fragment_signals(fragment):
             for sig in stmt._lhs_signals():
                 out.setdefault(sig.name, sig)
     return out
-
-
-class EngineHarness(Elaboratable):
-    """BMC harness: :class:`~logdot.hdl.top.LogDotTop` with free inputs against the reference.
-
-    The reference is evaluated at the accumulator stage of the pipeline: its per-beat sums
-    (computed from the free ``s_axis_tdata`` of the transfer) travel through a shadow
-    pipeline of plain registers that advance on ``s_axis_tready`` (the engine's one pipeline
-    enable) for ``pre_stages = latency - accumulator latency - 1`` cycles, then are
-    accumulated and pushed into the result FIFO. The end-to-end properties compare only
-    the top module's ports with that FIFO.
-
-    With ``hints`` the harness also asserts, as proven lemmas (not assumptions), that the
-    accumulator's input ports carry the shadow pipeline's beat (``valid``, ``last`` and
-    ``sum + carry`` per parity) and, when its state register is found by name, that it
-    equals the reference accumulator. smtbmc adds every assertion proven at a step as a fact
-    for the later steps, so these lemmas cut the multi-beat arithmetic into one-beat
-    equivalences; without them (``hints=False``) the same end-to-end properties hold but
-    the solver needs far longer.
-
-    Parameters
-    ----------
-    config : logdot.golden.formats.EngineConfig
-        Engine under proof.
-    make_dut : callable, optional
-        ``make_dut(config)`` returns the top module to check (default
-        :class:`~logdot.hdl.top.LogDotTop`); the mutant tests pass a broken one.
-    free_reset : bool
-        Let the solver assert ``rst`` in any cycle (default True).
-    check : iterable of str, optional
-        Subset of :data:`PROPERTIES` to assert (default: all).
-    hints : bool
-        Assert the accumulator-stage lemmas (default True).
-    covers : bool
-        Add the :data:`COVERS` statements (for ``mode cover``: proof that the BMC reaches
-        interesting traces, i.e. that the properties are not vacuous).
-    max_depth : int
-        Largest BMC depth the harness is used with (sizes its cycle counters).
-    product : {"const", "mul"}
-        Reference products as ``a * C`` for the constant value ``C`` of the lane's weight
-        code (default), or as a general multiplier ``a * w`` of table values.
-
-    Attributes
-    ----------
-    domain : ClockDomain
-        The ``sync`` domain; pass ``[harness.domain.clk]`` as the RTLIL ports.
-    lines : dict
-        Source line of each asserted property -> its name (filled in by elaboration).
-    hints_used : list of str
-        The lemmas elaboration could attach (filled in by elaboration).
-    """
-
-    def __init__(
-        self,
-        config,
-        *,
-        make_dut=None,
-        free_reset=True,
-        check=None,
-        hints=True,
-        lane_hints=True,
-        lemmas=None,
-        covers=False,
-        product="const",
-        max_depth=30,
-    ):
-        if not isinstance(config, EngineConfig):
-            raise TypeError(f"config must be an EngineConfig, not {config!r}")
-        check = set(PROPERTIES if check is None else check)
-        unknown = check - set(PROPERTIES)
-        if unknown:
-            raise ValueError(f"check has unknown properties {sorted(unknown)!r}")
-        if product not in ("const", "mul"):
-            raise ValueError(f"product must be 'const' or 'mul', not {product!r}")
-        self.config = config
-        self.latency = engine_latency(config)
-        self.pre_stages = self.latency - accumulator_latency(config) - 1
-        self._make_dut = make_dut or (lambda cfg: LogDotTop(config=cfg))
-        self._free_reset = free_reset
-        self._check = check
-        self._hints = hints
-        self._lane_hints = lane_hints
-        self._lemmas = set(LEMMAS if lemmas is None else lemmas)
-        self._covers = covers
-        self._product = product
-        # Cycle counters and dot-product indices need only cover the BMC depth.
-        self._now_bits = max(4, (max_depth + 1).bit_length())
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-        self.hints_used = []
-
-    def _assert(self, m, name, cond):
-        if name in self._check or (name.startswith("lemma") and name in self._lemmas):
-            self.lines[sys._getframe(1).f_lineno] = name
-            m.d.comb += Assert(cond, name, src_loc_at=1)
-
-    def _beat_sums(self, m, s_data):
-        """Reference per-beat sums (one per accumulator) of the beat on ``s_data``."""
-        cfg = self.config
-        even_t, odd_t = weight_tables(cfg)
-        parts = [even_t] if cfg.weight_base == 2 else [even_t, odd_t]
-        atab = _table(act_table(cfg)) if cfg.act_is_log else None
-        beat = [0] * len(parts)
-        self._lane_products = []
-        for i in range(cfg.lanes):
-            araw = s_data[cfg.act_lsb(i) : cfg.act_lsb(i) + cfg.act_bits]
-            wraw = s_data[cfg.weight_lsb(i) : cfg.weight_lsb(i) + cfg.weight_bits]
-            if cfg.act_is_log:
-                aval = atab[araw]
-            elif cfg.act_signed:
-                aval = araw.as_signed()
-            else:
-                aval = araw
-            lane_prods = []
-            self._lane_products.append(lane_prods)
-            for p, values in enumerate(parts):
-                tab = _table(values)
-                prod = Signal(
-                    signed(len(aval) + len(tab[0]) + 1), name=f"f_prod{i}_{p}"
-                )  # exact: |a| * |w| fits the sum of the widths
-                if self._product == "mul":
-                    m.d.comb += prod.eq(aval * tab[wraw])
-                else:  # a multiplication by the constant weight value, selected by the code
-                    with m.Switch(wraw):
-                        for code, v in enumerate(values):
-                            with m.Case(code):
-                                m.d.comb += prod.eq(aval * v)
-                beat[p] = beat[p] + prod
-                lane_prods.append(prod)
-        out = []
-        for p, b in enumerate(beat):
-            sig = Signal(signed(len(b)), name=f"f_beat{p}")
-            m.d.comb += sig.eq(b)
-            out.append(sig)
-        return out
-
-    def elaborate(self, platform):
-        cfg = self.config
-        L = self.latency
-        m = Module()
-        m.domains.sync = cd = self.domain
-        dut = self._make_dut(cfg)
-        frag = Fragment.get(dut, platform)
-        m.submodules.dut = frag
-        self.hints_used = []
-
-        # -- free inputs --------------------------------------------------------------------
-        rst = Signal(name="f_rst")
-        s_valid = Signal(name="f_s_valid")
-        s_last = Signal(name="f_s_last")
-        s_data = Signal(8 * cfg.in_bytes, name="f_s_data")
-        m_ready = Signal(name="f_m_ready")
-        m.d.comb += [
-            rst.eq(AnySeq(1) if self._free_reset else 0),
-            s_valid.eq(AnySeq(1)),
-            s_last.eq(AnySeq(1)),
-            s_data.eq(AnySeq(len(s_data))),
-            m_ready.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            dut.s_axis_tvalid.eq(s_valid),
-            dut.s_axis_tlast.eq(s_last),
-            dut.s_axis_tdata.eq(s_data),
-            dut.m_axis_tready.eq(m_ready),
-        ]
-        s_ready, m_valid, m_data = dut.s_axis_tready, dut.m_axis_tvalid, dut.m_axis_tdata
-        m_tlast = dut.m_axis_tlast
-        xfer_out = Signal(name="f_xfer_out")
-        m.d.comb += xfer_out.eq(m_valid & m_ready & ~rst)
-        en = s_ready  # the engine's single pipeline enable (a transfer needs it)
-
-        now_bits = self._now_bits
-        now = Signal(now_bits, name="f_now", reset_less=True)
-        m.d.sync += now.eq(Mux(now == (1 << now_bits) - 1, now, now + 1))
-
-        # -- reference beat sums, then the shadow pipeline up to the accumulator ------------
-        beat = self._beat_sums(m, s_data)
-        v, last, stamp = s_valid, s_last, now
-        shadow_lasts = []  # (valid & last, stamp) of each shadow stage, for no_loss
-        for k in range(self.pre_stages):
-            nv = Signal(name=f"f_pipe_valid{k}")
-            nl = Signal(name=f"f_pipe_last{k}", reset_less=True)
-            ns = Signal(now_bits, name=f"f_pipe_stamp{k}", reset_less=True)
-            nb = [
-                Signal.like(b, name=f"f_pipe_beat{k}_{p}", reset_less=True)
-                for p, b in enumerate(beat)
-            ]
-            with m.If(en):
-                m.d.sync += [nv.eq(v), nl.eq(last), ns.eq(stamp)]
-                m.d.sync += [x.eq(b) for x, b in zip(nb, beat, strict=True)]
-            v, last, stamp, beat = nv, nl, ns, nb
-            shadow_lasts.append((nv & nl, ns))
-        step = Signal(name="f_acc_step")
-        m.d.comb += step.eq(en & v & ~rst)
-
-        # -- reference accumulators -----------------------------------------------------------
-        lo, hi = cfg.acc_range
-        accs, nexts = [], []
-        for p in range(len(beat)):
-            acc = Signal(signed(cfg.acc_bits), name=f"f_acc{p}")
-            full = acc + beat[p]
-            nxt = Signal(signed(cfg.acc_bits), name=f"f_acc{p}_next")
-            if cfg.saturating:
-                m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
-            else:
-                m.d.comb += nxt.eq(_wrap(full, cfg.acc_bits))
-            with m.If(step):
-                m.d.sync += acc.eq(Mux(last, 0, nxt))
-            accs.append(acc)
-            nexts.append(nxt)
-        if cfg.weight_base == 2:
-            expr = nexts[0]
-        else:
-            expr = (nexts[0] << cfg.frac_bits) + nexts[1] * reference_r(cfg.frac_bits)
-        width = max(len(expr), 8 * cfg.out_bytes) + 1
-        expected = Signal(signed(width), name="f_expected")
-        m.d.comb += expected.eq(expr)
-
-        # -- lemmas at the accumulator's ports (proven, then used as facts by smtbmc) --------
-        if self._hints:
-            self._add_hints(m, frag, v, last, beat, accs)
-            self._add_result_hint(m, frag, en, v & last, expected)
-
-        # -- one tracked result (AnyConst index), counters for the others -------------------
-        # Every property below is stated for the dot product number `track` (counted from
-        # the last reset); `track` is a free constant, so it holds for every dot product.
-        track = Signal(now_bits, name="f_track")
-        m.d.comb += track.eq(AnyConst(now_bits))
-        n_in = Signal(now_bits, name="f_n_in")  # dot products closed at the accumulator
-        n_out = Signal(now_bits, name="f_n_out")  # results transferred
-        push = Signal(name="f_push")
-        m.d.comb += push.eq(step & last)
-        with m.If(push & (n_in != (1 << now_bits) - 1)):
-            m.d.sync += n_in.eq(n_in + 1)
-        with m.If(xfer_out & (n_out != (1 << now_bits) - 1)):
-            m.d.sync += n_out.eq(n_out + 1)
-        t_val = Signal(signed(width), name="f_t_val", reset_less=True)
-        t_stamp = Signal(now_bits, name="f_t_stamp", reset_less=True)
-        t_bp = Signal(name="f_t_bp")
-        t_pending = Signal(name="f_t_pending")
-        bp_at_acc = self._shadow_bp(m, en, m_ready)
-        t_out = Signal(name="f_t_out")
-        m.d.comb += t_out.eq(xfer_out & (n_out == track))
-        with m.If(push & (n_in == track)):
-            m.d.sync += [t_val.eq(expected), t_stamp.eq(stamp), t_bp.eq(bp_at_acc)]
-            m.d.sync += t_pending.eq(1)
-        with m.Else():
-            m.d.sync += t_bp.eq(t_bp | ~m_ready)
-            with m.If(t_out):
-                m.d.sync += t_pending.eq(0)
-        age = Signal(now_bits, name="f_age")
-        m.d.comb += age.eq(now - t_stamp)
-
-        if self._covers:
-            self._add_covers(m, step, last, push, n_in, track, t_out, t_bp, rst, beat, accs)
-
-        # -- history ---------------------------------------------------------------------------
-        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
-        prev_valid = Signal(name="f_prev_valid", reset_less=True)
-        prev_ready = Signal(name="f_prev_ready", reset_less=True)
-        prev_data = Signal(len(m_data), name="f_prev_data", reset_less=True)
-        prev_tlast = Signal(name="f_prev_tlast", reset_less=True)
-        m.d.sync += [
-            prev_rst.eq(rst),
-            prev_valid.eq(m_valid),
-            prev_ready.eq(m_ready),
-            prev_data.eq(m_data),
-            prev_tlast.eq(m_tlast),
-        ]
-        ready_run = Signal(range(L + 4), name="f_ready_run")  # m_ready high up to now-1
-        with m.If(~m_ready):
-            m.d.sync += ready_run.eq(0)
-        with m.Elif(ready_run != L + 3):
-            m.d.sync += ready_run.eq(ready_run + 1)
-
-        # -- properties ------------------------------------------------------------------------
-        live = ~rst
-        self._assert(m, "result_value", ~t_out | (t_pending & (m_data.as_signed() == t_val)))
-        self._assert(m, "no_extra_output", ~xfer_out | (n_out < n_in))
-        self._assert(m, "bounded_in_flight", (n_in - n_out)[:now_bits] <= L + 1)
-        self._assert(
-            m,
-            "exact_latency",
-            ~(live & t_pending & ~t_bp)
-            | (((age != L) | (m_valid & (n_out == track))) & (~t_out | (age == L))),
-        )
-        stuck = t_pending & (age >= L + 2)
-        for closed, st in shadow_lasts:
-            stuck = stuck | (closed & ((now - st)[:now_bits] >= L + 2))
-        self._assert(m, "no_loss", ~(live & stuck & (ready_run >= L + 2)))
-        self._assert(m, "output_tlast", ~(live & m_valid) | m_tlast)
-        self._assert(
-            m,
-            "output_stable",
-            ~(prev_valid & ~prev_ready & ~prev_rst)
-            | (m_valid & (m_data == prev_data) & (m_tlast == prev_tlast)),
-        )
-        self._assert(m, "ready_after_ready", ~(prev_ready & ~prev_rst) | s_ready)
-        self._assert(m, "reset_idle", ~prev_rst | (~m_valid & s_ready))
-        return m
-
-    def _add_covers(self, m, step, last, push, n_in, track, t_out, t_bp, rst, beat, accs):
-        cfg = self.config
-        lo, hi = cfg.acc_range
-        cur = Signal(range(8), name="f_cur_beats")  # beats of the open dot product (<= 7)
-        with m.If(step):
-            m.d.sync += cur.eq(Mux(last, 0, Mux(cur == 7, 7, cur + 1)))
-        clamp = 0
-        for acc, b in zip(accs, beat, strict=True):
-            full = acc + b
-            clamp = clamp | (full > hi) | (full < lo)
-        sat_open = Signal(name="f_sat_open")  # the open dot product saturated
-        with m.If(step):
-            m.d.sync += sat_open.eq(Mux(last, 0, sat_open | clamp))
-        t_beats = Signal(range(8), name="f_t_beats", reset_less=True)
-        t_sat = Signal(name="f_t_sat", reset_less=True)
-        had_reset = Signal(name="f_had_reset", reset_less=True)
-        with m.If(rst):
-            m.d.sync += had_reset.eq(1)
-        with m.If(push & (n_in == track)):
-            m.d.sync += [t_beats.eq(cur + 1), t_sat.eq(sat_open | clamp)]
-        m.d.comb += [
-            Cover(t_out & (t_beats >= 3), "multi_beat_result"),
-            Cover(t_out & t_bp, "result_after_backpressure"),
-            Cover(t_out & had_reset, "result_after_reset"),
-        ]
-        if cfg.saturating:
-            m.d.comb += Cover(t_out & t_sat, "saturated_result")
-
-    def _shadow_bp(self, m, en, m_ready):
-        """Back-pressure (``~m_ready``) seen in any cycle since the transfer, at the
-        accumulator stage: a flag travelling with the shadow pipeline."""
-        bp = ~m_ready
-        for k in range(self.pre_stages):
-            r = Signal(name=f"f_pipe_bp{k}", reset_less=True)
-            with m.If(en):
-                m.d.sync += r.eq(bp)
-            with m.Else():
-                m.d.sync += r.eq(r | ~m_ready)
-            bp = r | ~m_ready
-        return bp
-
-    def _add_result_hint(self, m, frag, en, push, expected):
-        """Lemma at the accumulator's output port: ``o_valid`` and ``result`` equal the
-        pushed reference result, delayed by the accumulator's latency (its registers advance
-        on the pipeline enable)."""
-        acc_obj = find_fragment(frag, ("engine", "pe", "acc")).origins[0]
-        v, val = push, expected
-        for k in range(accumulator_latency(self.config)):
-            nv = Signal(name=f"f_res_valid{k}")
-            nval = Signal.like(expected, name=f"f_res_val{k}", reset_less=True)
-            with m.If(en):
-                m.d.sync += [nv.eq(v), nval.eq(val)]
-            v, val = nv, nval
-        self._assert(m, "lemma_acc_result", (acc_obj.o_valid == v) & (~v | (acc_obj.result == val)))
-        self.hints_used.append("lemma_acc_result")
-
-    def _add_hints(self, m, frag, v, last, beat, accs):
-        cfg = self.config
-        acc_frag = find_fragment(frag, ("engine", "pe", "acc"))
-        if acc_frag is None:
-            raise LookupError("formal hints: no submodule engine.pe.acc in the engine")
-        acc_obj = acc_frag.origins[0]
-        # Lane lemmas: each lane's folded term (term + carry) is its reference product (the
-        # lanes are combinational and see the beat on s_axis_tdata).
-        if self._lane_hints:
-            ok = 1
-            for i, prods in enumerate(self._lane_products):
-                lane_frag = find_fragment(frag, ("engine", "pe", f"lane{i}"))
-                if lane_frag is None:
-                    raise LookupError(f"formal hints: no submodule engine.pe.lane{i} in the engine")
-                lane = lane_frag.origins[0]
-                for (t, c), prod in zip(lane.terms, prods, strict=True):
-                    ok = ok & ((t + c) == prod)
-            self._assert(m, "lemma_lanes", ok)
-            self.hints_used.append("lemma_lanes")
-        # Port-level lemmas: the accumulator sees the shadow pipeline's beat.
-        self._assert(m, "lemma_acc_valid", acc_obj.valid == v)
-        ok = acc_obj.last == last
-        for (s, c), b in zip(acc_obj.beats, beat, strict=True):
-            ok = ok & ((s + c) == b)
-        self._assert(m, "lemma_acc_beat", ~v | ok)
-        self.hints_used += ["lemma_acc_valid", "lemma_acc_beat"]
-        # State lemma: the accumulator register (plain or split carry-save form) equals the
-        # reference accumulator.
-        sigs = fragment_signals(acc_frag)
-        state_ok = 1
-        found = True
-        for p, ref in enumerate(accs):
-            if f"acc{p}" in sigs:
-                value = sigs[f"acc{p}"]
-            elif f"acc{p}_lo" in sigs:
-                lo_, hi_, cp = sigs[f"acc{p}_lo"], sigs[f"acc{p}_hi"], sigs[f"acc{p}_cp"]
-                value = _wrap(lo_ + ((hi_ + cp) << len(lo_)), cfg.acc_bits)
-            else:
-                found = False
-                break
-            state_ok = state_ok & (value.as_signed() == ref)
-        if found:
-            self._assert(m, "lemma_acc_state", state_ok)
-            self.hints_used.append("lemma_acc_state")

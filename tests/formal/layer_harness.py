@@ -22,21 +22,15 @@ works on the input side, in the cycle of each transfer:
 
 The properties (:data:`LAYER_PROPERTIES`) are stated for one dot product, number ``track``
 (an ``AnyConst``), so they hold for every one; their meanings are the engine harness's
-(:data:`tests.formal.formal_harness.PROPERTIES`), at the layer's latency
+(:data:`tests.formal.engine_harness.PROPERTIES`), at the layer's latency
 :func:`logdot.hdl.layer.layer_latency`.
 """
 
 from __future__ import annotations
 
-import sys
-
-from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import (
     Array,
-    Assert,
     Cat,
-    ClockDomain,
-    Elaboratable,
     Fragment,
     Module,
     Mux,
@@ -47,10 +41,17 @@ from amaranth.hdl import (
 from logdot.hdl.layer import LogLayerTop, layer_latency
 from logdot.hdl.pe import pe_latency
 from tests.formal.formal_harness import (
-    _table,
+    Harness,
     act_table,
+    act_value,
+    check_results,
+    cycle_counter,
     find_fragment,
     fragment_signals,
+    free_axis,
+    free_signal,
+    reference_accumulator,
+    value_table,
     weight_tables,
 )
 from tests.formal.requant_harness import requant_reference
@@ -72,7 +73,7 @@ LAYER_PROPERTIES = (
 LAYER_LEMMAS = ("lemma_pe_result", "lemma_zq")
 
 
-class LayerHarness(Elaboratable):
+class LayerHarness(Harness):
     """BMC harness of a layer engine top with free inputs against the reference.
 
     Parameters
@@ -117,14 +118,10 @@ class LayerHarness(Elaboratable):
         self._check = set(check) | (set(LAYER_LEMMAS) if hints else set())
         self.hints_used = []
         self.latency = layer_latency(layer.config)
-        self._bits = max(4, (max_depth + 1).bit_length())
-        self.domain = ClockDomain("sync")
-        self.lines = {}
+        super().__init__(max_depth=max_depth)
 
-    def _assert(self, m, name, cond):
-        if name in self._check:
-            self.lines[sys._getframe(1).f_lineno] = name
-            m.d.comb += Assert(cond, name, src_loc_at=1)
+    def _wants(self, name):
+        return name in self._check
 
     def _memory(self, m, rst, dut):
         """Reference weight registers ``[address][pe]`` and the weight-port writes."""
@@ -140,12 +137,9 @@ class LayerHarness(Elaboratable):
             regs.append(row)
         if not self.weight_port:
             return regs
-        w_valid, w_last = Signal(name="f_w_valid"), Signal(name="f_w_last")
-        w_data = Signal(len(dut.w_axis_tdata), name="f_w_data")
+        w_valid, w_last = free_signal(m, "f_w_valid"), free_signal(m, "f_w_last")
+        w_data = free_signal(m, "f_w_data", len(dut.w_axis_tdata))
         m.d.comb += [
-            w_valid.eq(AnySeq(1)),
-            w_last.eq(AnySeq(1)),
-            w_data.eq(AnySeq(len(w_data))),
             dut.w_axis_tvalid.eq(w_valid),
             dut.w_axis_tlast.eq(w_last),
             dut.w_axis_tdata.eq(w_data),
@@ -167,38 +161,17 @@ class LayerHarness(Elaboratable):
         L = self.latency
         bits = self._bits
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         dut = self._make_dut(layer=layer, weight_port=self.weight_port)
         frag = Fragment.get(dut, platform)
         m.submodules.dut = frag
         self.lines = {}
         self.hints_used = []
 
-        rst = Signal(name="f_rst")
-        s_valid, s_last = Signal(name="f_s_valid"), Signal(name="f_s_last")
-        s_data = Signal(len(dut.s_axis_tdata), name="f_s_data")
-        m_ready = Signal(name="f_m_ready")
-        m.d.comb += [
-            rst.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            s_valid.eq(AnySeq(1)),
-            s_last.eq(AnySeq(1)),
-            s_data.eq(AnySeq(len(s_data))),
-            m_ready.eq(AnySeq(1)),
-            dut.s_axis_tvalid.eq(s_valid),
-            dut.s_axis_tlast.eq(s_last),
-            dut.s_axis_tdata.eq(s_data),
-            dut.m_axis_tready.eq(m_ready),
-        ]
-        s_ready, m_valid, m_data = dut.s_axis_tready, dut.m_axis_tvalid, dut.m_axis_tdata
-        take = Signal(name="f_take")
-        xfer_out = Signal(name="f_xfer_out")
-        m.d.comb += [
-            take.eq(s_valid & s_ready & ~rst),
-            xfer_out.eq(m_valid & m_ready & ~rst),
-        ]
-        now = Signal(bits, name="f_now", reset_less=True)
-        m.d.sync += now.eq(Mux(now == (1 << bits) - 1, now, now + 1))
+        io = free_axis(m, dut, self.domain)
+        rst, s_data, s_last, m_ready, take = io.rst, io.s_data, io.s_last, io.m_ready, io.take
+        s_ready = dut.s_axis_tready
+        now = cycle_counter(m, bits)
 
         # -- weight program and products -------------------------------------------------------
         regs = self._memory(m, rst, dut)
@@ -206,9 +179,8 @@ class LayerHarness(Elaboratable):
         if cfg.depth > 1:
             with m.If(take):
                 m.d.sync += beat.eq(Mux(beat == cfg.depth - 1, 0, beat + 1))
-        wtab = _table(weight_tables(eng)[0])
-        atab = _table(act_table(eng)) if eng.act_is_log else None
-        lo, hi = eng.acc_range
+        wtab = value_table(weight_tables(eng)[0])
+        atab = value_table(act_table(eng)) if eng.act_is_log else None
         fields, ys, zs = [], [], []
         dot = Signal(range(cfg.dots), name="f_dot_index")  # i mod dots
         for p in range(cfg.pes):
@@ -217,23 +189,13 @@ class LayerHarness(Elaboratable):
             total = 0
             for k in range(eng.lanes):
                 araw = s_data[k * eng.act_bits : (k + 1) * eng.act_bits]
-                if eng.act_is_log:
-                    aval = atab[araw]
-                elif eng.act_signed:
-                    aval = araw.as_signed()
-                else:
-                    aval = araw
+                aval = act_value(eng, araw, atab)
                 wraw = word[k * eng.weight_bits : (k + 1) * eng.weight_bits]
                 total = total + aval * wtab[wraw]
-            acc = Signal(signed(eng.acc_bits), name=f"f_acc{p}")
-            full = acc + total
-            nxt = Signal(signed(eng.acc_bits), name=f"f_acc{p}_next")
-            if eng.saturating:
-                m.d.comb += nxt.eq(Mux(full > hi, hi, Mux(full < lo, lo, full)))
-            else:
-                m.d.comb += nxt.eq(full[: eng.acc_bits].as_signed())
-            with m.If(take):
-                m.d.sync += acc.eq(Mux(s_last, 0, nxt))
+            _, nxt = reference_accumulator(
+                m, f"f_acc{p}", total, take, s_last, acc_bits=eng.acc_bits,
+                saturating=eng.saturating,
+            )  # fmt: skip
             bias = Array(int(b[p]) for b in layer.bias.tolist())[dot]
             z = Signal(signed(cfg.z_bits + 2), name=f"f_z{p}")
             m.d.comb += z.eq(nxt + bias)
@@ -255,77 +217,11 @@ class LayerHarness(Elaboratable):
         if "lemma_zq" in self._check:
             self._lemmas(m, frag, s_ready, push, ys, zs)
 
-        # -- the tracked dot product ------------------------------------------------------------
-        track = Signal(bits, name="f_track")
-        m.d.comb += track.eq(AnyConst(bits))
-        n_in, n_out = Signal(bits, name="f_n_in"), Signal(bits, name="f_n_out")
-        with m.If(push & (n_in != (1 << bits) - 1)):
-            m.d.sync += n_in.eq(n_in + 1)
-        with m.If(xfer_out & (n_out != (1 << bits) - 1)):
-            m.d.sync += n_out.eq(n_out + 1)
-        t_val = Signal(cfg.out_bits, name="f_t_val", reset_less=True)
-        t_last = Signal(name="f_t_last", reset_less=True)
-        t_stamp = Signal(bits, name="f_t_stamp", reset_less=True)
-        t_bp = Signal(name="f_t_bp")
-        t_pending = Signal(name="f_t_pending")
-        t_out = Signal(name="f_t_out")
-        m.d.comb += t_out.eq(xfer_out & (n_out == track))
-        with m.If(push & (n_in == track)):
-            m.d.sync += [
-                t_val.eq(expected),
-                t_last.eq(expected_last),
-                t_stamp.eq(now),
-                t_bp.eq(~m_ready),
-                t_pending.eq(1),
-            ]
-        with m.Else():
-            m.d.sync += t_bp.eq(t_bp | ~m_ready)
-            with m.If(t_out):
-                m.d.sync += t_pending.eq(0)
-        age = Signal(bits, name="f_age")
-        m.d.comb += age.eq(now - t_stamp)
-
-        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
-        prev_valid = Signal(name="f_prev_valid", reset_less=True)
-        prev_ready = Signal(name="f_prev_ready", reset_less=True)
-        prev_data = Signal(len(m_data), name="f_prev_data", reset_less=True)
-        prev_tlast = Signal(name="f_prev_tlast", reset_less=True)
-        m.d.sync += [
-            prev_rst.eq(rst),
-            prev_valid.eq(m_valid),
-            prev_ready.eq(m_ready),
-            prev_data.eq(m_data),
-            prev_tlast.eq(dut.m_axis_tlast),
-        ]
-        ready_run = Signal(range(L + 4), name="f_ready_run")
-        with m.If(~m_ready):
-            m.d.sync += ready_run.eq(0)
-        with m.Elif(ready_run != L + 3):
-            m.d.sync += ready_run.eq(ready_run + 1)
-
-        live = ~rst
-        self._assert(
-            m,
-            "result_value",
-            ~t_out | (t_pending & (m_data == t_val) & (dut.m_axis_tlast == t_last)),
-        )
-        self._assert(m, "no_extra_output", ~xfer_out | (n_out < n_in))
-        self._assert(m, "bounded_in_flight", (n_in - n_out)[:bits] <= L + 1)
-        self._assert(
-            m,
-            "exact_latency",
-            ~(live & t_pending & ~t_bp)
-            | (((age != L) | (m_valid & (n_out == track))) & (~t_out | (age == L))),
-        )
-        self._assert(m, "no_loss", ~(live & t_pending & (age >= L + 2) & (ready_run >= L + 2)))
-        self._assert(
-            m,
-            "output_stable",
-            ~(prev_valid & ~prev_ready & ~prev_rst)
-            | (m_valid & (m_data == prev_data) & (dut.m_axis_tlast == prev_tlast)),
-        )
-        self._assert(m, "ready_after_ready", ~(prev_ready & ~prev_rst) | s_ready)
-        self._assert(m, "reset_idle", ~prev_rst | (~m_valid & s_ready))
+        # -- the tracked dot product and the stream properties ----------------------------------
+        check_results(
+            self, m, io, latency=L, bits=bits, push=push, now=now, bp=~m_ready,
+            fields=[("val", expected, dut.m_axis_tdata), ("last", expected_last, dut.m_axis_tlast)],
+        )  # fmt: skip
         return m
 
     def _lemmas(self, m, frag, en, push, ys, zs):

@@ -14,12 +14,17 @@ are tested against the golden model in simulation).
 
 from __future__ import annotations
 
-import sys
-
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, ClockDomain, Elaboratable, Fragment, Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 
 from logdot.hdl.network import NetworkTop
+from tests.formal.formal_harness import (
+    Harness,
+    any_index,
+    assert_output_stable,
+    assert_reset_idle,
+    counter,
+    free_axis,
+)
 
 __all__ = ["NETWORK_PROPERTIES", "NetworkHarness"]
 
@@ -35,7 +40,7 @@ NETWORK_PROPERTIES = {
 }
 
 
-class NetworkHarness(Elaboratable):
+class NetworkHarness(Harness):
     """BMC harness of a network top with free inputs (frame protocol only).
 
     Parameters
@@ -54,42 +59,18 @@ class NetworkHarness(Elaboratable):
         self.fold = fold
         self.bound = bound
         self._make_dut = make_dut or NetworkTop
-        self._bits = max(4, (max_depth + 1).bit_length())
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-
-    def _assert(self, m, name, cond):
-        self.lines[sys._getframe(1).f_lineno] = name
-        m.d.comb += Assert(cond, name, src_loc_at=1)
+        super().__init__(max_depth=max_depth)
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         dut = self._make_dut(self.net, fold=self.fold)
         m.submodules.dut = Fragment.get(dut, platform)
         _, h, w = self.net.input_shape
         n = h * w
         bits = self._bits
-        rst = Signal(name="f_rst")
-        s_valid, s_last, m_ready = (
-            Signal(name="f_s_valid"),
-            Signal(name="f_s_last"),
-            Signal(name="f_m_ready"),
-        )
-        m.d.comb += [
-            rst.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            s_valid.eq(AnySeq(1)),
-            s_last.eq(AnySeq(1)),
-            m_ready.eq(AnySeq(1)),
-            dut.s_axis_tvalid.eq(s_valid),
-            dut.s_axis_tlast.eq(s_last),
-            dut.s_axis_tdata.eq(AnySeq(len(dut.s_axis_tdata))),
-            dut.m_axis_tready.eq(m_ready),
-        ]
-        take = s_valid & dut.s_axis_tready & ~rst
-        give = Signal(name="f_give")
-        m.d.comb += give.eq(dut.m_axis_tvalid & m_ready & ~rst)
+        io = free_axis(m, dut, self.domain)
+        rst, s_last, m_ready, take, give = io.rst, io.s_last, io.m_ready, io.take, io.give
 
         # -- the reference frame rules ----------------------------------------------------
         pix = Signal(range(n + 1), name="f_pix")  # pixels of the frame; n: dropping
@@ -107,13 +88,8 @@ class NetworkHarness(Elaboratable):
         with m.If(bad):
             m.d.sync += bad_seen.eq(1)
 
-        n_due, n_out = Signal(bits, name="f_n_due"), Signal(bits, name="f_n_out")
-        with m.If(due & (n_due != (1 << bits) - 1)):
-            m.d.sync += n_due.eq(n_due + 1)
-        with m.If(give & (n_out != (1 << bits) - 1)):
-            m.d.sync += n_out.eq(n_out + 1)
-        track = Signal(bits, name="f_track")
-        m.d.comb += track.eq(AnyConst(bits))
+        n_due, n_out = counter(m, "f_n_due", bits, due), counter(m, "f_n_out", bits, give)
+        track = any_index(m, bits)
         t_pending, t_cont, t_bad = (
             Signal(name="f_t_pending"),
             Signal(name="f_t_cont"),
@@ -130,14 +106,6 @@ class NetworkHarness(Elaboratable):
             with m.If(t_run != self.bound + 1):
                 m.d.sync += t_run.eq(t_run + 1)
 
-        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
-        prev_hold = Signal(name="f_prev_hold", reset_less=True)
-        prev_data = Signal(len(dut.m_axis_tdata), name="f_prev_data", reset_less=True)
-        m.d.sync += [
-            prev_rst.eq(rst),
-            prev_hold.eq(dut.m_axis_tvalid & ~m_ready),
-            prev_data.eq(dut.m_axis_tdata),
-        ]
         live = ~rst
         self._assert(m, "no_extra_output", ~give | (n_out < n_due))
         valid_now = dut.m_axis_tvalid & (n_out == track)
@@ -149,10 +117,6 @@ class NetworkHarness(Elaboratable):
         self._assert(m, "error_clean", ~(live & ~bad_seen) | ~dut.frame_error)
         self._assert(m, "error_set", ~(t_out & t_bad) | dut.frame_error)
         self._assert(m, "output_tlast", ~(live & dut.m_axis_tvalid) | dut.m_axis_tlast)
-        self._assert(
-            m,
-            "output_stable",
-            ~(prev_hold & ~prev_rst) | (dut.m_axis_tvalid & (dut.m_axis_tdata == prev_data)),
-        )
-        self._assert(m, "reset_idle", ~prev_rst | ~(dut.m_axis_tvalid | dut.frame_error))
+        prev_rst = assert_output_stable(self, m, rst, dut.m_axis_tvalid, m_ready, dut.m_axis_tdata)
+        assert_reset_idle(self, m, prev_rst, ~(dut.m_axis_tvalid | dut.frame_error))
         return m

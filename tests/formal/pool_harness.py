@@ -24,12 +24,16 @@ early. Since the solver picks ``track``, the properties hold for every output:
 
 from __future__ import annotations
 
-import sys
-
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, ClockDomain, Elaboratable, Module, Signal
+from amaranth.hdl import Module, Signal
 
 from logdot.hdl.pool import MaxPool
+from tests.formal.formal_harness import (
+    Harness,
+    assert_output_stable,
+    assert_reset_idle,
+    assert_response,
+    free_pixels,
+)
 
 __all__ = ["POOL_PROPERTIES", "PoolHarness"]
 
@@ -37,7 +41,7 @@ POOL_PROPERTIES = ("value", "no_early", "response", "stable", "reset")
 SIDE, KERNEL = 4, 2
 
 
-class PoolHarness(Elaboratable):
+class PoolHarness(Harness):
     """BMC harness of a 4 x 4, kernel 2, one-channel :class:`MaxPool` of ``bits``-bit codes.
 
     Parameters
@@ -51,20 +55,14 @@ class PoolHarness(Elaboratable):
     def __init__(self, *, bits=2, make_dut=None, max_depth=32):
         self.bits = bits
         self._make_dut = make_dut or MaxPool
-        self._bits = max(5, (max_depth + 1).bit_length())
+        super().__init__(max_depth=max_depth, min_bits=5)
         #: Ready cycles within which a complete window is output: an early ``last`` makes
         #: the pool fill the rest of the frame with zero pixels (up to ``N - 1`` cycles).
         self.bound = SIDE * SIDE + 4
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-
-    def _assert(self, m, name, cond):
-        self.lines[sys._getframe(1).f_lineno] = name
-        m.d.comb += Assert(cond, name, src_loc_at=1)
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         dut = self._make_dut(
             channels=1, height=SIDE, width=SIDE, kernel=KERNEL, bits=self.bits, act_format="log"
         )
@@ -72,41 +70,12 @@ class PoolHarness(Elaboratable):
         n = SIDE * SIDE
         windows = (SIDE // KERNEL) ** 2
         bits = self._bits
-        rst = Signal(name="f_rst")
-        s_valid, s_last, s_data = (
-            Signal(name="f_s_valid"),
-            Signal(name="f_s_last"),
-            Signal(self.bits, name="f_s_data"),
-        )
-        m_ready = Signal(name="f_m_ready")
-        m.d.comb += [
-            rst.eq(AnySeq(1)),
-            cd.rst.eq(rst),
-            s_valid.eq(AnySeq(1)),
-            s_last.eq(AnySeq(1)),
-            s_data.eq(AnySeq(self.bits)),
-            m_ready.eq(AnySeq(1)),
-            dut.s.valid.eq(s_valid),
-            dut.s.payload.last.eq(s_last),
-            dut.s.payload.data.eq(s_data),
-            dut.o.ready.eq(m_ready),
-        ]
-        take = Signal(name="f_take")
-        give = Signal(name="f_give")
-        m.d.comb += [
-            take.eq(s_valid & dut.s.ready & ~rst),
-            give.eq(dut.o.valid & m_ready & ~rst),
-        ]
-        pix = Signal(range(n + 1), name="f_pix")  # position in the frame; n: dropping
-        frame = Signal(bits, name="f_frame")
-        with m.If(take):
-            with m.If(s_last):
-                m.d.sync += [pix.eq(0), frame.eq(frame + 1)]
-            with m.Elif(pix < n):
-                m.d.sync += pix.eq(pix + 1)
+        io = free_pixels(m, dut, self.domain, pixels=n, bits=bits)
+        rst, s_last, s_data, m_ready, take, give = (
+            io.rst, io.s_last, io.s_data, io.m_ready, io.take, io.give
+        )  # fmt: skip
+        pix, frame, track = io.pix, io.frame, io.track  # pix == n: dropping
 
-        track = Signal(bits, name="f_track")
-        m.d.comb += track.eq(AnyConst(bits))
         t_frame = track >> 2
         t_win = track[:2]
         row, col = pix // SIDE, pix % SIDE
@@ -123,22 +92,6 @@ class PoolHarness(Elaboratable):
         with m.If(give):
             m.d.sync += n_out.eq(n_out + 1)
         t_out = give & (n_out == track)
-        t_run = Signal(range(64), name="f_t_run")  # ready cycles since complete
-        with m.If(t_done & m_ready & (t_run != 63)):
-            m.d.sync += t_run.eq(t_run + 1)
-        t_gone = Signal(name="f_t_gone")
-        with m.If(t_out):
-            m.d.sync += t_gone.eq(1)
-
-        prev_rst = Signal(init=1, name="f_prev_rst", reset_less=True)
-        prev_hold = Signal(name="f_prev_hold", reset_less=True)
-        prev_data = Signal(self.bits + 1, name="f_prev_data", reset_less=True)
-        m.d.sync += [
-            prev_rst.eq(rst),
-            prev_hold.eq(dut.o.valid & ~m_ready),
-            prev_data.eq(dut.o.payload.as_value()),
-        ]
-        live = ~rst
         self._assert(
             m,
             "value",
@@ -146,15 +99,12 @@ class PoolHarness(Elaboratable):
             | ((dut.o.payload.data == t_max) & (dut.o.payload.last == (t_win == windows - 1))),
         )
         self._assert(m, "no_early", ~t_out | t_done)
-        self._assert(
-            m,
-            "response",
-            ~(live & t_done & ~t_gone & (t_run >= self.bound)) | (dut.o.valid & (n_out == track)),
+        assert_response(
+            self, m, rst=rst, complete=t_done, ready=m_ready, t_out=t_out,
+            valid_now=dut.o.valid & (n_out == track), bound=self.bound, limit=63,
+        )  # fmt: skip
+        prev_rst = assert_output_stable(
+            self, m, rst, dut.o.valid, m_ready, dut.o.payload.as_value(), name="stable"
         )
-        self._assert(
-            m,
-            "stable",
-            ~(prev_hold & ~prev_rst) | (dut.o.valid & (dut.o.payload.as_value() == prev_data)),
-        )
-        self._assert(m, "reset", ~prev_rst | ~(dut.o.valid | dut.frame_error))
+        assert_reset_idle(self, m, prev_rst, ~(dut.o.valid | dut.frame_error), name="reset")
         return m

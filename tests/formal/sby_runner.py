@@ -9,7 +9,7 @@ writes ``top.il`` and ``check.sby`` into a work directory and runs::
 memories (the harness's constant tables become ROMs in ``proc``) to logic, because the
 ``QF_BV`` logic has no arrays. The result says
 PASS / FAIL / ERROR and which properties failed, mapped back to their names through the
-harness's ``lines`` (source line of each ``Assert``).
+harness's ``lines`` (source file and line of each ``Assert``).
 """
 
 from __future__ import annotations
@@ -107,6 +107,14 @@ _FAILED = re.compile(r"failed assertion \S+ at (\S+?):(\d+)(?: step (\d+))?")
 _ASSERT_FAILED = re.compile(r"Assert failed in \S+: (\S+?):(\d+)")
 
 
+def _property_name(lines, path, line):
+    """The name a harness registered for the assertion at ``path:line``: ``lines`` maps
+    ``(file name, line)`` (:class:`tests.formal.formal_harness.Harness`) or a bare line
+    number to it; else ``"file:line"``."""
+    base = os.path.basename(path)
+    return lines.get((base, line), lines.get(line, f"{base}:{line}"))
+
+
 def run_sby(harness, workdir, *, mode="bmc", depth=10, engine=DEFAULT_ENGINE, timeout=None):
     """Prove ``harness`` (an Elaboratable with ``domain`` and ``lines``) with SymbiYosys.
 
@@ -156,16 +164,14 @@ def run_sby(harness, workdir, *, mode="bmc", depth=10, engine=DEFAULT_ENGINE, ti
     lines = getattr(harness, "lines", {})
     failed, step = [], None
     for match in _FAILED.finditer(log):
-        line = int(match.group(2))
-        name = lines.get(line, f"{os.path.basename(match.group(1))}:{line}")
+        name = _property_name(lines, match.group(1), int(match.group(2)))
         if name not in failed:
             failed.append(name)
         if match.group(3) is not None:
             step = int(match.group(3))
     if not failed:
         for match in _ASSERT_FAILED.finditer(log):
-            line = int(match.group(2))
-            name = lines.get(line, f"{os.path.basename(match.group(1))}:{line}")
+            name = _property_name(lines, match.group(1), int(match.group(2)))
             if name not in failed:
                 failed.append(name)
     return SbyResult(status, failed, step, seconds, log, str(workdir))

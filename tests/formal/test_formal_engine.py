@@ -18,7 +18,7 @@ import pytest
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
-from tests.formal.formal_harness import LEMMAS, PROPERTIES, EngineHarness
+from tests.formal.engine_harness import LEMMAS, PROPERTIES, EngineHarness
 from tests.formal.sby_runner import run_sby, tools_available, trace_table
 from tests.support.mutants import TlastStuckTop, mutant_top
 

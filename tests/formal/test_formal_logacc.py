@@ -20,15 +20,14 @@ state wraps at its width, in the accumulator and in the reference alike (both ke
 from __future__ import annotations
 
 import decimal
-import sys
 
 import pytest
-from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, Assume, C, ClockDomain, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Array, Assume, C, Module, Mux, Signal
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl import logacc as hdl_logacc
 from logdot.hdl.logacc import LogAccumulator
+from tests.formal.formal_harness import Harness, free_reset, free_signal
 from tests.formal.sby_runner import run_sby
 
 # About 4 minutes per proof on a loaded 2-core machine: make formal, not make test.
@@ -65,36 +64,25 @@ def reference_tables(config):
     return [t[d % n] >> (d // n) for d in range(size)], [e[v % n] << (v // n) for v in range(size)]
 
 
-class LogAccHarness(Elaboratable):
+class LogAccHarness(Harness):
     """The accumulator, its free inputs and the reference (see the module docstring)."""
 
     def __init__(self, config):
         self.config = config
-        self.domain = ClockDomain("sync")
-        self.lines = {}
-
-    def _assert(self, m, name, cond):
-        self.lines[sys._getframe(1).f_lineno] = name
-        m.d.comb += Assert(cond, name, src_loc_at=1)
+        super().__init__(max_depth=DEPTH)
 
     def elaborate(self, platform):
         cfg = self.config
         lb = cfg.log_state_bits
         m = Module()
-        m.domains.sync = cd = self.domain
+        m.domains.sync = self.domain
         m.submodules.dut = dut = LogAccumulator(config=cfg)
-        rst, en, valid, last = (Signal(name=f"f_{n}") for n in ("rst", "en", "valid", "last"))
-        neg, nz = Signal(name="f_negative"), Signal(name="f_nonzero")
-        term = Signal(len(dut.term), name="f_term")
+        rst = free_reset(m, self.domain)
+        en, valid, last, neg, nz = (
+            free_signal(m, f"f_{n}") for n in ("en", "valid", "last", "negative", "nonzero")
+        )
+        term = free_signal(m, "f_term", len(dut.term))
         m.d.comb += [
-            rst.eq(AnySeq(1)),
-            en.eq(AnySeq(1)),
-            valid.eq(AnySeq(1)),
-            last.eq(AnySeq(1)),
-            neg.eq(AnySeq(1)),
-            nz.eq(AnySeq(1)),
-            term.eq(AnySeq(len(term))),
-            cd.rst.eq(rst),
             dut.en.eq(en),
             dut.valid.eq(valid),
             dut.last.eq(last),

@@ -1,5 +1,5 @@
 """SymbiYosys proof of an engine with two-term power-of-two weights against the independent
-reference of :mod:`tests.formal.formal_harness` (every property, free inputs in every cycle),
+reference of :mod:`tests.formal.engine_harness` (every property, free inputs in every cycle),
 and mutated two-term lanes that must make it FAIL."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
-from tests.formal.formal_harness import LEMMAS, PROPERTIES, EngineHarness
+from tests.formal.engine_harness import LEMMAS, PROPERTIES, EngineHarness
 from tests.formal.sby_runner import run_sby, trace_table
 from tests.support.mutants import mutant_top
 

@@ -103,3 +103,17 @@ def test_bad_arguments():
         twoterm_value(5, 32)
     with pytest.raises(TypeError, match="code must be an integer"):
         twoterm_magnitude(5, 1.0)
+
+
+@pytest.mark.parametrize("bits", [3, 5, 8])
+def test_magnitude_code_range(bits):
+    """The magnitude code is checked against its whole range ``[0, 2**(bits-1) - 1]``, both
+    ends named in the message, for every width."""
+    top = (1 << (bits - 1)) - 1
+    assert twoterm_magnitude(bits, 0) == 0
+    twoterm_magnitude(bits, top)
+    for bad in (-1, top + 1):
+        with pytest.raises(
+            ValueError, match=rf"code must be an integer in \[0, {top}\], not {bad}"
+        ):
+            twoterm_magnitude(bits, bad)

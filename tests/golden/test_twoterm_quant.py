@@ -177,3 +177,16 @@ def test_a_wrong_reference_is_caught():
     v = Fraction(x)
     wrong = values[min(values, key=lambda r: (abs(r - v), abs(r)))]
     assert twoterm_quant(torch.tensor([x], dtype=torch.float64), 5, 0).tolist() != [wrong]
+
+
+def test_errors_name_the_argument():
+    """Every argument error of the FSR search and the fake quantizer names the argument."""
+    ints = torch.tensor([1, 2])
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor for two-term"):
+        twoterm_fsr_from_max(ints, 5)
+    with pytest.raises(ValueError, match=r"^bits must be an integer in \[3, 8\], not 9$"):
+        twoterm_fsr_from_max(torch.zeros(3), 9)
+    with pytest.raises(ValueError, match=r"^x must not be empty$"):
+        twoterm_fsr_from_max(torch.zeros(0), 5)
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor for fake quant"):
+        fake_twoterm_quant(ints, 5, 0)
