@@ -34,7 +34,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.const import ConstWeights
 from ..golden.formats import check_int, signed_width
-from .accumulator import Accumulator, accumulator_latency
+from .accumulator import Accumulator, accumulator_fusable, accumulator_latency
+from .bitheap import HeapPlan, build_heap, plan_heap
 from .params import read_only
 from .skid import SkidBuffer
 from .top import LogDotTop
@@ -54,6 +55,9 @@ __all__ = [
 
 #: Above this many terms the cheapest-pair planner (quadratic per pick) is skipped.
 _GREEDY_MAX_TERMS = 96
+#: Pipelined: the low part of the split accumulator is at most this many bits (its carry
+#: chain, one longer, limited fmax on iCE40 with the 16-bit beat of a 16-lane vector).
+_ACC_SPLIT_BITS = 14
 
 
 @dataclass(frozen=True)
@@ -291,14 +295,37 @@ def _max_depth(const, depth):
     return _least_depth(const) + 1 if depth is None else depth
 
 
+def _plan_parity(const, parity, max_depth):
+    """The cheaper of the adder tree (:func:`plan_tree`) and the bit heap
+    (:func:`~logdot.hdl.bitheap.plan_heap`) within ``max_depth`` levels."""
+    cfg = const.config
+    terms = const.terms(parity)
+    plans = []
+    if max_depth >= (max(len(terms), 1) - 1).bit_length():
+        plans.append(plan_tree(terms, cfg.act_range, max_depth=max_depth))
+    # Combinational and wrapping: the accumulator's state is one more row of the heap (one
+    # carry chain per beat instead of two); the tree's cost then counts the adder it saves.
+    fuse = accumulator_fusable(cfg)
+    acc_cost = 2 * cfg.acc_bits - 1 if fuse else 0
+    if terms:
+        heap = plan_heap(
+            terms, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+            width=cfg.acc_bits if fuse else None, rows=int(fuse),
+        )  # fmt: skip
+        if heap.depth <= max_depth:
+            plans.append(heap)
+    if not plans:
+        raise ValueError(f"no tree of parity {parity} fits in {max_depth} levels")
+    return min(plans, key=lambda plan: (plan.cost + (0 if plan.strategy == "heap" else acc_cost),
+                                        plan.depth))  # fmt: skip
+
+
 def const_tree_plans(const, depth=None):
-    """``(plans, depth)``: the :class:`TreePlan` of every parity of ``const`` and the common
+    """``(plans, depth)``: the plan of every parity of ``const`` (a :class:`TreePlan` or a
+    :class:`~logdot.hdl.bitheap.HeapPlan`, the cheaper by the iCE40 estimate) and the common
     depth they are padded to (``depth``, or the deepest plan's)."""
     max_depth = _max_depth(const, depth)
-    plans = [
-        plan_tree(const.terms(p), const.config.act_range, max_depth=max_depth)
-        for p in const.parities
-    ]
+    plans = [_plan_parity(const, p, max_depth) for p in const.parities]
     common = max(p.depth for p in plans) if depth is None else depth
     return plans, common
 
@@ -390,10 +417,16 @@ class ConstProcessingElement(wiring.Component):
         """Cycles from a beat with ``last`` to ``o_valid``; see :func:`const_pe_latency`."""
         return const_pe_latency(self._const, self._depth)
 
-    def _beat(self, m, p, plan, acts):
+    def _beat(self, m, p, plan, acts, rows=()):
         """Build the tree of parity ``p``; return ``(sum, carry, (lo, hi))`` for the accumulator."""
         cfg = self._const.config
         k = cfg.register_every
+        if isinstance(plan, HeapPlan):
+            value = build_heap(
+                m, plan, acts, name=f"p{p}", en=self.en, register_every=k, depth=self._depth,
+                rows=rows,
+            )  # fmt: skip
+            return value, Const(0, 1), (plan.lo, plan.hi)
         if plan.root is None:
             return Const(0, signed(1)), Const(0, 1), (0, 0)
         cur = [acts[leaf.lanes[0]] for leaf in plan.leaves]
@@ -465,11 +498,18 @@ class ConstProcessingElement(wiring.Component):
             v = Signal(signed(signed_width(*cfg.act_range)), name=f"act{i}_value")
             m.d.comb += v.eq(a)
             acts[i] = v
-        beats = [
-            self._beat(m, p, plan, acts)
-            for p, plan in zip(const.parities, self._plans, strict=True)
-        ]
-        acc = Accumulator(config=cfg, sum_bits=[len(b[0]) for b in beats])
+        fused = isinstance(self._plans[0], HeapPlan) and self._plans[0].rows == 1
+        if fused:  # the state is a row of the heap, whose sum is the next state
+            acc = Accumulator(config=cfg, sum_bits=[cfg.acc_bits], fused=True)
+            beats = [self._beat(m, 0, self._plans[0], acts, rows=[acc.state0])]
+        else:
+            beats = [
+                self._beat(m, p, plan, acts)
+                for p, plan in zip(const.parities, self._plans, strict=True)
+            ]
+            acc = Accumulator(
+                config=cfg, sum_bits=[len(b[0]) for b in beats], split_bits=_ACC_SPLIT_BITS
+            )
         m.submodules.acc = acc
         for (value, carry, _), (beat, beat_carry) in zip(beats, acc.beats, strict=True):
             m.d.comb += [beat.eq(value), beat_carry.eq(carry)]
