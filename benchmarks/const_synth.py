@@ -126,37 +126,31 @@ endmodule
 
 def measure(label, verilog, top, lanes, in_w, out_w, workdir, seeds):
     """Synthesize once, place and route per seed; return the row dict."""
-    from logdot.synth.runner import SynthError, synthesize
+    from logdot.synth.runner import SynthError, place_and_route, synthesize
 
-    fmax, fits = [], True
     slug = label.replace(" ", "_").replace(",", "")
-    try:  # one synthesis, then nextpnr once per seed (fmax: their median)
-        r = synthesize(
-            verilog,
-            top=top,
-            target="ice40",
-            workdir=Path(workdir) / slug,
-            lanes=lanes,
-            in_width=in_w,
-            out_width=out_w,
-            seed=seeds[0],
-            seeds=len(seeds),
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-        fmax = [r["fmax_by_seed"][str(s)] for s in seeds]
-    except SynthError as exc:
-        print(f"{label}: place and route failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-        r = synthesize(
-            verilog,
-            top=top,
-            target="ice40",
-            workdir=Path(workdir) / f"{slug}_synth",
-            lanes=lanes,
-            in_width=in_w,
-            out_width=out_w,
-            pnr=False,
-        )
-        fits = False
+    wd = Path(workdir) / slug
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    # One synthesis inside the register shell, then nextpnr once per seed (fmax: the median).
+    r = synthesize(
+        verilog,
+        top=top,
+        target="ice40",
+        workdir=wd,
+        lanes=lanes,
+        in_width=in_w,
+        out_width=out_w,
+        place=False,
+        progress=say,
+    )
+    fmax, fits = [], True
+    for seed in seeds:
+        try:
+            fmax.append(round(place_and_route(wd, "ice40", seed=seed, progress=say)["fmax_mhz"], 2))
+        except SynthError as exc:
+            print(f"{label}: place and route failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+            fits = False
+            break
     counts = {k: r[k] for k in ("luts", "carry", "ffs")}
     return {
         "design": label,
