@@ -132,17 +132,8 @@ def measure(label, verilog, top, lanes, in_w, out_w, workdir, seeds):
     wd = Path(workdir) / slug
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     # One synthesis inside the register shell, then nextpnr once per seed (fmax: the median).
-    r = synthesize(
-        verilog,
-        top=top,
-        target="ice40",
-        workdir=wd,
-        lanes=lanes,
-        in_width=in_w,
-        out_width=out_w,
-        place=False,
-        progress=say,
-    )
+    shell = {"lanes": lanes, "in_width": in_w, "out_width": out_w}
+    r = synthesize(verilog, top=top, target="ice40", workdir=wd, place=False, progress=say, **shell)
     fmax, fits = [], True
     for seed in seeds:
         try:
