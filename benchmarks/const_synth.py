@@ -126,28 +126,23 @@ endmodule
 
 def measure(label, verilog, top, lanes, in_w, out_w, workdir, seeds):
     """Synthesize once, place and route per seed; return the row dict."""
-    from logdot.synth.runner import SynthError, synthesize
+    from logdot.synth.runner import SynthError, place_and_route, synthesize
 
-    stem = Path(workdir) / label.replace(" ", "_").replace(",", "")
-    common = dict(top=top, target="ice40", lanes=lanes, in_width=in_w, out_width=out_w)
-
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
-
-    fmax, counts, fits = [], None, True
+    slug = label.replace(" ", "_").replace(",", "")
+    wd = Path(workdir) / slug
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    # One synthesis inside the register shell, then nextpnr once per seed (fmax: the median).
+    shell = {"lanes": lanes, "in_width": in_w, "out_width": out_w}
+    r = synthesize(verilog, top=top, target="ice40", workdir=wd, place=False, progress=say, **shell)
+    fmax, fits = [], True
     for seed in seeds:
         try:
-            r = synthesize(
-                verilog, workdir=f"{stem}_s{seed}", seed=seed, progress=progress, **common
-            )
+            fmax.append(round(place_and_route(wd, "ice40", seed=seed, progress=say)["fmax_mhz"], 2))
         except SynthError as exc:
             print(f"{label}: place and route failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-            r = synthesize(verilog, workdir=f"{stem}_synth", pnr=False, **common)
             fits = False
-        counts = {k: r[k] for k in ("luts", "carry", "ffs")}
-        if not fits:
             break
-        fmax.append(r["fmax_mhz"])
+    counts = {k: r[k] for k in ("luts", "carry", "ffs")}
     return {
         "design": label,
         **counts,

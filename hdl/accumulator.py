@@ -8,9 +8,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int, signed_width
 from .lane import parities
-from .params import check_config, read_only
+from .params import check_bool, check_config, read_only
 
-__all__ = ["Accumulator", "accumulator_latency", "combine_depth", "csd_digits"]
+__all__ = [
+    "Accumulator",
+    "accumulator_fusable",
+    "accumulator_latency",
+    "combine_depth",
+    "csd_digits",
+]
 
 
 def csd_digits(value):
@@ -42,6 +48,12 @@ def combine_depth(config):
     if config.weight_base == 2:
         return 0
     return len(csd_digits(config.sqrt2_r)).bit_length()  # ceil(log2(1 + digits))
+
+
+def accumulator_fusable(config):
+    """Whether :class:`Accumulator` can take its next state from the caller (``fused``):
+    base 2, wrapping (not saturating), combinational (``register_every`` 0)."""
+    return config.weight_base == 2 and not config.saturating and not config.register_every
 
 
 def accumulator_latency(config):
@@ -136,6 +148,14 @@ class Accumulator(wiring.Component):
         Engine configuration.
     sum_bits : list of int
         Width of the adder tree's ``sum`` output, per parity.
+    split_bits : int or None
+        Pipelined and wrapping: the low part of the split accumulator is at most this many
+        bits wide (default: the width of ``sum{p}``), so its carry chain is at most
+        ``split_bits + 1`` long.
+    fused : bool
+        The adder is the caller's (:func:`accumulator_fusable` configurations only): the
+        register is the ``state0`` output and ``sum0 + carry0`` is its next value ``state0 +
+        beat`` (modulo ``2**acc_bits``), e.g. one bit heap over the terms and the state.
 
     Throughput: one beat per cycle.
 
@@ -148,14 +168,24 @@ class Accumulator(wiring.Component):
     sum{p}, carry{p} : In(signed(sum_bits[p])), In(1)
         Beat sum of parity ``p`` is ``sum{p} + carry{p}`` (the parities have different
         widths, hence separate members; :attr:`beats` lists them).
+    state0 : Out(signed(config.acc_bits))
+        With ``fused`` only: the running sum before this beat.
     o_valid : Out(1)
         ``result`` holds a finished dot product.
     result : Out(signed(config.result_bits))
         The dot product (with ``F`` fraction bits in base sqrt(2)).
     """
 
-    def __init__(self, *, config, sum_bits):
+    def __init__(self, *, config, sum_bits, split_bits=None, fused=False):
         self._config = check_config(config)
+        if split_bits is not None:
+            check_int(split_bits, "split_bits", 1)
+        self._split_bits = split_bits
+        self._fused = check_bool(fused, "fused")
+        if fused and not accumulator_fusable(config):
+            raise ValueError(
+                "fused needs base-2 weights, a wrapping accumulator and register_every 0"
+            )
         sum_bits = list(sum_bits)
         if len(sum_bits) != len(parities(config)):
             raise ValueError(
@@ -168,9 +198,13 @@ class Accumulator(wiring.Component):
         for p in parities(config):
             members[f"sum{p}"] = In(signed(sum_bits[p]))
             members[f"carry{p}"] = In(1)
+        if fused:
+            members["state0"] = Out(signed(config.acc_bits))
         members["o_valid"] = Out(1)
         members["result"] = Out(signed(config.result_bits))
         super().__init__(members)
+
+    fused = read_only("fused", "Whether ``sum0 + carry0`` is the next state itself.")
 
     config = read_only("config", "The engine configuration.")
     sum_bits = read_only("sum_bits", "Width of ``sum{p}``, per parity (a tuple).")
@@ -206,9 +240,16 @@ class Accumulator(wiring.Component):
         finals = []  # per parity: the finished sum, as a value of registers (pipelined)
         nexts = []  # per parity: acc_next, combinational (not pipelined)
         for p, (beat, carry) in zip(parities(cfg), self.beats, strict=True):
-            split = len(beat)
+            if self._fused:
+                acc = Signal(signed(cfg.acc_bits), name=f"acc{p}", reset_less=True)
+                nxt = Signal(signed(cfg.acc_bits), name=f"acc{p}_next")
+                m.d.comb += [nxt.eq(beat + carry), self.state0.eq(acc)]
+                accumulate(acc, nxt)
+                nexts.append(nxt)
+                continue
+            split = min(len(beat), self._split_bits or len(beat))
             if k and not cfg.saturating and cfg.acc_bits > split + 1:
-                finals.append(self._split_accumulator(m, p, beat, carry, accumulate, step))
+                finals.append(self._split_accumulator(m, p, beat, carry, accumulate, step, split))
                 continue
             acc = Signal(signed(cfg.acc_bits), name=f"acc{p}", reset_less=True)
             nxt = Signal(signed(cfg.acc_bits), name=f"acc{p}_next")
@@ -271,13 +312,14 @@ class Accumulator(wiring.Component):
         m.d.comb += [self.result.eq(value << shift), self.o_valid.eq(valid)]
         return m
 
-    def _split_accumulator(self, m, p, beat, carry, accumulate, step):
-        """Pipelined wrapping accumulator whose carry chain is only ``len(beat)`` bits long.
+    def _split_accumulator(self, m, p, beat, carry, accumulate, step, lw):
+        """Pipelined wrapping accumulator whose carry chain is only ``lw + 1`` bits long.
 
-        The register is split at ``L = len(beat)``: ``acc_lo`` (``L`` bits), ``acc_hi`` and a
-        pending carry ``acc_cp`` from the low part into the high part, so the value is
+        The register is split at ``L = lw <= len(beat)``: ``acc_lo`` (``L`` bits), ``acc_hi``
+        and a pending carry ``acc_cp`` from the low part into the high part, so the value is
         ``acc_lo + ((acc_hi + acc_cp) << L)`` modulo ``2**acc_bits``. Per beat the low part
-        adds the beat, the high part adds the beat's sign extension and the pending carry,
+        adds the beat's low ``L`` bits, the high part adds the beat's bits above them (sign
+        extended) and the pending carry,
         and the low part's carry out becomes the new pending carry: two short adders side
         by side instead of one ``acc_bits`` chain. The finished sum is registered in the same
         form and resolved (``hi + carry``) from those registers.
@@ -285,7 +327,6 @@ class Accumulator(wiring.Component):
         Returns the finished sum as a value of registers.
         """
         cfg = self._config
-        lw = len(beat)
         hw = cfg.acc_bits - lw
         acc_lo = Signal(lw, name=f"acc{p}_lo", reset_less=True)
         acc_hi = Signal(hw, name=f"acc{p}_hi", reset_less=True)
@@ -293,8 +334,12 @@ class Accumulator(wiring.Component):
         lo_sum = Signal(lw + 1, name=f"acc{p}_lo_sum", attrs={"keep": 1})
         hi_sum = Signal(hw, name=f"acc{p}_hi_sum", attrs={"keep": 1})
         m.d.comb += [
-            lo_sum.eq(acc_lo + beat.as_unsigned() + carry),
-            hi_sum.eq(acc_hi + beat[-1].replicate(hw) + acc_cp),
+            lo_sum.eq(acc_lo + beat[:lw] + carry),
+            hi_sum.eq(
+                acc_hi + beat[lw:].as_signed() + acc_cp
+                if lw < len(beat)
+                else acc_hi + beat[-1].replicate(hw) + acc_cp
+            ),
         ]
         accumulate(acc_lo, lo_sum[:lw])
         accumulate(acc_hi, hi_sum)

@@ -11,7 +11,7 @@ import pytest
 
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import EngineConfig
-from logdot.hdl.const import ConstDotTop, const_engine_latency
+from logdot.hdl.const import ConstDotTop, const_engine_latency, const_tree_plans
 from tests.formal.const_harness import PROPERTIES, ConstHarness
 from tests.formal.sby_runner import run_sby
 
@@ -19,6 +19,9 @@ pytestmark = pytest.mark.formal
 
 #: 3 lanes of 4-bit activations x 3-bit weights: +1, -2 and a zero lane (removed).
 QUICK = ConstWeights(EngineConfig(lanes=3, act_bits=4, weight_bits=3, max_beats=4), (1, 6, 0))
+#: 4 lanes of 3-bit activations: -4, +8, -2, +8, two beats: a bit heap with the accumulator's
+#: state as one more row (combinational, wrapping).
+HEAP = ConstWeights(EngineConfig(lanes=4, act_bits=3, weight_bits=3, max_beats=2), (6, 5, 3, 5))
 #: Pipelined, saturating (6 of 8 exact bits), every lane used: -4, +2, -1.
 PIPELINED = ConstWeights(
     EngineConfig(lanes=3, act_bits=3, weight_bits=3, acc_bits=6, register_every=1), (7, 2, 5)
@@ -33,13 +36,39 @@ def _prove(tmp_path, const, *, make_dut=None, extra=4):
 
 @pytest.mark.parametrize(
     ("const", "extra"),
-    [(QUICK, 4), pytest.param(PIPELINED, 3, marks=pytest.mark.full)],
-    ids=["l3_zero_lane", "l3_re1_sat6"],
+    [
+        (QUICK, 4),
+        pytest.param(HEAP, 3, marks=pytest.mark.full),
+        pytest.param(PIPELINED, 3, marks=pytest.mark.full),
+    ],
+    ids=["l3_zero_lane", "l4_fused_heap", "l3_re1_sat6"],
 )
 def test_const_bmc(tmp_path, const, extra):
-    """Every property holds for every input sequence of latency + extra cycles."""
+    """Every property holds for every input sequence of latency + extra cycles (the adder
+    tree, the bit heap with the accumulator fused, the pipelined bit heap)."""
     result = _prove(tmp_path, const, extra=extra)
     assert result.status == "PASS", result.summary()
+
+
+def test_configs_cover_both_trees():
+    """QUICK is built as an adder tree, HEAP as a heap with the state row, PIPELINED as a
+    pipelined heap."""
+    kinds = [(p.strategy, getattr(p, "rows", None)) for c in (QUICK, HEAP, PIPELINED)
+             for p in const_tree_plans(c)[0]]  # fmt: skip
+    assert kinds == [("sorted", None), ("heap", 1), ("heap", 0)]
+
+
+@pytest.mark.full
+def test_heap_mutant_fails(tmp_path):
+    """A heap engine whose last lane has its sign flipped must FAIL on result_value."""
+    const = HEAP
+    w = list(const.weights)
+    lane = max(t.lane for t in const.terms())
+    w[lane] ^= 1 << (const.config.weight_bits - 1)
+    mutant = ConstWeights(const.config, w)
+    result = _prove(tmp_path, const, make_dut=lambda: ConstDotTop(config=mutant), extra=2)
+    assert result.status == "FAIL", result.summary()
+    assert "result_value" in result.failed, result.failed
 
 
 def test_properties_named():

@@ -182,7 +182,7 @@ def test_pack_beat_has_only_activations():
 
 def test_docs_worked_example():
     """docs/formats.md, "Constant weights", worked example: terms, range, plan, result."""
-    from logdot.hdl.const import const_engine_latency, plan_tree
+    from logdot.hdl.const import const_engine_latency, const_tree_plans, plan_tree
 
     cfg = EngineConfig(lanes=4, act_bits=8, weight_bits=4, max_beats=1)
     const = ConstWeights(cfg, [13, 0, 6, 10])
@@ -199,6 +199,9 @@ def test_docs_worked_example():
     ]
     assert const_dot(const, [[5, -7, 3, 100]]).tolist() == [-184]
     assert const_engine_latency(const) == 2
+    (built,), _ = const_tree_plans(const)
+    assert plan.cost == 54 and (built.strategy, built.rows, built.width) == ("heap", 1, 17)
+    assert built.stages == ((0, 3), (7, 1), (9, 7)) and built.cost == 85 < 54 + 2 * 17 - 1
 
 
 def test_two_term_weights_are_refused():

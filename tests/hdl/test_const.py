@@ -100,13 +100,17 @@ def test_throughput_and_latency(seed, params):
 
 
 def test_latency_formula():
-    """register_terms + depth // k + accumulator latency + 1; the run-time formula when the
-    planned depth equals ceil(log2(lanes)) (all 16 lanes used, one subtraction)."""
+    """register_terms + depth // k + accumulator latency + 1 with the chosen plan's depth:
+    16 terms as a bit heap (6 Dadda stages, 3 per level, then the adder) are 3 levels, one
+    fewer than the adder tree's ceil(log2(16)) = 4, so one cycle less than the run-time
+    engine's latency."""
     cfg = EngineConfig(lanes=16, act_bits=8, weight_bits=4, register_every=1)
     const = ConstWeights(cfg, [1, 2, 3, 4, 5, 6, 7, 1] * 2)
     (plan,), depth = const_tree_plans(const)
-    assert depth == plan.depth == 4
-    assert const_engine_latency(const) == 1 + 4 + 1 + 1 == engine_latency(cfg)
+    assert plan.strategy == "heap" and len(plan.stages) == 6
+    assert depth == plan.depth == 3
+    assert plan_tree(const.terms(0), cfg.act_range).depth == 4
+    assert const_engine_latency(const) == 1 + 3 + 1 + 1 == engine_latency(cfg) - 1
     lone = ConstWeights(EngineConfig(lanes=16, act_bits=8, weight_bits=4), [0] * 15 + [3])
     assert const_engine_latency(lone) == 1 + 0 + 0 + 1
 
@@ -138,6 +142,21 @@ def test_plan_node_ranges_are_exact(weights):
             assert node.shift >= 0 and all(v % 1 == 0 for v in values)
     root = plan.root
     assert sorted(root.lanes) == [0, 1, 2, 3]
+
+
+def test_configs_cover_the_heap_the_fused_and_the_split_accumulator():
+    """With the da4ml vector, CONFIGS[0] (combinational, wrapping) is built as a bit heap with
+    the accumulator's state as one more row and CONFIGS[1] (pipelined, 8 beats) as a heap
+    before a split accumulator whose low part is 14 bits (the beat has 16)."""
+    from logdot.hdl import const as const_mod
+
+    fields = weight_fields(DA4ML_VECTOR, 4)
+    comb, piped = (ConstWeights(EngineConfig(**CONFIGS[i]), fields) for i in (0, 1))
+    (plan,), _ = const_tree_plans(comb)
+    assert (plan.strategy, plan.rows, plan.width) == ("heap", 1, comb.config.acc_bits)
+    (plan,), _ = const_tree_plans(piped)
+    assert (plan.strategy, plan.rows, plan.width) == ("heap", 0, 16)
+    assert piped.config.acc_bits > const_mod._ACC_SPLIT_BITS + 1 < 16 + 1
 
 
 def test_zero_lanes_are_removed():
