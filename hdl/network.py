@@ -221,8 +221,8 @@ def network_plan(net, fold=None):
                 Stage(
                     "feeder",
                     i,
-                    max(n, tb),
-                    n + 1 + tb,
+                    max(cin * n, tb),
+                    cin * n + 1 + tb,
                     {
                         "channels": cin,
                         "pixels": n,
