@@ -293,7 +293,7 @@ class LogLane(Lane):
         x = []
         for low in range(4):
             xs = Signal(name=f"low_sel{low}")
-            m.d.comb += xs.eq(Mux(neg, lo <= low, lo == low))
+            m.d.comb += xs.eq(Mux(neg, lo <= low, lo == low) if low < 3 else neg | (lo == 3))
             x.append(xs)
         for p in parities(cfg):
             tw = term_bits(cfg, p)
@@ -310,7 +310,7 @@ class LogLane(Lane):
             for high in range(h_max + 1):
                 e = Signal(name=f"hi_eq{p}_{high}")
                 t = Signal(name=f"hi_lt{p}_{high}")
-                m.d.comb += [e.eq(sel & (hi == high)), t.eq(below & (hi < high))]
+                m.d.comb += [e.eq(sel & (hi == high)), t.eq(below & (hi < high) if high else 0)]
                 eq.append(e)
                 lt.append(t)
             onehot = Signal(tw, name=f"onehot{p}")
