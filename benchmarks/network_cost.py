@@ -39,9 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from logdot.commands.compile import parse_fold  # noqa: E402
 from logdot.generators.network import resolve_fold  # noqa: E402
 from logdot.golden.network_torch import accuracies, export_network  # noqa: E402
 from logdot.golden.nn import quantize_model  # noqa: E402
+from logdot.options import CliError  # noqa: E402
 from logdot.study.data import calibration_subset, quantize_for_engine  # noqa: E402
 from logdot.study.mnist import load_split  # noqa: E402
 from logdot.synth.network import NetworkSynthJob, run_network  # noqa: E402
@@ -159,6 +161,17 @@ def bench_rows(report, name, weights, acts, fold_text, accuracy, command):
     return rows
 
 
+def _fold_arg(parser, flag, text, net):
+    """``{layer index: (lanes, pes)}`` of a ``--*-fold`` value, parsed as ``logdot compile
+    --fold`` parses it (keys are layer names, else indices); ``None`` when not given."""
+    if text is None:
+        return None
+    try:
+        return parse_fold(text, net)
+    except CliError as err:
+        parser.error(str(err).replace("--fold", flag, 1))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="1,2,3", help="nextpnr seeds (default 1,2,3)")
@@ -183,6 +196,23 @@ def main(argv=None):
         help="cycles per image the digits folding aims at (default 3000: small enough "
         "engines for an iCE40 HX8K; the default 100-cycle folding has 2,500 lanes)",
     )
+    p.add_argument(
+        "--mnist-fold",
+        default=None,
+        help="explicit MNIST folding, as logdot compile --fold (KEY=LxP,..., KEY a layer "
+        "name: e.g. 0=3x8,3=24x4,7=4x1); replaces --mnist-target-cycles",
+    )
+    p.add_argument(
+        "--digits-fold",
+        default=None,
+        help="explicit digits folding, as --mnist-fold; replaces --digits-target-cycles",
+    )
+    p.add_argument(
+        "--ecp5-nowidelut",
+        action="store_true",
+        help="synth_ecp5 -nowidelut (no PFU wide-LUT multiplexers: far fewer LUT4s for the "
+        "log lanes' small functions)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="nextpnr seeds run at a time")
     args = p.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -206,10 +236,14 @@ def main(argv=None):
         net = export_network(q, tuple(x_tr.shape[1:]), build / f"{variant}.net.pt")
         acc = accuracies(model, q, net, x_te, y_te)
         if variant == "digits":
-            fold = resolve_fold(net, None, args.digits_target_cycles)
+            fold = resolve_fold(net, _fold_arg(p, "--digits-fold", args.digits_fold, net),
+                                args.digits_target_cycles)  # fmt: skip
         else:
-            # The same folding for the three MNIST networks: the log network's automatic one.
-            mnist_fold = mnist_fold or resolve_fold(net, None, args.mnist_target_cycles)
+            # The same folding for the three MNIST networks: the log network's (explicit or
+            # automatic) one.
+            mnist_fold = mnist_fold or resolve_fold(
+                net, _fold_arg(p, "--mnist-fold", args.mnist_fold, net), args.mnist_target_cycles
+            )
             fold = resolve_fold(net, mnist_fold)
         print(
             f"[bench] {variant}: golden accuracy {acc['golden']:.4f} (float {acc['float']:.4f}, "
@@ -239,6 +273,7 @@ def main(argv=None):
             name=f"{'digits' if variant == 'digits' else 'mnist'}_{variant}",
             force=True,
             jobs=args.jobs,
+            widelut=not args.ecp5_nowidelut,
         )
         report = run_network(job)
         name = "digits CNN" if variant == "digits" else f"MNIST CNN ({variant})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
@@ -140,11 +141,14 @@ class FlattenFeeder(wiring.Component):
     Frames as the window unit (an early ``last`` is completed with zeros, a long frame
     truncated, both set the sticky ``frame_error``), so it can be a network's first stage.
 
-    Throughput: ``max(pixels, tiles * beats)`` cycles per image in steady state (one pixel
-    in or one beat out per cycle; the image's last pixel waits for the previous vector's
-    last beat). Latency: 1 cycle from the last pixel to the first beat. Resources: two
-    vectors of flip-flops (the shift registers collecting one image, the hold register
-    sending the previous one).
+    Throughput: ``max(channels * pixels, tiles * beats)`` cycles per image in steady state
+    (:attr:`cycles_per_image`): one code in (a pixel is taken in the cycle of its last
+    channel's code, ``channels`` cycles per pixel) and one beat out per cycle; the image's
+    last code waits for the previous vector's last beat. Latency: 1 cycle from the image's
+    last code to the first beat (:func:`adapter_latency`). Resources: one memory of two
+    banks of ``beats`` words of ``lanes * bits`` bits (block RAM; written one code at a
+    time, granularity ``bits``): one bank collects an image while the other is sent, so
+    the vector is never held in flip-flops.
     """
 
     def __init__(self, *, channels, pixels, bits, lanes, beats, tiles):
@@ -166,42 +170,104 @@ class FlattenFeeder(wiring.Component):
 
     @property
     def cycles_per_image(self):
-        return max(self.pixels, self.tiles * self.beats)
+        """Steady-state cycles per image: ``max(channels * pixels, tiles * beats)``."""
+        return max(self.channels * self.pixels, self.tiles * self.beats)
 
     def elaborate(self, platform):
         m = Module()
-        bb = self.lanes * self.bits
-        hold = Signal(self.beats * bb, name="hold", reset_less=True)
+        a, lanes, beats = self.bits, self.lanes, self.beats
+        bb = lanes * a
+        wbits = max(beats - 1, 0).bit_length()  # word address bits within a bank
+        # Two banks (ping-pong): one collects an image while the other is sent.
+        mem = Memory(shape=bb, depth=2 << wbits, init=[])
+        m.submodules.vector = mem
+        wp = mem.write_port(granularity=a)
+        rp = mem.read_port(transparent_for=(wp,))
+        wbank = Signal(name="write_bank")
+        rbank = Signal(name="read_bank")
         hold_full = Signal(name="hold_full")
-        step = Signal(name="step")
         out_take = Signal(name="out_take")
         m.d.comb += out_take.eq(self.o.valid & self.o.ready)
-        _, last_beat = _pixel_counter(m, "beat", self.beats, out_take)
+        beat, last_beat = _pixel_counter(m, "beat", beats, out_take)
         _, last_tile = _pixel_counter(m, "tile", self.tiles, out_take & last_beat)
         done = Signal(name="vector_done")
         m.d.comb += done.eq(out_take & last_beat & last_tile)
+
+        # -- write side: one code per cycle, code c of pixel i at C, H, W index c * P + i ----
         pix_at_last = Signal(name="pix_at_last")
         fill, drop = frame_control(m, self.s, pix_at_last, self.frame_error)
+        code = Signal(range(max(self.channels, 2)), name="code")
+        last_code = Signal(name="last_code")
+        m.d.comb += last_code.eq(code == self.channels - 1)
+        write = Signal(name="write")
+        step = Signal(name="step")  # a pixel's last code is written (the pixel is taken)
+        load = Signal(name="load")  # an image's last code is written (its vector is held)
+        can_write = Signal(name="can_write")
+        m.d.comb += [
+            can_write.eq(~(pix_at_last & last_code) | ~hold_full | done),
+            write.eq(can_write & (fill | (self.s.valid & ~drop))),
+            step.eq(write & last_code),
+            load.eq(step & pix_at_last),
+            self.s.ready.eq(drop | (can_write & last_code & ~fill)),
+        ]
+        if self.channels > 1:
+            with m.If(write):
+                m.d.sync += code.eq(Mux(last_code, 0, code + 1))
         _, at_last = _pixel_counter(m, "pixel", self.pixels, step)
         m.d.comb += pix_at_last.eq(at_last)
-        can_step = Signal(name="can_step")
+        # The index's (word, lane): the pixel's base i and the current code's c * P + i.
+        jump_word, jump_lane = divmod(self.pixels, lanes)
+        base_word = Signal(range(max(beats, 2)), name="base_word")
+        base_lane = Signal(range(max(lanes, 2)), name="base_lane")
+        word = Signal(range(max(beats, 2)), name="code_word")
+        lane = Signal(range(max(lanes, 2)), name="code_lane")
+        with m.If(write):
+            with m.If(load):
+                m.d.sync += [base_word.eq(0), base_lane.eq(0), word.eq(0), lane.eq(0)]
+            with m.Elif(step):
+                wrap = base_lane == lanes - 1
+                nxt_word = Mux(wrap, base_word + 1, base_word)
+                nxt_lane = Mux(wrap, 0, base_lane + 1)
+                m.d.sync += [
+                    base_word.eq(nxt_word),
+                    base_lane.eq(nxt_lane),
+                    word.eq(nxt_word),
+                    lane.eq(nxt_lane),
+                ]
+            with m.Else():
+                over = lane + jump_lane >= lanes
+                m.d.sync += [
+                    word.eq(word + jump_word + over),
+                    lane.eq(Mux(over, lane + jump_lane - lanes, lane + jump_lane)),
+                ]
+        pixel = Signal(self.channels * a, name="pixel")
+        m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))
+        value = Signal(a, name="code_value")
+        m.d.comb += value.eq(pixel.word_select(code, a) if self.channels > 1 else pixel)
         m.d.comb += [
-            can_step.eq(~at_last | ~hold_full | done),
-            step.eq(can_step & (fill | (self.s.valid & ~drop))),
-            self.s.ready.eq(drop | (can_step & ~fill)),
+            wp.addr.eq(Cat(word[:wbits], wbank) if wbits else wbank),
+            wp.data.eq(value.replicate(lanes)),
+        ]
+        for k in range(lanes):
+            m.d.comb += wp.en[k].eq(write & (lane == k))
+
+        # -- read side: the held bank's beats, tiles times; the read register is o.payload --
+        nxt_beat = Signal.like(beat, name="next_beat")
+        m.d.comb += nxt_beat.eq(Mux(last_beat, 0, beat + 1))
+        with m.If(load):
+            m.d.comb += rp.addr.eq(Cat(Const(0, wbits), wbank) if wbits else wbank)
+        with m.Else():
+            m.d.comb += rp.addr.eq(Cat(nxt_beat[:wbits], rbank) if wbits else rbank)
+        m.d.comb += [
+            rp.en.eq(load | out_take),
             self.o.valid.eq(hold_full),
-            self.o.payload.data.eq(hold[:bb]),
+            self.o.payload.data.eq(rp.data),
             self.o.payload.last.eq(last_beat),
         ]
-        pixel = Signal(self.channels * self.bits, name="pixel")
-        m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))
-        vec = _collect(m, pixel, step, self.channels, self.pixels, self.bits)
-        with m.If(out_take):
-            m.d.sync += hold.eq(hold.rotate_right(bb))
         with m.If(done):
             m.d.sync += hold_full.eq(0)
-        with m.If(step & at_last):
-            m.d.sync += [hold.eq(vec), hold_full.eq(1), fill.eq(0)]
+        with m.If(load):
+            m.d.sync += [hold_full.eq(1), rbank.eq(wbank), wbank.eq(~wbank), fill.eq(0)]
         return m
 
 

@@ -287,6 +287,22 @@ class LogLane(Lane):
         e2_max = ((1 << cfg.weight_code_bits) - 1) + ((1 << acb) - 1)
         e2 = Signal(range(e2_max + 1), name="exp2")
         m.d.comb += e2.eq(wpart + d)
+        # Bit j of a term (position q = j + 2 of e2) is sel & (e2 <= q) when negative, else
+        # sel & (e2 == q). With e2 = 4 h + l and q = 4 H + L that is
+        # lt[H] | (eq[H] & x[L]): lt[H] = sel & neg & (h < H), eq[H] = sel & (h == H),
+        # x[L] = (l <= L) if neg else (l == L), predecoded once per lane: one 3-input LUT
+        # per term bit instead of a comparison of the whole exponent per bit (65 LUT4 + 3
+        # CCU2C against 82 + 5 for a sqrt(2) 5-bit x log2 4-bit lane, synth_ecp5
+        # -nowidelut).
+        h_max = e2_max >> 2
+        hi = Signal(range(h_max + 1), name="exp2_hi")
+        lo = Signal(2, name="exp2_lo")
+        m.d.comb += [hi.eq(e2 >> 2), lo.eq(e2[:2])]
+        x = []
+        for low in range(4):
+            xs = Signal(name=f"low_sel{low}")
+            m.d.comb += xs.eq(Mux(neg, lo <= low, lo == low) if low < 3 else neg | (lo == 3))
+            x.append(xs)
         for p in parities(cfg):
             tw = term_bits(cfg, p)
             term, carry = self.terms[p]
@@ -294,15 +310,26 @@ class LogLane(Lane):
             if smax[p] is None:
                 m.d.comb += term.eq(0)
                 continue
-            sel = nz if not sqrt2 else nz & (parity if p else ~parity)
+            sel = Signal(name=f"sel{p}")
+            m.d.comb += sel.eq(nz if not sqrt2 else nz & (parity if p else ~parity))
+            below = Signal(name=f"neg_sel{p}")
+            m.d.comb += below.eq(sel & neg)
+            eq, lt = [], []
+            for high in range(h_max + 1):
+                e = Signal(name=f"hi_eq{p}_{high}")
+                t = Signal(name=f"hi_lt{p}_{high}")
+                m.d.comb += [e.eq(sel & (hi == high)), t.eq(below & (hi < high) if high else 0)]
+                eq.append(e)
+                lt.append(t)
             onehot = Signal(tw, name=f"onehot{p}")
             for j in range(tw):
-                if j <= smax[p]:
-                    bit = Mux(neg, e2 <= j + 2, e2 == j + 2)
+                high, low = divmod(j + 2, 4)
+                if j <= smax[p] and high <= h_max:
+                    bit = lt[high] | (eq[high] & x[low])
                 else:
-                    bit = neg  # sign extension of the thermometer
+                    bit = below  # e2 never reaches q: the thermometer's sign extension
                 m.d.comb += onehot[j].eq(bit)
-            m.d.comb += term.eq(Mux(sel, onehot, 0))
+            m.d.comb += term.eq(onehot)
 
 
 class TwoTermLane(Lane):

@@ -105,8 +105,10 @@ class Stage:
     params: dict = field(default_factory=dict)
 
 
-#: The smallest FIFO depth the plan gives.
-MIN_FIFO_DEPTH = 4
+#: The smallest FIFO depth the plan gives: the unbuffered FIFO's smallest full-rate depth
+#: (:class:`~logdot.hdl.fifo.StreamFIFO`); a deeper one only where the timing model's peak
+#: occupancy needs it (the last layer's FIFO holds one output word of hundreds of bits).
+MIN_FIFO_DEPTH = 2
 #: Images the depth derivation follows beyond the pipeline's depth in images.
 _SETTLE_IMAGES = 2
 
@@ -221,8 +223,8 @@ def network_plan(net, fold=None):
                 Stage(
                     "feeder",
                     i,
-                    max(n, tb),
-                    n + 1 + tb,
+                    max(cin * n, tb),
+                    cin * n + 1 + tb,
                     {
                         "channels": cin,
                         "pixels": n,

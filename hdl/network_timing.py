@@ -14,8 +14,9 @@ stage, from each unit's own timing rules and latency:
 * layer engine: one result ``layer_latency(config)`` cycles after the last beat of its dot
   product (:func:`logdot.hdl.layer.layer_latency`);
 * pixel gearbox, output assembler, flatten feeder: :func:`logdot.hdl.gearbox.adapter_latency`
-  cycles after the input that completes a pixel, word or vector; the feeder's last pixel of
-  an image waits for the previous vector's last beat;
+  cycles after the input that completes a pixel, word or vector; the feeder writes one
+  code per cycle (a pixel is taken ``channels - 1`` cycles after it is valid) and the last
+  pixel of an image waits for the previous vector's last beat;
 * max pool: one pixel per cycle, a pooled pixel :func:`logdot.hdl.pool.pool_latency` cycles
   after the pixel completing its window;
 * FIFO: an item entered at cycle ``e`` is valid at ``e + fifo_latency`` and at the earliest
@@ -174,10 +175,11 @@ def _pool(p, src, images):
 
 
 def _feeder(p, src, images):
-    n, tb = p["pixels"], p["tiles"] * p["beats"]
+    n, tb, c = p["pixels"], p["tiles"] * p["beats"], p["channels"]
     out, done = [], None
     for k in range(images * n):
-        t = src.valid_at(k)
+        # One code per cycle from the pixel's first valid cycle; taken with its last code.
+        t = src.valid_at(k) + c - 1
         if k % n == n - 1:
             if done is not None:
                 t = max(t, done)

@@ -299,7 +299,7 @@ def network_manifest(top, name, fold):
         "cycles_model": (
             "max over stages of each stage's steady-state cycles per image: window units "
             "window_period, pools and the output H*W pixels, flatten feeders "
-            "max(pixels, tiles*beats), engines one beat per cycle"
+            "max(channels*pixels, tiles*beats), engines one beat per cycle"
         ),
         "bottleneck": [
             {"kind": s.kind, "layer": s.layer} for s in stages if s.cycles_per_image == cpi
