@@ -15,7 +15,8 @@ SQUARE = "tests.support.sweep_jobs:square"
 
 
 def _jobs(xs, log, **extra):
-    return [Job(SQUARE, {"x": x, "log": str(log), **extra}) for x in xs]
+    log = None if log is None else str(log)
+    return [Job(SQUARE, {"x": x, "log": log, **extra}) for x in xs]
 
 
 def test_key_is_a_content_hash_of_function_parameters_and_version():
