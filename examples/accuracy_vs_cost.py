@@ -30,6 +30,7 @@ import csv
 import io
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from logdot.study.jobs import ResultStore, run_jobs
@@ -47,9 +48,23 @@ def parse_args(argv):
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cost", action="store_true", help="run the cost points (synthesis)")
     p.add_argument("--report", default=None, metavar="DIR", help="only write the report to DIR")
+    p.add_argument(
+        "--datasets",
+        default=None,
+        metavar="LIST",
+        help="run only these datasets' points (comma-separated; the same keys as the full run)",
+    )
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs must be a positive integer, not {args.jobs}")
+    if args.datasets is not None:
+        args.datasets = tuple(args.datasets.split(","))
+        known = {d for cfg in configs(args.quick) for d in cfg.datasets}
+        bad = sorted(set(args.datasets) - known)
+        if bad:
+            p.error(f"--datasets: unknown dataset {bad[0]!r} (known: {', '.join(sorted(known))})")
+        if args.report is not None:
+            p.error("--datasets does not go with --report (the report covers every point)")
     mode = "quick" if args.quick else "full"
     args.out = Path(args.out or Path("build") / "study2" / mode)
     args.store = Path(args.store or args.out / "points.jsonl")
@@ -69,9 +84,14 @@ def write_csv(path, rows, columns=ACCURACY_COLUMNS):
     os.replace(tmp, path)
 
 
-def configs(quick):
-    """The accuracy sweep's configurations: the study and the DeepShift comparison."""
-    return (QUICK,) if quick else (FULL, DEEPSHIFT)
+def configs(quick, datasets=None):
+    """The accuracy sweep's configurations: the study and the DeepShift comparison (only the
+    ``datasets`` given, when given: their points have the same keys)."""
+    cfgs = (QUICK,) if quick else (FULL, DEEPSHIFT)
+    if datasets is None:
+        return cfgs
+    picked = [replace(c, datasets=tuple(d for d in c.datasets if d in datasets)) for c in cfgs]
+    return tuple(c for c in picked if c.datasets)
 
 
 def main(argv=None):
@@ -87,10 +107,11 @@ def main(argv=None):
             from logdot.study.cost import cost_plan
 
             store = ResultStore(args.cost_store)
-            run_jobs(cost_plan(configs(args.quick)[0]), store, desc="cost", **kw)
+            jobs = [j for c in configs(args.quick, args.datasets) for j in cost_plan(c)]
+            run_jobs(jobs, store, desc="cost", **kw)
         else:
             store = ResultStore(args.store)
-            for cfg in configs(args.quick):
+            for cfg in configs(args.quick, args.datasets):
                 for phase, jobs in plan(cfg):
                     run_jobs(jobs, store, desc=phase, **kw)
     except KeyboardInterrupt:
@@ -103,7 +124,7 @@ def main(argv=None):
     if args.cost:
         print(f"{len(store)} cost points in {store.path}")
         return 0
-    rows = [r for cfg in configs(args.quick) for r in accuracy_rows(cfg, store)]
+    rows = [r for cfg in configs(args.quick, args.datasets) for r in accuracy_rows(cfg, store)]
     write_csv(args.out / "accuracy.csv", rows)
     print(f"{len(rows)} points: {args.out / 'accuracy.csv'} (store {args.store})")
     return 0

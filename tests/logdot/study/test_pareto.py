@@ -19,6 +19,7 @@ from logdot.study.pareto import (
     plan,
     ptq_point,
 )
+from logdot.study.report import FRONT_COLUMNS
 from tests.support import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -95,6 +96,20 @@ def test_quick_script_resumes_and_writes_the_same_bytes(tmp_path):
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "accuracy.csv").read_bytes() == csv1
     assert len(store.read_text().splitlines()) == len(lines)
+    # The report computes nothing: from the same store, the same bytes (the accuracy table
+    # is the sweep's own); no cost point has run, so the front is empty.
+    report = [*cmd, "--report", str(tmp_path / "report")]
+    texts = []
+    for _ in range(2):
+        done = subprocess.run(report, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("5/5 accuracy points, 0/5 cost points (5 to run): ")
+        names = ("accuracy.csv", "cost.csv", "front.csv", "study2.md")
+        texts.append([(tmp_path / "report" / n).read_bytes() for n in names])
+    assert texts[0] == texts[1]
+    assert texts[0][0] == csv1
+    assert texts[0][2].decode().splitlines() == [",".join(FRONT_COLUMNS)]
+    assert (tmp_path / "report" / "accuracy_vs_lut4.png").stat().st_size > 0
 
 
 def test_script_argument_errors():
