@@ -33,6 +33,7 @@ from pathlib import Path
 from .jobs import Job
 
 __all__ = [
+    "BITS_ORDER",
     "COST_COLUMNS",
     "COST_FOLD",
     "COST_SEED",
@@ -59,8 +60,10 @@ COST_TARGETS = {
     ("digits", "log"): ("ecp5", "ice40"),
     ("digits", "linear"): ("ecp5-nodsp", "ecp5", "ice40"),
 }
-#: The formats of cost points, in plan order (the log formats first).
+#: The formats of cost points, in plan order at each bit width (the log formats first).
 _ORDER = ("log2", "twoterm", "linear")
+#: The order of the bit widths in the plan (the usual 4 bits first).
+BITS_ORDER = (4, 5, 6, 8, 3)
 #: Formats with a network accelerator when both operands are quantized.
 HARDWARE_FORMATS = ("linear", "log2")
 
@@ -118,24 +121,35 @@ def cost_point(dataset, seed, recipe, format, bits, rule, fold, target, seeds):
 
 def cost_plan(cfg):
     """The cost jobs of an accuracy :class:`~logdot.study.pareto.SweepConfig`: one per
-    dataset, hardware format, bit width and target, MNIST's first (the issue's key figure)."""
+    dataset, hardware format, bit width and target. Ordered so that a partial run is
+    already useful: MNIST first (the issue's key figure), ECP5 before iCE40, the bit widths
+    in the order :data:`BITS_ORDER`, and at each width every format side by side."""
     from .pareto import _golden_param, _recipe
 
     jobs = []
     for ds in sorted(cfg.datasets, key=lambda d: d != "mnist"):
         recipe = _recipe(ds, cfg.recipe_epochs)
-        for fmt in [f for f in _ORDER if f in cfg.formats]:
-            widths = cfg.formats[fmt]
-            if fmt not in HARDWARE_FORMATS and not _golden_param(fmt).get("golden", False):
-                continue
-            kind = "log" if fmt == "log2" else "linear"
-            for target in COST_TARGETS[(ds, kind)]:
-                for bits in widths:
-                    p = {"dataset": ds, "seed": COST_SEED, "recipe": recipe, "format": fmt}
-                    p.update(bits=bits, rule=cfg.rule, fold=list(COST_FOLD), target=target)
-                    p["seeds"] = list(COST_SEEDS)
-                    jobs.append(Job(f"{_MODULE}:cost_point", p, COST_VERSION))
+        fmts = [f for f in _ORDER if f in cfg.formats]
+        fmts = [f for f in fmts if f in HARDWARE_FORMATS or _golden_param(f).get("golden")]
+        widths = sorted({b for f in fmts for b in cfg.formats[f]}, key=_bits_rank)
+        for family in ("ecp5", "ice40"):
+            for bits in widths:
+                for fmt in fmts:
+                    if bits not in cfg.formats[fmt]:
+                        continue
+                    kind = "log" if fmt == "log2" else "linear"
+                    for target in COST_TARGETS[(ds, kind)]:
+                        if not target.startswith(family):
+                            continue
+                        p = {"dataset": ds, "seed": COST_SEED, "recipe": recipe, "format": fmt}
+                        p.update(bits=bits, rule=cfg.rule, fold=list(COST_FOLD), target=target)
+                        p["seeds"] = list(COST_SEEDS)
+                        jobs.append(Job(f"{_MODULE}:cost_point", p, COST_VERSION))
     return jobs
+
+
+def _bits_rank(bits):
+    return (BITS_ORDER.index(bits) if bits in BITS_ORDER else len(BITS_ORDER), bits)
 
 
 #: Columns of ``cost.csv``: one row per finished cost point, in plan order.
