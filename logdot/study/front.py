@@ -11,7 +11,8 @@ formatting step, so the tables are the same bytes for the same store.
 * :func:`design_points` joins a cost point (one synthesized accelerator) with the PTQ and the
   QAT accuracy of its format and bit width: one design point per method.
 * :func:`pareto_front` keeps the design points no other point beats on both axes (fewer or
-  equal LUT4 and higher or equal accuracy, one of them strictly).
+  equal LUT4 and higher or equal accuracy, one of them strictly); :func:`lut_front` is the
+  front of the designs without DSP blocks (LUT4 do not count a DSP block's work).
 * :func:`plot_front` (accuracy vs LUT4, the front drawn) and :func:`plot_efficiency`
   (accuracy vs images/s per 1,000 LUT4) write the figures; :func:`front_table`,
   :func:`claims_table` and :func:`deepshift_table` the Markdown tables.
@@ -27,7 +28,9 @@ __all__ = [
     "claims_table",
     "deepshift_table",
     "design_points",
+    "dsp_variant",
     "front_table",
+    "lut_front",
     "pareto_front",
     "plot_efficiency",
     "plot_front",
@@ -128,9 +131,19 @@ _MARKERS = {"linear": "o", "log2": "s", "logsqrt2": "^", "twoterm": "D"}
 _COLORS = {"ptq": "tab:blue", "qat": "tab:red"}
 
 
+def dsp_variant(p):
+    """True for a linear design synthesized with DSP blocks allowed (the ``ecp5`` target):
+    drawn beside the front, not on it (the front compares designs in LUTs)."""
+    return p["target"] == "ecp5" and p["format"] == "linear"
+
+
+def lut_front(points, x="lut4"):
+    """:func:`pareto_front` of the designs without DSP blocks (:func:`dsp_variant`)."""
+    return pareto_front([p for p in points if not dsp_variant(p)], x)
+
+
 def _label(p):
-    dsp = " DSP" if p["target"] == "ecp5" and p["format"] == "linear" else ""
-    return f"{p['format']}{p['bits']}{dsp}"
+    return f"{p['format']}{p['bits']}{' DSP' if dsp_variant(p) else ''}"
 
 
 def _scatter(path, points, x, xlabel, title, log_x=False):
@@ -145,7 +158,7 @@ def _scatter(path, points, x, xlabel, title, log_x=False):
     for ax, ds in zip(axes, datasets, strict=False):
         pts = [p for p in points if p["dataset"] == ds and p[x] is not None]
         for p in pts:
-            face = "none" if p["target"] == "ecp5" and p["format"] == "linear" else None
+            face = "none" if dsp_variant(p) else None
             ax.scatter(
                 p[x],
                 p["accuracy"],
@@ -156,7 +169,7 @@ def _scatter(path, points, x, xlabel, title, log_x=False):
             )
             ax.annotate(_label(p), (p[x], p["accuracy"]), fontsize=6, xytext=(3, 2),
                         textcoords="offset points")  # fmt: skip
-        front = pareto_front(pts, x) if x == "lut4" else []
+        front = lut_front(pts, x) if x == "lut4" else []
         if front:
             ax.step([p[x] for p in front], [p["accuracy"] for p in front], where="post",
                     color="black", lw=1, label="Pareto front")  # fmt: skip
@@ -179,7 +192,8 @@ def _scatter(path, points, x, xlabel, title, log_x=False):
 
 def plot_front(path, points):
     """Accuracy vs LUT4 per dataset, one marker per format and bit width (filled: LUTs only;
-    open: linear with DSP blocks), colour per method, the Pareto front drawn."""
+    open: linear with DSP blocks, which the front leaves out), colour per method, the Pareto
+    front of the designs in LUTs drawn."""
     _scatter(path, points, "lut4", "LUT4 (LUT4-equivalents on ECP5)", "accuracy vs LUT4")
 
 
@@ -194,14 +208,14 @@ def _acc(p):
 
 
 def front_table(points):
-    """Markdown: the Pareto front's points of every dataset."""
+    """Markdown: the Pareto front's points of every dataset (designs in LUTs)."""
     lines = [
         "| dataset | design | method | accuracy % (seeds, model) | LUT4 | FFs | BRAM | DSPs "
         "| fmax MHz (median) | images/s |",
         "|" + "---|" * 10,
     ]
     for ds in sorted({p["dataset"] for p in points}, key=lambda d: d != "mnist"):
-        for p in pareto_front([q for q in points if q["dataset"] == ds]):
+        for p in lut_front([q for q in points if q["dataset"] == ds]):
             lines.append(
                 f"| {ds} | {_label(p)} ({p['target']}) | {p['method'].upper()} | {_acc(p)} "
                 f"| {p['lut4']:,} | {p['ffs']} | {p['bram']} | {p['dsps']} "

@@ -6,7 +6,8 @@ and cost points (:func:`logdot.study.cost.cost_rows`) and writes, into one folde
 * ``accuracy.csv``: one row per finished accuracy point, in plan order;
 * ``cost.csv``: one row per finished cost point, in plan order;
 * ``front.csv``: every design point (a synthesized accelerator with the PTQ or QAT accuracy of
-  its format), with ``on_front`` marking the Pareto front of its dataset;
+  its format), with ``on_front`` marking the Pareto front of its dataset (designs in LUTs:
+  the linear designs with DSP blocks are listed, never on the front);
 * ``study2.md``: how many points are finished, the Pareto front table, the claims table on
   MNIST and the DeepShift comparison;
 * ``accuracy_vs_lut4.png`` and ``accuracy_vs_efficiency.png``.
@@ -29,7 +30,7 @@ from .front import (
     deepshift_table,
     design_points,
     front_table,
-    pareto_front,
+    lut_front,
     plot_efficiency,
     plot_front,
 )
@@ -77,7 +78,7 @@ def _front_rows(points):
     out = []
     for ds in sorted({p["dataset"] for p in points}, key=lambda d: d != "mnist"):
         pts = [p for p in points if p["dataset"] == ds]
-        front = {id(p) for p in pareto_front(pts)}
+        front = {id(p) for p in lut_front(pts)}
         for p in pts:
             out.append(
                 {

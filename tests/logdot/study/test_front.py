@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from logdot.study.front import aggregate, claims_table, design_points, pareto_front
+from logdot.study.front import (
+    aggregate,
+    claims_table,
+    design_points,
+    lut_front,
+    pareto_front,
+)
 
 
 def _row(method, fmt, bits, seed, fq, golden, scope="both", acc="exact", ds="mnist"):
@@ -86,3 +92,13 @@ def test_claims_table_verdicts_follow_the_numbers():
     rows[-1] = _row("ptq", "linear", 3, 0, 970, "", scope="activations")
     assert "**not reproduced**" in claims_table(aggregate(rows)).splitlines()[2]
     assert "not measured yet" in table.splitlines()[3]
+
+
+def test_the_front_leaves_the_dsp_designs_out():
+    pts = [
+        {**_p(6000, 97.0, "log"), "target": "ecp5", "format": "log2"},
+        {**_p(3000, 97.5, "lin-dsp"), "target": "ecp5", "format": "linear"},
+        {**_p(7000, 97.5, "lin-lut"), "target": "ecp5-nodsp", "format": "linear"},
+    ]
+    assert [p["name"] for p in pareto_front(pts)] == ["lin-dsp"]
+    assert [p["name"] for p in lut_front(pts)] == ["log", "lin-lut"]
