@@ -80,7 +80,8 @@ def cost_point(dataset, seed, recipe, format, bits, rule, fold, target, seeds):
     Returns a dict with ``fits``, ``reason``, ``lut4`` (LUT4-equivalents: ECP5 counts two
     per carry cell), ``luts``, ``carry``, ``ffs``, ``bram``, ``lutram``, ``dsps``,
     ``cycles_per_image``, ``fmax_mhz`` (per seed), ``fmax_median_mhz``, ``images_per_s``
-    and the tool versions.
+    and the tool versions; only ``fits`` (false) and ``reason`` when the model has no
+    accelerator (:func:`~logdot.golden.network_torch.export_network` refuses it).
     """
     from logdot.golden.network_torch import export_network
     from logdot.golden.nn import quantize_model
@@ -92,7 +93,10 @@ def cost_point(dataset, seed, recipe, format, bits, rule, fold, target, seeds):
     _, _, x_te, _, x_cal = _data(dataset)
     model = _float_model(dataset, seed, recipe)
     q = quantize_model(model, calib_data=x_cal, **quant_kwargs("both", format, bits, rule))
-    net = export_network(q, tuple(x_te.shape[1:]))
+    try:
+        net = export_network(q, tuple(x_te.shape[1:]))
+    except ValueError as exc:  # e.g. 6-bit log codes need accumulators beyond 64 bits
+        return {"fits": False, "reason": f"no accelerator: {exc}"}
     folding = {i: tuple(fold) for i, layer in enumerate(net.layers) if layer.is_engine}
     job = NetworkSynthJob(
         net,
@@ -160,6 +164,7 @@ COST_COLUMNS = (
     "target",
     "fold",
     "fits",
+    "reason",
     "lut4",
     "ffs",
     "bram",
@@ -170,6 +175,10 @@ COST_COLUMNS = (
     "images_per_s",
     "key",
 )
+
+
+def _blank(value):
+    return "" if value is None else value
 
 
 def cost_rows(jobs, store):
@@ -189,14 +198,12 @@ def cost_rows(jobs, store):
                 "target": p["target"],
                 "fold": "x".join(map(str, p["fold"])),
                 "fits": r["fits"],
-                "lut4": r["lut4"],
-                "ffs": r["ffs"],
-                "bram": r["bram"],
-                "dsps": r["dsps"],
-                "cycles_per_image": r["cycles_per_image"],
-                "fmax_mhz": " ".join(f"{f:.2f}" for f in r["fmax_mhz"]),
-                "fmax_median_mhz": "" if r["fmax_median_mhz"] is None else r["fmax_median_mhz"],
-                "images_per_s": "" if r["images_per_s"] is None else r["images_per_s"],
+                "reason": _blank(r.get("reason")),
+                **{k: _blank(r.get(k)) for k in ("lut4", "ffs", "bram", "dsps")},
+                "cycles_per_image": _blank(r.get("cycles_per_image")),
+                "fmax_mhz": " ".join(f"{f:.2f}" for f in r.get("fmax_mhz", [])),
+                "fmax_median_mhz": _blank(r.get("fmax_median_mhz")),
+                "images_per_s": _blank(r.get("images_per_s")),
                 "key": job.key,
             }
         )

@@ -87,6 +87,7 @@ def test_rows_of_finished_points_in_plan_order(tmp_path, monkeypatch):
             "target": "ecp5-nodsp",
             "fold": "1x1",
             "fits": True,
+            "reason": "",
             "lut4": 5200,
             "ffs": 900,
             "bram": 5,

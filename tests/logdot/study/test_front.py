@@ -88,7 +88,10 @@ def test_claims_table_verdicts_follow_the_numbers():
     table = claims_table(aggregate(rows))
     first = table.splitlines()[2]
     assert first.startswith("| At 3 bits, log activations lose almost nothing")
-    assert "**reproduced**" in first and "log2 97.5 %, linear 90.0 %; float 98.0 %" in first
+    assert (
+        "**reproduced**" in first
+        and "log2 97.5 % (1), linear 90.0 % (1); float 98.0 % (2)" in first
+    )
     rows[-1] = _row("ptq", "linear", 3, 0, 970, "", scope="activations")
     assert "**not reproduced**" in claims_table(aggregate(rows)).splitlines()[2]
     assert "not measured yet" in table.splitlines()[3]
