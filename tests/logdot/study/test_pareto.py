@@ -32,6 +32,7 @@ TINY = SweepConfig(
     qat_seeds=(),
     formats={"log2": (3,)},
     scopes=("both",),
+    logacc_formats={},
     recipe_epochs=1,
 )
 
