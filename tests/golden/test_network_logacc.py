@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from logdot.golden.logacc import reference_engine_dot
-from logdot.golden.network import encode_input, network_forward
-from tests.support.networks import quantized_network, random_images
+from logdot.golden.network import network_forward
+from tests.support.networks import TILED_FOLD, quantized_network, random_images, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,18 +53,8 @@ def test_one_layer_equals_the_independent_reference(frac_bits, seed):
 
 
 def test_cnn_outputs_do_not_depend_on_the_folding(seed):
-    layers = [
-        nn.Conv2d(2, 3, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(12, 4),
-    ]
-    net = quantized_network(lambda: layers, (2, 4, 4), seed=seed)
-    px = encode_input(net, torch.rand(5, 2, 4, 4, generator=torch.Generator().manual_seed(seed)))
-    outs = [
-        network_forward(net, px, fold={0: f, 3: g}, accumulate="log")
-        for f, g in [((1, 1), (3, 2)), ((18, 3), (12, 4)), ((5, 2), (1, 1))]
-    ]
+    net = small_cnn(seed)
+    px = random_images(net, 5, seed)
+    outs = [network_forward(net, px, fold=fold, accumulate="log") for fold in (None, TILED_FOLD)]
     assert all(torch.equal(o, outs[0]) for o in outs), f"seed {seed}"
     assert not torch.equal(outs[0], network_forward(net, px)), f"seed {seed}"
