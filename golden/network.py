@@ -486,7 +486,7 @@ class Network:
                 fmt = Format.spec_output(layer.spec)
         return out
 
-    def mapped(self, fold=None):
+    def mapped(self, fold=None, *, accumulate="exact", log_frac_bits=None):
         """Each layer mapped onto a layer engine (``None`` for pools and flattens).
 
         Parameters
@@ -497,9 +497,20 @@ class Network:
             :attr:`NetworkLayer.name`; missing engine layers get one beat per dot product and
             one PE per output channel (capped at the engine limits). The outputs of
             :func:`network_forward` do not depend on the folding.
+        accumulate : {"exact", "log"}
+            ``"log"``: every engine accumulates in the log domain
+            (:func:`~logdot.golden.mapping.map_layer`'s ``accumulate``, log activations only),
+            with ``log_frac_bits`` fraction bits; a network of such layer engines (the
+            network accelerator itself builds exact engines only). A raw linear output (the
+            logits) is then as wide as the engine's sum, so it never saturates.
+        log_frac_bits : int or None
+            Fraction bits of the log-domain accumulators (default 8).
         """
-        if not fold and self._mapped is not None:
+        if not fold and accumulate == "exact" and self._mapped is not None:
             return list(self._mapped)
+        log_kw = {} if accumulate == "exact" else dict(accumulate=accumulate)
+        if log_kw and log_frac_bits is not None:
+            log_kw["log_frac_bits"] = log_frac_bits
         fold = dict(fold or {})
         out = []
         for i, layer in enumerate(self.layers):
@@ -517,10 +528,14 @@ class Network:
             )
             where = f"layer {i} ({layer.type})"
             try:
-                ml = map_layer(spec, lanes=lanes, pes=pes, out_bits=spec.out_bits)
+                # A raw linear output of a log-domain engine (F more fraction bits than the
+                # exact result the file sized it for) is as wide as its sum: never saturates.
+                wide = bool(log_kw) and spec.out_kind == "linear" and spec.out_scale is None
+                ob = 64 if wide else spec.out_bits
+                ml = map_layer(spec, lanes=lanes, pes=pes, out_bits=ob, **log_kw)
             except ValueError as e:
                 raise ValueError(f"{where}: {e}") from None
-            if ml.config.requant.out_bits != spec.out_bits:
+            if not wide and ml.config.requant.out_bits != spec.out_bits:
                 raise ValueError(
                     f"{where}: out_bits {spec.out_bits} is wider than the engine's result "
                     f"({ml.config.requant.out_bits} bits)"
@@ -571,7 +586,9 @@ class Network:
 # -- the forward pass -----------------------------------------------------------------------
 
 
-def network_forward(net, pixels, *, fold=None, batch_size=256):
+def network_forward(
+    net, pixels, *, fold=None, batch_size=256, accumulate="exact", log_frac_bits=None
+):
     """The network's exact integer outputs for input codes ``pixels``.
 
     Parameters
@@ -584,6 +601,8 @@ def network_forward(net, pixels, *, fold=None, batch_size=256):
         on it.
     batch_size : int
         Images computed at a time (memory only).
+    accumulate, log_frac_bits
+        ``accumulate="log"``: log-domain accumulating layer engines (:meth:`Network.mapped`).
 
     Returns
     -------
@@ -602,7 +621,7 @@ def network_forward(net, pixels, *, fold=None, batch_size=256):
     if single:
         x = x.unsqueeze(0)
     x = check_codes(x, net.input_format, net.input_shape)
-    mapped = net.mapped(fold)
+    mapped = net.mapped(fold, accumulate=accumulate, log_frac_bits=log_frac_bits)
     formats = net.formats()
     outs = []
     for s in range(0, max(len(x), 1), batch_size):

@@ -24,6 +24,11 @@ Architecture of :func:`mnist_cnn` (an ``nn.Sequential``, input ``(N, 1, 28, 28)`
 9,098 parameters: small enough for the weights of a streaming accelerator to sit on chip.
 :func:`train_mnist_cnn` trains it with :func:`logdot.study.data.train` (seeded, one thread)
 and caches the state dict like :func:`logdot.study.data.train_digits_cnn`.
+
+:func:`simple_conv` is DeepShift's "Simple Conv" MNIST network (``ConvMNIST`` of
+``pytorch/mnist.py`` in github.com/mostafaelhoushi/DeepShift: conv 5x5 1->20, ReLU, max pool 2,
+conv 5x5 20->50, ReLU, max pool 2, fc 800->500, ReLU, fc 500->10; 431,080 parameters), for
+the comparison with DeepShift's published figures (``train_mnist_cnn(..., arch="simpleconv")``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ __all__ = [
     "load_mnist_split",
     "load_split",
     "mnist_cnn",
+    "simple_conv",
     "train_mnist_cnn",
 ]
 
@@ -140,15 +146,45 @@ def mnist_cnn(c1=8, c2=16):
     )
 
 
-def init_mnist_cnn(seed, **channels):
-    """A freshly initialized :func:`mnist_cnn` (seeded; the global RNG is left untouched)."""
+def simple_conv():
+    """DeepShift's "Simple Conv" MNIST network (module docstring), PyTorch's default init."""
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 50, 500),
+        nn.ReLU(),
+        nn.Linear(500, 10),
+    )
+
+
+#: The MNIST architectures of :func:`init_mnist_cnn` and :func:`train_mnist_cnn`.
+ARCHS = {"cnn": mnist_cnn, "simpleconv": simple_conv}
+
+
+def init_mnist_cnn(seed, arch="cnn", **channels):
+    """A freshly initialized MNIST network of architecture ``arch`` (:data:`ARCHS`;
+    ``channels`` for :func:`mnist_cnn`), seeded; the global RNG is left untouched."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return mnist_cnn(**channels)
+        return ARCHS[arch](**channels)
 
 
 def train_mnist_cnn(
-    seed=0, *, config=MNIST_TRAIN_CONFIG, cache=True, cache_dir=None, progress=None, data=None
+    seed=0,
+    *,
+    config=MNIST_TRAIN_CONFIG,
+    cache=True,
+    cache_dir=None,
+    progress=None,
+    data=None,
+    arch="cnn",
 ):
     """The float MNIST CNN trained with ``seed``: deterministic, cached.
 
@@ -171,6 +207,9 @@ def train_mnist_cnn(
     data : tuple or None
         ``(x_train, y_train)`` to train on instead of :func:`load_mnist_split`'s training set
         (never cached: for reduced test runs).
+    arch : str
+        The architecture (:data:`ARCHS`); other than ``"cnn"`` it names the cache file
+        (``mnist_<arch>_...``).
 
     Returns
     -------
@@ -179,11 +218,12 @@ def train_mnist_cnn(
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    model = init_mnist_cnn(seed)
+    model = init_mnist_cnn(seed, arch)
     if data is not None:
         x_tr, y_tr = data
         return train(model, x_tr, y_tr, seed=seed, config=config, progress=progress)
-    path = Path(cache_dir or default_cache_dir()) / f"mnist_cnn_{config.key()}_seed{seed}.pt"
+    name = "mnist_cnn" if arch == "cnn" else f"mnist_{arch}"
+    path = Path(cache_dir or default_cache_dir()) / f"{name}_{config.key()}_seed{seed}.pt"
     return train_cached(
         model,
         path,

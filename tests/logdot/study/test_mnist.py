@@ -111,6 +111,26 @@ def test_cnn_shapes_and_size():
         mnist.train_mnist_cnn(-1)
 
 
+def test_deepshift_simple_conv_shapes_and_size():
+    """DeepShift's ConvMNIST: conv 5x5 1->20, pool, conv 5x5 20->50, pool, fc 800->500->10."""
+    model = mnist.init_mnist_cnn(0, "simpleconv")
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    assert shapes == [
+        (20, 1, 5, 5),
+        (20,),
+        (50, 20, 5, 5),
+        (50,),
+        (500, 800),
+        (500,),
+        (10, 500),
+        (10,),
+    ]
+    assert sum(p.numel() for p in model.parameters()) == 431080
+    with pytest.raises(ValueError, match="arch must be one of cnn, simpleconv, not 'vgg'"):
+        mnist.init_mnist_cnn(0, "vgg")
+
+
 def test_reduced_training_quantized_and_golden(split):
     """Two epochs on a stratified 600 images: deterministic, well above chance; quantized,
     exported, and the golden network agrees with the fake-quantized model."""

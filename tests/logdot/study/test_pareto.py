@@ -8,8 +8,18 @@ import sys
 
 import pytest
 
+from logdot.study import pareto
 from logdot.study.jobs import ResultStore, run_jobs
-from logdot.study.pareto import QUICK, SweepConfig, accuracy_rows, plan
+from logdot.study.pareto import (
+    FULL,
+    QUICK,
+    SweepConfig,
+    _recipe,
+    accuracy_rows,
+    plan,
+    ptq_point,
+)
+from logdot.study.report import FRONT_COLUMNS
 from tests.support import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,6 +32,7 @@ TINY = SweepConfig(
     qat_seeds=(),
     formats={"log2": (3,)},
     scopes=("both",),
+    logacc_formats={},
     recipe_epochs=1,
 )
 
@@ -86,6 +97,20 @@ def test_quick_script_resumes_and_writes_the_same_bytes(tmp_path):
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "accuracy.csv").read_bytes() == csv1
     assert len(store.read_text().splitlines()) == len(lines)
+    # The report computes nothing: from the same store, the same bytes (the accuracy table
+    # is the sweep's own); no cost point has run, so the front is empty.
+    report = [*cmd, "--report", str(tmp_path / "report")]
+    texts = []
+    for _ in range(2):
+        done = subprocess.run(report, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("5/5 accuracy points, 0/5 cost points (5 to run): ")
+        names = ("accuracy.csv", "cost.csv", "front.csv", "study2.md")
+        texts.append([(tmp_path / "report" / n).read_bytes() for n in names])
+    assert texts[0] == texts[1]
+    assert texts[0][0] == csv1
+    assert texts[0][2].decode().splitlines() == [",".join(FRONT_COLUMNS)]
+    assert (tmp_path / "report" / "accuracy_vs_lut4.png").stat().st_size > 0
 
 
 def test_script_argument_errors():
@@ -96,3 +121,46 @@ def test_script_argument_errors():
     )
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].endswith("--jobs must be a positive integer, not 0")
+
+
+def test_full_plan_has_every_format_and_scope(monkeypatch):
+    monkeypatch.setattr(pareto, "hardware_formats", lambda: ())
+    phases = dict(plan(FULL))
+    assert list(phases) == ["float", "PTQ", "log-domain accumulation", "QAT"]
+    ptq = {(j.params["scope"], j.params["format"]) for j in phases["PTQ"]}
+    assert ("activations", "twoterm") not in ptq
+    assert {("weights", "twoterm"), ("both", "twoterm"), ("activations", "log2")} <= ptq
+    per_seed = 3 * (5 + 4 + 4) + 2 * 5
+    assert len(phases["PTQ"]) == 2 * 5 * per_seed
+    la = phases["log-domain accumulation"]
+    assert {(j.params["format"], j.params["bits"], j.params["frac_bits"]) for j in la} == {
+        (f, b, 8) for f in ("log2", "logsqrt2") for b in (3, 4, 5, 6)
+    }
+    assert len(la) == 2 * 5 * 8
+    assert len(phases["QAT"]) == 2 * 3 * 4 * 3
+    twoterm = [j for j in phases["PTQ"] + phases["QAT"] if j.params["format"] == "twoterm"]
+    assert {
+        j.params.get("golden", "absent") for j in twoterm if j.params.get("scope") != "weights"
+    } == {False}
+
+
+def test_only_two_term_points_change_key_when_the_export_learns_them(monkeypatch):
+    """The golden column of two-term points fills in without recomputing anything else."""
+    monkeypatch.setattr(pareto, "hardware_formats", lambda: ())
+    before = [j.key for _, jobs in plan(FULL) for j in jobs]
+    monkeypatch.setattr(pareto, "hardware_formats", lambda: ("twoterm",))
+    after = [j for _, jobs in plan(FULL) for j in jobs]
+    changed = [j for j, k in zip(after, before, strict=True) if j.key != k]
+    assert changed and all(j.params["format"] == "twoterm" for j in changed)
+    assert all(j.params.get("golden") is True for j in changed)
+    # the other points' parameters (so their keys, and the stored rows) are those of before
+    assert all("golden" not in j.params for j in after if j.params.get("format") != "twoterm")
+    assert len(changed) == 2 * 5 * 5 + 2 * 3 * 3  # PTQ "both" and QAT
+
+
+def test_two_term_point_without_export_records_why():
+    recipe = _recipe("digits", 1)
+    r = ptq_point("digits", 0, recipe, "both", "twoterm", 5, "calibrated", golden=False)
+    assert r["golden_correct"] is None
+    assert r["golden_unavailable"] == "export_network does not accept this format"
+    assert r["total"] == 450 and 0 < r["fake_quant_correct"] <= 450
