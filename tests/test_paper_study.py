@@ -10,7 +10,6 @@ default output is ``build/paper_study_quick/`` below the current directory.
 
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, load_script
+
 SCRIPT = ROOT / "examples" / "paper_study.py"
 RESULTS = ROOT / "results"
 SCOPES = ("activations", "weights", "both")
@@ -94,10 +94,7 @@ def test_quick_leaves_the_committed_results_untouched(quick):
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("paper_study_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "paper_study_script")
 
 
 def test_output_directory_defaults_and_explicit_out(tmp_path, monkeypatch):

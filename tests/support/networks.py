@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from logdot.golden.network import network_forward
+from logdot.golden.network_stream import output_beat
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 
@@ -17,7 +19,10 @@ __all__ = [
     "LINEAR_FOLD",
     "TILED_FOLD",
     "board_net",
+    "check_words",
+    "cnn8_c2",
     "conv_pool",
+    "golden_words",
     "linear_cnn",
     "mlp",
     "quantized_network",
@@ -68,9 +73,9 @@ def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bi
 LINEAR_FOLD = TILED_FOLD
 
 
-def _small_cnn_layers():
+def _small_cnn_layers(in_channels=1):
     return [
-        nn.Conv2d(1, 3, 3, padding=1),
+        nn.Conv2d(in_channels, 3, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(3, 4, 3, stride=2, padding=1),
@@ -83,6 +88,11 @@ def _small_cnn_layers():
 def small_cnn(seed=0):
     """8x8 image: conv 3x3 (pad 1) + ReLU + pool 2, strided conv (stride 2) + ReLU, fc 16->3."""
     return quantized_network(_small_cnn_layers, (1, 8, 8), seed=seed)
+
+
+def cnn8_c2(seed=0):
+    """:func:`small_cnn` on 8x8 images of 2 channels."""
+    return quantized_network(lambda: _small_cnn_layers(2), (2, 8, 8), seed=seed)
 
 
 def small_cnn_model(seed=0):
@@ -165,3 +175,15 @@ def random_images(net, n, seed):
     g = torch.Generator().manual_seed(seed)
     hi = net.input_format.range[1]
     return torch.randint(0, hi + 1, (n, *net.input_shape), generator=g)
+
+
+def golden_words(net, images):
+    """The golden output word of each image (:func:`logdot.golden.network.network_forward`)."""
+    return [output_beat(net, o) for o in network_forward(net, images)]
+
+
+def check_words(got, want):
+    """Compare output words with the golden ones; AssertionError naming the first bad image."""
+    assert len(got) == len(want), f"{len(got)} output words, expected {len(want)}"
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"image {k}: hardware {g:#x} != golden {w:#x}"
