@@ -26,12 +26,9 @@ from logdot.golden.const import ConstWeights, weight_fields
 from logdot.golden.formats import EngineConfig
 from tests.support.configs import DA4ML_VECTOR
 
-TOPLEVEL = "logdot"
-TEST_MODULE = "test_const"
-#: cocotb tests in test_const.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 6
+#: The cocotb module test_const.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot", "test_const", "LOGDOT_CONST_MANIFEST", expected_tests=6)
 RANDOM_BEATS = 1500
-BENCH = cases.Bench(TOPLEVEL, TEST_MODULE, "LOGDOT_CONST_MANIFEST", EXPECTED_COCOTB_TESTS)
 
 # The reviewed list: "weights" is "random" (seeded raw fields over the whole code space, a
 # third of them zero) or a list of integer values 0 / +-2**e (base 2). Coverage (checked by
@@ -73,7 +70,7 @@ def run_const_cosim(sim, entry):
         BENCH,
         runner=__file__,
         name=f"const_{entry['id']}",
-        write=lambda d: write(const, d, name=TOPLEVEL, force=True),
+        write=lambda d: write(const, d, name=BENCH.toplevel, force=True),
         env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
         header=f"{const.config}, weights {list(const.weights)}",
     )

@@ -29,12 +29,9 @@ from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, z_bits
 from logdot.golden.requant import Requant
 
-TOPLEVEL = "logdot_layer"
-TEST_MODULE = "test_layer"
-#: cocotb tests in test_layer.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 8
+#: The cocotb module test_layer.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot_layer", "test_layer", "LOGDOT_LAYER_MANIFEST", expected_tests=8)
 RANDOM_BEATS = 1500
-BENCH = cases.Bench(TOPLEVEL, TEST_MODULE, "LOGDOT_LAYER_MANIFEST", EXPECTED_COCOTB_TESTS)
 
 _ENGINE_KEYS = (
     "lanes",
@@ -150,7 +147,7 @@ def run_layer_cosim(sim, entry):
         write=lambda d: write_layer(
             layer,
             d,
-            name=TOPLEVEL,
+            name=BENCH.toplevel,
             weight_port=weight_port,
             force=True,
             const_weights=entry.get("const_weights", False),

@@ -26,12 +26,9 @@ import support
 
 from tests.support.networks import cnn8_c2
 
-TOPLEVEL = "logdot_network"
-TEST_MODULE = "test_network"
-#: cocotb tests in test_network.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 7
+#: The cocotb module test_network.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot_network", "test_network", "LOGDOT_NETWORK_MANIFEST", expected_tests=7)
 RANDOM_IMAGES = 6
-BENCH = cases.Bench(TOPLEVEL, TEST_MODULE, "LOGDOT_NETWORK_MANIFEST", EXPECTED_COCOTB_TESTS)
 
 # The reviewed configuration list: the network (a builder of tests/support/networks.py, seeded
 # per id) and the folding (lanes x PEs per engine layer; the rest auto-folded). Coverage: 2
@@ -64,7 +61,7 @@ def run_network_cosim(sim, entry):
         BENCH,
         runner=__file__,
         name=name,
-        write=lambda d: write_network(net, d, fold=entry["fold"], name=TOPLEVEL, force=True),
+        write=lambda d: write_network(net, d, fold=entry["fold"], name=BENCH.toplevel, force=True),
         env={"LOGDOT_NETWORK_FILE": net_file, "LOGDOT_RANDOM_IMAGES": RANDOM_IMAGES},
         header=f"{entry['id']}: {', '.join(layer.type for layer in net.layers)} on "
         f"{net.input_shape}",
