@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT, load_script
+from tests.support.once import build_once
 
 SCRIPT = ROOT / "examples" / "paper_study.py"
 RESULTS = ROOT / "results"
@@ -63,8 +64,12 @@ def results_state():
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The smoke test exactly as documented (no ``--out``), run from a scratch directory."""
-    cwd = tmp_path_factory.mktemp("study")
+    """The smoke test exactly as documented (no ``--out``), run from a scratch directory, once
+    per test run (:func:`tests.support.once.build_once`)."""
+    return build_once(tmp_path_factory, "paper_study_quick", _run_quick)
+
+
+def _run_quick(cwd):
     env = dict(os.environ)
     # The trained float model is cached below the current directory; share the repository's.
     env.setdefault("LOGDOT_CACHE", str(RESULTS / ".cache"))

@@ -25,6 +25,7 @@ from tests.support.cli import assert_cli_error
 from tests.support.cli import run_cli as run
 from tests.support.fusesoc import fusesoc_run
 from tests.support.networks import TILED_FOLD, rect_net, small_cnn
+from tests.support.once import build_once
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -35,8 +36,13 @@ def net():
 
 
 @pytest.fixture(scope="module")
-def compiled(net):
-    return compile_network(net, fold=TILED_FOLD, name="small_net")
+def compiled(net, tmp_path_factory):
+    """``logdot compile`` of the small CNN (text, manifest), once per test run."""
+    return build_once(
+        tmp_path_factory,
+        "compile_small_net",
+        lambda _: compile_network(net, fold=TILED_FOLD, name="small_net"),
+    )
 
 
 def test_manifest_describes_the_design(net, compiled):

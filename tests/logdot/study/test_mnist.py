@@ -26,14 +26,16 @@ from logdot.golden.nn import quantize_model
 from logdot.study import mnist
 from logdot.study.data import TrainConfig, calibration_subset, evaluate
 from tests.support import load_script
+from tests.support.once import build_once
 from tests.test_examples import run_example as run_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def split():
-    return mnist.load_mnist_split()
+def split(tmp_path_factory):
+    """The MNIST split, loaded once per test run."""
+    return build_once(tmp_path_factory, "mnist_split", lambda _: mnist.load_mnist_split())
 
 
 def _digests(x):
