@@ -1,8 +1,9 @@
 """What the cocotb runners share: build directories, simulator set-up, build, run and check.
 
-The three pytest runners (``test_runner.py``: engines, ``test_layer_runner.py``: layer
-engines, ``test_faults_runner.py``: fault and edge tests) each keep their reviewed list of
-configurations and call :func:`cosim` per configuration and simulator:
+The pytest runners (``test_runner.py``: engines, ``test_layer_runner.py``: layer
+engines, ``test_faults_runner.py``: fault and edge tests, ...) each keep their reviewed list
+of configurations (made pytest cases by :mod:`cases`) and call :func:`cosim` per
+configuration and simulator:
 
 1. the Verilog and manifest are generated into ``<build dir>/rtl/`` (files whose content is
    unchanged keep their modification time, so the simulator is not rebuilt);

@@ -19,20 +19,15 @@ from ``LOGDOT_SEED`` (default 20161603) and the configuration id.
 from __future__ import annotations
 
 import random
-import zlib
 
-import pytest
-import support
-from support import SIMULATORS
+import cases
 
 from logdot.golden.const import ConstWeights, weight_fields
 from logdot.golden.formats import EngineConfig
 from tests.support.configs import DA4ML_VECTOR
 
-TOPLEVEL = "logdot"
-TEST_MODULE = "test_const"
-#: cocotb tests in test_const.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 6
+#: The cocotb module test_const.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot", "test_const", "LOGDOT_CONST_MANIFEST", expected_tests=6)
 RANDOM_BEATS = 1500
 
 # The reviewed list: "weights" is "random" (seeded raw fields over the whole code space, a
@@ -56,7 +51,7 @@ def make_const(entry):
     params = {k: v for k, v in entry.items() if k not in ("id", "weights")}
     config = EngineConfig(**params)
     if entry["weights"] == "random":
-        rng = random.Random(support.base_seed() + zlib.crc32(f"const/{entry['id']}".encode()))
+        rng = random.Random(cases.entry_seed("const", entry))
         top = 1 << config.weight_bits
         weights = [0 if rng.random() < 1 / 3 else rng.randrange(top) for _ in range(config.lanes)]
     else:
@@ -69,35 +64,23 @@ def run_const_cosim(sim, entry):
     from logdot.generators.const import write
 
     const = make_const(entry)
-    result = support.cosim(
+    cases.run_case(
         sim,
+        entry,
+        BENCH,
+        runner=__file__,
         name=f"const_{entry['id']}",
-        write=lambda d: write(const, d, name=TOPLEVEL, force=True),
-        toplevel=TOPLEVEL,
-        test_module=TEST_MODULE,
-        manifest_env="LOGDOT_CONST_MANIFEST",
+        write=lambda d: write(const, d, name=BENCH.toplevel, force=True),
         env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
-        expected_tests=EXPECTED_COCOTB_TESTS,
         header=f"{const.config}, weights {list(const.weights)}",
-        replay=f"cocotb_tests/test_const_runner.py -k '{sim}-{entry['id']}'",
     )
-    if not result.ok:
-        raise AssertionError(result.report)
 
 
 #: Entries of make test; the others run with make test-full (-m full).
 QUICK_IDS = ("l16_da4ml_mb1", "l7_u6_w5_sqrt2_re2")
 
 
-@pytest.mark.parametrize(
-    "entry",
-    [
-        pytest.param(c, marks=() if c["id"] in QUICK_IDS else pytest.mark.full)
-        for c in CONST_CONFIGS
-    ],
-    ids=[c["id"] for c in CONST_CONFIGS],
-)
-@pytest.mark.parametrize("sim", SIMULATORS)
+@cases.cosim_cases(CONST_CONFIGS, quick=QUICK_IDS)
 def test_const_cosim(sim, entry):
     """Every output of the generated constant-weight engine equals the golden model."""
     run_const_cosim(sim, entry)
@@ -107,7 +90,7 @@ def test_const_config_coverage():
     """The reviewed list covers what the constant engine offers, and every entry is valid."""
     consts = [make_const(c) for c in CONST_CONFIGS]
     cfgs = [c.config for c in consts]
-    assert len({c["id"] for c in CONST_CONFIGS}) == len(CONST_CONFIGS)
+    cases.check_ids(CONST_CONFIGS)
     assert {2, "sqrt2"} <= {c.weight_base for c in cfgs}
     assert {True, False} <= {c.act_signed for c in cfgs}
     assert {0, 1} <= {c.register_every for c in cfgs}

@@ -21,21 +21,16 @@ come from ``LOGDOT_SEED`` (default 20161603) and the configuration id.
 from __future__ import annotations
 
 import random
-import zlib
 
-import pytest
-import support
+import cases
 import torch
-from support import SIMULATORS
 
 from logdot.golden.formats import EngineConfig
 from logdot.golden.layer import Layer, LayerConfig, z_bits
 from logdot.golden.requant import Requant
 
-TOPLEVEL = "logdot_layer"
-TEST_MODULE = "test_layer"
-#: cocotb tests in test_layer.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 8
+#: The cocotb module test_layer.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot_layer", "test_layer", "LOGDOT_LAYER_MANIFEST", expected_tests=8)
 RANDOM_BEATS = 1500
 
 _ENGINE_KEYS = (
@@ -90,14 +85,10 @@ LAYER_CONFIGS = [
 ]  # fmt: skip
 
 
-def contents_seed(entry):
-    return (support.base_seed() + zlib.crc32(f"layer/{entry['id']}".encode())) & 0x7FFFFFFF
-
-
 def make_layer(entry):
     """The :class:`logdot.golden.layer.Layer` of a configuration entry (seeded random contents)."""
     engine = EngineConfig(**{k: entry[k] for k in _ENGINE_KEYS if k in entry})
-    rng = random.Random(contents_seed(entry))
+    rng = random.Random(cases.entry_seed("layer", entry))
     bias_bits = max(2, engine.result_bits - 2)
     zb = z_bits(engine, bias_bits)
     kind, bits, signed_out = entry["out"]
@@ -145,34 +136,28 @@ def run_layer_cosim(sim, entry):
     """Generate, build and co-simulate one layer configuration on one simulator."""
     from logdot.generators.layer import write_layer
 
-    cid = entry["id"]
     layer = make_layer(entry)
     weight_port = entry.get("weight_port", False)
-    result = support.cosim(
+    cases.run_case(
         sim,
-        name=f"layer_{cid}",
+        entry,
+        BENCH,
+        runner=__file__,
+        name=f"layer_{entry['id']}",
         write=lambda d: write_layer(
             layer,
             d,
-            name=TOPLEVEL,
+            name=BENCH.toplevel,
             weight_port=weight_port,
             force=True,
             const_weights=entry.get("const_weights", False),
         ),
-        toplevel=TOPLEVEL,
-        test_module=TEST_MODULE,
-        manifest_env="LOGDOT_LAYER_MANIFEST",
         env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
-        expected_tests=EXPECTED_COCOTB_TESTS,
         header=str(layer.config),
-        replay=f"cocotb_tests/test_layer_runner.py -k '{sim}-{cid}'",
     )
-    if not result.ok:
-        raise AssertionError(result.report)
 
 
-@pytest.mark.parametrize("entry", LAYER_CONFIGS, ids=[c["id"] for c in LAYER_CONFIGS])
-@pytest.mark.parametrize("sim", SIMULATORS)
+@cases.cosim_cases(LAYER_CONFIGS)
 def test_layer_cosim(sim, entry):
     """Every output of the generated layer engine equals the golden model."""
     run_layer_cosim(sim, entry)
@@ -180,8 +165,7 @@ def test_layer_cosim(sim, entry):
 
 def test_layer_config_coverage():
     """The reviewed list covers what the layer engine offers, and every entry is valid."""
-    ids = [c["id"] for c in LAYER_CONFIGS]
-    assert len(set(ids)) == len(ids)
+    cases.check_ids(LAYER_CONFIGS)
     layers = [make_layer(c) for c in LAYER_CONFIGS]
     cfgs = [lay.config for lay in layers]
     assert {1, 2, 3, 4, 5, 16} <= {c.lanes for c in cfgs}

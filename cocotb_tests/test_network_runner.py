@@ -1,7 +1,7 @@
 """Compile small networks and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
-Each configuration of the reviewed list :data:`NETWORK_CONFIGS` is a seeded random CNN,
-quantized (:func:`logdot.golden.nn.quantize_model`) and exported
+Each configuration of the reviewed list :data:`NETWORK_CONFIGS` is a seeded random CNN of
+:mod:`tests.support.networks`, quantized (:func:`logdot.golden.nn.quantize_model`) and exported
 (:func:`logdot.golden.network_torch.export_network`) into its build directory
 ``sim_build/<sim>/network_<id>/`` (:func:`support.build_dir`), compiled once per simulator
 (:func:`logdot.generators.network.write_network`, the design ``logdot compile`` writes) and
@@ -21,59 +21,27 @@ Seeds: ``COCOTB_RANDOM_SEED`` (printed per run) replays the stimulus; the weight
 
 from __future__ import annotations
 
-import zlib
-
-import pytest
+import cases
 import support
-import torch
-from support import SIMULATORS
-from torch import nn
 
-TOPLEVEL = "logdot_network"
-TEST_MODULE = "test_network"
-#: cocotb tests in test_network.py (test_random counted per traffic variant).
-EXPECTED_COCOTB_TESTS = 7
+from tests.support.networks import cnn8_c2
+
+#: The cocotb module test_network.py and its tests (test_random counted per traffic variant).
+BENCH = cases.Bench("logdot_network", "test_network", "LOGDOT_NETWORK_MANIFEST", expected_tests=7)
 RANDOM_IMAGES = 6
 
-
-def _cnn8_c2():
-    """8x8 images of 2 channels: conv 3x3 + ReLU + pool 2 + strided conv + ReLU + fc."""
-    from logdot.study.networks import small_cnn_layers
-
-    return nn.Sequential(*small_cnn_layers(2))
-
-
-# The reviewed configuration list: the model, its input shape, the quantization and the
-# folding (lanes x PEs per engine layer; the rest auto-folded). Coverage: 2 input channels,
-# channel tiling and window replay (PEs < output channels), several beats per dot product,
-# a strided convolution, pooling, the flatten feeder, a signed raw linear output.
+# The reviewed configuration list: the network (a builder of tests/support/networks.py, seeded
+# per id) and the folding (lanes x PEs per engine layer; the rest auto-folded). Coverage: 2
+# input channels, channel tiling and window replay (PEs < output channels), several beats per
+# dot product, a strided convolution, pooling, the flatten feeder, a signed raw linear output.
 NETWORK_CONFIGS = [
-    dict(id="cnn8_c2_tiled", model=_cnn8_c2, shape=(2, 8, 8), act_bits=4, weight_bits=4,
-         fold={0: (18, 2), 2: (9, 2), 4: (8, 2)}),
+    dict(id="cnn8_c2_tiled", network=cnn8_c2, fold={0: (18, 2), 2: (9, 2), 4: (8, 2)}),
 ]  # fmt: skip
-
-
-def config_seed(entry):
-    return (support.base_seed() + zlib.crc32(f"network/{entry['id']}".encode())) & 0x7FFFFFFF
 
 
 def make_network(entry):
     """The golden :class:`~logdot.golden.network.Network` of a configuration (seeded)."""
-    from logdot.golden.network_torch import export_network
-    from logdot.golden.nn import quantize_model
-
-    torch.manual_seed(config_seed(entry))
-    model = entry["model"]()
-    calib = torch.rand(16, *entry["shape"])
-    q = quantize_model(
-        model,
-        weight_format="log2",
-        weight_bits=entry["weight_bits"],
-        act_format="log2",
-        act_bits=entry["act_bits"],
-        calib_data=calib,
-    )
-    return export_network(q, entry["shape"])
+    return entry["network"](cases.entry_seed("network", entry))
 
 
 def run_network_cosim(sim, entry):
@@ -81,31 +49,26 @@ def run_network_cosim(sim, entry):
     from logdot.generators.network import write_network
     from logdot.golden.network_file import save_network
 
-    cid = entry["id"]
     net = make_network(entry)
-    name = f"network_{cid}"
+    name = f"network_{entry['id']}"
     # in rtl/, which a stale build directory keeps (support.prepare_build_dir)
     net_file = support.build_dir(sim, name) / "rtl" / "network.pt"
     net_file.parent.mkdir(parents=True, exist_ok=True)
     save_network(net, net_file)
-    result = support.cosim(
+    cases.run_case(
         sim,
+        entry,
+        BENCH,
+        runner=__file__,
         name=name,
-        write=lambda d: write_network(net, d, fold=entry["fold"], name=TOPLEVEL, force=True),
-        toplevel=TOPLEVEL,
-        test_module=TEST_MODULE,
-        manifest_env="LOGDOT_NETWORK_MANIFEST",
+        write=lambda d: write_network(net, d, fold=entry["fold"], name=BENCH.toplevel, force=True),
         env={"LOGDOT_NETWORK_FILE": net_file, "LOGDOT_RANDOM_IMAGES": RANDOM_IMAGES},
-        expected_tests=EXPECTED_COCOTB_TESTS,
-        header=f"{cid}: {', '.join(layer.type for layer in net.layers)} on {net.input_shape}",
-        replay=f"cocotb_tests/test_network_runner.py -k '{sim}-{cid}'",
+        header=f"{entry['id']}: {', '.join(layer.type for layer in net.layers)} on "
+        f"{net.input_shape}",
     )
-    if not result.ok:
-        raise AssertionError(result.report)
 
 
-@pytest.mark.parametrize("entry", NETWORK_CONFIGS, ids=[c["id"] for c in NETWORK_CONFIGS])
-@pytest.mark.parametrize("sim", SIMULATORS)
+@cases.cosim_cases(NETWORK_CONFIGS)
 def test_network_cosim(sim, entry):
     """Every output of the compiled network top equals the golden stream model."""
     run_network_cosim(sim, entry)
@@ -113,8 +76,7 @@ def test_network_cosim(sim, entry):
 
 def test_network_config_coverage():
     """The reviewed list covers what the brief asks of the small networks."""
-    ids = [c["id"] for c in NETWORK_CONFIGS]
-    assert len(set(ids)) == len(ids)
+    cases.check_ids(NETWORK_CONFIGS)
     nets = [make_network(c) for c in NETWORK_CONFIGS]
     assert any(n.input_shape[0] >= 2 for n in nets)
     types = {layer.type for n in nets for layer in n.layers}

@@ -35,9 +35,9 @@ import os
 import random
 import zlib
 
+import cases
 import pytest
 import stimulus as st
-import support
 from support import MIN_VERILATOR, SIMULATORS, parse_verilator_version
 
 from logdot.golden.formats import EngineConfig
@@ -47,6 +47,7 @@ TEST_MODULE = "test_engine"
 #: cocotb tests in test_engine.py (parametrized ones counted per variant): a run that
 #: executes fewer (a filter, a collection error) fails instead of passing silently.
 EXPECTED_COCOTB_TESTS = 13
+BENCH = cases.Bench(TOPLEVEL, TEST_MODULE, "LOGDOT_MANIFEST", EXPECTED_COCOTB_TESTS)
 #: Minimum random beats per configuration, on either simulator.
 MIN_RANDOM_BEATS = 2000
 
@@ -124,26 +125,20 @@ def run_cosim(sim, entry, *, label=None):
     beats = entry.get("beats", {}).get(sim, MIN_RANDOM_BEATS)
     if beats < MIN_RANDOM_BEATS:
         raise ValueError(f"{cid}: at least {MIN_RANDOM_BEATS} random beats, not {beats}")
-    result = support.cosim(
+    result = cases.run_case(
         sim,
-        name=cid,
+        entry,
+        BENCH,
+        runner=__file__,
         write=engine_writer(config),
-        toplevel=TOPLEVEL,
-        test_module=TEST_MODULE,
-        manifest_env="LOGDOT_MANIFEST",
         env={"LOGDOT_RANDOM_BEATS": beats},
-        expected_tests=EXPECTED_COCOTB_TESTS,
         header=f"{label or ''}config {config}, {beats} random beats",
-        replay=f"cocotb_tests -k '{sim}-{cid}'",
     )
-    if not result.ok:
-        raise AssertionError(result.report)
     (result.build_dir / "timings.json").write_text(json.dumps(result.timings))
     return result.timings
 
 
-@pytest.mark.parametrize("entry", CONFIGS, ids=[c["id"] for c in CONFIGS])
-@pytest.mark.parametrize("sim", SIMULATORS)
+@cases.cosim_cases(CONFIGS)
 def test_cosim(sim, entry):
     """Every output of the generated engine equals the golden model (one config, one sim)."""
     run_cosim(sim, entry)
@@ -204,8 +199,7 @@ def test_sweep(sim, index, testrun_uid):
 
 def test_config_list_coverage():
     """The reviewed list covers every required configuration, and every entry is valid."""
-    ids = [c["id"] for c in CONFIGS]
-    assert len(set(ids)) == len(ids), "duplicate configuration ids"
+    cases.check_ids(CONFIGS)
     cfgs = [EngineConfig(**config_params(c)) for c in CONFIGS]
     assert {1, 3, 16, 64} <= {c.lanes for c in cfgs}
     assert {4, 8, 16} <= {c.act_bits for c in cfgs}

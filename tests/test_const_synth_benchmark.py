@@ -3,22 +3,14 @@ the one it wrote (results/const_synth.md, from results/const_synth.json)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
+from tests.support import ROOT, load_script
 from tests.support.configs import DA4ML_VECTOR
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "const_synth", ROOT / "benchmarks" / "const_synth.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/const_synth.py")
 
 
 def test_designs_are_the_comparisons():

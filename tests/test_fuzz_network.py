@@ -45,8 +45,8 @@ from logdot.golden.network_stream import output_beat, pixel_stream
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 from logdot.hdl.network import NetworkTop
-from tests.hdl.test_network import run_top
 from tests.support.seeds import SEED, quick_settings
+from tests.support.stream import drive_network
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -167,9 +167,9 @@ def check_network(recipe, *, images=2):
     rng = random.Random(recipe["seed"])
     idle, stall = rng.choice([0.0, 0.3]), rng.choice([0.0, 0.4])
     limit = 6 * (images * top.cycles_per_image + top.latency_bound) + 2000
-    got, _, errors = run_top(
-        top, beats, rng=rng, idle=idle, stall=stall, outputs=images, limit=limit
-    )
+    run = drive_network(top, beats, images, rng=rng, idle=idle, stall=stall, limit=limit)
+    got, errors = run["words"], run["errors"]
+    # output_beat looked up here: test_a_wrong_golden_fails_the_fuzz_property patches it
     want = [output_beat(net, o) for o in network_forward(net, x)]
     for k, (a, b) in enumerate(zip(got, want, strict=True)):
         assert a == b, f"image {k}: hardware {a:#x} != golden {b:#x}; {what}"

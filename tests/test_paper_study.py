@@ -10,7 +10,6 @@ default output is ``build/paper_study_quick/`` below the current directory.
 
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, load_script
+from tests.support.once import build_once
+
 SCRIPT = ROOT / "examples" / "paper_study.py"
 RESULTS = ROOT / "results"
 SCOPES = ("activations", "weights", "both")
@@ -63,8 +64,12 @@ def results_state():
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The smoke test exactly as documented (no ``--out``), run from a scratch directory."""
-    cwd = tmp_path_factory.mktemp("study")
+    """The smoke test exactly as documented (no ``--out``), run from a scratch directory, once
+    per test run (:func:`tests.support.once.build_once`)."""
+    return build_once(tmp_path_factory, "paper_study_quick", _run_quick)
+
+
+def _run_quick(cwd):
     env = dict(os.environ)
     # The trained float model is cached below the current directory; share the repository's.
     env.setdefault("LOGDOT_CACHE", str(RESULTS / ".cache"))
@@ -94,10 +99,7 @@ def test_quick_leaves_the_committed_results_untouched(quick):
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("paper_study_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "paper_study_script")
 
 
 def test_output_directory_defaults_and_explicit_out(tmp_path, monkeypatch):

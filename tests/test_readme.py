@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT, load_script
+
 README = (ROOT / "README.md").read_text()
 HARDWARE = (ROOT / "docs" / "hardware.md").read_text()
 
@@ -203,7 +204,6 @@ def test_network_accuracy_table_gives_the_command_of_every_figure():
     RTL equal to golden, each column headed by the command that printed it (``make demo``
     first; commands that exist and whose flags the example accepts), and each run's closing
     line, in column order."""
-    import importlib.util
 
     sec = section(README, "### MNIST on the RTL")
     head = re.search(r"^\| model((?: \| [^|]+)+) \|$", sec, re.M)
@@ -213,9 +213,7 @@ def test_network_accuracy_table_gives_the_command_of_every_figure():
     assert cmds[0] == "make demo" and "1,000 test images" in cols[0]
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:.*\n\t.*examples/mnist_on_rtl\.py\s*$", makefile, re.M)
-    spec = importlib.util.spec_from_file_location("mnist_on_rtl", ROOT / "examples/mnist_on_rtl.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/mnist_on_rtl.py")
     for cmd in cmds[1:]:
         argv = shlex.split(cmd)
         assert argv[:2] == ["python", "examples/mnist_on_rtl.py"], cmd
@@ -363,10 +361,6 @@ def test_board_commands_parse_as_written():
     ]
     args = build_parser(commands[1][1:]).parse_args(commands[1][1:])
     assert (args.board, args.network) == ("ulx3s-25f", "build/networks/mnist.net.pt")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("board_host", ROOT / "examples" / "board_host.py")
-    host = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(host)
+    host = load_script("examples/board_host.py")
     hargs = host.build_parser().parse_args(commands[2][2:])
     assert (hargs.network, hargs.dataset, hargs.images) == (args.network, "mnist", 20)

@@ -368,147 +368,78 @@ class _Branchy(nn.Module):
         return x
 
 
+def _traced(module):
+    """``module`` (not a Sequential) quantized to log2 weights and activations."""
+    return quantize_model(
+        module, weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
+    )
+
+
+#: (the model, the start of the one-line export error[, the input shape: default
+#: EXPORT_SHAPE]).
+EXPORT_SHAPE = (1, 6, 6)
 EXPORT_ERRORS = [
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, 2)),
-        (1, 6, 6),
-        "layer 1 (MaxPool2d): kernel_size 3 != stride 2; only kernel_size == stride is supported",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, padding=1)),
-        (1, 6, 6),
-        "layer 1 (MaxPool2d): only padding 0, dilation 1, no indices are supported",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(5), calib=False),
-        (1, 6, 6),
-        "layer 1 (MaxPool2d): kernel 5x5 is larger than the 4x4 image",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, ceil_mode=True)),
-        (1, 6, 6),
-        "layer 1 (MaxPool2d): ceil_mode is not supported (floor mode only)",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 5), calib=False),
-        (1, 3, 3),
-        "layer 0 (Conv2d): kernel 5x5 is larger than the padded image 3x3",
-    ),
-    (
-        lambda: _q(nn.Conv2d(2, 2, 3), shape=(2, 6, 6)),
-        (1, 6, 6),
-        "layer 0 (Conv2d): in_channels 2 != 1 input channels",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(30, 2), calib=False),
-        (1, 6, 6),
-        "layer 2 (Linear): in_features 30 != 32 (the flattened input)",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.Linear(4, 2), calib=False),
-        (1, 6, 6),
-        "layer 1 (Linear): needs a flat input (a Flatten before it), not (2, 4, 4)",
-    ),
-    (
-        lambda: _q(nn.Flatten(), nn.Linear(36, 2), nn.Conv2d(1, 1, 1), calib=False),
-        (1, 6, 6),
-        "layer 2 (Conv2d): needs a (C, H, W) input, not (2,)",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.Dropout()),
-        (1, 6, 6),
-        "layer 1 (Dropout): unsupported module; supported: Conv2d, BatchNorm2d (after a Conv2d), "
-        "ReLU, MaxPool2d, Flatten, Linear",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.Sigmoid()),
-        (1, 6, 6),
-        "layer 1 (Sigmoid): unsupported module",
-    ),
-    (
-        lambda: _q(nn.ReLU(), nn.Conv2d(1, 2, 3)),
-        (1, 6, 6),
-        "layer 0 (ReLU): a ReLU must follow a Conv2d or Linear",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2)),
-        (1, 6, 6),
-        "layer 2 (BatchNorm2d): batch norm must directly follow a Conv2d",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(3), calib=False),
-        (1, 6, 6),
-        "layer 1 (BatchNorm2d): num_features 3 != 2",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
-        (1, 6, 6),
-        "layer 1 (BatchNorm2d): needs running statistics (track_running_stats=True)",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(2)),
-        (1, 6, 6),
-        "layer 1 (Flatten): only start_dim=1, end_dim=-1 is supported, not 2, -1",
-    ),
-    (
-        lambda: nn.Sequential(nn.Conv2d(1, 2, 3)),
-        (1, 6, 6),
-        "layer 0 (Conv2d): not quantized (use logdot.golden.nn.quantize_model)",
-    ),
-    (
-        lambda: _q(nn.Conv2d(1, 2, 3), calib=False),
-        (1, 6, 6),
-        "layer 0 (Conv2d): the input quantizer is not calibrated (logdot.golden.nn.calibrate)",
-    ),
-    (
-        lambda: quantize_model(
-            nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)
-        ),
-        (1, 6, 6),
-        "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2' or 'linear', "
-        "not 'float'",
-    ),
-    (
-        lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()),
-        (1, 6, 6),
-        "layer 1 (ReLU): a ReLU must follow a Conv2d or Linear",
-    ),
-    (
-        lambda: _q(nn.MaxPool2d(2), nn.Flatten()),
-        (1, 6, 6),
-        "the model has no Conv2d or Linear layer",
-    ),
-    (lambda: _q(_Residual()), (1, 6, 6), "layer 0 (_Residual): unsupported module; supported:"),
-    (
-        lambda: quantize_model(
-            _Residual(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
-        ),
-        (1, 6, 6),
-        "layer 0 (conv): the forward pass is not a chain of layers (its input is also used "
-        "elsewhere)",
-    ),
-    (
-        lambda: quantize_model(
-            _Twice(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
-        ),
-        (1, 6, 6),
-        "layer 2 (mul): unsupported operation; supported: Conv2d, BatchNorm2d",
-    ),
-    (
-        lambda: quantize_model(
-            _Swapped(), weight_format="log2", act_format="log2", calib_data=torch.rand(2, 1, 6, 6)
-        ),
-        (1, 6, 6),
-        "layer 1 (sub): the forward pass is not a chain of layers (it is not applied to the "
-        "previous layer's output alone)",
-    ),
-    (lambda: _Branchy(), (1, 6, 6), "cannot trace _Branchy.forward as a chain of layers"),
-    (lambda: _q(nn.Conv2d(1, 2, 3)), (1, 6), "input_shape must be a list of 3 positive integers"),
-]
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, 2)),
+     "layer 1 (MaxPool2d): kernel_size 3 != stride 2; only kernel_size == stride is supported"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, padding=1)),
+     "layer 1 (MaxPool2d): only padding 0, dilation 1, no indices are supported"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(5), calib=False),
+     "layer 1 (MaxPool2d): kernel 5x5 is larger than the 4x4 image"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, ceil_mode=True)),
+     "layer 1 (MaxPool2d): ceil_mode is not supported (floor mode only)"),
+    (lambda: _q(nn.Conv2d(1, 2, 5), calib=False),
+     "layer 0 (Conv2d): kernel 5x5 is larger than the padded image 3x3", (1, 3, 3)),
+    (lambda: _q(nn.Conv2d(2, 2, 3), shape=(2, 6, 6)),
+     "layer 0 (Conv2d): in_channels 2 != 1 input channels"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(30, 2), calib=False),
+     "layer 2 (Linear): in_features 30 != 32 (the flattened input)"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Linear(4, 2), calib=False),
+     "layer 1 (Linear): needs a flat input (a Flatten before it), not (2, 4, 4)"),
+    (lambda: _q(nn.Flatten(), nn.Linear(36, 2), nn.Conv2d(1, 1, 1), calib=False),
+     "layer 2 (Conv2d): needs a (C, H, W) input, not (2,)"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Dropout()),
+     "layer 1 (Dropout): unsupported module; supported: Conv2d, BatchNorm2d (after a "
+     "Conv2d), ReLU, MaxPool2d, Flatten, Linear"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Sigmoid()), "layer 1 (Sigmoid): unsupported module"),
+    (lambda: _q(nn.ReLU(), nn.Conv2d(1, 2, 3)),
+     "layer 0 (ReLU): a ReLU must follow a Conv2d or Linear"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2)),
+     "layer 2 (BatchNorm2d): batch norm must directly follow a Conv2d"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(3), calib=False),
+     "layer 1 (BatchNorm2d): num_features 3 != 2"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
+     "layer 1 (BatchNorm2d): needs running statistics (track_running_stats=True)"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), nn.Flatten(2)),
+     "layer 1 (Flatten): only start_dim=1, end_dim=-1 is supported, not 2, -1"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3)),
+     "layer 0 (Conv2d): not quantized (use logdot.golden.nn.quantize_model)"),
+    (lambda: _q(nn.Conv2d(1, 2, 3), calib=False),
+     "layer 0 (Conv2d): the input quantizer is not calibrated (logdot.golden.nn.calibrate)"),
+    (lambda: quantize_model(nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)),
+     "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2' or 'linear', not 'float'"),
+    (lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()),
+     "layer 1 (ReLU): a ReLU must follow a Conv2d or Linear"),
+    (lambda: _q(nn.MaxPool2d(2), nn.Flatten()), "the model has no Conv2d or Linear layer"),
+    (lambda: _q(_Residual()), "layer 0 (_Residual): unsupported module; supported:"),
+    (lambda: _traced(_Residual()),
+     "layer 0 (conv): the forward pass is not a chain of layers (its input is also used "
+     "elsewhere)"),
+    (lambda: _traced(_Twice()),
+     "layer 2 (mul): unsupported operation; supported: Conv2d, BatchNorm2d"),
+    (lambda: _traced(_Swapped()),
+     "layer 1 (sub): the forward pass is not a chain of layers (it is not applied to the "
+     "previous layer's output alone)"),
+    (lambda: _Branchy(), "cannot trace _Branchy.forward as a chain of layers"),
+    (lambda: _q(nn.Conv2d(1, 2, 3)), "input_shape must be a list of 3 positive integers", (1, 6)),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("make, shape, message", EXPORT_ERRORS, ids=range(len(EXPORT_ERRORS)))
-def test_export_error_messages(tmp_path, make, shape, message):
+@pytest.mark.parametrize(
+    "make, message, shape",
+    [(*e, EXPORT_SHAPE)[:3] for e in EXPORT_ERRORS],
+    ids=range(len(EXPORT_ERRORS)),
+)
+def test_export_error_messages(tmp_path, make, message, shape):
     path = tmp_path / "net.pt"
     with pytest.raises(ValueError) as info:
         export_network(make(), shape, path)

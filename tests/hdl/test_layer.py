@@ -17,52 +17,26 @@ from logdot.golden.layer import output_tlast, pack_outputs
 from logdot.hdl.layer import LogLayerTop
 from logdot.tools import require_tool
 from tests.support.layers import small_layer
-from tests.support.stream import run_testbench
+from tests.support.stream import drive_words
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def drive_layer(dut, acts, last, *, rng, idle=0.0, backpressure=0.0, drain=8):
-    """Drive a :class:`LogLayerTop` in Amaranth's simulator; return ``(word, tlast)`` per
-    output transfer. The sink checks that ``m_axis_tdata`` and ``m_axis_tlast`` hold while
-    valid and not ready, and that valid never drops without a transfer."""
-    beats = dut.config.pack_acts(acts)
-    expected = sum(last)
-    out = []
-
-    async def bench(ctx):
-        i, pending, held = 0, False, None
-        for cycle in range(50 * len(acts) + 200):
-            if not pending and i < len(acts) and rng.random() >= idle:
-                pending = True
-                ctx.set(dut.s_axis_tvalid, 1)
-                ctx.set(dut.s_axis_tdata, beats[i])
-                ctx.set(dut.s_axis_tlast, int(last[i]))
-            elif not pending:
-                ctx.set(dut.s_axis_tvalid, 0)
-            ready = rng.random() >= backpressure
-            ctx.set(dut.m_axis_tready, int(ready))
-            if pending and ctx.get(dut.s_axis_tready):
-                i, pending = i + 1, False
-            valid = ctx.get(dut.m_axis_tvalid)
-            beat = (ctx.get(dut.m_axis_tdata), bool(ctx.get(dut.m_axis_tlast)))
-            if held is not None:
-                assert valid and beat == held, f"output changed under back-pressure at {cycle}"
-            held = beat if valid and not ready else None
-            if valid and ready:
-                out.append(beat)
-            await ctx.tick()
-            if i == len(acts) and len(out) >= expected and not pending:
-                break
-        ctx.set(dut.s_axis_tvalid, 0)
-        ctx.set(dut.m_axis_tready, 1)
-        for _ in range(drain):  # no extra output afterwards
-            if ctx.get(dut.m_axis_tvalid):
-                out.append((ctx.get(dut.m_axis_tdata), bool(ctx.get(dut.m_axis_tlast))))
-            await ctx.tick()
-
-    run_testbench(dut, bench)
-    return out
+    """Drive a :class:`LogLayerTop` in Amaranth's simulator
+    (:func:`~tests.support.stream.drive_words`); return ``(word, tlast)`` per output
+    transfer. The sink checks that ``m_axis_tdata`` and ``m_axis_tlast`` hold while valid and
+    not ready, and that valid never drops without a transfer."""
+    log = drive_words(
+        dut,
+        dut.config.pack_acts(acts),
+        last,
+        rng=rng,
+        idle=idle,
+        backpressure=backpressure,
+        drain=drain,
+    )
+    return list(zip(log["results"], log["tlast"], strict=True))
 
 
 @pytest.mark.parametrize(("depth", "dots"), [(3, 3), (4, 2), (1, 1), (2, 1)])

@@ -8,26 +8,21 @@ import dataclasses
 import random
 
 import pytest
-import torch
 
-from logdot.golden.network import network_forward
-from logdot.golden.network_stream import output_beat, pixel_stream
+from logdot.golden.network_stream import pixel_stream
 from logdot.hdl.layer import LogLayerEngine
 from logdot.hdl.network import NetworkTop
 from logdot.tools.network_sim import NetworkSim
-from tests.hdl.test_network import check_words, run_top
-from tests.support.networks import LINEAR_FOLD, linear_cnn
+from tests.support.networks import (
+    LINEAR_FOLD,
+    check_words,
+    golden_words,
+    linear_cnn,
+    random_images,
+)
+from tests.support.stream import drive_network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _images(net, n, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, net.input_format.range[1] + 1, (n, *net.input_shape), generator=g)
-
-
-def _golden_words(net, images):
-    return [output_beat(net, o) for o in network_forward(net, images)]
 
 
 def test_linear_layer_engine_multiplies_and_the_log_one_does_not():
@@ -48,24 +43,22 @@ def test_linear_layer_engine_multiplies_and_the_log_one_does_not():
 @pytest.mark.parametrize("weight_bits", [8, 5])
 def test_linear_network_top_is_exact_with_idles_and_back_pressure(weight_bits, seed):
     net, _ = linear_cnn(seed % 3, weight_bits=weight_bits)
-    images = _images(net, 3, seed)
+    images = random_images(net, 3, seed)
     top = NetworkTop(net, fold=LINEAR_FOLD)
     beats = [b for im in images for b in pixel_stream(net, im)]
-    got, _, errors = run_top(
-        top, beats, rng=random.Random(seed), idle=0.3, stall=0.3, outputs=len(images)
-    )
-    check_words(got, _golden_words(net, images))
-    assert errors == [0] * len(images)
+    run = drive_network(top, beats, len(images), rng=random.Random(seed), idle=0.3, stall=0.3)
+    check_words(run["words"], golden_words(net, images))
+    assert run["errors"] == [0] * len(images)
 
 
 def test_a_wrong_golden_is_reported(seed):
     """The comparison fails when the golden network computes something else: one weight of
     the last layer changed by one (two's complement) in the golden model only."""
     net, _ = linear_cnn(0, weight_bits=5)
-    images = _images(net, 2, seed)
+    images = random_images(net, 2, seed)
     top = NetworkTop(net, fold=LINEAR_FOLD)
     beats = [b for im in images for b in pixel_stream(net, im)]
-    got, _, _ = run_top(top, beats, outputs=len(images))
+    got = drive_network(top, beats, len(images))["words"]
     last = net.layers[-1]
     w = last.spec.weight_codes.clone()
     w[0, :] = (w[0, :] + 1) % 32  # every weight of output 0: a different result on any image
@@ -73,9 +66,9 @@ def test_a_wrong_golden_is_reported(seed):
     wrong = dataclasses.replace(
         net, layers=(*net.layers[:-1], dataclasses.replace(last, spec=wrong_spec))
     )
-    check_words(got, _golden_words(net, images))
+    check_words(got, golden_words(net, images))
     with pytest.raises(AssertionError, match="image 0: hardware"):
-        check_words(got, _golden_words(wrong, images))
+        check_words(got, golden_words(wrong, images))
 
 
 # Icarus in the quick suite; the Verilator build takes about two minutes on a busy machine.
@@ -83,7 +76,7 @@ def test_a_wrong_golden_is_reported(seed):
 def test_compiled_linear_network_is_exact_in_rtl(sim, tmp_path, seed):
     net, _ = linear_cnn(1, weight_bits=8, act_bits=8)
     rtl = NetworkSim(net, tmp_path / sim, fold=LINEAR_FOLD, sim=sim, name="lin_net").build()
-    images = _images(net, 5, seed)
+    images = random_images(net, 5, seed)
     beats = [b for im in images for b in pixel_stream(net, im)]
     got = rtl.run(beats, outputs=len(images), seed=seed, idle=0.3, backpressure=0.3)
-    assert got.words == _golden_words(net, images)
+    assert got.words == golden_words(net, images)

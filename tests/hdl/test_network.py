@@ -14,73 +14,25 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from logdot.golden.network import network_forward
-from logdot.golden.network_stream import Beat, output_beat, pixel_stream, stream_forward
+from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
 from logdot.hdl.network import NetworkTop, network_plan
 from tests.support.networks import (
     TILED_FOLD,
+    check_words,
     conv_pool,
+    golden_words,
     mlp,
     random_images,
     rect_net,
     small_cnn,
 )
+from tests.support.stream import drive_network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: The default folding of the CNN (the smallest engines at the 100 cycles per image the first
 #: window unit needs); ``TILED_FOLD`` tiles every stage (replay, gearbox, several beats).
 FAST = {0: (9, 3), 2: (5, 1), 4: (1, 1)}  # logdot.generators.network.resolve_fold
-
-
-def run_top(top, beats, *, rng=None, idle=0.0, stall=0.0, outputs, limit=20000):
-    """Drive ``beats`` into ``top`` (random idles on ``s_axis``, random back-pressure on
-    ``m_axis``); return ``(words, cycles, frame_error)``: the output words, the cycle of each
-    output transfer and ``frame_error`` after each transfer. Stops after ``outputs`` words.
-    ``reset_at``: the input beat index at which ``rst`` is pulsed for one cycle (the beats
-    before it are lost with the reset)."""
-    rng = rng or random.Random(0)
-    words, cycles, errors = [], [], []
-
-    async def bench(ctx):
-        i, cyc = 0, 0
-        while len(words) < outputs:
-            assert cyc < limit, f"no output after {cyc} cycles ({len(words)} of {outputs})"
-            valid = i < len(beats) and rng.random() >= idle
-            ctx.set(top.s_axis_tvalid, valid)
-            if valid:
-                ctx.set(top.s_axis_tdata, beats[i].data)
-                ctx.set(top.s_axis_tlast, beats[i].last)
-            ready = rng.random() >= stall
-            ctx.set(top.m_axis_tready, ready)
-            _, _, s_ready, m_valid, m_data, m_last = await ctx.tick().sample(
-                top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tdata, top.m_axis_tlast
-            )
-            cyc += 1
-            if valid and s_ready:
-                i += 1
-            if m_valid and ready:
-                assert m_last == 1
-                words.append(m_data)
-                cycles.append(cyc)
-                errors.append(ctx.get(top.frame_error))
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return words, cycles, errors
-
-
-def _golden_words(net, images):
-    return [output_beat(net, o) for o in network_forward(net, images)]
-
-
-def check_words(got, want):
-    """Compare output words with the golden ones; AssertionError naming the first bad image."""
-    assert len(got) == len(want), f"{len(got)} output words, expected {len(want)}"
-    for k, (g, w) in enumerate(zip(got, want, strict=True)):
-        assert g == w, f"image {k}: hardware {g:#x} != golden {w:#x}"
 
 
 @pytest.mark.parametrize(
@@ -99,9 +51,9 @@ def test_random_images_with_idles_and_back_pressure_are_exact(make, fold, seed):
     top = NetworkTop(net, fold=fold)
     beats = [b for im in images for b in pixel_stream(net, im)]
     rng = random.Random(seed)
-    got, _, errors = run_top(top, beats, rng=rng, idle=0.3, stall=0.4, outputs=len(images))
-    check_words(got, _golden_words(net, images))
-    assert errors == [0] * len(images)
+    run = drive_network(top, beats, len(images), rng=rng, idle=0.3, stall=0.4)
+    check_words(run["words"], golden_words(net, images))
+    assert run["errors"] == [0] * len(images)
 
 
 def _malformed(net, images, rng):
@@ -127,13 +79,14 @@ def test_short_and_long_frames_give_one_output_each_and_resync(make, fold, seed)
     want = stream_forward(net, beats)
     assert len(want.outputs) == 5 and want.errors == [False, True, False, True, False]
     top = NetworkTop(net, fold=fold)
-    got, _, errors = run_top(top, beats, rng=rng, idle=0.2, stall=0.2, outputs=5)
+    run = drive_network(top, beats, 5, rng=rng, idle=0.2, stall=0.2)
+    got, errors = run["words"], run["errors"]
     check_words(got, want.outputs)
     # frame_error is sticky: set (at the latest) from the output of the short frame on
     assert errors == sorted(errors) and errors[1:] == [1, 1, 1, 1]
     # the exact frames after a malformed one are exact
-    assert got[2] == _golden_words(net, images[2:3])[0]
-    assert got[4] == _golden_words(net, images[4:5])[0]
+    assert got[2] == golden_words(net, images[2:3])[0]
+    assert got[4] == golden_words(net, images[4:5])[0]
 
 
 def test_reset_in_mid_image_then_exact(seed):
@@ -188,37 +141,38 @@ def test_reset_in_mid_image_then_exact(seed):
     sim.add_clock(1e-6, domain="sync")
     sim.add_testbench(bench)
     sim.run()
-    check_words(got, _golden_words(net, images[1:]))
+    check_words(got, golden_words(net, images[1:]))
 
 
 @pytest.fixture(scope="module")
 def back_to_back():
     """22 images back to back through the fast CNN, input always valid, output always
-    ready: ``(net, top, images, words, cycles)``."""
+    ready: ``(net, top, images, drive_network's record)``."""
     net = small_cnn(0)
     top = NetworkTop(net, fold=FAST)
     images = random_images(net, 22, 5)
     beats = [b for im in images for b in pixel_stream(net, im)]
-    words, cycles, _ = run_top(top, beats, outputs=len(images))
-    return net, top, images, words, cycles
+    return net, top, images, drive_network(top, beats, len(images))
 
 
 def test_measured_cycles_per_image_match_the_cycle_model(back_to_back):
-    net, top, images, got, cycles = back_to_back
-    check_words(got, _golden_words(net, images))
+    net, top, images, run = back_to_back
+    cycles = run["cycles"]
+    check_words(run["words"], golden_words(net, images))
     n = len(images)
     measured = (cycles[-1] - cycles[1]) / (n - 2)
     model = top.cycles_per_image
     assert abs(measured - model) <= 0.02 * model, (measured, model)
-    # the timing model, to the cycle (run_top counts a transfer in cycle c as c + 1)
+    # the timing model, to the cycle
     t = top.timing(n)
-    assert t.fits and [c - 1 for c in cycles] == list(t.outputs)
-    assert cycles[0] - 1 - t.first_input == top.latency < top.latency_bound
+    assert t.fits and cycles == list(t.outputs) and run["first"] == t.first_input
+    assert cycles[0] - t.first_input == top.latency < top.latency_bound
 
 
 def test_a_wrong_golden_is_reported(back_to_back, seed):
-    net, _, images, got, _ = back_to_back
-    want = _golden_words(net, images)
+    net, _, images, run = back_to_back
+    got = run["words"]
+    want = golden_words(net, images)
     check_words(got, want)
     wrong = list(want)
     wrong[1] ^= 1 << random.Random(seed).randrange(net.output_format.bits * 3)
@@ -226,7 +180,7 @@ def test_a_wrong_golden_is_reported(back_to_back, seed):
         check_words(got, wrong)
     # the golden of another network (other weights) is caught too
     with pytest.raises(AssertionError, match="image"):
-        check_words(got, _golden_words(small_cnn(3), images))
+        check_words(got, golden_words(small_cnn(3), images))
 
 
 def test_plan_states_the_bottleneck_and_line_buffers():

@@ -9,21 +9,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from logdot.golden.network_stream import pixel_stream
 from logdot.hdl.network import MIN_FIFO_DEPTH, NetworkTop, derive_fifo_depths, network_plan
 from logdot.hdl.network_timing import network_timing
-from tests.support.networks import (
-    TILED_FOLD,
-    conv_pool,
-    mlp,
-    random_images,
-    rect_net,
-    small_cnn,
-)
+from tests.support import networks as nets
+from tests.support.stream import drive_network
 
-from .test_network import FAST, _golden_words, check_words
+from .test_network import FAST
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,42 +24,11 @@ MLP_FOLD = {1: (4, 2), 2: (2, 1)}
 CONV_POOL_FOLD = {0: (5, 1)}
 
 
-def measure(top, beats, outputs, *, stall=0.0, rng=None, limit=200000):
-    """Drive ``beats`` back to back (input always valid; ``stall``: random back-pressure);
-    return ``(first input cycle, output cycles, output words, FIFO max_level)``, cycles
-    counted from 0 (the first cycle out of reset)."""
-    rng = rng or random.Random(0)
-    res = {"first": None, "cycles": [], "words": [], "peaks": None}
-
-    async def bench(ctx):
-        i, cyc = 0, 0
-        while len(res["cycles"]) < outputs:
-            assert cyc < limit, f"no output after {cyc} cycles"
-            valid = i < len(beats)
-            ctx.set(top.s_axis_tvalid, valid)
-            if valid:
-                ctx.set(top.s_axis_tdata, beats[i].data)
-                ctx.set(top.s_axis_tlast, beats[i].last)
-            ready = rng.random() >= stall
-            ctx.set(top.m_axis_tready, ready)
-            _, _, rdy, mv, md = await ctx.tick().sample(
-                top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tdata
-            )
-            if valid and rdy:
-                if res["first"] is None:
-                    res["first"] = cyc
-                i += 1
-            if mv and ready:
-                res["cycles"].append(cyc)
-                res["words"].append(md)
-            cyc += 1
-        res["peaks"] = [ctx.get(f.max_level) for f in top.fifos]
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return res["first"], res["cycles"], res["words"], res["peaks"]
+def measure(top, beats, outputs, *, stall=0.0, rng=None):
+    """:func:`~tests.support.stream.drive_network` with the input always valid:
+    ``(first input cycle, output cycles, output words, FIFO max_level)``."""
+    run = drive_network(top, beats, outputs, rng=rng, stall=stall)
+    return run["first"], run["cycles"], run["words"], run["peaks"]
 
 
 def _stream(net, images):
@@ -75,10 +37,10 @@ def _stream(net, images):
 
 #: One image each (the fast CNN's latency is checked on test_network's back-to-back run).
 CASES = [
-    pytest.param(small_cnn, TILED_FOLD, id="cnn-tiled"),
-    pytest.param(mlp, MLP_FOLD, id="mlp"),
-    pytest.param(conv_pool, CONV_POOL_FOLD, id="conv-pool"),
-    pytest.param(rect_net, {0: (3, 2), 2: (2, 3), 4: (12, 2)}, id="rect"),
+    pytest.param(nets.small_cnn, nets.TILED_FOLD, id="cnn-tiled"),
+    pytest.param(nets.mlp, MLP_FOLD, id="mlp"),
+    pytest.param(nets.conv_pool, CONV_POOL_FOLD, id="conv-pool"),
+    pytest.param(nets.rect_net, {0: (3, 2), 2: (2, 3), 4: (12, 2)}, id="rect"),
 ]
 
 
@@ -88,9 +50,9 @@ def test_latency_of_an_idle_top_is_exact(make, fold):
     and each FIFO's peak occupancy is the model's."""
     net = make(0)
     top = NetworkTop(net, fold=fold)
-    images = random_images(net, 1, 3)
+    images = nets.random_images(net, 1, 3)
     first, cycles, words, peaks = measure(top, _stream(net, images), 1)
-    check_words(words, _golden_words(net, images))
+    nets.check_words(words, nets.golden_words(net, images))
     t = top.timing()
     assert t.fits
     assert (first, cycles[0]) == (t.first_input, t.outputs[0])
@@ -101,8 +63,8 @@ def test_latency_of_an_idle_top_is_exact(make, fold):
 
 #: Back-to-back runs: (network, folding, images), >= 20 images each.
 BACK_TO_BACK = [
-    pytest.param(mlp, MLP_FOLD, 24, id="mlp"),
-    pytest.param(conv_pool, {0: (9, 3)}, 20, id="conv-pool"),
+    pytest.param(nets.mlp, MLP_FOLD, 24, id="mlp"),
+    pytest.param(nets.conv_pool, {0: (9, 3)}, 20, id="conv-pool"),
 ]
 
 
@@ -113,9 +75,9 @@ def test_back_to_back_images_follow_the_model_to_the_cycle(make, fold, n):
     and where the model says no FIFO fills, the peaks are the model's."""
     net = make(1)
     top = NetworkTop(net, fold=fold)
-    images = random_images(net, n, 4)
+    images = nets.random_images(net, n, 4)
     first, cycles, words, peaks = measure(top, _stream(net, images), n)
-    check_words(words, _golden_words(net, images))
+    nets.check_words(words, nets.golden_words(net, images))
     t = top.timing(n)
     assert first == t.first_input and cycles == list(t.outputs)
     measured = (cycles[-1] - cycles[1]) / (n - 2)
@@ -132,7 +94,7 @@ def test_derived_fifo_depths_are_the_throttled_peaks():
     """The depths are each FIFO's peak occupancy at one image per cycles_per_image (at
     least MIN_FIFO_DEPTH), smaller than two rows of the producer (the former rule), and
     the throttled run in simulation peaks exactly there."""
-    net = small_cnn(0)
+    net = nets.small_cnn(0)
     top = NetworkTop(net, fold=FAST)
     top._MustUse__silence = True  # built for its plan and timing only
     stages = top.stages
@@ -146,25 +108,27 @@ def test_derived_fifo_depths_are_the_throttled_peaks():
     assert t.fits and [max(MIN_FIFO_DEPTH, p) for p in t.fifo_peaks] == depths
 
 
-@pytest.mark.parametrize("make,fold", [(small_cnn, FAST), (mlp, MLP_FOLD)], ids=["cnn", "mlp"])
+@pytest.mark.parametrize(
+    "make,fold", [(nets.small_cnn, FAST), (nets.mlp, MLP_FOLD)], ids=["cnn", "mlp"]
+)
 def test_smallest_fifos_never_deadlock(make, fold, seed):
     """With every FIFO at its smallest depth (3) and random back-pressure the top is still
     exact and gives every output (a chain of ready/valid stages cannot deadlock)."""
     net = make(2)
     stages, _ = network_plan(net, fold)
     top = NetworkTop(net, fold=fold, fifo_depths=[3] * sum(s.kind == "fifo" for s in stages))
-    images = random_images(net, 2, seed)
+    images = nets.random_images(net, 2, seed)
     rng = random.Random(seed)
     _, _, words, _ = measure(top, _stream(net, images), 2, stall=0.5, rng=rng)
-    check_words(words, _golden_words(net, images))
+    nets.check_words(words, nets.golden_words(net, images))
 
 
 def test_a_wrong_unit_latency_is_caught(monkeypatch):
     """The timing check can fail: with the adapters' latency taken as 2 instead of 1 the
     model's latency differs from the measured one."""
-    net = mlp(0)
+    net = nets.mlp(0)
     top = NetworkTop(net, fold=MLP_FOLD)
-    images = random_images(net, 1, 0)
+    images = nets.random_images(net, 1, 0)
     first, cycles, _, _ = measure(top, _stream(net, images), 1)
     assert cycles[0] - first == top.latency
     from logdot.hdl import network_timing as nt

@@ -11,7 +11,8 @@ import pytest
 
 from logdot.golden.network_file import save_network
 from logdot.synth.board import BOARDS, BoardJob, uart_cycles
-from tests.logdot.test_cli_errors import files_in, run
+from tests.support.cli import assert_cli_error, error_cases, files_in
+from tests.support.cli import run_cli as run
 from tests.support.networks import board_net
 
 
@@ -37,16 +38,11 @@ BOARD_ERRORS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("extra", "line"), BOARD_ERRORS, ids=[" ".join(e[0]) for e in BOARD_ERRORS]
-)
+@pytest.mark.parametrize(("extra", "line"), error_cases(BOARD_ERRORS))
 def test_board_errors(tmp_path, net_file, extra, line):
     out = tmp_path / "out"
     argv = ["board", "--board", "icebreaker", "--network", str(net_file), "--out", str(out)]
-    code, stdout, err = run([*argv, *extra])
-    assert (code, stdout) == (2, ""), err
-    assert err.startswith(f"logdot: error: {line}") and err.count("\n") == 1, err
-    assert files_in(out) == []
+    assert_cli_error([*argv, *extra], out, line, match="prefix")
 
 
 def test_missing_network_and_earlier_build(tmp_path, net_file):

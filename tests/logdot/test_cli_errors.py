@@ -4,8 +4,6 @@ the middle of a write leaves neither a partial file nor a temp file behind."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 
@@ -14,30 +12,14 @@ import torch
 
 import logdot.generators.common
 import logdot.generators.engine
-from logdot.cli import main
 from logdot.golden.formats import EngineConfig
+from tests.support.cli import assert_cli_error, assert_one_line_error, error_cases, files_in
+from tests.support.cli import run_cli as run
 from tests.support.layers import random_conv_spec
 
 ENGINE = ["--lanes", "3", "--act-bits", "8", "--weight-bits", "4"]
+SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
 IDENT = "(letters, digits and '_', not starting with a digit, at most 64 characters, not a keyword)"
-
-
-def run(argv):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    assert err.startswith("logdot: error: ") and err.count("\n") == 1, repr(err)
-    for f in fragments:
-        assert f in err, (f, err)
-
-
-def files_in(path):
-    return sorted(p.name for p in path.rglob("*")) if path.exists() else []
 
 
 # -- logdot generate ----------------------------------------------------------------------------
@@ -102,17 +84,41 @@ GENERATE_ERRORS = [
     (["--outt", "x"], "unrecognized argument --outt (did you mean --out?)"),
     (["--wieght-bits", "3", "--bogus"],
      "unrecognized arguments --wieght-bits (did you mean --weight-bits?), --bogus"),
+    # The same contract on a smaller engine (2 lanes, 4-bit activations, 3-bit weights).
+    ([*SMALL, "--lanes", "0"], "--lanes must be an integer in [1, 1024], not 0"),
+    ([*SMALL, "--lanes", "x"], "--lanes must be an integer, not 'x'"),
+    ([*SMALL, "--lanes", "100000000"], "--lanes must be an integer in [1, 1024], not 100000000"),
+    ([*SMALL, "--act-bits", "40"], "--act-bits must be an integer in [2, 32], not 40"),
+    ([*SMALL, "--act-format", "log", "--act-bits", "9"],
+     "--act-bits must be an integer in [2, 7] with --act-format log, not 9"),
+    ([*SMALL, "--weight-bits", "9"], "--weight-bits must be an integer in [2, 7], not 9"),
+    ([*SMALL, "--act-format", "float"], "--act-format must be one of linear, log, not 'float'"),
+    ([*SMALL, "--weight-base", "3"], "--weight-base must be one of 2, sqrt2, not '3'"),
+    ([*SMALL, "--frac-bits", "3"],
+     "--frac-bits must be 0 with --weight-base 2 (fraction bits exist only in base sqrt2), not 3"),
+    ([*SMALL, "--weight-base", "sqrt2", "--frac-bits", "99"],
+     "--frac-bits must be an integer in [1, 24] with --weight-base sqrt2, not 99"),
+    ([*SMALL, "--acc-bits", "1"], "--acc-bits must be an integer in [2, 64], not 1"),
+    ([*SMALL, "--acc-bits", "40"],
+     "--acc-bits must be at most the exact width 18 for --max-beats 1024, not 40; raise "
+     "--max-beats instead"),
+    ([*SMALL, "--max-beats", "0"], "--max-beats must be an integer in [1, 16777216], not 0"),
+    ([*SMALL, "--register-every", "17"],
+     "--register-every must be an integer in [0, 16], not 17"),
+    ([*SMALL, "--name", "1bad"], f"--name must be a Verilog identifier {IDENT}, not '1bad'"),
+    ([*SMALL, "--name", "module"], f"--name must be a Verilog identifier {IDENT}, not 'module'"),
+    ([*SMALL, "--bogus"], "unrecognized argument --bogus (see 'logdot generate --help')"),
+    ([*SMALL, "--lanes", "1024", "--act-bits", "32", "--weight-bits", "6"],
+     "this configuration needs a 83-bit accumulator for --max-beats 1024, beyond logdot's "
+     "limit of 64 bits (the golden model computes in int64); reduce --weight-bits, --act-bits, "
+     "--lanes or --max-beats"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("extra", "line"), GENERATE_ERRORS, ids=[" ".join(e[0]) for e in GENERATE_ERRORS]
-)
+@pytest.mark.parametrize(("extra", "line"), error_cases(GENERATE_ERRORS))
 def test_generate_errors(tmp_path, extra, line):
     out = tmp_path / "out"
-    code, stdout, err = run(["generate", *ENGINE, "--out", str(out), *extra])
-    assert (code, stdout, err) == (2, "", f"logdot: error: {line}\n")
-    assert files_in(out) == []
+    assert_cli_error(["generate", *ENGINE, "--out", str(out), *extra], out, line)
 
 
 def test_unknown_flag_is_reported_before_missing_required_ones(tmp_path):
@@ -428,10 +434,8 @@ LAYER_FILE_ERRORS = [
 def test_generate_layer_bad_weight_files(tmp_path, mutate, raw, line):
     path = _layer_file(tmp_path, mutate, raw)
     out = tmp_path / "out"
-    code, stdout, err = run(["generate-layer", "--weights", str(path), *LAYER, "--out", str(out)])
-    assert (code, stdout) == (2, "")
-    assert err == f"logdot: error: --weights: {line.format(path=path)}\n"
-    assert files_in(out) == []
+    argv = ["generate-layer", "--weights", str(path), *LAYER, "--out", str(out)]
+    assert_cli_error(argv, out, f"--weights: {line.format(path=path)}")
 
 
 def test_generate_layer_too_wide_with_the_bias(tmp_path):
@@ -476,15 +480,11 @@ LAYER_FLAG_ERRORS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("extra", "line"), LAYER_FLAG_ERRORS, ids=[" ".join(e[0]) for e in LAYER_FLAG_ERRORS]
-)
+@pytest.mark.parametrize(("extra", "line"), error_cases(LAYER_FLAG_ERRORS))
 def test_generate_layer_flag_errors(tmp_path, extra, line):
-    path = _layer_file(tmp_path)
     out = tmp_path / "out"
-    code, stdout, err = run(["generate-layer", "--weights", str(path), "--out", str(out), *extra])
-    assert (code, stdout, err) == (2, "", f"logdot: error: {line}\n")
-    assert files_in(out) == []
+    argv = ["generate-layer", "--weights", str(_layer_file(tmp_path)), "--out", str(out), *extra]
+    assert_cli_error(argv, out, line)
 
 
 def test_generate_layer_warns_of_idle_lanes_and_pes(tmp_path):
@@ -570,15 +570,11 @@ SYNTH_ERRORS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("extra", "line"), SYNTH_ERRORS, ids=[" ".join(e[0]) for e in SYNTH_ERRORS]
-)
+@pytest.mark.parametrize(("extra", "line"), error_cases(SYNTH_ERRORS))
 def test_synth_errors(tmp_path, extra, line):
     out = tmp_path / "out"
-    code, stdout, err = run(["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4",
-                             "--out", str(out), *extra])  # fmt: skip
-    assert (code, stdout, err) == (2, "", f"logdot: error: {line}\n")
-    assert files_in(out) == []
+    argv = ["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4", "--out", str(out)]
+    assert_cli_error([*argv, *extra], out, line)
 
 
 # -- two-term weights ------------------------------------------------------------------------------
@@ -593,9 +589,10 @@ TWOTERM_ERRORS = [
 
 @pytest.mark.parametrize(("extra", "message"), TWOTERM_ERRORS)
 def test_weight_terms_errors_name_the_flag_and_write_nothing(tmp_path, extra, message):
-    code, _, err = run(["generate", *ENGINE, "--out", str(tmp_path / "o"), *extra])
-    assert_one_line_error(code, err, message)
-    assert files_in(tmp_path / "o") == []
+    out = tmp_path / "o"
+    assert_cli_error(
+        ["generate", *ENGINE, "--out", str(out), *extra], out, message, match="contains"
+    )
 
 
 def test_weight_terms_2_writes_a_two_term_engine(tmp_path):

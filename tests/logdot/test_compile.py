@@ -5,8 +5,6 @@ the manifest describes the design, and every CLI error is one line, exit 2, noth
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,7 +12,6 @@ import subprocess
 import pytest
 import torch
 
-from logdot.cli import main
 from logdot.generators.common import OUTPUT_SUFFIXES
 from logdot.generators.fusesoc import core_vlnv
 from logdot.generators.network import auto_fold, compile_network, resolve_fold
@@ -24,8 +21,11 @@ from logdot.hdl.layer import layer_latency
 from logdot.hdl.network import NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.cli import assert_cli_error
+from tests.support.cli import run_cli as run
 from tests.support.fusesoc import fusesoc_run
 from tests.support.networks import TILED_FOLD, rect_net, small_cnn
+from tests.support.once import build_once
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,8 +36,13 @@ def net():
 
 
 @pytest.fixture(scope="module")
-def compiled(net):
-    return compile_network(net, fold=TILED_FOLD, name="small_net")
+def compiled(net, tmp_path_factory):
+    """``logdot compile`` of the small CNN (text, manifest), once per test run."""
+    return build_once(
+        tmp_path_factory,
+        "compile_small_net",
+        lambda _: compile_network(net, fold=TILED_FOLD, name="small_net"),
+    )
 
 
 def test_manifest_describes_the_design(net, compiled):
@@ -167,13 +172,6 @@ def test_icarus_simulation_is_bit_exact_with_malformed_frames(net, compiled, tmp
 # -- the CLI -----------------------------------------------------------------------------------
 
 
-def run(argv):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def net_file(net, tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "small.net.pt"
@@ -239,11 +237,7 @@ BAD = [
 def test_compile_errors_are_one_line_and_write_nothing(net_file, tmp_path, extra, message):
     out = tmp_path / "out"
     argv = ["compile", "--network", net_file, "--out", str(out), *extra]
-    code, _, err = run(argv)
-    assert code == 2, err
-    assert err.startswith("logdot: error: ") and err.count("\n") == 1, err
-    assert message in err, err
-    assert not out.exists()
+    assert_cli_error(argv, out, message, match="contains")
 
 
 def test_compile_rejects_a_damaged_network_file(tmp_path):

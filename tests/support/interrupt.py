@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from tests.support import ROOT
 
-__all__ = ["MARK_VAR", "Interrupted", "Run", "marked_processes"]
+__all__ = ["MARK_VAR", "Interrupted", "Run", "assert_interrupted", "marked_processes"]
 
 #: The marker variable (its value is unique per :class:`Run`).
 MARK_VAR = "LOGDOT_INTERRUPT_TEST"
@@ -147,3 +147,13 @@ class Run:
         return Interrupted(
             self.proc.returncode, "".join(self.stdout), "".join(self.stderr), seconds, survivors
         )
+
+
+def assert_interrupted(res, prog, *, before=""):
+    """The Ctrl-C contract of an :class:`Interrupted` run of ``prog``: exit status 130 within
+    10 seconds, stderr exactly ``before`` and then the one line ``<prog>: interrupted``, no
+    process left behind."""
+    assert res.returncode == 130, res.stdout + res.stderr
+    assert res.stderr == f"{before}{prog}: interrupted\n"
+    assert res.seconds < 10
+    assert not res.survivors

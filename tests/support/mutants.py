@@ -48,54 +48,70 @@ KINDS = ("sign", "shift", "top_code")
 TWOTERM_KINDS = ("sign", "shift", "offset")
 
 
-class MutantLane(LogLane):
-    """A :class:`~logdot.hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
+def _checked_kind(kind, kinds):
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {kinds}, not {kind!r}")
+    return kind
+
+
+def _corrupt(kind, value, is_top=None):
+    """The mutated term: ``value`` negated (``"sign"``), doubled (``"shift"``), doubled at the
+    top weight code only (``"top_code"``), else unchanged (``"offset"`` mutates the input)."""
+    if kind == "sign":
+        return -value
+    if kind == "shift":
+        return value << 1
+    if kind == "top_code":
+        return Mux(is_top, value << 1, value)
+    return value
+
+
+class _Mutant:
+    """A lane that wraps the true lane of its class (``_inner``) and corrupts its term."""
+
+    #: The mutant kinds of the class, and its true lane's class.
+    _kinds, _true_lane = (), None
 
     def __init__(self, *, config, kind):
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        self._kind = kind
-        self._inner = LogLane(config=config)
+        self._kind = _checked_kind(kind, self._kinds)
+        self._inner = self._true_lane(config=config)
         super().__init__(config=config)
+
+    def _wrap(self):
+        """A module holding the true lane: ``(module, inner lane)``."""
+        m = Module()
+        m.submodules.inner = self._inner
+        return m, self._inner
+
+
+class MutantLane(_Mutant, LogLane):
+    """A :class:`~logdot.hdl.lane.LogLane` whose folded term is corrupted (see module docstring)."""
+
+    _kinds, _true_lane = KINDS, LogLane
 
     def elaborate(self, platform):
         cfg = self._config
-        m = Module()
-        m.submodules.inner = inner = self._inner
+        m, inner = self._wrap()
         m.d.comb += [inner.act.eq(self.act), inner.weight.eq(self.weight)]
         top_code = (1 << cfg.weight_code_bits) - 1
         is_top = self.weight[: cfg.weight_code_bits] == top_code
         for p, (t, c), (term, carry) in zip(parities(cfg), inner.terms, self.terms, strict=True):
             value = Signal(signed(term_bits(cfg, p) + 2), name=f"true_term{p}")
             m.d.comb += value.eq(t + c)
-            if self._kind == "sign":
-                bad = -value
-            elif self._kind == "shift":
-                bad = value << 1
-            else:
-                bad = Mux(is_top, value << 1, value)
-            m.d.comb += [
-                term.eq(bad),  # truncated to the term's width
-                carry.eq(0),
-            ]
+            bad = _corrupt(self._kind, value, is_top)
+            m.d.comb += [term.eq(bad), carry.eq(0)]  # truncated to the term's width
         return m
 
 
-class TwoTermMutantLane(TwoTermLane):
+class TwoTermMutantLane(_Mutant, TwoTermLane):
     """A :class:`~logdot.hdl.lane.TwoTermLane` whose term is corrupted: ``"sign"`` and
     ``"shift"`` as :class:`MutantLane`, ``"offset"`` reads the offset ``j`` as ``j ^ 1``."""
 
-    def __init__(self, *, config, kind):
-        if kind not in TWOTERM_KINDS:
-            raise ValueError(f"kind must be one of {TWOTERM_KINDS}, not {kind!r}")
-        self._kind = kind
-        self._inner = TwoTermLane(config=config)
-        super().__init__(config=config)
+    _kinds, _true_lane = TWOTERM_KINDS, TwoTermLane
 
     def elaborate(self, platform):
         cfg = self._config
-        m = Module()
-        m.submodules.inner = inner = self._inner
+        m, inner = self._wrap()
         m.d.comb += inner.act.eq(self.act)
         _, b2 = twoterm_fields(cfg.weight_bits)
         j = self.weight[:b2]
@@ -105,7 +121,7 @@ class TwoTermMutantLane(TwoTermLane):
             m.d.comb += inner.weight.eq(self.weight)
         value = Signal(signed(term_bits(cfg, 0) + 2), name="true_term0")
         m.d.comb += value.eq(inner.term0 + inner.carry0)
-        bad = {"sign": -value, "shift": value << 1, "offset": value}[self._kind]
+        bad = _corrupt(self._kind, value)
         m.d.comb += [self.term0.eq(bad), self.carry0.eq(0)]  # truncated to the term's width
         return m
 

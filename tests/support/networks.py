@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from logdot.golden.network import network_forward
+from logdot.golden.network_stream import output_beat
 from logdot.golden.network_torch import export_network
 from logdot.golden.nn import quantize_model
 from logdot.study.networks import small_cnn_layers
@@ -18,7 +20,10 @@ __all__ = [
     "LINEAR_FOLD",
     "TILED_FOLD",
     "board_net",
+    "check_words",
+    "cnn8_c2",
     "conv_pool",
+    "golden_words",
     "linear_cnn",
     "mlp",
     "quantized_network",
@@ -73,6 +78,11 @@ LINEAR_FOLD = TILED_FOLD
 def small_cnn(seed=0):
     """8x8 image: conv 3x3 (pad 1) + ReLU + pool 2, strided conv (stride 2) + ReLU, fc 16->3."""
     return quantized_network(small_cnn_layers, (1, 8, 8), seed=seed)
+
+
+def cnn8_c2(seed=0):
+    """:func:`small_cnn` on 8x8 images of 2 channels."""
+    return quantized_network(lambda: small_cnn_layers(2), (2, 8, 8), seed=seed)
 
 
 def small_cnn_model(seed=0):
@@ -155,3 +165,15 @@ def random_images(net, n, seed):
     g = torch.Generator().manual_seed(seed)
     hi = net.input_format.range[1]
     return torch.randint(0, hi + 1, (n, *net.input_shape), generator=g)
+
+
+def golden_words(net, images):
+    """The golden output word of each image (:func:`logdot.golden.network.network_forward`)."""
+    return [output_beat(net, o) for o in network_forward(net, images)]
+
+
+def check_words(got, want):
+    """Compare output words with the golden ones; AssertionError naming the first bad image."""
+    assert len(got) == len(want), f"{len(got)} output words, expected {len(want)}"
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"image {k}: hardware {g:#x} != golden {w:#x}"

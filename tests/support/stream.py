@@ -7,7 +7,9 @@ simulator boilerplate (:func:`run_testbench`).
 simulator, with random idles and back-pressure, and checks the output handshake while it runs.
 :func:`run_stream` does the same for a component with stream members (``s`` or ``i`` in,
 ``o`` out: the window unit, the pool, the FIFO) and :func:`compare` compares beat lists;
-both drivers share :func:`pulse_reset` and :func:`check_hold`.
+:func:`drive_network` feeds pixel beats through a network top
+(:class:`logdot.hdl.network.NetworkTop`) and records the cycle of every transfer; the
+drivers share :func:`pulse_reset` and :func:`check_hold`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from amaranth.sim import Simulator
 __all__ = [
     "check_hold",
     "compare",
+    "drive_network",
     "drive_stream",
+    "drive_words",
     "pulse_reset",
     "random_stream",
     "run_stream",
@@ -113,20 +117,7 @@ def random_stream(cfg, rng, beats, max_len, *, corners=False):
     return acts, weights, last
 
 
-def drive_stream(
-    dut,
-    cfg,
-    acts,
-    weights,
-    last,
-    *,
-    rng,
-    idle=0.0,
-    backpressure=0.0,
-    reset_at=None,
-    drain=8,
-    max_cycles=None,
-):
+def drive_stream(dut, cfg, acts, weights, last, *, rng, **options):
     """Drive an AXI4-Stream engine top in Amaranth's simulator; return results and a cycle log.
 
     The source holds valid and data until a transfer (AXI4-Stream); idles and back-pressure
@@ -144,6 +135,46 @@ def drive_stream(
         The beats, as from :func:`random_stream`.
     rng : random.Random
         Draws the idles and the back-pressure.
+    **options
+        ``idle``, ``backpressure``, ``reset_at``, ``drain``, ``max_cycles`` of
+        :func:`drive_words`.
+
+    Returns
+    -------
+    dict
+        ``results`` (the transferred results, signed), ``tlast`` (``m_axis_tlast`` of each
+        result transfer, bool), ``in_cycles`` and ``out_cycles`` (the
+        cycles of each input and output transfer) and ``cycles`` (the cycles until the last
+        expected result, the drain not counted).
+    """
+    words = [cfg.pack_beat(a, w) for a, w in zip(acts, weights, strict=True)]
+    return drive_words(dut, words, last, rng=rng, decode=cfg.unpack_result, **options)
+
+
+def drive_words(
+    dut,
+    words,
+    last,
+    *,
+    rng,
+    idle=0.0,
+    backpressure=0.0,
+    reset_at=None,
+    drain=8,
+    max_cycles=None,
+    decode=int,
+):
+    """:func:`drive_stream` with packed input beats: ``words`` (``s_axis_tdata``) and
+    ``last`` (``s_axis_tlast``); every output word is recorded as ``decode(word)``.
+
+    Parameters
+    ----------
+    dut : amaranth.lib.wiring.Component
+        The top (``s_axis_*``, ``m_axis_*`` ports).
+    words, last : list
+        ``s_axis_tdata`` and ``s_axis_tlast`` of each input beat.
+    rng : random.Random
+        Draws the idles and the back-pressure.
     idle : float
         Probability that the source idles for a cycle before offering a beat.
     backpressure : float
@@ -155,20 +186,19 @@ def drive_stream(
         Cycles run after the last expected result with the sink ready: any further result is
         appended (an extra output then fails the caller's comparison).
     max_cycles : int, optional
-        Cycle budget (default ``50 * len(acts) + 200``).
+        Cycle budget (default ``50 * len(words) + 200``).
+    decode : callable
+        Turns an output word into the recorded result.
 
     Returns
     -------
     dict
-        ``results`` (the transferred results, signed), ``tlast`` (``m_axis_tlast`` of each
-        result transfer, bool), ``in_cycles`` and ``out_cycles`` (the
-        cycles of each input and output transfer) and ``cycles`` (the cycles until the last
-        expected result, the drain not counted).
+        As :func:`drive_stream`'s (``results`` are the decoded words).
     """
     m = Module()
     m.domains.sync = cd = ClockDomain("sync")
     m.submodules.dut = dut
-    n_beats = len(acts)
+    n_beats = len(words)
     expected_outputs = sum(1 for x in last if x)
     budget = 50 * n_beats + 200 if max_cycles is None else max_cycles
     log = {"results": [], "tlast": [], "in_cycles": [], "out_cycles": [], "cycles": 0}
@@ -188,7 +218,7 @@ def drive_stream(
             if not pending and i < n_beats and rng.random() >= idle:
                 pending = True
                 ctx.set(dut.s_axis_tvalid, 1)
-                ctx.set(dut.s_axis_tdata, cfg.pack_beat(acts[i], weights[i]))
+                ctx.set(dut.s_axis_tdata, words[i])
                 ctx.set(dut.s_axis_tlast, int(last[i]))
             elif not pending:
                 ctx.set(dut.s_axis_tvalid, 0)
@@ -207,7 +237,7 @@ def drive_stream(
             if valid:
                 word, tlast = ctx.get(dut.m_axis_tdata), ctx.get(dut.m_axis_tlast)
                 if ready:
-                    log["results"].append(cfg.unpack_result(word))
+                    log["results"].append(decode(word))
                     log["tlast"].append(bool(tlast))
                     log["out_cycles"].append(cycle)
                 else:
@@ -220,7 +250,7 @@ def drive_stream(
         for k in range(drain):  # no extra output afterwards
             ctx.set(dut.m_axis_tready, 1)
             if ctx.get(dut.m_axis_tvalid):
-                log["results"].append(cfg.unpack_result(ctx.get(dut.m_axis_tdata)))
+                log["results"].append(decode(ctx.get(dut.m_axis_tdata)))
                 log["tlast"].append(bool(ctx.get(dut.m_axis_tlast)))
                 log["out_cycles"].append(cycle + 1 + k)
             await ctx.tick()
@@ -337,3 +367,70 @@ def compare(got, expected):
     if len(got) != len(expected):
         return f"{len(got)} beats out, {len(expected)} expected"
     return None
+
+
+def drive_network(top, beats, outputs, *, rng=None, idle=0.0, stall=0.0, limit=200000):
+    """Drive pixel ``beats`` into a network top until ``outputs`` words came out.
+
+    The source holds ``s_axis_tvalid`` and the beat until the transfer and idles with
+    probability ``idle`` before offering a beat; ``m_axis_tready`` is low with probability
+    ``stall``. The sink checks the AXI4-Stream rules (:func:`check_hold`) and that every
+    output word carries ``m_axis_tlast`` (one word per image).
+
+    Parameters
+    ----------
+    top : logdot.hdl.network.NetworkTop
+    beats : list of logdot.golden.network_stream.Beat
+    outputs : int
+        Output words to wait for.
+    rng : random.Random, optional
+        Draws the idles and the back-pressure (default seeded 0).
+    idle, stall : float
+        Probabilities of a source idle and of a cycle without ``m_axis_tready``.
+    limit : int
+        Cycle budget; more is a hang (AssertionError).
+
+    Returns
+    -------
+    dict
+        ``first`` (the cycle of the first input transfer), ``cycles`` (the cycle of each
+        output transfer), both counted from 0, the first cycle out of reset; ``words`` (the
+        output words), ``errors`` (``frame_error`` after each output transfer) and ``peaks``
+        (each FIFO's ``max_level`` at the end).
+    """
+    rng = rng or random.Random(0)
+    res = {"first": None, "cycles": [], "words": [], "errors": [], "peaks": None}
+
+    async def bench(ctx):
+        i, pending, held = 0, False, None
+        for cycle in range(limit):
+            if not pending and i < len(beats) and rng.random() >= idle:
+                pending = True
+                ctx.set(top.s_axis_tvalid, 1)
+                ctx.set(top.s_axis_tdata, beats[i].data)
+                ctx.set(top.s_axis_tlast, beats[i].last)
+            elif not pending:
+                ctx.set(top.s_axis_tvalid, 0)
+            ready = rng.random() >= stall
+            ctx.set(top.m_axis_tready, ready)
+            _, _, s_ready, valid, data, last = await ctx.tick().sample(
+                top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tdata, top.m_axis_tlast
+            )
+            if pending and s_ready:
+                if res["first"] is None:
+                    res["first"] = cycle
+                i, pending = i + 1, False
+            check_hold(held, valid, (data, last), cycle, "m_axis_tvalid", "m_axis_tdata/tlast")
+            held = (data, last) if valid and not ready else None
+            if valid and ready:
+                assert last == 1, f"output word {len(res['words'])} without m_axis_tlast"
+                res["cycles"].append(cycle)
+                res["words"].append(data)
+                res["errors"].append(ctx.get(top.frame_error))
+                if len(res["words"]) == outputs:
+                    res["peaks"] = [ctx.get(f.max_level) for f in top.fifos]
+                    return
+        raise AssertionError(f"no output after {limit} cycles ({len(res['words'])} of {outputs})")
+
+    run_testbench(top, bench)
+    return res

@@ -6,10 +6,8 @@ budget folding is the fastest within the budget, the manifest states the predict
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,19 +15,13 @@ from logdot.cli import main
 from logdot.generators.cost import budget_fold, calibration, predict_network
 from logdot.golden.network_file import save_network
 from logdot.hdl.network import network_plan
+from tests.support import load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 def _calibration_script():
-    spec = importlib.util.spec_from_file_location(
-        "calibrate_cost", ROOT / "benchmarks" / "calibrate_cost.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/calibrate_cost.py")
 
 
 @pytest.fixture(scope="module")

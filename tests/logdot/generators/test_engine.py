@@ -20,6 +20,7 @@ from logdot.hdl.top import PORTS, LogDotTop
 from logdot.tools.lint import LINT_WAIVERS, iverilog_check, verilator_config, verilator_lint
 from tests.support.configs import LOG, SQRT2, UNSIGNED, cfg_of
 from tests.support.dropin import icarus_with_timescaled_testbench, verilator_with_user_file
+from tests.support.once import build_once
 
 # The engines of the manifest tests are built only to read their properties.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -37,14 +38,14 @@ LINT_CONFIGS = [
 ]
 
 
+def _write_lint_configs(out):
+    return [write(cfg_of(**kw), out, name=f"engine{i}")[0] for i, kw in enumerate(LINT_CONFIGS)]
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    out = tmp_path_factory.mktemp("verilog")
-    paths = []
-    for i, kw in enumerate(LINT_CONFIGS):
-        vpath, _ = write(cfg_of(**kw), out, name=f"engine{i}")
-        paths.append(vpath)
-    return paths
+    """The Verilog of every LINT_CONFIGS engine, written once per test run."""
+    return build_once(tmp_path_factory, "lint_engines", _write_lint_configs)
 
 
 @pytest.mark.parametrize("index", range(len(LINT_CONFIGS)))

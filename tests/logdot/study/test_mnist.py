@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 import sys
 import types
@@ -26,15 +25,17 @@ from logdot.golden.network_torch import accuracies, export_network
 from logdot.golden.nn import quantize_model
 from logdot.study import mnist
 from logdot.study.data import TrainConfig, calibration_subset, evaluate
-from tests.support import ROOT
+from tests.support import load_script
+from tests.support.once import build_once
 from tests.test_examples import run_example as run_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def split():
-    return mnist.load_mnist_split()
+def split(tmp_path_factory):
+    """The MNIST split, loaded once per test run."""
+    return build_once(tmp_path_factory, "mnist_split", lambda _: mnist.load_mnist_split())
 
 
 def _digests(x):
@@ -195,11 +196,7 @@ def test_mnist_network_example_reduced(tmp_path):
 
 
 def test_mnist_network_example_argument_errors(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "mnist_network", ROOT / "examples" / "mnist_network.py"
-    )
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/mnist_network.py")
     assert example.main(["--images", "0"]) == 2
     assert "--images must be at least 1, not 0" in capsys.readouterr().err
 

@@ -4,16 +4,16 @@ errors; and (``-m full``) the real tools on a tiny network."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 
 import pytest
 
-from logdot.cli import main
 from logdot.golden.network_file import save_network
 from logdot.synth import network as snet
 from logdot.synth.runner import SynthError
+from tests.support.cli import assert_cli_error
+from tests.support.cli import run_cli as _cli
 from tests.support.networks import LINEAR_FOLD, TILED_FOLD, linear_cnn, small_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -87,13 +87,6 @@ def test_job_checks_its_fields():
     assert snet.network_label(linear_cnn(0, weight_bits=5)[0]) == "linear5"
 
 
-def _cli(argv):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def net_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "small.net.pt"
@@ -124,11 +117,8 @@ _IDS = [e[1].split()[0] + str(i) for i, e in enumerate(NETWORK_FLAG_ERRORS)]
 @pytest.mark.parametrize(("extra", "line"), NETWORK_FLAG_ERRORS, ids=_IDS)
 def test_network_flag_errors_are_one_line_before_any_tool_runs(net_file, tmp_path, extra, line):
     out = tmp_path / "out"
-    code, stdout, err = _cli(["synth", "--network", net_file, "--out", str(out), *extra])
-    assert code == 2 and stdout == "", err
-    assert err.startswith("logdot: error: ") and err.count("\n") == 1, err
-    assert line in err, err
-    assert not out.exists()
+    argv = ["synth", "--network", net_file, "--out", str(out), *extra]
+    assert_cli_error(argv, out, line, match="contains")
 
 
 def test_engine_flags_are_required_without_network(tmp_path):

@@ -1,0 +1,117 @@
+"""A runner's reviewed configuration list as pytest cases (what the four co-simulation
+runners share above :func:`support.cosim`).
+
+Each runner (``test_runner.py``: engines, ``test_const_runner.py``: constant-weight engines,
+``test_layer_runner.py``: layer engines, ``test_network_runner.py``: networks) keeps a list of
+configuration entries, each a dict with an ``"id"``, and a :class:`Bench` that names its cocotb
+module; :func:`cosim_cases` makes one test case per simulator and entry, :func:`run_case`
+generates, builds and co-simulates one (AssertionError with the report and the replay line
+when it fails), :func:`entry_seed` seeds an entry's random contents and :func:`check_ids`
+checks the list's ids.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import support
+
+__all__ = ["Bench", "check_ids", "cosim_cases", "entry_seed", "run_case"]
+
+
+def entry_seed(kind, entry):
+    """Seed of the random contents of a reviewed list's ``entry`` (weights, memories, a
+    network): ``LOGDOT_SEED`` plus the CRC-32 of ``"<kind>/<id>"``, 31 bits."""
+    return (support.base_seed() + zlib.crc32(f"{kind}/{entry['id']}".encode())) & 0x7FFFFFFF
+
+
+def check_ids(configs):
+    """AssertionError unless every entry of a reviewed list has an id of its own."""
+    ids = [c["id"] for c in configs]
+    assert len(set(ids)) == len(ids), f"duplicate configuration ids: {sorted(ids)}"
+
+
+def cosim_cases(configs, *, quick=None):
+    """Parametrize a runner's test over :data:`support.SIMULATORS` x ``configs`` (arguments ``sim``
+    and ``entry``; ids ``<sim>-<entry id>``).
+
+    Parameters
+    ----------
+    configs : list of dict
+        The reviewed list; every entry has an ``"id"``.
+    quick : collection of str, optional
+        Ids that ``make test`` runs; the others are marked ``full`` (default: all run).
+    """
+    entries = [
+        pytest.param(
+            c, id=c["id"], marks=() if quick is None or c["id"] in quick else pytest.mark.full
+        )
+        for c in configs
+    ]
+
+    def decorate(test):
+        return pytest.mark.parametrize("entry", entries)(
+            pytest.mark.parametrize("sim", support.SIMULATORS)(test)
+        )
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What a runner's cocotb test module needs (the :func:`support.cosim` arguments every entry of
+    its list shares)."""
+
+    #: The HDL top level.
+    toplevel: str
+    #: The cocotb test module (in :data:`HERE`).
+    test_module: str
+    #: Environment variable that names the manifest for the module.
+    manifest_env: str
+    #: cocotb tests of the module (parametrized ones per variant).
+    expected_tests: int
+
+
+def run_case(sim, entry, bench, *, runner, name=None, env=(), **kwargs):
+    """:func:`support.cosim` of one entry of a runner's list; AssertionError with the report when it
+    fails.
+
+    Parameters
+    ----------
+    sim : {"icarus", "verilator"}
+    entry : dict
+        The configuration (its ``"id"`` names the case).
+    bench : Bench
+        The runner's cocotb module.
+    runner : str
+        The runner's file name (``__file__``): the replay line is ``pytest cocotb_tests/<runner>
+        -k '<sim>-<id>'``.
+    name : str, optional
+        Build directory name (default: the id).
+    env : dict, optional
+        Further environment of the cocotb run.
+    **kwargs
+        The other arguments of :func:`support.cosim` (``write``, ``header``, ...).
+
+    Returns
+    -------
+    CosimResult
+    """
+    cid = entry["id"]
+    result = support.cosim(
+        sim,
+        name=name or cid,
+        replay=f"cocotb_tests/{Path(runner).name} -k '{sim}-{cid}'",
+        toplevel=bench.toplevel,
+        test_module=bench.test_module,
+        manifest_env=bench.manifest_env,
+        expected_tests=bench.expected_tests,
+        env=dict(env),
+        **kwargs,
+    )
+    if not result.ok:
+        raise AssertionError(result.report)
+    return result
