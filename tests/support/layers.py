@@ -12,6 +12,7 @@ from logdot.golden.mapping import LayerSpec
 from logdot.golden.nn import quantize_model
 from logdot.golden.quant import linear_dequant, log_dequant
 from logdot.golden.requant import Requant
+from logdot.golden.twoterm_quant import twoterm_dequant
 
 __all__ = [
     "all_inputs",
@@ -58,8 +59,10 @@ def quantize_log2(model, calib_data, *, act_signed=False):
 
 def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",
                      base=2, relu=True, out_kind="log", out_scale=2, bias=True, wbits=4,
-                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1):  # fmt: skip
-    """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer)."""
+                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1,
+                     weight_format="log"):  # fmt: skip
+    """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer;
+    ``weight_format="twoterm"``: random two-term weight fields, which need ``act="linear"``)."""
     shape = (cout, cin, k, k) if kind == "conv2d" else (cout, cin)
     w = torch.randint(0, 1 << wbits, shape, generator=g)
     b = torch.randn(cout, generator=g, dtype=torch.float64) * 4 if bias else None
@@ -82,6 +85,7 @@ def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), ac
         stride=stride,
         padding=padding,
         frac_bits=6 if base == "sqrt2" else None,
+        weight_format=weight_format,
     )
 
 
@@ -105,20 +109,32 @@ def dequant_acts(spec, x):
 
 def float_layer(spec, x, bias_real):
     """Exact float64 layer output (before ReLU) from the dequantized codes."""
-    w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
+    if spec.weight_format == "twoterm":
+        w = twoterm_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr)
+    else:
+        w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
     a = dequant_acts(spec, x)
     if spec.kind == "linear":
         return F.linear(a, w, bias_real)
     return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
 
 
-def small_layer(seed, *, depth=3, dots=2, act_format="log", accumulate="exact", fsr=9):
+def small_layer(
+    seed, *, depth=3, dots=2, act_format="log", accumulate="exact", fsr=9, weight_terms=1
+):
     """A small random integer :class:`~logdot.golden.layer.Layer` (3 lanes x 2 PEs, ReLU,
-    log output at ``fsr``; ``accumulate="log"``: log-domain accumulation with ``F = 4``)."""
+    log output at ``fsr``; ``accumulate="log"``: log-domain accumulation with ``F = 4``;
+    ``weight_terms=2``: two-term weights, which need ``act_format="linear"``)."""
     g = torch.Generator().manual_seed(seed)
     log = {"accumulate": "log", "frac_bits": 4} if accumulate == "log" else {}
     eng = EngineConfig(
-        lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8, **log
+        lanes=3,
+        act_bits=4,
+        weight_bits=4,
+        act_format=act_format,
+        max_beats=8,
+        weight_terms=weight_terms,
+        **log,
     )
     rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=fsr)
     cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)

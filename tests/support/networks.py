@@ -25,6 +25,7 @@ __all__ = [
     "rect_net",
     "small_cnn",
     "small_cnn_model",
+    "twoterm_cnn",
 ]
 
 #: A folding of :func:`small_cnn` with every stage tiled (window replay, gearbox, several
@@ -100,6 +101,23 @@ def linear_cnn(seed=0, *, weight_bits=5, act_bits=6, path=None):
     q = quantize_model(
         model,
         weight_format="linear",
+        weight_bits=weight_bits,
+        act_format="linear",
+        act_bits=act_bits,
+        calib_data=torch.rand(16, 1, 8, 8, generator=g),
+    )
+    return export_network(q, (1, 8, 8), path), q
+
+
+def twoterm_cnn(seed=0, *, weight_bits=4, act_bits=4, path=None):
+    """:func:`small_cnn_model` with two-term power-of-two weights and unsigned linear
+    activations (the engine with two shifters per lane), calibrated on seeded random images,
+    exported (a ``logdot.network/2`` file when ``path``); ``(network, quantized model)``."""
+    model = small_cnn_model(seed)
+    g = torch.Generator().manual_seed(seed)
+    q = quantize_model(
+        model,
+        weight_format="twoterm",
         weight_bits=weight_bits,
         act_format="linear",
         act_bits=act_bits,
