@@ -88,10 +88,23 @@ __all__ = [
     "mark_build_complete",
     "parse_verilator_version",
     "prepare_build_dir",
+    "pytest_params",
     "verilator_build_args",
     "wave_format",
     "waves_file",
 ]
+
+
+def pytest_params(configs):
+    """A runner's reviewed configuration list as pytest parameters (id ``entry["id"]``); an
+    entry with ``"full": True`` is marked ``full`` (``make test-full`` only)."""
+    import pytest
+
+    return [
+        pytest.param(c, id=c["id"], marks=[pytest.mark.full] if c.get("full") else [])
+        for c in configs
+    ]
+
 
 #: Completion stamp of a build directory (written last; see :func:`prepare_build_dir`).
 BUILD_STAMP = ".build-complete"

@@ -56,6 +56,10 @@ def _cnn8_c2():
 NETWORK_CONFIGS = [
     dict(id="cnn8_c2_tiled", model=_cnn8_c2, shape=(2, 8, 8), act_bits=4, weight_bits=4,
          fold={0: (18, 2), 2: (9, 2), 4: (8, 2)}),
+    # Two-term weights with linear activations (make test-full).
+    dict(id="cnn8_c2_twoterm", model=_cnn8_c2, shape=(2, 8, 8), act_bits=4, weight_bits=5,
+         weight_format="twoterm", act_format="linear", fold={0: (18, 2), 2: (9, 2), 4: (8, 2)},
+         full=True),
 ]  # fmt: skip
 
 
@@ -73,9 +77,9 @@ def make_network(entry):
     calib = torch.rand(16, *entry["shape"])
     q = quantize_model(
         model,
-        weight_format="log2",
+        weight_format=entry.get("weight_format", "log2"),
         weight_bits=entry["weight_bits"],
-        act_format="log2",
+        act_format=entry.get("act_format", "log2"),
         act_bits=entry["act_bits"],
         calib_data=calib,
     )
@@ -110,7 +114,7 @@ def run_network_cosim(sim, entry):
         raise AssertionError(result.report)
 
 
-@pytest.mark.parametrize("entry", NETWORK_CONFIGS, ids=[c["id"] for c in NETWORK_CONFIGS])
+@pytest.mark.parametrize("entry", support.pytest_params(NETWORK_CONFIGS))
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_network_cosim(sim, entry):
     """Every output of the compiled network top equals the golden stream model."""
@@ -130,3 +134,4 @@ def test_network_config_coverage():
     mapped = [m for n, c in zip(nets, NETWORK_CONFIGS, strict=True) for m in n.mapped(c["fold"])]
     assert any(m is not None and m.tiles > 1 for m in mapped)
     assert any(m is not None and m.beats > 1 for m in mapped)
+    assert {"log", "twoterm"} <= {layer.spec.weight_format for n in nets for layer in n.engines}

@@ -34,7 +34,8 @@ Manifest schema (``"schema": "logdot.layer/2"``; keys are stable, no value twice
                     "words": [[hex word of PE p, ...] per address], "load_port": null or
                     {"order", "tlast", "ready"}}
     bias            {"bits", "program", "values": [[int per PE] per dot]}
-    mapping         null, or the trained layer it computes: kind, shapes, tiling, scales
+    mapping         null, or the trained layer it computes: kind, shapes, tiling, weight_format
+                    (the layer spec's: "log", "linear" or "twoterm"), scales
                     (result_scale_log2 and result_scale: the real value of one engine result
                     LSB, before bias and requantization)
     tools           {"logdot", "amaranth", "python"}
@@ -200,6 +201,7 @@ def _mapping(mapped):
         "padding": list(s.padding),
         "beats_per_dot": mapped.beats,
         "tiles": mapped.tiles,
+        "weight_format": s.weight_format,
         "weight_fsr": s.weight_fsr,
         "act_scale": s.act_scale,
         "result_scale_log2": _half_int(mapped.scale_x2),

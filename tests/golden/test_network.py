@@ -465,8 +465,8 @@ EXPORT_ERRORS = [
             nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)
         ),
         (1, 6, 6),
-        "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2' or 'linear', "
-        "not 'float'",
+        "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2', 'twoterm' or "
+        "'linear', not 'float'",
     ),
     (
         lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()),
