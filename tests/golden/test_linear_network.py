@@ -17,6 +17,7 @@ from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.network import encode_input, max_abs_result, network_forward
 from logdot.golden.network_file import load_network, save_network
 from logdot.golden.network_torch import predict, predict_outputs
+from tests.support.layers import integer_layer
 from tests.support.networks import linear_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -135,21 +136,9 @@ def test_max_abs_result_bounds_every_linear_result(seed):
 
 
 def _reference_layer(ml, x):
-    """A mapped layer's outputs from the spec alone: the integer convolution (float64, exact
-    for these sizes) or matrix product of the signed weights, the integer bias, ReLU and the
-    engine's requantizer."""
-    spec = ml.spec
-    w = _signed(spec.weight_codes, spec.weight_bits).to(torch.float64)
-    xf = torch.as_tensor(x).to(torch.float64)
-    if spec.kind == "conv2d":
-        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
-        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
-    else:
-        z = xf @ w.T + ml.bias_int.to(torch.float64)
-    z = z.round().to(torch.int64)
-    if spec.relu:
-        z = z.clamp(min=0)
-    return ml.config.requant(z)
+    """A mapped layer's outputs from the spec alone: the integer layer of the signed weights
+    (:func:`tests.support.layers.integer_layer`)."""
+    return integer_layer(ml, x, _signed(ml.spec.weight_codes, ml.spec.weight_bits))
 
 
 @pytest.mark.parametrize("weight_bits", [8, 5])

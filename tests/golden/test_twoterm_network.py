@@ -27,7 +27,13 @@ from logdot.golden.network_torch import predict, predict_outputs
 from logdot.golden.reference import reference_dot
 from logdot.golden.twoterm import twoterm_unit_log2
 from tests.golden.test_twoterm import spec_value
-from tests.support.layers import float_layer, random_conv_spec, random_input, small_layer
+from tests.support.layers import (
+    float_layer,
+    integer_layer,
+    random_conv_spec,
+    random_input,
+    small_layer,
+)
 from tests.support.networks import small_cnn, twoterm_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -260,23 +266,13 @@ def test_a_log_file_claiming_version_2_is_refused(tmp_path):
 
 
 def _int_layer(spec, ml, x):
-    """A mapped two-term layer's outputs from the spec alone: each weight's integer value in
-    units (docs/formats.md's value, exact, divided by the unit), the integer convolution or
-    matrix product (float64, exact for these sizes), the integer bias, ReLU, requantizer."""
+    """A mapped two-term layer's outputs from the spec alone: the integer layer
+    (:func:`tests.support.layers.integer_layer`) of each weight's integer value in units
+    (docs/formats.md's value, exact, divided by the unit)."""
     unit = Fraction(2) ** twoterm_unit_log2(spec.weight_bits, spec.weight_fsr)
     vals = [int(spec_value(spec.weight_bits, c, spec.weight_fsr) / unit)
             for c in spec.weight_codes.flatten().tolist()]  # fmt: skip
-    w = torch.tensor(vals, dtype=torch.float64).reshape(spec.weight_codes.shape)
-    xf = torch.as_tensor(x).to(torch.float64)
-    if spec.kind == "conv2d":
-        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
-        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
-    else:
-        z = xf @ w.T + ml.bias_int.to(torch.float64)
-    z = z.round().to(torch.int64)
-    if spec.relu:
-        z = z.clamp(min=0)
-    return ml.config.requant(z)
+    return integer_layer(ml, x, torch.tensor(vals).reshape(spec.weight_codes.shape))
 
 
 def test_every_layer_of_a_twoterm_network_is_the_integer_reference(seed):

@@ -34,7 +34,7 @@ def files(tmp_path_factory):
 
 def test_generate_layer_writes_the_twoterm_engine(files, tmp_path):
     _, layer = files
-    code, out, err = run(["generate-layer", "--weights", str(layer), "--lanes", "5", "--pes",
+    code, _, err = run(["generate-layer", "--weights", str(layer), "--lanes", "5", "--pes",
                           "2", "--name", "tt", "--out", str(tmp_path), "--quiet"])  # fmt: skip
     assert code == 0, err
     m = json.loads((tmp_path / "tt.json").read_text())
@@ -58,7 +58,7 @@ def test_const_weights_refuses_twoterm_layers(files, tmp_path):
 
 def test_compile_writes_the_twoterm_network(files, tmp_path):
     net_file, _ = files
-    code, out, err = run(["compile", "--network", str(net_file), "--name", "ttnet", "--out",
+    code, _, err = run(["compile", "--network", str(net_file), "--name", "ttnet", "--out",
                           str(tmp_path), "--quiet"])  # fmt: skip
     assert code == 0, err
     m = json.loads((tmp_path / "ttnet.json").read_text())

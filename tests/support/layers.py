@@ -18,6 +18,7 @@ __all__ = [
     "all_inputs",
     "dequant_acts",
     "float_layer",
+    "integer_layer",
     "quantize_log2",
     "random_conv_spec",
     "random_input",
@@ -117,6 +118,24 @@ def float_layer(spec, x, bias_real):
     if spec.kind == "linear":
         return F.linear(a, w, bias_real)
     return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
+
+
+def integer_layer(ml, x, w):
+    """A mapped layer's outputs from integer weight values ``w`` (shaped like the spec's
+    codes): the integer convolution or matrix product (float64, exact for these sizes), the
+    integer bias, ReLU and the engine's requantizer."""
+    spec = ml.spec
+    w = torch.as_tensor(w).to(torch.float64)
+    xf = torch.as_tensor(x).to(torch.float64)
+    if spec.kind == "conv2d":
+        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
+        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
+    else:
+        z = xf @ w.T + ml.bias_int.to(torch.float64)
+    z = z.round().to(torch.int64)
+    if spec.relu:
+        z = z.clamp(min=0)
+    return ml.config.requant(z)
 
 
 def small_layer(

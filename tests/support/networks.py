@@ -96,11 +96,17 @@ def linear_cnn(seed=0, *, weight_bits=5, act_bits=6, path=None):
     """:func:`small_cnn_model` with linear two's-complement weights and unsigned linear
     activations (the multiplier baseline), calibrated on seeded random images, exported;
     ``(network, quantized model)``."""
+    return _small_cnn_linear_acts(seed, "linear", weight_bits, act_bits, path)
+
+
+def _small_cnn_linear_acts(seed, weight_format, weight_bits, act_bits, path):
+    """:func:`small_cnn_model` quantized with ``weight_format`` weights and unsigned linear
+    activations, calibrated on 16 seeded random images, exported; ``(network, model)``."""
     model = small_cnn_model(seed)
     g = torch.Generator().manual_seed(seed)
     q = quantize_model(
         model,
-        weight_format="linear",
+        weight_format=weight_format,
         weight_bits=weight_bits,
         act_format="linear",
         act_bits=act_bits,
@@ -113,17 +119,7 @@ def twoterm_cnn(seed=0, *, weight_bits=4, act_bits=4, path=None):
     """:func:`small_cnn_model` with two-term power-of-two weights and unsigned linear
     activations (the engine with two shifters per lane), calibrated on seeded random images,
     exported (a ``logdot.network/2`` file when ``path``); ``(network, quantized model)``."""
-    model = small_cnn_model(seed)
-    g = torch.Generator().manual_seed(seed)
-    q = quantize_model(
-        model,
-        weight_format="twoterm",
-        weight_bits=weight_bits,
-        act_format="linear",
-        act_bits=act_bits,
-        calib_data=torch.rand(16, 1, 8, 8, generator=g),
-    )
-    return export_network(q, (1, 8, 8), path), q
+    return _small_cnn_linear_acts(seed, "twoterm", weight_bits, act_bits, path)
 
 
 def mlp(seed=0):
