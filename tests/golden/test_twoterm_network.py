@@ -12,7 +12,6 @@ from fractions import Fraction
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.network import (
@@ -26,10 +25,12 @@ from logdot.golden.network_file import load_network, save_network
 from logdot.golden.network_torch import predict, predict_outputs
 from logdot.golden.reference import reference_dot
 from logdot.golden.twoterm import twoterm_unit_log2
+from tests.golden.test_linear_network import _spec as linear_spec
 from tests.golden.test_twoterm import spec_value
 from tests.support.layers import (
     float_layer,
     integer_layer,
+    layer_by_layer,
     random_conv_spec,
     random_input,
     small_layer,
@@ -40,45 +41,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _spec(**kw):
-    base = {
-        "kind": "linear",
-        # 5-bit fields | sign | c (2 bits) | j (2 bits) |, values below
-        "weight_codes": torch.tensor([[0b01010, 0b01111, 0b10110, 0b00011, 0b11100]]),
-        "weight_bits": 5,
-        "weight_base": 2,
-        "weight_fsr": 0,
-        "act_format": "linear",
-        "act_bits": 6,
-        "act_signed": False,
-        "act_scale": -6,
-        "bias": torch.tensor([0.25], dtype=torch.float64),
-        "relu": False,
-        "out_kind": "linear",
-        "out_bits": 24,
-        "out_signed": True,
-        "out_scale": None,
-        "weight_format": "twoterm",
-    }
-    return LayerSpec(**{**base, **kw})
+    """The linear tests' fully connected spec with five 5-bit two-term weights (FSR 0):
+    fields ``| sign | c (2 bits) | j (2 bits) |``, values below."""
+    codes = torch.tensor([[0b01010, 0b01111, 0b10110, 0b00011, 0b11100]])
+    base = dict(weight_codes=codes, weight_bits=5, weight_fsr=0, bias=torch.tensor([0.25]),
+                out_bits=24, weight_format="twoterm")  # fmt: skip
+    return linear_spec(**{**base, **kw})
 
 
 # -- the layer spec and its engine ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kw", "msg"),
-    [
-        ({"act_format": "log", "act_scale": 2, "act_bits": 4},
-         "two-term weights (two shifts) need linear activations, not act_format 'log'"),
-        ({"weight_base": "sqrt2"},
-         "two-term weights need weight_base 2 and frac_bits None, not 'sqrt2' and None"),
-        ({"weight_bits": 2, "weight_codes": torch.tensor([[1, 2]])},
-         "weight_bits must be an integer in [3, 8], not 2"),
-    ],
-)  # fmt: skip
-def test_twoterm_spec_is_validated(kw, msg):
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        _spec(**kw)
 
 
 def test_spec_dict_names_the_twoterm_format_and_round_trips():
@@ -280,17 +251,7 @@ def test_every_layer_of_a_twoterm_network_is_the_integer_reference(seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 16, (5, *net.input_shape), generator=g)
     for fold in ({0: (3, 2), 2: (9, 2), 4: (5, 2)}, {0: (9, 3), 2: (27, 4), 4: (16, 3)}):
-        y = x
-        for layer, ml in zip(net.layers, net.mapped(fold), strict=True):
-            if layer.type == "maxpool":
-                y = F.max_pool2d(y.to(torch.float64), layer.kernel).to(torch.int64)
-            elif layer.type == "flatten":
-                y = y.reshape(len(y), -1)
-            else:
-                got = ml.forward(y)
-                assert torch.equal(got, _int_layer(layer.spec, ml, y)), (layer.name, fold)
-                y = got
-        assert torch.equal(y, network_forward(net, x, fold=fold))
+        layer_by_layer(net, x, fold, lambda layer, ml, y: _int_layer(layer.spec, ml, y))
 
 
 def test_golden_predictions_follow_the_fake_quantized_model():

@@ -19,6 +19,7 @@ __all__ = [
     "dequant_acts",
     "float_layer",
     "integer_layer",
+    "layer_by_layer",
     "quantize_log2",
     "random_conv_spec",
     "random_input",
@@ -136,6 +137,26 @@ def integer_layer(ml, x, w):
     if spec.relu:
         z = z.clamp(min=0)
     return ml.config.requant(z)
+
+
+def layer_by_layer(net, x, fold, reference):
+    """Run network ``net`` (folding ``fold``) on input codes ``x`` layer by layer: pools and
+    flattens directly, every engine layer through its golden layer, asserted equal to
+    ``reference(layer, mapped_layer, inputs)``; then assert the end equals
+    :func:`logdot.golden.network.network_forward`."""
+    from logdot.golden.network import network_forward
+
+    y = x
+    for layer, ml in zip(net.layers, net.mapped(fold), strict=True):
+        if layer.type == "maxpool":
+            y = F.max_pool2d(y.to(torch.float64), layer.kernel).to(torch.int64)
+        elif layer.type == "flatten":
+            y = y.reshape(len(y), -1)
+        else:
+            got = ml.forward(y)
+            assert torch.equal(got, reference(layer, ml, y)), (layer.name, fold)
+            y = got
+    assert torch.equal(y, network_forward(net, x, fold=fold))
 
 
 def small_layer(
