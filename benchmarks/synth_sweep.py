@@ -10,8 +10,9 @@ Sweeps (8-bit signed linear activations, base-2 log weights, ``register_every=1`
 pipelined configuration):
 
 * lanes 1, 4, 16, 64, 256: log W=4 vs linear 8x8 and 8x4 weights;
-* weight bits at 16 lanes: log W = 2..6 vs linear W = 2..8 (a log W of 7 or more would need
-  an accumulator wider than logdot's 64-bit limit).
+* weight bits at 16 lanes: log W = 2..6 vs two-term W = 3..8 (``--weight-terms 2``: two
+  shifters per lane, ``logdot.golden.twoterm``) vs linear W = 2..8 (a log W of 7 or more
+  would need an accumulator wider than logdot's 64-bit limit).
 
 Results are cached per point under ``--out`` (default ``build/synth_sweep``): a rerun only
 computes missing points (``--fresh`` recomputes). Figures go to ``docs/img/`` and a Markdown
@@ -44,6 +45,8 @@ LOG_W = 4
 #: Widest log weight in the sweep: W = 7 would shift by up to 62 bits, beyond logdot's 64-bit
 #: accumulator limit (logdot.golden.formats.LIMITS) for 1024 beats.
 LOG_W_MAX = 6
+#: Narrowest two-term weight (a bit each for the sign, the first-term code and the offset).
+TWOTERM_W_MIN = 3
 #: Points placed and routed for fmax (bigger ones: synthesis only): at most this many lanes
 #: and LUT4s (half the LFE5U-25F, so placement stays quick and uncongested).
 PNR_MAX_LANES = 64
@@ -66,6 +69,8 @@ def points(quick, lanes=LANES, series=("log", "linear8", "linear4")):
     for w in WEIGHT_BITS:
         if w <= LOG_W_MAX:
             pts.append(("weight_bits", "log", 16, w))
+        if w >= TWOTERM_W_MIN:
+            pts.append(("weight_bits", "twoterm", 16, w))
         pts.append(("weight_bits", "linear", 16, w))
     # De-duplicate (16 lanes, W=4 / 8 appear in both sweeps).
     seen, out = set(), []
@@ -84,8 +89,11 @@ def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
     if cache.exists() and not fresh:
         return json.loads(cache.read_text())
     t0 = time.monotonic()
-    if engine == "log":
-        cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=wbits, register_every=1)
+    if engine in ("log", "twoterm"):
+        terms = 2 if engine == "twoterm" else 1
+        cfg = EngineConfig(
+            lanes=lanes, act_bits=ACT_BITS, weight_bits=wbits, register_every=1, weight_terms=terms
+        )
         lin = None
     else:
         cfg = EngineConfig(lanes=lanes, act_bits=ACT_BITS, weight_bits=4, register_every=1)
@@ -96,7 +104,7 @@ def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
             cfg,
             out_dir=folder,
             targets=[target],
-            engine=engine,
+            engine="linear" if engine == "linear" else "log",  # two-term: the logdot engine
             linear_weight_bits=lin,
             pnr=pnr,
             progress=log,
@@ -119,6 +127,8 @@ def run_point(point, out_dir, fresh, log, pnr_max_lanes=None):
 
 
 def _label(engine, w):
+    if engine == "twoterm":
+        return f"two-term W={w}"
     return f"log W={w}" if engine == "log" else f"linear 8x{w}"
 
 
@@ -180,12 +190,23 @@ def plot(results, img_dir):
 
     # 2. vs weight bits at 16 lanes.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for engine, style, color in (("log", "o-", "C0"), ("linear", "s--", "C3")):
+    names = {
+        "log": "log (sign + W-1 bit code)",
+        "twoterm": "two-term (sign + c + j)",
+        "linear": "linear (W-bit fixed point)",
+    }
+    for engine, style, color in (
+        ("log", "o-", "C0"),
+        ("twoterm", "D-", "C2"),
+        ("linear", "s--", "C3"),
+    ):
         rs = sorted(
             (r for r in results if r["engine"] == engine and r["lanes"] == 16),
             key=lambda r: r["weight_bits"],
         )
-        name = "log (sign + W-1 bit code)" if engine == "log" else "linear (W-bit fixed point)"
+        if not rs:
+            continue
+        name = names[engine]
         _plot_points(
             ax1, ax2, rs, "weight_bits", style, color, (f"{name}, ECP5", f"{name}, iCE40", name)
         )

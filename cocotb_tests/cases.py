@@ -43,11 +43,16 @@ def cosim_cases(configs, *, quick=None):
     configs : list of dict
         The reviewed list; every entry has an ``"id"``.
     quick : collection of str, optional
-        Ids that ``make test`` runs; the others are marked ``full`` (default: all run).
+        Ids that ``make test`` runs; the others are marked ``full`` (default: all run but the
+        entries with ``"full": True``, which are marked ``full`` in any case).
     """
     entries = [
         pytest.param(
-            c, id=c["id"], marks=() if quick is None or c["id"] in quick else pytest.mark.full
+            c,
+            id=c["id"],
+            marks=pytest.mark.full
+            if c.get("full") or (quick is not None and c["id"] not in quick)
+            else (),
         )
         for c in configs
     ]

@@ -94,6 +94,7 @@ __all__ = [
     "waves_file",
 ]
 
+
 #: Completion stamp of a build directory (written last; see :func:`prepare_build_dir`).
 BUILD_STAMP = ".build-complete"
 

@@ -46,6 +46,7 @@ _ENGINE_KEYS = (
     "register_terms",
     "register_every",
     "accumulate",
+    "weight_terms",
 )
 
 # The reviewed configuration list. "out" is (kind, bits, signed); "offset_adj" moves the
@@ -55,7 +56,8 @@ _ENGINE_KEYS = (
 # activations (signed, unsigned), weight bases 2 and sqrt2, log and linear outputs (signed,
 # unsigned, rounding right shift, left shift, raw), ReLU on and off, a saturating
 # accumulator, pipelined trees, depth/dots 1 (constant memories) and > 1, the weight port,
-# constant weights compiled to wiring.
+# constant weights compiled to wiring, two-term weights. Entries with "full" run in
+# make test-full only (-m full).
 LAYER_CONFIGS = [
     dict(id="n1_p1_a8_w4_log4", lanes=1, pes=1, act_bits=8, weight_bits=4, max_beats=16,
          depth=3, dots=3, relu=True, out=("log", 4, False), offset_adj=0),
@@ -82,6 +84,10 @@ LAYER_CONFIGS = [
     dict(id="n6_p3_a8_w4_const_re1", lanes=6, pes=3, act_bits=8, weight_bits=4,
          max_beats=16, register_every=1, depth=1, dots=2, relu=True, out=("linear", 8, True),
          shift=4, const_weights=True),
+    # Two-term weights (two shifters per lane) loaded through the weight port; make test-full.
+    dict(id="n4_p2_a8_w5_twoterm_wport", lanes=4, pes=2, act_bits=8, weight_bits=5,
+         weight_terms=2, max_beats=16, depth=3, dots=2, relu=False, out=("linear", 12, True),
+         shift=5, weight_port=True, full=True),
 ]  # fmt: skip
 
 
@@ -190,6 +196,7 @@ def test_layer_config_coverage():
     assert any(c.get("weight_port") and c["depth"] == 1 for c in LAYER_CONFIGS)
     assert any(c.get("weight_port") and c["depth"] > 1 for c in LAYER_CONFIGS)
     assert any(c.get("const_weights") for c in LAYER_CONFIGS)
+    assert {1, 2} <= {c.engine.weight_terms for c in cfgs}
 
 
 def test_layer_contents_are_seeded():

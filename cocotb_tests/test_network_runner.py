@@ -24,7 +24,7 @@ from __future__ import annotations
 import cases
 import support
 
-from tests.support.networks import cnn8_c2
+from tests.support.networks import cnn8_c2, cnn8_c2_twoterm
 
 #: The cocotb module test_network.py and its tests (test_random counted per traffic variant).
 BENCH = cases.Bench("logdot_network", "test_network", "LOGDOT_NETWORK_MANIFEST", expected_tests=7)
@@ -36,6 +36,9 @@ RANDOM_IMAGES = 6
 # dot product, a strided convolution, pooling, the flatten feeder, a signed raw linear output.
 NETWORK_CONFIGS = [
     dict(id="cnn8_c2_tiled", network=cnn8_c2, fold={0: (18, 2), 2: (9, 2), 4: (8, 2)}),
+    # Two-term weights with linear activations (make test-full).
+    dict(id="cnn8_c2_twoterm", network=cnn8_c2_twoterm, fold={0: (18, 2), 2: (9, 2), 4: (8, 2)},
+         full=True),
 ]  # fmt: skip
 
 
@@ -86,3 +89,4 @@ def test_network_config_coverage():
     mapped = [m for n, c in zip(nets, NETWORK_CONFIGS, strict=True) for m in n.mapped(c["fold"])]
     assert any(m is not None and m.tiles > 1 for m in mapped)
     assert any(m is not None and m.beats > 1 for m in mapped)
+    assert {"log", "twoterm"} <= {layer.spec.weight_format for n in nets for layer in n.engines}

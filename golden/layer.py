@@ -41,7 +41,8 @@ from dataclasses import dataclass
 import torch
 
 from .engine import dot as engine_dot
-from .formats import EngineConfig, check_bool, check_int
+from .formats import EngineConfig, check_bool, check_int, twoterm_fields
+from .linear_engine import LinearConfig
 from .requant import MAX_Z_BITS, Requant
 
 __all__ = [
@@ -179,6 +180,26 @@ class LayerConfig:
         the top bit of that field.
         """
         return lane * self.engine.weight_bits
+
+    @property
+    def weight_code_layout(self):
+        """Sub-fields of one weight lane's ``weight_bits``-bit field, ``{name: (lsb, width)}``
+        with ``lsb`` counted from the field's lowest bit (add :meth:`weight_lsb`).
+
+        Every weight has ``"sign"`` (the top bit). Single-term log weights: ``"code"`` (the
+        log magnitude code, 0 = zero). Two-term weights (``engine.weight_terms == 2``,
+        :mod:`logdot.golden.twoterm`): ``"first_code"`` (``c``, ``B1`` bits, 0 = zero) above
+        ``"second_offset"`` (``j``, ``B2`` bits, 0 = no second term). Linear (multiplier
+        baseline) weights: ``"value"``, the whole field in two's complement, sign included.
+        """
+        eng = self.engine
+        wb = eng.weight_bits
+        if isinstance(eng, LinearConfig):  # the multiplier baseline
+            return {"value": (0, wb)}
+        if eng.weight_terms == 2:
+            b1, b2 = twoterm_fields(wb)
+            return {"sign": (wb - 1, 1), "first_code": (b2, b1), "second_offset": (0, b2)}
+        return {"sign": (wb - 1, 1), "code": (0, wb - 1)}
 
     def pack_weight_word(self, codes):
         """One weight-memory word (an integer) of the ``lanes`` raw weight codes ``codes``.

@@ -42,6 +42,7 @@ from torch.nn import functional as F
 from .engine import dot as engine_dot
 from .formats import (
     LIMITS,
+    TWOTERM_BITS,
     EngineConfig,
     check_bool,
     check_choice,
@@ -64,9 +65,10 @@ __all__ = [
 ]
 
 SPEC_SCHEMA = "logdot.layer_spec/1"
-#: Weight formats of a :class:`LayerSpec`: log codes (the logdot engine) or two's-complement
-#: integers (the multiplier baseline).
-WEIGHT_FORMATS = ("log", "linear")
+#: Weight formats of a :class:`LayerSpec`: log codes (the logdot engine), two's-complement
+#: integers (the multiplier baseline), or two-term power-of-two codes (the logdot engine with
+#: ``weight_terms=2``, :mod:`logdot.golden.twoterm`).
+WEIGHT_FORMATS = ("log", "linear", "twoterm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,10 +104,13 @@ class LayerSpec:
         Convolution geometry (conv2d only).
     frac_bits : int or None
         Engine fraction bits in base sqrt(2).
-    weight_format : {"log", "linear"}
-        ``"log"`` (the logdot engine, default) or ``"linear"``: the multiplier baseline
+    weight_format : {"log", "linear", "twoterm"}
+        ``"log"`` (the logdot engine, default), ``"linear"``: the multiplier baseline
         (:class:`logdot.golden.linear_engine.LinearConfig`), two's-complement weights
-        multiplied in LUTs; it needs linear activations and no ``frac_bits``.
+        multiplied in LUTs, or ``"twoterm"``: two-term power-of-two weights (raw fields of
+        :mod:`logdot.golden.twoterm`, FSR ``weight_fsr``; the engine with ``weight_terms=2``,
+        two shifters per lane). Both need linear activations, ``weight_base`` 2 and no
+        ``frac_bits``; two-term weights need ``weight_bits >= 3``.
     """
 
     kind: str
@@ -146,17 +151,20 @@ class LayerSpec:
         w = as_codes(w, "weight_codes", tuple(w.shape), 0, (1 << self.weight_bits) - 1)
         object.__setattr__(self, "weight_codes", w)
         check_choice(self.act_format, "act_format", ("log", "linear"))
-        if self.weight_format == "linear":
+        if self.weight_format != "log":
+            what = {"linear": "linear weights", "twoterm": "two-term weights"}[self.weight_format]
             if self.weight_base != 2 or self.frac_bits is not None:
                 raise ValueError(
-                    "linear weights need weight_base 2 and frac_bits None, not "
+                    f"{what} need weight_base 2 and frac_bits None, not "
                     f"{self.weight_base!r} and {self.frac_bits!r}"
                 )
             if self.act_format != "linear":
+                how = "the multiplier baseline" if self.weight_format == "linear" else "two shifts"
                 raise ValueError(
-                    "linear weights (the multiplier baseline) need linear activations, not "
-                    f"act_format {self.act_format!r}"
+                    f"{what} ({how}) need linear activations, not act_format {self.act_format!r}"
                 )
+        if self.weight_format == "twoterm":
+            check_int(self.weight_bits, "weight_bits", *TWOTERM_BITS)
         check_bool(self.act_signed, "act_signed")
         check_int(self.act_scale, "act_scale", *LIMITS["fsr"])
         if self.bias is not None:
@@ -206,6 +214,7 @@ class LayerSpec:
         state's fraction bits; ``None``: the default 8) instead of the spec's.
         """
         cls = LinearConfig if self.weight_format == "linear" else EngineConfig
+        terms = {"weight_terms": 2} if self.weight_format == "twoterm" else {}
         return cls(
             lanes=lanes,
             act_bits=self.act_bits,
@@ -216,6 +225,7 @@ class LayerSpec:
             frac_bits=log_frac_bits if accumulate == "log" else self.frac_bits,
             max_beats=max_beats,
             accumulate=accumulate,
+            **terms,
             **pipeline,
         )
 
@@ -249,7 +259,8 @@ class LayerSpec:
             "frac_bits": self.frac_bits,
         }
         if self.weight_format != "log":
-            # Written only for linear weights: a log spec stays readable by older readers.
+            # Written only for linear and two-term weights: a log spec stays readable by older
+            # readers (which refuse the others by name).
             d["weight_format"] = self.weight_format
         return d
 

@@ -27,7 +27,10 @@ value at the real scale ``2**(output_scale_x2 / 2)`` when the last engine has no
 (the usual logits), else codes of its output format.
 
 The network file (:mod:`logdot.golden.network_file`) is a ``torch.save`` of a plain
-dict, schema ``logdot.network/1`` (loads with ``weights_only=True``): ``input_shape``,
+dict, schema ``logdot.network/1``, or ``logdot.network/2`` when a layer has two-term weights
+(its spec's ``weight_format`` is ``"twoterm"``; version 2 adds nothing else, so a reader of
+version 1 refuses such a file by its version, and version-1 files load unchanged) (loads with
+``weights_only=True``): ``input_shape``,
 ``input_format``, ``output_shape``, ``output_format``, ``output_scale_x2`` and ``layers``, each
 with ``type``, ``name``, ``source``, ``in_shape``, ``out_shape`` and, per type, ``spec`` (a
 layer spec dict), ``scale_x2`` and ``bias_int`` (engines) or ``kernel`` (pools). Everything
@@ -71,16 +74,33 @@ from .window import WindowGeometry
 __all__ = [
     "LAYER_TYPES",
     "NETWORK_SCHEMA",
+    "NETWORK_SCHEMA_TWOTERM",
+    "NETWORK_VERSIONS",
     "Format",
     "Network",
     "NetworkLayer",
     "encode_input",
     "max_pool_codes",
     "network_forward",
+    "network_schema",
 ]
 
 NETWORK_SCHEMA = "logdot.network/1"
 _SCHEMA_NAME, _VERSION = NETWORK_SCHEMA.rsplit("/", 1)
+#: The schema of a network with a two-term weight layer (what version 2 adds to version 1).
+NETWORK_SCHEMA_TWOTERM = f"{_SCHEMA_NAME}/2"
+#: Versions of the network file this logdot reads, oldest first.
+NETWORK_VERSIONS = (_VERSION, NETWORK_SCHEMA_TWOTERM.rsplit("/", 1)[1])
+
+
+def network_schema(layers):
+    """The schema a network file of ``layers`` is written with: :data:`NETWORK_SCHEMA_TWOTERM`
+    when an engine layer has two-term weights, else :data:`NETWORK_SCHEMA` (so a network
+    without them writes the same file as before two-term weights existed)."""
+    twoterm = any(getattr(layer.spec, "weight_format", None) == "twoterm" for layer in layers)
+    return NETWORK_SCHEMA_TWOTERM if twoterm else NETWORK_SCHEMA
+
+
 #: Layer types of a network.
 LAYER_TYPES = ("conv2d", "linear", "maxpool", "flatten")
 ENGINE_TYPES = ("conv2d", "linear")
@@ -572,7 +592,7 @@ class Network:
                 d["kernel"] = list(layer.kernel)
             layers.append(d)
         return {
-            "schema": NETWORK_SCHEMA,
+            "schema": network_schema(self.layers),
             "input_shape": list(self.input_shape),
             "input_format": self.input_format.to_dict(),
             "output_shape": list(self.output_shape),

@@ -1,5 +1,6 @@
 """The network file: ``torch.save`` of :meth:`logdot.golden.network.Network.to_dict`, schema
-``logdot.network/1``, written atomically and validated on load.
+``logdot.network/1`` (``logdot.network/2`` with a two-term weight layer,
+:func:`logdot.golden.network.network_schema`), written atomically and validated on load.
 
 :func:`load_network` checks the schema and version, every key and type, every shape and range
 (through :class:`~logdot.golden.network.Network` and
@@ -26,14 +27,15 @@ import torch
 from .mapping import LayerSpec
 from .network import (
     _SCHEMA_NAME,
-    _VERSION,
     ENGINE_TYPES,
     LAYER_TYPES,
     NETWORK_SCHEMA,
+    NETWORK_VERSIONS,
     Format,
     Network,
     NetworkLayer,
     _shape,
+    network_schema,
 )
 
 __all__ = ["load_network", "network_from_dict", "save_network"]
@@ -59,9 +61,10 @@ def _check_schema(d):
             f"not a logdot network file (schema {schema!r}, expected {NETWORK_SCHEMA!r})"
         )
     ver = schema.rsplit("/", 1)[1]
-    if ver != _VERSION:
+    if ver not in NETWORK_VERSIONS:
         raise ValueError(
-            f"unsupported network file version {ver!r} (this logdot reads version {_VERSION})"
+            f"unsupported network file version {ver!r} (this logdot reads versions "
+            f"{', '.join(NETWORK_VERSIONS)})"
         )
     missing, extra = _TOP_KEYS - set(d), set(d) - _TOP_KEYS
     if missing or extra:
@@ -106,6 +109,12 @@ def network_from_dict(cls, d):
                 spec=spec,
                 kernel=kernel,
             )
+        )
+    want_schema = network_schema(layers)
+    if d["schema"] != want_schema:
+        raise ValueError(
+            f"schema {d['schema']!r} != {want_schema!r}: version 2 is the network file with "
+            "two-term weight layers, version 1 the one without"
         )
     try:
         net = cls(input_shape=input_shape, layers=tuple(layers))

@@ -27,6 +27,10 @@ from .mapping import LayerSpec
 __all__ = ["load_spec", "save_spec", "spec_from_module"]
 
 
+#: Quantizer formats of the weights that are not log codes -> LayerSpec weight formats.
+_WEIGHT_FORMATS = {"linear": "linear", "twoterm": "twoterm"}
+
+
 def _quantizer_log_format(q, what):
     if q.format == "log2":
         return "log"
@@ -43,8 +47,10 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
     Parameters
     ----------
     module : logdot.golden.nn.LogConv2d or logdot.golden.nn.LogLinear
-        Weights quantized to ``log2`` or ``logsqrt2`` (the logdot engine) or ``linear``
-        (two's complement: the multiplier baseline, which needs ``linear`` inputs); input
+        Weights quantized to ``log2`` or ``logsqrt2`` (the logdot engine), ``twoterm``
+        (two-term power-of-two weights: the engine with two shifters per lane) or ``linear``
+        (two's complement: the multiplier baseline); ``twoterm`` and ``linear`` need
+        ``linear`` inputs; input
         quantized to ``log2`` (base-2 log activations) or ``linear``; calibrated (eval mode).
     relu : bool
         Whether a ReLU follows the layer.
@@ -59,9 +65,10 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
     if not isinstance(module, gnn.LogConv2d | gnn.LogLinear):
         raise TypeError(f"module must be a logdot.golden.nn.LogConv2d or LogLinear, not {module!r}")
     wq, aq = module.weight_quant, module.input_quant
-    if not (wq.is_log or wq.format == "linear"):
+    if not (wq.is_log or wq.format in _WEIGHT_FORMATS):
         raise ValueError(
-            f"weights must be quantized to 'log2', 'logsqrt2' or 'linear', not {wq.format!r}"
+            "weights must be quantized to 'log2', 'logsqrt2', 'twoterm' or 'linear', not "
+            f"{wq.format!r}"
         )
     act_format = _quantizer_log_format(aq, "the input")
     if not bool(aq.has_scale):
@@ -99,7 +106,7 @@ def spec_from_module(module, *, relu, next_quant=None, out_bits=None, frac_bits=
         stride=tuple(module.stride) if conv else (1, 1),
         padding=tuple(module.padding) if conv else (0, 0),
         frac_bits=frac_bits if wq.base == "sqrt2" else None,
-        weight_format="linear" if wq.format == "linear" else "log",
+        weight_format=_WEIGHT_FORMATS.get(wq.format, "log"),
     )
     return spec
 

@@ -7,7 +7,8 @@ top in simulation), so it stays at the top of tests/ beside ``tests/test_fuzz.py
 * **Valid networks**: a random chain (convolutions of random kernel, stride, padding and
   channels, each with or without ReLU and a 2x2 max pool; then a feature map out, or a
   flatten and one or two linear layers), random image size and channels, random weight and
-  activation formats (log2 / log-sqrt2 weights, log2 / linear activations, 3-5 bits), random
+  activation formats (log2 / log-sqrt2 / two-term weights, log2 / linear activations, linear
+  with two-term weights, 3-5 bits), random
   folding (``lanes`` x ``pes`` of any engine layer, or the automatic one), quantized by
   :func:`logdot.golden.nn.quantize_model` and exported by
   :func:`logdot.golden.network_torch.export_network`, built as
@@ -92,10 +93,14 @@ def network_recipes(draw, *, max_side=7, max_channels=3):
             features = out
             if j < n_linear - 1 and draw(st.booleans()):
                 modules.append(("relu", {}))
+    weight_format = draw(st.sampled_from(["log2", "logsqrt2", "twoterm"]))
     quant = dict(
-        weight_format=draw(st.sampled_from(["log2", "logsqrt2"])),
+        weight_format=weight_format,
         weight_bits=draw(st.integers(3, 5)),
-        act_format=draw(st.sampled_from(["log2", "linear"])),
+        # two-term weights need linear activations (two shifts of a linear value)
+        act_format="linear"
+        if weight_format == "twoterm"
+        else draw(st.sampled_from(["log2", "linear"])),
         act_bits=draw(st.integers(3, 4)),
     )
     engines = sum(kind in ("conv", "linear") for kind, _ in modules)

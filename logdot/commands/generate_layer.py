@@ -221,6 +221,11 @@ def _check_const_weights(cfg, args):
     """Refuse ``--const-weights`` where the weights cannot be wiring (one line, the flags)."""
     if args.weight_port:
         raise CliError("--const-weights and --weight-port exclude each other")
+    if cfg.engine.weight_terms != 1:
+        raise CliError(
+            f"--const-weights needs single-term weights; the layer in {args.weights} has "
+            "two-term weights"
+        )
     if cfg.engine.act_format != "linear":
         raise CliError(
             f"--const-weights needs linear activations; the layer in {args.weights} has "

@@ -28,11 +28,14 @@ Manifest schema (``"schema": "logdot.layer/2"``; keys are stable, no value twice
     weights         {"memories": pes, "storage" ("memory", "registers", "constants", or
                     "wiring": compiled into the adder trees, const_weights), "ram_style",
                     "ram_style_requested", "depth", "word_bits", "lanes": [{"lane", "lsb",
-                    "width", "sign_bit"}], "program",
+                    "width", "sign_bit"}], "format" ("log", "twoterm" or "linear"),
+                    "code_fields": {name: {"lsb", "width"}} inside each lane's field
+                    (LayerConfig.weight_code_layout), "program",
                     "words": [[hex word of PE p, ...] per address], "load_port": null or
                     {"order", "tlast", "ready"}}
     bias            {"bits", "program", "values": [[int per PE] per dot]}
-    mapping         null, or the trained layer it computes: kind, shapes, tiling, scales
+    mapping         null, or the trained layer it computes: kind, shapes, tiling, weight_format
+                    (the layer spec's: "log", "linear" or "twoterm"), scales
                     (result_scale_log2 and result_scale: the real value of one engine result
                     LSB, before bias and requantization)
     tools           {"logdot", "amaranth", "python"}
@@ -106,8 +109,8 @@ def _banner(layer, name, weight_port, axi_names=False):
             f"{name}: logdot layer engine (generated, do not edit): {cfg.pes} PEs x "
             f"{e.lanes} lanes, weights and biases baked in.",
             f"Activations {e.act_bits}-bit {e.act_format}"
-            f"{'' if e.act_signed else ' unsigned'}, weights {e.weight_bits}-bit log base "
-            f"{e.weight_base}; weight program depth {cfg.depth}, bias program {cfg.dots}; "
+            f"{'' if e.act_signed else ' unsigned'}, weights {_weight_words(cfg)}; "
+            f"weight program depth {cfg.depth}, bias program {cfg.dots}; "
             f"ReLU {'on' if cfg.relu else 'off'}; output {rq.kind} {rq.out_bits} bits.",
             f"Latency {layer_latency(cfg)} cycles; s_axis_tdata {8 * cfg.in_bytes} bits, "
             f"m_axis_tdata {8 * cfg.out_bytes} bits"
@@ -188,6 +191,24 @@ def _storage(cfg, weight_port, ram_style, const_weights=False):
     return "memory", ram_style
 
 
+def _weight_format(cfg):
+    """``"log"``, ``"twoterm"`` or ``"linear"``: the weights' format (as a layer spec's)."""
+    if "value" in cfg.weight_code_layout:
+        return "linear"
+    return "twoterm" if cfg.engine.weight_terms == 2 else "log"
+
+
+def _weight_words(cfg):
+    """The banner's description of the weights."""
+    e = cfg.engine
+    fmt = _weight_format(cfg)
+    if fmt == "twoterm":
+        return f"{e.weight_bits}-bit two-term power-of-two"
+    if fmt == "linear":
+        return f"{e.weight_bits}-bit two's-complement"
+    return f"{e.weight_bits}-bit log base {e.weight_base}"
+
+
 def _mapping(mapped):
     if mapped is None:
         return None
@@ -202,6 +223,7 @@ def _mapping(mapped):
         "padding": list(s.padding),
         "beats_per_dot": mapped.beats,
         "tiles": mapped.tiles,
+        "weight_format": s.weight_format,
         "weight_fsr": s.weight_fsr,
         "act_scale": s.act_scale,
         "result_scale_log2": _half_int(mapped.scale_x2),
@@ -289,6 +311,10 @@ def layer_manifest(layer, **options):
             "depth": cfg.depth,
             "word_bits": cfg.word_bits,
             "lanes": common.bit_fields(e.lanes, cfg.weight_lsb, e.weight_bits, sign_bit=True),
+            "format": _weight_format(cfg),
+            "code_fields": {
+                k: {"lsb": lsb, "width": w} for k, (lsb, w) in cfg.weight_code_layout.items()
+            },
             "program": "input beat j (counted from reset) uses word j mod depth of every PE",
             "words": [[f"{w:0{hexd}x}" for w in row] for row in layer.weight_words()],
             "load_port": (

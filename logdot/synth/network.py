@@ -72,11 +72,15 @@ _OVER_FULL = re.compile(r"Info:\s+\w+:\s+\d+/\s*\d+\s+(1\d\d|[2-9]\d\d)%")
 
 
 def network_label(net):
-    """``"log"`` when every engine layer has log weights, else ``"linear<W>"`` (the widest
-    two's-complement weight): the prefix of the target folders and the report's label."""
+    """``"log"`` when every engine layer has log weights, ``"linear<W>"`` with linear weights
+    (the widest two's-complement weight), else ``"twoterm<W>"`` with two-term weights (the
+    widest): the prefix of the target folders and the report's label."""
     specs = [layer.spec for layer in net.engines]
     linear = [s.weight_bits for s in specs if s.weight_format == "linear"]
-    return f"linear{max(linear)}" if linear else "log"
+    twoterm = [s.weight_bits for s in specs if s.weight_format == "twoterm"]
+    if linear:
+        return f"linear{max(linear)}"
+    return f"twoterm{max(twoterm)}" if twoterm else "log"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import re
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from logdot.golden.engine import dot
 from logdot.golden.linear_engine import LinearConfig, linear_dot
@@ -17,6 +16,7 @@ from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.network import encode_input, max_abs_result, network_forward
 from logdot.golden.network_file import load_network, save_network
 from logdot.golden.network_torch import predict, predict_outputs
+from tests.support.layers import integer_layer, layer_by_layer
 from tests.support.networks import linear_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -56,6 +56,13 @@ def _spec(**kw):
         ({"weight_base": "sqrt2"},
          "linear weights need weight_base 2 and frac_bits None, not 'sqrt2' and None"),
         ({"weight_format": "float"}, "weight_format must be one of"),
+        # two-term weights (tests/golden/test_twoterm_network.py) are validated the same way
+        ({"weight_format": "twoterm", "act_format": "log", "act_scale": 2, "act_bits": 4},
+         "two-term weights (two shifts) need linear activations, not act_format 'log'"),
+        ({"weight_format": "twoterm", "weight_base": "sqrt2"},
+         "two-term weights need weight_base 2 and frac_bits None, not 'sqrt2' and None"),
+        ({"weight_format": "twoterm", "weight_bits": 2, "weight_codes": torch.tensor([[1, 2]])},
+         "weight_bits must be an integer in [3, 8], not 2"),
     ],
 )  # fmt: skip
 def test_linear_spec_is_validated(kw, msg):
@@ -135,21 +142,9 @@ def test_max_abs_result_bounds_every_linear_result(seed):
 
 
 def _reference_layer(ml, x):
-    """A mapped layer's outputs from the spec alone: the integer convolution (float64, exact
-    for these sizes) or matrix product of the signed weights, the integer bias, ReLU and the
-    engine's requantizer."""
-    spec = ml.spec
-    w = _signed(spec.weight_codes, spec.weight_bits).to(torch.float64)
-    xf = torch.as_tensor(x).to(torch.float64)
-    if spec.kind == "conv2d":
-        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
-        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
-    else:
-        z = xf @ w.T + ml.bias_int.to(torch.float64)
-    z = z.round().to(torch.int64)
-    if spec.relu:
-        z = z.clamp(min=0)
-    return ml.config.requant(z)
+    """A mapped layer's outputs from the spec alone: the integer layer of the signed weights
+    (:func:`tests.support.layers.integer_layer`)."""
+    return integer_layer(ml, x, _signed(ml.spec.weight_codes, ml.spec.weight_bits))
 
 
 @pytest.mark.parametrize("weight_bits", [8, 5])
@@ -157,20 +152,13 @@ def test_every_layer_of_a_linear_network_is_the_integer_reference(weight_bits, s
     net, _ = linear_cnn(seed % 3, weight_bits=weight_bits)
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 64, (5, *net.input_shape), generator=g)
+
+    def reference(layer, ml, y):
+        assert isinstance(ml.config.engine, LinearConfig)
+        return _reference_layer(ml, y)
+
     for fold in ({0: (3, 2), 2: (9, 2), 4: (5, 2)}, {0: (9, 3), 2: (27, 4), 4: (16, 3)}):
-        y = x
-        for layer, ml in zip(net.layers, net.mapped(fold), strict=True):
-            if layer.type == "maxpool":
-                y = F.max_pool2d(y.to(torch.float64), layer.kernel).to(torch.int64)
-            elif layer.type == "flatten":
-                y = y.reshape(len(y), -1)
-            else:
-                assert isinstance(ml.config.engine, LinearConfig)
-                want = _reference_layer(ml, y)
-                got = ml.forward(y)
-                assert torch.equal(got, want), (layer.name, fold)
-                y = got
-        assert torch.equal(y, network_forward(net, x, fold=fold))
+        layer_by_layer(net, x, fold, reference)
 
 
 def test_linear_network_file_round_trip_and_damage(tmp_path):

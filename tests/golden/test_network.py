@@ -416,7 +416,8 @@ EXPORT_ERRORS = [
     (lambda: _q(nn.Conv2d(1, 2, 3), calib=False),
      "layer 0 (Conv2d): the input quantizer is not calibrated (logdot.golden.nn.calibrate)"),
     (lambda: quantize_model(nn.Sequential(nn.Conv2d(1, 2, 3)), calib_data=torch.rand(2, 1, 6, 6)),
-     "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2' or 'linear', not 'float'"),
+     "layer 0 (Conv2d): weights must be quantized to 'log2', 'logsqrt2', 'twoterm' or 'linear', "
+     "not 'float'"),
     (lambda: _q(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()),
      "layer 1 (ReLU): a ReLU must follow a Conv2d or Linear"),
     (lambda: _q(nn.MaxPool2d(2), nn.Flatten()), "the model has no Conv2d or Linear layer"),

@@ -105,8 +105,13 @@ TAMPER = [
         "not a logdot network file (schema 'logdot.layer_spec/1'",
     ),
     (
+        _set(["schema"], "logdot.network/3"),
+        "unsupported network file version '3' (this logdot reads versions 1, 2)",
+    ),
+    (
+        # version 2 is the file with two-term weight layers; this network has none
         _set(["schema"], "logdot.network/2"),
-        "unsupported network file version '2' (this logdot reads version 1)",
+        "schema 'logdot.network/2' != 'logdot.network/1': version 2 is the network file",
     ),
     (lambda d: d.pop("layers"), "network file keys: missing ['layers'], unknown []"),
     (

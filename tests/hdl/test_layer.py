@@ -84,3 +84,27 @@ def test_weight_memory_is_block_ram_on_ice40(tmp_path, seed):
         assert re.search(rf"mapping memory lay\.engine\.weights{p} via \$__ICE40_RAM4K_", log)
     counts = re.findall(r"^\s+(\d+)\s+SB_RAM40_4K\s*$", log, re.MULTILINE)
     assert counts and int(counts[-1]) == layer.config.pes, counts
+
+
+@pytest.mark.parametrize(("depth", "dots"), [(3, 2), pytest.param(1, 1, marks=pytest.mark.full)])
+def test_twoterm_layer_matches_golden_and_a_wrong_golden_is_caught(seed, depth, dots):
+    """Two-term weights (the engine's TwoTermLane in every PE, through logdot.hdl.pe): output
+    words and tlast under idles and back-pressure equal the golden layer; one wrong golden
+    word is caught by the same comparison."""
+    layer = small_layer(seed, depth=depth, dots=dots, act_format="linear", weight_terms=2)
+    cfg = layer.config
+    assert cfg.engine.weight_terms == 2
+    rng = random.Random(seed)
+    n = 19
+    lo, hi = cfg.engine.act_range
+    acts = torch.randint(lo, hi + 1, (n, cfg.lanes), generator=torch.Generator().manual_seed(seed))
+    last = [rng.random() < 0.5 for _ in range(n - 1)] + [True]
+    words = pack_outputs(cfg, layer.run(acts, torch.tensor(last)))
+    expected = list(zip(words, output_tlast(cfg, len(words)), strict=True))
+    got = drive_layer(LogLayerTop(layer=layer), acts.tolist(), last, rng=rng, idle=0.3,
+                      backpressure=0.4)  # fmt: skip
+    assert got == expected
+    assert len({w for w, _ in got}) > 1  # not a constant output
+    wrong = list(expected)
+    wrong[len(wrong) // 2] = (wrong[len(wrong) // 2][0] ^ 1, wrong[len(wrong) // 2][1])
+    assert got != wrong

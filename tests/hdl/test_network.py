@@ -1,6 +1,7 @@
 """The network top in Amaranth's simulator against the golden stream model, bit for bit.
 
-Small networks (an 8x8 CNN: conv 3x3 + ReLU + pool 2 + strided conv + flatten + linear; a
+Small networks (an 8x8 CNN: conv 3x3 + ReLU + pool 2 + strided conv + flatten + linear, also
+with two-term weights and linear activations; a
 two-layer MLP whose first stage is the flatten feeder; a conv + pool whose output is a feature
 map) with random weights from quantized torch models: random images back to back with random
 idles and back-pressure, short and long frames, reset in mid-image, a deliberately wrong
@@ -25,6 +26,7 @@ from tests.support.networks import (
     random_images,
     rect_net,
     small_cnn,
+    twoterm_cnn,
 )
 from tests.support.stream import drive_network
 
@@ -42,8 +44,9 @@ FAST = {0: (9, 3), 2: (5, 1), 4: (1, 1)}  # logdot.generators.network.resolve_fo
         (mlp, {1: (4, 2), 2: (2, 1)}),
         (conv_pool, {0: (5, 1)}),
         (rect_net, {0: (3, 2), 2: (2, 3), 4: (12, 2)}),
+        pytest.param(lambda s: twoterm_cnn(s)[0], TILED_FOLD, marks=pytest.mark.full),
     ],
-    ids=["cnn", "mlp", "conv-pool", "rect"],
+    ids=["cnn", "mlp", "conv-pool", "rect", "twoterm"],
 )
 def test_random_images_with_idles_and_back_pressure_are_exact(make, fold, seed):
     net = make(seed % 4)

@@ -12,11 +12,14 @@ from logdot.golden.mapping import LayerSpec
 from logdot.golden.nn import quantize_model
 from logdot.golden.quant import linear_dequant, log_dequant
 from logdot.golden.requant import Requant
+from logdot.golden.twoterm_quant import twoterm_dequant
 
 __all__ = [
     "all_inputs",
     "dequant_acts",
     "float_layer",
+    "integer_layer",
+    "layer_by_layer",
     "quantize_log2",
     "random_conv_spec",
     "random_input",
@@ -58,8 +61,10 @@ def quantize_log2(model, calib_data, *, act_signed=False):
 
 def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",
                      base=2, relu=True, out_kind="log", out_scale=2, bias=True, wbits=4,
-                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1):  # fmt: skip
-    """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer)."""
+                     abits=4, act_signed=False, kind="conv2d", weight_fsr=1,
+                     weight_format="log"):  # fmt: skip
+    """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer;
+    ``weight_format="twoterm"``: random two-term weight fields, which need ``act="linear"``)."""
     shape = (cout, cin, k, k) if kind == "conv2d" else (cout, cin)
     w = torch.randint(0, 1 << wbits, shape, generator=g)
     b = torch.randn(cout, generator=g, dtype=torch.float64) * 4 if bias else None
@@ -82,6 +87,7 @@ def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), ac
         stride=stride,
         padding=padding,
         frac_bits=6 if base == "sqrt2" else None,
+        weight_format=weight_format,
     )
 
 
@@ -105,20 +111,70 @@ def dequant_acts(spec, x):
 
 def float_layer(spec, x, bias_real):
     """Exact float64 layer output (before ReLU) from the dequantized codes."""
-    w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
+    if spec.weight_format == "twoterm":
+        w = twoterm_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr)
+    else:
+        w = log_dequant(spec.weight_codes, spec.weight_bits, spec.weight_fsr, base=spec.weight_base)
     a = dequant_acts(spec, x)
     if spec.kind == "linear":
         return F.linear(a, w, bias_real)
     return F.conv2d(a, w, bias_real, stride=spec.stride, padding=spec.padding)
 
 
-def small_layer(seed, *, depth=3, dots=2, act_format="log", accumulate="exact", fsr=9):
+def integer_layer(ml, x, w):
+    """A mapped layer's outputs from integer weight values ``w`` (shaped like the spec's
+    codes): the integer convolution or matrix product (float64, exact for these sizes), the
+    integer bias, ReLU and the engine's requantizer."""
+    spec = ml.spec
+    w = torch.as_tensor(w).to(torch.float64)
+    xf = torch.as_tensor(x).to(torch.float64)
+    if spec.kind == "conv2d":
+        z = F.conv2d(xf, w, stride=spec.stride, padding=spec.padding)
+        z = z + ml.bias_int.to(torch.float64).reshape(1, -1, 1, 1)
+    else:
+        z = xf @ w.T + ml.bias_int.to(torch.float64)
+    z = z.round().to(torch.int64)
+    if spec.relu:
+        z = z.clamp(min=0)
+    return ml.config.requant(z)
+
+
+def layer_by_layer(net, x, fold, reference):
+    """Run network ``net`` (folding ``fold``) on input codes ``x`` layer by layer: pools and
+    flattens directly, every engine layer through its golden layer, asserted equal to
+    ``reference(layer, mapped_layer, inputs)``; then assert the end equals
+    :func:`logdot.golden.network.network_forward`."""
+    from logdot.golden.network import network_forward
+
+    y = x
+    for layer, ml in zip(net.layers, net.mapped(fold), strict=True):
+        if layer.type == "maxpool":
+            y = F.max_pool2d(y.to(torch.float64), layer.kernel).to(torch.int64)
+        elif layer.type == "flatten":
+            y = y.reshape(len(y), -1)
+        else:
+            got = ml.forward(y)
+            assert torch.equal(got, reference(layer, ml, y)), (layer.name, fold)
+            y = got
+    assert torch.equal(y, network_forward(net, x, fold=fold))
+
+
+def small_layer(
+    seed, *, depth=3, dots=2, act_format="log", accumulate="exact", fsr=9, weight_terms=1
+):
     """A small random integer :class:`~logdot.golden.layer.Layer` (3 lanes x 2 PEs, ReLU,
-    log output at ``fsr``; ``accumulate="log"``: log-domain accumulation with ``F = 4``)."""
+    log output at ``fsr``; ``accumulate="log"``: log-domain accumulation with ``F = 4``;
+    ``weight_terms=2``: two-term weights, which need ``act_format="linear"``)."""
     g = torch.Generator().manual_seed(seed)
     log = {"accumulate": "log", "frac_bits": 4} if accumulate == "log" else {}
     eng = EngineConfig(
-        lanes=3, act_bits=4, weight_bits=4, act_format=act_format, max_beats=8, **log
+        lanes=3,
+        act_bits=4,
+        weight_bits=4,
+        act_format=act_format,
+        max_beats=8,
+        weight_terms=weight_terms,
+        **log,
     )
     rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=fsr)
     cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)

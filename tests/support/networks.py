@@ -22,6 +22,7 @@ __all__ = [
     "board_net",
     "check_words",
     "cnn8_c2",
+    "cnn8_c2_twoterm",
     "conv_pool",
     "golden_words",
     "linear_cnn",
@@ -32,6 +33,7 @@ __all__ = [
     "small_cnn",
     "small_cnn_layers",
     "small_cnn_model",
+    "twoterm_cnn",
 ]
 
 #: A folding of :func:`small_cnn` with every stage tiled (window replay, gearbox, several
@@ -39,8 +41,18 @@ __all__ = [
 TILED_FOLD = {0: (3, 2), 2: (9, 2), 4: (5, 2)}
 
 
-def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bits=4):
-    """Quantize ``nn.Sequential(*make_layers())`` (log2 weights and activations), export it.
+def quantized_network(
+    make_layers,
+    input_shape,
+    *,
+    seed=0,
+    act_bits=4,
+    weight_bits=4,
+    weight_format="log2",
+    act_format="log2",
+):
+    """Quantize ``nn.Sequential(*make_layers())`` (log2 weights and activations unless told
+    otherwise), export it.
 
     Parameters
     ----------
@@ -52,7 +64,9 @@ def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bi
     seed : int
         Seeds the modules' initial weights and the calibration batch.
     act_bits, weight_bits : int
-        Widths of the log activation and weight codes.
+        Widths of the activation and weight codes.
+    weight_format, act_format : str
+        Formats of :func:`logdot.golden.nn.quantize_model`.
 
     Returns
     -------
@@ -62,9 +76,9 @@ def quantized_network(make_layers, input_shape, *, seed=0, act_bits=4, weight_bi
     model = nn.Sequential(*make_layers())
     q = quantize_model(
         model,
-        weight_format="log2",
+        weight_format=weight_format,
         weight_bits=weight_bits,
-        act_format="log2",
+        act_format=act_format,
         act_bits=act_bits,
         calib_data=torch.rand(8, *input_shape),
     )
@@ -85,6 +99,18 @@ def cnn8_c2(seed=0):
     return quantized_network(lambda: small_cnn_layers(2), (2, 8, 8), seed=seed)
 
 
+def cnn8_c2_twoterm(seed=0):
+    """:func:`cnn8_c2` with 5-bit two-term weights and 4-bit unsigned linear activations."""
+    return quantized_network(
+        lambda: small_cnn_layers(2),
+        (2, 8, 8),
+        seed=seed,
+        weight_format="twoterm",
+        weight_bits=5,
+        act_format="linear",
+    )
+
+
 def small_cnn_model(seed=0):
     """The float model of :func:`small_cnn` (seeded the same way)."""
     torch.manual_seed(seed)
@@ -95,17 +121,30 @@ def linear_cnn(seed=0, *, weight_bits=5, act_bits=6, path=None):
     """:func:`small_cnn_model` with linear two's-complement weights and unsigned linear
     activations (the multiplier baseline), calibrated on seeded random images, exported;
     ``(network, quantized model)``."""
+    return _small_cnn_linear_acts(seed, "linear", weight_bits, act_bits, path)
+
+
+def _small_cnn_linear_acts(seed, weight_format, weight_bits, act_bits, path):
+    """:func:`small_cnn_model` quantized with ``weight_format`` weights and unsigned linear
+    activations, calibrated on 16 seeded random images, exported; ``(network, model)``."""
     model = small_cnn_model(seed)
     g = torch.Generator().manual_seed(seed)
     q = quantize_model(
         model,
-        weight_format="linear",
+        weight_format=weight_format,
         weight_bits=weight_bits,
         act_format="linear",
         act_bits=act_bits,
         calib_data=torch.rand(16, 1, 8, 8, generator=g),
     )
     return export_network(q, (1, 8, 8), path), q
+
+
+def twoterm_cnn(seed=0, *, weight_bits=4, act_bits=4, path=None):
+    """:func:`small_cnn_model` with two-term power-of-two weights and unsigned linear
+    activations (the engine with two shifters per lane), calibrated on seeded random images,
+    exported (a ``logdot.network/2`` file when ``path``); ``(network, quantized model)``."""
+    return _small_cnn_linear_acts(seed, "twoterm", weight_bits, act_bits, path)
 
 
 def mlp(seed=0):
