@@ -28,6 +28,7 @@ __all__ = [
     "log_state_max",
     "normalize_base",
     "read_only",
+    "read_only_params",
     "signed_width",
     "sqrt2_constant",
     "unsigned_width",
@@ -124,6 +125,32 @@ def read_only(name, doc=None):
         Assigning to it raises :exc:`AttributeError`.
     """
     return property(operator.attrgetter(f"_{name}"), doc=doc)
+
+
+def read_only_params(*names):
+    """A class decorator adding one :func:`read_only` property per constructor parameter.
+
+    The parameters are documented once, in the class's ``Parameters`` section; each property's
+    docstring points there.
+
+    Parameters
+    ----------
+    *names : str
+        The parameter names; each value is stored as ``_<name>`` (set in ``__init__``).
+
+    Returns
+    -------
+    callable
+        Takes the class, sets the properties on it and returns it.
+    """
+
+    def decorate(cls):
+        for name in names:
+            doc = f"The ``{name}`` parameter (see :class:`{cls.__name__}`), read-only."
+            setattr(cls, name, read_only(name, doc))
+        return cls
+
+    return decorate
 
 
 def check_choice(value, name, choices):

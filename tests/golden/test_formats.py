@@ -15,6 +15,7 @@ from logdot.golden.formats import (
     check_int,
     normalize_base,
     read_only,
+    read_only_params,
     signed_width,
     sqrt2_constant,
     unsigned_width,
@@ -256,6 +257,21 @@ def test_read_only_property():
     with pytest.raises(AttributeError):
         t.size = 5
     assert t.size == 3
+
+
+def test_read_only_params_adds_one_property_per_name():
+    @read_only_params("size", "kind")
+    class Thing:
+        def __init__(self, size, kind):
+            self._size = size
+            self._kind = kind
+
+    t = Thing(3, "log")
+    assert (t.size, t.kind) == (3, "log")
+    assert Thing.kind.__doc__ == "The ``kind`` parameter (see :class:`Thing`), read-only."
+    with pytest.raises(AttributeError):
+        t.kind = "linear"
+    assert (t.size, t.kind) == (3, "log")
 
 
 def test_normalize_base():
