@@ -127,8 +127,8 @@ def read_only(name, doc=None):
     return property(operator.attrgetter(f"_{name}"), doc=doc)
 
 
-def read_only_params(*names):
-    """A class decorator adding one :func:`read_only` property per constructor parameter.
+def read_only_params(*names, of=None):
+    """A class decorator adding one read-only property per constructor parameter.
 
     The parameters are documented once, in the class's ``Parameters`` section; each property's
     docstring points there.
@@ -136,7 +136,12 @@ def read_only_params(*names):
     Parameters
     ----------
     *names : str
-        The parameter names; each value is stored as ``_<name>`` (set in ``__init__``).
+        The parameter names.
+    of : str or None
+        Where the values are: ``None``, each in the instance attribute ``_<name>`` (a
+        :func:`read_only` property, set in ``__init__``); else the name of the instance
+        attribute holding the configuration object whose attribute ``<name>`` it is (e.g.
+        ``"_config"``).
 
     Returns
     -------
@@ -147,7 +152,8 @@ def read_only_params(*names):
     def decorate(cls):
         for name in names:
             doc = f"The ``{name}`` parameter (see :class:`{cls.__name__}`), read-only."
-            setattr(cls, name, read_only(name, doc))
+            value = f"_{name}" if of is None else f"{of}.{name}"
+            setattr(cls, name, property(operator.attrgetter(value), doc=doc))
         return cls
 
     return decorate

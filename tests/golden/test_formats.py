@@ -274,6 +274,21 @@ def test_read_only_params_adds_one_property_per_name():
     assert (t.size, t.kind) == (3, "log")
 
 
+def test_read_only_params_of_a_configuration():
+    @read_only_params("lanes", "act_bits", of="_config")
+    class Engine:
+        def __init__(self, config):
+            self._config = config
+
+    cfg = EngineConfig(lanes=3, act_bits=6, weight_bits=3)
+    e = Engine(cfg)
+    assert (e.lanes, e.act_bits) == (3, 6)
+    assert Engine.lanes.__doc__ == "The ``lanes`` parameter (see :class:`Engine`), read-only."
+    with pytest.raises(AttributeError):
+        e.lanes = 4
+    assert e.lanes == 3
+
+
 def test_normalize_base():
     assert normalize_base(2) == 2 and normalize_base("2") == 2
     assert normalize_base("sqrt2") == "sqrt2"
