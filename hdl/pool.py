@@ -179,9 +179,13 @@ class MaxPool(wiring.Component):
         parts = []
         for c in range(self._channels):
             e, n = earlier[c * a :][:a], later[c * a :][:a]
-            parts.append(Mux(self._key(n) > self._key(e), n, e))
+            parts.append(Mux(self._later_wins(self._key(n), self._key(e)), n, e))
         m.d.comb += out.eq(Cat(*parts))
         return out
+
+    def _later_wins(self, later_key, earlier_key):
+        """The comparison of :meth:`_max`: whether the later code is kept (it is larger)."""
+        return later_key > earlier_key
 
     def elaborate(self, platform):
         kh, kw, w, h = self._kh, self._kw, self._width, self._height
