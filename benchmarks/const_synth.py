@@ -193,30 +193,28 @@ def main(argv=None):
     if args.only in (None, "vector"):
         for k, key in ((0, "vector, combinational"), (1, "vector, pipelined")):
             const = vector_const(k)
-            v = generate_verilog(const, name="cdot")
-            row = measure(
-                f"16-lane vector, const, {key.split(', ')[1]}",
-                v,
-                "cdot",
-                16,
-                8 * const.in_bytes,
-                8 * const.out_bytes,
-                build,
-                seeds,
+            stage = key.split(", ")[1]
+            designs = (
+                ("const", generate_verilog(const, name="cdot"), "cdot", key),
+                (
+                    "run-time engine + constant inputs",
+                    _runtime_wrapper(const, "rtdot"),
+                    "rtdot",
+                    None,
+                ),
             )
-            rows.append({**row, "key": key, "register_every": k})
-            rt = _runtime_wrapper(const, "rtdot")
-            row = measure(
-                f"16-lane vector, run-time engine + constant inputs, {key.split(', ')[1]}",
-                rt,
-                "rtdot",
-                16,
-                8 * const.in_bytes,
-                8 * const.out_bytes,
-                build,
-                seeds,
-            )
-            rows.append({**row, "key": None, "register_every": k})
+            for what, verilog, top, row_key in designs:
+                row = measure(
+                    f"16-lane vector, {what}, {stage}",
+                    verilog,
+                    top,
+                    16,
+                    8 * const.in_bytes,
+                    8 * const.out_bytes,
+                    build,
+                    seeds,
+                )
+                rows.append({**row, "key": row_key, "register_every": k})
     if args.only in (None, "layer"):
         layer = matrix_layer()
         cfg = layer.config

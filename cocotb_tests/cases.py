@@ -4,10 +4,11 @@ runners share above :func:`support.cosim`).
 Each runner (``test_runner.py``: engines, ``test_const_runner.py``: constant-weight engines,
 ``test_layer_runner.py``: layer engines, ``test_network_runner.py``: networks) keeps a list of
 configuration entries, each a dict with an ``"id"``, and a :class:`Bench` that names its cocotb
-module; :func:`cosim_cases` makes one test case per simulator and entry, :func:`run_case`
-generates, builds and co-simulates one (AssertionError with the report and the replay line
-when it fails), :func:`entry_seed` seeds an entry's random contents and :func:`check_ids`
-checks the list's ids.
+module; :func:`cosim_cases` makes one test case per simulator and entry (:func:`cosim_test`: the
+runner's whole co-simulation test), :func:`run_case` generates, builds and co-simulates one
+(AssertionError with the report and the replay line when it fails), :func:`entry_seed` seeds an
+entry's random contents, :func:`check_ids` checks the list's ids and :func:`reviewed` makes
+every entry's design.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import support
 
-__all__ = ["Bench", "check_ids", "cosim_cases", "entry_seed", "run_case"]
+__all__ = ["Bench", "check_ids", "cosim_cases", "cosim_test", "entry_seed", "reviewed", "run_case"]
 
 
 def entry_seed(kind, entry):
@@ -32,6 +33,13 @@ def check_ids(configs):
     """AssertionError unless every entry of a reviewed list has an id of its own."""
     ids = [c["id"] for c in configs]
     assert len(set(ids)) == len(ids), f"duplicate configuration ids: {sorted(ids)}"
+
+
+def reviewed(configs, make):
+    """:func:`check_ids`, then ``make(entry)`` for every entry of a reviewed list (a list; ``make``
+    raises on an invalid entry)."""
+    check_ids(configs)
+    return [make(c) for c in configs]
 
 
 def cosim_cases(configs, *, quick=None):
@@ -63,6 +71,31 @@ def cosim_cases(configs, *, quick=None):
         )
 
     return decorate
+
+
+def cosim_test(configs, run, *, quick=None):
+    """A runner's co-simulation test: ``run(sim, entry)`` for every case of :func:`cosim_cases`.
+
+    Parameters
+    ----------
+    configs, quick
+        As :func:`cosim_cases`.
+    run : callable
+        ``run(sim, entry)`` co-simulates one entry (AssertionError when it fails); its docstring
+        says what.
+
+    Returns
+    -------
+    callable
+        The test function; bind it to a ``test_*`` name of the runner module.
+    """
+
+    @cosim_cases(configs, quick=quick)
+    def test(sim, entry):
+        run(sim, entry)
+
+    test.__doc__ = f"Every reviewed entry on every simulator: {run.__doc__}"
+    return test
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def make_const(entry):
 
 
 def run_const_cosim(sim, entry):
-    """Generate, build and co-simulate one constant-weight configuration on one simulator."""
+    """Generate, build and co-simulate one constant-weight configuration on one simulator:
+    every output of the generated constant-weight engine equals the golden model."""
     from logdot.generators.const import write
 
     const = make_const(entry)
@@ -80,17 +81,13 @@ def run_const_cosim(sim, entry):
 QUICK_IDS = ("l16_da4ml_mb1", "l7_u6_w5_sqrt2_re2")
 
 
-@cases.cosim_cases(CONST_CONFIGS, quick=QUICK_IDS)
-def test_const_cosim(sim, entry):
-    """Every output of the generated constant-weight engine equals the golden model."""
-    run_const_cosim(sim, entry)
+test_const_cosim = cases.cosim_test(CONST_CONFIGS, run_const_cosim, quick=QUICK_IDS)
 
 
 def test_const_config_coverage():
     """The reviewed list covers what the constant engine offers, and every entry is valid."""
-    consts = [make_const(c) for c in CONST_CONFIGS]
+    consts = cases.reviewed(CONST_CONFIGS, make_const)
     cfgs = [c.config for c in consts]
-    cases.check_ids(CONST_CONFIGS)
     assert {2, "sqrt2"} <= {c.weight_base for c in cfgs}
     assert {True, False} <= {c.act_signed for c in cfgs}
     assert {0, 1} <= {c.register_every for c in cfgs}

@@ -139,7 +139,8 @@ def make_layer(entry):
 
 
 def run_layer_cosim(sim, entry):
-    """Generate, build and co-simulate one layer configuration on one simulator."""
+    """Generate, build and co-simulate one layer configuration on one simulator: every output
+    of the generated layer engine equals the golden model."""
     from logdot.generators.layer import write_layer
 
     layer = make_layer(entry)
@@ -163,16 +164,12 @@ def run_layer_cosim(sim, entry):
     )
 
 
-@cases.cosim_cases(LAYER_CONFIGS)
-def test_layer_cosim(sim, entry):
-    """Every output of the generated layer engine equals the golden model."""
-    run_layer_cosim(sim, entry)
+test_layer_cosim = cases.cosim_test(LAYER_CONFIGS, run_layer_cosim)
 
 
 def test_layer_config_coverage():
     """The reviewed list covers what the layer engine offers, and every entry is valid."""
-    cases.check_ids(LAYER_CONFIGS)
-    layers = [make_layer(c) for c in LAYER_CONFIGS]
+    layers = cases.reviewed(LAYER_CONFIGS, make_layer)
     cfgs = [lay.config for lay in layers]
     assert {1, 2, 3, 4, 5, 16} <= {c.lanes for c in cfgs}
     assert {1, 2, 3, 4} <= {c.pes for c in cfgs}

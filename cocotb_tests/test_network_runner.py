@@ -48,7 +48,8 @@ def make_network(entry):
 
 
 def run_network_cosim(sim, entry):
-    """Compile, build and co-simulate one network configuration on one simulator."""
+    """Compile, build and co-simulate one network configuration on one simulator: every
+    output of the compiled network top equals the golden stream model."""
     from logdot.generators.network import write_network
     from logdot.golden.network_file import save_network
 
@@ -71,16 +72,12 @@ def run_network_cosim(sim, entry):
     )
 
 
-@cases.cosim_cases(NETWORK_CONFIGS)
-def test_network_cosim(sim, entry):
-    """Every output of the compiled network top equals the golden stream model."""
-    run_network_cosim(sim, entry)
+test_network_cosim = cases.cosim_test(NETWORK_CONFIGS, run_network_cosim)
 
 
 def test_network_config_coverage():
     """The reviewed list covers what the brief asks of the small networks."""
-    cases.check_ids(NETWORK_CONFIGS)
-    nets = [make_network(c) for c in NETWORK_CONFIGS]
+    nets = cases.reviewed(NETWORK_CONFIGS, make_network)
     assert any(n.input_shape[0] >= 2 for n in nets)
     types = {layer.type for n in nets for layer in n.layers}
     assert {"conv2d", "maxpool", "flatten", "linear"} <= types

@@ -119,7 +119,8 @@ def engine_writer(config):
 
 
 def run_cosim(sim, entry, *, label=None):
-    """Generate, build and co-simulate one configuration on one simulator. Returns timings."""
+    """Generate, build and co-simulate one configuration on one simulator: every output of the
+    generated engine equals the golden model. Returns timings."""
     cid = entry["id"]
     config = EngineConfig(**config_params(entry))
     beats = entry.get("beats", {}).get(sim, MIN_RANDOM_BEATS)
@@ -138,10 +139,7 @@ def run_cosim(sim, entry, *, label=None):
     return result.timings
 
 
-@cases.cosim_cases(CONFIGS)
-def test_cosim(sim, entry):
-    """Every output of the generated engine equals the golden model (one config, one sim)."""
-    run_cosim(sim, entry)
+test_cosim = cases.cosim_test(CONFIGS, run_cosim)
 
 
 # -- the random sweep (make test-full) ---------------------------------------------------
@@ -199,8 +197,7 @@ def test_sweep(sim, index, testrun_uid):
 
 def test_config_list_coverage():
     """The reviewed list covers every required configuration, and every entry is valid."""
-    cases.check_ids(CONFIGS)
-    cfgs = [EngineConfig(**config_params(c)) for c in CONFIGS]
+    cfgs = cases.reviewed(CONFIGS, lambda c: EngineConfig(**config_params(c)))
     assert {1, 3, 16, 64} <= {c.lanes for c in cfgs}
     assert {4, 8, 16} <= {c.act_bits for c in cfgs}
     assert {2, 4, 6} <= {c.weight_bits for c in cfgs}

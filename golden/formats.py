@@ -66,6 +66,9 @@ from .limits import (
     read_only as read_only,
 )
 from .limits import (
+    read_only_params as read_only_params,
+)
+from .limits import (
     signed_width as signed_width,
 )
 from .limits import (

@@ -28,6 +28,7 @@ __all__ = [
     "log_state_max",
     "normalize_base",
     "read_only",
+    "read_only_params",
     "signed_width",
     "sqrt2_constant",
     "unsigned_width",
@@ -124,6 +125,38 @@ def read_only(name, doc=None):
         Assigning to it raises :exc:`AttributeError`.
     """
     return property(operator.attrgetter(f"_{name}"), doc=doc)
+
+
+def read_only_params(*names, of=None):
+    """A class decorator adding one read-only property per constructor parameter.
+
+    The parameters are documented once, in the class's ``Parameters`` section; each property's
+    docstring points there.
+
+    Parameters
+    ----------
+    *names : str
+        The parameter names.
+    of : str or None
+        Where the values are: ``None``, each in the instance attribute ``_<name>`` (a
+        :func:`read_only` property, set in ``__init__``); else the name of the instance
+        attribute holding the configuration object whose attribute ``<name>`` it is (e.g.
+        ``"_config"``).
+
+    Returns
+    -------
+    callable
+        Takes the class, sets the properties on it and returns it.
+    """
+
+    def decorate(cls):
+        for name in names:
+            doc = f"The ``{name}`` parameter (see :class:`{cls.__name__}`), read-only."
+            value = f"_{name}" if of is None else f"{of}.{name}"
+            setattr(cls, name, property(operator.attrgetter(value), doc=doc))
+        return cls
+
+    return decorate
 
 
 def check_choice(value, name, choices):

@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import logacc
-from .formats import LIMITS, check_bool, check_choice, check_int, read_only
+from .formats import LIMITS, check_bool, check_choice, check_int, read_only, read_only_params
 from .quant import (
     fake_linear_quant,
     fake_log_quant,
@@ -98,6 +98,7 @@ def _check_bits(fmt, bits, name="bits"):
     return check_int(bits, name, *lim)
 
 
+@read_only_params("format", "bits", "signed", "rule", "dynamic")
 class Quantizer(nn.Module):
     """Fake quantization of one tensor (a layer's weights or its input activations).
 
@@ -146,14 +147,6 @@ class Quantizer(nn.Module):
         self.frozen = False
         self.register_buffer("scale", torch.zeros((), dtype=torch.int64))
         self.register_buffer("has_scale", torch.zeros((), dtype=torch.bool))
-
-    # -- read-only configuration ---------------------------------------------------------
-
-    format = read_only("format", "The number format (see the class parameters).")
-    bits = read_only("bits", "The width, the sign bit included when ``signed``.")
-    signed = read_only("signed", "Whether the values are signed.")
-    rule = read_only("rule", 'The scale rule, ``"max"`` or ``"calibrated"``.')
-    dynamic = read_only("dynamic", "Whether the scale follows the input in every mode.")
 
     @property
     def is_float(self):

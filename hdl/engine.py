@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import EngineConfig
 from .lane import make_lane
-from .params import check_config
+from .params import check_config, read_only_params
 from .pe import make_pe, pe_latency
 from .skid import SkidBuffer
 
@@ -42,6 +42,7 @@ def input_layout(config):
     return data.StructLayout({"data": config.in_bits, "last": 1})
 
 
+@read_only_params(*EngineConfig.parameter_names(), of="_config")
 class LogDotEngine(wiring.Component):
     """Multiplier-free log dot-product engine (shift-and-add), with stream interfaces.
 
@@ -116,71 +117,6 @@ class LogDotEngine(wiring.Component):
     def config(self):
         """The validated :class:`~logdot.golden.formats.EngineConfig`."""
         return self._config
-
-    @property
-    def lanes(self):
-        """Products per beat, ``N``."""
-        return self._config.lanes
-
-    @property
-    def act_bits(self):
-        """Activation width ``A`` in bits."""
-        return self._config.act_bits
-
-    @property
-    def weight_bits(self):
-        """Weight width ``W`` in bits (sign + ``W - 1`` bit code)."""
-        return self._config.weight_bits
-
-    @property
-    def act_format(self):
-        """``"linear"`` or ``"log"`` activations."""
-        return self._config.act_format
-
-    @property
-    def act_signed(self):
-        """Whether activations are signed."""
-        return self._config.act_signed
-
-    @property
-    def weight_base(self):
-        """Log base of the weights: ``2`` or ``"sqrt2"``."""
-        return self._config.weight_base
-
-    @property
-    def frac_bits(self):
-        """Fraction bits ``F`` of the result (0 in base 2)."""
-        return self._config.frac_bits
-
-    @property
-    def acc_bits(self):
-        """Accumulator width (resolved: the exact width when not given)."""
-        return self._config.acc_bits
-
-    @property
-    def max_beats(self):
-        """Longest dot product the default accumulator is exact for."""
-        return self._config.max_beats
-
-    @property
-    def register_terms(self):
-        """Whether the lane terms are registered after the shift stage."""
-        return self._config.register_terms
-
-    @property
-    def register_every(self):
-        """Adder-tree (and sqrt(2) combine) levels between registers; 0: none."""
-        return self._config.register_every
-
-    @property
-    def accumulate(self):
-        """``"exact"`` or ``"log"`` (log-domain accumulation, one term per cycle)."""
-        return self._config.accumulate
-
-    @property
-    def weight_terms(self):
-        """Powers of two per weight: 1 (single-term log weights) or 2 (two-term weights)."""
-        return self._config.weight_terms
 
     @property
     def latency(self):

@@ -35,7 +35,7 @@ from .params import check_bool
 from .pe import make_pe, pe_latency
 from .requant import make_requantizer
 from .skid import SkidBuffer
-from .top import PORTS
+from .top import PORTS, axis_drive, axis_members, axis_take
 
 __all__ = [
     "LAYER_PORTS",
@@ -470,24 +470,11 @@ In(8 * word_bytes)
 
     def _members(self, cfg):
         members = {
-            "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "s_axis_tdata": In(8 * cfg.in_bytes),
-            "m_axis_tvalid": Out(1),
-            "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-            "m_axis_tdata": Out(8 * cfg.out_bytes),
+            **axis_members("s_axis", In, 8 * cfg.in_bytes),
+            **axis_members("m_axis", Out, 8 * cfg.out_bytes),
         }
         if self._weight_port:
-            members.update(
-                {
-                    "w_axis_tvalid": In(1),
-                    "w_axis_tready": Out(1),
-                    "w_axis_tlast": In(1),
-                    "w_axis_tdata": In(8 * cfg.word_bytes),
-                }
-            )
+            members.update(axis_members("w_axis", In, 8 * cfg.word_bytes))
         return members
 
     @property
@@ -504,21 +491,11 @@ In(8 * word_bytes)
             ram_style=self._ram_style,
             const_weights=self._const_weights,
         )
-        m.d.comb += [
-            eng.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(eng.i.ready),
-            eng.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
-            eng.i.payload.last.eq(self.s_axis_tlast),
-            self.m_axis_tvalid.eq(eng.o.valid),
-            eng.o.ready.eq(self.m_axis_tready),
-            self.m_axis_tlast.eq(eng.o.payload.last),
-            self.m_axis_tdata.eq(eng.o.payload.data),  # unsigned: zero padding
-        ]
+        m.d.comb += axis_take(self, "s_axis", eng.i, cfg.in_bits)
+        # The output fields are unsigned: zero padding to whole bytes.
+        m.d.comb += axis_drive(
+            self, "m_axis", eng.o, data=eng.o.payload.data, last=eng.o.payload.last
+        )
         if self._weight_port:
-            m.d.comb += [
-                eng.w.valid.eq(self.w_axis_tvalid),
-                self.w_axis_tready.eq(eng.w.ready),
-                eng.w.payload.data.eq(self.w_axis_tdata[: cfg.word_bits]),
-                eng.w.payload.last.eq(self.w_axis_tlast),
-            ]
+            m.d.comb += axis_take(self, "w_axis", eng.w, cfg.word_bits)
         return m

@@ -49,14 +49,14 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import check_int
+from ..golden.formats import check_int, read_only
 from ..golden.network import Network
 from .fifo import MAX_DEPTH as MAX_FIFO_DEPTH
 from .fifo import StreamFIFO, fifo_buffered
 from .gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
 from .layer import LogLayerEngine, layer_latency
 from .pool import MaxPool, pool_cycles
-from .top import PORTS
+from .top import PORTS, axis_drive, axis_members, axis_take
 from .window import SlidingWindow, pixel_layout, window_cycles, window_period
 
 __all__ = [
@@ -330,21 +330,13 @@ class NetworkTop(wiring.Component):
         out = self._stages[-1].params
         super().__init__(
             {
-                "s_axis_tvalid": In(1),
-                "s_axis_tready": Out(1),
-                "s_axis_tlast": In(1),
-                "s_axis_tdata": In(_bytes(self._in_bits)),
-                "m_axis_tvalid": Out(1),
-                "m_axis_tready": In(1),
-                "m_axis_tlast": Out(1),
-                "m_axis_tdata": Out(out["width"]),
+                **axis_members("s_axis", In, _bytes(self._in_bits)),
+                **axis_members("m_axis", Out, out["width"]),
                 "frame_error": Out(1),
             }
         )
 
-    @property
-    def net(self):
-        return self._net
+    net = read_only("net", "The :class:`~logdot.golden.network.Network` this top computes.")
 
     @property
     def stages(self):
@@ -417,20 +409,10 @@ class NetworkTop(wiring.Component):
             sink = unit.i if st.kind in ("engine", "gearbox", "fifo") else unit.s
             if src is None:
                 first = unit
-                m.d.comb += [
-                    sink.valid.eq(self.s_axis_tvalid),
-                    self.s_axis_tready.eq(sink.ready),
-                    sink.payload.data.eq(self.s_axis_tdata[: self._in_bits]),
-                    sink.payload.last.eq(self.s_axis_tlast),
-                ]
+                m.d.comb += axis_take(self, "s_axis", sink, self._in_bits)
             else:
                 wiring.connect(m, src, sink)
             src = unit.o
-        m.d.comb += [
-            self.m_axis_tvalid.eq(src.valid),
-            src.ready.eq(self.m_axis_tready),
-            self.m_axis_tdata.eq(src.payload),
-            self.m_axis_tlast.eq(1),
-            self.frame_error.eq(first.frame_error),
-        ]
+        m.d.comb += axis_drive(self, "m_axis", src, data=src.payload, last=1)
+        m.d.comb += self.frame_error.eq(first.frame_error)
         return m

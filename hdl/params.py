@@ -1,13 +1,14 @@
 """Parameter checks and property helpers shared by the components of :mod:`logdot.hdl`.
 
-:func:`check_bool` and :func:`read_only` are those of :mod:`logdot.golden.formats`.
+:func:`check_bool`, :func:`read_only` and :func:`read_only_params` are those of
+:mod:`logdot.golden.formats`.
 """
 
 from __future__ import annotations
 
-from ..golden.formats import EngineConfig, check_bool, read_only
+from ..golden.formats import EngineConfig, check_bool, read_only, read_only_params
 
-__all__ = ["check_bool", "check_config", "read_only"]
+__all__ = ["check_bool", "check_config", "read_only", "read_only_params"]
 
 
 def check_config(config, kind=EngineConfig, *, name="config"):

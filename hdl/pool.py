@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.formats import check_int
 from ..golden.window import ACT_FORMATS, MAX_CHANNELS, MAX_SIDE, pool_kernel
-from .params import check_bool, read_only
+from .params import check_bool, read_only_params
 from .window import MAX_BITS, frame_control, line_buffer, pixel_layout
 
 __all__ = ["MaxPool", "code_key", "pool_cycles", "pool_latency"]
@@ -72,6 +72,7 @@ def code_key(code, *, bits, act_format, signed):
     return Mux(code[bits - 1], -mag, mag)
 
 
+@read_only_params("channels", "height", "width", "kernel", "bits", "act_format", "signed")
 class MaxPool(wiring.Component):
     """Max pooling of a pixel stream: pixels in, pooled pixels out, raster order.
 
@@ -140,19 +141,10 @@ class MaxPool(wiring.Component):
             }
         )
 
-    channels = read_only("channels", "Codes per pixel.")
-    height = read_only("height", "Input image height.")
-    width = read_only("width", "Input image width.")
-    kernel = read_only("kernel", "Pool size and stride: ``k`` when square, else ``(kh, kw)``.")
-
     @property
     def kernel_size(self):
         """``(kh, kw)``."""
         return self._kh, self._kw
-
-    bits = read_only("bits", "Bits per code.")
-    act_format = read_only("act_format", 'Code format, ``"log"`` or ``"linear"``.')
-    signed = read_only("signed", "Signed codes.")
 
     @property
     def out_height(self):
@@ -187,9 +179,13 @@ class MaxPool(wiring.Component):
         parts = []
         for c in range(self._channels):
             e, n = earlier[c * a :][:a], later[c * a :][:a]
-            parts.append(Mux(self._key(n) > self._key(e), n, e))
+            parts.append(Mux(self._later_wins(self._key(n), self._key(e)), n, e))
         m.d.comb += out.eq(Cat(*parts))
         return out
+
+    def _later_wins(self, later_key, earlier_key):
+        """The comparison of :meth:`_max`: whether the later code is kept (it is larger)."""
+        return later_key > earlier_key
 
     def elaborate(self, platform):
         kh, kw, w, h = self._kh, self._kw, self._width, self._height

@@ -51,6 +51,15 @@ class _RequantBase(wiring.Component):
         """Cycles from ``z`` to ``out``: 0 (combinational)."""
         return 0
 
+    def elaborate(self, platform):
+        m = Module()
+        self._build(m, self._requant, self._requant.in_bits)
+        return m
+
+    def _build(self, m, rq, n):
+        """Add the datapath from ``z`` (``n = rq.in_bits`` bits) to ``out`` to module ``m``."""
+        raise NotImplementedError
+
 
 class LogRequantizer(_RequantBase):
     """Signed integer ``z`` -> base-2 log code, bit-exact with
@@ -73,10 +82,7 @@ class LogRequantizer(_RequantBase):
 
     _kind = "log"
 
-    def elaborate(self, platform):
-        rq = self._requant
-        m = Module()
-        n = rq.in_bits
+    def _build(self, m, rq, n):
         cb = rq.code_bits
         top = (1 << cb) - 1
 
@@ -127,7 +133,6 @@ class LogRequantizer(_RequantBase):
             m.d.comb += self.out.eq(Mux(neg & (code != 0), code | (1 << cb), code))
         else:
             m.d.comb += self.out.eq(Mux(neg, 0, code))
-        return m
 
 
 class LinearRequantizer(_RequantBase):
@@ -151,10 +156,7 @@ class LinearRequantizer(_RequantBase):
 
     _kind = "linear"
 
-    def elaborate(self, platform):
-        rq = self._requant
-        m = Module()
-        n = rq.in_bits
+    def _build(self, m, rq, n):
         s = rq.shift
         lo, hi = rq.out_range
         if s > 0:
@@ -185,7 +187,6 @@ class LinearRequantizer(_RequantBase):
             m.d.comb += sat.eq(value)
         # Truncate to the field, or sign-extend a narrower value (Signal.eq of a signed value).
         m.d.comb += self.out.eq(sat[: rq.out_bits] if rq.out_bits <= len(sat) else sat)
-        return m
 
 
 def make_requantizer(requant):

@@ -9,9 +9,9 @@ from amaranth.lib.wiring import Flow, In, Out
 
 from ..golden.formats import EngineConfig
 from .engine import LogDotEngine, engine_latency
-from .params import check_config
+from .params import check_config, read_only
 
-__all__ = ["PORTS", "AxiNamesTop", "LogDotTop"]
+__all__ = ["PORTS", "AxiNamesTop", "LogDotTop", "axis_drive", "axis_members", "axis_take"]
 
 #: The top module's ports in contract order (``clk`` and ``rst`` come from the ``sync``
 #: clock domain; ``rst`` is synchronous and active high). The output side follows the input
@@ -28,6 +28,68 @@ PORTS = (
     "m_axis_tlast",
     "m_axis_tdata",
 )
+
+
+def axis_members(prefix, flow, width):
+    """The four AXI4-Stream signature members ``<prefix>_tvalid, _tready, _tlast, _tdata``.
+
+    Parameters
+    ----------
+    prefix : str
+        The port prefix (``"s_axis"``, ``"m_axis"``, ``"w_axis"``).
+    flow : amaranth.lib.wiring.Flow
+        ``In`` for a stream into the component (``tready`` is then ``Out``), ``Out`` for one
+        out of it.
+    width : int
+        Bits of ``tdata``.
+
+    Returns
+    -------
+    dict
+        Member name to member, in contract order (``tvalid, tready, tlast, tdata``).
+    """
+    back = flow.flip()
+    return {
+        f"{prefix}_tvalid": flow(1),
+        f"{prefix}_tready": back(1),
+        f"{prefix}_tlast": flow(1),
+        f"{prefix}_tdata": flow(width),
+    }
+
+
+def axis_take(top, prefix, sink, bits):
+    """Statements that feed the stream ``sink`` from the input AXI4-Stream ``prefix`` of
+    ``top``: ``data`` is the low ``bits`` of ``tdata`` (the byte padding is ignored).
+
+    Returns
+    -------
+    list of amaranth.hdl.Assign
+        For ``m.d.comb``.
+    """
+    port = {name: getattr(top, f"{prefix}_t{name}") for name in ("valid", "ready", "last", "data")}
+    return [
+        sink.valid.eq(port["valid"]),
+        port["ready"].eq(sink.ready),
+        sink.payload.data.eq(port["data"][:bits]),
+        sink.payload.last.eq(port["last"]),
+    ]
+
+
+def axis_drive(top, prefix, source, *, data, last):
+    """Statements that drive the output AXI4-Stream ``prefix`` of ``top`` from the stream
+    ``source``, with ``tdata = data`` and ``tlast = last`` (values of ``source``'s payload).
+
+    Returns
+    -------
+    list of amaranth.hdl.Assign
+        For ``m.d.comb``.
+    """
+    return [
+        getattr(top, f"{prefix}_tvalid").eq(source.valid),
+        source.ready.eq(getattr(top, f"{prefix}_tready")),
+        getattr(top, f"{prefix}_tlast").eq(last),
+        getattr(top, f"{prefix}_tdata").eq(data),
+    ]
 
 
 class LogDotTop(wiring.Component):
@@ -66,21 +128,12 @@ class LogDotTop(wiring.Component):
         self._config = check_config(config, self._config_type)
         super().__init__(
             {
-                "s_axis_tvalid": In(1),
-                "s_axis_tready": Out(1),
-                "s_axis_tlast": In(1),
-                "s_axis_tdata": In(8 * config.in_bytes),
-                "m_axis_tvalid": Out(1),
-                "m_axis_tready": In(1),
-                "m_axis_tlast": Out(1),
-                "m_axis_tdata": Out(8 * config.out_bytes),
+                **axis_members("s_axis", In, 8 * config.in_bytes),
+                **axis_members("m_axis", Out, 8 * config.out_bytes),
             }
         )
 
-    @property
-    def config(self):
-        """The engine configuration."""
-        return self._config
+    config = read_only("config", "The engine configuration.")
 
     @property
     def latency(self):
@@ -96,16 +149,10 @@ class LogDotTop(wiring.Component):
         cfg = self._config
         m = Module()
         m.submodules.engine = engine = self._make_engine()
-        m.d.comb += [
-            engine.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(engine.i.ready),
-            engine.i.payload.data.eq(self.s_axis_tdata[: cfg.in_bits]),
-            engine.i.payload.last.eq(self.s_axis_tlast),
-            self.m_axis_tvalid.eq(engine.o.valid),
-            engine.o.ready.eq(self.m_axis_tready),
-            self.m_axis_tlast.eq(1),  # one result per dot product: every beat ends a packet
-            self.m_axis_tdata.eq(engine.o.payload),  # signed: sign-extends to whole bytes
-        ]
+        m.d.comb += axis_take(self, "s_axis", engine.i, cfg.in_bits)
+        # One result per dot product: every beat ends a packet; the signed result sign-extends
+        # to whole bytes.
+        m.d.comb += axis_drive(self, "m_axis", engine.o, data=engine.o.payload, last=1)
         return m
 
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.formats import check_int, read_only, signed_width
+from ..golden.formats import check_int, read_only_params, signed_width
 
 __all__ = ["AdderTree", "tree_latency"]
 
@@ -17,6 +17,7 @@ def tree_latency(n, register_every):
     return 0 if register_every == 0 else (n - 1).bit_length() // register_every
 
 
+@read_only_params("n", "lo", "hi", "carries", "register_every")
 class AdderTree(wiring.Component):
     """Sum of ``n`` signed terms, each given as ``term + carry`` (a folded negation).
 
@@ -80,12 +81,6 @@ class AdderTree(wiring.Component):
                 "carry": Out(1),
             }
         )
-
-    n = read_only("n", "Number of terms.")
-    lo = read_only("lo", "Smallest value of one ``term[i]`` input.")
-    hi = read_only("hi", "Largest value of one ``term[i]`` input.")
-    carries = read_only("carries", "Whether the terms come with carry bits.")
-    register_every = read_only("register_every", "Levels between pipeline registers (0: none).")
 
     @property
     def depth(self):

@@ -27,6 +27,7 @@ __all__ = [
     "add_engine_arguments",
     "add_output_arguments",
     "add_pipeline_arguments",
+    "arg_values",
     "check_name_arg",
     "engine_config_from_args",
     "max_width",
@@ -120,6 +121,24 @@ def _widest(param, act_format):
         for signed in (True, False)
         for base in (2, "sqrt2")
     )
+
+
+def arg_values(args, *names):
+    """The parsed values of the options ``names`` (their ``dest``s) as keyword arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    *names : str
+        Option destinations that a job or model takes under the same names.
+
+    Returns
+    -------
+    dict
+        ``{name: getattr(args, name)}`` in the order of ``names``.
+    """
+    return {name: getattr(args, name) for name in names}
 
 
 class _TypedFlag(argparse.Action):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from logdot.options import CliError, check_name_arg
+from logdot.options import CliError, arg_values, check_name_arg
 
 __all__ = ["DESCRIPTION", "add_arguments", "job_from_args", "run"]
 
@@ -70,15 +70,10 @@ def job_from_args(args):
     fold = parse_fold(args.fold, net) if args.fold else None
     try:
         return BoardJob(
-            board=args.board,
             net=net,
             out_dir=args.out,
             fold=fold,
-            baud=args.baud,
-            timeout_ms=args.timeout_ms,
-            name=args.name,
-            seed=args.seed,
-            force=args.force,
+            **arg_values(args, "board", "baud", "timeout_ms", "name", "seed", "force"),
         )
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc)) from None

@@ -10,6 +10,7 @@ from logdot.options import (
     CliError,
     add_output_arguments,
     add_pipeline_arguments,
+    arg_values,
     check_name_arg,
     name_flag,
     plural,
@@ -263,12 +264,8 @@ def run(args):
     try:
         mapped = map_layer(
             spec,
-            lanes=args.lanes,
-            pes=args.pes,
-            register_terms=args.register_terms,
-            register_every=args.register_every,
-            accumulate=args.accumulate,
             log_frac_bits=args.frac_bits,
+            **arg_values(args, "lanes", "pes", "register_terms", "register_every", "accumulate"),
         )
     except (TypeError, ValueError) as exc:
         raise CliError(_map_error(str(exc), spec, args, flags)) from None

@@ -40,6 +40,7 @@ __all__ = [
     "LONG_CONVERSION_LANES",
     "OUTPUT_SUFFIXES",
     "RESET",
+    "STREAM_OUTPUTS",
     "TIMESCALE",
     "atomic_write_texts",
     "banner",
@@ -72,6 +73,10 @@ RESET = {"name": "rst", "synchronous": True, "active": "high"}
 AXI_CLOCK = {"name": "aclk", "edge": "rising"}
 #: The reset with ``--axi-names``: synchronous, active low (manifest ``"reset"``).
 AXI_RESET = {"name": "aresetn", "synchronous": True, "active": "low"}
+
+#: The output ports of the ``s_axis`` -> ``m_axis`` stream pair every generated top has
+#: (manifest ``"direction": "output"``; every other port of the pair is an input).
+STREAM_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata")
 
 #: Port names with ``--axi-names`` (the Vivado IP-integrator names).
 _AXI_NAMES = {"clk": "aclk", "rst": "aresetn"}

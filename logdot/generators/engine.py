@@ -51,8 +51,6 @@ __all__ = [
 
 MANIFEST_SCHEMA = "logdot.engine/2"
 
-_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata")
-
 
 #: The manifest's ``result.encoding``, per ``accumulate`` mode.
 _ENCODINGS = {
@@ -147,7 +145,9 @@ def manifest(config, *, name="logdot", axi_names=False):
         "latency_cycles": engine_latency(config),
         "initiation_interval_cycles": config.cycles_per_beat,
         "axi_names": axi_names,
-        "ports": common.port_entries(ports, common.stream_port_widths(config), _OUTPUTS),
+        "ports": common.port_entries(
+            ports, common.stream_port_widths(config), common.STREAM_OUTPUTS
+        ),
         "clock": clock,
         "reset": reset,
         "s_axis": {

@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 LAYER_MANIFEST_SCHEMA = "logdot.layer/2"
-_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata", "w_axis_tready")
+_OUTPUTS = (*common.STREAM_OUTPUTS, "w_axis_tready")
 #: Keys of EngineConfig.to_dict()["derived"] that describe the stand-alone engine's streams
 #: (not the layer engine's), left out of the layer manifest.
 _ENGINE_STREAM_KEYS = ("in_bits", "in_bytes", "out_bytes")

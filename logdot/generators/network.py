@@ -45,6 +45,7 @@ from __future__ import annotations
 from logdot.generators.common import (
     CLOCK,
     RESET,
+    STREAM_OUTPUTS,
     banner,
     bit_fields,
     check_name,
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 NETWORK_MANIFEST_SCHEMA = "logdot.network_rtl/1"
-_OUTPUTS = ("s_axis_tready", "m_axis_tvalid", "m_axis_tlast", "m_axis_tdata", "frame_error")
+_OUTPUTS = (*STREAM_OUTPUTS, "frame_error")
 
 
 def _check_net(net):

@@ -50,13 +50,18 @@ class NetworkBench:
     jobs : int
         Parallel C++ compile jobs of a Verilator build.
 
+    The keyword parameters and their defaults are the ones of every bench: a subclass takes
+    its own and passes the rest on (``**bench``).
+
     Attributes
     ----------
     manifest : dict or None
         The compiled network's manifest (after ``build``).
     """
 
-    def __init__(self, net, build_dir, *, fold, sim, name, jobs):
+    def __init__(
+        self, net, build_dir, *, fold=None, sim="verilator", name="logdot_network", jobs=2
+    ):
         self._net = check_network(net)
         self._sim = check_simulator(sim)
         self._fold, self._name, self._jobs, self._dir = fold, name, jobs, Path(build_dir)
@@ -129,19 +134,9 @@ class NetworkSim(NetworkBench):
         must then be ``None``.
     """
 
-    def __init__(
-        self,
-        net,
-        build_dir,
-        *,
-        fold=None,
-        sim="verilator",
-        name="logdot_network",
-        jobs=2,
-        precompiled=False,
-    ):
-        super().__init__(net, build_dir, fold=fold, sim=sim, name=name, jobs=jobs)
-        if precompiled and fold is not None:
+    def __init__(self, net, build_dir, *, precompiled=False, **bench):
+        super().__init__(net, build_dir, **bench)
+        if precompiled and self._fold is not None:
             raise ValueError("a precompiled design has its folding: fold must be None")
         self._precompiled = bool(precompiled)
         self.build_seconds = None

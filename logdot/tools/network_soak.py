@@ -390,19 +390,8 @@ class NetworkSoak(NetworkBench):
         The compiled network's manifest (after :meth:`build`).
     """
 
-    def __init__(
-        self,
-        net,
-        images,
-        build_dir,
-        *,
-        fold=None,
-        sim="verilator",
-        name="logdot_network",
-        jobs=2,
-        template=SOAK_TB,
-    ):
-        super().__init__(net, build_dir, fold=fold, sim=sim, name=name, jobs=jobs)
+    def __init__(self, net, images, build_dir, *, template=SOAK_TB, **bench):
+        super().__init__(net, build_dir, **bench)
         images = torch.as_tensor(images)
         if images.dim() != 4 or len(images) < 1:
             raise ValueError(f"images must be (P, C, H, W) with P >= 1, not {tuple(images.shape)}")
@@ -411,7 +400,7 @@ class NetworkSoak(NetworkBench):
             raise ValueError("the soak needs images of at least 2 pixels (short frames)")
         self._template = template
         self.pool_words = [pixel_words(net, im) for im in images]
-        outs = network_forward(net, images, fold=fold)
+        outs = network_forward(net, images, fold=self._fold)
         self.pool_golden = [output_beat(net, o) for o in outs]
 
     def build(self):

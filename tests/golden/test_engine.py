@@ -1,3 +1,4 @@
+# Over 600 lines on purpose: one test file per module; the big-integer reference sits beside it.
 """The golden engine model (:mod:`logdot.golden.engine`) against an independent big-integer
 reference.
 

@@ -15,6 +15,7 @@ from logdot.golden.formats import (
     check_int,
     normalize_base,
     read_only,
+    read_only_params,
     signed_width,
     sqrt2_constant,
     unsigned_width,
@@ -256,6 +257,36 @@ def test_read_only_property():
     with pytest.raises(AttributeError):
         t.size = 5
     assert t.size == 3
+
+
+def test_read_only_params_adds_one_property_per_name():
+    @read_only_params("size", "kind")
+    class Thing:
+        def __init__(self, size, kind):
+            self._size = size
+            self._kind = kind
+
+    t = Thing(3, "log")
+    assert (t.size, t.kind) == (3, "log")
+    assert Thing.kind.__doc__ == "The ``kind`` parameter (see :class:`Thing`), read-only."
+    with pytest.raises(AttributeError):
+        t.kind = "linear"
+    assert (t.size, t.kind) == (3, "log")
+
+
+def test_read_only_params_of_a_configuration():
+    @read_only_params("lanes", "act_bits", of="_config")
+    class Engine:
+        def __init__(self, config):
+            self._config = config
+
+    cfg = EngineConfig(lanes=3, act_bits=6, weight_bits=3)
+    e = Engine(cfg)
+    assert (e.lanes, e.act_bits) == (3, 6)
+    assert Engine.lanes.__doc__ == "The ``lanes`` parameter (see :class:`Engine`), read-only."
+    with pytest.raises(AttributeError):
+        e.lanes = 4
+    assert e.lanes == 3
 
 
 def test_normalize_base():

@@ -1,3 +1,4 @@
+# Over 600 lines on purpose: one test file per module; the exact Fraction reference sits beside it.
 """Tests of logdot.golden.quant against a slow, independent exact reference (Fraction /
 Python ints).
 
