@@ -57,7 +57,16 @@ def test_kill_children_kills_grandchildren_of_a_worker_thread(monkeypatch):
     assert interrupt.run(["true"]).returncode == 0
 
 
-def test_interrupt_swallowed_by_a_finalizer_is_recorded(capsys):
+@pytest.fixture
+def default_sigint():
+    """SIGINT at Python's default handler for the test, whatever the process inherited (a job
+    started in the background by a non-interactive shell starts with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupt_swallowed_by_a_finalizer_is_recorded(capsys, default_sigint):
     class Finalized:
         def __del__(self):
             # What Python does when a SIGINT arrives while a finalizer runs: the
