@@ -19,28 +19,27 @@ from amaranth.hdl import Fragment
 
 import logdot.hdl.layer as hdl_layer
 from logdot.golden.formats import EngineConfig
-from logdot.golden.layer import Layer, LayerConfig, z_bits
+from logdot.golden.layer import LayerConfig, z_bits
 from logdot.golden.requant import Requant
 from logdot.hdl.layer import LogLayerTop, layer_latency
 from tests.formal.layer_harness import LAYER_LEMMAS, LAYER_PROPERTIES, LayerHarness
 from tests.formal.sby_runner import run_sby, trace_table
+from tests.support.layers import random_layer
 
 pytestmark = [pytest.mark.formal, pytest.mark.full]
 
 
-def small_layer(seed, *, lanes=1, pes=2, depth=2, dots=2, act_bits=2, act_format="log",
-                act_signed=False, weight_bits=2, bias_bits=3, relu=True, kind="log",
-                out_bits=3):  # fmt: skip
-    """A small random :class:`~logdot.golden.layer.Layer` (seeded weights and bias)."""
-    g = torch.Generator().manual_seed(seed)
-    eng = EngineConfig(
-        lanes=lanes,
-        act_bits=act_bits,
-        weight_bits=weight_bits,
-        act_format=act_format,
-        act_signed=act_signed,
-        max_beats=16,
-    )
+#: The engine of :func:`small_layer` where no keyword names the field.
+SMALL_ENGINE = dict(lanes=1, act_bits=2, weight_bits=2, act_format="log", act_signed=False,
+                    max_beats=16)  # fmt: skip
+
+
+def small_layer(seed, *, pes=2, depth=2, dots=2, bias_bits=3, relu=True, kind="log", out_bits=3,
+                **engine):  # fmt: skip
+    """A small random :class:`~logdot.golden.layer.Layer` (seeded weights and bias); the
+    keywords beyond the layer's own are :class:`EngineConfig` fields (over
+    :data:`SMALL_ENGINE`)."""
+    eng = EngineConfig(**{**SMALL_ENGINE, **engine})
     zb = z_bits(eng, bias_bits)
     if kind == "log":
         rq = Requant.log(in_bits=zb, scale_x2=0, bits=out_bits, fsr=4, signed=not relu)
@@ -49,12 +48,7 @@ def small_layer(seed, *, lanes=1, pes=2, depth=2, dots=2, act_bits=2, act_format
     cfg = LayerConfig(
         engine=eng, pes=pes, depth=depth, dots=dots, bias_bits=bias_bits, relu=relu, requant=rq
     )
-    half = 1 << (bias_bits - 1)
-    return Layer(
-        config=cfg,
-        weights=torch.randint(0, 1 << weight_bits, (depth, pes, lanes), generator=g),
-        bias=torch.randint(-half, half, (dots, pes), generator=g),
-    )
+    return random_layer(cfg, torch.Generator().manual_seed(seed))
 
 
 #: id -> (layer keyword arguments, weight_port, extra BMC cycles beyond the latency)

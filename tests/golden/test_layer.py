@@ -29,7 +29,7 @@ from logdot.golden.layer import (
 )
 from logdot.golden.quant import linear_quant, log_quant
 from logdot.golden.requant import Requant, log_thresholds
-from tests.support.layers import all_inputs
+from tests.support.layers import all_inputs, random_layer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,11 +43,7 @@ def test_program_counters_carry_over(seed):
     eng = EngineConfig(lanes=3, act_bits=5, weight_bits=4, act_format="log", max_beats=8)
     rq = Requant.log(in_bits=z_bits(eng, 8), scale_x2=0, bits=5, fsr=9, signed=True)
     cfg = LayerConfig(engine=eng, pes=2, depth=5, dots=3, bias_bits=8, relu=False, requant=rq)
-    layer = Layer(
-        config=cfg,
-        weights=torch.randint(0, 16, (5, 2, 3), generator=g),
-        bias=torch.randint(-128, 128, (3, 2), generator=g),
-    )
+    layer = random_layer(cfg, g)
     acts = torch.randint(0, 32, (40, 3), generator=g)
     last = torch.rand(40, generator=g) < 0.4
     last[[11, 39]] = True

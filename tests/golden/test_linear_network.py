@@ -16,7 +16,7 @@ from logdot.golden.mapping import LayerSpec, map_layer
 from logdot.golden.network import encode_input, max_abs_result, network_forward
 from logdot.golden.network_file import load_network, save_network
 from logdot.golden.network_torch import predict, predict_outputs
-from tests.support.layers import integer_layer, layer_by_layer
+from tests.support.layers import assert_spec_round_trips, integer_layer, layer_by_layer
 from tests.support.networks import linear_cnn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -72,13 +72,9 @@ def test_linear_spec_is_validated(kw, msg):
 
 def test_spec_dict_names_the_format_only_for_linear_weights():
     lin = _spec()
-    d = lin.to_dict()
-    assert d["weight_format"] == "linear"
-    back = LayerSpec.from_dict(d)
-    assert back.weight_format == "linear" and torch.equal(back.weight_codes, lin.weight_codes)
+    assert assert_spec_round_trips(lin)["weight_format"] == "linear"
     log = dataclasses.replace(lin, weight_format="log", act_format="log", act_scale=0)
-    assert "weight_format" not in log.to_dict()  # a log spec dict is what it was before
-    assert LayerSpec.from_dict(log.to_dict()).weight_format == "log"
+    assert "weight_format" not in assert_spec_round_trips(log)  # a log spec dict as before
 
 
 def test_linear_engine_and_scale():

@@ -13,7 +13,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from logdot.golden.mapping import LayerSpec, map_layer
+from logdot.golden.mapping import map_layer
 from logdot.golden.network import (
     NETWORK_SCHEMA,
     NETWORK_SCHEMA_TWOTERM,
@@ -28,6 +28,7 @@ from logdot.golden.twoterm import twoterm_unit_log2
 from tests.golden.test_linear_network import _spec as linear_spec
 from tests.golden.test_twoterm import spec_value
 from tests.support.layers import (
+    assert_spec_round_trips,
     float_layer,
     integer_layer,
     layer_by_layer,
@@ -53,11 +54,7 @@ def _spec(**kw):
 
 
 def test_spec_dict_names_the_twoterm_format_and_round_trips():
-    spec = _spec()
-    d = spec.to_dict()
-    assert d["weight_format"] == "twoterm"
-    back = LayerSpec.from_dict(d)
-    assert back.weight_format == "twoterm" and torch.equal(back.weight_codes, spec.weight_codes)
+    assert assert_spec_round_trips(_spec())["weight_format"] == "twoterm"
 
 
 def test_twoterm_engine_scale_and_worked_example():

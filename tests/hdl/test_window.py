@@ -19,7 +19,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from logdot.golden.layer import output_tlast, pack_outputs
-from logdot.golden.mapping import LayerSpec, map_layer
+from logdot.golden.mapping import map_layer
 from logdot.golden.window import (
     WindowGeometry,
     frame_images,
@@ -37,6 +37,7 @@ from logdot.hdl.window import (
     window_period,
 )
 from logdot.tools.lint import iverilog_check, verilator_lint
+from tests.support.layers import random_conv_spec
 from tests.support.stream import check_hold, compare, run_stream
 
 # Property tests build units only to read their properties, never to elaborate them.
@@ -80,26 +81,30 @@ def _kw(geo):
 
 
 def conv_spec(gen, c, out_ch, kernel, stride, padding, fmt, signed, bits):
-    """A conv2d LayerSpec with random 4-bit weights and a raw linear output."""
-    return LayerSpec(
-        kind="conv2d",
-        weight_codes=torch.randint(0, 16, (out_ch, c, *kernel), generator=gen),
-        weight_bits=4,
-        weight_base=2,
-        weight_fsr=0,
-        act_format=fmt,
-        act_bits=bits,
+    """A conv2d LayerSpec with random 4-bit weights (FSR 0), no bias, no ReLU and a raw 16-bit
+    linear output."""
+    return random_conv_spec(
+        gen,
+        cin=c,
+        cout=out_ch,
+        k=kernel,
+        stride=_pair(stride),
+        padding=_pair(padding),
+        act=fmt,
+        abits=bits,
         act_signed=signed,
         act_scale=0,
-        bias=None,
+        weight_fsr=0,
+        bias=False,
         relu=False,
         out_kind="linear",
         out_bits=16,
-        out_signed=True,
         out_scale=None,
-        stride=(stride, stride) if isinstance(stride, int) else stride,
-        padding=(padding, padding) if isinstance(padding, int) else padding,
     )
+
+
+def _pair(n):
+    return (n, n) if isinstance(n, int) else n
 
 
 # -- the golden beat order is the host-side im2col stream -----------------------------------

@@ -3,6 +3,8 @@ float64 layer, a small integer layer, and every integer of a width."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch.nn import functional as F
 
@@ -16,6 +18,7 @@ from logdot.golden.twoterm_quant import twoterm_dequant
 
 __all__ = [
     "all_inputs",
+    "assert_spec_round_trips",
     "dequant_acts",
     "float_layer",
     "integer_layer",
@@ -23,6 +26,7 @@ __all__ = [
     "quantize_log2",
     "random_conv_spec",
     "random_input",
+    "random_layer",
     "small_layer",
 ]
 
@@ -62,10 +66,16 @@ def quantize_log2(model, calib_data, *, act_signed=False):
 def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), act="log",
                      base=2, relu=True, out_kind="log", out_scale=2, bias=True, wbits=4,
                      abits=4, act_signed=False, kind="conv2d", weight_fsr=1,
-                     weight_format="log"):  # fmt: skip
+                     weight_format="log", act_scale=None, out_bits=None):  # fmt: skip
     """A random :class:`~logdot.golden.layer.LayerSpec` (a conv2d or a linear layer;
-    ``weight_format="twoterm"``: random two-term weight fields, which need ``act="linear"``)."""
-    shape = (cout, cin, k, k) if kind == "conv2d" else (cout, cin)
+    ``weight_format="twoterm"``: random two-term weight fields, which need ``act="linear"``).
+
+    ``k`` is the kernel size or ``(height, width)``; ``act_scale`` defaults to 0 for log
+    activations and -2 for linear ones, ``out_bits`` to 4 for a log output and 12 for a linear
+    one. Draws the weight codes from ``g``, then (``bias=True``) the float bias.
+    """
+    kernel = (k, k) if isinstance(k, int) else tuple(k)
+    shape = (cout, cin, *kernel) if kind == "conv2d" else (cout, cin)
     w = torch.randint(0, 1 << wbits, shape, generator=g)
     b = torch.randn(cout, generator=g, dtype=torch.float64) * 4 if bias else None
     return LayerSpec(
@@ -77,11 +87,11 @@ def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), ac
         act_format=act,
         act_bits=abits,
         act_signed=act_signed,
-        act_scale=0 if act == "log" else -2,
+        act_scale=(0 if act == "log" else -2) if act_scale is None else act_scale,
         bias=b,
         relu=relu,
         out_kind=out_kind,
-        out_bits=4 if out_kind == "log" else 12,
+        out_bits=(4 if out_kind == "log" else 12) if out_bits is None else out_bits,
         out_signed=not relu,
         out_scale=out_scale,
         stride=stride,
@@ -89,6 +99,20 @@ def random_conv_spec(g, *, cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 1), ac
         frac_bits=6 if base == "sqrt2" else None,
         weight_format=weight_format,
     )
+
+
+def assert_spec_round_trips(spec):
+    """``LayerSpec.from_dict(spec.to_dict())`` equals ``spec`` field by field (tensors equal in
+    value and dtype); returns the dict."""
+    d = spec.to_dict()
+    back = LayerSpec.from_dict(d)
+    for f in dataclasses.fields(spec):
+        a, b = getattr(spec, f.name), getattr(back, f.name)
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and torch.equal(a, b), f.name
+        else:
+            assert a == b, (f.name, a, b)
+    return d
 
 
 def random_input(g, spec, n=2, h=6, w=5):
@@ -178,8 +202,18 @@ def small_layer(
     )
     rq = Requant.log(in_bits=z_bits(eng, 6), scale_x2=0, bits=4, fsr=fsr)
     cfg = LayerConfig(engine=eng, pes=2, depth=depth, dots=dots, bias_bits=6, relu=True, requant=rq)
+    return random_layer(cfg, g)
+
+
+def random_layer(config, g):
+    """The golden :class:`~logdot.golden.layer.Layer` of ``config`` with random codes drawn
+    from the generator ``g``: first every weight code (``weight_bits`` wide, shape ``(depth,
+    pes, lanes)``), then every bias (``bias_bits``-bit two's complement, shape ``(dots,
+    pes)``)."""
+    eng, half = config.engine, 1 << (config.bias_bits - 1)
+    shape = (config.depth, config.pes, eng.lanes)
     return Layer(
-        config=cfg,
-        weights=torch.randint(0, 16, (depth, 2, 3), generator=g),
-        bias=torch.randint(-32, 32, (dots, 2), generator=g),
+        config=config,
+        weights=torch.randint(0, 1 << eng.weight_bits, shape, generator=g),
+        bias=torch.randint(-half, half, (config.dots, config.pes), generator=g),
     )
