@@ -3,7 +3,8 @@
 
 The one home of what those benches share: the simulators (:data:`SIMULATORS`), the bench's
 Verilog pieces (the AXI4-Stream signals and the design instance, :func:`stream_dut`; the
-xorshift32 generator, :data:`XORSHIFT`; the output-side checks, :func:`output_checks`), the
+xorshift32 generator, :data:`XORSHIFT`; the plusargs the ``initial`` block starts with,
+:func:`initial_plusargs`; the output-side checks, :func:`output_checks`), the
 clock around a bench (a Verilog clock module for Icarus, a C++ main for Verilator), the build
 with its completion stamp (:func:`build_testbench`), the run with its ``LOGDOT_DONE`` /
 ``LOGDOT_ERROR`` protocol (:func:`run_testbench`) and the default build folder
@@ -29,6 +30,7 @@ __all__ = [
     "check_probabilities",
     "check_simulator",
     "default_build_root",
+    "initial_plusargs",
     "output_checks",
     "plusargs",
     "run_testbench",
@@ -73,6 +75,12 @@ STREAM_PLUSARGS = plusargs(
     ("bp=%d", "bp_pm", "0"),
     ("timeout=%d", "timeout", "1000"),
 )
+
+
+def initial_plusargs(*specs):
+    """Bench text: the start of the ``initial`` block, reading the bench's own plusargs
+    ``specs`` (as :func:`plusargs`), then :data:`STREAM_PLUSARGS` (read by every bench)."""
+    return "  initial begin\n" + plusargs(*specs) + STREAM_PLUSARGS
 
 
 def stream_dut(extra_outputs=()):

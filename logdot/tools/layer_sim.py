@@ -51,15 +51,14 @@ from logdot.golden.mapping import MappedLayer
 from logdot.hdl.layer import layer_latency
 from logdot.tools.bench import (
     SIMULATORS,
-    STREAM_PLUSARGS,
     XORSHIFT,
     SimulationError,
     build_testbench,
     check_probabilities,
     check_simulator,
     default_build_root,
+    initial_plusargs,
     output_checks,
-    plusargs,
     run_testbench,
     stream_dut,
 )
@@ -105,14 +104,12 @@ module tb_{name} (input clk);
     end
   endtask
 
-  initial begin
 """
-    + plusargs(
+    + initial_plusargs(
         ("in=%s", "in_path", '"in.txt"'),
         ("out=%s", "out_path", '"out.txt"'),
         ("outputs=%d", "expected", "0"),
     )
-    + STREAM_PLUSARGS
     + """\
     if ($value$plusargs("waves=%s", wave_path)) begin
       $dumpfile(wave_path);

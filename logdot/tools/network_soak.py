@@ -56,11 +56,10 @@ import torch
 from logdot.golden.network import network_forward
 from logdot.golden.network_stream import Beat, output_beat, pixel_words, stream_forward
 from logdot.tools.bench import (
-    STREAM_PLUSARGS,
     XORSHIFT,
     check_probabilities,
+    initial_plusargs,
     output_checks,
-    plusargs,
     run_testbench,
     stream_dut,
 )
@@ -98,16 +97,11 @@ module tb_{name} (input clk);
 
 """
     + XORSHIFT
-    + """
-  initial begin
-"""
-    + plusargs(
+    + "\n"
+    + initial_plusargs(
         ("pool=%s", "pool_path", '"pool.hex"'),
         ("log=%s", "log_path", '"events.txt"'),
         ("frames=%d", "frames", "0"),
-    )
-    + STREAM_PLUSARGS
-    + plusargs(
         ("short=%d", "short_pm", "0"),
         ("long=%d", "long_pm", "0"),
         ("reset=%d", "reset_pm", "0"),

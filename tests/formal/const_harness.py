@@ -24,7 +24,7 @@ sqrt(2) combine is covered by co-simulation and by the run-time engine's proof).
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Fragment, Module, Signal
+from amaranth.hdl import Array, Fragment, Signal
 from amaranth.hdl import signed as sgn
 
 from logdot.golden.const import ConstWeights
@@ -80,14 +80,11 @@ class ConstHarness(Harness):
             raise ValueError("const must be a base-2 ConstWeights")
         self.const = const
         self.latency = latency
-        self._make_dut = make_dut or (lambda: ConstDotTop(config=const))
         self._depth = fifo_depth
-        super().__init__(max_depth=0)
+        super().__init__(make_dut=make_dut or (lambda: ConstDotTop(config=const)), max_depth=0)
 
-    def elaborate(self, platform):
+    def build(self, m, platform):
         cfg = self.const.config
-        m = Module()
-        m.domains.sync = self.domain
         dut = self._make_dut()
         m.submodules.dut = Fragment.get(dut, platform)
 
@@ -138,4 +135,3 @@ class ConstHarness(Harness):
         clean = (count != 0) & (ready_run >= age)
         on_time = (dut.m_axis_tvalid == (age == self.latency)) & (age <= self.latency)
         self._assert(m, "exact_latency", rst | ~clean | on_time)
-        return m

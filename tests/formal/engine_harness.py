@@ -33,7 +33,7 @@ An undriven ``Signal`` would be a constant and make a proof vacuous: the mutants
 
 from __future__ import annotations
 
-from amaranth.hdl import Cover, Fragment, Module, Mux, Signal, signed
+from amaranth.hdl import Cover, Fragment, Mux, Signal, signed
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.accumulator import accumulator_latency
@@ -162,7 +162,6 @@ class EngineHarness(fh.Harness):
         self.config = config
         self.latency = engine_latency(config)
         self.pre_stages = self.latency - accumulator_latency(config) - 1
-        self._make_dut = make_dut or (lambda cfg: LogDotTop(config=cfg))
         self._free_reset = free_reset
         self._check = check
         self._hints = hints
@@ -171,7 +170,9 @@ class EngineHarness(fh.Harness):
         self._covers = covers
         self._product = product
         # Cycle counters and dot-product indices need only cover the BMC depth.
-        super().__init__(max_depth=max_depth)
+        super().__init__(
+            make_dut=make_dut or (lambda cfg: LogDotTop(config=cfg)), max_depth=max_depth
+        )
         self.hints_used = []
 
     def _wants(self, name):
@@ -212,10 +213,8 @@ class EngineHarness(fh.Harness):
             out.append(sig)
         return out
 
-    def elaborate(self, platform):
+    def build(self, m, platform):
         cfg = self.config
-        m = Module()
-        m.domains.sync = self.domain
         dut = self._make_dut(cfg)
         frag = Fragment.get(dut, platform)
         m.submodules.dut = frag
@@ -285,7 +284,6 @@ class EngineHarness(fh.Harness):
         self._assert(m, "output_tlast", ~(~rst & dut.m_axis_tvalid) | dut.m_axis_tlast)
         if self._covers:
             self._add_covers(m, step, last, push, t, rst, beat, accs)
-        return m
 
     def _add_covers(self, m, step, last, push, t, rst, beat, accs):
         cfg = self.config

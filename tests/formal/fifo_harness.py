@@ -21,7 +21,7 @@ picks ``track``, the properties hold for every beat:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Shape, Signal
 
 from logdot.hdl.fifo import StreamFIFO
 from tests.formal.formal_harness import (
@@ -67,12 +67,9 @@ class FifoHarness(Harness):
         self.depth = depth
         self.buffered = buffered
         self.width = width
-        self._make_dut = make_dut or StreamFIFO
-        super().__init__(max_depth=max_depth)
+        super().__init__(make_dut=make_dut or StreamFIFO, max_depth=max_depth)
 
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = self.domain
+    def build(self, m, platform):
         dut = self._make_dut(shape=self.width, depth=self.depth, buffered=self.buffered)
         m.submodules.dut = dut
         width = Shape.cast(dut.i.payload.shape()).width
@@ -114,4 +111,3 @@ class FifoHarness(Harness):
             self, m, rst, dut.o.valid, dut.o.ready, dut.o.payload, name="stable"
         )
         assert_reset_idle(self, m, prev_rst, ~dut.o.valid & (dut.level == 0), name="reset")
-        return m

@@ -2,10 +2,11 @@
 
 Every harness in ``tests/formal`` has the same skeleton, written once here:
 
-* :class:`Harness`: the ``sync`` domain (its clock is the RTLIL port), the ``lines`` register
-  of asserted properties (``(file, line) -> name``, read back by
-  :func:`tests.formal.sby_runner.run_sby` to name a failed assertion) and the width of the
-  cycle counters for a BMC depth;
+* :class:`Harness`: the ``sync`` domain (its clock is the RTLIL port), the design factory
+  ``make_dut``, the ``lines`` register of asserted properties (``(file, line) -> name``, read
+  back by :func:`tests.formal.sby_runner.run_sby` to name a failed assertion), the width of
+  the cycle counters for a BMC depth, and ``elaborate`` (a module in that domain, filled in by
+  the subclass's ``build``);
 * free inputs: :func:`free_signal` (an ``AnySeq`` value in every cycle), :func:`free_reset`
   (the domain's reset, free in every cycle), :func:`free_axis` (the four AXI-Stream inputs
   of a top module) and :func:`free_pixels` (those of a pixel-stream unit);
@@ -37,7 +38,7 @@ import sys
 from types import SimpleNamespace
 
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Array, Assert, C, ClockDomain, Elaboratable, Mux, Signal, signed
+from amaranth.hdl import Array, Assert, C, ClockDomain, Elaboratable, Module, Mux, Signal, signed
 
 __all__ = [
     "Harness",
@@ -68,7 +69,8 @@ __all__ = [
 
 
 class Harness(Elaboratable):
-    """Base of a BMC harness: the clock domain, the property register, the counter width.
+    """Base of a BMC harness: the clock domain, the design factory, the property register, the
+    counter width; a subclass states its design and properties in ``build(m, platform)``.
 
     Parameters
     ----------
@@ -76,6 +78,10 @@ class Harness(Elaboratable):
         Largest BMC depth the harness is used with (sizes its cycle counters).
     min_bits : int
         Smallest width of the cycle counters.
+    make_dut : callable, optional
+        Returns the design under proof (``self._make_dut``; its arguments are the subclass's):
+        a subclass passes ``make_dut or`` its default design, so that a mutant test can pass a
+        broken one.
 
     Attributes
     ----------
@@ -86,10 +92,22 @@ class Harness(Elaboratable):
         elaboration; :func:`tests.formal.sby_runner.run_sby` names failures with it).
     """
 
-    def __init__(self, *, max_depth, min_bits=4):
+    def __init__(self, *, max_depth, min_bits=4, make_dut=None):
         self._bits = max(min_bits, (max_depth + 1).bit_length())
+        self._make_dut = make_dut
         self.domain = ClockDomain("sync")
         self.lines = {}
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.domain
+        self.build(m, platform)
+        return m
+
+    def build(self, m, platform):
+        """Add the design under proof, its free inputs and the properties to ``m`` (a module
+        whose ``sync`` domain is :attr:`domain`)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build(m, platform)")
 
     def _wants(self, name):
         """Whether property ``name`` is asserted (default: every one)."""

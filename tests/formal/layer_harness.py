@@ -32,7 +32,6 @@ from amaranth.hdl import (
     Array,
     Cat,
     Fragment,
-    Module,
     Mux,
     Signal,
     signed,
@@ -112,13 +111,12 @@ class LayerHarness(Harness):
             raise ValueError("the layer harness models base-2 weights only")
         self.layer = layer
         self.weight_port = weight_port
-        self._make_dut = make_dut or LogLayerTop
         if check is None:
             check = LAYER_PROPERTIES + (("w_ready",) if weight_port else ())
         self._check = set(check) | (set(LAYER_LEMMAS) if hints else set())
         self.hints_used = []
         self.latency = layer_latency(layer.config)
-        super().__init__(max_depth=max_depth)
+        super().__init__(make_dut=make_dut or LogLayerTop, max_depth=max_depth)
 
     def _wants(self, name):
         return name in self._check
@@ -154,14 +152,12 @@ class LayerHarness(Harness):
         self._assert(m, "w_ready", dut.w_axis_tready)
         return regs
 
-    def elaborate(self, platform):
+    def build(self, m, platform):
         layer = self.layer
         cfg = layer.config
         eng = cfg.engine
         L = self.latency
         bits = self._bits
-        m = Module()
-        m.domains.sync = self.domain
         dut = self._make_dut(layer=layer, weight_port=self.weight_port)
         frag = Fragment.get(dut, platform)
         m.submodules.dut = frag
@@ -222,7 +218,6 @@ class LayerHarness(Harness):
             self, m, io, latency=L, bits=bits, push=push, now=now, bp=~m_ready,
             fields=[("val", expected, dut.m_axis_tdata), ("last", expected_last, dut.m_axis_tlast)],
         )  # fmt: skip
-        return m
 
     def _lemmas(self, m, frag, en, push, ys, zs):
         cfg = self.layer.config

@@ -14,7 +14,7 @@ are tested against the golden model in simulation).
 
 from __future__ import annotations
 
-from amaranth.hdl import Fragment, Module, Signal
+from amaranth.hdl import Fragment, Signal
 
 from logdot.hdl.network import NetworkTop
 from tests.formal.formal_harness import (
@@ -58,12 +58,9 @@ class NetworkHarness(Harness):
         self.net = net
         self.fold = fold
         self.bound = bound
-        self._make_dut = make_dut or NetworkTop
-        super().__init__(max_depth=max_depth)
+        super().__init__(make_dut=make_dut or NetworkTop, max_depth=max_depth)
 
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = self.domain
+    def build(self, m, platform):
         dut = self._make_dut(self.net, fold=self.fold)
         m.submodules.dut = Fragment.get(dut, platform)
         _, h, w = self.net.input_shape
@@ -119,4 +116,3 @@ class NetworkHarness(Harness):
         self._assert(m, "output_tlast", ~(live & dut.m_axis_tvalid) | dut.m_axis_tlast)
         prev_rst = assert_output_stable(self, m, rst, dut.m_axis_tvalid, m_ready, dut.m_axis_tdata)
         assert_reset_idle(self, m, prev_rst, ~(dut.m_axis_tvalid | dut.frame_error))
-        return m

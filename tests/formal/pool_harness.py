@@ -24,7 +24,7 @@ early. Since the solver picks ``track``, the properties hold for every output:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Signal
 
 from logdot.hdl.pool import MaxPool
 from tests.formal.formal_harness import (
@@ -54,15 +54,12 @@ class PoolHarness(Harness):
 
     def __init__(self, *, bits=2, make_dut=None, max_depth=32):
         self.bits = bits
-        self._make_dut = make_dut or MaxPool
-        super().__init__(max_depth=max_depth, min_bits=5)
+        super().__init__(make_dut=make_dut or MaxPool, max_depth=max_depth, min_bits=5)
         #: Ready cycles within which a complete window is output: an early ``last`` makes
         #: the pool fill the rest of the frame with zero pixels (up to ``N - 1`` cycles).
         self.bound = SIDE * SIDE + 4
 
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = self.domain
+    def build(self, m, platform):
         dut = self._make_dut(
             channels=1, height=SIDE, width=SIDE, kernel=KERNEL, bits=self.bits, act_format="log"
         )
@@ -107,4 +104,3 @@ class PoolHarness(Harness):
             self, m, rst, dut.o.valid, m_ready, dut.o.payload.as_value(), name="stable"
         )
         assert_reset_idle(self, m, prev_rst, ~(dut.o.valid | dut.frame_error), name="reset")
-        return m

@@ -22,7 +22,7 @@ from __future__ import annotations
 import decimal
 
 import pytest
-from amaranth.hdl import Array, Assume, C, Module, Mux, Signal
+from amaranth.hdl import Array, Assume, C, Mux, Signal
 
 from logdot.golden.formats import EngineConfig
 from logdot.hdl import logacc as hdl_logacc
@@ -71,11 +71,9 @@ class LogAccHarness(Harness):
         self.config = config
         super().__init__(max_depth=DEPTH)
 
-    def elaborate(self, platform):
+    def build(self, m, platform):
         cfg = self.config
         lb = cfg.log_state_bits
-        m = Module()
-        m.domains.sync = self.domain
         m.submodules.dut = dut = LogAccumulator(config=cfg)
         rst = free_reset(m, self.domain)
         en, valid, last, neg, nz = (
@@ -138,7 +136,6 @@ class LogAccHarness(Harness):
             self._assert(m, "o_valid", dut.o_valid == v2)
             with m.If(v2):
                 self._assert(m, "result", dut.result == y2[:width].as_signed())
-        return m
 
 
 def test_log_accumulator_matches_reference(tmp_path):

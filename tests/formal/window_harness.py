@@ -39,7 +39,7 @@ is beat ``track mod per_frame`` of frame ``track div per_frame``. Since the solv
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 
 from logdot.hdl.window import SlidingWindow
 from tests.formal.formal_harness import (
@@ -113,7 +113,6 @@ class WindowHarness(Harness):
         self.per_frame = len(self.windows) * tiles * self.beats
         if self.per_frame & (self.per_frame - 1):
             raise ValueError(f"beats per image must be a power of two, not {self.per_frame}")
-        self._make_dut = make_dut or SlidingWindow
         tb = tiles * self.beats
         # A window's last pixel completes it; the pad positions after it (at most a padded
         # row and a column) and the beats of the two windows ahead of it follow.
@@ -132,17 +131,15 @@ class WindowHarness(Harness):
             ahead = max(ahead, sum(1 for w, (_, lp) in enumerate(self.windows)
                                    if lp <= i and step_of_window(w) > here))  # fmt: skip
         self.occupancy = (2 + ahead) * tb
-        super().__init__(max_depth=max_depth, min_bits=5)
+        super().__init__(make_dut=make_dut or SlidingWindow, max_depth=max_depth, min_bits=5)
 
-    def elaborate(self, platform):
+    def build(self, m, platform):
         p = self.params
         ch, bits, lanes, tiles = p["channels"], p["bits"], p["lanes"], p["tiles"]
         k = p["kernel"]
         n = p["height"] * p["width"]
         pix_bits = ch * bits
         tb = tiles * self.beats
-        m = Module()
-        m.domains.sync = self.domain
         m.submodules.dut = dut = self._make_dut(**p)
         cnt_bits = self._bits
 
@@ -220,4 +217,3 @@ class WindowHarness(Harness):
             self, m, rst, dut.o.valid, m_ready, dut.o.payload.as_value(), name="stable"
         )
         assert_reset_idle(self, m, prev_rst, ~(dut.o.valid | dut.frame_error), name="reset")
-        return m
