@@ -14,13 +14,12 @@ import torch
 import logdot.generators.common
 import logdot.generators.engine
 from logdot.golden.formats import EngineConfig
-from tests.support.cli import assert_cli_error, assert_one_line_error, error_cases, files_in
+from tests.support.cli import IDENT, assert_cli_error, assert_one_line_error, error_cases, files_in
 from tests.support.cli import run_cli as run
 from tests.support.layers import random_conv_spec
 
 ENGINE = ["--lanes", "3", "--act-bits", "8", "--weight-bits", "4"]
 SMALL = ["--lanes", "2", "--act-bits", "4", "--weight-bits", "3"]
-IDENT = "(letters, digits and '_', not starting with a digit, at most 64 characters, not a keyword)"
 
 
 # -- logdot generate ----------------------------------------------------------------------------

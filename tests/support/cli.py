@@ -10,7 +10,37 @@ import pytest
 
 from logdot.cli import main
 
-__all__ = ["assert_cli_error", "assert_one_line_error", "error_cases", "files_in", "run_cli"]
+__all__ = [
+    "FOLD_ERRORS",
+    "IDENT",
+    "NETWORK_FLAG_ERRORS",
+    "assert_cli_error",
+    "assert_one_line_error",
+    "error_cases",
+    "files_in",
+    "run_cli",
+]
+
+#: What a ``--name`` error says a Verilog identifier is.
+IDENT = "(letters, digits and '_', not starting with a digit, at most 64 characters, not a keyword)"
+
+#: ``--fold VALUE`` -> what :func:`logdot.commands.compile.parse_fold` says of it (the line is
+#: ``--fold: `` and that), for a network whose layer 0 is a conv2d and layer 1 a max pool
+#: (``small_cnn``, ``board_net``).
+FOLD_ERRORS = [
+    ("0=3", "'0=3' is not KEY=LANESxPES (e.g. conv1=9x4)"),
+    ("conv9=3x2", "no layer named 'conv9'"),
+    ("1=3x2", "layer 1 (maxpool) '1' is not a conv2d/linear"),
+    ("0=3x2,0=3x1", "layer '0' is given twice"),
+    ("0=0x2", "layer 0 (conv2d): lanes must be an integer in [1, 1024], not 0"),
+    ("0=3x999", "layer 0 (conv2d): pes must be an integer in [1, 256], not 999"),
+]
+
+#: The errors of the flags ``logdot compile`` and ``logdot board`` share (``--fold`` and
+#: ``--name``): ``(flags, exact error line)``.
+NETWORK_FLAG_ERRORS = [(["--fold", value], f"--fold: {e}") for value, e in FOLD_ERRORS] + [
+    (["--name", "module"], f"--name must be a Verilog identifier {IDENT}, not 'module'"),
+]
 
 
 def run_cli(argv):
