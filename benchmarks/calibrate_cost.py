@@ -29,24 +29,22 @@ import torch
 from scipy.optimize import nnls
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from logdot.generators.cost import (  # noqa: E402
+from logdot.generators.cost import (
     CALIBRATION_FILE,
     COST_SCHEMA,
     engine_features,
     stage_features,
 )
-from logdot.generators.network import compile_network  # noqa: E402
-from logdot.golden.network_torch import export_network  # noqa: E402
-from logdot.golden.nn import quantize_model  # noqa: E402
-from logdot.hdl.network import network_plan  # noqa: E402
-from logdot.study.networks import small_cnn_layers  # noqa: E402
-from logdot.synth.runner import tool_versions  # noqa: E402
-from logdot.synth.targets import count_cells  # noqa: E402
-from logdot.tools import interrupt, require_tool  # noqa: E402
+from logdot.generators.network import compile_network
+from logdot.golden.network_torch import export_network
+from logdot.golden.nn import quantize_model
+from logdot.hdl.network import network_plan
+from logdot.study.networks import small_cnn_layers
+from logdot.synth.runner import tool_versions
+from logdot.synth.targets import count_cells
+from logdot.tools import interrupt, require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Quantizations: (label, QuantSettings keyword arguments).
 FORMATS = (
