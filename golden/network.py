@@ -1,5 +1,10 @@
 """Integer model of a whole streaming CNN accelerator: the network file and its forward pass.
 
+Over 600 lines on purpose: :class:`Network` validates the chain of layers (shapes, formats,
+the requantizer of every engine against the next one's input) and runs it with the same
+private shape and format helpers; the file format, the stream model and the torch bridge are
+already their own modules.
+
 A *network* is a chain of layers over integer codes, each of one of four types:
 
 ``conv2d``, ``linear``
@@ -49,11 +54,6 @@ encode_input
     Input codes of float images (the first layer's input quantizer, exactly).
 The network file's reader and writer (and :func:`~logdot.golden.network_file.network_from_dict`)
 are in :mod:`logdot.golden.network_file`.
-
-Slightly over 600 lines on purpose: :class:`Network` validates the chain of layers (shapes,
-formats, the requantizer of every engine against the next one's input) and runs it with the
-same private shape and format helpers; the file format, the stream model and the torch
-bridge are already their own modules.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Quantizers of the golden model: log and linear (fixed-point) codes on torch tensors.
 
+Over 600 lines on purpose: the log and linear quantizers, the FSR / exponent searches and the
+fake quantizers share the private exact-rounding helpers and the argument checks
+(``_round_log``, ``_log_codes``, ``_linear_int``, ``_exact_max``, ``_check_*``); split, those
+would become a second public surface that nothing else needs.
+
 Every bit these functions produce is decided exactly, never by a float ``log2``:
 
 * float inputs are converted to float64 (exactly) and split with :func:`torch.frexp`; the
@@ -11,11 +16,6 @@ Every bit these functions produce is decided exactly, never by a float ``log2``:
   sqrt(2)) at or below ``|x|``, computed with :func:`logdot.golden.formats.ceil_root_pow2`.
 
 ``docs/formats.md`` is the normative description of the formats, with worked examples.
-
-One module of about 600 lines on purpose: the log and linear quantizers, the FSR / exponent
-searches and the fake quantizers share the private exact-rounding helpers and the argument
-checks (``_round_log``, ``_log_codes``, ``_linear_int``, ``_exact_max``, ``_check_*``); split,
-those would become a second public surface that nothing else needs.
 
 Public API
 ----------

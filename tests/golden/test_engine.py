@@ -1,6 +1,9 @@
-# Over 600 lines on purpose: one test file per module; the big-integer reference sits beside it.
 """The golden engine model (:mod:`logdot.golden.engine`) against an independent big-integer
 reference.
+
+Over 600 lines on purpose: one test file per module, and every mode of the module is compared
+with the one big-integer reference beside it; split, the shared stimulus and the reference's
+own worked examples would scatter.
 
 Every mode of the engine (linear / log activations, signed / unsigned, base 2 / sqrt(2), lane
 counts 1, 3, 16 and more, multi-beat dot products, saturating narrow accumulators, wrapping
@@ -8,9 +11,6 @@ beyond ``max_beats``) is checked on random and extreme vectors against
 :func:`logdot.golden.engine.reference_dot` (plain Python ints, no tables, no fixed widths), plus
 hand-computed worked examples that check the reference itself, the chunked fast path across
 chunk boundaries, the comparison helper, the real-value scaling, and every bad input.
-
-(Long on purpose: one module under test, whose every mode is compared with one reference;
-splitting it would scatter the shared stimulus and the reference's own worked examples.)
 """
 
 from __future__ import annotations

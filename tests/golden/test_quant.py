@@ -1,12 +1,11 @@
-# Over 600 lines on purpose: one test file per module; the exact Fraction reference sits beside it.
 """Tests of logdot.golden.quant against a slow, independent exact reference (Fraction /
 Python ints).
 
+Over 600 lines on purpose: one test file per module, and the independent reference lives with
+every quantizer it checks, so each test compares against the same exact definitions.
+
 The reference below never uses frexp, float thresholds or logdot.golden.formats: it decides the
 log-domain rounding with exact rational arithmetic, ``(|x| / 2**e)**n >= 2**p``.
-
-(Long on purpose: the independent reference and every quantizer of the module it checks live
-together, so each test compares against the same exact definitions.)
 """
 
 import math

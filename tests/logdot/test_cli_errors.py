@@ -1,7 +1,9 @@
-# Over 600 lines on purpose: every error path of the shared CLI flags in one reviewed file.
 """Every error path of the ``logdot`` CLI: one line ``logdot: error: ...``, exit code 2, and
 no file written; outputs are atomic (temp file + rename), so an exception or an interrupt in
-the middle of a write leaves neither a partial file nor a temp file behind."""
+the middle of a write leaves neither a partial file nor a temp file behind.
+
+Over 600 lines on purpose: every error path of the shared CLI flags in one reviewed file.
+"""
 
 from __future__ import annotations
 
