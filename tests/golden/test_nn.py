@@ -117,13 +117,14 @@ def test_layers_compute_with_golden_values(fmt, rule, seed):
     model = small_model().eval()
     x_cal = torch.randn(32, 2, 5, 5)
     x = torch.randn(8, 2, 5, 5)
+    w_bits, a_bits = 4, 5
     q = quantize_model(
         model,
         weight_format=fmt,
-        weight_bits=4,
+        weight_bits=w_bits,
         weight_rule=rule,
         act_format=fmt,
-        act_bits=5,
+        act_bits=a_bits,
         act_rule=rule,
         act_signed=True,
         calib_data=x_cal,
@@ -133,11 +134,11 @@ def test_layers_compute_with_golden_values(fmt, rule, seed):
     h = x_cal
     expected_scales = []
     for layer, post in ((conv1, F.relu), (conv2, F.relu), (fc, None)):
-        sa = ref_scale(h.flatten(1) if layer is fc else h, fmt, 5, rule, True)
-        sw = ref_scale(layer.weight.detach(), fmt, 4, rule, True)
+        sa = ref_scale(h.flatten(1) if layer is fc else h, fmt, a_bits, rule, True)
+        sw = ref_scale(layer.weight.detach(), fmt, w_bits, rule, True)
         expected_scales.append((sa, sw))
-        hq = ref_dequant(h.flatten(1) if layer is fc else h, fmt, 5, sa, True).float()
-        wq = ref_dequant(layer.weight.detach(), fmt, 4, sw, True).float()
+        hq = ref_dequant(h.flatten(1) if layer is fc else h, fmt, a_bits, sa, True).float()
+        wq = ref_dequant(layer.weight.detach(), fmt, w_bits, sw, True).float()
         if layer is fc:
             h = F.linear(hq, wq, layer.bias)
         else:
@@ -149,8 +150,8 @@ def test_layers_compute_with_golden_values(fmt, rule, seed):
         h = x
         for layer, (sa, sw) in zip((conv1, conv2, fc), expected_scales, strict=True):
             inp = h.flatten(1) if layer is fc else h
-            hq = ref_dequant(inp, fmt, 5, sa, True).float()
-            wq = ref_dequant(layer.weight, fmt, 4, sw, True).float()
+            hq = ref_dequant(inp, fmt, a_bits, sa, True).float()
+            wq = ref_dequant(layer.weight, fmt, w_bits, sw, True).float()
             if layer is fc:
                 h = F.linear(hq, wq, layer.bias)
             else:
