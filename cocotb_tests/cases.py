@@ -52,23 +52,25 @@ def cosim_cases(configs, *, quick=None):
         The reviewed list; every entry has an ``"id"``.
     quick : collection of str, optional
         Ids that ``make test`` runs; the others are marked ``full`` (default: all run but the
-        entries with ``"full": True``, which are marked ``full`` in any case).
+        entries with ``"full": True``, which are marked ``full`` in any case). An entry's
+        ``"full"`` may instead name simulators (``"full": ("icarus",)``): only its cases on
+        those are marked ``full``.
     """
-    entries = [
-        pytest.param(
-            c,
-            id=c["id"],
-            marks=pytest.mark.full
-            if c.get("full") or (quick is not None and c["id"] not in quick)
-            else (),
-        )
+
+    def full(sim, c):
+        marked = c.get("full") or False
+        if quick is not None and c["id"] not in quick:
+            return True
+        return marked is True or (not isinstance(marked, bool) and sim in marked)
+
+    cases = [
+        pytest.param(sim, c, id=f"{sim}-{c['id']}", marks=pytest.mark.full if full(sim, c) else ())
         for c in configs
+        for sim in support.SIMULATORS
     ]
 
     def decorate(test):
-        return pytest.mark.parametrize("entry", entries)(
-            pytest.mark.parametrize("sim", support.SIMULATORS)(test)
-        )
+        return pytest.mark.parametrize(("sim", "entry"), cases)(test)
 
     return decorate
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import xml.etree.ElementTree as ET
 import zlib
 
 import cases
@@ -50,6 +51,10 @@ EXPECTED_COCOTB_TESTS = 13
 BENCH = cases.Bench(TOPLEVEL, TEST_MODULE, "LOGDOT_MANIFEST", EXPECTED_COCOTB_TESTS)
 #: Minimum random beats per configuration, on either simulator.
 MIN_RANDOM_BEATS = 2000
+#: The cocotb tests that ``make test`` runs on Icarus for an entry whose whole Icarus run is
+#: ``-m full`` (``"full": ("icarus",)``: the 64-lane entries): the directed corners and the
+#: random stream with idles and back-pressure (its share of the random beats).
+PART_ON_ICARUS = ("test_corners", "test_random/traffic=idle+backpressure")
 
 # The reviewed configuration list of `make test`. Each id names the configuration; the
 # remaining keys are EngineConfig parameters; "beats" overrides the random beat
@@ -67,15 +72,17 @@ CONFIGS = [
     dict(id="l3_u8_w6_re1", lanes=3, act_bits=8, weight_bits=6, act_signed=False, max_beats=64,
          register_every=1),
     # Widest: 64 lanes of 16-bit activations (1280 input bits), registers every 2 levels.
+    # The 64-lane entries' whole Icarus runs (a minute, half a minute) are -m full; make test
+    # runs them whole on Verilator and a part on Icarus (test_part_on_icarus).
     dict(id="l64_a16_w4_re2", lanes=64, act_bits=16, weight_bits=4, register_every=2,
-         beats={"icarus": 2000, "verilator": 4000}),
+         beats={"icarus": 2000, "verilator": 4000}, full=("icarus",)),
     # Log x log, base-sqrt(2) weights, 8 fraction bits.
     dict(id="l16_log4_w4_sqrt2", lanes=16, act_bits=4, weight_bits=4, act_format="log",
          weight_base="sqrt2", max_beats=256, register_every=1),
     # Unsigned log activations (4-bit code), 2-bit weights, 64 lanes, no term registers.
     dict(id="l64_ulog4_w2_re2", lanes=64, act_bits=4, weight_bits=2, act_format="log",
          act_signed=False, register_terms=False, register_every=2,
-         beats={"icarus": 2000, "verilator": 4000}),
+         beats={"icarus": 2000, "verilator": 4000}, full=("icarus",)),
     # Narrow saturating accumulator (14 of 28 exact bits): saturates within a few beats.
     dict(id="l16_a8_w4_sat14", lanes=16, act_bits=8, weight_bits=4, acc_bits=14),
     # sqrt(2) weights with a narrow saturating accumulator pair and 4 fraction bits.
@@ -108,7 +115,7 @@ CONFIGS = [
 
 def config_params(entry):
     """EngineConfig keyword arguments of a CONFIGS entry."""
-    return {k: v for k, v in entry.items() if k not in ("id", "beats")}
+    return {k: v for k, v in entry.items() if k not in ("id", "beats", "full")}
 
 
 def engine_writer(config):
@@ -118,9 +125,10 @@ def engine_writer(config):
     return lambda directory: write(config, directory, name=TOPLEVEL, force=True)
 
 
-def run_cosim(sim, entry, *, label=None):
+def run_cosim(sim, entry, *, label=None, testcase=None):
     """Generate, build and co-simulate one configuration on one simulator: every output of the
-    generated engine equals the golden model. Returns timings."""
+    generated engine equals the golden model. Returns the :class:`support.CosimResult`
+    (``testcase``: only these cocotb tests)."""
     cid = entry["id"]
     config = EngineConfig(**config_params(entry))
     beats = entry.get("beats", {}).get(sim, MIN_RANDOM_BEATS)
@@ -134,12 +142,25 @@ def run_cosim(sim, entry, *, label=None):
         write=engine_writer(config),
         env={"LOGDOT_RANDOM_BEATS": beats},
         header=f"{label or ''}config {config}, {beats} random beats",
+        testcase=testcase,
     )
     (result.build_dir / "timings.json").write_text(json.dumps(result.timings))
-    return result.timings
+    return result
 
 
 test_cosim = cases.cosim_test(CONFIGS, run_cosim)
+
+
+ICARUS_FULL = [c for c in CONFIGS if c.get("full") == ("icarus",)]
+
+
+@pytest.mark.parametrize("entry", ICARUS_FULL, ids=[c["id"] for c in ICARUS_FULL])
+def test_part_on_icarus(entry):
+    """An entry whose whole Icarus run is ``-m full``, on Icarus in ``make test``: the cocotb
+    tests :data:`PART_ON_ICARUS` only, every output equal to the golden model."""
+    result = run_cosim("icarus", entry, testcase=",".join(PART_ON_ICARUS))
+    ran = [c.get("name") for c in ET.parse(result.results_xml).getroot().iter("testcase")]
+    assert sorted(ran) == sorted(PART_ON_ICARUS)
 
 
 # -- the random sweep (make test-full) ---------------------------------------------------

@@ -109,7 +109,7 @@ class StudyConfig:
 
 
 FULL = StudyConfig()
-QUICK = StudyConfig(seeds=(0,), qat_seeds=(0,), qat_epochs=2, logacc_frac_sweep=())
+QUICK = StudyConfig(seeds=(0,), qat_seeds=(0,), qat_epochs=1, logacc_frac_sweep=())
 
 
 # -- measurements ---------------------------------------------------------------------------

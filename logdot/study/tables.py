@@ -160,8 +160,9 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         f"\n## Table 2: quantization-aware training from scratch (weights and activations), "
         f"mean ± std over {nq} seed{'s' * (nq > 1)}; `results/qat.csv`\n"
     )
+    ne = cfg.qat_epochs
     out.append(
-        f"Same network, data and recipe as the float model ({cfg.qat_epochs} epochs), "
+        f"Same network, data and recipe as the float model ({ne} epoch{'s' * (ne > 1)}), "
         "fake quantization with a straight-through estimator; scales (calibrated rule) "
         "re-chosen on training data before every epoch and after the last. The PTQ column "
         "is Table 1's `both` row for comparison.\n"

@@ -19,7 +19,7 @@ from logdot.study.pareto import (
     plan,
     ptq_point,
 )
-from logdot.study.report import FRONT_COLUMNS
+from logdot.study.report import FRONT_COLUMNS, write_report
 from tests.support import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -80,8 +80,9 @@ def test_local_and_dask_runs_give_the_same_rows(tmp_path):
 
 
 def test_quick_script_resumes_and_writes_the_same_bytes(tmp_path):
-    """examples/accuracy_vs_cost.py --quick; then with the QAT rows removed from the store
-    it recomputes only them, and accuracy.csv is byte for byte the same."""
+    """examples/accuracy_vs_cost.py --quick; then with one QAT row removed from the store it
+    recomputes only that row, the same line again, and accuracy.csv is byte for byte the
+    same."""
     cmd = [sys.executable, str(ROOT / "examples" / "accuracy_vs_cost.py"), "--quick"]
     cmd += ["--out", str(tmp_path), "--quiet"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -90,23 +91,25 @@ def test_quick_script_resumes_and_writes_the_same_bytes(tmp_path):
     csv1 = (tmp_path / "accuracy.csv").read_bytes()
     store = tmp_path / "points.jsonl"
     lines = store.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if "qat_point" not in line]
-    assert len(kept) == len(lines) - 2
+    removed = [line for line in lines if "qat_point" in line and '"format":"log2"' in line]
+    kept = [line for line in lines if line not in removed]
+    assert len(removed) == 1
     store.write_text("".join(kept))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "accuracy.csv").read_bytes() == csv1
-    assert len(store.read_text().splitlines()) == len(lines)
-    # The report computes nothing: from the same store, the same bytes (the accuracy table
-    # is the sweep's own); no cost point has run, so the front is empty.
+    assert store.read_text().splitlines(keepends=True) == kept + removed
+    # The report computes nothing: from the same store, the same bytes as the report written
+    # in this process (the accuracy table is the sweep's own); no cost point has run, so the
+    # front is empty.
     report = [*cmd, "--report", str(tmp_path / "report")]
-    texts = []
-    for _ in range(2):
-        done = subprocess.run(report, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith("5/5 accuracy points, 0/5 cost points (5 to run): ")
-        names = ("accuracy.csv", "cost.csv", "front.csv", "study2.md")
-        texts.append([(tmp_path / "report" / n).read_bytes() for n in names])
+    done = subprocess.run(report, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("5/5 accuracy points, 0/5 cost points (5 to run): ")
+    here = tmp_path / "report_here"
+    write_report(here, (QUICK,), store, tmp_path / "cost.jsonl")
+    names = ("accuracy.csv", "cost.csv", "front.csv", "study2.md")
+    texts = [[(d / n).read_bytes() for n in names] for d in (tmp_path / "report", here)]
     assert texts[0] == texts[1]
     assert texts[0][0] == csv1
     assert texts[0][2].decode().splitlines() == [",".join(FRONT_COLUMNS)]
