@@ -53,9 +53,9 @@ __all__ = [
 #: Pipelined: the low part of the split accumulator is at most this many bits (its carry
 #: chain, one longer, limited fmax on iCE40 with the 16-bit beat of a 16-lane vector).
 _ACC_SPLIT_BITS = 14
-#: Chunked (pipelined every level, base 2, wrapping): the accumulator's ``acc_bits`` are cut
-#: into ``ceil(acc_bits / _CHUNK_BITS)`` near-equal chunks (at columns below the beat's width).
-_CHUNK_BITS = 7
+#: Chunked (pipelined every level, base 2, wrapping): the accumulator's chunks are about this
+#: many columns (wider, up to twice, where the levels are bounded: a layer's padded depth).
+_CHUNK_BITS = 6
 
 
 def _least_depth(const):
@@ -67,19 +67,19 @@ def _max_depth(const, depth):
     return _least_depth(const) + 1 if depth is None else depth
 
 
-def _chunk_cuts(cfg, width):
-    """The accumulator's chunk cuts for a ``width``-bit beat sum when ``cfg`` is chunked
-    (pipelined every level, base 2, wrapping), else ``()``.
+def _chunk_cuts(cfg, width, bits):
+    """The accumulator's cuts into chunks of about ``bits`` columns for a ``width``-bit beat
+    sum when ``cfg`` is chunked (pipelined every level, base 2, wrapping), else ``()``.
 
-    The top chunk starts at ``top = min(acc_bits - _CHUNK_BITS, width - 1)`` (it holds the
-    beat's sign extension, so it is longer when ``acc_bits`` exceeds ``width`` by more);
-    the columns below are cut into ``ceil(top / _CHUNK_BITS)`` near-equal chunks."""
+    The top chunk starts at ``top = min(acc_bits - bits, width - 1)`` (it holds the beat's
+    sign extension, so it is longer when ``acc_bits`` exceeds ``width`` by more); the
+    columns below are cut into ``ceil(top / bits)`` near-equal chunks."""
     if cfg.register_every != 1 or cfg.weight_base != 2 or cfg.saturating:
         return ()
-    top = min(cfg.acc_bits - _CHUNK_BITS, width - 1)
+    top = min(cfg.acc_bits - bits, width - 1)
     if top < 1:
         return ()
-    k = -(-top // _CHUNK_BITS)
+    k = -(-top // bits)
     return (*(j * top // k for j in range(1, k)), top)
 
 
@@ -111,12 +111,16 @@ def _plan_parity(const, parity, max_depth, chunk_levels):
         )  # fmt: skip
         if heap.depth <= max_depth:
             plans.append(heap)
-        cuts = _chunk_cuts(cfg, heap.width) if len(const.parities) == 1 else ()
-        if cuts:  # the chunked heap, if it fits
+        # The chunked heap: chunks of _CHUNK_BITS columns, or wider until it fits.
+        for bits in range(_CHUNK_BITS, 2 * _CHUNK_BITS + 1):
+            cuts = _chunk_cuts(cfg, heap.width, bits) if len(const.parities) == 1 else ()
+            if not cuts:
+                break
             chunked = plan_heap(terms, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                                 cuts=cuts)  # fmt: skip
-            if chunked.cuts and chunked.depth <= max_depth + chunk_levels * len(chunked.cuts):
+            if chunked.depth <= max_depth + chunk_levels * len(chunked.cuts):
                 plans.append(chunked)
+                break
     if not plans:
         raise ValueError(f"no tree of parity {parity} fits in {max_depth} levels")
 

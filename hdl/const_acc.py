@@ -121,7 +121,7 @@ class ChunkedAccumulator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rst = Signal(name="rst_q")
+        rst = Signal(name="rst_q", reset_less=True)  # reset_less: else rst clears it
         m.d.sync += rst.eq(ResetSignal())
         top = len(self._widths) - 1
         carry, parts = None, []
