@@ -42,8 +42,9 @@ class ChunkedAccumulator(wiring.Component):
     The state is cleared by a registered copy of ``rst`` (one flip-flop, so the reset's
     fan-out does not reach the enables through the reset net), one cycle after ``rst``: the
     ``valid{j}`` must come from registers reset by ``rst`` and ``valid0`` be at least one
-    register after the engine's input, so that no beat reaches the state in between (the
-    formal proof of the pipelined engine checks resets in every cycle).
+    register after the engine's input, so that no beat reaches the state in between (tested
+    with resets in the middle of dot products; the formal proof of a chunked engine allows a
+    reset in every cycle of its bounded depth).
 
     Latency: :attr:`latency` = 1 cycle from the top chunk's beat (the chunks below arrive
     earlier). Throughput: one beat per cycle.
