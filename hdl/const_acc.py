@@ -93,19 +93,20 @@ class ChunkedAccumulator(wiring.Component):
             if not top and b != w:
                 raise ValueError(f"sum_bits[{j}] must be the chunk's width {w}, not {b}")
         self._cuts, self._sum_bits, self._widths = cuts, sum_bits, tuple(widths)
-        members = {"en": In(1)}
+        top = len(widths) - 1
+        chunks = {}
         for j, b in enumerate(sum_bits):
-            top = j == len(widths) - 1
-            members[f"valid{j}"] = In(1)
-            members[f"last{j}"] = In(1)
-            members[f"sum{j}"] = In(signed(b) if top else b)
-        members["o_valid"] = Out(1)
-        members["result"] = Out(signed(config.result_bits))
-        super().__init__(members)
+            chunks |= {
+                f"valid{j}": In(1),
+                f"last{j}": In(1),
+                f"sum{j}": In(signed(b) if j == top else b),
+            }
+        out = {"o_valid": Out(1), "result": Out(signed(config.result_bits))}
+        super().__init__({"en": In(1), **chunks, **out})
 
-    config = read_only("config", "The engine configuration.")
     cuts = read_only("cuts", "Columns where the chunks are cut (a tuple).")
     sum_bits = read_only("sum_bits", "Width of each beat chunk ``sum{j}`` (a tuple).")
+    config = read_only("config", "The engine configuration.")
 
     @property
     def latency(self):

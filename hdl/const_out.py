@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Mux, Signal
 
-from .params import read_only
+from .skid import SkidBuffer
 
 __all__ = ["OutputRegister"]
 
 
-class OutputRegister(wiring.Component):
+class OutputRegister(SkidBuffer):
     """Stream buffer: ``o.payload`` is a register, ``i.ready`` the inverse of a flip-flop.
+
+    The signature, parameters and latency of :class:`~logdot.hdl.skid.SkidBuffer`; another
+    structure.
 
     Two registers: the output register (``o.valid`` and ``o.payload`` are flip-flops) and a
     skid register that takes the input while it is empty (``i.ready`` is "skid empty"). The
@@ -33,26 +34,15 @@ class OutputRegister(wiring.Component):
     Parameters
     ----------
     shape : ShapeLike
-        Payload shape (keyword-only).
+        The payload's shape, keyword-only (as for the skid buffer).
 
     Members
     -------
-    i, o : In(stream.Signature(shape)), Out(stream.Signature(shape))
-        Input and output streams.
+    i : In(stream.Signature(shape))
+        Input stream; ``i.ready`` is high while the skid register is empty.
+    o : Out(stream.Signature(shape))
+        Output stream; ``o.valid`` and ``o.payload`` are the output register.
     """
-
-    def __init__(self, *, shape):
-        self._shape = Shape.cast(shape)
-        super().__init__(
-            {"i": In(stream.Signature(self._shape)), "o": Out(stream.Signature(self._shape))}
-        )
-
-    shape = read_only("shape", "Payload shape.")
-
-    @property
-    def latency(self):
-        """Cycles from an input transfer to ``o.valid`` without back-pressure: 1."""
-        return 1
 
     def elaborate(self, platform):
         m = Module()
