@@ -33,9 +33,9 @@ def _check_stream(items, log, backpressure):
 @pytest.mark.parametrize(("idle", "backpressure"), [(0.0, 0.0), (0.3, 0.5), (0.0, 0.8), (0.7, 0.1)])
 def test_order_kept_nothing_dropped_or_duplicated(idle, backpressure, seed):
     rng = random.Random(seed)
-    items = [rng.randrange(256) for _ in range(120)]
+    items = [rng.randrange(256) for _ in range(60)]
     log = run_skid(
-        items, rng=rng, idle=idle, backpressure=backpressure, cycles=2000, make=OutputRegister
+        items, rng=rng, idle=idle, backpressure=backpressure, cycles=700, make=OutputRegister
     )
     _check_stream(items, log, backpressure)
 
@@ -56,7 +56,7 @@ def test_a_buffer_losing_the_skid_beat_is_caught(seed, monkeypatch):
     back-pressure beats are lost or duplicated and the check fails."""
     monkeypatch.setattr(const_out, "Mux", lambda sel, a, b: b)
     rng = random.Random(seed)
-    items = [rng.randrange(256) for _ in range(120)]
-    log = run_skid(items, rng=rng, idle=0.2, backpressure=0.5, cycles=2000, make=OutputRegister)
+    items = [rng.randrange(256) for _ in range(60)]
+    log = run_skid(items, rng=rng, idle=0.2, backpressure=0.5, cycles=700, make=OutputRegister)
     with pytest.raises(AssertionError):
         _check_stream(items, log, 0.5)
