@@ -33,7 +33,8 @@ RANDOM_BEATS = 1500
 # The reviewed list: "weights" is "random" (seeded raw fields over the whole code space, a
 # third of them zero) or a list of integer values 0 / +-2**e (base 2). Coverage (checked by
 # test_const_config_coverage): base 2 and sqrt2, signed and unsigned activations, zero lanes,
-# register_every 0 and 1, register_terms on and off, a saturating accumulator, multi-beat.
+# register_every 0 and 1, register_terms on and off, a saturating accumulator, multi-beat,
+# a chunked heap and accumulator (l16_da4ml_re1).
 CONST_CONFIGS = [
     dict(id="l16_da4ml_mb1", lanes=16, act_bits=8, weight_bits=4, max_beats=1,
          register_terms=False, weights=DA4ML_VECTOR),
@@ -95,3 +96,6 @@ def test_const_config_coverage():
     assert any(c.saturating for c in cfgs)
     assert any(c.zero_lanes for c in consts)
     assert any(c.max_beats > 1 for c in cfgs)
+    from logdot.hdl.const import const_tree_plans
+
+    assert any(getattr(const_tree_plans(c)[0][0], "cuts", ()) for c in consts)

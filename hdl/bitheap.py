@@ -19,12 +19,19 @@ stage with the heights ``..., 9, 6, 4, 3, 2``; one carry-propagate adder (the ca
 adds the two rows from the lowest column that has two bits (the columns below are wires).
 Inverted bits and constant bits cost nothing extra: they are inputs of the LUTs.
 
+Pipelined, the carry-propagate adder may be cut into chunks at given columns (``cuts``):
+chunk ``j`` adds its columns of the two rows and the registered carry out of chunk ``j - 1``
+one level after it, so no carry chain is longer than a chunk plus its carry out, and the
+sum leaves the heap skewed (chunk ``j`` one level after chunk ``j - 1``), as a chunked
+accumulator (:class:`logdot.hdl.const_acc.ChunkedAccumulator`) consumes it.
+
 :func:`plan_heap` plans the reduction from the terms alone (the counts and the depth);
 :func:`build_heap` builds it in Amaranth, registered like the run-time adder tree.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -118,6 +125,9 @@ class HeapPlan:
     rows : int
         Further ``width``-bit rows added (e.g. an accumulator's state); the sum is then
         computed modulo ``2**width``.
+    cuts : tuple of int
+        Columns (ascending, in ``1 .. width - 1``) where the carry-propagate adder is cut
+        into chunks, one pipeline level each (empty: one adder).
     strategy : str
         ``"heap"``.
     """
@@ -133,20 +143,30 @@ class HeapPlan:
     act_bits: int
     act_signed: bool
     rows: int = 0
+    cuts: tuple = ()
     strategy: str = "heap"
 
     @property
     def depth(self):
-        """Pipeline levels: ``ceil(stages / STAGES_PER_LEVEL)``, plus 1 for the adder."""
-        return math.ceil(len(self.stages) / STAGES_PER_LEVEL) + (self.cpa_lsb is not None)
+        """Pipeline levels: ``ceil(stages / STAGES_PER_LEVEL)``, plus 1 for the adder (plus
+        one per cut: a level per chunk, see :attr:`chunks`)."""
+        cpa = len(self.chunks) if self.cuts else int(self.cpa_lsb is not None)
+        return math.ceil(len(self.stages) / STAGES_PER_LEVEL) + cpa
+
+    @property
+    def chunks(self):
+        """``((lo, hi), ...)``: the columns of each chunk of the carry-propagate adder."""
+        bounds = (0, *self.cuts, self.width)
+        return tuple(itertools.pairwise(bounds))
 
     @property
     def cost(self):
         """Estimated iCE40 cells: two LUTs per full or half adder, a LUT4 and a carry per
-        bit of the carry-propagate adder (no carry out of the top bit)."""
+        bit of the carry-propagate adder (no carry out of the top bit; one more carry out
+        per cut)."""
         adders = sum(fa + ha for fa, ha in self.stages)
         cpa = 0 if self.cpa_lsb is None else 2 * (self.width - self.cpa_lsb) - 1
-        return 2 * adders + cpa
+        return 2 * adders + cpa + len(self.cuts)
 
     @property
     def lanes(self):
@@ -180,15 +200,21 @@ def _is_const(b):
     return isinstance(b, Const)
 
 
-def plan_heap(terms, *, act_bits, act_signed, width=None, rows=0):
+def plan_heap(terms, *, act_bits, act_signed, width=None, rows=0, cuts=()):
     """Plan the bit-heap sum of ``terms`` (:class:`logdot.golden.const.ConstTerm`, one parity)
     of ``act_bits``-bit activations; return a :class:`HeapPlan` (deterministic).
 
-    ``width`` (default: the exact width of the sum) and ``rows`` further ``width``-bit
-    variable rows: see :class:`HeapPlan`.
+    ``width`` (default: the exact width of the sum), ``rows`` further ``width``-bit
+    variable rows and ``cuts`` (columns where the adder is cut, those below ``width``
+    are kept): see :class:`HeapPlan`.
     """
     check_int(act_bits, "act_bits", 1)
     check_int(rows, "rows", 0)
+    cuts = tuple(cuts)
+    for c in cuts:
+        check_int(c, "cuts entries", 1)
+    if list(cuts) != sorted(set(cuts)):
+        raise ValueError(f"cuts must be strictly ascending, not {cuts!r}")
     terms = tuple(terms)
     if not terms:
         raise ValueError("terms must not be empty")
@@ -200,6 +226,7 @@ def plan_heap(terms, *, act_bits, act_signed, width=None, rows=0):
         lo, hi = (lo - t_hi, hi - t_lo) if t.negative else (lo + t_lo, hi + t_hi)
     exact = signed_width(lo, hi)
     width = exact if width is None else check_int(width, "width", exact)
+    cuts = tuple(c for c in cuts if c < width)
     cols, k = _heap_columns(
         terms, act_bits, act_signed, width, lambda *key: key, [[None] * width] * rows
     )
@@ -218,7 +245,7 @@ def plan_heap(terms, *, act_bits, act_signed, width=None, rows=0):
     return HeapPlan(
         terms=terms, lo=lo, hi=hi, width=width, constant=k, heights=heights,
         stages=tuple(stages), cpa_lsb=cpa, act_bits=act_bits, act_signed=bool(act_signed),
-        rows=rows,
+        rows=rows, cuts=cuts,
     )  # fmt: skip
 
 
@@ -245,8 +272,15 @@ def build_heap(m, plan, acts, *, name, en, register_every, depth, rows=()):
 
     The reduction groups :data:`STAGES_PER_LEVEL` stages per level, the carry-propagate
     adder is level ``plan.depth``, and levels beyond pass the sum on.
+
+    With ``plan.cuts`` (``register_every`` must be 1) the result is a tuple, one value per
+    chunk of :attr:`HeapPlan.chunks` (the top one signed, the others unsigned): chunk ``j``
+    of ``n`` is the sum's columns ``lo .. hi - 1`` and is registered ``n - 1 - j`` levels
+    before the last, ``depth``; the sum is ``sum(chunk_j << lo_j)`` of one beat's chunks.
     """
     check_int(depth, "depth", plan.depth)
+    if plan.cuts and register_every != 1:
+        raise ValueError("a heap with cuts needs register_every 1")
     if len(rows) != plan.rows:
         raise ValueError(f"rows must have {plan.rows} entries, not {len(rows)}")
     k = register_every
@@ -295,6 +329,8 @@ def build_heap(m, plan, acts, *, name, en, register_every, depth, rows=()):
         [[row[c] for c in range(plan.width)] for row in rows],
     )  # fmt: skip
     cols = _reduce(cols, _is_const, full, half, after)
+    if plan.cuts:
+        return _chunked_sum(m, plan, cols, name=name, register=register, pad=depth - plan.depth)
     zero = Const(0, 1)
     total = Signal(signed(plan.width), name=f"{name}_sum")
     if plan.cpa_lsb is None:
@@ -312,3 +348,37 @@ def build_heap(m, plan, acts, *, name, en, register_every, depth, rows=()):
         if k and level % k == 0:
             value = register(value, f"{name}_sum_q{level}")
     return value
+
+
+def _chunked_sum(m, plan, cols, *, name, register, pad):
+    """The carry-propagate adder of the reduced ``cols`` in chunks, skewed one level apart
+    (see :func:`build_heap`); returns the chunk values, each then delayed ``pad`` levels."""
+    zero = Const(0, 1)
+    carry, out = None, []
+    last = len(plan.chunks) - 1
+    for j, (lo, hi) in enumerate(plan.chunks):
+        seg = cols[lo:hi]
+        rows = [Cat(*(col[r] if len(col) > r else zero for col in seg)) for r in (0, 1)]
+        for level in range(j):  # wait for the carry of the chunk below
+            rows = [register(v, f"{name}_k{j}_r{r}_q{level}") for r, v in enumerate(rows)]
+        bits = hi - lo
+        # Without a carry in, the columns below the first with two bits are wires.
+        wires = 0
+        if carry is None:
+            wires = next((c for c, col in enumerate(seg) if len(col) > 1), bits)
+        if wires == bits:
+            value, carry_out = rows[0], None
+        else:
+            width = bits - wires + (j < last)
+            # keep: each chunk stays one carry chain (see logdot.hdl.tree.AdderTree).
+            s = Signal(width, name=f"{name}_cpa{j}", attrs={"keep": 1})
+            total = rows[0][wires:] + rows[1][wires:] + (0 if carry is None else carry)
+            m.d.comb += s.eq(total)
+            value = Cat(rows[0][:wires], s[: bits - wires])
+            carry_out = s[bits - wires] if j < last else None
+        value = register(value, f"{name}_chunk{j}")
+        carry = None if carry_out is None else register(carry_out, f"{name}_carry{j}")
+        for level in range(pad):
+            value = register(value, f"{name}_chunk{j}_q{level}")
+        out.append(value.as_signed() if j == last else value)
+    return tuple(out)

@@ -11,8 +11,12 @@ Per accumulator parity the sum is planned twice and the cheaper by an estimated 
 within the allowed depth is built (:func:`const_tree_plans`): an adder tree of exact-width
 nodes (:func:`~logdot.hdl.const_tree.plan_tree`) or a bit heap of LUT full adders and one
 carry chain (:func:`~logdot.hdl.bitheap.plan_heap`). Combinational and wrapping, the
-accumulator's state is one more row of the heap (one carry chain per beat); pipelined, the
-accumulator is split so that its carry chain is at most ``_ACC_SPLIT_BITS + 1`` long.
+accumulator's state is one more row of the heap (one carry chain per beat). Pipelined
+every level (``register_every`` 1), base 2 and wrapping, a heap's carry-propagate adder is
+cut into chunks of at most about :data:`_CHUNK_BITS` columns, one level apart, into a
+:class:`~logdot.hdl.const_acc.ChunkedAccumulator` cut at the same columns (no carry chain
+longer than a chunk and its carry out). Otherwise pipelined, the accumulator is split
+so that its carry chain is at most ``_ACC_SPLIT_BITS + 1`` long.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from ..golden.const import ConstWeights
 from ..golden.formats import check_int, signed_width
 from .accumulator import Accumulator, accumulator_fusable, accumulator_latency
 from .bitheap import HeapPlan, build_heap, plan_heap
+from .const_acc import ChunkedAccumulator
+from .const_out import OutputRegister
 from .const_tree import TreeNode, TreePlan, combine_nodes, plan_tree
 from .params import read_only
 from .pe_parts import connect_accumulator, delay_valid_last, pe_signature
@@ -47,6 +53,9 @@ __all__ = [
 #: Pipelined: the low part of the split accumulator is at most this many bits (its carry
 #: chain, one longer, limited fmax on iCE40 with the 16-bit beat of a 16-lane vector).
 _ACC_SPLIT_BITS = 14
+#: Chunked (pipelined every level, base 2, wrapping): the accumulator's chunks are about this
+#: many columns (wider, up to twice, where the levels are bounded: a layer's padded depth).
+_CHUNK_BITS = 6
 
 
 def _least_depth(const):
@@ -58,9 +67,34 @@ def _max_depth(const, depth):
     return _least_depth(const) + 1 if depth is None else depth
 
 
-def _plan_parity(const, parity, max_depth):
+def _chunk_cuts(cfg, width, bits):
+    """The accumulator's cuts into chunks of about ``bits`` columns for a ``width``-bit beat
+    sum when ``cfg`` is chunked (pipelined every level, base 2, wrapping), else ``()``.
+
+    The top chunk starts at ``top = min(acc_bits - bits, width - 1)`` (it holds the beat's
+    sign extension, so it is longer when ``acc_bits`` exceeds ``width`` by more); the
+    columns below are cut into ``ceil(top / bits)`` near-equal chunks."""
+    if cfg.register_every != 1 or cfg.weight_base != 2 or cfg.saturating:
+        return ()
+    top = min(cfg.acc_bits - bits, width - 1)
+    if top < 1:
+        return ()
+    k = -(-top // bits)
+    return (*(j * top // k for j in range(1, k)), top)
+
+
+def _split_cost(cfg, beat_bits):
+    """Estimated cells of resolving the split accumulator's pending carry (pipelined)."""
+    lw = min(beat_bits, _ACC_SPLIT_BITS)
+    if not cfg.register_every or cfg.saturating or cfg.acc_bits <= lw + 1:
+        return 0
+    return 2 * (cfg.acc_bits - lw) - 1
+
+
+def _plan_parity(const, parity, max_depth, chunk_levels):
     """The cheaper of the adder tree (:func:`plan_tree`) and the bit heap
-    (:func:`~logdot.hdl.bitheap.plan_heap`) within ``max_depth`` levels."""
+    (:func:`~logdot.hdl.bitheap.plan_heap`) within ``max_depth`` levels (a chunked heap
+    within ``max_depth + chunk_levels * cuts``: its chunks are one level each)."""
     cfg = const.config
     terms = const.terms(parity)
     plans = []
@@ -77,18 +111,38 @@ def _plan_parity(const, parity, max_depth):
         )  # fmt: skip
         if heap.depth <= max_depth:
             plans.append(heap)
+        # The chunked heap: chunks of _CHUNK_BITS columns, or wider until it fits.
+        for bits in range(_CHUNK_BITS, 2 * _CHUNK_BITS + 1):
+            cuts = _chunk_cuts(cfg, heap.width, bits) if len(const.parities) == 1 else ()
+            if not cuts:
+                break
+            chunked = plan_heap(terms, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+                                cuts=cuts)  # fmt: skip
+            if chunked.depth <= max_depth + chunk_levels * len(chunked.cuts):
+                plans.append(chunked)
+                break
     if not plans:
         raise ValueError(f"no tree of parity {parity} fits in {max_depth} levels")
-    return min(plans, key=lambda plan: (plan.cost + (0 if plan.strategy == "heap" else acc_cost),
-                                        plan.depth))  # fmt: skip
+
+    def cost(plan):
+        if plan.strategy == "heap":
+            extra = 0 if plan.cuts or fuse else _split_cost(cfg, plan.width)
+        else:
+            extra = acc_cost + _split_cost(cfg, plan.root.bits if plan.root else 1)
+        return (plan.cost + extra, plan.depth)
+
+    return min(plans, key=cost)
 
 
 def const_tree_plans(const, depth=None):
     """``(plans, depth)``: the plan of every parity of ``const`` (a :class:`TreePlan` or a
     :class:`~logdot.hdl.bitheap.HeapPlan`, the cheaper by the iCE40 estimate) and the common
-    depth they are padded to (``depth``, or the deepest plan's)."""
+    depth they are padded to (``depth``, or the deepest plan's).
+
+    Without ``depth`` the plans may be ``ceil(log2(terms)) + 1`` levels deep, a chunked heap
+    one more per cut; with ``depth`` every plan fits in it."""
     max_depth = _max_depth(const, depth)
-    plans = [_plan_parity(const, p, max_depth) for p in const.parities]
+    plans = [_plan_parity(const, p, max_depth, int(depth is None)) for p in const.parities]
     common = max(p.depth for p in plans) if depth is None else depth
     return plans, common
 
@@ -100,7 +154,8 @@ def const_pe_latency(const, depth=None):
     + depth // k                 # tree registers (0 when k == 0)
     + accumulator_latency(config)
 
-    where ``depth`` is the tree depth (given, or the planned one).
+    where ``depth`` is the tree depth (given, or the planned one; a chunked heap counts
+    one level per chunk) and the chunked accumulator takes one cycle too.
     """
     cfg = const.config
     _, d = const_tree_plans(const, depth)
@@ -178,8 +233,8 @@ class ConstProcessingElement(wiring.Component):
         k = cfg.register_every
         if isinstance(plan, HeapPlan):
             value = build_heap(
-                m, plan, acts, name=f"p{p}", en=self.en, register_every=k, depth=self._depth,
-                rows=rows,
+                m, plan, acts, name=f"p{p}", en=self.en, register_every=k,
+                depth=self._depth, rows=rows,
             )  # fmt: skip
             return value, Const(0, 1), (plan.lo, plan.hi)
         if plan.root is None:
@@ -253,7 +308,11 @@ class ConstProcessingElement(wiring.Component):
             v = Signal(signed(signed_width(*cfg.act_range)), name=f"act{i}_value")
             m.d.comb += v.eq(a)
             acts[i] = v
-        fused = isinstance(self._plans[0], HeapPlan) and self._plans[0].rows == 1
+        first = self._plans[0]
+        if isinstance(first, HeapPlan) and first.cuts:
+            self._chunked(m, self._beat(m, 0, first, acts)[0])
+            return m
+        fused = isinstance(first, HeapPlan) and first.rows == 1
         if fused:  # the state is a row of the heap, whose sum is the next state
             acc = Accumulator(config=cfg, sum_bits=[cfg.acc_bits], fused=True)
             beats = [self._beat(m, 0, self._plans[0], acts, rows=[acc.state0])]
@@ -277,6 +336,29 @@ class ConstProcessingElement(wiring.Component):
         connect_accumulator(m, self, acc, valid, last)
         return m
 
+    def _chunked(self, m, chunks):
+        """The chunked heap's ``chunks`` into a :class:`ChunkedAccumulator`, each with the
+        ``valid``/``last`` of its level (chunk ``j`` of ``n`` is ``n - 1 - j`` levels ahead
+        of the top one, which the accumulator finishes in the last cycle)."""
+        cfg = self._const.config
+        acc = ChunkedAccumulator(
+            config=cfg, cuts=self._plans[0].cuts, sum_bits=[len(c) for c in chunks]
+        )
+        m.submodules.acc = acc
+        stages = int(cfg.register_terms) + self._depth
+        assert stages + acc.latency == self.latency
+        names = [f"stage{j}" for j in range(stages)]
+        valid, last, done = self.valid, self.last, 0
+        n = len(chunks)
+        for j, ((c_valid, c_last, c_sum), value) in enumerate(zip(acc.chunks, chunks,
+                                                                   strict=True)):  # fmt: skip
+            upto = stages - (n - 1 - j)
+            valid, last = delay_valid_last(m, self.en, valid, last, names[done:upto])
+            done = upto
+            m.d.comb += [c_valid.eq(valid), c_last.eq(last), c_sum.eq(value)]
+        m.d.comb += [acc.en.eq(self.en), self.o_valid.eq(acc.o_valid),
+                     self.result.eq(acc.result)]  # fmt: skip
+
 
 def const_input_layout(const):
     """Payload layout of the constant engine's input stream: ``data`` (``N * A`` bits), ``last``."""
@@ -288,9 +370,11 @@ class ConstDotEngine(wiring.Component):
 
     One input beat carries the ``lanes`` activations only (lane ``i`` at ``[i*A +: A]``);
     a :class:`ConstProcessingElement` computes the dot product and a
-    :class:`~logdot.hdl.skid.SkidBuffer` drives the output. Handshake, ``last`` grouping,
-    results and throughput (II = 1) are those of :class:`~logdot.hdl.engine.LogDotEngine`
-    with the same weights on every beat; ``i.ready`` is a flip-flop.
+    :class:`~logdot.hdl.skid.SkidBuffer` (combinational, ``register_every`` 0) or an
+    :class:`~logdot.hdl.const_out.OutputRegister` (pipelined) drives the output.
+    Handshake, ``last`` grouping, results and throughput (II = 1) are those of
+    :class:`~logdot.hdl.engine.LogDotEngine` with the same weights on every beat;
+    ``i.ready`` is a flip-flop (or its inverse).
 
     Latency: :attr:`latency` (:func:`const_engine_latency`).
 
@@ -333,7 +417,11 @@ class ConstDotEngine(wiring.Component):
         cfg = const.config
         m = Module()
         pe = ConstProcessingElement(const=const)
-        skid = SkidBuffer(shape=signed(cfg.result_bits))
+        # Pipelined, the PE's result is a register: an output register with a skid register
+        # (one LUT to every enable); combinational, the two-entry buffer whose inputs are
+        # only clock-enabled (no multiplexer after the adders).
+        buffer = OutputRegister if cfg.register_every else SkidBuffer
+        skid = buffer(shape=signed(cfg.result_bits))
         m.submodules.pe = pe
         m.submodules.outbuf = skid
         assert pe.latency + skid.latency == self.latency

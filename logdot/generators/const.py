@@ -11,7 +11,7 @@ Manifest schema ``"logdot.const_engine/1"``: the keys of ``logdot.engine/2``
     const_weights   {"weights" (the N raw W-bit fields of the file), "terms" ([{"lane",
                     "parity", "shift", "negative"}] of the non-zero lanes), "zero_lanes",
                     "beat_range" ([lo, hi] of one beat's exact sum, per parity),
-                    "tree" ([{"parity", "strategy", "depth", "estimated_ice40_cells"}])}
+                    "tree" ([{"parity", "strategy", "depth", "estimated_ice40_cells", "cuts"}])}
     derived         in_bits / in_bytes are those of the activations only (N * A bits);
                     tree_bits the exact width of one beat's sum for these weights, per
                     parity; no term_bits
@@ -100,6 +100,7 @@ def manifest(const, *, name="logdot", axi_names=False):
             "strategy": plan.strategy,
             "depth": plan.depth,
             "estimated_ice40_cells": plan.cost,
+            "cuts": list(getattr(plan, "cuts", ())),
         }
         for p, plan in zip(const.parities, plans, strict=True)
     ]

@@ -26,6 +26,11 @@ HEAP = ConstWeights(EngineConfig(lanes=4, act_bits=3, weight_bits=3, max_beats=2
 PIPELINED = ConstWeights(
     EngineConfig(lanes=3, act_bits=3, weight_bits=3, acc_bits=6, register_every=1), (7, 2, 5)
 )
+#: Pipelined every level, wrapping, two beats: +4, -2, +1 as a heap whose adder is cut at
+#: column 3 into a chunked 9-bit accumulator (cleared by its registered copy of rst).
+CHUNKED = ConstWeights(
+    EngineConfig(lanes=3, act_bits=4, weight_bits=3, max_beats=2, register_every=1), (3, 6, 1)
+)
 
 
 def _prove(tmp_path, const, *, make_dut=None, extra=4):
@@ -40,22 +45,24 @@ def _prove(tmp_path, const, *, make_dut=None, extra=4):
         (QUICK, 4),
         pytest.param(HEAP, 3, marks=pytest.mark.full),
         pytest.param(PIPELINED, 3, marks=pytest.mark.full),
+        pytest.param(CHUNKED, 3, marks=pytest.mark.full),
     ],
-    ids=["l3_zero_lane", "l4_fused_heap", "l3_re1_sat6"],
+    ids=["l3_zero_lane", "l4_fused_heap", "l3_re1_sat6", "l3_re1_chunked"],
 )
 def test_const_bmc(tmp_path, const, extra):
     """Every property holds for every input sequence of latency + extra cycles (the adder
-    tree, the bit heap with the accumulator fused, the pipelined bit heap)."""
+    tree, the bit heap with the accumulator fused, the pipelined bit heap, the chunked heap
+    and accumulator with the output register)."""
     result = _prove(tmp_path, const, extra=extra)
     assert result.status == "PASS", result.summary()
 
 
 def test_configs_cover_both_trees():
     """QUICK is built as an adder tree, HEAP as a heap with the state row, PIPELINED as a
-    pipelined heap."""
-    kinds = [(p.strategy, getattr(p, "rows", None)) for c in (QUICK, HEAP, PIPELINED)
-             for p in const_tree_plans(c)[0]]  # fmt: skip
-    assert kinds == [("sorted", None), ("heap", 1), ("heap", 0)]
+    pipelined heap, CHUNKED as a heap cut into two chunks."""
+    plans = [p for c in (QUICK, HEAP, PIPELINED, CHUNKED) for p in const_tree_plans(c)[0]]
+    kinds = [(p.strategy, getattr(p, "rows", None), getattr(p, "cuts", None)) for p in plans]
+    assert kinds == [("sorted", None, None), ("heap", 1, ()), ("heap", 0, ()), ("heap", 0, (3,))]
 
 
 @pytest.mark.full

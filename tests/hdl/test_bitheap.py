@@ -144,3 +144,58 @@ def test_plan_of_the_da4ml_vector():
         plan_heap([], act_bits=8, act_signed=True)
     with pytest.raises(ValueError, match="width must be an integer >= 16"):
         plan_heap(const.terms(0), act_bits=8, act_signed=True, width=15)
+
+
+def _chunked_log(terms, act_bits, cuts, *, skew=True):
+    """Stream every activation combination (one per cycle) through a chunked heap and
+    assemble each beat's sum from its chunks, chunk ``j`` read ``n - 1 - j`` cycles before
+    the top one (all at the top chunk's cycle when not ``skew``); ``[(got, expected)]``."""
+    plan = plan_heap(terms, act_bits=act_bits, act_signed=True, cuts=cuts)
+    lanes = sorted({t.lane for t in terms})
+    m = Module()
+    acts = {i: Signal(act_bits, name=f"a{i}") for i in lanes}
+    chunks = build_heap(m, plan, acts, name="h", en=1, register_every=1, depth=plan.depth + 1)
+    n, depth = len(chunks), plan.depth + 1
+    half = 1 << (act_bits - 1)
+    combos = list(itertools.product(range(-half, half), repeat=len(lanes)))
+    seen = {j: [] for j in range(n)}
+
+    async def bench(ctx):
+        for cycle in range(len(combos) + depth + 1):
+            if cycle < len(combos):
+                for lane, v in zip(lanes, combos[cycle], strict=True):
+                    ctx.set(acts[lane], v % (1 << act_bits))
+            for j in range(n):
+                seen[j].append(ctx.get(chunks[j]))
+            await ctx.tick()
+
+    run_testbench(m, bench)
+    log = []
+    for b, c in enumerate(combos):
+        got = 0
+        for j, (lo, _) in enumerate(plan.chunks):
+            at = b + depth - (n - 1 - j if skew else 0)
+            got += seen[j][at] << lo
+        exp = sum((-1 if t.negative else 1) * (c[lanes.index(t.lane)] << t.shift) for t in terms)
+        log.append((got, exp))
+    return plan, log
+
+
+def test_chunked_heap_is_exact_and_skewed():
+    """The adder cut into 3 chunks (columns 2 and 4, the top one signed), registered every
+    level and padded by one: every beat's chunks, each read at its own level, add up to the
+    exact sum (every 3-bit activation combination); read all at the top chunk's cycle they
+    do not (the skew is real), and a cut at or above the width is dropped."""
+    terms = TERM_SETS["mixed"]
+    plan, log = _chunked_log(terms, 3, (2, 4))
+    assert plan.cuts == (2, 4) and plan.chunks == ((0, 2), (2, 4), (4, plan.width))
+    assert plan.depth == -(-len(plan.stages) // STAGES_PER_LEVEL) + 3
+    assert all(got == exp for got, exp in log), [c for c in log if c[0] != c[1]][:5]
+    _, unskewed = _chunked_log(terms, 3, (2, 4), skew=False)
+    assert sum(got != exp for got, exp in unskewed) > len(unskewed) // 2
+    assert plan_heap(terms, act_bits=3, act_signed=True, cuts=(2, 99)).cuts == (2,)
+    with pytest.raises(ValueError, match="strictly ascending"):
+        plan_heap(terms, act_bits=3, act_signed=True, cuts=(4, 2))
+    m = Module()
+    with pytest.raises(ValueError, match="needs register_every 1"):
+        build_heap(m, plan, {}, name="h", en=1, register_every=2, depth=plan.depth)

@@ -103,14 +103,24 @@ def test_latency_formula():
     """register_terms + depth // k + accumulator latency + 1 with the chosen plan's depth:
     16 terms as a bit heap (6 Dadda stages, 3 per level, then the adder) are 3 levels, one
     fewer than the adder tree's ceil(log2(16)) = 4, so one cycle less than the run-time
-    engine's latency."""
-    cfg = EngineConfig(lanes=16, act_bits=8, weight_bits=4, register_every=1)
-    const = ConstWeights(cfg, [1, 2, 3, 4, 5, 6, 7, 1] * 2)
+    engine's latency (saturating: one carry-propagate adder). Wrapping, the adder is cut
+    into 4 chunks of the 29-bit accumulator (top chunk from column 15, the 15 columns below
+    in 3 chunks of 5), one level each: 2 + 4 levels, two cycles more than the run-time
+    engine."""
+    weights = [1, 2, 3, 4, 5, 6, 7, 1] * 2
+    sat = EngineConfig(lanes=16, act_bits=8, weight_bits=4, register_every=1, acc_bits=16)
+    const = ConstWeights(sat, weights)
     (plan,), depth = const_tree_plans(const)
-    assert plan.strategy == "heap" and len(plan.stages) == 6
+    assert plan.strategy == "heap" and len(plan.stages) == 6 and not plan.cuts
     assert depth == plan.depth == 3
-    assert plan_tree(const.terms(0), cfg.act_range).depth == 4
-    assert const_engine_latency(const) == 1 + 3 + 1 + 1 == engine_latency(cfg) - 1
+    assert plan_tree(const.terms(0), sat.act_range).depth == 4
+    assert const_engine_latency(const) == 1 + 3 + 1 + 1 == engine_latency(sat) - 1
+    cfg = EngineConfig(lanes=16, act_bits=8, weight_bits=4, register_every=1)
+    const = ConstWeights(cfg, weights)
+    (plan,), depth = const_tree_plans(const)
+    assert cfg.acc_bits == 29 and plan.cuts == (5, 10, 15)
+    assert depth == plan.depth == 2 + 4
+    assert const_engine_latency(const) == 1 + 6 + 1 + 1 == engine_latency(cfg) + 2
     lone = ConstWeights(EngineConfig(lanes=16, act_bits=8, weight_bits=4), [0] * 15 + [3])
     assert const_engine_latency(lone) == 1 + 0 + 0 + 1
 
@@ -144,10 +154,11 @@ def test_plan_node_ranges_are_exact(weights):
     assert sorted(root.lanes) == [0, 1, 2, 3]
 
 
-def test_configs_cover_the_heap_the_fused_and_the_split_accumulator():
+def test_configs_cover_the_heap_the_fused_the_chunked_and_the_split_accumulator():
     """With the da4ml vector, CONFIGS[0] (combinational, wrapping) is built as a bit heap with
-    the accumulator's state as one more row and CONFIGS[1] (pipelined, 8 beats) as a heap
-    before a split accumulator whose low part is 14 bits (the beat has 16)."""
+    the accumulator's state as one more row and CONFIGS[1] (pipelined every level, 8 beats)
+    as a heap whose adder is cut into the chunks of a chunked 22-bit accumulator; CONFIGS[3]
+    (sqrt(2), pipelined) has heaps before split accumulators (26 bits, low part at most 14)."""
     from logdot.hdl import const as const_mod
 
     fields = weight_fields(DA4ML_VECTOR, 4)
@@ -155,8 +166,12 @@ def test_configs_cover_the_heap_the_fused_and_the_split_accumulator():
     (plan,), _ = const_tree_plans(comb)
     assert (plan.strategy, plan.rows, plan.width) == ("heap", 1, comb.config.acc_bits)
     (plan,), _ = const_tree_plans(piped)
-    assert (plan.strategy, plan.rows, plan.width) == ("heap", 0, 16)
-    assert piped.config.acc_bits > const_mod._ACC_SPLIT_BITS + 1 < 16 + 1
+    assert (plan.strategy, plan.rows, plan.width, plan.cuts) == ("heap", 0, 16, (5, 10, 15))
+    assert piped.config.acc_bits == 22
+    sqrt2 = EngineConfig(**CONFIGS[3])
+    plans, _ = const_tree_plans(ConstWeights(sqrt2, _random_weights(random.Random(1), sqrt2)))
+    assert all(p.strategy == "heap" and not p.cuts for p in plans)
+    assert sqrt2.acc_bits > const_mod._ACC_SPLIT_BITS + 1
 
 
 def test_zero_lanes_are_removed():
@@ -253,3 +268,42 @@ def test_edge_weight_sets(seed, params, weights):
         backpressure=0.3,
     )  # fmt: skip
     check_equal(const_dot(const, acts, last).tolist(), log["results"], context=f"seed {seed}")
+
+
+#: Pipelined every level, wrapping, multi-beat: a chunked heap into a chunked accumulator.
+CHUNKED = dict(lanes=5, act_bits=8, weight_bits=4, max_beats=8, register_every=1)
+
+
+def _reset_runs(seed, resets=(4, 17, 29)):
+    rng = random.Random(seed)
+    cfg = EngineConfig(**CHUNKED)
+    const = ConstWeights(cfg, weight_fields([-16, 2, 32, -2, 64], 4))
+    (plan,), _ = const_tree_plans(const)
+    assert plan.cuts, plan
+    acts, _, last = random_stream(cfg, rng, 40, 4, corners=True)
+    expected = const_dot(const, torch.tensor(acts), torch.tensor(last)).tolist()
+    for reset_at in resets:
+        log = drive_stream(
+            ConstDotTop(config=const), const, acts, [None] * len(acts), last, rng=rng,
+            idle=0.2, backpressure=0.4, reset_at=reset_at,
+        )  # fmt: skip
+        check_equal(expected, log["results"], context=f"seed {seed}, reset at {reset_at}")
+
+
+def test_chunked_engine_recovers_from_a_reset(seed):
+    """A reset pulse in the middle of multi-beat dot products (the chunked accumulator is
+    cleared by its registered copy of rst, one cycle late): the restarted stream's results
+    equal the golden model's."""
+    _reset_runs(seed)
+
+
+def test_chunked_reset_ignored_is_caught(seed, monkeypatch):
+    """A chunked accumulator that never sees rst keeps the interrupted dot product's partial
+    sum: the results after the reset differ."""
+    from amaranth.hdl import Const
+
+    from logdot.hdl import const_acc
+
+    monkeypatch.setattr(const_acc, "ResetSignal", lambda: Const(0, 1))
+    with pytest.raises(AssertionError, match="results differ"):
+        _reset_runs(seed, resets=(17,))

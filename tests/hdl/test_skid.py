@@ -14,15 +14,16 @@ from logdot.hdl.skid import SkidBuffer
 from tests.support.stream import run_testbench
 
 
-def run_skid(items, *, rng, idle, backpressure, cycles):
-    """Stream ``items`` through a :class:`SkidBuffer`; return a per-cycle log.
+def run_skid(items, *, rng, idle, backpressure, cycles, make=SkidBuffer):
+    """Stream ``items`` through a :class:`SkidBuffer` (or ``make(shape=8)``, a buffer with
+    its signature); return a per-cycle log.
 
     The source holds each item until it is transferred. Each log entry is ``(took, gave, r0,
     r1, valid, payload, ready)``: the items transferred in and out (or None), ``i.ready`` read
     with ``o.ready`` low and high in the same cycle, and ``o.valid``, ``o.payload``,
     ``o.ready``.
     """
-    dut = SkidBuffer(shape=8)
+    dut = make(shape=8)
     log = []
 
     async def bench(ctx):

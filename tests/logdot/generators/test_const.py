@@ -49,6 +49,10 @@ def test_generate_const_writes_engine_and_manifest(tmp_path, capsys):
     assert m["const_weights"]["zero_lanes"] == [1]
     assert m["const_weights"]["terms"][0] == {"lane": 0, "parity": 0, "shift": 4, "negative": True}
     assert m["const_weights"]["beat_range"] == [list(const.beat_range())]
+    # Pipelined every level: a heap cut into chunks (27-bit accumulator, 15-bit beat sum).
+    assert [(t["strategy"], t["cuts"]) for t in m["const_weights"]["tree"]] == [
+        ("heap", [4, 8, 13])
+    ]
     assert "weights" not in m["s_axis"] and m["s_axis"]["used_bits"] == 32
     assert [f["lsb"] for f in m["s_axis"]["activations"]] == [0, 8, 16, 24]
     assert {p["name"]: p["width"] for p in m["ports"]}["s_axis_tdata"] == 32
