@@ -14,15 +14,16 @@ checkers. ``--campaign NAME`` picks one (repeatable; default: all), ``--jobs N``
 workers, ``--budget SECONDS`` (default 3600) stops a campaign early (the score is then over
 the mutants checked, the rest are reported as not checked), ``--resume`` continues the
 campaigns in ``--out`` (the killed mutants keep their verdict, every other mutant is checked
-again with the current tests), ``--report`` runs nothing and reports the campaigns already
-in ``--out``.
+again with the current tests), ``--report`` runs nothing.
 
 Each campaign writes ``summary.json`` and ``survivors.txt`` (the ``mutmut show`` diff of
 every mutant not killed) into its directory. The output is one line per campaign (killed +
 timed out over checked) and one overall line, ``mutation score: K of N mutants killed``;
 ``--results`` (default ``results/mutation.md``, and a ``.csv`` beside it) gets the same lines,
 the per-campaign table and every survivor's diff. Exit code 0 when the run completed (the
-score is a figure, not a gate).
+score is a figure, not a gate). The report covers every campaign recorded in ``--out`` (after
+a fresh ``make mutation``: all of them; after ``--campaign NAME``: NAME, run now, and the
+others as recorded earlier, each with its date).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ CAMPAIGNS = {
         "hdl/requant.py",
         [
             "tests/hdl/test_requant.py::test_rtl_requantizer_validation_messages",
+            "tests/hdl/test_requant.py::test_rtl_requantizer_messages_and_members_are_exact",
             *(
                 f"tests/hdl/test_requant.py::test_rtl_requantizers_exhaustive[{n}]"
                 for n in (2, 3, 5)
@@ -314,7 +316,7 @@ def report(summaries):
         lines.append(
             f"{s['campaign']:14s} {s['killed']:4d} / {s['checked']:4d} killed "
             f"({_score(s['killed'], s['checked'])}) of {s['total']} mutants ({counts}) in "
-            f"{s['seconds']} s{stop}"
+            f"{s['seconds']} s{stop} ({s.get('date', '?')})"
         )
         killed, checked, total = killed + s["killed"], checked + s["checked"], total + s["total"]
     lines.append(
@@ -338,14 +340,16 @@ def write_results(path, summaries, lines):
         md.append(
             f"| {s['campaign']} | `{s['mutated']}` | {' '.join(s['tests'])} | {s['killed']} | "
             f"{s['checked']} | {s['total']} | {_score(s['killed'], s['checked'])} | "
-            f"{'yes' if s['finished'] else 'no (budget)'} | {s['seconds']} |"
+            f"{'yes' if s['finished'] else 'no (--mutants)' if s.get('only') else 'no (budget)'}"
+            f" | {s['seconds']} |"
         )
         rows.append(
             f"{s['campaign']},{s['mutated']},{s['killed']},{s['checked']},{s['total']},"
             f"{c.get('survived', 0)},{c.get('no tests', 0)},{c.get('timeout', 0)},"
             f"{int(s['finished'])},{s['seconds']}"
         )
-    md += ["", "## Survivors", ""]
+    why = "Why each one is equivalent, unreachable or now killed by a test: `docs/verification.md`"
+    md += ["", "## Survivors", "", why + ", section 4b.", ""]
     for s in summaries:
         for m in s["survivors"]:
             md += [f"### {s['campaign']}: `{m['name']}` ({m['status']})", "", "```diff",
@@ -388,26 +392,27 @@ def main(argv=None):
     )
     args = p.parse_args(argv)
     out = Path(args.out)
-    names = args.campaign or [*sorted(CAMPAIGNS), "rtl"]
+    every = [*sorted(CAMPAIGNS), "rtl"]
+    if not args.report:
+        for name in args.campaign or every:
+            if name == "rtl":
+                s = campaign_rtl(out, args.budget)
+            else:
+                s = campaign_mutmut(
+                    name, out, args.jobs, args.budget, resume=args.resume, only=args.mutants
+                )
+            s["date"] = time.strftime("%Y-%m-%d %H:%M")
+            (out / name).mkdir(parents=True, exist_ok=True)
+            (out / name / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
+            print(report([s])[0], flush=True)
+    # The score covers every campaign recorded in --out (a fresh run: all of them).
     summaries = []
-    for name in names:
+    for name in args.campaign if args.report and args.campaign else every:
         record = out / name / "summary.json"
-        if args.report:
-            if not record.is_file():
-                print(f"  {name}: not run (no {record})")
-                continue
+        if record.is_file():
             summaries.append(json.loads(record.read_text()))
-            continue
-        if name == "rtl":
-            s = campaign_rtl(out, args.budget)
         else:
-            s = campaign_mutmut(
-                name, out, args.jobs, args.budget, resume=args.resume, only=args.mutants
-            )
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(s, indent=1) + "\n")
-        print(report([s])[0], flush=True)
-        summaries.append(s)
+            print(f"  {name}: not run (no {record})")
     lines = report(summaries)
     print("\n".join(lines))
     if summaries:

@@ -205,6 +205,10 @@ def test_errors_name_the_argument():
          "bits must be an integer in [3, 8], not 2"),
         (lambda: twoterm_quant(torch.tensor([1.0]), 5, -513), ValueError,
          "fsr must be an integer in [-512, 512], not -513"),
+        (lambda: twoterm_dequant([3], 5, 0), TypeError,
+         "codes must be a torch.Tensor, not list"),
+        (lambda: twoterm_dequant(torch.tensor([3.0]), 5, 0), TypeError,
+         "codes must be an integer tensor, not torch.float32"),
         (lambda: twoterm_dequant(torch.tensor([3, 32]), 5, 0), ValueError,
          "codes must be in [0, 31] for bits=5, not 32"),
         (lambda: twoterm_dequant(torch.tensor([0]), 5, 513), ValueError,
@@ -233,3 +237,12 @@ def test_fsr_from_max_at_the_limits():
     assert twoterm_fsr_from_max(torch.tensor([-(2.0**-513)], dtype=torch.float64), 5) == -512
     tiny = torch.tensor([2.0**-513, 0.0], dtype=torch.float64)
     assert twoterm_fsr_calibrate(tiny, 5) == -512
+
+
+def test_calibrate_of_a_unit_maximum():
+    """``max|x| = 1`` is an ordinary maximum (only an all-zero tensor short-cuts to FSR 0):
+    1.0 and 0.5 are exact at FSR 1 (largest single term ``2**0``)."""
+    x = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    assert twoterm_fsr_from_max(x, 5) == 1
+    assert twoterm_fsr_calibrate(x, 5) == 1
+    assert twoterm_dequant(twoterm_quant(x, 5, 1), 5, 1).tolist() == [1.0, -0.5]
