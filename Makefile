@@ -36,7 +36,7 @@ help:
 	@echo "make synth-sweep scaling sweep (LUTs / fmax vs lanes and weight bits)"
 	@echo "make formal      SymbiYosys proofs"
 	@echo "make soak        >= 10 million beats through Verilator, then 100,000 MNIST images (network soak)"
-	@echo "make mutation    mutation score: mutmut over golden/ modules and the RTL mutants"
+	@echo "make mutation    mutation score: mutmut over golden/ modules, hdl/requant.py and the RTL mutants"
 	@echo "make bench       golden-model and co-simulation throughput benchmarks"
 	@echo "make clean       remove build products (keeps .venv)"
 
@@ -128,8 +128,10 @@ soak: $(STAMP)
 	$(RUN) $(PY) benchmarks/soak.py
 	$(RUN) $(PY) benchmarks/network_soak.py
 
+# MUTATION_ARGS, e.g. "--jobs 1 --budget 900" or "--campaign requant --resume".
+MUTATION_ARGS ?=
 mutation: $(STAMP)
-	$(RUN) $(PY) benchmarks/mutation.py
+	$(RUN) $(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 bench: $(STAMP)
 	$(RUN) $(PY) benchmarks/golden_throughput.py

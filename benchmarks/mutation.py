@@ -1,24 +1,35 @@
 """Mutation score of the golden model and the HDL against a fast test subset (mutmut 3).
 
 ``make mutation`` (``python benchmarks/mutation.py``) stages a copy of the repository in
-``build/mutation`` laid out as the installed package (``logdot/golden``, ``logdot/hdl``:
-mutmut names a mutant by its file path, and the tests import ``logdot.golden...``), writes the
-campaign's ``[tool.mutmut]`` section into the staged ``pyproject.toml``, runs ``mutmut run``
-there and reports, per mutated file, the mutants killed, survived, timed out and not covered,
-and the score (killed + timed out over all mutants). Survivors are listed with ``mutmut
-show`` diffs in ``build/mutation/survivors.txt``.
+``build/mutation/NAME`` per campaign, laid out as the installed package (``logdot/golden``,
+``logdot/hdl``: mutmut names a mutant by its file path, and the tests import
+``logdot.golden...``), writes the campaign's ``[tool.mutmut]`` section into the staged
+``pyproject.toml`` and runs ``mutmut run`` there.
 
-The campaigns (:data:`CAMPAIGNS`): each entry mutates one module of ``golden/`` and runs the
-tests that pin it; campaign ``rtl`` runs the hardware mutants (:data:`RTL_MUTANTS`: the lane
-mutants of ``tests/support/mutants.py`` and the formal proofs' mutant designs) against their
-quick checkers. ``--campaign NAME`` picks one (default: all), ``--jobs N`` mutmut workers.
-Exit code 0 when the run completed (the score is a figure, not a gate). ``--budget SECONDS``
-(default 3600) stops a campaign early; the score is then over the mutants checked.
+The campaigns (:data:`CAMPAIGNS`): each entry mutates one module of ``golden/`` or ``hdl/``
+(the Amaranth elaboration code of ``hdl/requant.py``) and runs the tests that pin it;
+campaign ``rtl`` runs the hardware mutants (:data:`RTL_MUTANTS`: the lane mutants of
+``tests/support/mutants.py`` and the formal proofs' mutant designs) against their quick
+checkers. ``--campaign NAME`` picks one (repeatable; default: all), ``--jobs N`` mutmut
+workers, ``--budget SECONDS`` (default 3600) stops a campaign early (the score is then over
+the mutants checked, the rest are reported as not checked), ``--resume`` continues the
+campaigns in ``--out`` (the killed mutants keep their verdict, every other mutant is checked
+again with the current tests), ``--report`` runs nothing.
+
+Each campaign writes ``summary.json`` and ``survivors.txt`` (the ``mutmut show`` diff of
+every mutant not killed) into its directory. The output is one line per campaign (killed +
+timed out over checked) and one overall line, ``mutation score: K of N mutants killed``;
+``--results`` (default ``results/mutation.md``, and a ``.csv`` beside it) gets the same lines,
+the per-campaign table and every survivor's diff. Exit code 0 when the run completed (the
+score is a figure, not a gate). The report covers every campaign recorded in ``--out`` (after
+a fresh ``make mutation``: all of them; after ``--campaign NAME``: NAME, run now, and the
+others as recorded earlier, each with its date).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -41,6 +52,21 @@ CAMPAIGNS = {
     "twoterm_quant": ("golden/twoterm_quant.py", ["tests/golden/test_twoterm_quant.py"]),
     "window": ("golden/window.py", ["tests/hdl/test_window.py"]),
     "formats": ("golden/formats.py", ["tests/golden/test_formats.py"]),
+    # The Amaranth elaboration code of the requantizers, against the exhaustive Amaranth
+    # simulations of the small input widths (the 8- and 10-bit sweeps take 30 s more).
+    "hdl_requant": (
+        "hdl/requant.py",
+        [
+            "tests/hdl/test_requant.py::test_rtl_requantizer_validation_messages",
+            "tests/hdl/test_requant.py::test_rtl_requantizer_messages_and_members_are_exact",
+            *(
+                f"tests/hdl/test_requant.py::test_rtl_requantizers_exhaustive[{n}]"
+                for n in (2, 3, 5)
+            ),
+            "tests/hdl/test_requant.py::test_rtl_requantizer_from_scales",
+            "tests/hdl/test_requant.py::test_rtl_check_can_fail",
+        ],
+    ),
 }
 
 #: The hardware side: each entry is a deliberately broken design (an RTL mutant built with
@@ -72,14 +98,20 @@ RTL_MUTANTS = {
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "sim_build", ".hypothesis")
 
 
-def stage(dest, module, tests):
-    """Copy the sources and tests into ``dest`` as the installed layout; configure mutmut."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    shutil.copytree(ROOT / "logdot", dest / "logdot", ignore=_IGNORE)
-    for pkg in ("golden", "hdl"):
-        shutil.copytree(ROOT / pkg, dest / "logdot" / pkg, ignore=_IGNORE)
+def stage(dest, module, tests, *, resume=False):
+    """Copy the sources and tests into ``dest`` as the installed layout; configure mutmut.
+
+    ``resume``: keep ``dest`` (mutmut's mutants and their verdicts) and refresh only the
+    tests and the configuration."""
+    if not resume:
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        shutil.copytree(ROOT / "logdot", dest / "logdot", ignore=_IGNORE)
+        for pkg in ("golden", "hdl"):
+            shutil.copytree(ROOT / pkg, dest / "logdot" / pkg, ignore=_IGNORE)
+    else:
+        shutil.rmtree(dest / "tests")
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=_IGNORE)
     target = "logdot/" + module
     conf = (ROOT / "pyproject.toml").read_text()
@@ -101,11 +133,12 @@ def mutmut(dest, *args, capture=False):
     return subprocess.run(cmd, cwd=dest, check=False, text=True, capture_output=capture)
 
 
-def run_campaign(dest, jobs, budget):
-    """``mutmut run`` in ``dest``; stopped (its whole process group) after ``budget`` seconds
-    (mutmut records every finished mutant as it goes: the rest stay "not checked").
+def run_campaign(dest, jobs, budget, names=()):
+    """``mutmut run`` in ``dest`` (only, and again, the mutants ``names`` when given); stopped
+    (its whole process group) after ``budget`` seconds (mutmut records every finished mutant
+    as it goes: the rest keep their verdict or stay "not checked").
     Returns ``(log text, finished)``."""
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)]
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *names]
     proc = subprocess.Popen(
         cmd,
         cwd=dest,
@@ -135,6 +168,30 @@ def results(dest):
     return by
 
 
+#: The verdicts of a mutant that no test killed.
+_SURVIVED = ("survived", "no tests", "suspicious")
+
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}))
+"""
+
+
+def diffs(dest, names):
+    """``{mutant name: diff}`` of ``mutmut show``, for many mutants in one process (one
+    ``mutmut show`` each as the fallback: seconds apiece on a loaded machine)."""
+    if not names:
+        return {}
+    proc = subprocess.run([sys.executable, "-c", _DIFFS], cwd=dest, input=json.dumps(names),
+                          text=True, capture_output=True, check=False)  # fmt: skip
+    try:
+        return json.loads(proc.stdout.splitlines()[-1])
+    except (IndexError, ValueError):
+        return {m: mutmut(dest, "show", m, capture=True).stdout for m in names}
+
+
 def run_rtl(dest, budget):
     """Run :data:`RTL_MUTANTS` (pytest, every marker selected, JUnit XML into ``dest``).
     Returns ``{node id: "killed" | "survived" | "not checked"}``."""
@@ -162,59 +219,205 @@ def run_rtl(dest, budget):
     return status
 
 
+def _summary(name, what, tests, by, seconds, finished, survivors):
+    """The record of one campaign (``summary.json`` in its directory)."""
+    killed = len(by.get("killed", [])) + len(by.get("timeout", []))
+    return {
+        "campaign": name,
+        "mutated": what,
+        "tests": tests,
+        "counts": {k: len(v) for k, v in sorted(by.items())},
+        "killed": killed,
+        "checked": sum(len(v) for k, v in by.items() if k != "not checked"),
+        "total": sum(len(v) for v in by.values()),
+        "seconds": round(seconds),
+        "finished": finished,
+        "survivors": survivors,
+    }
+
+
+def campaign_rtl(out, budget):
+    """Run campaign ``rtl``; returns its summary."""
+    t0 = time.monotonic()
+    status = run_rtl(out / "rtl", budget)
+    by = {}
+    for node, v in status.items():
+        by.setdefault(v, []).append(node)
+    survivors = [
+        {"name": node, "status": v, "diff": RTL_MUTANTS[node]}
+        for node, v in status.items()
+        if v == "survived"
+    ]
+    finished = "not checked" not in by
+    return _summary("rtl", "RTL mutant designs (tests/support/mutants.py, the formal "
+                    "mutants)", ["the checker named by each mutant"], by,
+                    time.monotonic() - t0, finished, survivors)  # fmt: skip
+
+
+def campaign_mutmut(name, out, jobs, budget, *, resume=False, only=()):
+    """Stage and run one mutmut campaign of :data:`CAMPAIGNS`; returns its summary.
+
+    ``resume`` (when ``out / name`` holds an earlier run): keep the killed mutants' verdicts
+    (tests are only ever added, so a killed mutant stays killed) and run every other mutant
+    again against the current tests; the seconds add up. ``only``: check just the mutants
+    matching these ``fnmatch`` patterns of mutant names (the others stay as they were, or
+    not checked)."""
+    module, tests = CAMPAIGNS[name]
+    dest = out / name
+    record = dest / "summary.json"
+    resume = resume and record.is_file() and (dest / "mutants").is_dir()
+    names, before = [], 0.0
+    if resume:
+        by = results(dest)
+        names = [m for status in (*_SURVIVED, "not checked") for m in by.get(status, [])]
+        before = json.loads(record.read_text())["seconds"]
+    if only:
+        names = [m for m in names if any(fnmatch.fnmatch(m, p) for p in only)] if resume else only
+    stage(dest, module, tests, resume=resume)
+    t0 = time.monotonic()
+    log, finished = run_campaign(dest, jobs, budget, names) if names or not resume else ("", True)
+    seconds = before + time.monotonic() - t0
+    with open(dest / "mutmut_run.log", "a" if resume else "w") as f:
+        f.write(log)
+    s = summarize(name, dest, seconds, finished)
+    s["only"] = list(only)
+    return s
+
+
+def summarize(name, dest, seconds, finished):
+    """The summary of the mutmut campaign ``name`` run in ``dest`` (its survivors' diffs
+    also into ``dest / "survivors.txt"``)."""
+    module, tests = CAMPAIGNS[name]
+    by = results(dest)
+    names = {m: status for status in _SURVIVED for m in by.get(status, [])}
+    diff = diffs(dest, list(names))
+    survivors = [{"name": m, "status": st, "diff": diff[m]} for m, st in names.items()]
+    with open(dest / "survivors.txt", "w") as f:
+        f.writelines(f"{s['name']}: {s['status']}\n{s['diff']}\n" for s in survivors)
+    if not by:
+        print(f"  {name}: no mutant checked; log {dest / 'mutmut_run.log'}")
+    finished = finished and not by.get("not checked")
+    return _summary(name, module, tests, by, seconds, finished, survivors)
+
+
+def _score(killed, checked):
+    return f"{100.0 * killed / checked:.1f} %" if checked else "-"
+
+
+def report(summaries):
+    """Lines of the per-campaign and overall score (killed + timeout over checked)."""
+    lines = []
+    killed = checked = total = 0
+    for s in summaries:
+        counts = ", ".join(f"{k} {v}" for k, v in s["counts"].items())
+        stop = "" if s["finished"] else "; stopped by --budget"
+        if s.get("only"):
+            stop = f"; only the mutants {' '.join(s['only'])}"
+        lines.append(
+            f"{s['campaign']:14s} {s['killed']:4d} / {s['checked']:4d} killed "
+            f"({_score(s['killed'], s['checked'])}) of {s['total']} mutants ({counts}) in "
+            f"{s['seconds']} s{stop} ({s.get('date', '?')})"
+        )
+        killed, checked, total = killed + s["killed"], checked + s["checked"], total + s["total"]
+    lines.append(
+        f"mutation score: {killed} of {checked} mutants killed ({_score(killed, checked)}) "
+        f"over {len(summaries)} campaigns; {total - checked} of {total} not checked"
+    )
+    return lines
+
+
+def write_results(path, summaries, lines):
+    """``path`` (Markdown): the score lines, a per-campaign table and every survivor's diff;
+    a ``.csv`` with the per-campaign counts beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    md = ["# Mutation score (`make mutation`, `benchmarks/mutation.py`)", "", "```", *lines,
+          "```", "", "| campaign | mutated | tests | killed | checked | total | score | "
+          "finished | seconds |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["campaign,mutated,killed,checked,total,survived,no_tests,timeout,finished,seconds"]
+    for s in summaries:
+        c = s["counts"]
+        md.append(
+            f"| {s['campaign']} | `{s['mutated']}` | {' '.join(s['tests'])} | {s['killed']} | "
+            f"{s['checked']} | {s['total']} | {_score(s['killed'], s['checked'])} | "
+            f"{'yes' if s['finished'] else 'no (--mutants)' if s.get('only') else 'no (budget)'}"
+            f" | {s['seconds']} |"
+        )
+        rows.append(
+            f"{s['campaign']},{s['mutated']},{s['killed']},{s['checked']},{s['total']},"
+            f"{c.get('survived', 0)},{c.get('no tests', 0)},{c.get('timeout', 0)},"
+            f"{int(s['finished'])},{s['seconds']}"
+        )
+    why = "Why each one is equivalent, unreachable or now killed by a test: `docs/verification.md`"
+    md += ["", "## Survivors", "", why + ", section 4b.", ""]
+    for s in summaries:
+        for m in s["survivors"]:
+            md += [f"### {s['campaign']}: `{m['name']}` ({m['status']})", "", "```diff",
+                   m["diff"].strip(), "```", ""]  # fmt: skip
+    if not any(s["survivors"] for s in summaries):
+        md.append("None.")
+    path.write_text("\n".join(md) + "\n")
+    path.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--campaign", choices=sorted([*CAMPAIGNS, "rtl"]), action="append")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--budget", type=float, default=3600.0, help="seconds per campaign")
     p.add_argument("--out", default=str(ROOT / "build" / "mutation"))
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: report the campaigns already run into --out (their summary.json)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the mutmut campaigns in --out: check again only the mutants not "
+        "killed (survivors with the current tests, and those a --budget left unchecked)",
+    )
+    p.add_argument(
+        "--mutants",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="check only the mutants whose names match (fnmatch, repeatable), e.g. "
+        "'logdot.golden.quant.x__int_thresholds*'",
+    )
+    p.add_argument(
+        "--results",
+        default=str(ROOT / "results" / "mutation.md"),
+        help="write the score, the per-campaign table and the survivors here (and a .csv)",
+    )
     args = p.parse_args(argv)
-    total_k = total = 0
-    for name in args.campaign or [*sorted(CAMPAIGNS), "rtl"]:
-        if name == "rtl":
-            status = run_rtl(Path(args.out) / "rtl", args.budget)
-            killed = sum(v == "killed" for v in status.values())
-            n = sum(v != "not checked" for v in status.values())
-            for node, v in status.items():
-                if v != "killed":
-                    print(f"  RTL mutant {v}: {RTL_MUTANTS[node]} ({node})")
-            score = 100.0 * killed / n if n else 0.0
-            print(f"RTL mutants (tests/support/mutants.py and the formal mutants): {n} checked, "
-                  f"{killed} killed, score {score:.1f} %")  # fmt: skip
-            total_k, total = total_k + killed, total + n
-            continue
-        module, tests = CAMPAIGNS[name]
-        dest = Path(args.out) / name
-        stage(dest, module, tests)
-        t0 = time.monotonic()
-        log, finished = run_campaign(dest, args.jobs, args.budget)
-        seconds = time.monotonic() - t0
-        (dest / "mutmut_run.log").write_text(log)
-        by = results(dest)
-        killed = len(by.get("killed", [])) + len(by.get("timeout", []))
-        n = sum(len(v) for k, v in by.items() if k != "not checked")
-        surv = by.get("survived", []) + by.get("no tests", [])
-        with open(dest / "survivors.txt", "w") as f:
-            for m in surv:
-                f.write(mutmut(dest, "show", m, capture=True).stdout + "\n")
-        counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(by.items()))
-        score = 100.0 * killed / n if n else 0.0
-        print(
-            f"{module} against {' '.join(tests)}: {n} mutants ({counts}), "
-            f"score {score:.1f} % in {seconds:.0f} s; survivors: {dest / 'survivors.txt'}"
-        )
-        if not finished:
-            print(
-                f"  stopped after the --budget of {args.budget:.0f} s: the score is over the "
-                f"{n} mutants checked, {len(by.get('not checked', []))} not checked"
-            )
-        if n == 0:
-            print(f"  no mutant checked; log {dest / 'mutmut_run.log'}")
-        total_k, total = total_k + killed, total + n
-    if total:
-        print(
-            f"mutation score: {total_k} of {total} mutants killed ({100.0 * total_k / total:.1f} %)"
-        )
+    out = Path(args.out)
+    every = [*sorted(CAMPAIGNS), "rtl"]
+    if not args.report:
+        for name in args.campaign or every:
+            if name == "rtl":
+                s = campaign_rtl(out, args.budget)
+            else:
+                s = campaign_mutmut(
+                    name, out, args.jobs, args.budget, resume=args.resume, only=args.mutants
+                )
+            s["date"] = time.strftime("%Y-%m-%d %H:%M")
+            (out / name).mkdir(parents=True, exist_ok=True)
+            (out / name / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
+            print(report([s])[0], flush=True)
+    # The score covers every campaign recorded in --out (a fresh run: all of them).
+    summaries = []
+    for name in args.campaign if args.report and args.campaign else every:
+        record = out / name / "summary.json"
+        if record.is_file():
+            summaries.append(json.loads(record.read_text()))
+        else:
+            print(f"  {name}: not run (no {record})")
+    lines = report(summaries)
+    print("\n".join(lines))
+    if summaries:
+        write_results(args.results, summaries, lines)
+        print(f"results: {args.results} (and {Path(args.results).with_suffix('.csv').name})")
     return 0
 
 

@@ -18,6 +18,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from logdot.golden import quant
 from logdot.golden.quant import (
     fake_linear_quant,
     fake_log_quant,
@@ -297,6 +298,38 @@ def test_integer_thresholds_exhaustive(base):
     fsr = 64 if base == 2 else 128
     check_log_quant(xs, 16, fsr, base, True, dtype=torch.int64)
     check_log_quant(xs, 16, fsr, base, False, dtype=torch.int64)
+
+
+# The module computes its rounding thresholds once, at import time; these call the two helpers
+# directly (a mutation tool that switches mutants after import never runs them otherwise).
+
+
+@pytest.mark.parametrize(
+    ("n", "p", "const"),
+    [(2, -1, "_M_SQRT2"), (4, -3, "_M_QUARTER"), (4, -1, "_M_THREE_QUARTERS")],
+)
+def test_import_time_double_thresholds(n, p, const):
+    """``_smallest_double_at_least`` finds the exact double ``2**(p/n)`` from a guess on
+    either side of it (or at it); the module's constant is that double."""
+    want = smallest_double_at_least(p, n)
+    assert getattr(quant, const) == want
+    target = Fraction(2) ** p
+    guesses = [want, math.nextafter(want, 0.0), math.nextafter(want, 1.0)]
+    guesses += [want - 4 * math.ulp(want), want + 4 * math.ulp(want)]
+    for guess in guesses:
+        assert quant._smallest_double_at_least(lambda m: m**n >= target, guess) == want
+
+
+@pytest.mark.parametrize(("root", "base"), [(2, 2), (4, "sqrt2")])
+def test_import_time_integer_thresholds(root, base):
+    """``_int_thresholds``: ``ceil(2**((2j - 1)/root)) - 1`` for j >= 1 up to the int64 range,
+    against the isqrt reference (base 2: 63 values ``1, 2, 5, 11, ...``)."""
+    want = [t - 1 for t in int_thresholds(base)]
+    assert quant._int_thresholds(root) == want
+    assert quant._INT_THRESHOLDS[base] == want
+    assert len(want) == (63 if root == 2 else 126)
+    if root == 2:
+        assert want[:6] == [1, 2, 5, 11, 22, 45]
 
 
 @pytest.mark.parametrize(

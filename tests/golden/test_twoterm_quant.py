@@ -190,3 +190,59 @@ def test_errors_name_the_argument():
         twoterm_fsr_from_max(torch.zeros(0), 5)
     with pytest.raises(TypeError, match=r"^x must be a floating-point tensor for fake quant"):
         fake_twoterm_quant(ints, 5, 0)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "msg"),
+    [
+        (lambda: twoterm_quant(torch.tensor([1, 2]), 5, 0), TypeError,
+         "x must be a floating-point tensor for two-term weights, not torch.int64"),
+        (lambda: twoterm_quant(torch.tensor([1.0, math.inf]), 5, 0), ValueError,
+         "x must contain only finite values, not inf"),
+        (lambda: twoterm_quant(torch.tensor([1.0]), 9, 0), ValueError,
+         "bits must be an integer in [3, 8], not 9"),
+        (lambda: twoterm_quant(torch.tensor([1.0]), 2, 0), ValueError,
+         "bits must be an integer in [3, 8], not 2"),
+        (lambda: twoterm_quant(torch.tensor([1.0]), 5, -513), ValueError,
+         "fsr must be an integer in [-512, 512], not -513"),
+        (lambda: twoterm_dequant([3], 5, 0), TypeError,
+         "codes must be a torch.Tensor, not list"),
+        (lambda: twoterm_dequant(torch.tensor([3.0]), 5, 0), TypeError,
+         "codes must be an integer tensor, not torch.float32"),
+        (lambda: twoterm_dequant(torch.tensor([3, 32]), 5, 0), ValueError,
+         "codes must be in [0, 31] for bits=5, not 32"),
+        (lambda: twoterm_dequant(torch.tensor([0]), 5, 513), ValueError,
+         "fsr must be an integer in [-512, 512], not 513"),
+        (lambda: twoterm_fsr_from_max(torch.tensor([2.0**512], dtype=torch.float64), 5),
+         ValueError,
+         "x's largest magnitude needs fsr=513, outside logdot's limits [-512, 512]"),
+        (lambda: twoterm_fsr_from_max(torch.tensor([2.0**-514], dtype=torch.float64), 5),
+         ValueError, "x's largest magnitude needs fsr=-513, outside logdot's limits [-512, 512]"),
+        (lambda: twoterm_fsr_calibrate(torch.tensor([1.0]), 5, search=65), ValueError,
+         "search must be an integer in [0, 64], not 65"),
+    ],
+)  # fmt: skip
+def test_error_messages_are_exact(call, exc, msg):
+    """The whole message of every argument error (the argument's name, its limits, the bad
+    value)."""
+    with pytest.raises(exc) as info:
+        call()
+    assert str(info.value) == msg
+
+
+def test_fsr_from_max_at_the_limits():
+    """The extreme FSRs are accepted: ``2**511`` needs FSR 512 (it is below the saturation
+    midpoint ``1.75 * 2**511``), ``2**-513`` needs -512 (at least ``1.75 * 2**-514``)."""
+    assert twoterm_fsr_from_max(torch.tensor([2.0**511], dtype=torch.float64), 5) == 512
+    assert twoterm_fsr_from_max(torch.tensor([-(2.0**-513)], dtype=torch.float64), 5) == -512
+    tiny = torch.tensor([2.0**-513, 0.0], dtype=torch.float64)
+    assert twoterm_fsr_calibrate(tiny, 5) == -512
+
+
+def test_calibrate_of_a_unit_maximum():
+    """``max|x| = 1`` is an ordinary maximum (only an all-zero tensor short-cuts to FSR 0):
+    1.0 and 0.5 are exact at FSR 1 (largest single term ``2**0``)."""
+    x = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    assert twoterm_fsr_from_max(x, 5) == 1
+    assert twoterm_fsr_calibrate(x, 5) == 1
+    assert twoterm_dequant(twoterm_quant(x, 5, 1), 5, 1).tolist() == [1.0, -0.5]

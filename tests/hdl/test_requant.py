@@ -32,6 +32,31 @@ def test_rtl_requantizer_validation_messages():
         LinearRequantizer(requant=rq)
 
 
+def test_rtl_requantizer_messages_and_members_are_exact():
+    """Whole messages; ``make_requantizer`` picks the class of the kind; members read back."""
+    log = Requant.log(in_bits=4, scale_x2=0, bits=3, fsr=0)
+    lin = Requant.linear(in_bits=4, scale_x2=0, bits=3, exp=0)
+    not_rq = "requant must be a logdot.golden.requant.Requant, not "
+    cases = [
+        (lambda: make_requantizer(7), TypeError, not_rq + "7"),
+        (lambda: LogRequantizer(requant="x"), TypeError, not_rq + "'x'"),
+        (lambda: LogRequantizer(requant=lin), ValueError, "requant.kind must be 'log', not "
+         "'linear'"),
+        (lambda: LinearRequantizer(requant=log), ValueError, "requant.kind must be 'linear', "
+         "not 'log'"),
+    ]  # fmt: skip
+    for call, exc, msg in cases:
+        with pytest.raises(exc) as info:
+            call()
+        assert str(info.value) == msg
+    for rq, cls in ((log, LogRequantizer), (lin, LinearRequantizer)):
+        block = make_requantizer(rq)
+        assert type(block) is cls
+        assert block.requant is rq
+        assert block.latency == 0
+        assert (len(block.z), block.z.shape().signed, len(block.out)) == (4, True, 3)
+
+
 # -- the RTL requantizers, exhaustively -------------------------------------------------------
 
 
