@@ -16,6 +16,7 @@ from logdot.study.pareto import (
     SweepConfig,
     _recipe,
     accuracy_rows,
+    logacc_point,
     plan,
     ptq_point,
 )
@@ -166,4 +167,22 @@ def test_two_term_point_without_export_records_why():
     r = ptq_point("digits", 0, recipe, "both", "twoterm", 5, "calibrated", golden=False)
     assert r["golden_correct"] is None
     assert r["golden_unavailable"] == "export_network does not accept this format"
+    assert r["total"] == 450 and 0 < r["fake_quant_correct"] <= 450
+
+
+def test_point_the_engines_cannot_map_records_why(monkeypatch):
+    """A model that exports but that the layer engines refuse (e.g. a log-domain sum wider
+    than their 64-bit limit) keeps its fake-quant count and records the refusal."""
+    import logdot.golden.network as gnet
+
+    def refuse(net, x, **kw):
+        raise ValueError("layer 5 (linear): in_bits must be an integer in [2, 64], not 65")
+
+    monkeypatch.setattr(gnet, "network_forward", refuse)
+    recipe = _recipe("digits", 1)
+    r = logacc_point("digits", 0, recipe, "log2", 4, "calibrated", 8)
+    assert r["golden_correct"] is None
+    assert r["golden_unavailable"] == (
+        "layer 5 (linear): in_bits must be an integer in [2, 64], not 65"
+    )
     assert r["total"] == 450 and 0 < r["fake_quant_correct"] <= 450
