@@ -17,7 +17,8 @@ import pytest
 from amaranth.hdl import Const, Fragment
 
 import logdot.hdl.window as hdl_window
-from logdot.hdl.window import SlidingWindow
+from logdot.golden.window import WindowGeometry
+from logdot.hdl.window import SlidingWindow, window_response
 from tests.formal.sby_runner import run_sby
 from tests.formal.window_harness import WINDOW_PROPERTIES, WindowHarness
 
@@ -90,11 +91,11 @@ def test_window_mutant_fails(tmp_path, make, name):
 
 
 def test_window_response_tight(tmp_path):
-    """The ``response`` bound is the tight worst case: one ready cycle less FAILs (the
-    frame ending with ``last`` on its first pixel, the hold register busy; reachable within
-    the 2 x 2 proof's depth)."""
+    """The ``response`` bound is the tight worst case: one ready cycle less FAILs (measured:
+    at step 16, frame 0 ending with ``last`` on pixel 0 in cycle 5, the tracked beat the
+    last window's, valid in cycle 6 + 11)."""
     geometry, _ = CONFIGS["2x2_c1_s1"]
-    bound = SlidingWindow(**geometry).response
+    bound = window_response(WindowGeometry(**{k: v for k, v in geometry.items() if k != "bits"}))
     assert bound == 11  # 15 - 5 + 1: the last window's position, the first pixel's, a beat
     _, result = _prove(tmp_path, "2x2_c1_s1", bound=bound - 1)
     assert result.status == "FAIL", result.summary()
