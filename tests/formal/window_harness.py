@@ -51,10 +51,14 @@ per cycle), the hold register loaded in that cycle (the previous image's last wi
 its beats still owed), the tracked beat the last one of the image's last window. 4 x 4,
 stride 1, padding 1 (``Wp = 6``, one beat per window): the first pixel is at position 7,
 the last window at 35, so the last beat is valid 35 - 7 + 1 = 29 cycles after the due
-cycle; 2 x 2: 15 - 5 + 1 = 11. The formal run that first failed here (``response`` at step
-27 with the former bound ``2 * Wp + 3 * tiles * beats + 4`` = 19 at 4 x 4) was that case:
-``last`` on pixel 0 at cycle 7, then 19 steps at one per cycle, the tracked window 14 still
-seven positions ahead. ``test_window_response_tight`` proves ``bound - 1`` fails.
+cycle; 2 x 2: 15 - 5 + 1 = 11; 4 x 4, stride 2, 2 tiles of 2 beats: the windows are handed
+over 7, 11, 21 and 25 cycles after the due cycle (positions 14, 16, 26, 28; 4 beats apart at
+least), the last beat 4 cycles later, 29. ``tests/hdl/test_window.py`` reaches the bound in
+simulation with that stimulus on its hardware cases; the proof shows it is never exceeded,
+and ``test_window_response_tight`` that ``bound - 1`` fails. The formal run that first
+failed here (``response`` at step 27 with the former bound ``2 * Wp + 3 * tiles * beats +
+4`` = 19 at 4 x 4) was that case: ``last`` on pixel 0 in cycle 7, then 19 steps at one per
+cycle, the tracked window 14 still seven positions ahead (a correct unit needs 28).
 """
 
 from __future__ import annotations
