@@ -54,6 +54,7 @@ __all__ = [
     "window_cycles",
     "window_latency",
     "window_period",
+    "window_response",
 ]
 
 #: Largest code width of a pixel stream.
@@ -151,23 +152,69 @@ def window_cycles(geometry, images=1):
     -------
     int
     """
-    g = geometry
     check_int(images, "images", 1)
-    tb = g.tiles * g.beats
-    t = 0  # cycle of the next step
-    last_handover = None
-    end = 0
-    for _ in range(images):
-        for py in range(g.padded_height):
-            for px in range(g.padded_width):
-                step = t
-                t = step + 1
-                if completes_window(g, py, px):
-                    h = step + 1 if last_handover is None else max(step + 1, last_handover + tb)
-                    last_handover = h
-                    t = max(t, h)
-                    end = h + tb + 1
-    return end
+    g = geometry
+    positions = [(py, px) for py in range(g.padded_height) for px in range(g.padded_width)]
+    handovers = _handovers(g, positions * images, start=0, busy_until=None)
+    return handovers[-1] + g.tiles * g.beats + 1
+
+
+def window_response(geometry):
+    """Cycles from a window's becoming *due* to its last beat's ``o.valid``, at most, under
+    any idles and back-pressure, counting only cycles with ``o.ready`` high: the tight
+    worst case of a :class:`SlidingWindow`.
+
+    A window is due once the unit needs no further input to reach its position: the pixel
+    at the last real position up to it was taken (the image's first pixel if there is none:
+    a window all in the padding ahead of it), or its frame ended early with ``last`` (then
+    the unit completes the image with zero pixels, one step per cycle); counted from the
+    cycle after that transfer. From then on the steps ahead of the window are pad or fill
+    steps, and a cycle with ``o.ready`` low never delays a later hand-over in ready cycles
+    (steps go on while the window register is free), so the worst case has ``o.ready``
+    always high from the worst state at the due cycle, in the cycle model of
+    :func:`window_cycles`. That state is: the frame ends with ``last`` on its first pixel
+    (every window of the image is then due, and each is at least as far off as from any
+    later due pixel), the hold register was loaded in that pixel's cycle (the previous
+    image's last window, held by back-pressure until then: all ``tiles * beats`` beats
+    still owed), and the tracked beat is the last beat of the image's last window. Its
+    ``o.valid`` comes ``handover + tiles * beats`` cycles after the due cycle, where
+    ``handover`` is the last window's hand-over in that schedule.
+
+    Parameters
+    ----------
+    geometry : logdot.golden.window.WindowGeometry
+
+    Returns
+    -------
+    int
+    """
+    g = geometry
+    first = g.padding[0] * g.padded_width + g.padding[1]  # the first pixel's position
+    positions = [(py, px) for py in range(g.padded_height) for px in range(g.padded_width)]
+    # The first pixel steps in the cycle before the due cycle 0, when the hold is loaded
+    # (hand-over -1: the tracked beat is the held window's if no window comes after it).
+    handovers = _handovers(g, positions[first:], start=-1, busy_until=-1)
+    return (handovers[-1] if handovers else -1) + g.tiles * g.beats
+
+
+def _handovers(geometry, positions, *, start, busy_until):
+    """The cycle model of :func:`window_cycles`: the hand-over cycle of every window
+    completed along ``positions`` (``(py, px)`` of the padded image, stepped in order from
+    cycle ``start``, input always there, output always ready), when the hold register last
+    took a window in cycle ``busy_until`` (``None``: it is empty)."""
+    tb = geometry.tiles * geometry.beats
+    t = start  # cycle of the next step
+    last_handover = busy_until
+    out = []
+    for py, px in positions:
+        step = t
+        t = step + 1
+        if completes_window(geometry, py, px):
+            h = step + 1 if last_handover is None else max(step + 1, last_handover + tb)
+            last_handover = h
+            t = max(t, h)
+            out.append(h)
+    return out
 
 
 def completes_window(geometry, py, px):
@@ -234,9 +281,11 @@ class SlidingWindow(wiring.Component):
     until the transfer). ``s.ready`` depends combinationally on ``o.ready``.
 
     Latency: :func:`window_latency` (2 cycles from the step completing a window to its
-    first beat). Throughput: one step (padded position) or one output beat per cycle;
-    cycles :func:`window_cycles` (:meth:`cycles`), per image in steady state
-    :func:`window_period` (:attr:`cycles_per_image`); limited by the padded image
+    first beat); bounded response: :func:`window_response` (:attr:`response`, ready cycles
+    from the last input a window needs to its last beat, at most). Throughput: one step
+    (padded position) or one output beat per cycle; cycles :func:`window_cycles`
+    (:meth:`cycles`), per image in steady state :func:`window_period`
+    (:attr:`cycles_per_image`); limited by the padded image
     (``padded_height * padded_width`` steps, when ``tiles * beats <= stride``) or by the
     output beats (``beats_per_image``, when ``tiles * beats`` exceeds the step gaps between
     windows), a mix of both in between.
@@ -305,6 +354,12 @@ class SlidingWindow(wiring.Component):
     def latency(self):
         """:func:`window_latency`."""
         return window_latency()
+
+    @property
+    def response(self):
+        """:func:`window_response` of this unit's geometry (ready cycles from a window's
+        becoming due to its last beat, at most)."""
+        return window_response(self._geometry)
 
     def cycles(self, images=1):
         """:func:`window_cycles` of this unit's geometry."""

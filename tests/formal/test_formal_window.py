@@ -5,7 +5,8 @@ frame. Every window beat equals the reference (zero padding at every edge), no l
 duplication or reordering, bounded occupancy, bounded response, reset.
 
 Vacuity guards: a unit whose line buffer is read one column late (an off-by-one address) and
-one that takes the left padding column as an image column must FAIL on ``value``.
+one that takes the left padding column as an image column must FAIL on ``value``; the
+``response`` bound one cycle less must FAIL on ``response`` (the bound is tight).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 from amaranth.hdl import Const, Fragment
 
 import logdot.hdl.window as hdl_window
-from logdot.hdl.window import SlidingWindow
+from logdot.golden.window import WindowGeometry
+from logdot.hdl.window import SlidingWindow, window_response
 from tests.formal.sby_runner import run_sby
 from tests.formal.window_harness import WINDOW_PROPERTIES, WindowHarness
 
@@ -34,10 +36,10 @@ CONFIGS = {
 }  # fmt: skip
 
 
-def _prove(tmp_path, name, make_dut=None, depth=None):
+def _prove(tmp_path, name, make_dut=None, depth=None, bound=None):
     geometry, bmc = CONFIGS[name]
     bmc = depth or bmc
-    harness = WindowHarness(**geometry, make_dut=make_dut, max_depth=bmc)
+    harness = WindowHarness(**geometry, make_dut=make_dut, bound=bound, max_depth=bmc)
     return harness, run_sby(harness, tmp_path / name, depth=bmc, timeout=3600)
 
 
@@ -86,3 +88,15 @@ def test_window_mutant_fails(tmp_path, make, name):
     _, result = _prove(tmp_path, name, make_dut=make, depth=14)
     assert result.status == "FAIL", result.summary()
     assert "value" in result.failed, result.failed
+
+
+def test_window_response_tight(tmp_path):
+    """The ``response`` bound is the tight worst case: one ready cycle less FAILs (measured:
+    at step 16, frame 0 ending with ``last`` on pixel 0 in cycle 5, the tracked beat the
+    last window's, valid in cycle 6 + 11)."""
+    geometry, _ = CONFIGS["2x2_c1_s1"]
+    bound = window_response(WindowGeometry(**{k: v for k, v in geometry.items() if k != "bits"}))
+    assert bound == 11  # 15 - 5 + 1: the last window's position, the first pixel's, a beat
+    _, result = _prove(tmp_path, "2x2_c1_s1", bound=bound - 1)
+    assert result.status == "FAIL", result.summary()
+    assert result.failed == ["response"], result.failed

@@ -30,11 +30,35 @@ is beat ``track mod per_frame`` of frame ``track div per_frame``. Since the solv
                 registers) plus the windows whose last pixel came but whose own position
                 (in the bottom or right padding) is still ahead; the unit throttles its
                 input, no buffer overruns
-``response``    once its window's pixels were taken, the beat is valid within ``bound``
-                ready cycles (bounded response under any back-pressure: no hang)
+``response``    once its window is *due* (the pixel at the last real position up to the
+                window's own one was taken, or its frame ended), the beat is valid within
+                ``bound`` ready cycles (bounded response under any idles and back-pressure:
+                no hang); ``bound`` is the unit's stated tight worst case (below)
 ``stable``,     as for max pooling (:mod:`tests.formal.pool_harness`): the output holds
 ``reset``       under back-pressure; nothing is valid and no error is set after a reset
 ==============  ===========================================================================
+
+Why ``due`` and not complete: a window whose bottom row is padding is complete once the
+pixel under its bottom-right real tap came, but the unit reaches its position only after the
+rest of that image row (4 x 4, stride 1: the window at ``(3, 0)`` needs pixel 13 and is
+reached after pixels 14 and 15), which an idle producer may hold back for ever.
+
+The bound, :func:`logdot.hdl.window.window_response` (its derivation is there): a cycle with
+``o.ready`` low never costs a ready cycle later, so the worst case has ``o.ready`` high from
+the due cycle on, from the worst state then: ``last`` on the frame's first pixel (every
+window of the image due at once, the unit completing the image with zero pixels, one step
+per cycle), the hold register loaded in that cycle (the previous image's last window, all
+its beats still owed), the tracked beat the last one of the image's last window. 4 x 4,
+stride 1, padding 1 (``Wp = 6``, one beat per window): the first pixel is at position 7,
+the last window at 35, so the last beat is valid 35 - 7 + 1 = 29 cycles after the due
+cycle; 2 x 2: 15 - 5 + 1 = 11; 4 x 4, stride 2, 2 tiles of 2 beats: the windows are handed
+over 7, 11, 21 and 25 cycles after the due cycle (positions 14, 16, 26, 28; 4 beats apart at
+least), the last beat 4 cycles later, 29. ``tests/hdl/test_window.py`` reaches the bound in
+simulation with that stimulus on its hardware cases; the proof shows it is never exceeded,
+and ``test_window_response_tight`` that ``bound - 1`` fails. The formal run that first
+failed here (``response`` at step 27 with the former bound ``2 * Wp + 3 * tiles * beats +
+4`` = 19 at 4 x 4) was that case: ``last`` on pixel 0 in cycle 7, then 19 steps at one per
+cycle, the tracked window 14 still seven positions ahead (a correct unit needs 28).
 """
 
 from __future__ import annotations
@@ -89,19 +113,24 @@ class WindowHarness(Harness):
     make_dut : callable, optional
         ``make_dut(**params)`` returns the unit (default :class:`SlidingWindow`); the mutant
         tests pass a broken one.
+    bound : int, optional
+        The ``response`` bound (default: the unit's :attr:`SlidingWindow.response`); the
+        tightness test passes one less.
     max_depth : int
 
     Attributes
     ----------
     bound : int
-        Ready cycles within which a complete window's beat is valid (``response``).
+        Ready cycles within which a due window's beat is valid (``response``).
     occupancy : int
         Beats owed at most when a pixel is taken (``occupancy``).
+    due : list of int
+        Per window: the pixel after whose transfer it is due (``response``).
     """
 
     def __init__(
         self, *, channels, height, width, kernel, stride, padding, lanes, tiles=1, bits,
-        make_dut=None, max_depth=40,
+        make_dut=None, bound=None, max_depth=40,
     ):  # fmt: skip
         self.params = dict(
             channels=channels, height=height, width=width, kernel=kernel, stride=stride,
@@ -113,10 +142,10 @@ class WindowHarness(Harness):
         self.per_frame = len(self.windows) * tiles * self.beats
         if self.per_frame & (self.per_frame - 1):
             raise ValueError(f"beats per image must be a power of two, not {self.per_frame}")
+        self.dut = (make_dut or SlidingWindow)(**self.params)
         tb = tiles * self.beats
-        # A window's last pixel completes it; the pad positions after it (at most a padded
-        # row and a column) and the beats of the two windows ahead of it follow.
-        self.bound = 2 * (width + 2 * padding) + 3 * tb + 4
+        # Response: the unit's stated worst case (see the module docstring), or a given one.
+        self.bound = self.dut.response if bound is None else bound
         # Occupancy: besides the window and hold registers, windows whose last pixel was
         # taken but whose own position (bottom or right padding) is still ahead are owed.
         wp = width + 2 * padding
@@ -125,13 +154,21 @@ class WindowHarness(Harness):
             oy, ox = divmod(w, (width + 2 * padding - kernel) // stride + 1)
             return (oy * stride + kernel - 1) * wp + ox * stride + kernel - 1
 
+        def position(i):
+            return (i // width + padding) * wp + i % width + padding
+
         ahead = 0
         for i in range(height * width):
-            here = (i // width + padding) * wp + i % width + padding
             ahead = max(ahead, sum(1 for w, (_, lp) in enumerate(self.windows)
-                                   if lp <= i and step_of_window(w) > here))  # fmt: skip
+                                   if lp <= i and step_of_window(w) > position(i)))  # fmt: skip
         self.occupancy = (2 + ahead) * tb
-        super().__init__(make_dut=make_dut or SlidingWindow, max_depth=max_depth, min_bits=5)
+        # Due: the pixel at the last real position up to the window's own one.
+        self.due = [
+            max((i for i in range(height * width) if position(i) <= step_of_window(w)), default=0)
+            for w in range(len(self.windows))
+        ]
+        # The unit is built here (its response bound sizes the property); build() takes it.
+        super().__init__(make_dut=lambda **_: self.dut, max_depth=max_depth, min_bits=5)
 
     def build(self, m, platform):
         p = self.params
@@ -165,11 +202,15 @@ class WindowHarness(Harness):
 
         expected = Signal(lanes * bits, name="f_expected")
         complete = Signal(name="f_t_complete")  # the tracked beat's window is complete
+        due = Signal(name="f_t_due")  # ... and the unit needs no more input to reach it
         ended = frame > t_frame  # frame t_frame has ended
         with m.Switch(t_win):
             for w, (taps, last_pos) in enumerate(self.windows):
                 with m.Case(w):
-                    m.d.comb += complete.eq(ended | ((frame == t_frame) & (pix > last_pos)))
+                    m.d.comb += [
+                        complete.eq(ended | ((frame == t_frame) & (pix > last_pos))),
+                        due.eq(ended | ((frame == t_frame) & (pix > self.due[w]))),
+                    ]
                     with m.Switch(t_beat):
                         for b in range(self.beats):
                             with m.Case(b):
@@ -210,7 +251,7 @@ class WindowHarness(Harness):
         occ = (owed - n_out)[: cnt_bits + 1]
         self._assert(m, "occupancy", ~this_pixel | (occ <= self.occupancy))
         assert_response(
-            self, m, rst=rst, complete=complete, ready=m_ready, t_out=t_out,
+            self, m, rst=rst, complete=due, ready=m_ready, t_out=t_out,
             valid_now=dut.o.valid & (n_out == track), bound=self.bound,
         )  # fmt: skip
         prev_rst = assert_output_stable(

@@ -1,6 +1,8 @@
+# Over 600 lines on purpose: one test file per module; the cycle-exact response tests sit here.
 """Tests of the sliding-window unit: the golden beat order against the host-side im2col
 stream, the hardware (Amaranth simulation) against the golden model under random idles and
-back-pressure, reset, malformed frames, the cycle model, and Verilog that Icarus builds.
+back-pressure, reset, malformed frames, the cycle model, the worst-case response (the formal
+counterexample of a too tight bound, replayed), and Verilog that Icarus builds.
 
 ``run_stream`` and ``compare`` are the stream driver and checker of these tests and of
 ``tests/test_pool.py``.
@@ -31,14 +33,16 @@ from logdot.golden.window import (
 from logdot.hdl.layer import LogLayerEngine
 from logdot.hdl.window import (
     SlidingWindow,
+    completes_window,
     pixel_layout,
     window_cycles,
     window_latency,
     window_period,
+    window_response,
 )
 from logdot.tools.lint import iverilog_check, verilator_lint
 from tests.support.layers import random_conv_spec
-from tests.support.stream import check_hold, compare, run_stream
+from tests.support.stream import check_hold, compare, run_stream, run_testbench
 
 # Property tests build units only to read their properties, never to elaborate them.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -288,6 +292,154 @@ def test_window_period_closed_form():
     # 18 beats per window: the output limits, but for the 31-step gap to the next image.
     assert g.beats_per_image == 12 * 12 * 18
     assert window_period(g) == 12 * 12 * 18 + (14 * 14 - 11 * 14 - 11) - 18
+
+
+def drive_cycles(dut, inputs, *, extra, limit=2000):
+    """Drive ``dut`` cycle by cycle: ``inputs`` is a list of ``(s_valid, s_last, s_data,
+    o_ready)`` per cycle from the first one after reset (a cycle is counted at its clock edge),
+    then ``extra`` cycles with ``s`` idle and ``o.ready`` high (or a callable ``extra(cycle,
+    log)`` giving those inputs until it returns ``None``). Returns the input transfers, the
+    output transfers ``(cycle, data, last)`` and the first cycle each output beat was valid;
+    more than ``limit`` cycles is a hang."""
+    log = {"takes": [], "gives": [], "valid_from": []}
+
+    async def bench(ctx):
+        cycle, pending = 0, False
+        while True:
+            assert cycle < limit, f"no end after {limit} cycles: {log}"
+            if cycle < len(inputs):
+                now = inputs[cycle]
+            elif callable(extra):
+                now = extra(cycle, log)
+                if now is None:
+                    break
+            elif cycle < len(inputs) + extra:
+                now = (0, 0, 0, 1)
+            else:
+                break
+            valid, last, data, ready = now
+            ctx.set(dut.s.valid, valid)
+            ctx.set(dut.s.payload.last, last)
+            ctx.set(dut.s.payload.data, data)
+            ctx.set(dut.o.ready, ready)
+            if ctx.get(dut.s.valid) and ctx.get(dut.s.ready):
+                log["takes"].append((cycle, data, last))
+            if ctx.get(dut.o.valid):
+                if not pending:
+                    log["valid_from"].append(cycle)
+                    pending = True
+                if ready:
+                    out = (ctx.get(dut.o.payload.data), ctx.get(dut.o.payload.last))
+                    log["gives"].append((cycle, *out))
+                    pending = False
+            await ctx.tick()
+            cycle += 1
+        log["frame_error"] = ctx.get(dut.frame_error)
+
+    run_testbench(dut, bench)
+    return log
+
+
+# The counterexample of the first 4 x 4 formal run (stride 1, padding 1, one beat per window),
+# cycles 0 .. 27 after reset: (s.valid, s.last, s.data, o.ready). The only input transfer is
+# pixel 0 with ``last`` in cycle 7; the rest of the image is filled with zeros.
+TRACE_4X4 = list(
+    zip(
+        [1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+        strict=True,
+    )
+)
+
+
+def test_window_response_formal_trace():
+    """The formal counterexample that failed ``response`` with the former bound (19 ready
+    cycles) is the unit at full rate: every padded position one cycle, the beats right; the
+    window 14 beat is valid 28 cycles after its frame ended, the last one 29 =
+    :func:`window_response` (a harness bound too tight, not a stall)."""
+    geo = dict(channels=1, height=4, width=4, kernel=3, stride=1, padding=1, lanes=9)
+    u = SlidingWindow(**geo, bits=1)
+    log = drive_cycles(u, TRACE_4X4, extra=20)
+    assert log["takes"] == [(7, 1, 1)]
+    image = [[[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]]
+    expected = packed(window_beats(image, **geo, bits=1), 1)
+    assert [(d, last) for _, d, last in log["gives"]] == expected
+    due = 8  # the cycle after the transfer that ended the frame
+    # Window w completes at padded position 14 + w + 2 * (w // 4), stepped in the cycle of
+    # that number (one step per cycle from pixel 0 in cycle 7, through the back-pressure):
+    # its beat is valid window_latency() cycles later.
+    steps = [14 + w + 2 * (w // 4) for w in range(16)]
+    assert log["valid_from"] == [t + window_latency() for t in steps]
+    assert log["valid_from"][14] - due == 28 and log["valid_from"][15] - due == 29
+    assert u.response == window_response(u.geometry) == 29
+    assert log["frame_error"] == 1
+
+
+def _worst_response(geo, bits):
+    """Measure the worst case :func:`window_response` describes: an image A in full, then
+    image B, one pixel with ``last``; ``o.ready`` high but from the transfer of the beats of
+    the last window ahead of B's pixel (A's last, or B's last one in the padding ahead of it)
+    to B's pixel's transfer (that window is held in the hold register), then high again.
+    Returns (cycles from the due cycle to B's last beat's ``o.valid``, output beats)."""
+    g = WindowGeometry(**geo)
+    u = SlidingWindow(**geo, bits=bits)
+    rng = random.Random(1)
+    a = random_image(rng, g.channels, g.height, g.width, bits)
+    words = [w for w, _ in pixel_beats([a], bits)]
+    bpi, tb = g.beats_per_image, g.tiles * g.beats
+    # Windows of B ahead of its first pixel (all padding: padding >= kernel) come first.
+    first = g.padding[0] * g.padded_width + g.padding[1]
+    ahead = sum(completes_window(g, *divmod(i, g.padded_width)) for i in range(first))
+    held = bpi + (ahead - 1) * tb
+
+    def extra(cycle, log):
+        n_in, n_out = len(log["takes"]), len(log["gives"])
+        if n_out == 2 * bpi:
+            return None
+        early = n_out < held  # beats before those of the last window ahead of B's pixel
+        if n_in < len(words):
+            return (1, int(n_in == len(words) - 1), words[n_in], int(early))
+        if n_in == len(words):  # image B: its first pixel, with last
+            return (1, 1, words[0], int(early))
+        return (0, 0, 0, 1)
+
+    log = drive_cycles(u, [], extra=extra)
+    due = log["takes"][-1][0] + 1
+    # The last window ahead of B's pixel was still in the hold register when it came.
+    assert len([c for c, *_ in log["gives"] if c < due]) == held
+    b = [[[a[c][0][0] if (y, x) == (0, 0) else 0 for x in range(g.width)]
+          for y in range(g.height)] for c in range(g.channels)]  # fmt: skip
+    expected = packed(window_stream([a, b], **geo, bits=bits), bits)
+    assert [(d, last) for _, d, last in log["gives"]] == expected
+    return log["valid_from"][-1] - due, u.response
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.full) if c[3] == 5 else c for c in HW_CASES],
+    ids=lambda c: "-".join(map(str, c)),
+)  # the kernel-5 cases (2 s each) in the full run only
+def test_window_response_is_reached(case):
+    """:func:`window_response` is reached exactly by the stimulus its derivation names (so
+    it is not loose; the formal proof shows it is never exceeded)."""
+    geo, bits = _geo(case)
+    measured, stated = _worst_response(geo, bits)
+    assert measured == stated, (geo, measured, stated)
+
+
+def test_window_response_hold_backlog():
+    """A geometry where the hold register's backlog counts: padding ``kernel - 1`` (the first
+    pixel completes the first window) and 18 beats per window."""
+    geo = dict(channels=2, height=1, width=1, kernel=3, stride=1, padding=2, lanes=1)
+    g = WindowGeometry(**geo)
+    measured, stated = _worst_response(geo, 2)
+    assert measured == stated
+    # The first pixel's window waits for the hold (17 more beats of A's last window), then
+    # every window is 18 beats after the previous one; its last beat 18 cycles after that.
+    assert g.out_height * g.out_width == 9
+    assert stated == 17 + 8 * 18 + 18
 
 
 def test_window_reset_mid_image(seed):
