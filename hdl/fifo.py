@@ -31,15 +31,17 @@ class StreamFIFO(wiring.Component):
     (``o.valid`` never depends on ``o.ready``, ``i.ready`` never on ``i.valid``), one beat
     per cycle in and out, order kept, nothing dropped or duplicated.
 
-    Latency: :func:`fifo_latency` (2 buffered, 1 unbuffered). Depth at least 3 buffered,
-    2 unbuffered: shallower ones would move one beat every other cycle.
+    Latency: :func:`fifo_latency` (2 buffered, 1 unbuffered). Full rate needs a depth of at
+    least 3 buffered, 2 unbuffered; an unbuffered FIFO of depth 1 (one register) refuses a
+    beat while it holds one, even one leaving in that cycle, so it moves one beat every
+    other cycle at most: for sparse streams only (a network top's wide, slow last FIFO).
 
     Parameters
     ----------
     shape : ShapeLike
         Payload shape (e.g. :func:`logdot.hdl.window.pixel_layout`).
     depth : int
-        Entries, ``3 .. 65536`` (buffered) or ``2 .. 65536``.
+        Entries, ``3 .. 65536`` (buffered) or ``1 .. 65536``.
     buffered : bool
         Block-RAM FIFO (``True``) or asynchronous-read FIFO (``False``).
 
@@ -58,7 +60,7 @@ class StreamFIFO(wiring.Component):
         Shape.cast(shape)  # a ShapeLike, or a TypeError naming it
         self._shape = shape
         self._buffered = check_bool(buffered, "buffered")
-        self._depth = check_int(depth, "depth", 3 if buffered else 2, MAX_DEPTH)
+        self._depth = check_int(depth, "depth", 3 if buffered else 1, MAX_DEPTH)
         super().__init__(
             {
                 "i": In(stream.Signature(shape)),

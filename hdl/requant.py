@@ -113,9 +113,8 @@ class LogRequantizer(_RequantBase):
         for j in range(mbits):
             if rq.half:
                 u = Const(1, 1)
-            elif not 0 <= j + rq.offset <= top - 1:  # code flushed or saturated either way
-                u = Const(0, 1)
-            elif thresholds[j] >= 1 << (j + 1):  # only j = 0 (T_0 = 2): never rounds up
+            elif not 0 <= j + rq.offset <= top - 1 or thresholds[j] >= 1 << (j + 1):
+                # flushed or saturated either way; or j = 0 (T_0 = 2): never rounds up
                 u = Const(0, 1)
             else:
                 # mag[j] is the leading one here: mag >= T_j iff the bits below it are at
