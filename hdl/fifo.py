@@ -88,20 +88,38 @@ class StreamFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cls = fifo.SyncFIFOBuffered if self._buffered else fifo.SyncFIFO
-        q = m.submodules.fifo = cls(width=self.width, depth=self._depth)
-        m.d.comb += [
-            q.w_data.eq(self.i.payload),
-            q.w_en.eq(self.i.valid),
-            self.i.ready.eq(q.w_rdy),
-            self.o.payload.eq(q.r_data),
-            self.o.valid.eq(q.r_rdy),
-            q.r_en.eq(self.o.ready),
-            self.level.eq(q.level),
-        ]
+        if self._depth == 1:
+            # One register and its full flag: SyncFIFO's behaviour at depth 1 (a write only
+            # when empty), without its zero-width pointers (Verilog ranges [-1:0]).
+            full = Signal(name="full")
+            data = Signal(self.width, name="data", reset_less=True)
+            with m.If(self.i.valid & ~full):
+                m.d.sync += [data.eq(self.i.payload), full.eq(1)]
+            with m.Elif(self.o.ready & full):
+                m.d.sync += full.eq(0)
+            m.d.comb += [
+                self.i.ready.eq(~full),
+                self.o.payload.eq(data),
+                self.o.valid.eq(full),
+                self.level.eq(full),
+            ]
+            level = full
+        else:
+            cls = fifo.SyncFIFOBuffered if self._buffered else fifo.SyncFIFO
+            q = m.submodules.fifo = cls(width=self.width, depth=self._depth)
+            m.d.comb += [
+                q.w_data.eq(self.i.payload),
+                q.w_en.eq(self.i.valid),
+                self.i.ready.eq(q.w_rdy),
+                self.o.payload.eq(q.r_data),
+                self.o.valid.eq(q.r_rdy),
+                q.r_en.eq(self.o.ready),
+                self.level.eq(q.level),
+            ]
+            level = q.level
         peak = Signal(range(self._depth + 1), name="peak")
-        with m.If(q.level > peak):
-            m.d.sync += peak.eq(q.level)
+        with m.If(level > peak):
+            m.d.sync += peak.eq(level)
         m.d.comb += self.max_level.eq(peak)
         return m
 
