@@ -31,15 +31,17 @@ class StreamFIFO(wiring.Component):
     (``o.valid`` never depends on ``o.ready``, ``i.ready`` never on ``i.valid``), one beat
     per cycle in and out, order kept, nothing dropped or duplicated.
 
-    Latency: :func:`fifo_latency` (2 buffered, 1 unbuffered). Depth at least 3 buffered,
-    2 unbuffered: shallower ones would move one beat every other cycle.
+    Latency: :func:`fifo_latency` (2 buffered, 1 unbuffered). Full rate needs a depth of at
+    least 3 buffered, 2 unbuffered; an unbuffered FIFO of depth 1 (one register) refuses a
+    beat while it holds one, even one leaving in that cycle, so it moves one beat every
+    other cycle at most: for sparse streams only (a network top's wide, slow last FIFO).
 
     Parameters
     ----------
     shape : ShapeLike
         Payload shape (e.g. :func:`logdot.hdl.window.pixel_layout`).
     depth : int
-        Entries, ``3 .. 65536`` (buffered) or ``2 .. 65536``.
+        Entries, ``3 .. 65536`` (buffered) or ``1 .. 65536``.
     buffered : bool
         Block-RAM FIFO (``True``) or asynchronous-read FIFO (``False``).
 
@@ -58,7 +60,7 @@ class StreamFIFO(wiring.Component):
         Shape.cast(shape)  # a ShapeLike, or a TypeError naming it
         self._shape = shape
         self._buffered = check_bool(buffered, "buffered")
-        self._depth = check_int(depth, "depth", 3 if buffered else 2, MAX_DEPTH)
+        self._depth = check_int(depth, "depth", 3 if buffered else 1, MAX_DEPTH)
         super().__init__(
             {
                 "i": In(stream.Signature(shape)),
@@ -86,20 +88,38 @@ class StreamFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cls = fifo.SyncFIFOBuffered if self._buffered else fifo.SyncFIFO
-        q = m.submodules.fifo = cls(width=self.width, depth=self._depth)
-        m.d.comb += [
-            q.w_data.eq(self.i.payload),
-            q.w_en.eq(self.i.valid),
-            self.i.ready.eq(q.w_rdy),
-            self.o.payload.eq(q.r_data),
-            self.o.valid.eq(q.r_rdy),
-            q.r_en.eq(self.o.ready),
-            self.level.eq(q.level),
-        ]
+        if self._depth == 1:
+            # One register and its full flag: SyncFIFO's behaviour at depth 1 (a write only
+            # when empty), without its zero-width pointers (Verilog ranges [-1:0]).
+            full = Signal(name="full")
+            data = Signal(self.width, name="data", reset_less=True)
+            with m.If(self.i.valid & ~full):
+                m.d.sync += [data.eq(self.i.payload), full.eq(1)]
+            with m.Elif(self.o.ready & full):
+                m.d.sync += full.eq(0)
+            m.d.comb += [
+                self.i.ready.eq(~full),
+                self.o.payload.eq(data),
+                self.o.valid.eq(full),
+                self.level.eq(full),
+            ]
+            level = full
+        else:
+            cls = fifo.SyncFIFOBuffered if self._buffered else fifo.SyncFIFO
+            q = m.submodules.fifo = cls(width=self.width, depth=self._depth)
+            m.d.comb += [
+                q.w_data.eq(self.i.payload),
+                q.w_en.eq(self.i.valid),
+                self.i.ready.eq(q.w_rdy),
+                self.o.payload.eq(q.r_data),
+                self.o.valid.eq(q.r_rdy),
+                q.r_en.eq(self.o.ready),
+                self.level.eq(q.level),
+            ]
+            level = q.level
         peak = Signal(range(self._depth + 1), name="peak")
-        with m.If(q.level > peak):
-            m.d.sync += peak.eq(q.level)
+        with m.If(level > peak):
+            m.d.sync += peak.eq(level)
         m.d.comb += self.max_level.eq(peak)
         return m
 

@@ -17,7 +17,13 @@ from amaranth.lib.wiring import In, Out
 from ..golden.formats import check_int
 from .window import frame_control, pixel_layout
 
-__all__ = ["FlattenFeeder", "OutputAssembler", "PixelGearbox", "adapter_latency"]
+__all__ = [
+    "FlattenFeeder",
+    "OutputAssembler",
+    "PixelGearbox",
+    "adapter_latency",
+    "assembler_latency",
+]
 
 
 def adapter_latency():
@@ -25,6 +31,14 @@ def adapter_latency():
     vector (:class:`FlattenFeeder`) or an output word (:class:`OutputAssembler`) to
     ``o.valid`` of its first beat: 1 (the output register)."""
     return 1
+
+
+def assembler_latency(pixels):
+    """Cycles from the transfer of an image's last pixel to ``o.valid`` of its word in an
+    :class:`OutputAssembler` of ``pixels`` pixels per image: :func:`adapter_latency` (the
+    output register), 0 with one pixel (the word is passed through in the cycle it is
+    valid)."""
+    return 0 if pixels == 1 else adapter_latency()
 
 
 def _pixel_counter(m, name, count, advance):
@@ -73,7 +87,10 @@ class PixelGearbox(wiring.Component):
     ``pixels``-th pixel of each image.
 
     Latency 1 cycle (output register); one input beat per cycle; ``i.ready`` depends
-    combinationally on ``o.ready`` on the last beat of a pixel.
+    combinationally on ``o.ready`` while a pixel is held. Resources: one shift register of
+    ``tiles * pes * bits`` bits, which collects a pixel's tiles and is the output register
+    (the pixel is sent while the next one's first tile shifts in, so a downstream FIFO that
+    is not full never stalls it; a held pixel that is not taken stalls the input).
     """
 
     def __init__(self, *, channels, pes, tiles, bits, pixels):
@@ -95,37 +112,29 @@ class PixelGearbox(wiring.Component):
         m = Module()
         beat_bits = self.pes * self.bits
         out_full = Signal(name="out_full")
-        out_data = Signal(self.channels * self.bits, name="out_data", reset_less=True)
+        # The tiles of the pixel being collected, oldest lowest; the held pixel's while
+        # out_full (no second copy: a tile only shifts in when the held pixel leaves).
+        tiles = Signal(self.tiles * beat_bits, name="tiles_reg", reset_less=True)
         out_last = Signal(name="out_last", reset_less=True)
         take = Signal(name="take")
         last_tile = self.i.payload.last
         done = Signal(name="pixel_done")
         m.d.comb += [
-            self.i.ready.eq(~last_tile | ~out_full | self.o.ready),
+            self.i.ready.eq(~out_full | self.o.ready),
             take.eq(self.i.valid & self.i.ready),
             done.eq(take & last_tile),
             self.o.valid.eq(out_full),
-            self.o.payload.data.eq(out_data),
+            self.o.payload.data.eq(tiles[: self.channels * self.bits]),
             self.o.payload.last.eq(out_last),
         ]
         _, last_pixel = _pixel_counter(m, "pixel", self.pixels, done)
-        if self.tiles > 1:
-            acc = Signal((self.tiles - 1) * beat_bits, name="tiles_acc", reset_less=True)
-            with m.If(take & ~last_tile):
-                beat = self.i.payload.data
-                shifted = Cat(acc[beat_bits:], beat) if self.tiles > 2 else beat
-                m.d.sync += acc.eq(shifted)
-            pixel = Cat(acc, self.i.payload.data)
-        else:
-            pixel = self.i.payload.data
+        beat = self.i.payload.data
+        with m.If(take):
+            m.d.sync += tiles.eq(Cat(tiles[beat_bits:], beat) if self.tiles > 1 else beat)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_full.eq(0)
         with m.If(done):
-            m.d.sync += [
-                out_full.eq(1),
-                out_data.eq(pixel[: self.channels * self.bits]),
-                out_last.eq(last_pixel),
-            ]
+            m.d.sync += [out_full.eq(1), out_last.eq(last_pixel)]
         return m
 
 
@@ -277,8 +286,10 @@ class OutputAssembler(wiring.Component):
     Input ``s``: ``pixels`` pixels of ``channels`` values of ``bits`` bits. Output ``o``: one
     word of ``width`` bits per image, value ``c * pixels + i`` (``C, H, W`` order) at
     ``[k * bits +: bits]``, the bits above the last value its sign extension when ``signed``
-    (else zeros). ``pixels`` cycles per image; latency 1 cycle; ``s.ready`` depends
-    combinationally on ``o.ready`` on an image's last pixel.
+    (else zeros). ``pixels`` cycles per image; latency :attr:`latency`; ``s.ready`` depends
+    combinationally on ``o.ready`` on an image's last pixel. With ``pixels == 1`` the word is
+    the input pixel itself, passed through (no register: the stage before it, a FIFO in a
+    network top, already holds it).
     """
 
     def __init__(self, *, channels, pixels, bits, signed, width):
@@ -294,9 +305,27 @@ class OutputAssembler(wiring.Component):
             }
         )
 
+    @property
+    def latency(self):
+        """Cycles from the transfer of an image's last pixel to ``o.valid`` of its word:
+        :func:`assembler_latency`."""
+        return assembler_latency(self.pixels)
+
     def elaborate(self, platform):
         m = Module()
         used = self.channels * self.pixels * self.bits
+        pad = self.width - used
+        if self.pixels == 1:
+            vec = self.s.payload.data
+            if pad:
+                ext = vec[used - 1].replicate(pad) if self.signed else Const(0, pad)
+                vec = Cat(vec, ext)
+            m.d.comb += [
+                self.s.ready.eq(self.o.ready),
+                self.o.valid.eq(self.s.valid),
+                self.o.payload.eq(vec),
+            ]
+            return m
         out_full = Signal(name="out_full")
         word = Signal(self.width, name="word", reset_less=True)
         take = Signal(name="take")
@@ -310,7 +339,6 @@ class OutputAssembler(wiring.Component):
         _, last = _pixel_counter(m, "pixel", self.pixels, take)
         m.d.comb += at_last.eq(last)
         vec = _collect(m, self.s.payload.data, take, self.channels, self.pixels, self.bits)
-        pad = self.width - used
         if pad:
             ext = vec[used - 1].replicate(pad) if self.signed else Const(0, pad)
             vec = Cat(vec, ext)

@@ -105,9 +105,10 @@ class Stage:
     params: dict = field(default_factory=dict)
 
 
-#: The smallest FIFO depth the plan gives: the unbuffered FIFO's smallest full-rate depth
-#: (:class:`~logdot.hdl.fifo.StreamFIFO`); a deeper one only where the timing model's peak
-#: occupancy needs it (the last layer's FIFO holds one output word of hundreds of bits).
+#: The smallest FIFO depth the plan gives where items may come back to back: the unbuffered
+#: FIFO's smallest full-rate depth (:class:`~logdot.hdl.fifo.StreamFIFO`); a deeper one only
+#: where the timing model's peak occupancy needs it, depth 1 where a FIFO's items never
+#: meet (:func:`derive_fifo_depths`).
 MIN_FIFO_DEPTH = 2
 #: Images the depth derivation follows beyond the pipeline's depth in images.
 _SETTLE_IMAGES = 2
@@ -126,6 +127,12 @@ def derive_fifo_depths(stages, mapped):
     fills up and back-pressures its producer, which then runs at the slower stage's rate.
     A chain of ready/valid stages cannot deadlock whatever the depths (every stage's output
     is eventually taken).
+
+    Depth 1 (one register instead of two and a read multiplexer: the last FIFO of a network
+    holds an output word of hundreds of bits) for a FIFO after the slowest stage (its items
+    come at that stage's pace whether the input is throttled or not) that never receives an
+    item while it holds one (:attr:`~logdot.hdl.network_timing.NetworkTiming.fifo_busy` at
+    most 1), so it never refuses one either.
     """
     from .network_timing import network_timing
 
@@ -137,8 +144,13 @@ def derive_fifo_depths(stages, mapped):
             s.params["depth"] = MAX_FIFO_DEPTH
     cpi = max(s.cycles_per_image for s in stages)
     images = -(-sum(s.cycles_one for s in stages) // cpi) + _SETTLE_IMAGES
-    peaks = network_timing(probe, mapped, images, period=cpi).fifo_peaks
-    return [max(MIN_FIFO_DEPTH, p) for p in peaks]
+    t = network_timing(probe, mapped, images, period=cpi)
+    slowest = max(i for i, s in enumerate(stages) if s.cycles_per_image == cpi)
+    after = [i > slowest for i, s in enumerate(stages) if s.kind == "fifo"]
+    return [
+        1 if late and busy <= 1 else max(MIN_FIFO_DEPTH, p)
+        for late, p, busy in zip(after, t.fifo_peaks, t.fifo_busy, strict=True)
+    ]
 
 
 def network_plan(net, fold=None):

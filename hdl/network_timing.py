@@ -14,9 +14,10 @@ stage, from each unit's own timing rules and latency:
 * layer engine: one result ``layer_latency(config)`` cycles after the last beat of its dot
   product (:func:`logdot.hdl.layer.layer_latency`);
 * pixel gearbox, output assembler, flatten feeder: :func:`logdot.hdl.gearbox.adapter_latency`
-  cycles after the input that completes a pixel, word or vector; the feeder writes one
-  code per cycle (a pixel is taken ``channels - 1`` cycles after it is valid) and the last
-  pixel of an image waits for the previous vector's last beat;
+  cycles after the input that completes a pixel, word or vector (the output assembler:
+  :func:`~logdot.hdl.gearbox.assembler_latency`, 0 with one pixel per image); the feeder
+  writes one code per cycle (a pixel is taken ``channels - 1`` cycles after it is valid)
+  and the last pixel of an image waits for the previous vector's last beat;
 * max pool: one pixel per cycle, a pooled pixel :func:`logdot.hdl.pool.pool_latency` cycles
   after the pixel completing its window;
 * FIFO: an item entered at cycle ``e`` is valid at ``e + fifo_latency`` and at the earliest
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from ..golden.formats import check_int
 from ..golden.window import WindowGeometry, pool_kernel
 from .fifo import fifo_buffered, fifo_latency
-from .gearbox import adapter_latency
+from .gearbox import adapter_latency, assembler_latency
 from .layer import layer_latency
 from .pool import pool_latency
 from .window import completes_window, window_latency
@@ -66,6 +67,11 @@ class NetworkTiming:
         The largest occupancy of each FIFO (stream order), as the FIFO's ``max_level``.
     fifo_depths : tuple of int
         Their depths.
+    fifo_busy : tuple of int
+        The largest number of items each FIFO holds at a write, the written one included
+        (item ``k`` counted from its entry cycle to the cycle it leaves): at most 1, a FIFO
+        of depth 1 (which refuses a write while it holds an item, also one leaving) never
+        refuses one.
     """
 
     first_input: int
@@ -73,6 +79,7 @@ class NetworkTiming:
     inputs_last: tuple
     fifo_peaks: tuple
     fifo_depths: tuple
+    fifo_busy: tuple = ()
 
     @property
     def latency(self):
@@ -81,8 +88,13 @@ class NetworkTiming:
 
     @property
     def fits(self):
-        """True when no FIFO fills (every peak within its depth): the figures are exact."""
-        return all(p <= d for p, d in zip(self.fifo_peaks, self.fifo_depths, strict=True))
+        """True when no FIFO fills (every peak within its depth, and no write to a FIFO of
+        depth 1 while it holds an item): the figures are exact."""
+        busy = self.fifo_busy or self.fifo_peaks
+        return all(
+            p <= d and (d > 1 or b <= 1)
+            for p, d, b in zip(self.fifo_peaks, self.fifo_depths, busy, strict=True)
+        )
 
     def cycles_per_image(self, skip=1):
         """Mean cycles between output transfers after the first ``skip`` images."""
@@ -192,11 +204,12 @@ def _feeder(p, src, images):
     return out
 
 
-def _peak(entries, taken):
-    """The largest occupancy: item ``k`` counts from ``entries[k] + 1`` to ``taken[k]``."""
+def _peak(entries, taken, start=1):
+    """The largest occupancy: item ``k`` counts from ``entries[k] + start`` to ``taken[k]``
+    (``start=0``: also in the cycle of its write, :attr:`NetworkTiming.fifo_busy`)."""
     events = []
     for e, t in zip(entries, taken, strict=True):
-        events += [(e + 1, 1), (t + 1, -1)]
+        events += [(e + start, 1), (t + 1, -1)]
     level = peak = 0
     for _, d in sorted(events, key=lambda x: (x[0], x[1])):
         level += d
@@ -233,7 +246,7 @@ def network_timing(stages, mapped, images=1, *, period=None):
     src = _Source([(k // n_top) * (period or 0) for k in range(pixels)], 0)
     top_src = src
     times = None
-    peaks, depths, fifo = [], [], None
+    peaks, depths, busy, fifo = [], [], [], None
     for st in stages:
         p = st.params
         if st.kind == "fifo":
@@ -254,13 +267,16 @@ def network_timing(stages, mapped, images=1, *, period=None):
             continue
         else:  # the output assembler
             taken = _one_per_cycle(src, images * p["pixels"])
-            times = _every(taken, p["pixels"], adapter_latency())
+            times = _every(taken, p["pixels"], assembler_latency(p["pixels"]))
         if fifo is not None:
             peaks.append(_peak(fifo[0], src.taken))
+            busy.append(_peak(fifo[0], src.taken, start=0))
             depths.append(fifo[1])
             fifo = None
     last = tuple(top_src.taken[(i + 1) * n_top - 1] for i in range(images))
-    return NetworkTiming(top_src.taken[0], tuple(times), last, tuple(peaks), tuple(depths))
+    return NetworkTiming(
+        top_src.taken[0], tuple(times), last, tuple(peaks), tuple(depths), tuple(busy)
+    )
 
 
 def _first_pixels(stage, images):

@@ -101,6 +101,10 @@ class LogRequantizer(_RequantBase):
         # with the one constant of that position. Written as Mux chains (continuous
         # assignments in Verilog), not If blocks: an `always @*` block whose inputs never
         # change after time 0 is never evaluated by an event-driven simulator.
+        # The rounding bit only matters where the code is neither flushed nor saturated
+        # whatever it is: 0 <= e + offset <= top - 1 (e + offset <= -1 gives k <= 0, code
+        # 0; e + offset >= top gives k >= top, code top). No comparator elsewhere: on wide
+        # sums that is most of them (each is a carry chain of e + 1 bits).
         thresholds = log_thresholds(mbits)
         ebits = unsigned_width(mbits - 1)
         nonzero = Signal(name="nonzero")
@@ -109,10 +113,13 @@ class LogRequantizer(_RequantBase):
         for j in range(mbits):
             if rq.half:
                 u = Const(1, 1)
-            elif thresholds[j] >= 1 << (j + 1):  # only j = 0 (T_0 = 2): never rounds up
+            elif not 0 <= j + rq.offset <= top - 1 or thresholds[j] >= 1 << (j + 1):
+                # flushed or saturated either way; or j = 0 (T_0 = 2): never rounds up
                 u = Const(0, 1)
             else:
-                u = mag[: j + 1] >= thresholds[j]
+                # mag[j] is the leading one here: mag >= T_j iff the bits below it are at
+                # least T_j - 2**j (one carry fewer).
+                u = mag[:j] >= thresholds[j] - (1 << j)
             cmp = Signal(name=f"round_at{j}")
             m.d.comb += cmp.eq(u)
             e_val = Mux(mag[j], j, e_val)

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable
 
 
 def test_fifo_validation():
-    with pytest.raises(ValueError, match=r"depth must be an integer in \[2, 65536\], not 1"):
-        StreamFIFO(shape=8, depth=1, buffered=False)
+    with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 65536\], not 0"):
+        StreamFIFO(shape=8, depth=0, buffered=False)
     with pytest.raises(ValueError, match=r"depth must be an integer in \[3, 65536\], not 2"):
         StreamFIFO(shape=8, depth=2)
     with pytest.raises(TypeError, match="buffered must be a bool, not 1"):
@@ -33,7 +33,9 @@ def test_fifo_validation():
     assert StreamFIFO(shape=8, depth=2, buffered=False).latency == fifo_latency(False) == 1
 
 
-@pytest.mark.parametrize(("depth", "buffered"), [(3, True), (5, True), (2, False), (3, False)])
+@pytest.mark.parametrize(
+    ("depth", "buffered"), [(3, True), (5, True), (1, False), (2, False), (3, False)]
+)
 def test_fifo_order_idles_backpressure(depth, buffered, seed):
     rng = random.Random(seed)
     beats = [(rng.randrange(1 << 12), rng.random() < 0.2) for _ in range(120)]
@@ -57,6 +59,16 @@ def test_fifo_full_rate_and_latency(depth, buffered):
     lat = fifo_latency(buffered)
     assert log["out_cycles"] == list(range(lat, 40 + lat))
     assert [b for b, _ in log["out"]] == list(range(40))
+
+
+def test_fifo_of_depth_one_moves_a_beat_every_other_cycle():
+    """Depth 1 (one register): a beat is refused while one is held, even one leaving, so
+    beats go in at cycles 0, 2, 4, ... and out one cycle later, in order."""
+    beats = [(k, False) for k in range(20)]
+    log = run_stream(StreamFIFO(shape=8, depth=1, buffered=False), beats, expected=20)
+    assert log["in_cycles"] == list(range(0, 40, 2))
+    assert log["out_cycles"] == list(range(1, 41, 2))
+    assert [b for b, _ in log["out"]] == list(range(20))
 
 
 def test_fifo_level_peak_and_reset():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from logdot.hdl.gearbox import FlattenFeeder, OutputAssembler, PixelGearbox
@@ -37,7 +38,11 @@ def _run(dut, inputs, n_out, rng, *, payload):
                 got.append(o_payload)
         raise AssertionError(f"{len(got)} of {n_out} outputs")
 
-    sim = Simulator(dut)
+    top = Module()  # a sync domain also for a combinational dut
+    top.submodules.dut = dut
+    toggle = Signal()
+    top.d.sync += toggle.eq(~toggle)
+    sim = Simulator(top)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
@@ -104,11 +109,13 @@ def test_flatten_feeder_completes_short_frames_and_truncates_long_ones(seed):
     assert [w.data for w in got] == [0x0021, 0x6543, 0xCBA9]
 
 
+@pytest.mark.parametrize("pixels", [3, 1])
 @pytest.mark.parametrize("signed", [False, True])
-def test_output_assembler_packs_chw_and_sign_extends(signed, seed):
+def test_output_assembler_packs_chw_and_sign_extends(signed, pixels, seed):
+    """Several pixels per image (collected, then a register) and one (passed through)."""
     rng = random.Random(seed)
-    channels, pixels, bits = 2, 3, 5
-    width = 32  # 30 used bits, 2 padding bits
+    channels, bits = 2, 5
+    width = channels * pixels * bits + 2  # 2 padding bits
     dut = OutputAssembler(channels=channels, pixels=pixels, bits=bits, signed=signed, width=width)
     images = [[[rng.randrange(32) for _ in range(channels)] for _ in range(pixels)] for _ in "ab"]
     images[0][-1][-1] |= 16  # the last value negative (when signed)
@@ -121,5 +128,5 @@ def test_output_assembler_packs_chw_and_sign_extends(signed, seed):
         vals = [im[i][c] for c in range(channels) for i in range(pixels)]
         want = sum(v << (k * bits) for k, v in enumerate(vals))
         if signed and vals[-1] >> (bits - 1):
-            want |= 0b11 << 30
+            want |= 0b11 << (width - 2)
         assert word == want

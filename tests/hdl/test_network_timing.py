@@ -6,6 +6,7 @@ depths derived from them (no throughput lost, no deadlock even with the smallest
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -93,19 +94,37 @@ def test_back_to_back_images_follow_the_model_to_the_cycle(make, fold, n):
 def test_derived_fifo_depths_are_the_throttled_peaks():
     """The depths are each FIFO's peak occupancy at one image per cycles_per_image (at
     least MIN_FIFO_DEPTH), smaller than two rows of the producer (the former rule), and
-    the throttled run in simulation peaks exactly there."""
+    the throttled run in simulation peaks exactly there; 1 for the FIFOs after the slowest
+    stage that never get an item while they hold one (here the last two)."""
     net = nets.small_cnn(0)
     top = NetworkTop(net, fold=FAST)
     top._MustUse__silence = True  # built for its plan and timing only
     stages = top.stages
     depths = [s.params["depth"] for s in stages if s.kind == "fifo"]
     assert depths == derive_fifo_depths(stages, top.mapped)
+    assert depths == [2, 4, 1, 1]
     rows = [2 * w + 2 for w in (8, 4, 2, 1)]  # two rows of each producer, plus 2
-    assert all(MIN_FIFO_DEPTH <= d <= max(4, r) for d, r in zip(depths, rows, strict=True))
+    assert all(1 <= d <= max(4, r) for d, r in zip(depths, rows, strict=True))
     assert sum(depths) < sum(max(4, r) for r in rows)
     cpi = top.cycles_per_image
     t = top.timing(4, period=cpi)
-    assert t.fits and [max(MIN_FIFO_DEPTH, p) for p in t.fifo_peaks] == depths
+    assert t.fits and t.fifo_peaks == (1, 4, 1, 1) and t.fifo_busy == (2, 4, 1, 1)
+    # the slowest stage is the first window unit (its padded image): every FIFO is after it
+    assert [i for i, s in enumerate(stages) if s.cycles_per_image == cpi] == [0]
+    assert [max(MIN_FIFO_DEPTH, p) for p in t.fifo_peaks[:2]] == depths[:2]
+
+
+def test_a_depth_one_fifo_that_receives_while_full_does_not_fit():
+    """The model's fits check can fail on a depth-1 FIFO: given depth 1 where items meet
+    (the first FIFO, busy 2 at the throttled rate), fits is False (a FIFO of depth 2
+    there fits)."""
+    net = nets.small_cnn(0)
+    plan = NetworkTop(net, fold=FAST)
+    plan._MustUse__silence = True
+    stages = [dataclasses.replace(s, params=dict(s.params)) for s in plan.stages]
+    next(s for s in stages if s.kind == "fifo").params["depth"] = 1
+    t = network_timing(stages, plan.mapped, 4, period=plan.cycles_per_image)
+    assert t.fifo_busy[0] == 2 and t.fifo_peaks[0] == 1 and not t.fits
 
 
 @pytest.mark.parametrize(
