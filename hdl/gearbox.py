@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -252,7 +252,10 @@ class FlattenFeeder(wiring.Component):
         pixel = Signal(self.channels * a, name="pixel")
         m.d.comb += pixel.eq(Mux(fill, 0, self.s.payload.data))
         value = Signal(a, name="code_value")
-        m.d.comb += value.eq(pixel.word_select(code, a) if self.channels > 1 else pixel)
+        # A case on the channel (``word_select`` by a signal would write ``code * a``: a
+        # ``$mul`` cell in the netlist of a multiplier-free design).
+        codes = Array(pixel.word_select(c, a) for c in range(self.channels))
+        m.d.comb += value.eq(codes[code] if self.channels > 1 else pixel)
         m.d.comb += [
             wp.addr.eq(Cat(word[:wbits], wbank) if wbits else wbank),
             wp.data.eq(value.replicate(lanes)),

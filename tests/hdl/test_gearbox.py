@@ -130,3 +130,12 @@ def test_output_assembler_packs_chw_and_sign_extends(signed, pixels, seed):
         if signed and vals[-1] >> (bits - 1):
             want |= 0b11 << (width - 2)
         assert word == want
+
+
+def test_flatten_feeder_selects_channels_without_a_multiplier():
+    """Picking a pixel's channel is a case, not ``code * bits``: the Verilog has no ``*``."""
+    from amaranth.back import verilog
+
+    dut = FlattenFeeder(channels=3, pixels=4, bits=4, lanes=4, beats=3, tiles=1)
+    text = verilog.convert(dut, name="feeder")
+    assert " * " not in text
