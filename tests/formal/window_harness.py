@@ -167,8 +167,8 @@ class WindowHarness(Harness):
             max((i for i in range(height * width) if position(i) <= step_of_window(w)), default=0)
             for w in range(len(self.windows))
         ]
-        # The unit is built here (its response bound sizes the property); build() takes it.
-        super().__init__(make_dut=lambda **_: self.dut, max_depth=max_depth, min_bits=5)
+        # The unit is built here (its response bound sizes the property); build() adds it.
+        super().__init__(max_depth=max_depth, min_bits=5)
 
     def build(self, m, platform):
         p = self.params
@@ -177,7 +177,7 @@ class WindowHarness(Harness):
         n = p["height"] * p["width"]
         pix_bits = ch * bits
         tb = tiles * self.beats
-        m.submodules.dut = dut = self._make_dut(**p)
+        m.submodules.dut = dut = self.dut
         cnt_bits = self._bits
 
         io = free_pixels(m, dut, self.domain, pixels=n, bits=cnt_bits)
