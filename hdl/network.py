@@ -60,6 +60,7 @@ from .top import PORTS, axis_drive, axis_members, axis_take
 from .window import SlidingWindow, pixel_layout, window_cycles, window_period
 
 __all__ = [
+    "FIFO_MODEL",
     "MIN_FIFO_DEPTH",
     "NETWORK_PORTS",
     "NetworkTop",
@@ -112,6 +113,13 @@ class Stage:
 MIN_FIFO_DEPTH = 2
 #: Images the depth derivation follows beyond the pipeline's depth in images.
 _SETTLE_IMAGES = 2
+#: How :func:`derive_fifo_depths` sizes the FIFOs, in one sentence (the manifest's
+#: ``fifo_model``).
+FIFO_MODEL = (
+    "each FIFO's peak occupancy when images enter once per cycles_per_image, at least "
+    f"{MIN_FIFO_DEPTH}; 1 for a FIFO after the slowest stage that never receives an item "
+    "while it holds one: no stage is slowed below the slowest"
+)
 
 
 def derive_fifo_depths(stages, mapped):

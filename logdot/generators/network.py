@@ -240,6 +240,8 @@ def _layer_entry(i, layer, ml, fold):
 
 def network_manifest(top, name, fold):
     """The manifest of a built :class:`logdot.hdl.network.NetworkTop` (module docstring)."""
+    from logdot.hdl.network import FIFO_MODEL
+
     net = top.net
     infmt, outfmt = net.input_format, net.output_format
     c = net.input_shape[0]
@@ -312,10 +314,7 @@ def network_manifest(top, name, fold):
             "always ready), each stage's timing from its unit's latency and rate"
         ),
         "latency_bound": top.latency_bound,
-        "fifo_model": (
-            "each FIFO's peak occupancy when images enter once per cycles_per_image, at "
-            "least 4: no stage is slowed below the slowest"
-        ),
+        "fifo_model": FIFO_MODEL,
         "tools": tool_versions(),
     }
 

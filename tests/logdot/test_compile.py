@@ -18,7 +18,7 @@ from logdot.generators.network import auto_fold, compile_network, resolve_fold
 from logdot.golden.network_file import save_network
 from logdot.golden.network_stream import Beat, pixel_stream, stream_forward
 from logdot.hdl.layer import layer_latency
-from logdot.hdl.network import NETWORK_PORTS, NetworkTop
+from logdot.hdl.network import FIFO_MODEL, MIN_FIFO_DEPTH, NETWORK_PORTS, NetworkTop
 from logdot.tools import require_tool
 from logdot.tools.lint import iverilog_check, verilator_lint
 from tests.support.cli import NETWORK_FLAG_ERRORS, assert_cli_error, error_cases
@@ -67,6 +67,9 @@ def test_manifest_describes_the_design(net, compiled):
         assert isinstance(x["engine"]["parameters"]["weight_base"], str)
     fifos = [s for s in man["stages"] if s["kind"] == "fifo"]
     assert man["fifo_depths"] == [s["depth"] for s in fifos] and len(fifos) == 4
+    # the rule the manifest states is the one the depths follow
+    assert man["fifo_model"] == FIFO_MODEL and f"at least {MIN_FIFO_DEPTH};" in FIFO_MODEL
+    assert all(d == 1 or d >= MIN_FIFO_DEPTH for d in man["fifo_depths"])
     windows = [s for s in man["stages"] if s["kind"] == "window"]
     assert windows[0]["line_buffer"] == {"words": 8, "word_bits": 8}
     json.dumps(man)  # serializable
