@@ -118,6 +118,12 @@ def config_params(entry):
     return {k: v for k, v in entry.items() if k not in ("id", "beats", "full")}
 
 
+def engine_design(config):
+    """The ``design`` of :func:`support.cosim` for an engine configuration (what fixes the
+    generated files within a session)."""
+    return f"engine {config!r}"
+
+
 def engine_writer(config):
     """``write(directory)`` of :func:`support.cosim` for an engine configuration."""
     from logdot.generators.engine import write
@@ -140,6 +146,7 @@ def run_cosim(sim, entry, *, label=None, testcase=None):
         BENCH,
         runner=__file__,
         write=engine_writer(config),
+        design=engine_design(config),
         env={"LOGDOT_RANDOM_BEATS": beats},
         header=f"{label or ''}config {config}, {beats} random beats",
         testcase=testcase,
