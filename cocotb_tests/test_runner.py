@@ -1,9 +1,9 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
-Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
-(``logdot.generators.engine.write``) into its build directory (:func:`support.build_dir`:
-``sim_build/<sim>/<config id>/`` below the current directory, or under ``$LOGDOT_BUILD``) and
-run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
+Each configuration of the reviewed list :data:`CONFIGS` is generated once per test session
+for both simulators (``logdot.generators.engine.write``, :mod:`shared_rtl`) into its build
+directory (:func:`support.build_dir`: ``sim_build/<sim>/<config id>/`` below the current
+directory, or under ``$LOGDOT_BUILD``) and run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
 compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
