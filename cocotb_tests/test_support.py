@@ -2,7 +2,8 @@
 interrupted or failed build) is stale and cleared before the next build; every case writes
 its JUnit XML (and with WAVES=1 its waveform) into its own content-hashed build directory;
 a design is generated once per session (shared_rtl) and cocotb's Verilator main is reused
-between designs of one port count (verilator_main)."""
+between designs of one port count (verilator_main); the model is compiled with a precompiled
+verilated.h (verilator_pch)."""
 
 import concurrent.futures
 import os
@@ -16,6 +17,7 @@ import support
 import test_faults_runner as fr
 import test_runner as tr
 import verilator_main
+import verilator_pch
 
 from logdot.golden.formats import EngineConfig
 from logdot.tools import use_on_path
@@ -254,3 +256,31 @@ def test_verilator_main_depends_on_the_port_count_only(tmp_path):
     assert (b / "verilator.o").stat().st_mtime >= (b / "Vtop.h").stat().st_mtime
     assert verilator_main.restore(cache, c, make_c) is False
     assert not (c / "verilator.o").exists()
+
+
+def test_the_model_compiles_to_the_same_object_with_the_precompiled_header(tmp_path):
+    support.check_verilator()
+    bdir, make = _verilate(tmp_path, "a", _PORTS_A)
+    subprocess.run(["make", "-f", "Vtop.mk", "Vtop__ALL.cpp"], cwd=bdir, check=True,
+                   capture_output=True)  # fmt: skip
+    flags = verilator_pch.model_flags(bdir, make)
+    subprocess.run([*flags, "-c", "-o", "plain.o", "Vtop__ALL.cpp"], cwd=bdir, check=True)
+    header = verilator_pch.prepare(tmp_path / "pch", bdir, make)
+    assert header is not None and header.with_name(header.name + ".gch").is_file()
+    used = subprocess.run(
+        [*flags, "-Winvalid-pch", "-H", "-include", str(header), "-c", "-o", "pch.o",
+         "Vtop__ALL.cpp"],
+        cwd=bdir, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert f"! {header}.gch" in used.stderr.splitlines()  # -H marks the header used with "!"
+    assert (bdir / "pch.o").read_bytes() == (bdir / "plain.o").read_bytes()
+    # make compiles the model (and only the model) with it
+    dry = subprocess.run(
+        ["make", "-n", "-B", "-f", "Vtop.mk", "-f", verilator_pch.MAKEFILE, "Vtop__ALL.o",
+         "verilator.o"],
+        cwd=bdir, check=True, capture_output=True, text=True,
+    ).stdout.splitlines()  # fmt: skip
+    model = [ln for ln in dry if "-o Vtop__ALL.o" in ln]
+    main = [ln for ln in dry if "-o verilator.o" in ln]
+    assert len(model) == len(main) == 1
+    assert f"-include {header}" in model[0] and "-include" not in main[0]

@@ -33,6 +33,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import verilator_pch
+
 __all__ = [
     "KEY_FILE",
     "OBJECTS",
@@ -62,21 +64,21 @@ def port_free_header(text):
     return _PORT.sub("LOGDOT_PORT", text)
 
 
-def compile_command(bdir, make_command):
-    """The command make runs to compile ``verilator.o`` in ``bdir`` (a list; ``make -n -B``
-    with the build's own make arguments, so its flags are exactly the build's)."""
+def compile_command(bdir, make_command, target="verilator.o"):
+    """The command make runs to compile ``target`` in ``bdir`` (a list; ``make -n -B`` with
+    the build's own make arguments, so its flags are exactly the build's)."""
     args = list(make_command[1:])
     for flag in ("-j", "-C"):  # serial, and in bdir (-C would print directory lines)
         if flag in args:
             i = args.index(flag)
             del args[i : i + 2]
     out = subprocess.run(
-        [make_command[0], "-n", "-B", *args, "verilator.o"],
+        [make_command[0], "-n", "-B", *args, target],
         cwd=bdir, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    lines = [ln for ln in out.stdout.splitlines() if "-o verilator.o" in ln]
+    lines = [ln for ln in out.stdout.splitlines() if f"-o {target}" in ln]
     if len(lines) != 1:
-        raise RuntimeError(f"no single compile command of verilator.o in make -n: {out.stdout!r}")
+        raise RuntimeError(f"no single compile command of {target} in make -n: {out.stdout!r}")
     return shlex.split(lines[0])
 
 
@@ -136,17 +138,20 @@ def store(cache, bdir):
 
 
 def with_main_cache(runner, cache, bdir):
-    """Make the cocotb Verilator ``runner``'s next build restore the main from ``cache``: a
-    step between its Verilator and make commands (RuntimeError if cocotb's build is not
-    those two commands)."""
+    """Make the cocotb Verilator ``runner``'s next build restore the main from ``cache`` and
+    compile the model with the precompiled runtime header (:func:`verilator_pch.prepare`, in
+    ``pch/`` beside ``cache``): a step between its Verilator and make commands, and make reads
+    :data:`verilator_pch.MAKEFILE` too (RuntimeError if cocotb's build is not those two
+    commands)."""
     build_command = runner._build_command
 
     def command():
         cmds = build_command()
         if len(cmds) != 2 or Path(cmds[1][0]).name != "make":
             raise RuntimeError(f"cocotb's Verilator build is not verilator + make: {cmds!r}")
+        make = [*cmds[1], "-f", verilator_pch.MAKEFILE]
         step = [sys.executable, __file__, "restore", str(cache), str(bdir), "--", *cmds[1]]
-        return [cmds[0], step, cmds[1]]
+        return [cmds[0], step, make]
 
     runner._build_command = command
     return runner
@@ -155,4 +160,5 @@ def with_main_cache(runner, cache, bdir):
 if __name__ == "__main__":
     if len(sys.argv) < 6 or sys.argv[1] != "restore" or sys.argv[4] != "--":
         sys.exit("usage: verilator_main.py restore CACHE BUILD_DIR -- MAKE_COMMAND...")
+    verilator_pch.prepare(Path(sys.argv[2]).parent / "pch", sys.argv[3], sys.argv[5:])
     restore(sys.argv[2], sys.argv[3], sys.argv[5:])
