@@ -35,6 +35,8 @@ from pathlib import Path
 
 import verilator_pch
 
+from logdot.tools.verilator import store_runtime
+
 __all__ = [
     "KEY_FILE",
     "OBJECTS",
@@ -123,18 +125,9 @@ def restore(cache, bdir, make_command):
 def store(cache, bdir):
     """File the main of a finished build under the key :func:`restore` left (atomic per file,
     once per key); nothing without a key."""
-    cache, bdir = Path(cache), Path(bdir)
-    key_file = bdir / KEY_FILE
-    if not key_file.is_file() or not all((bdir / f).is_file() for f in OBJECTS):
-        return
-    entry = cache / key_file.read_text().strip()
-    if all((entry / f).is_file() for f in OBJECTS):
-        return
-    entry.mkdir(parents=True, exist_ok=True)
-    for f in OBJECTS:
-        tmp = entry / f".{f}.{os.getpid()}.tmp"
-        shutil.copyfile(bdir / f, tmp)
-        os.replace(tmp, entry / f)
+    key_file = Path(bdir) / KEY_FILE
+    if key_file.is_file():
+        store_runtime(Path(cache) / key_file.read_text().strip(), bdir, OBJECTS)
 
 
 def with_main_cache(runner, cache, bdir):
