@@ -10,7 +10,8 @@ configuration and simulator:
    session for all simulators of a design that the runner describes (:mod:`shared_rtl`);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
    and lint waivers), Verilator's design-independent runtime objects and cocotb's main
-   (:mod:`verilator_main`) restored from caches;
+   (:mod:`verilator_main`) restored from caches, the model compiled with a precompiled
+   ``verilated.h`` (:mod:`verilator_pch`);
 3. the cocotb test module runs; its results file must list exactly the expected number of
    tests, all passed, none skipped; a failure quotes the log's error lines and the replay
    seed.
