@@ -33,9 +33,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from logdot.study.jobs import ResultStore, run_jobs
-from logdot.study.pareto import ACCURACY_COLUMNS, DEEPSHIFT, FULL, QUICK, accuracy_rows, plan
-
 
 def parse_args(argv):
     """The command line (exit status 2 and a one-line message on a bad argument)."""
@@ -72,8 +69,10 @@ def parse_args(argv):
     return args
 
 
-def write_csv(path, rows, columns=ACCURACY_COLUMNS):
-    """Write ``rows`` (dicts with ``columns``) atomically."""
+def write_csv(path, rows, columns=None):
+    """Write ``rows`` (dicts with ``columns``, default the accuracy table's) atomically."""
+    if columns is None:
+        from logdot.study.pareto import ACCURACY_COLUMNS as columns
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
@@ -87,6 +86,8 @@ def write_csv(path, rows, columns=ACCURACY_COLUMNS):
 def configs(quick, datasets=None):
     """The accuracy sweep's configurations: the study and the DeepShift comparison (only the
     ``datasets`` given, when given: their points have the same keys)."""
+    from logdot.study.pareto import DEEPSHIFT, FULL, QUICK
+
     cfgs = (QUICK,) if quick else (FULL, DEEPSHIFT)
     if datasets is None:
         return cfgs
@@ -95,7 +96,10 @@ def configs(quick, datasets=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_args(argv)  # before the imports of the study (torch): a bad flag fails at once
+    from logdot.study.jobs import ResultStore, run_jobs
+    from logdot.study.pareto import accuracy_rows, plan
+
     if args.report is not None:
         from logdot.study.report import write_report
 

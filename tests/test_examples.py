@@ -138,17 +138,19 @@ def test_soak_stimulus_progress(tmp_path, monkeypatch, capsys):
         assert f"stimulus: {done}/2,500 beats generated\n" in out, out
 
 
-#: Runs examples/digits_on_rtl.py once per line of flags on stdin, with the data loading and
-#: the training replaced by an error (any heavy work before the flags are checked fails the
-#: run); prints each run's exit code.
+#: Runs an example script (argv[1]) once per line of flags on stdin, in one process, with the
+#: data loading and the training replaced by an error (any heavy work before the flags are
+#: checked fails the run); prints each run's exit code.
 _NO_HEAVY_WORK = """
 import runpy, sys
 import logdot.study.data as data
+import logdot.study.mnist as mnist
 
 def heavy(*args, **kwargs):
     raise SystemExit("heavy work started before the flags were checked")
 
 data.train_digits_cnn = data.load_digits_split = heavy
+mnist.load_split = mnist.load_mnist_split = mnist.train_mnist_cnn = heavy
 script = sys.argv[1]
 for line in sys.stdin.read().splitlines():
     sys.argv = [script, *line.split()]
@@ -160,6 +162,21 @@ for line in sys.stdin.read().splitlines():
     print(code, flush=True)
     sys.stderr.flush()
 """
+
+
+def check_flags(script, lines):
+    """Run ``examples/<script>`` once per flag line (one process: :data:`_NO_HEAVY_WORK`);
+    return ``(exit codes as printed, stderr lines)``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_HEAVY_WORK, str(ROOT / "examples" / script)],
+        input="\n".join(lines),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.stdout.split(), proc.stderr.splitlines()
+
 
 DIGITS_FLAG_ERRORS = [
     ("--images 0", "--images must be an integer in [1, 450], not 0"),
@@ -177,17 +194,9 @@ DIGITS_FLAG_ERRORS = [
 def test_digits_on_rtl_checks_flags_before_any_heavy_work():
     """A bad flag fails at once (before the data are loaded and the model trained) with one
     line and exit code 2."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _NO_HEAVY_WORK, str(ROOT / "examples" / "digits_on_rtl.py")],
-        input="\n".join(args for args, _ in DIGITS_FLAG_ERRORS),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.stdout.split() == ["2"] * len(DIGITS_FLAG_ERRORS), proc.stdout + proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"digits_on_rtl.py: error: {line}" for _, line in DIGITS_FLAG_ERRORS
-    ]
+    codes, err = check_flags("digits_on_rtl.py", [args for args, _ in DIGITS_FLAG_ERRORS])
+    assert codes == ["2"] * len(DIGITS_FLAG_ERRORS), (codes, err)
+    assert err == [f"digits_on_rtl.py: error: {line}" for _, line in DIGITS_FLAG_ERRORS]
 
 
 def test_mnist_on_rtl_reduced(tmp_path):
@@ -218,18 +227,14 @@ def test_mnist_on_rtl_reduced(tmp_path):
 
 
 def test_mnist_on_rtl_argument_errors():
-    """A bad option is one line on stderr naming the flag, exit 2, before any work."""
-    for bad, flag in ((["--chunk", "0"], "--chunk"), (["--idle", "1.5"], "--idle")):
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "mnist_on_rtl.py"), *bad],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and flag in lines[0], proc.stderr
+    """A bad option is one line on stderr naming the flag, exit 2, before any work (the data
+    loading and the training fail the run if they start)."""
+    bad = (("--chunk 0", "--chunk"), ("--idle 1.5", "--idle"))
+    codes, err = check_flags("mnist_on_rtl.py", [args for args, _ in bad])
+    assert codes == ["2", "2"], (codes, err)
+    assert len(err) == 2, err
+    for line, (_, flag) in zip(err, bad, strict=True):
+        assert flag in line, err
 
 
 def test_amaranth_design(tmp_path):

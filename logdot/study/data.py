@@ -39,6 +39,7 @@ from logdot.golden.nn import quantize_model
 __all__ = [
     "DigitsCNN",
     "TrainConfig",
+    "cached_arrays",
     "calibration_subset",
     "default_cache_dir",
     "evaluate",
@@ -80,22 +81,95 @@ def single_thread():
         torch.set_num_threads(old)
 
 
+def cached_arrays(path, compute, valid):
+    """NumPy arrays kept in the ``.npz`` file ``path``: a speed-up only.
+
+    When ``path`` holds arrays that pass ``valid``, they are returned; otherwise (no file, a
+    damaged one, or arrays that fail ``valid``) ``compute()`` is called and its arrays are
+    written to ``path`` atomically (a temporary file in the same folder, then renamed, so
+    concurrent processes never read half a file).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The cache file.
+    compute : callable
+        ``compute() -> {name: numpy.ndarray}``; an exception leaves nothing written.
+    valid : callable
+        ``valid(arrays) -> bool`` for a ``{name: numpy.ndarray}`` read from ``path``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The arrays by name.
+    """
+    path = Path(path)
+    if path.exists():
+        try:
+            with np.load(path) as f:
+                arrays = {k: f[k] for k in f.files}
+            if valid(arrays):
+                return arrays
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
+    arrays = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return arrays
+
+
+def _split_key(**params):
+    """Short hash of a split's parameters and of the scikit-learn version that computes it
+    (part of a cached split's file name: another version may shuffle differently)."""
+    from importlib.metadata import version
+
+    blob = json.dumps({**params, "scikit-learn": version("scikit-learn")}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
 def calibration_subset(x_train, y_train, n=256):
     """A fixed, stratified subset of ``n`` training images for calibrating quantizers.
 
     Calibration (choosing activation FSRs) uses training data only, never test data; a
-    subset keeps it fast. Returns ``(x, y)``; the same subset on every call.
+    subset keeps it fast. Returns ``(x, y)``; the same subset on every call. The subset's
+    indices are cached under :func:`default_cache_dir` (keyed by the labels, ``n`` and the
+    scikit-learn version), so that a process that finds them there never imports
+    scikit-learn (seconds of start-up).
     """
-    from sklearn.model_selection import train_test_split
-
     check_n = isinstance(n, int) and not isinstance(n, bool) and 10 <= n <= len(x_train)
     if not check_n:
         raise ValueError(f"n must be an integer in [10, {len(x_train)}], not {n!r}")
     if n == len(x_train):
         return x_train, y_train
-    idx = np.arange(len(x_train))
-    sub, _ = train_test_split(idx, train_size=n, random_state=SPLIT_SEED, stratify=y_train.numpy())
-    sub = torch.from_numpy(np.sort(sub))
+    labels = np.ascontiguousarray(y_train.numpy(), dtype=np.int64)
+    digest = hashlib.sha256(labels.tobytes()).hexdigest()
+    key = _split_key(labels=digest, n=n, seed=SPLIT_SEED)
+
+    def compute():
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(len(labels))
+        sub, _ = train_test_split(idx, train_size=n, random_state=SPLIT_SEED, stratify=labels)
+        return {"index": np.sort(sub).astype(np.int64)}
+
+    def valid(a):
+        i = a["index"]
+        return (
+            i.shape == (n,)
+            and i.dtype == np.int64
+            and bool(np.all(np.diff(i) > 0))
+            and int(i[0]) >= 0
+            and int(i[-1]) < len(labels)
+        )
+
+    index = cached_arrays(default_cache_dir() / f"calibration_{key}.npz", compute, valid)
+    sub = torch.from_numpy(index["index"])
     return x_train[sub], y_train[sub]
 
 
@@ -132,14 +206,24 @@ def quantize_for_engine(model, calib_data, *, weight_format, weight_bits, act_bi
     )
 
 
-def load_digits_split():
-    """Return ``(x_train, y_train, x_test, y_test)`` of the digits data set.
+#: Training and test images of the digits split.
+_SPLIT_SIZES = (1347, 450)
 
-    Images are ``float32`` tensors of shape ``(N, 1, 8, 8)`` with pixels ``k / 16`` in
-    ``[0, 1]`` (the raw data are integers 0..16); labels are ``int64``. The split is
-    stratified by label with a fixed seed: 1,347 training and 450 test images, the same on
-    every call.
-    """
+
+def _valid_digits_split(a):
+    shapes = [a["x_tr"].shape, a["y_tr"].shape, a["x_te"].shape, a["y_te"].shape]
+    n_tr, n_te = _SPLIT_SIZES
+    return (
+        shapes == [(n_tr, 1, 8, 8), (n_tr,), (n_te, 1, 8, 8), (n_te,)]
+        and a["x_tr"].dtype == a["x_te"].dtype == np.float32
+        and a["y_tr"].dtype == a["y_te"].dtype == np.int64
+        and all(np.array_equal(a[k] * 16, np.round(a[k] * 16)) for k in ("x_tr", "x_te"))
+        and all(a[k].min() >= 0 and a[k].max() <= 1 for k in ("x_tr", "x_te"))
+        and all(a[k].min() >= 0 and a[k].max() <= 9 for k in ("y_tr", "y_te"))
+    )
+
+
+def _digits_split_arrays():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -149,12 +233,25 @@ def load_digits_split():
     x_tr, x_te, y_tr, y_te = train_test_split(
         x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y
     )
-    return (
-        torch.from_numpy(x_tr).unsqueeze(1).contiguous(),
-        torch.from_numpy(y_tr),
-        torch.from_numpy(x_te).unsqueeze(1).contiguous(),
-        torch.from_numpy(y_te),
-    )
+    a = {"x_tr": x_tr[:, None], "y_tr": y_tr, "x_te": x_te[:, None], "y_te": y_te}
+    return {k: np.ascontiguousarray(v) for k, v in a.items()}
+
+
+def load_digits_split():
+    """Return ``(x_train, y_train, x_test, y_test)`` of the digits data set.
+
+    Images are ``float32`` tensors of shape ``(N, 1, 8, 8)`` with pixels ``k / 16`` in
+    ``[0, 1]`` (the raw data are integers 0..16); labels are ``int64``. The split is
+    stratified by label with a fixed seed: 1,347 training and 450 test images, the same on
+    every call. The split is cached as ``digits_split_<key>.npz`` under
+    :func:`default_cache_dir` (:func:`cached_arrays`; the key hashes the split's seed and
+    fraction and the scikit-learn version), so that a process that finds it there never
+    imports scikit-learn (seconds of start-up).
+    """
+    key = _split_key(seed=SPLIT_SEED, test_fraction=TEST_FRACTION)
+    path = default_cache_dir() / f"digits_split_{key}.npz"
+    a = cached_arrays(path, _digits_split_arrays, _valid_digits_split)
+    return tuple(torch.from_numpy(a[k]) for k in ("x_tr", "y_tr", "x_te", "y_te"))
 
 
 class DigitsCNN(nn.Module):

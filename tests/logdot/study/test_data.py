@@ -104,3 +104,46 @@ def test_quantize_for_engine_is_unsigned_log2_activations():
 def test_init_is_seeded():
     a, b = init_digits_cnn(1), init_digits_cnn(1)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _no_sklearn(monkeypatch):
+    """Make any scikit-learn import in this test fail (the cached path must not need it)."""
+    import builtins
+
+    real = builtins.__import__
+
+    def guarded(name, *args, **kwargs):
+        if name.split(".")[0] == "sklearn":
+            raise ImportError(f"{name} imported although the cache holds the split")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", guarded)
+
+
+def test_split_and_calibration_subset_are_cached_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    """The digits split and the calibration indices are written once under the cache
+    directory, then read without scikit-learn; a damaged or wrong-shaped file is rebuilt,
+    giving the same tensors."""
+    import numpy as np
+
+    monkeypatch.setenv("LOGDOT_CACHE", str(tmp_path))
+    split = load_digits_split()
+    cal = calibration_subset(split[0], split[1])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert [n.split("_")[0] for n in names] == ["calibration", "digits"], names
+    (cal_file,) = tmp_path.glob("calibration_*.npz")
+    (split_file,) = tmp_path.glob("digits_split_*.npz")
+    with monkeypatch.context() as m:
+        _no_sklearn(m)
+        again = load_digits_split()
+        cal_again = calibration_subset(again[0], again[1])
+    assert all(torch.equal(u, v) for u, v in zip(split, again, strict=True))
+    assert all(torch.equal(u, v) for u, v in zip(cal, cal_again, strict=True))
+    split_file.write_bytes(b"not a zip file")
+    with np.load(cal_file) as f:
+        np.savez(cal_file, index=f["index"][:-1])  # one index short: refused, rebuilt
+    rebuilt = load_digits_split()
+    cal_rebuilt = calibration_subset(rebuilt[0], rebuilt[1])
+    assert all(torch.equal(u, v) for u, v in zip(split, rebuilt, strict=True))
+    assert all(torch.equal(u, v) for u, v in zip(cal, cal_rebuilt, strict=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary file left
