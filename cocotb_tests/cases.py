@@ -7,8 +7,8 @@ configuration entries, each a dict with an ``"id"``, and a :class:`Bench` that n
 module; :func:`cosim_cases` makes one test case per simulator and entry (:func:`cosim_test`: the
 runner's whole co-simulation test), :func:`run_case` generates, builds and co-simulates one
 (AssertionError with the report and the replay line when it fails), :func:`entry_seed` seeds an
-entry's random contents (:func:`entry_design`: what then fixes its generated files),
-:func:`check_ids` checks the list's ids and :func:`reviewed` makes every entry's design.
+entry's random contents, :func:`check_ids` checks the list's ids and :func:`reviewed` makes
+every entry's design.
 """
 
 from __future__ import annotations
@@ -20,30 +20,13 @@ from pathlib import Path
 import pytest
 import support
 
-__all__ = [
-    "Bench",
-    "check_ids",
-    "cosim_cases",
-    "cosim_test",
-    "entry_design",
-    "entry_seed",
-    "reviewed",
-    "run_case",
-]
+__all__ = ["Bench", "check_ids", "cosim_cases", "cosim_test", "entry_seed", "reviewed", "run_case"]
 
 
 def entry_seed(kind, entry):
     """Seed of the random contents of a reviewed list's ``entry`` (weights, memories, a
     network): ``LOGDOT_SEED`` plus the CRC-32 of ``"<kind>/<id>"``, 31 bits."""
     return (support.base_seed() + zlib.crc32(f"{kind}/{entry['id']}".encode())) & 0x7FFFFFFF
-
-
-def entry_design(kind, entry):
-    """The ``design`` of :func:`support.cosim` (what fixes the generated files within a test
-    session, :mod:`shared_rtl`) of an entry whose design follows from the entry and its
-    :func:`entry_seed` (a function in the entry counts by its qualified name)."""
-    items = {k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v for k, v in entry.items()}
-    return f"{kind} {items!r} seed {entry_seed(kind, entry)}"
 
 
 def check_ids(configs):

@@ -6,12 +6,9 @@ of configurations (made pytest cases by :mod:`cases`) and call :func:`cosim` per
 configuration and simulator:
 
 1. the Verilog and manifest are generated into ``<build dir>/rtl/`` (files whose content is
-   unchanged keep their modification time, so the simulator is not rebuilt), once per test
-   session for all simulators of a design that the runner describes (:mod:`shared_rtl`);
+   unchanged keep their modification time, so the simulator is not rebuilt);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
-   and lint waivers), Verilator's design-independent runtime objects and cocotb's main
-   (:mod:`verilator_main`) restored from caches, the model compiled with a precompiled
-   ``verilated.h`` (:mod:`verilator_pch`);
+   and lint waivers), Verilator's design-independent runtime objects restored from a cache;
 3. the cocotb test module runs; its results file must list exactly the expected number of
    tests, all passed, none skipped; a failure quotes the log's error lines and the replay
    seed.
@@ -55,8 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import shared_rtl
-import verilator_main
 
 from logdot.tools import ToolNotFoundError, require_tool, use_on_path
 from logdot.tools.verilator import cocotb_build_args, store_runtime
@@ -409,7 +404,6 @@ def cosim(
     testcase=None,
     header="",
     replay="",
-    design=None,
 ):
     """Generate, build and co-simulate one configuration on one simulator.
 
@@ -435,9 +429,6 @@ def cosim(
         Run only these cocotb tests (default: ``$LOGDOT_COCOTB_TESTS``, else all).
     header, replay : str
         Printed before the run: a description and the pytest arguments that replay it.
-    design : str, optional
-        What fixes ``write``'s output within the test session: the runs of a session with
-        one design generate once (:func:`shared_rtl.generate`); None: generate.
 
     Returns
     -------
@@ -459,8 +450,7 @@ def cosim(
     t0 = time.monotonic()
     (build_root() / sim).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root() / sim, prefix=".generate-") as tmp:
-        design = None if design is None else f"{toplevel} {design}"
-        files = shared_rtl.generate(write, tmp, root=build_root(), design=design)
+        files = [Path(p) for p in write(Path(tmp))]
         bdir = build_dir(sim, f"{name}-{content_key(files, toplevel)}")
         print(
             f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
@@ -477,7 +467,6 @@ def cosim(
             cache = _runtime_cache(fmt) if sim == "verilator" else None
             if cache is not None:
                 _restore_runtime(cache, bdir)
-                verilator_main.with_main_cache(runner, cache / "main", bdir)
             runner.build(
                 sources=[verilog],
                 hdl_toplevel=toplevel,
@@ -492,7 +481,6 @@ def cosim(
             if cache is not None:
                 _settle_runtime(bdir)
                 _store_runtime(cache, bdir)
-                verilator_main.store(cache / "main", bdir)
             mark_build_complete(bdir, sim, fmt)
             t2 = time.monotonic()
             xml_path.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ import torch
 from stimulus import beats_to_words, unpack_beat
 from tbbase import StreamScoreboard, StreamTB, test_seed
 
-from logdot.generators.schemas import ENGINE_MANIFEST_SCHEMA as MANIFEST_SCHEMA
+from logdot.generators.engine import MANIFEST_SCHEMA
 from logdot.golden.engine import dot as golden_dot
 from logdot.golden.engine import output_tlast as golden_tlast
 from logdot.golden.formats import EngineConfig

@@ -21,7 +21,7 @@ from cocotb import Param
 from tb import Scoreboard
 from tbbase import StreamTB
 
-from logdot.generators.schemas import CONST_MANIFEST_SCHEMA as MANIFEST_SCHEMA
+from logdot.generators.const import MANIFEST_SCHEMA
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import EngineConfig
 

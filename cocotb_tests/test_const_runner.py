@@ -73,7 +73,6 @@ def run_const_cosim(sim, entry):
         runner=__file__,
         name=f"const_{entry['id']}",
         write=lambda d: write(const, d, name=BENCH.toplevel, force=True),
-        design=cases.entry_design("const", entry),
         env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
         header=f"{const.config}, weights {list(const.weights)}",
     )

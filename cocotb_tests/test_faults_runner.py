@@ -44,10 +44,8 @@ CONFIGS = [
 RUNS = [("icarus", c["id"]) for c in CONFIGS] + [("verilator", CONFIGS[0]["id"])]
 
 
-def run_faults(sim, entry, *, testcase=None, shared=True):
-    """Generate, build and run test_faults.py for one configuration; return (ok, report).
-    ``shared``: the generated files are shared within the session (False for a mutant, whose
-    generator is patched)."""
+def run_faults(sim, entry, *, testcase=None):
+    """Generate, build and run test_faults.py for one configuration; return (ok, report)."""
     cid = entry["id"]
     config = EngineConfig(**tr.config_params(entry))
     result = support.cosim(
@@ -55,7 +53,6 @@ def run_faults(sim, entry, *, testcase=None, shared=True):
         name=cid,
         seed_key="faults/" + cid,
         write=tr.engine_writer(config),
-        design=tr.engine_design(config) if shared else None,
         toplevel=tr.TOPLEVEL,
         test_module=TEST_MODULE,
         manifest_env="LOGDOT_MANIFEST",
@@ -82,7 +79,7 @@ def test_mutant_caught_by_cosim(kind):
 
     entry = dict(CONFIGS[1], id=f"mutant_{kind}")
     with generating_mutant(kind, lane=1):
-        ok, report = run_faults("icarus", entry, testcase="test_random_short", shared=False)
+        ok, report = run_faults("icarus", entry, testcase="test_random_short")
     assert not ok, f"the {kind} mutant was NOT caught by co-simulation"
     assert "MISMATCH" in report, report
 

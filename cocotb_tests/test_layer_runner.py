@@ -159,7 +159,6 @@ def run_layer_cosim(sim, entry):
             force=True,
             const_weights=entry.get("const_weights", False),
         ),
-        design=cases.entry_design("layer", entry),
         env={"LOGDOT_RANDOM_BEATS": RANDOM_BEATS},
         header=str(layer.config),
     )

@@ -66,7 +66,6 @@ def run_network_cosim(sim, entry):
         runner=__file__,
         name=name,
         write=lambda d: write_network(net, d, fold=entry["fold"], name=BENCH.toplevel, force=True),
-        design=cases.entry_design("network", entry),
         env={"LOGDOT_NETWORK_FILE": net_file, "LOGDOT_RANDOM_IMAGES": RANDOM_IMAGES},
         header=f"{entry['id']}: {', '.join(layer.type for layer in net.layers)} on "
         f"{net.input_shape}",

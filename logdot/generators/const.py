@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from logdot.generators import common
 from logdot.generators import engine as engine_gen
-from logdot.generators.schemas import CONST_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import signed_width
 from logdot.hdl.const import ConstDotTop, const_engine_latency, const_tree_plans
 from logdot.hdl.top import PORTS
 
 __all__ = ["MANIFEST_SCHEMA", "generate_verilog", "manifest", "write"]
+
+MANIFEST_SCHEMA = "logdot.const_engine/1"
 
 
 def _check_const(const):

@@ -36,7 +36,6 @@ Manifest schema (``"schema": "logdot.engine/2"``; keys are stable, no value twic
 from __future__ import annotations
 
 from logdot.generators import common
-from logdot.generators.schemas import ENGINE_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 from logdot.golden.formats import EngineConfig
 from logdot.hdl.engine import engine_latency
 from logdot.hdl.top import PORTS, LogDotTop
@@ -49,6 +48,9 @@ __all__ = [
     "result_scale",
     "write",
 ]
+
+MANIFEST_SCHEMA = "logdot.engine/2"
+
 
 #: The manifest's ``result.encoding``, per ``accumulate`` mode.
 _ENCODINGS = {
