@@ -18,8 +18,11 @@ fmax / cycles_per_image, on iCE40 HX8K and UP5K and ECP5 25F/45F/85F (a device i
 is reported as such). Then the digits CNN on iCE40 HX8K.
 
 Writes ``results/network_cost.csv`` and ``results/network_cost.md`` (rewritten after every
-network, so a partial run leaves what it measured). Slow (tens of minutes: every network is
-synthesized twice, placed and routed up to 15 times); run it in the background::
+network, so a partial run leaves what it measured). Slow (hours: one nextpnr seed of the MNIST
+accelerator on an ECP5-25F takes more than an hour, and every network is placed and routed up to
+15 times); run it in the background. Every finished nextpnr run is kept in ``--pnr-cache``
+(:mod:`logdot.synth.cache`), so running the same command again after a stop resumes: only the
+seeds not yet finished are placed and routed::
 
     nice -n 10 .venv/bin/python benchmarks/network_cost.py [--seeds 1,2,3] [--only log,digits]
 """
@@ -214,6 +217,13 @@ def main(argv=None):
         "log lanes' small functions)",
     )
     p.add_argument("--jobs", type=int, default=1, help="nextpnr seeds run at a time")
+    p.add_argument(
+        "--pnr-cache",
+        default=None,
+        help="folder of finished nextpnr runs, keyed on netlist, arguments and nextpnr version "
+        "(default: BUILD/pnr_cache): a stopped run resumes without repeating its finished seeds",
+    )
+    p.add_argument("--no-pnr-cache", action="store_true", help="place and route every seed again")
     args = p.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(","))
     variants = [v.strip() for v in args.only.split(",") if v.strip()]
@@ -274,6 +284,7 @@ def main(argv=None):
             force=True,
             jobs=args.jobs,
             widelut=not args.ecp5_nowidelut,
+            pnr_cache=None if args.no_pnr_cache else Path(args.pnr_cache or build / "pnr_cache"),
         )
         report = run_network(job)
         name = "digits CNN" if variant == "digits" else f"MNIST CNN ({variant})"

@@ -110,6 +110,10 @@ class NetworkSynthJob:
         Replace an existing ``out_dir`` of an earlier run.
     jobs : int
         nextpnr runs (seeds of one device) at a time.
+    pnr_cache : path-like or None
+        A :class:`~logdot.synth.cache.PnrCache` folder: seeds placed and routed before with
+        the same netlist and nextpnr are taken from it, finished ones are stored (so a run
+        that is stopped resumes where it was).
     """
 
     net: object
@@ -122,6 +126,7 @@ class NetworkSynthJob:
     widelut: bool = True
     force: bool = False
     jobs: int = 1
+    pnr_cache: Path | None = None
     _groups: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -148,6 +153,8 @@ class NetworkSynthJob:
         check_bool(self.widelut, "widelut")
         check_bool(self.force, "force")
         check_int(self.jobs, "jobs", 1, 64)
+        if self.pnr_cache is not None:
+            object.__setattr__(self, "pnr_cache", Path(self.pnr_cache))
         groups = {}
         for n in targets:
             t = TARGETS[n]
@@ -275,6 +282,7 @@ def _run_in(job, say, work):
                             progress=say,
                             label=job.label,
                             netlist=synth_dir / "shell.json",
+                            cache=job.pnr_cache,
                         )
                     except SynthError as err:
                         why = _no_fit_reason(err, wd, seed)

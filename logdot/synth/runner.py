@@ -7,6 +7,7 @@ The first call of each tool compiles it (about a minute); later calls are fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import statistics
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from logdot.golden.formats import check_int
+from logdot.synth.cache import PnrCache
 from logdot.synth.shell import SHELL_NAME, register_shell, verilog_ident
 from logdot.synth.targets import MUL_CELLS, TARGETS, count_cells, resolve_targets
 from logdot.tools import ToolNotFoundError, interrupt, require_tool
@@ -313,7 +315,16 @@ def synthesize(
 
 
 def place_and_route(
-    workdir, target, *, freq_mhz=None, seed=1, tools=None, progress=None, label="", netlist=None
+    workdir,
+    target,
+    *,
+    freq_mhz=None,
+    seed=1,
+    tools=None,
+    progress=None,
+    label="",
+    netlist=None,
+    cache=None,
 ):
     """Place and route the register-shell netlist ``shell.json`` with nextpnr for fmax.
 
@@ -336,12 +347,17 @@ def place_and_route(
     netlist : path or None
         The ``shell.json`` of a synthesis run elsewhere, copied into ``workdir`` first (the
         tools see only their working folder); default ``workdir/shell.json``.
+    cache : path-like or None
+        A :class:`~logdot.synth.cache.PnrCache` folder: a run of the same netlist, arguments
+        and nextpnr version found there is not repeated (its report and log are copied into
+        ``workdir``), and a finished run is stored there.
 
     Returns
     -------
     dict
         ``argv`` (the nextpnr command), ``fmax_mhz`` (unrounded), ``utilization`` (bel type
-        -> used), ``seconds``, ``freq_mhz``, ``seed``.
+        -> used), ``seconds`` (of the run, also when it came from the cache), ``freq_mhz``,
+        ``seed``, ``cached`` (the result came from ``cache``).
 
     Raises
     ------
@@ -363,17 +379,35 @@ def place_and_route(
     tag = f"{label} {target.name}".strip()
     freq = float(freq_mhz if freq_mhz is not None else target.default_freq_mhz)
     argv = _nextpnr_argv(target, tools, freq=freq, seed=seed)
-    say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {seed} ...")
-    dt = _run(argv, wd, f"nextpnr_seed{seed}.out", f"nextpnr ({tag}, seed {seed})")
-    fmax, util = parse_nextpnr_report(wd / f"pnr_report_seed{seed}.json")
-    say(f"[synth] {tag}: fmax {fmax:.1f} MHz, seed {seed} ({dt:.1f} s)")
+    report, log = f"pnr_report_seed{seed}.json", f"nextpnr_seed{seed}.log"
+    store = PnrCache(cache) if cache is not None else None
+    meta = None
+    if store is not None:
+        version = _version_line(argv[0], "--version")
+        key = store.key(wd / "shell.json", argv[1:], _PNR_TOOLS[target.family], version)
+        meta = store.fetch(key, wd)
+    if meta is None:
+        say(f"[synth] {tag}: nextpnr {target.device} at {freq:g} MHz, seed {seed} ...")
+        dt = round(_run(argv, wd, f"nextpnr_seed{seed}.out", f"nextpnr ({tag}, seed {seed})"), 1)
+        fmax, util = parse_nextpnr_report(wd / report)
+        say(f"[synth] {tag}: fmax {fmax:.1f} MHz, seed {seed} ({dt:.1f} s)")
+        if store is not None:
+            store.store(key, wd, (report, log), {"argv": argv[1:], "seconds": dt})
+    else:
+        dt = meta["seconds"]
+        fmax, util = parse_nextpnr_report(wd / report)
+        say(
+            f"[synth] {tag}: fmax {fmax:.1f} MHz, seed {seed} (from the cache {store.root}: "
+            f"a {dt:.0f} s run of the same netlist)"
+        )
     return {
         "argv": argv,
         "fmax_mhz": fmax,
         "utilization": util,
-        "seconds": round(dt, 1),
+        "seconds": dt,
         "freq_mhz": freq,
         "seed": seed,
+        "cached": meta is not None,
     }
 
 
@@ -387,11 +421,15 @@ def tool_versions():
         (_PNR_TOOLS["ecp5"], "--version"),
     ):
         try:
-            p = subprocess.run(
-                [require_tool(exe), flag], capture_output=True, text=True, check=False, cwd="."
-            )
-            text = (p.stdout + p.stderr).strip().splitlines()
-            out[exe] = text[0] if text else None
+            out[exe] = _version_line(require_tool(exe), flag)
         except (ToolNotFoundError, OSError):
             out[exe] = None
     return out
+
+
+@functools.cache
+def _version_line(path, flag):
+    """The first line a tool prints for its version flag (``None`` when it prints nothing)."""
+    p = subprocess.run([path, flag], capture_output=True, text=True, check=False, cwd=".")
+    text = (p.stdout + p.stderr).strip().splitlines()
+    return text[0] if text else None
