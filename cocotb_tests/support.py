@@ -6,7 +6,8 @@ of configurations (made pytest cases by :mod:`cases`) and call :func:`cosim` per
 configuration and simulator:
 
 1. the Verilog and manifest are generated into ``<build dir>/rtl/`` (files whose content is
-   unchanged keep their modification time, so the simulator is not rebuilt);
+   unchanged keep their modification time, so the simulator is not rebuilt); a runner's
+   case is generated once for both simulators (``share``, :mod:`gencache`);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
    and lint waivers), Verilator's design-independent runtime objects restored from a cache;
 3. the cocotb test module runs; its results file must list exactly the expected number of
@@ -51,6 +52,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gencache
 import pytest
 
 from logdot.tools import ToolNotFoundError, require_tool, use_on_path
@@ -430,6 +432,7 @@ def cosim(
     testcase=None,
     header="",
     replay="",
+    share=None,
 ):
     """Generate, build and co-simulate one configuration on one simulator.
 
@@ -455,6 +458,11 @@ def cosim(
         Run only these cocotb tests (default: ``$LOGDOT_COCOTB_TESTS``, else all).
     header, replay : str
         Printed before the run: a description and the pytest arguments that replay it.
+    share : optional
+        What ``write``'s files are a function of (with the sources): given, they are
+        generated once for every simulator and worker (:func:`gencache.generated`, under
+        ``<build root>/.generated/``).
+
     Returns
     -------
     CosimResult
@@ -475,7 +483,10 @@ def cosim(
     t0 = time.monotonic()
     (build_root() / sim).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root() / sim, prefix=".generate-") as tmp:
-        files = [Path(p) for p in write(Path(tmp))]
+        if share is None:
+            files = [Path(p) for p in write(Path(tmp))]
+        else:
+            files = gencache.generated(build_root() / ".generated", share, write)
         bdir = build_dir(sim, f"{name}-{content_key(files, toplevel)}")
         print(
             f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
