@@ -54,6 +54,7 @@ from pathlib import Path
 
 import gencache
 import pytest
+import vlmain
 
 from logdot.tools import ToolNotFoundError, require_tool, use_on_path
 from logdot.tools.verilator import cocotb_build_args, store_runtime
@@ -95,6 +96,7 @@ __all__ = [
     "prepare_build_dir",
     "runtime_cache_root",
     "verilator_build_args",
+    "verilator_main",
     "wave_format",
     "waves_file",
 ]
@@ -172,6 +174,13 @@ def verilator_build_args():
     """The Verilator flags of every cocotb build: :func:`logdot.tools.verilator.cocotb_build_args`
     (the lint waivers, the one workaround of the PyPI wheel's precompiled-header build, -O0)."""
     return cocotb_build_args()
+
+
+def verilator_main():
+    """cocotb's Verilator simulation main (``verilator.cpp``; :mod:`vlmain`)."""
+    import cocotb_tools.config
+
+    return cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
 
 
 def build_args(sim):
@@ -500,6 +509,8 @@ def cosim(
             verilog, manifest = install(files, bdir / "rtl")
             t1 = time.monotonic()
             runner = get_runner(sim)
+            if sim == "verilator":
+                vlmain.compile_main_with_model(runner, verilator_main())
             cache = _runtime_cache() if sim == "verilator" else None
             if cache is not None:
                 _restore_runtime(cache, bdir, fmt)

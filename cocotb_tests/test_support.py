@@ -125,6 +125,10 @@ def test_waves_writes_one_waveform_per_case(tmp_path, monkeypatch, sim):
     waves = sorted(p.name for p in result.build_dir.iterdir() if p.suffix in (".fst", ".vcd"))
     assert waves == [result.waves.name]  # one per case, nothing else
     assert fmt == "fst" or sim == "verilator"
+    if sim == "verilator":  # cocotb's main compiled in the model's unit (vlmain.py)
+        assert not (result.build_dir / "verilator.o").exists()
+        unit = (result.build_dir / "Vtop__ALL.cpp").read_text()
+        assert f'#include "{support.verilator_main()}"' in unit
 
 
 def _trace_defines(fmt):
