@@ -1,61 +1,14 @@
-"""vlmain.py: cocotb's Verilator main moved into the model's translation unit (no compiler;
-the real builds are every Verilator case of the runners, and test_support.py checks that
-a build compiles no separate main)."""
+"""vlmain.py: cocotb's Verilator main moved into the model's translation unit (no compiler:
+the real builds are every Verilator case of the runners; test_support.py checks that a build
+compiles no separate main, ``test_make_links_the_main_from_the_model_unit`` runs make -n)."""
 
-import os
-import sys
+import shutil
+import subprocess
 
+import pytest
 import vlmain
 
 MAIN = "/site/cocotb/share/lib/verilator/verilator.cpp"
-TOP_MK = """VM_PREFIX = Vtop
-# User .cpp files (from .cpp's on Verilator command line)
-VM_USER_CLASSES = \\
-  verilator \\
-
-# User .cpp directories (from .cpp's on Verilator command line)
-VM_USER_DIR = \\
-  . \\
-"""
-CLASSES_MK = """VM_SUPPORT_FAST += \\
-  Vtop__Dpi \\
-
-"""
-
-
-def _build_dir(tmp_path, top=TOP_MK):
-    (tmp_path / "Vtop.mk").write_text(top)
-    (tmp_path / "Vtop_classes.mk").write_text(CLASSES_MK)
-    for name in ("Vtop.mk", "Vtop_classes.mk"):
-        os.utime(tmp_path / name, ns=(10**18, 10**18))
-    return tmp_path
-
-
-def test_main_moves_into_the_model_unit(tmp_path):
-    bdir = _build_dir(tmp_path)
-    (bdir / "Vtop__ALL.cpp").write_text('#include "Vtop.cpp"\n')  # of an unmerged build
-    assert vlmain.merge_main(bdir, MAIN) is True
-    top = (bdir / "Vtop.mk").read_text()
-    assert "VM_USER_CLASSES = \\\n\n" in top and "  verilator \\" not in top
-    assert (bdir / "Vtop_classes.mk").read_text() == (
-        CLASSES_MK + "VM_SUPPORT_FAST += /site/cocotb/share/lib/verilator/verilator\n"
-    )
-    # make's view of the makefiles is unchanged (the runtime objects depend on Vtop.mk)
-    assert all(os.stat(bdir / f).st_mtime_ns == 10**18 for f in ("Vtop.mk", "Vtop_classes.mk"))
-    assert not (bdir / "Vtop__ALL.cpp").exists()
-    before = [(bdir / f).read_text() for f in ("Vtop.mk", "Vtop_classes.mk")]
-    (bdir / "Vtop__ALL.cpp").write_text(f'#include "Vtop.cpp"\n#include "{MAIN}"\n')
-    assert vlmain.merge_main(bdir, MAIN) is True  # again: nothing more
-    assert [(bdir / f).read_text() for f in ("Vtop.mk", "Vtop_classes.mk")] == before
-    assert (bdir / "Vtop__ALL.cpp").exists()
-
-
-def test_unexpected_makefiles_are_left_alone(tmp_path):
-    other = TOP_MK.replace("  verilator \\\n", "  verilator \\\n  mine \\\n")
-    bdir = _build_dir(tmp_path, other)
-    assert vlmain.merge_main(bdir, MAIN) is False
-    assert (bdir / "Vtop.mk").read_text() == other
-    assert (bdir / "Vtop_classes.mk").read_text() == CLASSES_MK
 
 
 class _Runner:
@@ -66,11 +19,51 @@ class _Runner:
         return self._cmds
 
 
-def test_runner_runs_the_merge_between_verilator_and_make(tmp_path):
-    verilate, make = ["verilator", "-cc", "--exe", MAIN, "top.v"], ["make", "-C", str(tmp_path)]
+def test_make_step_uses_the_one_unit_makefile(tmp_path):
+    (tmp_path / "Vtop__ALL.cpp").write_text('#include "Vtop.cpp"\n')  # of an unmerged build
+    verilate = ["verilator", "-cc", "--exe", MAIN, "top.v"]
+    make = ["make", "-j", "2", "-C", str(tmp_path), "-f", "Vtop.mk", "VM_TRACE=0"]
     runner = vlmain.compile_main_with_model(_Runner([verilate, make], tmp_path), MAIN)
     cmds = runner._build_command()
-    assert cmds[0] == verilate and cmds[2] == make
-    assert cmds[1] == [sys.executable, vlmain.__file__, str(tmp_path), MAIN]
-    odd = vlmain.compile_main_with_model(_Runner([verilate], tmp_path), MAIN)
-    assert odd._build_command() == [verilate]
+    assert cmds == [verilate, [*make[:6], vlmain.MAKEFILE, "VM_TRACE=0"]]
+    text = (tmp_path / vlmain.MAKEFILE).read_text()
+    assert "override VM_USER_CLASSES :=\n" in text
+    assert "VM_FAST := /site/cocotb/share/lib/verilator/verilator\ninclude Vtop.mk\n" in text
+    assert not (tmp_path / "Vtop__ALL.cpp").exists()
+    (tmp_path / "Vtop__ALL.cpp").write_text(f'#include "Vtop.cpp"\n#include "{MAIN}"\n')
+    assert runner._build_command() == cmds  # again: the merged unit is kept
+    assert (tmp_path / "Vtop__ALL.cpp").exists()
+
+
+def test_other_commands_are_left_alone(tmp_path):
+    verilate = ["verilator", "-cc", "--exe", MAIN, "top.v"]
+    for cmds in ([verilate], [verilate, ["make", "-f", "Other.mk"]], [["verilator"], ["make"]]):
+        runner = vlmain.compile_main_with_model(_Runner(cmds, tmp_path), MAIN)
+        assert runner._build_command() == cmds
+    assert not (tmp_path / vlmain.MAKEFILE).exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_links_the_main_from_the_model_unit(tmp_path):
+    """A stand-in Vtop.mk (the generated one's user-file and link rules) under make -n: the
+    main is in the unit's file list and no separate object is built or linked."""
+    (tmp_path / "Vtop.mk").write_text(
+        "VM_PARALLEL_BUILDS = 0\n"
+        "VM_USER_CLASSES = \\\n  verilator \\\n\n"
+        "VM_FAST += Vtop Vtop__Dpi\n"
+        "VK_USER_OBJS = $(addsuffix .o, $(VM_USER_CLASSES))\n"
+        "logdot: $(VK_USER_OBJS) Vtop__ALL.a\n\t@echo link $^\n"
+        "Vtop__ALL.a:\n\t@echo unit $(VM_FAST)\n"
+        "verilator.o:\n\t@echo separate main\n"
+    )
+    vlmain.write_makefile(tmp_path, MAIN)
+    out = subprocess.run(
+        ["make", "-s", "-C", str(tmp_path), "-f", vlmain.MAKEFILE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.splitlines() == [
+        "unit /site/cocotb/share/lib/verilator/verilator Vtop Vtop__Dpi",
+        "link Vtop__ALL.a",
+    ]
