@@ -5,10 +5,10 @@ Each runner (``test_runner.py``: engines, ``test_const_runner.py``: constant-wei
 ``test_layer_runner.py``: layer engines, ``test_network_runner.py``: networks) keeps a list of
 configuration entries, each a dict with an ``"id"``, and a :class:`Bench` that names its cocotb
 module; :func:`cosim_cases` makes one test case per simulator and entry (:func:`cosim_test`: the
-runner's whole co-simulation test), :func:`run_case` generates, builds and co-simulates one
-(AssertionError with the report and the replay line when it fails), :func:`entry_seed` seeds an
-entry's random contents, :func:`check_ids` checks the list's ids and :func:`reviewed` makes
-every entry's design.
+runner's whole co-simulation test), :func:`run_case` generates (once for both simulators:
+:mod:`gencache`), builds and co-simulates one (AssertionError with the report and the replay
+line when it fails), :func:`entry_seed` seeds an entry's random contents, :func:`check_ids`
+checks the list's ids and :func:`reviewed` makes every entry's design.
 """
 
 from __future__ import annotations
@@ -144,6 +144,9 @@ def run_case(sim, entry, bench, *, runner, name=None, env=(), **kwargs):
     result = support.cosim(
         sim,
         name=name or cid,
+        # the same files for both simulators: the entry (random contents seeded by the base
+        # seed) of this runner's list, made by this runner
+        share=[Path(runner).name, bench.toplevel, support.base_seed(), entry],
         replay=f"cocotb_tests/{Path(runner).name} -k '{sim}-{cid}'",
         toplevel=bench.toplevel,
         test_module=bench.test_module,

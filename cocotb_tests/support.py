@@ -6,7 +6,8 @@ of configurations (made pytest cases by :mod:`cases`) and call :func:`cosim` per
 configuration and simulator:
 
 1. the Verilog and manifest are generated into ``<build dir>/rtl/`` (files whose content is
-   unchanged keep their modification time, so the simulator is not rebuilt);
+   unchanged keep their modification time, so the simulator is not rebuilt); a runner's
+   case is generated once for both simulators (``share``, :mod:`gencache`);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
    and lint waivers), Verilator's design-independent runtime objects restored from a cache;
 3. the cocotb test module runs; its results file must list exactly the expected number of
@@ -51,7 +52,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gencache
 import pytest
+import vlmain
 
 from logdot.tools import ToolNotFoundError, require_tool, use_on_path
 from logdot.tools.verilator import cocotb_build_args, store_runtime
@@ -77,7 +80,9 @@ __all__ = [
     "DEFAULT_SEED",
     "HERE",
     "MIN_VERILATOR",
+    "RUNTIME_OBJECTS",
     "SIMULATORS",
+    "TRACE_OBJECTS",
     "CosimResult",
     "build_args",
     "build_dir",
@@ -89,7 +94,9 @@ __all__ = [
     "mark_build_complete",
     "parse_verilator_version",
     "prepare_build_dir",
+    "runtime_cache_root",
     "verilator_build_args",
+    "verilator_main",
     "wave_format",
     "waves_file",
 ]
@@ -169,6 +176,13 @@ def verilator_build_args():
     return cocotb_build_args()
 
 
+def verilator_main():
+    """cocotb's Verilator simulation main (``verilator.cpp``; :mod:`vlmain`)."""
+    import cocotb_tools.config
+
+    return cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
+
+
 def build_args(sim):
     """Build arguments for ``cocotb_tools.runner`` on ``sim``."""
     return verilator_build_args() if sim == "verilator" else ["-Wall"]
@@ -209,7 +223,10 @@ def check_verilator():
 
 
 #: Verilator runtime objects of a cocotb build that do not depend on the design: compiled
-#: once and reused (about 15 CPU seconds per build otherwise).
+#: once and reused (about 15 CPU seconds per build otherwise). Nor do they depend on the
+#: trace setting: ``VM_TRACE`` only defines ``WAVES`` in ``verilated.h``, which none of them
+#: reads (their preprocessed sources are the same with and without tracing; checked by
+#: ``test_support.py``), so a ``WAVES=1`` build reuses the objects of the others.
 RUNTIME_OBJECTS = (
     "verilated.o",
     "verilated.d",
@@ -220,15 +237,32 @@ RUNTIME_OBJECTS = (
     "verilated_threads.o",
     "verilated_threads.d",
 )
+#: The waveform writer's runtime objects of a ``WAVES=1`` build, per :func:`wave_format`
+#: (cached beside :data:`RUNTIME_OBJECTS`).
+TRACE_OBJECTS = {
+    "vcd": ("verilated_vcd_c.o", "verilated_vcd_c.d"),
+    "fst": ("verilated_fst_c.o", "verilated_fst_c.d"),
+}
 #: How far in the future the restored objects are dated: make also compares them with the
 #: makefile Verilator writes during the build (make then warns about clock skew in
 #: build.log; :func:`_settle_runtime` dates them back afterwards).
 _FUTURE_S = 900
 
 
-def _runtime_cache(waves):
-    """Cache directory of the runtime objects for this Verilator, cocotb, flags and trace
-    setting (None without Verilator)."""
+def runtime_cache_root():
+    """The folder of the Verilator runtime object caches: ``<build root>/verilator/.runtime``."""
+    return build_root() / "verilator" / ".runtime"
+
+
+def _runtime_objects(waves):
+    """The groups of cached runtime objects of a build with trace format ``waves`` ("" without
+    waves): each group is restored and stored whole."""
+    return [RUNTIME_OBJECTS, *([TRACE_OBJECTS[waves]] if waves else [])]
+
+
+def _runtime_cache():
+    """Cache directory of the runtime objects for this Verilator, cocotb and flags (None
+    without Verilator)."""
     import cocotb
 
     try:
@@ -242,39 +276,42 @@ def _runtime_cache(waves):
             str(st.st_size),
             str(st.st_mtime),
             cocotb.__version__,
-            str(waves),
             *verilator_build_args(),
         ]
     )
-    return build_root() / "verilator" / ".runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    return runtime_cache_root() / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _restore_runtime(cache, bdir):
-    """Copy cached runtime objects into a build directory, dated so that make keeps them;
-    nothing when the cache is incomplete or the objects are already there."""
-    if not all((cache / f).is_file() for f in RUNTIME_OBJECTS):
-        return
+def _restore_runtime(cache, bdir, waves):
+    """Copy cached runtime objects into a build directory, dated so that make keeps them; per
+    group of :func:`_runtime_objects`, nothing when the cache's group is incomplete or the
+    objects are already there."""
     bdir.mkdir(parents=True, exist_ok=True)
     future = time.time() + _FUTURE_S
-    for f in RUNTIME_OBJECTS:
-        target = bdir / f
-        if not target.exists():
-            shutil.copyfile(cache / f, target)
-            os.utime(target, (future, future))
+    for group in _runtime_objects(waves):
+        if not all((cache / f).is_file() for f in group):
+            continue
+        for f in group:
+            target = bdir / f
+            if not target.exists():
+                shutil.copyfile(cache / f, target)
+                os.utime(target, (future, future))
 
 
-def _settle_runtime(bdir):
+def _settle_runtime(bdir, waves):
     """Date objects in the future back to now (after the build)."""
     now = time.time()
-    for f in RUNTIME_OBJECTS:
-        target = bdir / f
-        if target.exists() and target.stat().st_mtime > now:
-            os.utime(target, (now, now))
+    for group in _runtime_objects(waves):
+        for f in group:
+            target = bdir / f
+            if target.exists() and target.stat().st_mtime > now:
+                os.utime(target, (now, now))
 
 
-def _store_runtime(cache, bdir):
-    """Fill the cache from a finished build (atomic per file)."""
-    store_runtime(cache, bdir, RUNTIME_OBJECTS)
+def _store_runtime(cache, bdir, waves):
+    """Fill the cache from a finished build (atomic per file, per group)."""
+    for group in _runtime_objects(waves):
+        store_runtime(cache, bdir, group)
 
 
 @contextlib.contextmanager
@@ -404,6 +441,7 @@ def cosim(
     testcase=None,
     header="",
     replay="",
+    share=None,
 ):
     """Generate, build and co-simulate one configuration on one simulator.
 
@@ -429,6 +467,10 @@ def cosim(
         Run only these cocotb tests (default: ``$LOGDOT_COCOTB_TESTS``, else all).
     header, replay : str
         Printed before the run: a description and the pytest arguments that replay it.
+    share : optional
+        What ``write``'s files are a function of (with the sources): given, they are
+        generated once for every simulator and worker (:func:`gencache.generated`, under
+        ``<build root>/.generated/``).
 
     Returns
     -------
@@ -450,7 +492,10 @@ def cosim(
     t0 = time.monotonic()
     (build_root() / sim).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root() / sim, prefix=".generate-") as tmp:
-        files = [Path(p) for p in write(Path(tmp))]
+        if share is None:
+            files = [Path(p) for p in write(Path(tmp))]
+        else:
+            files = gencache.generated(build_root() / ".generated", share, write)
         bdir = build_dir(sim, f"{name}-{content_key(files, toplevel)}")
         print(
             f"\n[{sim}/{name}] {header}\n[{sim}/{name}] replay: COCOTB_RANDOM_SEED={seed} "
@@ -464,9 +509,11 @@ def cosim(
             verilog, manifest = install(files, bdir / "rtl")
             t1 = time.monotonic()
             runner = get_runner(sim)
-            cache = _runtime_cache(fmt) if sim == "verilator" else None
+            if sim == "verilator":
+                vlmain.compile_main_with_model(runner, verilator_main())
+            cache = _runtime_cache() if sim == "verilator" else None
             if cache is not None:
-                _restore_runtime(cache, bdir)
+                _restore_runtime(cache, bdir, fmt)
             runner.build(
                 sources=[verilog],
                 hdl_toplevel=toplevel,
@@ -479,8 +526,8 @@ def cosim(
                 log_file=bdir / "build.log",
             )
             if cache is not None:
-                _settle_runtime(bdir)
-                _store_runtime(cache, bdir)
+                _settle_runtime(bdir, fmt)
+                _store_runtime(cache, bdir, fmt)
             mark_build_complete(bdir, sim, fmt)
             t2 = time.monotonic()
             xml_path.unlink(missing_ok=True)

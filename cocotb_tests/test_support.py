@@ -2,7 +2,9 @@
 interrupted or failed build) is stale and cleared before the next build; every case writes
 its JUnit XML (and with WAVES=1 its waveform) into its own content-hashed build directory."""
 
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import support
@@ -106,6 +108,9 @@ def test_each_case_writes_junit_xml_into_its_content_hashed_build_dir(tmp_path, 
 
 @pytest.mark.parametrize("sim", support.SIMULATORS)
 def test_waves_writes_one_waveform_per_case(tmp_path, monkeypatch, sim):
+    # the session's Verilator runtime objects (RUNTIME_OBJECTS), not a fresh compile of them
+    runtime = support.runtime_cache_root()
+    monkeypatch.setattr(support, "runtime_cache_root", lambda: runtime)
     monkeypatch.setenv("LOGDOT_BUILD", str(tmp_path))
     monkeypatch.setenv("WAVES", "1")
     result = _cosim(sim, "small", EngineConfig(**tr.config_params(_SMALL)))
@@ -120,3 +125,41 @@ def test_waves_writes_one_waveform_per_case(tmp_path, monkeypatch, sim):
     waves = sorted(p.name for p in result.build_dir.iterdir() if p.suffix in (".fst", ".vcd"))
     assert waves == [result.waves.name]  # one per case, nothing else
     assert fmt == "fst" or sim == "verilator"
+    if sim == "verilator":  # cocotb's main compiled in the model's unit (vlmain.py)
+        assert not (result.build_dir / "verilator.o").exists()
+        unit = (result.build_dir / "Vtop__ALL.cpp").read_text()
+        assert f'#include "{support.verilator_main()}"' in unit
+
+
+def _trace_defines(fmt):
+    """The ``-DVM_TRACE*`` flags verilated.mk compiles the runtime with for trace format ``fmt``
+    ("" without waves)."""
+    on = {"VM_TRACE": bool(fmt), "VM_TRACE_FST": fmt == "fst", "VM_TRACE_VCD": fmt == "vcd"}
+    return [f"-D{k}={int(v)}" for k, v in on.items()] + ["-DVM_TRACE_SAIF=0"]
+
+
+def test_runtime_objects_do_not_depend_on_the_trace_setting():
+    """The runtime objects a ``WAVES=1`` build shares with the others (support.RUNTIME_OBJECTS)
+    are compiled from the same preprocessed sources with and without tracing."""
+    from logdot.tools.verilator import verilator
+
+    root = subprocess.run(
+        [verilator(), "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    include = Path(root) / "include"
+    sources = [include / f"{f[:-2]}.cpp" for f in support.RUNTIME_OBJECTS if f.endswith(".o")]
+    assert len(sources) == 4 and all(s.is_file() for s in sources)
+
+    def preprocessed(fmt):
+        flags = ["-I", str(include), "-I", str(include / "vltstd"), "-DVERILATOR=1"]
+        flags += ["-DVM_COVERAGE=0", "-DVM_SC=0", "-DVM_TIMING=0", *_trace_defines(fmt)]
+        return [
+            subprocess.run(
+                ["c++", "-E", "-P", *flags, str(src)], capture_output=True, check=True
+            ).stdout
+            for src in sources
+        ]
+
+    plain = preprocessed("")
+    assert b"VerilatedContext" in plain[0]
+    assert preprocessed(support.wave_format("verilator")) == plain
