@@ -5,9 +5,10 @@ A cross-cutting suite (the study uses the whole package), so it stays at the top
 The quick mode (1 float seed, 1 QAT epoch on a fifth of the training images, log-domain
 accumulation scored on a fifth of the test images: the assertions on those rows do not
 depend on the number of images) runs in its default pool of 2 spawned worker processes (the
-only test of that path); the time is printed, not asserted (timings are for benchmarks, not tests). The smoke test runs
-without ``--out``, as a user would, and must leave the committed ``results/`` untouched: its
-default output is ``build/paper_study_quick/`` below the current directory.
+only test of that path); the time is printed, not asserted (timings are for benchmarks, not
+tests). The smoke test runs without ``--out``, as a user would, and must leave the committed
+``results/`` untouched: its default output is ``build/paper_study_quick/`` below the current
+directory.
 """
 
 import csv
