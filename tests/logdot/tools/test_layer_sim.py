@@ -120,3 +120,42 @@ def test_interrupted_verilator_build(tmp_path, seed):
     assert sim.reused is False
     assert (bdir / ".verilator.sources").exists()
     assert LayerSim(ml, bdir, name="conv").build().reused is True
+
+
+def test_verilog_is_regenerated_only_when_its_inputs_change(tmp_path, monkeypatch, seed):
+    """The same design into the same folder keeps the generated files (and the build); a
+    changed weight, top module name, generator source or generated file regenerates them."""
+    import dataclasses
+
+    from logdot.tools import layer_sim
+
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base="sqrt2")
+    ml = map_layer(spec, lanes=1, pes=1)
+    d = tmp_path / "b"
+
+    def build(design, name="conv"):
+        sim = LayerSim(design, d, sim="icarus", name=name).build()
+        return sim.regenerated, sim.reused
+
+    assert build(ml) == (True, False)
+    verilog = (d / "conv.v").read_text()
+    assert build(ml) == (False, True)
+    assert build(map_layer(spec, lanes=1, pes=1)) == (False, True)  # equal content
+    codes = spec.weight_codes.clone()
+    codes.view(-1)[0] ^= 1
+    assert build(map_layer(dataclasses.replace(spec, weight_codes=codes), lanes=1, pes=1)) == (
+        True,
+        False,
+    )
+    assert (d / "conv.v").read_text() != verilog
+    assert build(ml) == (True, False)
+    assert (d / "conv.v").read_text() == verilog
+    (d / "conv.v").write_text(verilog.replace("module conv", "module conv_edited", 1))
+    # A file changed since it was generated: regenerated (the build of its text is kept).
+    assert build(ml) == (True, True)
+    assert (d / "conv.v").read_text() == verilog
+    monkeypatch.setattr(layer_sim, "generator_source_digest", lambda: "other sources")
+    assert build(ml) == (True, True)  # regenerated: the same text, so the build is kept
+    assert build(ml) == (False, True)
+    assert build(ml, name="conv2")[0] is True
