@@ -20,13 +20,11 @@ bench), ``obj_dir/`` (Verilator) or ``NAME.vvp`` (Icarus), and per run ``TAG_in.
 A build is reused only when its completion stamp ``.SIM.sources`` (written last, after the
 simulator build succeeded) matches the sources and options; any other build directory is
 stale: its simulator products are deleted and rebuilt from scratch, so an interrupted or
-failed build is never trusted. The Verilog is regenerated only when its stamp ``.generated``
-(written after the files) names other inputs: the design's
-:func:`~logdot.tools.digest.content_digest`, the top module name and
-:func:`~logdot.tools.digest.generator_source_digest`, and the SHA-256 of ``NAME.v`` and
-``NAME.json`` as they were written (a file changed since is regenerated). The simulator
-processes run in their own process group (:func:`logdot.tools.interrupt.run`): an interrupt
-kills the compiler jobs too.
+failed build is never trusted. The Verilog is generated only when the folder does not hold
+it from the same inputs already and the shared store ``default_build_root()/.generated`` has
+no copy (:func:`logdot.tools.generated.generate_once`: keyed on the design's content, the
+top name and the generator sources). The simulator processes run in their own process group
+(:func:`logdot.tools.interrupt.run`): an interrupt kills the compiler jobs too.
 
 Waveforms: ``LayerSim(..., waves=True)`` (default: the ``WAVES=1`` environment variable, as
 for the cocotb runners) builds with tracing (Verilator ``--trace``) and dumps every signal
@@ -42,7 +40,6 @@ first_in=<cycle> last_out=<cycle> cycles=<total>``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -68,7 +65,7 @@ from logdot.tools.bench import (
     run_testbench,
     stream_dut,
 )
-from logdot.tools.digest import content_digest, generator_source_digest
+from logdot.tools.generated import generate_once
 
 __all__ = [
     "SIMULATORS",
@@ -224,26 +221,6 @@ class LayerRun:
     waves: Path | None = None
 
 
-def _generate(design, d, name):
-    """``write_layer(design, d, name=name)`` unless the ``.generated`` stamp in ``d`` shows
-    the files there were generated from the same inputs and are unchanged; returns whether
-    it generated."""
-    files = [d / f"{name}.v", d / f"{name}.json"]
-    stamp = d / ".generated"
-    inputs = [content_digest(design), name, generator_source_digest()]
-
-    def recorded():
-        return inputs + [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
-
-    complete = stamp.is_file() and all(f.is_file() for f in files)
-    if complete and stamp.read_text().splitlines() == recorded():
-        return False
-    stamp.unlink(missing_ok=True)
-    write_layer(design, d, name=name, force=True)
-    stamp.write_text("\n".join(recorded()) + "\n")
-    return True
-
-
 class LayerSim:
     """One generated layer engine, built once for a simulator, run on any number of streams.
 
@@ -269,9 +246,10 @@ class LayerSim:
         Wall time of the last :meth:`build`.
     reused : bool or None
         Whether the last :meth:`build` reused a complete earlier build.
-    regenerated : bool or None
-        Whether the last :meth:`build` generated the Verilog (``False``: the files generated
-        earlier from the same inputs were kept).
+    generation : str or None
+        How the last :meth:`build` got the Verilog (:func:`logdot.tools.generated.generate_once`):
+        ``"kept"``, ``"copied"`` (from the shared store below :func:`default_build_root`) or
+        ``"generated"``.
     """
 
     def __init__(
@@ -295,7 +273,7 @@ class LayerSim:
         self.waves = os.environ.get("WAVES", "") == "1" if waves is None else bool(waves)
         self.build_seconds = None
         self.reused = None
-        self.regenerated = None
+        self.generation = None
 
     @property
     def config(self):
@@ -313,7 +291,14 @@ class LayerSim:
         d = self._dir
         d.mkdir(parents=True, exist_ok=True)
         cfg = self._layer.config
-        self.regenerated = _generate(self._mapped or self._layer, d, self._name)
+        design = self._mapped or self._layer
+        self.generation = generate_once(
+            design,
+            d,
+            self._name,
+            lambda: write_layer(design, d, name=self._name, force=True),
+            store=default_build_root() / ".generated",
+        )
         tb = _TB_TEMPLATE.format(
             name=self._name,
             in_w=8 * cfg.in_bytes,
