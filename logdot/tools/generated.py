@@ -11,7 +11,7 @@ and :func:`~logdot.tools.digest.generator_source_digest` (every module the text 
 of, and the Amaranth version): any change of one of them is another key, so the files are
 generated again. Trust is checked on both sides:
 
-* the folder's stamp ``.generated`` (written after the files) records the inputs and the
+* the folder's stamp ``.generation`` (written after the files) records the inputs and the
   SHA-256 of every file as written; a missing or changed file, or another input, and the
   folder's files are replaced;
 * a store entry (``<store>/<key>/``) is a complete folder renamed into place at once, with
@@ -62,7 +62,7 @@ def generate_once(design, out_dir, name, write, *, store):
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in output_paths(out_dir, name)]
     inputs = [content_digest(design), name, generator_source_digest()]
-    stamp = out_dir / ".generated"
+    stamp = out_dir / ".generation"
 
     def recorded():
         return inputs + [_sha(p) for p in paths]
