@@ -2,10 +2,13 @@
 
 A cross-cutting suite (the study uses the whole package), so it stays at the top of tests/.
 
-The quick mode (1 float seed, 1 QAT epoch) takes about 30 s on an idle 2-core machine; the
-time is printed, not asserted (timings are for benchmarks, not tests). The smoke test runs
-without ``--out``, as a user would, and must leave the committed ``results/`` untouched: its
-default output is ``build/paper_study_quick/`` below the current directory.
+The quick mode (1 float seed, 1 QAT epoch on a fifth of the training images, log-domain
+accumulation scored on a fifth of the test images: the assertions on those rows do not
+depend on the number of images) runs in its default pool of 2 spawned worker processes (the
+only test of that path); the time is printed, not asserted (timings are for benchmarks, not
+tests). The smoke test runs without ``--out``, as a user would, and must leave the committed
+``results/`` untouched: its default output is ``build/paper_study_quick/`` below the current
+directory.
 """
 
 import csv
@@ -158,6 +161,24 @@ def test_ptq_table_structure(quick, name):
         assert all(acc[(scope, "float", b)] == fl for b in PTQ_BITS)
         # 8-bit linear is within 1 percentage point of float.
         assert abs(acc[(scope, "linear", 8)] - fl) <= 0.01, (scope, acc[(scope, "linear", 8)])
+
+
+def test_quick_scores_the_documented_subsets(quick):
+    """The log-domain rows are counts over the quick preset's test subset, QAT trained on its
+    training subset; both are recorded in summary.json and stated in tables.md."""
+    from logdot.study.sweep import QUICK
+
+    out, *_ = quick
+    n_la, n_qat = QUICK.logacc_test_images, QUICK.qat_train_images
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["logacc_test_images"], summary["qat_train_images"]) == (n_la, n_qat)
+    assert summary["test_images"] == 450 and n_la < 450 and n_qat < summary["train_images"]
+    md = (out / "tables.md").read_text()
+    assert f"scored on the first {n_la} test images" in md
+    assert f"(1 epoch on the first {n_qat} training images)" in md
+    _, rows = read_csv(out / "logacc.csv")
+    counts = [float(r[3]) * n_la for r in rows]
+    assert all(abs(c - round(c)) < 1e-3 for c in counts), counts
 
 
 def test_qat_table_structure(quick):

@@ -100,16 +100,34 @@ class StudyConfig:
         Training epochs of each QAT run.
     logacc_frac_sweep : tuple of int
         Extra fraction-bit widths of the log-domain accumulator tried for log2.
+    logacc_test_images : int or None
+        Test images the log-domain accumulation rows are scored on: the first ones of the
+        test split (``None``: all of it). The golden log-domain sums are the study's costliest
+        step; the quick smoke test scores a subset.
+    qat_train_images : int or None
+        Training images of each QAT run: the first ones of the training split (``None``: all
+        of it).
     """
 
     seeds: tuple = (0, 1, 2, 3, 4)
     qat_seeds: tuple = (0, 1, 2)
     qat_epochs: int = TrainConfig().epochs
     logacc_frac_sweep: tuple = LOGACC_FRAC_SWEEP
+    logacc_test_images: int | None = None
+    qat_train_images: int | None = None
 
 
 FULL = StudyConfig()
-QUICK = StudyConfig(seeds=(0,), qat_seeds=(0,), qat_epochs=1, logacc_frac_sweep=())
+#: The smoke test: every table and figure, from 1 seed, 1 QAT epoch on a fifth of the
+#: training images and log-domain accumulation rows scored on a fifth of the test images.
+QUICK = StudyConfig(
+    seeds=(0,),
+    qat_seeds=(0,),
+    qat_epochs=1,
+    logacc_frac_sweep=(),
+    logacc_test_images=90,
+    qat_train_images=270,
+)
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -196,9 +214,11 @@ def task_ptq_weights(seed, rule, fmt):
     return rows
 
 
-def task_logacc(seed, fmt, frac_bits):
-    """Accuracy with both operands log-coded and the sum accumulated in the log domain."""
+def task_logacc(seed, fmt, frac_bits, images=None):
+    """Accuracy with both operands log-coded and the sum accumulated in the log domain, on
+    the first ``images`` test images (``None``: all)."""
     d = study_data()
+    x_te, y_te = d["x_te"][:images], d["y_te"][:images]
     model = train_digits_cnn(seed)
     rows = []
     for bits in PTQ_BITS:
@@ -209,13 +229,14 @@ def task_logacc(seed, fmt, frac_bits):
             frac_bits=frac_bits,
             **quant_kwargs("both", fmt, bits, "calibrated"),
         )
-        acc = evaluate(q, d["x_te"], d["y_te"])
+        acc = evaluate(q, x_te, y_te)
         rows.append(dict(format=fmt, frac_bits=frac_bits, bits=bits, seed=seed, accuracy=acc))
     return rows
 
 
-def task_qat(seed, fmt, bits, epochs):
-    """Train from scratch with fake-quantized weights and activations (STE)."""
+def task_qat(seed, fmt, bits, epochs, images=None):
+    """Train from scratch with fake-quantized weights and activations (STE), on the first
+    ``images`` training images (``None``: all)."""
     d = study_data()
     x_cal = d["x_cal"]
 
@@ -228,8 +249,8 @@ def task_qat(seed, fmt, bits, epochs):
     )
     train(
         model,
-        d["x_tr"],
-        d["y_tr"],
+        d["x_tr"][:images],
+        d["y_tr"][:images],
         seed=seed,
         config=TrainConfig(epochs=epochs),
         before_epoch=rescale,
@@ -381,17 +402,24 @@ def study_plan(cfg):
             [("ptq", s, r, sc) for s in cfg.seeds for r in RULES for sc in SCOPES]
             + [("ptq_weights", s, r, f) for s in cfg.seeds for r in RULES for f in WEIGHT_FORMATS],
         ),
-        (PHASES[2], [("logacc", s, f, fb) for s in cfg.seeds for f, fb in logacc_cells(cfg)]),
+        (
+            PHASES[2],
+            [
+                ("logacc", s, f, fb, cfg.logacc_test_images)
+                for s in cfg.seeds
+                for f, fb in logacc_cells(cfg)
+            ],
+        ),
         (
             PHASES[3],
             [
-                ("qat", s, f, b, cfg.qat_epochs)
+                ("qat", s, f, b, cfg.qat_epochs, cfg.qat_train_images)
                 for s in cfg.qat_seeds
                 for f in QUANT_FORMATS
                 for b in QAT_BITS
             ]
             + [
-                ("qat", s, f, b, cfg.qat_epochs)
+                ("qat", s, f, b, cfg.qat_epochs, cfg.qat_train_images)
                 for s in cfg.qat_seeds
                 for f in WEIGHT_FORMATS
                 for b in QAT_BITS

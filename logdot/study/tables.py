@@ -90,7 +90,7 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         f"{', '.join(map(str, cfg.seeds))}). Float: **{_cell(fm, fs, n)}**. "
         f"Bits count the sign bit; weights are signed, activations (every layer's input: the "
         f"image and the ReLU outputs) unsigned. Scales per layer from {CALIB_IMAGES} training "
-        f"images. Biases and logits stay float.\n"
+        f"images. Biases and logits stay float.{_subsets(cfg)}\n"
     )
     agg = {
         r: aggregate([x for x in ptq_rows if x["rule"] == r], ("scope", "format", "bits"))
@@ -160,9 +160,10 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         f"\n## Table 2: quantization-aware training from scratch (weights and activations), "
         f"mean ± std over {nq} seed{'s' * (nq > 1)}; `results/qat.csv`\n"
     )
-    ne = cfg.qat_epochs
+    ne, nt = cfg.qat_epochs, cfg.qat_train_images
+    on = "" if nt is None else f" on the first {nt} training images"
     out.append(
-        f"Same network, data and recipe as the float model ({ne} epoch{'s' * (ne > 1)}), "
+        f"Same network, data and recipe as the float model ({ne} epoch{'s' * (ne > 1)}{on}), "
         "fake quantization with a straight-through estimator; scales (calibrated rule) "
         "re-chosen on training data before every epoch and after the last. The PTQ column "
         "is Table 1's `both` row for comparison.\n"
@@ -178,6 +179,19 @@ def markdown(ptq_rows, logacc_rows, qat_rows, float_ms, cfg, n_train, n_test):
         out.append(f"| {label} | {cells} |")
     out.append("| float | " + " | ".join(f"{_cell(fm, fs, n)} | –" for _ in QAT_BITS) + " |")
     return "\n".join(out) + "\n"
+
+
+def _subsets(cfg):
+    """The sentence naming the smaller image sets of a quick run (empty for the full study)."""
+    parts = []
+    if cfg.logacc_test_images is not None:
+        parts.append(
+            f"the log-domain accumulation rows are scored on the first {cfg.logacc_test_images} "
+            "test images"
+        )
+    if cfg.qat_train_images is not None:
+        parts.append(f"QAT trains on the first {cfg.qat_train_images} training images")
+    return f" In this run {' and '.join(parts)}." if parts else ""
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -289,6 +303,11 @@ def write_results(out, rows, cfg, *, mode, n_train, n_test, x_cal, jobs, seconds
             test_images=n_test,
             calibration_images=CALIB_IMAGES,
             logacc_frac_bits=LOGACC_FRAC_BITS,
+            **{
+                k: getattr(cfg, k)
+                for k in ("logacc_test_images", "qat_train_images")
+                if getattr(cfg, k) is not None
+            },
             torch=torch.__version__,
             jobs=jobs,
             seconds=round(seconds(), 1),

@@ -20,7 +20,10 @@ bench), ``obj_dir/`` (Verilator) or ``NAME.vvp`` (Icarus), and per run ``TAG_in.
 A build is reused only when its completion stamp ``.SIM.sources`` (written last, after the
 simulator build succeeded) matches the sources and options; any other build directory is
 stale: its simulator products are deleted and rebuilt from scratch, so an interrupted or
-failed build is never trusted. The simulator processes run in their own process group
+failed build is never trusted. The Verilog is generated only when the folder does not hold
+it from the same inputs already and the shared store ``default_build_root()/.generated`` has
+no copy (:func:`logdot.tools.generated.generate_once`: keyed on the design's content, the
+top name and the generator sources). The simulator processes run in their own process group
 (:func:`logdot.tools.interrupt.run`): an interrupt kills the compiler jobs too.
 
 Waveforms: ``LayerSim(..., waves=True)`` (default: the ``WAVES=1`` environment variable, as
@@ -62,6 +65,7 @@ from logdot.tools.bench import (
     run_testbench,
     stream_dut,
 )
+from logdot.tools.generated import generate_once
 
 __all__ = [
     "SIMULATORS",
@@ -242,6 +246,10 @@ class LayerSim:
         Wall time of the last :meth:`build`.
     reused : bool or None
         Whether the last :meth:`build` reused a complete earlier build.
+    generation : str or None
+        How the last :meth:`build` got the Verilog (:func:`logdot.tools.generated.generate_once`):
+        ``"kept"``, ``"copied"`` (from the shared store below :func:`default_build_root`) or
+        ``"generated"``.
     """
 
     def __init__(
@@ -265,6 +273,7 @@ class LayerSim:
         self.waves = os.environ.get("WAVES", "") == "1" if waves is None else bool(waves)
         self.build_seconds = None
         self.reused = None
+        self.generation = None
 
     @property
     def config(self):
@@ -282,7 +291,14 @@ class LayerSim:
         d = self._dir
         d.mkdir(parents=True, exist_ok=True)
         cfg = self._layer.config
-        write_layer(self._mapped or self._layer, d, name=self._name, force=True)
+        design = self._mapped or self._layer
+        self.generation = generate_once(
+            design,
+            d,
+            self._name,
+            lambda: write_layer(design, d, name=self._name, force=True),
+            store=default_build_root() / ".generated",
+        )
         tb = _TB_TEMPLATE.format(
             name=self._name,
             in_w=8 * cfg.in_bytes,

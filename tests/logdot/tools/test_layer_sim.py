@@ -120,3 +120,50 @@ def test_interrupted_verilator_build(tmp_path, seed):
     assert sim.reused is False
     assert (bdir / ".verilator.sources").exists()
     assert LayerSim(ml, bdir, name="conv").build().reused is True
+
+
+def test_verilog_is_regenerated_only_when_its_inputs_change(tmp_path, monkeypatch, seed):
+    """The same design into the same folder keeps the generated files (and the build), into
+    another folder copies them from the shared store; a changed weight, top module name,
+    generator source, generated file or store entry generates them again."""
+    import dataclasses
+
+    from logdot.tools import generated
+
+    monkeypatch.setenv("LOGDOT_BUILD", str(tmp_path / "root"))  # a store of this test's own
+    g = torch.Generator().manual_seed(seed)
+    spec = random_conv_spec(g, base="sqrt2")
+    ml = map_layer(spec, lanes=1, pes=1)
+    d = tmp_path / "b"
+
+    def build(design, name="conv", folder=d):
+        sim = LayerSim(design, folder, sim="icarus", name=name).build()
+        return sim.generation, sim.reused
+
+    assert build(ml) == ("generated", False)
+    verilog = (d / "conv.v").read_text()
+    assert build(ml) == ("kept", True)
+    assert build(map_layer(spec, lanes=1, pes=1)) == ("kept", True)  # equal content
+    assert build(ml, folder=tmp_path / "c") == ("copied", False)
+    assert (tmp_path / "c" / "conv.v").read_text() == verilog
+    codes = spec.weight_codes.clone()
+    codes.view(-1)[0] ^= 1
+    other = map_layer(dataclasses.replace(spec, weight_codes=codes), lanes=1, pes=1)
+    assert build(other) == ("generated", False)
+    assert (d / "conv.v").read_text() != verilog
+    assert build(ml) == ("copied", False)
+    assert (d / "conv.v").read_text() == verilog
+    # A file changed since it was written: replaced (the build of its text is kept).
+    (d / "conv.v").write_text(verilog.replace("module conv", "module conv_edited", 1))
+    assert build(ml) == ("copied", True)
+    assert (d / "conv.v").read_text() == verilog
+    # A damaged store entry is not used.
+    (entry,) = [e for e in (tmp_path / "root" / "layer" / ".generated").iterdir()
+                if (e / "conv.v").read_text() == verilog]  # fmt: skip
+    (entry / "conv.v").write_text("damaged")
+    assert build(ml, folder=tmp_path / "e") == ("generated", False)
+    assert (tmp_path / "e" / "conv.v").read_text() == verilog
+    monkeypatch.setattr(generated, "generator_source_digest", lambda: "other sources")
+    assert build(ml) == ("generated", True)  # the same text: the build is kept
+    assert build(ml) == ("kept", True)
+    assert build(ml, name="conv2")[0] == "generated"
