@@ -31,13 +31,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from logdot.tools.digest import source_digest as _tree_digest
+
 __all__ = [
     "ORDER_FILE",
     "generated",
     "generation_key",
     "source_digest",
     "source_roots",
-    "tree_digest",
 ]
 
 #: The writer's returned file names, in order (written last: an entry without it is stale).
@@ -57,28 +58,18 @@ def source_roots():
     return [*roots, here, here.parent / "tests" / "support"]
 
 
-def tree_digest(roots, lines=()):
-    """SHA-256 (hex) of ``lines`` and of the names and bytes of every ``*.py`` file below
-    ``roots``."""
-    h = hashlib.sha256()
-    for line in lines:
-        h.update(f"{line}\0".encode())
-    for path in sorted({p for root in map(Path, roots) for p in root.rglob("*.py")}):
-        h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
 @functools.cache
 def source_digest():
-    """:func:`tree_digest` of :func:`source_roots` and the versions of :data:`_PACKAGES`
-    (computed once per process)."""
+    """:func:`logdot.tools.digest.source_digest` of :func:`source_roots` and the versions of
+    :data:`_PACKAGES` (computed once per process)."""
     versions = []
     for name in _PACKAGES:
         try:
             versions.append(f"{name}={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name}=-")
-    return tree_digest(source_roots(), versions)
+    roots = {str(i): root for i, root in enumerate(source_roots())}
+    return _tree_digest(roots, "\n".join(versions))
 
 
 def _name(obj):
