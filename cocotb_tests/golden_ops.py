@@ -7,14 +7,15 @@ Each operation is a function ``op(session, *args)`` registered under a name in
 the operation converts lists to tensors and back. Stateful golden objects (a layer engine
 with its manifest contents, a scoreboard's copy of the layer's weight memory, a loaded
 network) stay in the :class:`Session` behind integer handles. The operations only call the
-golden model (:mod:`logdot.golden`): ``logdot.golden.engine.dot``/``output_tlast``,
+golden model (:mod:`logdot.golden`), besides reading a generated manifest (its schema is the
+generator's, and the generators import Amaranth): ``logdot.golden.engine.dot``/``output_tlast``,
 :class:`logdot.golden.layer.Layer` and its packing helpers (the layer rebuilt from its
 manifest by :func:`logdot.generators.layer.layer_from_manifest`),
 :func:`logdot.golden.network_file.load_network` and
 :func:`logdot.golden.network_stream.stream_forward`.
 
-This module imports no torch at import time (the simulator imports it for :func:`execute`
-in a standalone run, where the operations then import torch themselves).
+This module imports neither torch nor Amaranth at import time (the simulator imports it for
+:func:`execute` in a standalone run, where the operations then import them themselves).
 """
 
 from __future__ import annotations
@@ -96,6 +97,31 @@ def _int64(values):
     import torch
 
     return torch.tensor(values, dtype=torch.int64)
+
+
+# -- manifests -------------------------------------------------------------------------------
+
+
+@operation("manifest.read")
+def _manifest_read(session, kind, path):
+    """The JSON manifest ``path`` of a generated ``kind`` (``"engine"``: schema
+    :data:`logdot.generators.engine.MANIFEST_SCHEMA`, ``"const"``:
+    :data:`logdot.generators.const.MANIFEST_SCHEMA`), its schema checked."""
+    import json
+    from pathlib import Path
+
+    if kind == "engine":
+        from logdot.generators.engine import MANIFEST_SCHEMA
+    elif kind == "const":
+        from logdot.generators.const import MANIFEST_SCHEMA
+    else:
+        raise ValueError(f"manifest kind must be 'engine' or 'const', not {kind!r}")
+    manifest = json.loads(Path(path).read_text())
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ValueError(
+            f"manifest schema must be {MANIFEST_SCHEMA!r}, not {manifest.get('schema')!r}"
+        )
+    return manifest
 
 
 # -- engines ---------------------------------------------------------------------------------

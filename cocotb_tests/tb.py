@@ -25,15 +25,12 @@ manifest latency while the sink never back-pressured, and a transfer count misma
 from __future__ import annotations
 
 import collections
-import json
 import os
-from pathlib import Path
 
 import golden_service as golden
 from stimulus import beats_to_words, unpack_beat
 from tbbase import StreamScoreboard, StreamTB, test_seed
 
-from logdot.generators.engine import MANIFEST_SCHEMA
 from logdot.golden.formats import EngineConfig
 
 __all__ = ["TB", "Scoreboard", "load_manifest", "test_seed"]
@@ -45,7 +42,8 @@ MANIFEST_ENV = "LOGDOT_MANIFEST"
 def load_manifest(path=None):
     """Read the engine manifest; return ``(config, latency, manifest)``.
 
-    ``path`` defaults to the ``LOGDOT_MANIFEST`` environment variable.
+    ``path`` defaults to the ``LOGDOT_MANIFEST`` environment variable. The golden service
+    reads it (``manifest.read``: its schema is the generator's).
     """
     if path is None:
         path = os.environ.get(MANIFEST_ENV)
@@ -53,12 +51,8 @@ def load_manifest(path=None):
             raise RuntimeError(
                 f"{MANIFEST_ENV} is not set: run the engine tests via test_runner.py"
             )
-    manifest = json.loads(Path(path).read_text())
+    manifest = golden.call("manifest.read", "engine", str(path))
     config = EngineConfig(**manifest["parameters"])
-    if manifest.get("schema") != MANIFEST_SCHEMA:
-        raise ValueError(
-            f"manifest schema must be {MANIFEST_SCHEMA!r}, not {manifest.get('schema')!r}"
-        )
     latency = manifest["latency_cycles"]
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
         raise ValueError(f"manifest latency must be a positive integer, not {latency!r}")

@@ -185,10 +185,9 @@ def test_no_hang_when_the_server_is_gone_or_silent(monkeypatch):
 
 
 def test_the_server_stops_when_the_run_fails():
-    with pytest.raises(RuntimeError, match="the run failed"):
-        with gs.serve() as server:
-            gs.Client(server.address, server.key).call("engine.output_tlast", 1)
-            raise RuntimeError("the run failed")
+    with pytest.raises(RuntimeError, match="the run failed"), gs.serve() as server:
+        gs.Client(server.address, server.key).call("engine.output_tlast", 1)
+        raise RuntimeError("the run failed")
     assert not any(t.is_alive() for t in server.threads)
     assert not os.path.exists(server.address)
 
@@ -202,3 +201,23 @@ def test_a_served_call_refuses_to_run_in_a_process_with_torch(server, monkeypatc
     with pytest.raises(gs.GoldenServiceError, match=r"torch is imported in this simulator"):
         gs.call("engine.output_tlast", 1)
     assert not server.requests
+
+
+def test_manifests_are_read_with_their_generators_schema(server, tmp_path):
+    from logdot.generators.const import MANIFEST_SCHEMA as CONST_SCHEMA
+    from logdot.generators.engine import MANIFEST_SCHEMA
+
+    client = gs.Client(server.address, server.key)
+    path = tmp_path / "m.json"
+    manifest = {"schema": MANIFEST_SCHEMA, "latency_cycles": 3, "parameters": {"lanes": 2}}
+    path.write_text(json.dumps(manifest))
+    assert client.call("manifest.read", "engine", str(path)) == manifest
+    with pytest.raises(gs.GoldenServiceError) as exc:
+        client.call("manifest.read", "const", str(path))
+    assert (
+        str(exc.value)
+        .splitlines()[0]
+        .endswith(f"ValueError: manifest schema must be {CONST_SCHEMA!r}, not {MANIFEST_SCHEMA!r}")
+    )
+    with pytest.raises(gs.GoldenServiceError, match=r"manifest kind must be 'engine' or"):
+        client.call("manifest.read", "layer", str(path))
