@@ -2,9 +2,9 @@
 :mod:`golden_service`.
 
 Each operation is a function ``op(session, *args)`` registered under a name in
-:data:`OPERATIONS`; its arguments and its result are plain Python data (ints, bools, strs,
-``None``, lists, tuples, dicts; :class:`~logdot.golden.formats.EngineConfig` as an argument):
-the operation converts lists to tensors and back. Stateful golden objects (a layer engine
+:data:`OPERATIONS`; its arguments and its result are plain Python data (ints, bools, floats,
+strs, ``None``, lists, tuples, dicts; :class:`~logdot.golden.formats.EngineConfig` as an
+argument): the operation converts lists to tensors and back. Stateful golden objects (a layer engine
 with its manifest contents, a scoreboard's copy of the layer's weight memory, a loaded
 network) stay in the :class:`Session` behind integer handles. The operations only call the
 golden model (:mod:`logdot.golden`), besides reading a generated manifest (its schema is the
@@ -29,8 +29,9 @@ __all__ = ["OPERATIONS", "Session", "check_plain", "execute"]
 #: Operation name -> function ``(session, *args)``.
 OPERATIONS = {}
 
-#: Types of plain data (containers are checked element by element).
-_SCALARS = (bool, int, str, type(None))
+#: Types of plain data (containers are checked element by element). Floats only for the
+#: informational figures of a manifest: no float decides a bit.
+_SCALARS = (bool, int, float, str, type(None))
 
 
 def operation(name):

@@ -209,7 +209,7 @@ def test_manifests_are_read_with_their_generators_schema(server, tmp_path):
 
     client = gs.Client(server.address, server.key)
     path = tmp_path / "m.json"
-    manifest = {"schema": MANIFEST_SCHEMA, "latency_cycles": 3, "parameters": {"lanes": 2}}
+    manifest = {"schema": MANIFEST_SCHEMA, "latency_cycles": 3, "fmax_mhz": 61.5, "ok": None}
     path.write_text(json.dumps(manifest))
     assert client.call("manifest.read", "engine", str(path)) == manifest
     with pytest.raises(gs.GoldenServiceError) as exc:
