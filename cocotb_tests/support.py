@@ -10,9 +10,11 @@ configuration and simulator:
    case is generated once for both simulators (``share``, :mod:`gencache`);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
    and lint waivers), Verilator's design-independent runtime objects restored from a cache;
-3. the cocotb test module runs; its results file must list exactly the expected number of
-   tests, all passed, none skipped; a failure quotes the log's error lines and the replay
-   seed.
+3. the cocotb test module runs, its golden model served from this process
+   (:func:`golden_service.serve`: the simulator imports no torch); its results file must
+   list exactly the expected number of tests, all passed, none skipped, and the test
+   benches must have asked the golden service; a failure quotes the log's error lines and
+   the replay seed.
 
 One build directory per design and simulator, :func:`build_dir`: under ``$LOGDOT_BUILD`` if
 set, else ``sim_build/``, ``<sim>/<configuration id>-<content key>``, where the content key
@@ -53,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gencache
+import golden_service
 import pytest
 import vlmain
 
@@ -534,27 +537,32 @@ def cosim(
             if wave_path is not None:
                 wave_path.unlink(missing_ok=True)
             try:
-                runner.test(
-                    test_module=test_module,
-                    hdl_toplevel=toplevel,
-                    build_dir=bdir,
-                    seed=seed,
-                    extra_env={
-                        **COCOTB_ENV,
-                        "LOGDOT_SIM": sim,
-                        manifest_env: str(manifest),
-                        **{k: str(v) for k, v in env.items()},
-                    },
-                    waves=waves,
-                    plusargs=_wave_plusargs(sim, wave_path),
-                    results_xml=str(xml_path),
-                    testcase=testcase,
-                    log_file=log_path,
-                )
+                # The golden model runs in this process (torch is imported here already).
+                with golden_service.serve() as golden:
+                    runner.test(
+                        test_module=test_module,
+                        hdl_toplevel=toplevel,
+                        build_dir=bdir,
+                        seed=seed,
+                        extra_env={
+                            **COCOTB_ENV,
+                            **golden.env,
+                            "LOGDOT_SIM": sim,
+                            manifest_env: str(manifest),
+                            **{k: str(v) for k, v in env.items()},
+                        },
+                        waves=waves,
+                        plusargs=_wave_plusargs(sim, wave_path),
+                        results_xml=str(xml_path),
+                        testcase=testcase,
+                        log_file=log_path,
+                    )
             except (SystemExit, RuntimeError) as exc:
                 problems = [f"simulation failed ({exc!r})"]
             else:
                 problems = _check_results(xml_path, testcase, expected_tests)
+                if not golden.requests:
+                    problems.append("the test benches never asked the golden service")
                 if wave_path is not None and not wave_path.is_file():
                     problems.append(f"WAVES=1 but no waveform {wave_path.name} was written")
             t3 = time.monotonic()

@@ -5,7 +5,8 @@ One :class:`TB` per cocotb test. The clock, the synchronous reset, the cocotbext
 on ``s_axis`` (seeded random idles, garbage while ``tvalid`` is low) and sink on ``m_axis``
 (seeded random back-pressure) and the per-cycle monitor come from :mod:`tbbase`; this module
 adds the :class:`Scoreboard` that feeds every transferred input beat to the golden model
-(:func:`logdot.golden.engine.dot`) and compares every result with it as integers.
+(:func:`logdot.golden.engine.dot`, run by the pytest process through :mod:`golden_service`)
+and compares every result with it as integers.
 
 Reset semantics checked here: a synchronous reset discards everything in flight. Input
 beats transferred before the reset (also the beats of a dot product whose ``tlast`` has not
@@ -24,17 +25,12 @@ manifest latency while the sink never back-pressured, and a transfer count misma
 from __future__ import annotations
 
 import collections
-import json
 import os
-from pathlib import Path
 
-import torch
+import golden_service as golden
 from stimulus import beats_to_words, unpack_beat
 from tbbase import StreamScoreboard, StreamTB, test_seed
 
-from logdot.generators.engine import MANIFEST_SCHEMA
-from logdot.golden.engine import dot as golden_dot
-from logdot.golden.engine import output_tlast as golden_tlast
 from logdot.golden.formats import EngineConfig
 
 __all__ = ["TB", "Scoreboard", "load_manifest", "test_seed"]
@@ -46,7 +42,8 @@ MANIFEST_ENV = "LOGDOT_MANIFEST"
 def load_manifest(path=None):
     """Read the engine manifest; return ``(config, latency, manifest)``.
 
-    ``path`` defaults to the ``LOGDOT_MANIFEST`` environment variable.
+    ``path`` defaults to the ``LOGDOT_MANIFEST`` environment variable. The golden service
+    reads it (``manifest.read``: its schema is the generator's).
     """
     if path is None:
         path = os.environ.get(MANIFEST_ENV)
@@ -54,12 +51,8 @@ def load_manifest(path=None):
             raise RuntimeError(
                 f"{MANIFEST_ENV} is not set: run the engine tests via test_runner.py"
             )
-    manifest = json.loads(Path(path).read_text())
+    manifest = golden.call("manifest.read", "engine", str(path))
     config = EngineConfig(**manifest["parameters"])
-    if manifest.get("schema") != MANIFEST_SCHEMA:
-        raise ValueError(
-            f"manifest schema must be {MANIFEST_SCHEMA!r}, not {manifest.get('schema')!r}"
-        )
     latency = manifest["latency_cycles"]
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
         raise ValueError(f"manifest latency must be a positive integer, not {latency!r}")
@@ -107,6 +100,7 @@ class Scoreboard(StreamScoreboard):
         self._expected = collections.deque()  # (value, info dict)
         self._actual = collections.deque()  # (value, cycle, first_valid_cycle, strict)
         self._model_index = 0
+        self._tlast = []  # golden output_tlast(n): results 0 .. n - 1 after a reset
         self.latencies = []  # (dot product index, first-valid cycle - last-beat cycle)
 
     # -- input side -----------------------------------------------------------------------
@@ -115,9 +109,12 @@ class Scoreboard(StreamScoreboard):
         return unpack_beat(self._config, word)
 
     def expected_tlast(self, index):
-        """1 on every result (:func:`logdot.golden.engine.output_tlast`); ``fault=("tlast",
-        k)`` expects 0 on result ``k`` since the last reset instead."""
-        want = golden_tlast(index + 1)[index]
+        """1 on every result (:func:`logdot.golden.engine.output_tlast`, asked for
+        :attr:`batch` results more at a time); ``fault=("tlast", k)`` expects 0 on result
+        ``k`` since the last reset instead."""
+        if index >= len(self._tlast):
+            self._tlast = golden.call("engine.output_tlast", index + self.batch)
+        want = self._tlast[index]
         return not want if self.fault == ("tlast", index) else want
 
     @property
@@ -134,12 +131,7 @@ class Scoreboard(StreamScoreboard):
                 acts.append(a)
                 weights.append(w)
                 last.append(k == len(beats) - 1)
-        values = golden_dot(
-            self._config,
-            torch.tensor(acts, dtype=torch.int64),
-            torch.tensor(weights, dtype=torch.int64),
-            torch.tensor(last, dtype=torch.bool),
-        ).tolist()
+        values = golden.call("engine.dot", self._config, acts, weights, last)
         if len(values) != len(self._closed):
             raise AssertionError(
                 f"golden model returned {len(values)} results for {len(self._closed)} dot products"

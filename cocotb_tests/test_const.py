@@ -11,17 +11,15 @@ constant weights on every beat: an input word carries only the activations.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import cocotb
+import golden_service as golden
 import stimulus as st
 from cocotb import Param
 from tb import Scoreboard
 from tbbase import StreamTB
 
-from logdot.generators.const import MANIFEST_SCHEMA
 from logdot.golden.const import ConstWeights
 from logdot.golden.formats import EngineConfig
 
@@ -36,10 +34,9 @@ TRAFFIC = [
 
 
 def load_const_manifest():
-    """``(ConstWeights, latency)`` of the manifest named by ``LOGDOT_CONST_MANIFEST``."""
-    manifest = json.loads(Path(os.environ[MANIFEST_ENV]).read_text())
-    if manifest.get("schema") != MANIFEST_SCHEMA:
-        raise ValueError(f"manifest schema must be {MANIFEST_SCHEMA!r}")
+    """``(ConstWeights, latency)`` of the manifest named by ``LOGDOT_CONST_MANIFEST`` (read by
+    the golden service, ``manifest.read``: its schema is the generator's)."""
+    manifest = golden.call("manifest.read", "const", os.environ[MANIFEST_ENV])
     config = EngineConfig(**manifest["parameters"])
     return ConstWeights(config, manifest["const_weights"]["weights"]), manifest["latency_cycles"]
 

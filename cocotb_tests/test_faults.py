@@ -10,7 +10,8 @@
 * ``test_accumulator_edges``: maximum-length dot products of extreme products (the exact
   accumulator reaches its limits exactly at ``max_beats``), and for narrow accumulators dot
   products that land exactly on the saturation limits, cross them by one, stay saturated and
-  come back, all compared with the golden model (which says exactly where it saturates).
+  come back, all compared with the golden model (which says exactly where it saturates;
+  :func:`logdot.golden.engine.dot` through :mod:`golden_service`).
 * ``test_random_short``: a short random stream (used to show that a mutated engine fails).
 """
 
@@ -19,12 +20,10 @@ from __future__ import annotations
 import os
 
 import cocotb
+import golden_service as golden
 import stimulus as st
-import torch
 from cocotb.triggers import ReadOnly, RisingEdge
 from tb import TB
-
-from logdot.golden.engine import dot
 
 SIM = os.environ.get("LOGDOT_SIM", "")
 MAX_EDGE_BEATS = 4096
@@ -128,12 +127,12 @@ async def test_accumulator_edges(dut):
     acts = [a for d in dots for a, _ in d]
     weights = [w for d in dots for _, w in d]
     last = [k == len(d) - 1 for d in dots for k in range(len(d))]
-    expected = dot(cfg, torch.tensor(acts), torch.tensor(weights), torch.tensor(last)).tolist()
+    expected = golden.call("engine.dot", cfg, acts, weights, last)
     lo, hi = cfg.acc_range
     if not cfg.saturating:
         # max-length runs of one extreme beat: exactly length x the beat, no wrap
         for d, value in zip(dots[:2], expected[:2], strict=True):
-            one = dot(cfg, torch.tensor([d[0][0]]), torch.tensor([d[0][1]])).item()
+            (one,) = golden.call("engine.dot", cfg, [d[0][0]], [d[0][1]], None)
             assert value == len(d) * one, (value, len(d), one)
             assert lo <= value <= hi
     elif cfg.act_format == "linear" and cfg.weight_base == 2:

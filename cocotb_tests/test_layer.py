@@ -3,7 +3,8 @@ test_layer_runner.py).
 
 The engine under test is described by the manifest named in ``LOGDOT_LAYER_MANIFEST``
 (:func:`logdot.generators.layer.layer_from_manifest` rebuilds its golden model, memory contents
-included); ``LOGDOT_RANDOM_BEATS`` sets the random beats of ``test_random``. The test bench is
+included, in the golden service of :mod:`golden_service`: :class:`GoldenLayer`);
+``LOGDOT_RANDOM_BEATS`` sets the random beats of ``test_random``. The test bench is
 the engine's (:class:`tbbase.StreamTB`: clock, reset, cocotbext-axi source on ``s_axis`` and
 sink on ``m_axis``, the per-cycle monitor and its protocol checks) with another model:
 :class:`LayerScoreboard` feeds every transferred input beat to
@@ -20,13 +21,12 @@ import collections
 import os
 
 import cocotb
-import torch
+import golden_service as golden
 from cocotb import Param
 from cocotbext.axi import AxiStreamSource
 from tbbase import StreamScoreboard, StreamTB, stream_bus
 
-from logdot.generators.layer import layer_from_manifest
-from logdot.golden.layer import output_tlast, unpack_outputs
+from logdot.golden.formats import EngineConfig
 
 RANDOM_BEATS = int(os.environ.get("LOGDOT_RANDOM_BEATS", "1500"))
 MANIFEST_ENV = "LOGDOT_LAYER_MANIFEST"
@@ -38,6 +38,58 @@ TRAFFIC = [
     Param((0.3, 0.5, False), "idle+backpressure"),
     Param((0.2, 0.3, True), "reactive-sink"),
 ]
+
+
+class GoldenLayer:
+    """The golden model of the layer engine of a manifest (a :class:`logdot.golden.layer.Layer`
+    in the golden service), with the plain facts of its :class:`~logdot.golden.layer.LayerConfig`.
+
+    Members
+    -------
+    engine : EngineConfig
+    lanes, pes, depth, dots, out_bits : int
+    act_lsb : list of int
+        :meth:`LayerConfig.act_lsb` of every lane.
+    latency : int
+    weight_port : bool
+    description : str
+        The ``repr`` of the layer configuration.
+    """
+
+    #: Output ``tlast`` values asked for at a time.
+    TLAST_BATCH = 64
+
+    def __init__(self, manifest_path):
+        self.handle, info = golden.call("layer.open", str(manifest_path))
+        self.engine = EngineConfig(**info["engine"])
+        self.lanes, self.pes, self.depth = info["lanes"], info["pes"], info["depth"]
+        self.dots, self.out_bits, self.act_lsb = info["dots"], info["out_bits"], info["act_lsb"]
+        self.latency, self.weight_port = info["latency"], info["weight_port"]
+        self.description = info["description"]
+
+    def model(self):
+        """A new model handle (its own copy of the weight memory) for a scoreboard."""
+        return golden.call("layer.model", self.handle)
+
+    def pack_dots(self, dots):
+        """The ``s_axis`` words of each dot product (:meth:`LayerConfig.pack_acts`)."""
+        return golden.call("layer.pack_dots", self.handle, dots)
+
+    def pack_weight_words(self, codes):
+        """``w_axis`` words of lane-code lists (:meth:`LayerConfig.pack_weight_word`)."""
+        return golden.call("layer.pack_weight_words", self.handle, codes)
+
+    def weight_words(self):
+        """The generated weight memory as words (:meth:`Layer.weight_words`)."""
+        return golden.call("layer.weight_words", self.handle)
+
+    def unpack_output(self, word):
+        """The output fields of one ``m_axis`` word (:func:`logdot.golden.layer.unpack_outputs`)."""
+        return golden.call("layer.unpack_outputs", self.handle, [word])[0]
+
+    def output_tlast(self, count, start_dot):
+        """:func:`logdot.golden.layer.output_tlast`."""
+        return golden.call("layer.output_tlast", self.handle, count, start_dot)
 
 
 class LayerScoreboard(StreamScoreboard):
@@ -52,9 +104,10 @@ class LayerScoreboard(StreamScoreboard):
     def __init__(self, layer, log, *, fault=None):
         super().__init__(log)
         self.layer = layer
-        self.config = layer.config
-        self.weights = layer.weights.clone()
+        self.config = layer
+        self.model = layer.model()  # the golden layer with this scoreboard's weight memory
         self.fault = fault
+        self._tlast_from, self._tlast = 0, []  # output_tlast of outputs _tlast_from ...
         self.expected = collections.deque()
         self.beats_done = 0  # beats since reset already modelled
         self.dots_done = 0
@@ -63,13 +116,24 @@ class LayerScoreboard(StreamScoreboard):
 
     def expected_tlast(self, index):
         """High on output ``index`` (since reset) with ``index mod dots == dots - 1``
-        (:func:`logdot.golden.layer.output_tlast`)."""
-        return output_tlast(self.config, 1, start_dot=index)[0]
+        (:func:`logdot.golden.layer.output_tlast`, :attr:`GoldenLayer.TLAST_BATCH` outputs
+        at a time)."""
+        k = index - self._tlast_from
+        if not 0 <= k < len(self._tlast):
+            self._tlast_from, k = index, 0
+            self._tlast = self.layer.output_tlast(self.layer.TLAST_BATCH, index)
+        return self._tlast[k]
+
+    @property
+    def weights(self):
+        """``(the weight memory as this scoreboard wrote it, the generated one)``, nested
+        lists ``[address][pe][lane]``."""
+        return tuple(golden.call("layer.weights", self.model))
 
     def decode(self, word):
         e = self.config.engine
         mask = (1 << e.act_bits) - 1
-        vals = [(word >> self.config.act_lsb(k)) & mask for k in range(e.lanes)]
+        vals = [(word >> self.layer.act_lsb[k]) & mask for k in range(e.lanes)]
         if e.act_format == "linear" and e.act_signed:
             vals = [v - (1 << e.act_bits) if v >> (e.act_bits - 1) else v for v in vals]
         return vals
@@ -87,13 +151,7 @@ class LayerScoreboard(StreamScoreboard):
         for dot, _ in self._closed:
             acts += dot
             last += [False] * (len(dot) - 1) + [True]
-        model = type(self.layer)(config=self.config, weights=self.weights, bias=self.layer.bias)
-        rows = model.run(
-            torch.tensor(acts, dtype=torch.int64),
-            torch.tensor(last),
-            start_beat=self.beats_done,
-            start_dot=self.dots_done,
-        ).tolist()
+        rows = golden.call("layer.run", self.model, acts, last, self.beats_done, self.dots_done)
         self.beats_done += len(acts)
         self.dots_done += len(self._closed)
         self._closed = []
@@ -107,8 +165,7 @@ class LayerScoreboard(StreamScoreboard):
         """One transferred ``w_axis`` word: written at the pointer, which then advances
         (PE first, then address) or, after ``tlast``, rewinds to 0."""
         self.compare()
-        codes = self.config.unpack_weight_word(word)
-        self.weights[self.weight_addr, self.weight_pe] = torch.tensor(codes, dtype=torch.int64)
+        golden.call("layer.write_weight", self.model, self.weight_addr, self.weight_pe, word)
         if last:
             self.weight_addr = self.weight_pe = 0
         else:
@@ -127,7 +184,7 @@ class LayerScoreboard(StreamScoreboard):
             self.error(f"extra output #{n} {word:#x} at cycle {cycle}")
             return
         index, row = self.expected.popleft()
-        got = unpack_outputs(self.config, [word])[0].tolist()
+        got = self.layer.unpack_output(word)
         if got != row:
             self.error(
                 f"MISMATCH output #{n} (dot product {index}, cycle {cycle}): expected {row}, "
@@ -150,8 +207,9 @@ class LayerTB(StreamTB):
         path = os.environ.get(MANIFEST_ENV)
         if not path:
             raise RuntimeError(f"{MANIFEST_ENV} is not set: run via test_layer_runner.py")
-        self.layer, latency, self.weight_port = layer_from_manifest(path)
-        self.config = self.layer.config
+        self.layer = GoldenLayer(path)
+        self.config = self.layer
+        latency, self.weight_port = self.layer.latency, self.layer.weight_port
         super().__init__(
             dut,
             name,
@@ -159,7 +217,7 @@ class LayerTB(StreamTB):
             make_scoreboard=lambda log: LayerScoreboard(self.layer, log, fault=fault),
             latency=latency,
             result_bits=self.config.out_bits,
-            info={"config": self.config},
+            info={"config": self.layer.description},
             **traffic,
         )
         self.sb = self.scoreboard
@@ -234,8 +292,7 @@ class LayerTB(StreamTB):
         """Queue dot products (lists of activation rows); ``open_last`` sends the last one
         without its ``tlast`` (only useful before a reset)."""
         words = []
-        for dot in dots:
-            packed = self.config.pack_acts(dot)
+        for dot, packed in zip(dots, self.layer.pack_dots(dots), strict=True):
             words += [(w, k == len(dot) - 1) for k, w in enumerate(packed)]
         if open_last and words:
             words[-1] = (words[-1][0], False)
@@ -341,7 +398,7 @@ async def test_throughput(dut):
     tb = LayerTB(dut, "throughput")
     await tb.start()
     k = 150
-    ii = tb.layer.config.engine.cycles_per_beat
+    ii = tb.config.engine.cycles_per_beat
     tb.send(tb.random_dots(k, 6))
     await tb.drain()
     cycles = tb.last_out_cycle - tb.first_in_cycle + 1
@@ -368,23 +425,25 @@ async def test_weight_load(dut):
     cfg = tb.config
     wb = cfg.engine.weight_bits
 
-    def random_word():
-        return cfg.pack_weight_word([tb.rng.randrange(1 << wb) for _ in range(cfg.lanes)])
+    def random_words(n):
+        codes = [[tb.rng.randrange(1 << wb) for _ in range(cfg.lanes)] for _ in range(n)]
+        return cfg.pack_weight_words(codes)
 
-    tb.load_weights([random_word() for _ in range(cfg.depth * cfg.pes)])
+    tb.load_weights(random_words(cfg.depth * cfg.pes))
     await tb.load_done()
     # A reset rewinds the program counters but keeps the loaded weights.
     await tb.reset(2)
     tb.send(tb.random_dots(60, 5))
     await tb.drain()
-    tb.load_weights([random_word() for _ in range(max(1, cfg.pes + 1))])
+    tb.load_weights(random_words(max(1, cfg.pes + 1)))
     await tb.load_done()
     tb.send(tb.random_dots(60, 5))
     await tb.drain()
     # Restore the generated contents (the memories outlive this test), and check them.
     tb.load_weights([w for row in tb.layer.weight_words() for w in row])
     await tb.load_done()
-    assert torch.equal(tb.sb.weights, tb.layer.weights), "scoreboard weights not restored"
+    written, generated = tb.sb.weights
+    assert written == generated, "scoreboard weights not restored"
     tb.send(tb.random_dots(30, 5))
     await tb.drain()
     tb.report()

@@ -4,7 +4,8 @@ model (run by test_network_runner.py).
 The design under test is described by the manifest named in ``LOGDOT_NETWORK_MANIFEST``; its
 golden model is the network file named in ``LOGDOT_NETWORK_FILE``
 (:func:`logdot.golden.network_file.load_network`) and
-:func:`logdot.golden.network_stream.stream_forward`. The test bench is the engines' and
+:func:`logdot.golden.network_stream.stream_forward`, run in the golden service of
+:mod:`golden_service`; beats are ``(data, last)`` pairs. The test bench is the engines' and
 layers' (:class:`tbbase.StreamTB`: clock, synchronous reset, cocotbext-axi source on
 ``s_axis`` with seeded random idles and garbage while ``tvalid`` is low, sink on ``m_axis``
 with seeded random back-pressure, the per-cycle monitor with its protocol checks) with the
@@ -28,11 +29,9 @@ import os
 from pathlib import Path
 
 import cocotb
+import golden_service as golden
 from cocotb import Param
 from tbbase import StreamScoreboard, StreamTB
-
-from logdot.golden.network_file import load_network
-from logdot.golden.network_stream import Beat, output_bits, pixel_stream, stream_forward
 
 MANIFEST_ENV = "LOGDOT_NETWORK_MANIFEST"
 NETWORK_ENV = "LOGDOT_NETWORK_FILE"
@@ -53,10 +52,10 @@ class NetworkScoreboard(StreamScoreboard):
     model). The frames' error flags (wrong length) are kept for the ``frame_error`` check.
     """
 
-    def __init__(self, net, log, *, fault=None):
+    def __init__(self, net, input_shape, log, *, fault=None):
         super().__init__(log)
-        self.net = net
-        self.pixels = net.input_shape[1] * net.input_shape[2]
+        self.net = net  # the golden network's handle
+        self.pixels = input_shape[1] * input_shape[2]
         self.fault = fault
         self.expected = collections.deque()
         self.frame_errors = []  # per frame since the last reset: malformed
@@ -96,11 +95,11 @@ class NetworkScoreboard(StreamScoreboard):
     def _expect(self, frames):
         beats = []
         for frame in frames:
-            beats += [Beat(w, k == len(frame) - 1) for k, w in enumerate(frame)]
-        want = stream_forward(self.net, beats)
-        if len(want.outputs) != len(frames):
-            self.error(f"test bug: {len(frames)} frames gave {len(want.outputs)} words")
-        for word in want.outputs:
+            beats += [(w, k == len(frame) - 1) for k, w in enumerate(frame)]
+        outputs = golden.call("network.forward", self.net, beats)
+        if len(outputs) != len(frames):
+            self.error(f"test bug: {len(frames)} frames gave {len(outputs)} words")
+        for word in outputs:
             if self.fault == ("flip", self._index):
                 word ^= 1
             self.expected.append((self._index, word))
@@ -141,16 +140,17 @@ class NetworkTB(StreamTB):
         if not man_path or not net_path:
             raise RuntimeError(f"{MANIFEST_ENV} / {NETWORK_ENV} unset: run test_network_runner")
         self.manifest = json.loads(Path(man_path).read_text())
-        self.net = load_network(net_path)
-        self.config = f"network {self.manifest['name']} {self.net.input_shape}"
+        self.net, info = golden.call("network.open", net_path)
+        shape = info["input_shape"]
+        self.config = f"network {self.manifest['name']} {shape}"
         man = self.manifest
         super().__init__(
             dut,
             name,
             kind="network",
-            make_scoreboard=lambda log: NetworkScoreboard(self.net, log, fault=fault),
+            make_scoreboard=lambda log: NetworkScoreboard(self.net, shape, log, fault=fault),
             latency=man["latency_cycles"],  # first pixel to output: bounds last pixel to it
-            result_bits=output_bits(self.net)[1],
+            result_bits=info["result_bits"],
             info={"cycles_per_image": man["cycles_per_image"]},
             **traffic,
         )
@@ -180,19 +180,17 @@ class NetworkTB(StreamTB):
     # -- stimulus --------------------------------------------------------------------------
 
     def random_image(self):
-        import torch
-
-        hi = self.net.input_format.range[1]
-        g = torch.Generator().manual_seed(self.rng.randrange(1 << 31))
-        return torch.randint(0, hi + 1, self.net.input_shape, generator=g)
+        """The beats ``(data, last)`` of a random image (codes over the whole input range,
+        a seed from the test's generator)."""
+        return golden.call("network.image_stream", self.net, self.rng.randrange(1 << 31))
 
     def send_images(self, n):
         """Queue ``n`` random images as exact frames."""
         for _ in range(n):
-            self.send_beats(pixel_stream(self.net, self.random_image()))
+            self.send_beats(self.random_image())
 
     def send_beats(self, beats):
-        return self.send_words([(b.data, b.last) for b in beats])
+        return self.send_words([(data, last) for data, last in beats])
 
     def report(self):
         self.log.info(
@@ -234,15 +232,15 @@ async def test_short_and_long_frames(dut):
     await tb.drain()
     assert not tb.flag
     for kind in ("short", "exact", "long", "one", "long1", "exact"):
-        beats = pixel_stream(tb.net, tb.random_image())
+        beats = tb.random_image()
         if kind == "short":
             beats = beats[: rng.randint(2, n - 1)]
         elif kind == "one":
             beats = beats[:1]
         elif kind.startswith("long"):
             extra = 1 if kind == "long1" else rng.randint(2, n)
-            beats = beats + [Beat(rng.getrandbits(len(dut.s_axis_tdata)), False)] * extra
-        beats = [Beat(b.data, k == len(beats) - 1) for k, b in enumerate(beats)]
+            beats = beats + [(rng.getrandbits(len(dut.s_axis_tdata)), False)] * extra
+        beats = [(data, k == len(beats) - 1) for k, (data, _) in enumerate(beats)]
         tb.send_beats(beats)
     await tb.drain()
     assert tb.sb.frame_errors == [False, True, False, True, True, True, False]
