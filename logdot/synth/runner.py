@@ -314,18 +314,8 @@ def synthesize(
     return res
 
 
-def place_and_route(
-    workdir,
-    target,
-    *,
-    freq_mhz=None,
-    seed=1,
-    tools=None,
-    progress=None,
-    label="",
-    netlist=None,
-    cache=None,
-):
+def place_and_route(workdir, target, *, freq_mhz=None, seed=1, tools=None, progress=None,
+                    label="", netlist=None, cache=None):  # fmt: skip
     """Place and route the register-shell netlist ``shell.json`` with nextpnr for fmax.
 
     Parameters
