@@ -16,17 +16,14 @@ configuration and simulator:
    benches must have asked the golden service; a failure quotes the log's error lines and
    the replay seed.
 
-One build directory per design and simulator, :func:`build_dir`: under ``$LOGDOT_BUILD`` if
-set, else ``sim_build/``, ``<sim>/<configuration id>-<content key>``, where the content key
-(:func:`content_key`) hashes the generated Verilog and manifest and the top level: a rerun of
-the same design reuses its build, a changed design (another sweep seed, a mutant, an edited
-generator) gets a fresh directory, and two configurations never share one by accident. The
-engine and the fault runner share the directory of a configuration (same design), so it is
-built once for both; a lock file serialises concurrent runs of one directory
-(pytest-xdist). Each test module writes its own files there: ``<module>.log`` and the JUnit
-XML ``<module>.results.xml`` (cocotb's ``COCOTB_RESULTS_FILE``, the runner's
-``results_xml``: one ``testcase`` per cocotb test with its ``failure``), and with
-``WAVES=1`` its waveform :func:`waves_file` (FST on Icarus; FST on Verilator when the lz4
+One build directory per design and simulator, :func:`build_dir` (under ``$LOGDOT_BUILD``,
+else ``sim_build/``): ``<sim>/<configuration id>-<content key>``, the key (:func:`content_key`)
+hashing the generated Verilog, manifest and top level, so a rerun of a design reuses its
+build, a changed design (sweep seed, mutant, edited generator) gets a fresh directory, and the
+engine and fault runners share one per configuration; a lock file serialises concurrent runs
+of one directory (pytest-xdist). Each test module writes ``<module>.log``, the JUnit XML
+``<module>.results.xml`` (one ``testcase`` per cocotb test with its ``failure``) and with
+``WAVES=1`` its waveform :func:`waves_file` (FST on Icarus; on Verilator FST when the lz4
 headers its FST writer needs are installed, else VCD).
 
 A build directory is trusted only with its completion stamp :data:`BUILD_STAMP`, removed
