@@ -10,11 +10,10 @@ configuration and simulator:
    case is generated once for both simulators (``share``, :mod:`gencache`);
 2. the simulator is built there with :func:`build_args` (one place for the Verilator flags
    and lint waivers), Verilator's design-independent runtime objects restored from a cache;
-3. the cocotb test module runs, its golden model served from this process
-   (:func:`golden_service.serve`: the simulator imports no torch); its results file must
-   list exactly the expected number of tests, all passed, none skipped, and the test
-   benches must have asked the golden service; a failure quotes the log's error lines and
-   the replay seed.
+3. the cocotb test module runs, its golden model served from this process (the simulator
+   imports no torch, :func:`golden_service.serve`); its results must list exactly the
+   expected tests, all passed, and the benches must have asked the golden service; a
+   failure quotes the log's error lines and the replay seed.
 
 One build directory per design and simulator, :func:`build_dir` (under ``$LOGDOT_BUILD``,
 else ``sim_build/``): ``<sim>/<configuration id>-<content key>``, the key (:func:`content_key`)
@@ -27,10 +26,9 @@ of one directory (pytest-xdist). Each test module writes ``<module>.log``, the J
 headers its FST writer needs are installed, else VCD).
 
 A build directory is trusted only with its completion stamp :data:`BUILD_STAMP`, removed
-before every build and written after the simulator build succeeded: a directory without it
-(an interrupted or failed build, which may hold truncated objects that make would keep) is
-stale, and everything in it but ``rtl/`` is deleted before the build
-(:func:`prepare_build_dir`).
+before every build and written after it succeeded: a directory without it (an interrupted or
+failed build, whose truncated objects make would keep) is stale, and everything in it but
+``rtl/`` is deleted before the build (:func:`prepare_build_dir`).
 """
 
 from __future__ import annotations
