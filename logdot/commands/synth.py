@@ -149,6 +149,14 @@ def add_arguments(parser):
         help="with --network: as logdot compile",
     )
     n.add_argument(
+        "--pnr-cache",
+        default=None,
+        metavar="DIR",
+        help="with --network: keep every finished nextpnr run in DIR, keyed on the netlist, "
+        "nextpnr's arguments and version, and reuse it (the same command run again after a "
+        "stop places and routes only the seeds not finished)",
+    )
+    n.add_argument(
         "--top-name",
         default="logdot_network",
         metavar="NAME",
@@ -226,7 +234,7 @@ def job_from_args(args):
 
     if args.network is not None:
         return _network_job(args)
-    for flag in ("--fold", "--target-cycles", "--lut-budget"):
+    for flag in ("--fold", "--target-cycles", "--lut-budget", "--pnr-cache"):
         if getattr(args, flag[2:].replace("-", "_")) is not None:
             raise CliError(f"{flag} needs --network")
     missing = [f for f in _ENGINE_REQUIRED if getattr(args, f[2:].replace("-", "_")) is None]
@@ -322,6 +330,7 @@ def _network_job(args):
         freq_mhz=freq,
         widelut=not args.ecp5_nowidelut,
         force=args.force,
+        pnr_cache=args.pnr_cache,
     )
 
 

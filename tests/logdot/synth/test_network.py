@@ -131,6 +131,10 @@ def test_engine_flags_are_required_without_network(tmp_path):
     code, _, err = _cli(["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4",
                          "--fold", "0=1x1", "--out", str(tmp_path / "o")])  # fmt: skip
     assert (code, err) == (2, "logdot: error: --fold needs --network\n")
+    engine = ["synth", "--lanes", "4", "--act-bits", "8", "--weight-bits", "4"]
+    code, _, err = _cli([*engine, "--pnr-cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")])
+    assert (code, err) == (2, "logdot: error: --pnr-cache needs --network\n")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
 @pytest.mark.full
@@ -165,4 +169,7 @@ def test_network_flags_become_the_job_compile_would_build(net_file, tmp_path, mo
     (job,) = jobs
     assert job.fold == resolve_fold(job.net, None, 400)
     assert job.targets == snet.NETWORK_TARGETS and job.seeds == (4, 5, 6)
-    assert job.name == "logdot_network"
+    assert job.name == "logdot_network" and job.pnr_cache is None
+    code, _, err = _cli([*argv, "--pnr-cache", str(tmp_path / "c")])
+    assert code == 0, err
+    assert jobs[-1].pnr_cache == tmp_path / "c"
