@@ -2,10 +2,8 @@
 the real builds are every Verilator case of the runners; test_support.py checks that a build
 compiles no separate main, ``test_make_links_the_main_from_the_model_unit`` runs make -n)."""
 
-import shutil
 import subprocess
 
-import pytest
 import vlmain
 
 MAIN = "/site/cocotb/share/lib/verilator/verilator.cpp"
@@ -43,7 +41,6 @@ def test_other_commands_are_left_alone(tmp_path):
     assert not (tmp_path / vlmain.MAKEFILE).exists()
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_links_the_main_from_the_model_unit(tmp_path):
     """A stand-in Vtop.mk (the generated one's user-file and link rules) under make -n: the
     main is in the unit's file list and no separate object is built or linked."""
